@@ -1,0 +1,247 @@
+//! Defenders that play a session without a window: `Idle` does nothing, `Scripted` replays timed
+//! commands from a RON file, and `Bot` is a competent analyst that acts on alerts and the
+//! scenario's context only (never on the ground truth).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Command, Mitigation, Verdict};
+use crate::detector::rules::Severity;
+use crate::detector::{Alert, Novelty, Signal};
+use crate::format::topology::Criticality;
+use crate::observation::{EntityRef, MetricKind};
+use crate::session::{Defender, DefenderView, Phase};
+
+/// Does nothing: the baseline every scenario must punish.
+#[derive(Debug, Default)]
+pub struct Idle;
+
+impl Defender for Idle {
+    fn decide(&mut self, _: &DefenderView<'_>) -> Vec<Command> {
+        Vec::new()
+    }
+}
+
+/// One command of a scripted defender, at a time relative to the start of the live phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedCommand {
+    pub at_s: f64,
+    pub command: Command,
+}
+
+/// Replays a list of timed commands.
+#[derive(Debug, Default)]
+pub struct Scripted {
+    commands: Vec<TimedCommand>,
+    next: usize,
+}
+
+impl Scripted {
+    pub fn new(mut commands: Vec<TimedCommand>) -> Self {
+        commands.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        Scripted { commands, next: 0 }
+    }
+}
+
+impl Defender for Scripted {
+    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
+        let live_s = view.live_s(view.now);
+        let mut out = Vec::new();
+        while self
+            .commands
+            .get(self.next)
+            .is_some_and(|c| c.at_s <= live_s)
+        {
+            out.push(self.commands[self.next].command.clone());
+            self.next += 1;
+        }
+        out
+    }
+}
+
+/// A competent analyst: reads each alert after a short delay, checks the change calendar,
+/// escalates what the calendar does not explain, and answers with the least disruptive
+/// mitigation that stops the behaviour.
+#[derive(Debug)]
+pub struct Bot {
+    /// Seconds an analyst takes to read an alert before acting.
+    pub reaction_s: f64,
+    handled: BTreeSet<u32>,
+    done: BTreeSet<String>,
+    suspects: BTreeSet<EntityRef>,
+}
+
+impl Default for Bot {
+    fn default() -> Self {
+        Bot {
+            reaction_s: 3.0,
+            handled: BTreeSet::new(),
+            done: BTreeSet::new(),
+            suspects: BTreeSet::new(),
+        }
+    }
+}
+
+impl Bot {
+    /// Whether a calendar entry announces this behaviour.
+    fn planned(view: &DefenderView<'_>, alert: &Alert) -> bool {
+        let live_s = view.live_s(alert.t_ms);
+        view.scenario.context.calendar.iter().any(|entry| {
+            live_s >= f64::from(entry.from_s) - 5.0
+                && live_s <= f64::from(entry.to_s) + 30.0
+                && entry
+                    .entities
+                    .iter()
+                    .any(|e| *e == alert.entity || alert.related.contains(e))
+        })
+    }
+
+    fn once(&mut self, out: &mut Vec<Command>, command: Command) {
+        let key = format!("{command:?}");
+        if self.done.insert(key) {
+            out.push(command);
+        }
+    }
+
+    fn respond(&mut self, view: &DefenderView<'_>, alert: &Alert, out: &mut Vec<Command>) {
+        match (&alert.entity, &alert.signal) {
+            (EntityRef::Service(service), Signal::Anomaly { .. }) => {
+                // Cap to what the service should have: it keeps running within its share. A
+                // critical tier running hot is a symptom (of a flood, say): act on the cause.
+                let Some(svc) = view.topology.service(service) else {
+                    return;
+                };
+                if svc.criticality < Criticality::High {
+                    self.once(
+                        out,
+                        Command::Attribute {
+                            entity: alert.entity.clone(),
+                        },
+                    );
+                    self.once(
+                        out,
+                        Command::Mitigate(Mitigation::Cap {
+                            service: service.clone(),
+                            cpu_cores: Some(svc.limits.cpu_cores),
+                            memory_mib: Some(svc.limits.memory_mib),
+                            pids: Some(svc.limits.pids),
+                        }),
+                    );
+                }
+            }
+            (EntityRef::Service(_), _) => {
+                // Exec sessions and the like: the person behind it is the lead.
+                for e in alert
+                    .related
+                    .iter()
+                    .filter(|e| matches!(e, EntityRef::Identity(_)))
+                {
+                    self.contain(e, out);
+                }
+            }
+            (
+                EntityRef::Identity(_),
+                Signal::Novelty {
+                    dimension: Novelty::Source,
+                    value,
+                },
+            ) => {
+                self.contain(&alert.entity, out);
+                self.contain(&EntityRef::Source(value.clone()), out);
+            }
+            _ => self.contain(&alert.entity, out),
+        }
+    }
+
+    fn contain(&mut self, entity: &EntityRef, out: &mut Vec<Command>) {
+        self.suspects.insert(entity.clone());
+        self.once(
+            out,
+            Command::Attribute {
+                entity: entity.clone(),
+            },
+        );
+        match entity {
+            EntityRef::Source(source) => self.once(
+                out,
+                Command::Mitigate(Mitigation::Block {
+                    source: source.clone(),
+                }),
+            ),
+            EntityRef::Identity(identity) => self.once(
+                out,
+                Command::Mitigate(Mitigation::Revoke {
+                    identity: identity.clone(),
+                }),
+            ),
+            EntityRef::Service(_) => {}
+        }
+    }
+
+    /// Whether an alert deserves escalation on its own or with what else is known.
+    fn worth_escalating(&self, view: &DefenderView<'_>, alert: &Alert) -> bool {
+        let suspect = self.suspects.contains(&alert.entity)
+            || alert.related.iter().any(|e| self.suspects.contains(e));
+        // Another kind of alert about the same entity within two minutes.
+        let corroborated = view.alerts.iter().any(|other| {
+            other.alert.id != alert.id
+                && other.alert.entity == alert.entity
+                && other.alert.rule != alert.rule
+                && other.alert.t_ms.abs_diff(alert.t_ms) <= 120_000
+        });
+        match (alert.severity, &alert.signal) {
+            (Severity::High | Severity::Critical, _) => true,
+            (Severity::Medium, Signal::Novelty { dimension, .. }) => {
+                *dimension == Novelty::Source || corroborated || suspect
+            }
+            (Severity::Medium, _) => true,
+            (Severity::Low, _) => suspect,
+        }
+    }
+}
+
+impl Defender for Bot {
+    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
+        let mut out = Vec::new();
+        if view.phase != Phase::Live {
+            return out;
+        }
+        for entry in view.alerts {
+            let alert = &entry.alert;
+            if self.handled.contains(&alert.id)
+                || (view.now.saturating_sub(alert.t_ms) as f64) < self.reaction_s * 1000.0
+            {
+                continue;
+            }
+            if Self::planned(view, alert) {
+                self.handled.insert(alert.id);
+                out.push(Command::Triage {
+                    alert: alert.id,
+                    verdict: Verdict::Benign,
+                });
+                continue;
+            }
+            if matches!(
+                alert.signal,
+                Signal::Anomaly {
+                    metric: MetricKind::RequestRate,
+                    ..
+                }
+            ) {
+                // A busy tier is a symptom; act on its cause (the source) instead.
+                continue;
+            }
+            if self.worth_escalating(view, alert) {
+                self.handled.insert(alert.id);
+                out.push(Command::Triage {
+                    alert: alert.id,
+                    verdict: Verdict::Incident,
+                });
+                self.respond(view, alert, &mut out);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,240 @@
+//! Reading RON files into scenarios and topologies, with diagnostics that name
+//! file:line:column, show the offending text and say what to do.
+
+use std::path::{Path, PathBuf};
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use serde::de::DeserializeOwned;
+
+/// Where in a file something is (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A problem in a data file, pointing at the offending text.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{location}: {message}")]
+pub struct FormatError {
+    pub message: String,
+    pub location: Location,
+    #[source_code]
+    pub source_code: NamedSource<String>,
+    #[label("{label}")]
+    pub span: SourceSpan,
+    pub label: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+/// Anything that can go wrong loading data files.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    #[diagnostic(help("check the path; `bulkhead list` shows the scenarios it can find"))]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Format(Box<FormatError>),
+    #[error("{first}, and {more} more problem(s) in {file}")]
+    Invalid {
+        file: String,
+        first: Box<FormatError>,
+        more: usize,
+        #[related]
+        errors: Vec<FormatError>,
+    },
+    #[error("{0}")]
+    #[diagnostic(help(
+        "run from the repository root, or set BULKHEAD_DATA to the folder holding scenarios/ and labs/"
+    ))]
+    NotFound(String),
+}
+
+impl LoadError {
+    /// One error for a file's list of problems (which must not be empty).
+    pub fn from_problems(file: &SourceFile, mut errors: Vec<FormatError>) -> Self {
+        if errors.len() == 1 {
+            return LoadError::Format(Box::new(errors.remove(0)));
+        }
+        let first = Box::new(errors.remove(0));
+        LoadError::Invalid {
+            file: file.name.clone(),
+            more: errors.len(),
+            first,
+            errors,
+        }
+    }
+}
+
+impl From<FormatError> for LoadError {
+    fn from(e: FormatError) -> Self {
+        LoadError::Format(Box::new(e))
+    }
+}
+
+/// The text of one data file, kept for pointing into it.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn read(path: &Path) -> Result<Self, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(SourceFile {
+            name: path.display().to_string(),
+            text,
+        })
+    }
+
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        SourceFile {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Byte offset of a 1-based line and column (clamped to the text).
+    pub fn offset_of(&self, line: usize, column: usize) -> usize {
+        let mut offset = 0;
+        for (i, l) in self.text.split_inclusive('\n').enumerate() {
+            if i + 1 == line {
+                let col_bytes: usize = l
+                    .chars()
+                    .take(column.saturating_sub(1))
+                    .map(char::len_utf8)
+                    .sum();
+                return (offset + col_bytes).min(self.text.len());
+            }
+            offset += l.len();
+        }
+        self.text.len()
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub fn location_of(&self, offset: usize) -> Location {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = self.text[line_start..offset].chars().count() + 1;
+        Location {
+            file: self.name.clone(),
+            line,
+            column,
+        }
+    }
+
+    /// An error at a byte span of this file.
+    pub fn error(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: Option<String>,
+    ) -> FormatError {
+        let start = span.start.min(self.text.len());
+        let end = span.end.clamp(start, self.text.len());
+        FormatError {
+            message: message.into(),
+            location: self.location_of(start),
+            source_code: NamedSource::new(self.name.clone(), self.text.clone()),
+            span: (start, end - start).into(),
+            label: label.into(),
+            help,
+        }
+    }
+
+    /// Find where a value sits: the first `needle` after the first `anchor` (when given).
+    /// Semantic errors have no parser span, so they point at the offending text this way.
+    pub fn find(&self, anchor: Option<&str>, needle: &str) -> std::ops::Range<usize> {
+        let from = anchor.and_then(|a| self.text.find(a)).unwrap_or_default();
+        match self.text[from..].find(needle) {
+            Some(i) => from + i..from + i + needle.len(),
+            None => match self.text.find(needle) {
+                Some(i) => i..i + needle.len(),
+                None => from..from,
+            },
+        }
+    }
+
+    /// Deserialize the whole file, turning parser errors into located diagnostics.
+    pub fn parse<T: DeserializeOwned>(&self, what: &str) -> Result<T, LoadError> {
+        ron::Options::default()
+            .from_str::<T>(&self.text)
+            .map_err(|e| self.ron_error(e, what).into())
+    }
+
+    fn ron_error(&self, e: ron::error::SpannedError, what: &str) -> FormatError {
+        let start = self.offset_of(e.span.start.line, e.span.start.col);
+        let mut end = self.offset_of(e.span.end.line, e.span.end.col);
+        if end <= start {
+            // Point at the token at the error position.
+            end = self.text[start..]
+                .find(|c: char| c.is_whitespace() || c == ',' || c == ')')
+                .map_or(self.text.len(), |i| start + i.max(1));
+        }
+        let code = e.code.to_string();
+        let help = help_for(&code, what);
+        self.error(start..end, format!("invalid {what}: {code}"), "here", help)
+    }
+}
+
+fn help_for(code: &str, what: &str) -> Option<String> {
+    let lower = code.to_lowercase();
+    let text = if lower.contains("unexpected end") || lower.contains("eof") {
+        "the file ends too early: a bracket or parenthesis is not closed".to_string()
+    } else if lower.contains("unknown field") || lower.contains("no field") {
+        format!("check the spelling against the {what} format reference in README.md")
+    } else if lower.contains("unknown variant") {
+        "use one of the listed variants".to_string()
+    } else if lower.contains("expected") {
+        format!("check the value's type against the {what} format reference in README.md")
+    } else {
+        format!("see the {what} format reference in README.md")
+    };
+    Some(text)
+}
+
+/// Where the data files live: `BULKHEAD_DATA`, else the nearest folder (from the current one
+/// upwards, then beside the executable) that holds `scenarios/`.
+pub fn data_root() -> Result<PathBuf, LoadError> {
+    if let Ok(dir) = std::env::var("BULKHEAD_DATA") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut candidates = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.extend(cwd.ancestors().map(Path::to_path_buf));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
+    candidates
+        .into_iter()
+        .find(|d| d.join("scenarios").is_dir() && d.join("labs/topologies").is_dir())
+        .ok_or_else(|| LoadError::NotFound("no scenarios/ folder found".into()))
+}
+
+/// Parse a RON file of any serde type (used for scripted defenders too).
+pub fn parse_file<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, LoadError> {
+    let file = SourceFile::read(path)?;
+    file.parse(what)
+}

@@ -1,0 +1,246 @@
+//! Scenario format: briefing, analyst context, benign traffic, attack timeline, decoys,
+//! objectives with par values, hints and debrief.
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::Action;
+use crate::detector::rules::Rule;
+use crate::observation::EntityRef;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub schema_version: u32,
+    pub id: String,
+    pub title: String,
+    pub difficulty: Difficulty,
+    /// Id of the lab topology (a file `labs/topologies/<id>.ron`).
+    pub topology: String,
+    pub lessons: Vec<Lesson>,
+    pub briefing: String,
+    pub context: Context,
+    /// Deliberate weaknesses of this lab; everything else stays hardened.
+    #[serde(default)]
+    pub weaknesses: Vec<Weakness>,
+    pub timing: Timing,
+    pub traffic: TrafficProfile,
+    pub attack: Vec<Step>,
+    pub decoys: Vec<Step>,
+    pub objectives: Objectives,
+    pub hints: Vec<Hint>,
+    pub debrief: String,
+    /// Rules this scenario adds to the topology's.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Difficulty {
+    Beginner,
+    Intermediate,
+    Advanced,
+}
+
+/// The lessons of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Lesson {
+    Visibility,
+    LayeredControls,
+    LegitimateAccounts,
+    DenialOfService,
+    Reuse,
+    Reduce,
+    Remove,
+    LoggingAndMonitoring,
+}
+
+impl Lesson {
+    pub fn title(self) -> &'static str {
+        match self {
+            Lesson::Visibility => "Visibility: know the baseline, alert on the unexpected",
+            Lesson::LayeredControls => "Layered controls: zones, firewalls, inspection",
+            Lesson::LegitimateAccounts => "Legitimate accounts doing unexpected things",
+            Lesson::DenialOfService => "Denial of service: one container starving its neighbours",
+            Lesson::Reuse => "Reuse hardened images; no baked-in secrets",
+            Lesson::Reduce => "Reduce: least access, capped resources",
+            Lesson::Remove => "Remove what is not needed",
+            Lesson::LoggingAndMonitoring => "Logging and monitoring with retention",
+        }
+    }
+}
+
+/// What an analyst on duty would know before anything happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    /// Local time of day when the session starts, `(hour, minute)`.
+    pub starts_at: (u8, u8),
+    pub assets: Vec<AssetNote>,
+    pub people: Vec<PersonNote>,
+    /// Planned changes and announced unusual activity.
+    pub calendar: Vec<CalendarEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetNote {
+    pub service: String,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonNote {
+    pub identity: String,
+    pub note: String,
+}
+
+/// A planned change: during `[from_s, to_s]` of live time, the listed entities may behave
+/// unusually for the stated reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarEntry {
+    pub from_s: u32,
+    pub to_s: u32,
+    pub entities: Vec<EntityRef>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Weakness {
+    /// The service runs without cpu, memory and pids limits.
+    NoLimits { service: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    /// Benign traffic only; the detector learns baselines.
+    pub warmup_s: u32,
+    /// Attack, decoys and the trainee's response.
+    pub live_s: u32,
+}
+
+impl Timing {
+    pub fn warmup_ms(&self) -> u64 {
+        u64::from(self.warmup_s) * 1000
+    }
+
+    pub fn total_ms(&self) -> u64 {
+        u64::from(self.warmup_s + self.live_s) * 1000
+    }
+}
+
+/// Benign traffic, generated with the session's seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficProfile {
+    pub users: Vec<BenignUser>,
+    /// Anonymous storefront visitors.
+    pub visitors: Visitors,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenignUser {
+    pub identity: String,
+    pub sources: Vec<String>,
+    /// Actions per minute (a Poisson process).
+    pub per_minute: f32,
+    pub endpoints: Vec<String>,
+    /// Datasets the user reads now and then, with the records per read `(min, max)`.
+    #[serde(default)]
+    pub reads: Vec<ReadHabit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadHabit {
+    pub dataset: String,
+    pub records: (u32, u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Visitors {
+    pub per_second: f32,
+    pub sources: Vec<String>,
+    pub endpoints: Vec<String>,
+}
+
+/// One step of an attack or a decoy, at a time relative to the start of the live phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: String,
+    pub at_s: u32,
+    /// Repeat every `every_s` until `until_s` (live time); the attacker keeps trying.
+    #[serde(default)]
+    pub repeat: Option<Repeat>,
+    pub action: Action,
+    /// What the step means, shown in the debrief timeline.
+    pub narrative: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repeat {
+    pub every_s: u32,
+    pub until_s: u32,
+}
+
+impl Step {
+    /// Live-time seconds of every attempt of this step.
+    pub fn attempt_times_s(&self) -> Vec<u32> {
+        match self.repeat {
+            None => vec![self.at_s],
+            Some(r) => (self.at_s..=r.until_s)
+                .step_by(r.every_s.max(1) as usize)
+                .collect(),
+        }
+    }
+
+    /// Live-time second when the step has stopped acting.
+    pub fn end_s(&self) -> u32 {
+        self.repeat.map_or(self.at_s, |r| r.until_s) + self.action.duration_s()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objectives {
+    /// Seconds from the first attack step to escalating a true alert.
+    pub detect_par_s: u32,
+    /// Steps whose attempts must be made to fail, each with its own par.
+    pub contain: Vec<Containment>,
+    /// Entities the trainee should name as involved.
+    pub attribute: Vec<EntityRef>,
+    /// Records the attacker could take if nothing is done (0 when no data is at stake).
+    pub records_at_risk: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Containment {
+    pub step: String,
+    pub par_s: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hint {
+    pub text: String,
+    pub cost: u32,
+}
+
+impl Scenario {
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.attack.iter().chain(&self.decoys).find(|s| s.id == id)
+    }
+
+    /// Live-time second of the first attack step.
+    pub fn attack_start_s(&self) -> u32 {
+        self.attack.iter().map(|s| s.at_s).min().unwrap_or(0)
+    }
+}

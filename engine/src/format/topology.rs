@@ -1,0 +1,158 @@
+//! Lab topology format: trust zones, services, identities, datasets and detection rules.
+
+use serde::{Deserialize, Serialize};
+
+use crate::detector::rules::{Condition, NamedCondition, Rule};
+
+/// A lab: the company network that scenarios play out on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    pub schema_version: u32,
+    pub id: String,
+    pub title: String,
+    pub zones: Vec<Zone>,
+    pub services: Vec<Service>,
+    pub identities: Vec<Identity>,
+    #[serde(default)]
+    pub datasets: Vec<Dataset>,
+    /// Named conditions that rules compose (Falco's macros).
+    #[serde(default)]
+    pub conditions: Vec<NamedCondition>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// A trust zone: one internal network per zone in a real lab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    pub id: String,
+    pub title: String,
+    /// The zone outside the company (where attackers come from); it still has no route out.
+    #[serde(default)]
+    pub outside: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    Gateway,
+    Web,
+    Datastore,
+    Worker,
+    Traffic,
+    Attacker,
+}
+
+impl Role {
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Gateway => "gateway",
+            Role::Web => "web",
+            Role::Datastore => "datastore",
+            Role::Worker => "worker",
+            Role::Traffic => "traffic",
+            Role::Attacker => "attacker",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Criticality {
+    Low,
+    Medium,
+    High,
+}
+
+/// What a service is allowed to use: the hardened default a real lab enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub cpu_cores: f32,
+    pub memory_mib: u32,
+    pub pids: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub id: String,
+    pub title: String,
+    pub role: Role,
+    /// Zones the service joins; the first is its home zone.
+    pub zones: Vec<String>,
+    pub limits: Limits,
+    pub criticality: Criticality,
+    /// Identity id of the owner (who to ask before touching it).
+    pub owner: String,
+    /// Free tags rules can match, such as `production`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Part of the range's machinery (traffic generator, attacker), not of the company:
+    /// hidden from the trainee's map and never a mitigation target.
+    #[serde(default)]
+    pub range_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdentityKind {
+    Employee,
+    Contractor,
+    ServiceAccount,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub id: String,
+    pub name: String,
+    pub title: String,
+    pub kind: IdentityKind,
+    #[serde(default)]
+    pub admin: bool,
+    /// Declared working hours, `(start, end)` in 0..=24, local time.
+    pub work_hours: (u8, u8),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Sensitivity {
+    Public,
+    Internal,
+    Restricted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    pub id: String,
+    pub title: String,
+    pub records: u32,
+    pub sensitivity: Sensitivity,
+}
+
+impl Topology {
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id == id)
+    }
+
+    pub fn identity(&self, id: &str) -> Option<&Identity> {
+        self.identities.iter().find(|i| i.id == id)
+    }
+
+    pub fn dataset(&self, id: &str) -> Option<&Dataset> {
+        self.datasets.iter().find(|d| d.id == id)
+    }
+
+    pub fn zone(&self, id: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.id == id)
+    }
+
+    /// The services of one role (gateway, web, ...), in declaration order.
+    pub fn services_with_role(&self, role: Role) -> impl Iterator<Item = &Service> {
+        self.services.iter().filter(move |s| s.role == role)
+    }
+
+    pub fn condition(&self, id: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.id == id).map(|c| &c.when)
+    }
+}

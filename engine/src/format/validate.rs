@@ -1,0 +1,652 @@
+//! Semantic checks after parsing: every reference resolves, ids are unique, timelines are
+//! ordered and numbers are in range. Each problem points at the offending text.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+use crate::action::Action;
+use crate::detector::rules::{Condition, Rule};
+use crate::format::load::{FormatError, SourceFile};
+use crate::format::scenario::{Scenario, Step};
+use crate::format::topology::{Role, Topology};
+use crate::observation::EntityRef;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Collects problems in one file.
+struct Checker<'a> {
+    file: &'a SourceFile,
+    errors: Vec<FormatError>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(file: &'a SourceFile) -> Self {
+        Checker {
+            file,
+            errors: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, anchor: Option<&str>, needle: &str, message: String, help: &str) {
+        let span = self.file.find(anchor, needle);
+        let label = if needle.starts_with('"') {
+            "this value".to_string()
+        } else {
+            "here".to_string()
+        };
+        self.errors.push(
+            self.file
+                .error(span, message, label, Some(help.to_string())),
+        );
+    }
+
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(
+        &mut self,
+        anchor: Option<&str>,
+        field: &str,
+        value: T,
+        min: T,
+        max: T,
+    ) {
+        if value < min || value > max {
+            self.fail(
+                anchor,
+                field,
+                format!("`{field}` is {value}, out of range"),
+                &format!("use a value from {min} to {max}"),
+            );
+        }
+    }
+
+    fn unique<'s>(&mut self, what: &str, ids: impl IntoIterator<Item = &'s str>) {
+        let mut seen = HashSet::new();
+        for id in ids {
+            if !seen.insert(id) {
+                let needle = format!("id: \"{id}\"");
+                // Point at the second occurrence.
+                let first = self.file.find(None, &needle);
+                let span = self.file.find(Some(&self.file.text[first.end..]), &needle);
+                let span = if span.start > first.start {
+                    span
+                } else {
+                    first
+                };
+                self.errors.push(self.file.error(
+                    span,
+                    format!("duplicate {what} id \"{id}\""),
+                    "declared again here",
+                    Some(format!("every {what} needs its own id")),
+                ));
+            }
+        }
+    }
+}
+
+fn anchor_of(id: &str) -> String {
+    format!("id: \"{id}\"")
+}
+
+fn quoted(s: &str) -> String {
+    format!("\"{s}\"")
+}
+
+/// Validate a topology on its own.
+pub fn check_topology(t: &Topology, file: &SourceFile) -> Vec<FormatError> {
+    let mut c = Checker::new(file);
+    if t.schema_version != SCHEMA_VERSION {
+        c.fail(
+            None,
+            "schema_version",
+            format!("unsupported schema_version {}", t.schema_version),
+            "this version of Bulkhead reads schema_version: 1",
+        );
+    }
+    c.unique(
+        "topology",
+        t.zones
+            .iter()
+            .map(|z| z.id.as_str())
+            .chain(t.services.iter().map(|s| s.id.as_str()))
+            .chain(t.identities.iter().map(|i| i.id.as_str()))
+            .chain(t.datasets.iter().map(|d| d.id.as_str()))
+            .chain(t.conditions.iter().map(|d| d.id.as_str())),
+    );
+    c.unique("rule", t.rules.iter().map(|r| r.id.as_str()));
+    for s in &t.services {
+        let a = anchor_of(&s.id);
+        if s.zones.is_empty() {
+            c.fail(
+                Some(&a),
+                "zones",
+                format!("service \"{}\" joins no zone", s.id),
+                "list at least one zone id",
+            );
+        }
+        for z in &s.zones {
+            if t.zone(z).is_none() {
+                c.fail(
+                    Some(&a),
+                    &quoted(z),
+                    format!("service \"{}\" names unknown zone \"{z}\"", s.id),
+                    "use a zone id declared under `zones`",
+                );
+            }
+        }
+        if t.identity(&s.owner).is_none() {
+            c.fail(
+                Some(&a),
+                &quoted(&s.owner),
+                format!("service \"{}\" has unknown owner \"{}\"", s.id, s.owner),
+                "use an identity id declared under `identities`",
+            );
+        }
+        c.range(Some(&a), "cpu_cores", s.limits.cpu_cores, 0.05, 16.0);
+        c.range(Some(&a), "memory_mib", s.limits.memory_mib, 8, 65536);
+        c.range(Some(&a), "pids", s.limits.pids, 8, 32768);
+        if s.role == Role::Attacker && !s.zones.iter().any(|z| t.zone(z).is_some_and(|z| z.outside))
+        {
+            c.fail(
+                Some(&a),
+                "zones",
+                format!("attacker service \"{}\" is not in an outside zone", s.id),
+                "put the attacker in a zone with `outside: true`",
+            );
+        }
+    }
+    for role in [
+        Role::Gateway,
+        Role::Web,
+        Role::Datastore,
+        Role::Traffic,
+        Role::Attacker,
+    ] {
+        let n = t.services_with_role(role).count();
+        if n != 1 {
+            c.fail(
+                None,
+                "services",
+                format!(
+                    "the lab needs exactly one {} service, found {n}",
+                    role.label()
+                ),
+                "declare one service of each role: Gateway, Web, Datastore, Traffic, Attacker",
+            );
+        }
+    }
+    for i in &t.identities {
+        let (start, end) = i.work_hours;
+        if start >= end || end > 24 {
+            c.fail(
+                Some(&anchor_of(&i.id)),
+                "work_hours",
+                format!("identity \"{}\" has work_hours ({start}, {end})", i.id),
+                "use (start, end) with start < end <= 24",
+            );
+        }
+    }
+    for d in &t.datasets {
+        c.range(Some(&anchor_of(&d.id)), "records", d.records, 1, 10_000_000);
+    }
+    for n in &t.conditions {
+        check_condition(&mut c, t, &n.when, &anchor_of(&n.id));
+        if recurses(t, &n.id, &n.when, 0) {
+            c.fail(
+                Some(&anchor_of(&n.id)),
+                &quoted(&n.id),
+                format!("condition \"{}\" refers to itself", n.id),
+                "break the cycle between named conditions",
+            );
+        }
+    }
+    for r in &t.rules {
+        check_rule(&mut c, t, r);
+    }
+    c.errors
+}
+
+fn recurses(t: &Topology, target: &str, cond: &Condition, depth: u8) -> bool {
+    if depth > 16 {
+        return true;
+    }
+    let mut refs = Vec::new();
+    cond.references(&mut refs);
+    refs.iter().any(|(what, id)| {
+        *what == "condition"
+            && (id == target
+                || t.condition(id)
+                    .is_some_and(|c| recurses(t, target, c, depth + 1)))
+    })
+}
+
+fn check_condition(c: &mut Checker, t: &Topology, cond: &Condition, anchor: &str) {
+    let mut refs = Vec::new();
+    cond.references(&mut refs);
+    for (what, id) in refs {
+        let known = match what {
+            "service" => t.service(&id).is_some(),
+            "zone" => t.zone(&id).is_some(),
+            "identity" => t.identity(&id).is_some(),
+            _ => t.condition(&id).is_some(),
+        };
+        if !known {
+            c.fail(
+                Some(anchor),
+                &quoted(&id),
+                format!("unknown {what} \"{id}\""),
+                &format!("use a {what} id declared in the topology"),
+            );
+        }
+    }
+}
+
+fn check_rule(c: &mut Checker, t: &Topology, r: &Rule) {
+    let a = anchor_of(&r.id);
+    check_condition(c, t, &r.when, &a);
+    for m in &r.mitre {
+        let ok = m.len() >= 5
+            && m.starts_with('T')
+            && m[1..5].chars().all(|ch| ch.is_ascii_digit())
+            && (m.len() == 5
+                || (m.len() == 9
+                    && &m[5..6] == "."
+                    && m[6..].chars().all(|ch| ch.is_ascii_digit())));
+        if !ok {
+            c.fail(
+                Some(&a),
+                &quoted(m),
+                format!("\"{m}\" is not a MITRE ATT&CK technique id"),
+                "write it as T1234 or T1234.001",
+            );
+        }
+    }
+}
+
+fn valid_source(s: &str) -> bool {
+    s.parse::<Ipv4Addr>().is_ok()
+}
+
+/// Validate a scenario against the topology it names.
+pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<FormatError> {
+    let mut c = Checker::new(file);
+    if s.schema_version != SCHEMA_VERSION {
+        c.fail(
+            None,
+            "schema_version",
+            format!("unsupported schema_version {}", s.schema_version),
+            "this version of Bulkhead reads schema_version: 1",
+        );
+    }
+    if s.topology != t.id {
+        c.fail(
+            None,
+            &quoted(&s.topology),
+            format!("unknown topology \"{}\"", s.topology),
+            "name a file of labs/topologies/ without its .ron",
+        );
+    }
+    if s.lessons.is_empty() {
+        c.fail(
+            None,
+            "lessons",
+            "the scenario teaches no lesson".into(),
+            "list at least one lesson",
+        );
+    }
+    c.range(None, "warmup_s", s.timing.warmup_s, 30, 3600);
+    c.range(None, "live_s", s.timing.live_s, 60, 7200);
+    let live = s.timing.live_s;
+    c.range(None, "starts_at", s.context.starts_at.0, 0, 23);
+    c.range(None, "starts_at", s.context.starts_at.1, 0, 59);
+
+    let service =
+        |c: &mut Checker, anchor: Option<&str>, id: &str, company_only: bool| match t.service(id) {
+            None => c.fail(
+                anchor,
+                &quoted(id),
+                format!("unknown service \"{id}\""),
+                "use a service id of the topology",
+            ),
+            Some(svc) if company_only && svc.range_only => c.fail(
+                anchor,
+                &quoted(id),
+                format!("service \"{id}\" is range machinery, not part of the company"),
+                "name a company service",
+            ),
+            _ => {}
+        };
+    let identity = |c: &mut Checker, anchor: Option<&str>, id: &str| {
+        if t.identity(id).is_none() {
+            c.fail(
+                anchor,
+                &quoted(id),
+                format!("unknown identity \"{id}\""),
+                "use an identity id of the topology",
+            );
+        }
+    };
+    let source = |c: &mut Checker, anchor: Option<&str>, src: &str| {
+        if !valid_source(src) {
+            c.fail(
+                anchor,
+                &quoted(src),
+                format!("source \"{src}\" is not an IPv4 address"),
+                "write sources as dotted IPv4 addresses, such as \"10.20.0.11\"",
+            );
+        }
+    };
+    let entity = |c: &mut Checker, anchor: Option<&str>, e: &EntityRef| match e {
+        EntityRef::Service(id) => service(c, anchor, id, true),
+        EntityRef::Identity(id) => identity(c, anchor, id),
+        EntityRef::Source(src) => source(c, anchor, src),
+    };
+
+    for a in &s.context.assets {
+        service(&mut c, Some("assets"), &a.service, true);
+    }
+    for p in &s.context.people {
+        identity(&mut c, Some("people"), &p.identity);
+    }
+    for e in &s.context.calendar {
+        if e.from_s > e.to_s || e.to_s > live {
+            c.fail(
+                Some("calendar"),
+                "from_s",
+                format!(
+                    "calendar entry ({}, {}) is not within the live phase",
+                    e.from_s, e.to_s
+                ),
+                &format!("use 0 <= from_s <= to_s <= live_s ({live})"),
+            );
+        }
+        for en in &e.entities {
+            entity(&mut c, Some("calendar"), en);
+        }
+    }
+    for w in &s.weaknesses {
+        let crate::format::scenario::Weakness::NoLimits { service: id } = w;
+        service(&mut c, Some("weaknesses"), id, true);
+    }
+    for u in &s.traffic.users {
+        let a = format!("identity: \"{}\"", u.identity);
+        identity(&mut c, Some("users"), &u.identity);
+        c.range(Some(&a), "per_minute", u.per_minute, 0.0, 600.0);
+        if u.sources.is_empty() {
+            c.fail(
+                Some(&a),
+                "sources",
+                "a user needs at least one source".into(),
+                "list the user's usual addresses",
+            );
+        }
+        for src in &u.sources {
+            source(&mut c, Some(&a), src);
+        }
+        for e in &u.endpoints {
+            if !e.starts_with('/') {
+                c.fail(
+                    Some(&a),
+                    &quoted(e),
+                    format!("endpoint \"{e}\" does not start with /"),
+                    "write endpoints as paths, such as \"/api/orders\"",
+                );
+            }
+        }
+        for r in &u.reads {
+            match t.dataset(&r.dataset) {
+                None => c.fail(
+                    Some(&a),
+                    &quoted(&r.dataset),
+                    format!("unknown dataset \"{}\"", r.dataset),
+                    "use a dataset id of the topology",
+                ),
+                Some(d) => {
+                    if r.records.0 > r.records.1 || r.records.0 == 0 || r.records.1 > d.records {
+                        c.fail(
+                            Some(&a),
+                            "records",
+                            format!(
+                                "records ({}, {}) of \"{}\" are out of range",
+                                r.records.0, r.records.1, r.dataset
+                            ),
+                            &format!("use (min, max) with 1 <= min <= max <= {}", d.records),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    c.range(
+        Some("visitors"),
+        "per_second",
+        s.traffic.visitors.per_second,
+        0.0,
+        100.0,
+    );
+    for src in &s.traffic.visitors.sources {
+        source(&mut c, Some("visitors"), src);
+    }
+
+    c.unique(
+        "step",
+        s.attack.iter().chain(&s.decoys).map(|st| st.id.as_str()),
+    );
+    if s.attack.is_empty() {
+        c.fail(
+            None,
+            "attack",
+            "the scenario has no attack step".into(),
+            "add at least one step to `attack`",
+        );
+    }
+    if s.decoys.is_empty() {
+        c.fail(
+            None,
+            "decoys",
+            "the scenario has no decoy".into(),
+            "add a benign anomaly to `decoys`: trainees must learn to tell it apart",
+        );
+    }
+    for list in [&s.attack, &s.decoys] {
+        for pair in list.windows(2) {
+            if pair[1].at_s < pair[0].at_s {
+                c.fail(
+                    Some(&anchor_of(&pair[1].id)),
+                    "at_s",
+                    format!("step \"{}\" at {} s comes before \"{}\" at {} s: the timeline is not in order", pair[1].id, pair[1].at_s, pair[0].id, pair[0].at_s),
+                    "list steps in the order of their at_s",
+                );
+            }
+        }
+        for st in list.iter() {
+            check_step(&mut c, st, t, live, &service, &identity, &source);
+        }
+    }
+    for k in &s.objectives.contain {
+        if !s.attack.iter().any(|st| st.id == k.step) {
+            c.fail(
+                Some("contain"),
+                &quoted(&k.step),
+                format!("objective names unknown attack step \"{}\"", k.step),
+                "name a step id of `attack`",
+            );
+        }
+        c.range(Some(&quoted(&k.step)), "par_s", k.par_s, 1, live);
+    }
+    c.range(
+        Some("objectives"),
+        "detect_par_s",
+        s.objectives.detect_par_s,
+        1,
+        live,
+    );
+    c.range(
+        Some("objectives"),
+        "records_at_risk",
+        s.objectives.records_at_risk,
+        0,
+        10_000_000,
+    );
+    for e in &s.objectives.attribute {
+        entity(&mut c, Some("attribute"), e);
+    }
+    for h in &s.hints {
+        c.range(
+            Some(&quoted(&h.text[..h.text.len().min(20)])),
+            "cost",
+            h.cost,
+            0,
+            500,
+        );
+    }
+    let mut ids: HashSet<&str> = t.rules.iter().map(|r| r.id.as_str()).collect();
+    for r in &s.rules {
+        if !ids.insert(&r.id) {
+            c.fail(
+                Some(&anchor_of(&r.id)),
+                &quoted(&r.id),
+                format!("rule id \"{}\" is already used", r.id),
+                "give the rule its own id",
+            );
+        }
+        check_rule(&mut c, t, r);
+    }
+    c.errors
+}
+
+/// Checks that a service id names a service (and, when asked, a company one).
+type ServiceCheck<'a> = dyn Fn(&mut Checker, Option<&str>, &str, bool) + 'a;
+/// Checks that an identity id or a source address is valid.
+type NameCheck<'a> = dyn Fn(&mut Checker, Option<&str>, &str) + 'a;
+
+fn check_step(
+    c: &mut Checker,
+    st: &Step,
+    t: &Topology,
+    live: u32,
+    service: &ServiceCheck<'_>,
+    identity: &NameCheck<'_>,
+    source: &NameCheck<'_>,
+) {
+    let a = anchor_of(&st.id);
+    let a = Some(a.as_str());
+    if st.at_s >= live {
+        c.fail(
+            a,
+            "at_s",
+            format!(
+                "step \"{}\" starts at {} s, after the live phase ends",
+                st.id, st.at_s
+            ),
+            &format!("use at_s below live_s ({live})"),
+        );
+    }
+    if let Some(r) = st.repeat {
+        c.range(a, "every_s", r.every_s, 1, 3600);
+        if r.until_s < st.at_s || r.until_s > live {
+            c.fail(
+                a,
+                "until_s",
+                format!(
+                    "step \"{}\" repeats until {} s, outside [{}, {live}]",
+                    st.id, r.until_s, st.at_s
+                ),
+                "repeat until a time between at_s and live_s",
+            );
+        }
+    }
+    match &st.action {
+        Action::Login {
+            identity: i,
+            source: s,
+        }
+        | Action::CreateKey {
+            identity: i,
+            source: s,
+        } => {
+            identity(c, a, i);
+            source(c, a, s);
+        }
+        Action::Request {
+            identity: i,
+            source: s,
+            endpoint,
+        } => {
+            if let Some(i) = i {
+                identity(c, a, i);
+            }
+            source(c, a, s);
+            if !endpoint.starts_with('/') {
+                c.fail(
+                    a,
+                    &quoted(endpoint),
+                    format!("endpoint \"{endpoint}\" does not start with /"),
+                    "write endpoints as paths",
+                );
+            }
+        }
+        Action::ReadData {
+            identity: i,
+            source: s,
+            dataset,
+            records,
+        } => {
+            identity(c, a, i);
+            source(c, a, s);
+            match t.dataset(dataset) {
+                None => c.fail(
+                    a,
+                    &quoted(dataset),
+                    format!("unknown dataset \"{dataset}\""),
+                    "use a dataset id of the topology",
+                ),
+                Some(d) => c.range(a, "records", *records, 1, d.records),
+            }
+        }
+        Action::Exec {
+            service: sv,
+            identity: i,
+            ..
+        } => {
+            service(c, a, sv, true);
+            identity(c, a, i);
+        }
+        Action::Hog {
+            service: sv,
+            cpu_workers,
+            memory_mib,
+            threads,
+            seconds,
+        } => {
+            service(c, a, sv, true);
+            c.range(a, "cpu_workers", *cpu_workers, 1, 8);
+            c.range(a, "memory_mib", *memory_mib, 0, 4096);
+            c.range(a, "threads", *threads, 0, 1024);
+            c.range(a, "seconds", *seconds, 1, 3600);
+        }
+        Action::Backup {
+            service: sv,
+            seconds,
+        } => {
+            service(c, a, sv, true);
+            c.range(a, "seconds", *seconds, 1, 3600);
+        }
+        Action::Flood {
+            source: s,
+            rps,
+            seconds,
+            endpoint,
+        } => {
+            source(c, a, s);
+            c.range(a, "rps", *rps, 1, 2000);
+            c.range(a, "seconds", *seconds, 1, 3600);
+            if !endpoint.starts_with('/') {
+                c.fail(
+                    a,
+                    &quoted(endpoint),
+                    format!("endpoint \"{endpoint}\" does not start with /"),
+                    "write endpoints as paths",
+                );
+            }
+        }
+    }
+}

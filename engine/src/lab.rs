@@ -1,0 +1,65 @@
+//! The one seam between a session and a lab: a backend carries out effects and yields what it
+//! observed. `SimLab` (in this crate) and `DockerLab` (crate `bulkhead-labs`) implement it.
+
+use crate::action::{Effect, Outcome};
+use crate::observation::{Millis, Observation};
+
+/// What a lab reports back while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabOutput {
+    /// Telemetry: goes to the detector, the trainee and the record.
+    Observation(Observation),
+    /// The result of an effect as its actor saw it: goes to the record (for scoring) only.
+    Outcome(Outcome),
+}
+
+/// How a lab's clock relates to the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Virtual time: `advance` returns as soon as the work is done.
+    Virtual,
+    /// Real time: `advance` waits until the lab's clock reaches the asked time.
+    RealTime,
+}
+
+/// Which backend, for display and records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    Sim,
+    Docker,
+}
+
+impl Backend {
+    pub fn title(self) -> &'static str {
+        match self {
+            Backend::Sim => "simulated lab",
+            Backend::Docker => "Docker lab",
+        }
+    }
+}
+
+/// A lab the session can drive. Time is session time; the lab never reads the wall clock on its
+/// own behalf unless its pacing is `RealTime`.
+pub trait Lab: Send {
+    fn backend(&self) -> Backend;
+
+    fn pacing(&self) -> Pacing;
+
+    /// Start carrying out an effect at session time `now`. Returns at once; results arrive as
+    /// outputs of later `advance` calls.
+    fn apply(&mut self, now: Millis, effect: &Effect);
+
+    /// Run the lab up to session time `until`, appending what it observed, in time order.
+    fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>);
+
+    /// Whether the lab can freeze (the game's pause): true for virtual time.
+    fn can_pause(&self) -> bool {
+        self.pacing() == Pacing::Virtual
+    }
+
+    /// Tear the lab down. Called once when the session ends; must be safe to call again.
+    fn shutdown(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+//! Bulkhead's engine: the pure, deterministic core. Formats, detection, scoring, sessions and
+//! the simulated lab; no bevy, tokio, Docker, wall clock or global randomness in here.
+
+pub mod action;
+pub mod defender;
+pub mod detector;
+pub mod format;
+pub mod lab;
+pub mod observation;
+pub mod record;
+pub mod score;
+pub mod session;
+pub mod sim;
+
+pub use action::{Action, Command, Effect, EffectKind, Mitigation, Origin, Outcome, Verdict};
+pub use detector::{Alert, Detector};
+pub use format::Loaded;
+pub use lab::{Backend, Lab, LabOutput, Pacing};
+pub use observation::{EntityRef, LogEvent, Metrics, Millis, Observation, ObservationBody};
+pub use record::{Record, RecordLine, RecordWriter};
+pub use score::{ScoreCard, score};
+pub use session::{Defender, DefenderView, Phase, Session};
+pub use sim::SimLab;

@@ -1,0 +1,747 @@
+//! The session runner: phases, benign traffic, the attack and decoy timelines, the detector,
+//! the trainee's commands and the record. A CLI, a game thread and a test all drive it the same
+//! way: `begin`, then `tick` until it returns false, submitting commands in between.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Action, Command, Effect, EffectKind, Mitigation, Origin, Verdict};
+use crate::detector::{Alert, Detection, Detector};
+use crate::format::scenario::{Hint, Scenario};
+use crate::format::topology::Topology;
+use crate::lab::{Lab, LabOutput};
+use crate::observation::{
+    EntityRef, LifecycleState, LogEvent, Metrics, Millis, Observation, ObservationBody,
+};
+use crate::record::{RECORD_VERSION, RecordLine, RecordWriter};
+use crate::score::{ScoreCard, score};
+
+/// Session time advanced per tick.
+pub const TICK_MS: Millis = 250;
+/// Samples of each metric kept for charts (two minutes at one per second).
+pub const HISTORY: usize = 120;
+/// Log lines kept for the log panel.
+pub const RECENT_LOGS: usize = 400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Briefing,
+    Warmup,
+    Live,
+    Debrief,
+}
+
+impl Phase {
+    pub fn title(self) -> &'static str {
+        match self {
+            Phase::Briefing => "Briefing",
+            Phase::Warmup => "Warm-up",
+            Phase::Live => "Live",
+            Phase::Debrief => "Debrief",
+        }
+    }
+}
+
+/// An alert as the trainee sees it: grouped repeats and their verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEntry {
+    pub alert: Alert,
+    pub count: u32,
+    pub last_ms: Millis,
+    pub verdict: Option<Verdict>,
+}
+
+/// A mitigation the trainee asked for and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MitigationEntry {
+    pub effect: u64,
+    pub t_ms: Millis,
+    pub mitigation: Mitigation,
+    /// `None` while the lab has not confirmed it yet.
+    pub result: Option<(bool, String)>,
+}
+
+/// What is known of a container from telemetry.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub last: Option<Metrics>,
+    pub running: bool,
+    pub paused: bool,
+    pub isolated: bool,
+    pub capped: bool,
+    /// (t_ms, cpu %, memory MiB, pids, net kB/s, requests/s)
+    pub history: VecDeque<[f32; 6]>,
+    pub requests_this_second: u32,
+}
+
+/// A line of the log panel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub t_ms: Millis,
+    pub service: String,
+    pub text: String,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// What the trainee (or a defender) may see of a session: no ground truth in here.
+#[derive(Debug)]
+pub struct DefenderView<'a> {
+    pub now: Millis,
+    pub phase: Phase,
+    pub scenario: &'a Scenario,
+    pub topology: &'a Topology,
+    pub alerts: &'a [AlertEntry],
+    pub mitigations: &'a [MitigationEntry],
+    pub attributed: &'a [EntityRef],
+}
+
+impl DefenderView<'_> {
+    /// Seconds since the live phase began (negative during the warm-up).
+    pub fn live_s(&self, t_ms: Millis) -> f64 {
+        (t_ms as f64 - self.scenario.timing.warmup_ms() as f64) / 1000.0
+    }
+}
+
+/// Anything that plays the trainee's part without a window.
+pub trait Defender: Send {
+    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command>;
+}
+
+struct Scheduled {
+    t_ms: Millis,
+    origin: Origin,
+    action: Action,
+}
+
+/// One running session.
+pub struct Session {
+    scenario: Arc<Scenario>,
+    topology: Arc<Topology>,
+    lab: Box<dyn Lab>,
+    detector: Detector,
+    record: RecordWriter,
+    lines: Vec<RecordLine>,
+    rng: ChaCha8Rng,
+    now: Millis,
+    phase: Phase,
+    timeline: Vec<Scheduled>,
+    next_step: usize,
+    next_effect: u64,
+    alerts: Vec<AlertEntry>,
+    alert_index: BTreeMap<u32, usize>,
+    mitigations: Vec<MitigationEntry>,
+    attributed: Vec<EntityRef>,
+    hints_used: usize,
+    services: BTreeMap<String, ServiceStatus>,
+    logs: VecDeque<LogLine>,
+    outputs: Vec<LabOutput>,
+    detections: Vec<Detection>,
+    final_score: Option<ScoreCard>,
+    lab_error: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("scenario", &self.scenario.id)
+            .field("now", &self.now)
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+impl Session {
+    /// A session in its briefing; writes the record's header.
+    pub fn new(
+        scenario: Arc<Scenario>,
+        topology: Arc<Topology>,
+        lab: Box<dyn Lab>,
+        seed: u64,
+        record: RecordWriter,
+    ) -> Self {
+        let mut timeline = Vec::new();
+        let warmup = scenario.timing.warmup_ms();
+        for (steps, hostile) in [(&scenario.attack, true), (&scenario.decoys, false)] {
+            for step in steps {
+                for at in step.attempt_times_s() {
+                    timeline.push(Scheduled {
+                        t_ms: warmup + u64::from(at) * 1000,
+                        origin: if hostile {
+                            Origin::Attack {
+                                step: step.id.clone(),
+                            }
+                        } else {
+                            Origin::Decoy {
+                                step: step.id.clone(),
+                            }
+                        },
+                        action: step.action.clone(),
+                    });
+                }
+            }
+        }
+        timeline.sort_by_key(|s| s.t_ms);
+        let services = topology
+            .services
+            .iter()
+            .filter(|s| !s.range_only)
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    ServiceStatus {
+                        running: true,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let mut session = Session {
+            detector: Detector::new(topology.clone(), &scenario),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            scenario,
+            topology,
+            lab,
+            record,
+            lines: Vec::new(),
+            now: 0,
+            phase: Phase::Briefing,
+            timeline,
+            next_step: 0,
+            next_effect: 1,
+            alerts: Vec::new(),
+            alert_index: BTreeMap::new(),
+            mitigations: Vec::new(),
+            attributed: Vec::new(),
+            hints_used: 0,
+            services,
+            logs: VecDeque::new(),
+            outputs: Vec::new(),
+            detections: Vec::new(),
+            final_score: None,
+            lab_error: None,
+        };
+        let header = RecordLine::Header {
+            record_version: RECORD_VERSION,
+            seed,
+            backend: session.lab.backend(),
+            scenario: Box::new((*session.scenario).clone()),
+            topology: Box::new((*session.topology).clone()),
+        };
+        session.write(header);
+        session
+    }
+
+    fn write(&mut self, line: RecordLine) {
+        self.record.write(&line);
+        self.lines.push(line);
+    }
+
+    pub fn scenario(&self) -> &Arc<Scenario> {
+        &self.scenario
+    }
+
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topology
+    }
+
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub fn lab(&self) -> &dyn Lab {
+        self.lab.as_ref()
+    }
+
+    pub fn alerts(&self) -> &[AlertEntry] {
+        &self.alerts
+    }
+
+    pub fn mitigations(&self) -> &[MitigationEntry] {
+        &self.mitigations
+    }
+
+    pub fn attributed(&self) -> &[EntityRef] {
+        &self.attributed
+    }
+
+    pub fn services(&self) -> &BTreeMap<String, ServiceStatus> {
+        &self.services
+    }
+
+    pub fn logs(&self) -> &VecDeque<LogLine> {
+        &self.logs
+    }
+
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// Hints revealed so far, in order.
+    pub fn hints(&self) -> &[Hint] {
+        &self.scenario.hints[..self.hints_used]
+    }
+
+    pub fn hints_left(&self) -> usize {
+        self.scenario.hints.len() - self.hints_used
+    }
+
+    pub fn record_lines(&self) -> &[RecordLine] {
+        &self.lines
+    }
+
+    /// The first record write error, if any.
+    pub fn record_error(&mut self) -> Option<std::io::Error> {
+        self.record.take_error()
+    }
+
+    pub fn lab_error(&self) -> Option<&str> {
+        self.lab_error.as_deref()
+    }
+
+    pub fn total_ms(&self) -> Millis {
+        self.scenario.timing.total_ms()
+    }
+
+    /// The final score, once the session is over.
+    pub fn score(&self) -> Option<&ScoreCard> {
+        self.final_score.as_ref()
+    }
+
+    /// The score as it stands now (the HUD's provisional score).
+    pub fn provisional_score(&self) -> ScoreCard {
+        score(&self.scenario, &self.topology, &self.lines, Some(self.now))
+    }
+
+    pub fn view(&self) -> DefenderView<'_> {
+        DefenderView {
+            now: self.now,
+            phase: self.phase,
+            scenario: &self.scenario,
+            topology: &self.topology,
+            alerts: &self.alerts,
+            mitigations: &self.mitigations,
+            attributed: &self.attributed,
+        }
+    }
+
+    /// Leave the briefing: the warm-up starts at session time 0.
+    pub fn begin(&mut self) {
+        if self.phase == Phase::Briefing {
+            self.set_phase(Phase::Warmup);
+        }
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.write(RecordLine::Phase {
+            t_ms: self.now,
+            phase,
+        });
+        if phase == Phase::Live {
+            self.detector.start_detecting();
+        }
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.phase == Phase::Debrief
+    }
+
+    /// Advance one tick. Returns false once the session is over.
+    pub fn tick(&mut self) -> bool {
+        match self.phase {
+            Phase::Briefing => {
+                self.begin();
+                return true;
+            }
+            Phase::Debrief => return false,
+            _ => {}
+        }
+        let until = self.now + TICK_MS;
+        self.benign_traffic(until);
+        while self
+            .timeline
+            .get(self.next_step)
+            .is_some_and(|s| s.t_ms < until)
+        {
+            let s = &self.timeline[self.next_step];
+            let (t, origin, action) = (s.t_ms, s.origin.clone(), s.action.clone());
+            self.next_step += 1;
+            self.issue(t, origin, EffectKind::Act(action));
+        }
+        let mut outputs = std::mem::take(&mut self.outputs);
+        self.lab.advance(until, &mut outputs);
+        for output in outputs.drain(..) {
+            self.ingest(output);
+        }
+        self.outputs = outputs;
+        self.now = until;
+        if self.phase == Phase::Warmup && self.now >= self.scenario.timing.warmup_ms() {
+            self.set_phase(Phase::Live);
+        }
+        if self.now >= self.total_ms() {
+            self.finish();
+            return false;
+        }
+        true
+    }
+
+    /// End the session now (normally at the end of the live phase): score it and tear down.
+    pub fn finish(&mut self) {
+        if self.phase == Phase::Debrief {
+            return;
+        }
+        self.set_phase(Phase::Debrief);
+        if let Err(e) = self.lab.shutdown() {
+            self.lab_error = Some(e);
+        }
+        self.final_score = Some(score(&self.scenario, &self.topology, &self.lines, None));
+    }
+
+    fn issue(&mut self, t_ms: Millis, origin: Origin, kind: EffectKind) -> u64 {
+        let effect = Effect {
+            id: self.next_effect,
+            origin,
+            kind,
+        };
+        self.next_effect += 1;
+        self.lab.apply(t_ms, &effect);
+        let id = effect.id;
+        self.write(RecordLine::Effect { t_ms, effect });
+        id
+    }
+
+    /// Benign users and visitors: Poisson arrivals drawn from the session's seed.
+    fn benign_traffic(&mut self, until: Millis) {
+        let dt = (until - self.now) as f32 / 1000.0;
+        let scenario = self.scenario.clone();
+        for user in &scenario.traffic.users {
+            let n = poisson(&mut self.rng, user.per_minute / 60.0 * dt);
+            for _ in 0..n {
+                let t = self.now + self.rng.random_range(0..until - self.now);
+                // Most of a user's traffic comes from their first (usual) source.
+                let source = if user.sources.len() > 1 && self.rng.random::<f32>() < 0.2 {
+                    user.sources[self.rng.random_range(1..user.sources.len())].clone()
+                } else {
+                    user.sources[0].clone()
+                };
+                let action = if !user.reads.is_empty()
+                    && (user.endpoints.is_empty() || self.rng.random::<f32>() < 0.3)
+                {
+                    let habit = &user.reads[self.rng.random_range(0..user.reads.len())];
+                    Action::ReadData {
+                        identity: user.identity.clone(),
+                        source,
+                        dataset: habit.dataset.clone(),
+                        records: self.rng.random_range(habit.records.0..=habit.records.1),
+                    }
+                } else if !user.endpoints.is_empty() {
+                    Action::Request {
+                        identity: Some(user.identity.clone()),
+                        source,
+                        endpoint: user.endpoints[self.rng.random_range(0..user.endpoints.len())]
+                            .clone(),
+                    }
+                } else {
+                    continue;
+                };
+                self.issue(t, Origin::Benign, EffectKind::Act(action));
+            }
+        }
+        let visitors = &scenario.traffic.visitors;
+        if visitors.sources.is_empty() || visitors.endpoints.is_empty() {
+            return;
+        }
+        let n = poisson(&mut self.rng, visitors.per_second * dt);
+        for _ in 0..n {
+            let t = self.now + self.rng.random_range(0..until - self.now);
+            let action = Action::Request {
+                identity: None,
+                source: visitors.sources[self.rng.random_range(0..visitors.sources.len())].clone(),
+                endpoint: visitors.endpoints[self.rng.random_range(0..visitors.endpoints.len())]
+                    .clone(),
+            };
+            self.issue(t, Origin::Benign, EffectKind::Act(action));
+        }
+    }
+
+    fn ingest(&mut self, output: LabOutput) {
+        match output {
+            LabOutput::Observation(obs) => {
+                self.track(&obs);
+                let mut detections = std::mem::take(&mut self.detections);
+                self.detector.observe(&obs, &mut detections);
+                self.write(RecordLine::Observation(obs));
+                for d in detections.drain(..) {
+                    self.detection(d);
+                }
+                self.detections = detections;
+            }
+            LabOutput::Outcome(outcome) => {
+                if let Some(m) = self
+                    .mitigations
+                    .iter_mut()
+                    .find(|m| m.effect == outcome.effect)
+                {
+                    m.result = Some((outcome.ok, outcome.detail.clone()));
+                }
+                self.write(RecordLine::Outcome(outcome));
+            }
+        }
+    }
+
+    fn detection(&mut self, d: Detection) {
+        match d {
+            Detection::New(alert) => {
+                self.alert_index.insert(alert.id, self.alerts.len());
+                self.alerts.push(AlertEntry {
+                    count: 1,
+                    last_ms: alert.t_ms,
+                    verdict: None,
+                    alert: (*alert).clone(),
+                });
+                self.write(RecordLine::Alert(*alert));
+            }
+            Detection::Repeat { alert, count, t_ms } => {
+                if let Some(&i) = self.alert_index.get(&alert) {
+                    self.alerts[i].count = count;
+                    self.alerts[i].last_ms = t_ms;
+                }
+            }
+        }
+    }
+
+    /// Keep the trainee's picture of each container current.
+    fn track(&mut self, obs: &Observation) {
+        match &obs.body {
+            ObservationBody::Metrics(m) => {
+                if let Some(s) = self.services.get_mut(&m.service) {
+                    let rps = std::mem::take(&mut s.requests_this_second) as f32;
+                    s.history.push_back([
+                        obs.t_ms as f32 / 1000.0,
+                        m.cpu_pct,
+                        m.memory_mib,
+                        m.pids as f32,
+                        m.net_rx_kbps + m.net_tx_kbps,
+                        rps,
+                    ]);
+                    if s.history.len() > HISTORY {
+                        s.history.pop_front();
+                    }
+                    s.last = Some(m.clone());
+                }
+            }
+            ObservationBody::Event(e) => {
+                if let Some(s) = self.services.get_mut(e.service()) {
+                    match e {
+                        LogEvent::Request { .. } => s.requests_this_second += 1,
+                        LogEvent::Flow { requests, .. } => s.requests_this_second += requests,
+                        LogEvent::Lifecycle { state, .. } => match state {
+                            LifecycleState::Started => {
+                                s.running = true;
+                                s.paused = false;
+                            }
+                            LifecycleState::Stopped
+                            | LifecycleState::OomKilled
+                            | LifecycleState::Died => s.running = false,
+                            LifecycleState::Paused => s.paused = true,
+                            LifecycleState::Unpaused => s.paused = false,
+                            LifecycleState::Isolated => s.isolated = true,
+                            LifecycleState::Reconnected => s.isolated = false,
+                            LifecycleState::Capped => s.capped = true,
+                        },
+                        _ => {}
+                    }
+                }
+                // Anonymous storefront hits and flow lines would bury the log panel.
+                let noisy = matches!(
+                    e,
+                    LogEvent::Request {
+                        identity: None,
+                        status: 200,
+                        ..
+                    }
+                ) || matches!(
+                    e,
+                    LogEvent::Flow {
+                        denied: 0,
+                        errors: 0,
+                        ..
+                    }
+                );
+                if !noisy {
+                    self.logs.push_back(LogLine {
+                        t_ms: obs.t_ms,
+                        service: e.service().to_string(),
+                        text: e.summary(),
+                    });
+                    if self.logs.len() > RECENT_LOGS {
+                        self.logs.pop_front();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take a command from the trainee. Refused commands are recorded with the reason.
+    pub fn submit(&mut self, command: Command) -> Result<(), Refused> {
+        let checked = self.check(&command);
+        self.write(RecordLine::Command {
+            t_ms: self.now,
+            command: command.clone(),
+            refused: checked.as_ref().err().map(|r| r.0.clone()),
+        });
+        checked?;
+        match command {
+            Command::Triage { alert, verdict } => {
+                let i = self.alert_index[&alert];
+                self.alerts[i].verdict = Some(verdict);
+            }
+            Command::Attribute { entity } => self.attributed.push(entity),
+            Command::Mitigate(m) => {
+                let effect =
+                    self.issue(self.now, Origin::Defender, EffectKind::Mitigate(m.clone()));
+                self.mitigations.push(MitigationEntry {
+                    effect,
+                    t_ms: self.now,
+                    mitigation: m,
+                    result: None,
+                });
+            }
+            Command::Hint => self.hints_used += 1,
+        }
+        Ok(())
+    }
+
+    fn check(&self, command: &Command) -> Result<(), Refused> {
+        let refuse = |s: String| Err(Refused(s));
+        if self.phase != Phase::Live {
+            return refuse(format!(
+                "the {} phase takes no commands; wait for the live phase",
+                self.phase.title().to_lowercase()
+            ));
+        }
+        match command {
+            Command::Triage { alert, verdict } => match self.alert_index.get(alert) {
+                None => refuse(format!("there is no alert #{alert}")),
+                Some(&i) if self.alerts[i].verdict == Some(*verdict) => refuse(
+                    format!("alert #{alert} is already triaged as {verdict:?}").to_lowercase(),
+                ),
+                Some(_) => Ok(()),
+            },
+            Command::Attribute { entity } => {
+                if self.attributed.contains(entity) {
+                    return refuse(format!("{entity} is already attributed"));
+                }
+                self.check_entity(entity)
+            }
+            Command::Mitigate(m) => {
+                if let Mitigation::Cap {
+                    cpu_cores,
+                    memory_mib,
+                    pids,
+                    ..
+                } = m
+                {
+                    if cpu_cores.is_none() && memory_mib.is_none() && pids.is_none() {
+                        return refuse("a cap needs at least one limit".into());
+                    }
+                    if cpu_cores.is_some_and(|c| !(0.05..=16.0).contains(&c))
+                        || memory_mib.is_some_and(|m| !(8..=65536).contains(&m))
+                        || pids.is_some_and(|p| !(8..=32768).contains(&p))
+                    {
+                        return refuse(
+                            "cap out of range: cpu 0.05-16 cores, memory 8-65536 MiB, pids 8-32768"
+                                .into(),
+                        );
+                    }
+                }
+                self.check_entity(&m.target())
+            }
+            Command::Hint => {
+                if self.hints_left() == 0 {
+                    refuse("no hints left".into())
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn check_entity(&self, entity: &EntityRef) -> Result<(), Refused> {
+        match entity {
+            EntityRef::Service(id) => match self.topology.service(id) {
+                Some(s) if !s.range_only => Ok(()),
+                _ => Err(Refused(format!("no company service \"{id}\""))),
+            },
+            EntityRef::Identity(id) => match self.topology.identity(id) {
+                Some(_) => Ok(()),
+                None => Err(Refused(format!("no identity \"{id}\""))),
+            },
+            EntityRef::Source(s) => match s.parse::<std::net::Ipv4Addr>() {
+                Ok(_) => Ok(()),
+                Err(_) => Err(Refused(format!("\"{s}\" is not an IPv4 source address"))),
+            },
+        }
+    }
+
+    /// Play the whole session with a defender, as fast as the lab allows.
+    pub fn run(
+        &mut self,
+        defender: &mut dyn Defender,
+        mut on_tick: impl FnMut(&Session),
+    ) -> ScoreCard {
+        self.begin();
+        loop {
+            let commands = defender.decide(&self.view());
+            for c in commands {
+                // A defender's refused command is in the record; the run goes on.
+                let _ = self.submit(c);
+            }
+            let more = self.tick();
+            on_tick(self);
+            if !more {
+                break;
+            }
+        }
+        self.final_score
+            .clone()
+            .unwrap_or_else(|| score(&self.scenario, &self.topology, &self.lines, None))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Labs clean up after themselves even when a session is abandoned midway.
+        let _ = self.lab.shutdown();
+    }
+}
+
+/// Draw from a Poisson distribution (Knuth; the rates here are small).
+fn poisson(rng: &mut ChaCha8Rng, lambda: f32) -> u32 {
+    if lambda <= 0.0 {
+        return 0;
+    }
+    let l = (-lambda).exp();
+    let mut k = 0;
+    let mut p = 1.0f32;
+    loop {
+        p *= rng.random::<f32>();
+        if p <= l || k > 1000 {
+            return k;
+        }
+        k += 1;
+    }
+}

@@ -1,0 +1,252 @@
+//! Every scenario of the repository, played on the simulated lab by the built-in defenders and
+//! by defenders that make the classic mistakes: the score must tell them apart.
+
+use std::path::PathBuf;
+
+use bulkhead_engine::action::{Command, Mitigation, Verdict};
+use bulkhead_engine::defender::{Bot, Idle};
+use bulkhead_engine::format::{self, Loaded};
+use bulkhead_engine::observation::EntityRef;
+use bulkhead_engine::record::Record;
+use bulkhead_engine::score::{Truth, alert_truths};
+use bulkhead_engine::{Defender, DefenderView, RecordWriter, ScoreCard, Session, SimLab, score};
+
+const SCENARIOS: [&str; 3] = [
+    "stolen-credentials",
+    "resource-exhaustion",
+    "insider-access",
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn load(id: &str) -> Loaded {
+    let root = root();
+    format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root)
+        .unwrap_or_else(|e| panic!("{id} does not load: {e}"))
+}
+
+fn play(id: &str, seed: u64, defender: &mut dyn Defender) -> (ScoreCard, Vec<u8>) {
+    let loaded = load(id);
+    let lab = SimLab::new(loaded.topology.clone(), &loaded.scenario, seed);
+    let buffer = SharedBuf::default();
+    let record = RecordWriter::new(Box::new(buffer.clone()));
+    let mut session = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        Box::new(lab),
+        seed,
+        record,
+    );
+    let card = session.run(defender, |_| {});
+    drop(session);
+    let bytes = buffer.0.lock().unwrap().clone();
+    (card, bytes)
+}
+
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn points(card: &ScoreCard, key: &str) -> i32 {
+    card.components
+        .iter()
+        .find(|c| c.key == key)
+        .map(|c| c.points)
+        .unwrap()
+}
+
+#[test]
+fn every_data_file_of_the_repository_loads() {
+    let root = root();
+    let topologies = format::ron_files(&root.join("labs/topologies"));
+    assert!(!topologies.is_empty());
+    for t in topologies {
+        format::load_topology(&t).unwrap_or_else(|e| panic!("{}: {e}", t.display()));
+    }
+    let all = format::load_all(&root);
+    assert_eq!(
+        all.len(),
+        SCENARIOS.len(),
+        "a scenario file was added or removed: update SCENARIOS"
+    );
+    for (path, result) in all {
+        let loaded = result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(SCENARIOS.contains(&loaded.scenario.id.as_str()));
+        assert!(!loaded.scenario.decoys.is_empty() && !loaded.scenario.hints.is_empty());
+    }
+}
+
+#[test]
+fn the_bot_detects_contains_and_scores_at_least_800() {
+    for id in SCENARIOS {
+        for seed in [1, 2, 3] {
+            let (card, _) = play(id, seed, &mut Bot::default());
+            assert!(
+                card.total >= 800,
+                "{id} seed {seed}: bot scored {}\n{card:#?}",
+                card.total
+            );
+            assert!(card.facts.detected_ms.is_some(), "{id}: bot did not detect");
+            assert!(
+                card.facts.contained_ms.values().all(Option::is_some),
+                "{id}: bot did not contain: {:?}",
+                card.facts.contained_ms
+            );
+            assert_eq!(
+                points(&card, "precision"),
+                100,
+                "{id} seed {seed}: the bot was fooled\n{:#?}",
+                card.components
+            );
+        }
+    }
+}
+
+#[test]
+fn idle_scores_at_most_300() {
+    for id in SCENARIOS {
+        let (card, _) = play(id, 1, &mut Idle);
+        assert!(card.total <= 300, "{id}: idle scored {}", card.total);
+        assert_eq!(points(&card, "detection"), 0);
+        assert_eq!(points(&card, "containment"), 0);
+    }
+}
+
+/// Stops the web tier as its only answer to anything.
+struct StopsWeb(bool);
+
+impl Defender for StopsWeb {
+    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
+        if self.0 || view.live_s(view.now) < 35.0 {
+            return vec![];
+        }
+        self.0 = true;
+        vec![Command::Mitigate(Mitigation::Stop {
+            service: "web".into(),
+        })]
+    }
+}
+
+#[test]
+fn stopping_the_web_service_costs_collateral() {
+    for id in SCENARIOS {
+        let (bot, _) = play(id, 1, &mut Bot::default());
+        let (stop, _) = play(id, 1, &mut StopsWeb(false));
+        assert!(
+            points(&stop, "collateral") < 50
+                && points(&stop, "collateral") < points(&bot, "collateral"),
+            "{id}: stopping web kept {} collateral points",
+            points(&stop, "collateral")
+        );
+        assert!(
+            points(&stop, "precision") < 100,
+            "{id}: stopping an uninvolved service went unpunished"
+        );
+    }
+}
+
+/// The bot, except that it dismisses every alert as benign.
+struct Dismisses(Bot);
+
+impl Defender for Dismisses {
+    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
+        self.0
+            .decide(view)
+            .into_iter()
+            .map(|c| match c {
+                Command::Triage { alert, .. } => Command::Triage {
+                    alert,
+                    verdict: Verdict::Benign,
+                },
+                other => other,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn dismissing_the_true_alert_earns_no_detection_points() {
+    for id in SCENARIOS {
+        let (card, _) = play(id, 1, &mut Dismisses(Bot::default()));
+        assert_eq!(points(&card, "detection"), 0, "{id}");
+        assert!(
+            points(&card, "precision") < 100,
+            "{id}: dismissing the attack cost no precision"
+        );
+    }
+}
+
+/// The bot, plus a mitigation against the decoy's first entity when the decoy starts.
+struct HitsDecoy(Bot, bool);
+
+impl Defender for HitsDecoy {
+    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
+        let mut out = self.0.decide(view);
+        let decoy = &view.scenario.decoys[0];
+        if !self.1 && view.live_s(view.now) > f64::from(decoy.at_s) + 2.0 {
+            self.1 = true;
+            let m = match decoy.action.entities().remove(0) {
+                EntityRef::Source(source) => Mitigation::Block { source },
+                EntityRef::Identity(identity) => Mitigation::Revoke { identity },
+                EntityRef::Service(service) => Mitigation::Pause { service },
+            };
+            out.push(Command::Mitigate(m));
+        }
+        out
+    }
+}
+
+#[test]
+fn mitigating_the_decoy_costs_precision() {
+    for id in SCENARIOS {
+        let (bot, _) = play(id, 1, &mut Bot::default());
+        let (hit, _) = play(id, 1, &mut HitsDecoy(Bot::default(), false));
+        assert!(
+            points(&hit, "precision") < points(&bot, "precision"),
+            "{id}"
+        );
+        assert!(hit.total < bot.total, "{id}");
+    }
+}
+
+#[test]
+fn same_seed_gives_a_byte_identical_record_that_rescores_the_same() {
+    for id in SCENARIOS {
+        let (card, a) = play(id, 42, &mut Bot::default());
+        let (_, b) = play(id, 42, &mut Bot::default());
+        assert!(a == b, "{id}: records differ");
+        let (_, c) = play(id, 43, &mut Bot::default());
+        assert!(a != c, "{id}: the seed changes nothing");
+        let record = Record::from_reader(std::io::Cursor::new(a), id).unwrap();
+        let again = score(&record.scenario, &record.topology, &record.lines, None);
+        assert_eq!(again, card, "{id}: re-scoring the record differs");
+    }
+}
+
+#[test]
+fn the_attack_raises_true_alerts_and_the_decoy_raises_decoy_alerts() {
+    for id in SCENARIOS {
+        let (_, bytes) = play(id, 5, &mut Idle);
+        let record = Record::from_reader(std::io::Cursor::new(bytes), id).unwrap();
+        let truths = alert_truths(&record.scenario, &record.topology, &record.lines);
+        assert!(
+            truths.values().any(|t| *t == Truth::Attack),
+            "{id}: the attack went unseen"
+        );
+        assert!(
+            truths.values().any(|t| *t == Truth::Decoy),
+            "{id}: the decoy raised no alert, so it teaches nothing"
+        );
+    }
+}
