@@ -1,0 +1,63 @@
+//! The two one-shot subcommands: `labd health` (the image's `HEALTHCHECK`) and `labd probe`
+//! (what an exec session runs to show who it is).
+
+use std::time::Duration;
+
+use hyper::Method;
+use hyper::body::Bytes;
+
+use crate::http::Client;
+
+/// `GET http://127.0.0.1:<control_port>/healthz` within 1 s; true on `200`.
+pub async fn health(control_port: u16) -> bool {
+    let client = Client::new(Duration::from_secs(1));
+    let host = format!("127.0.0.1:{control_port}");
+    matches!(
+        client.call(Method::GET, &host, "/healthz", &[], Bytes::new()).await,
+        Ok(a) if a.status == hyper::StatusCode::OK
+    )
+}
+
+/// The real uid of this process, read from procfs: the workspace forbids `unsafe`, so
+/// `getuid(2)` is out of reach, and a `FROM scratch` image has no `id` to run.
+pub fn uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_uid(&status)
+}
+
+fn parse_uid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_is_the_real_uid_column() {
+        assert_eq!(
+            parse_uid("Name:\tlabd\nUid:\t10001\t10001\t10001\t10001\n"),
+            Some(10001)
+        );
+        assert_eq!(parse_uid("Name:\tlabd\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_uid() {
+        assert!(uid().is_some());
+    }
+
+    #[tokio::test]
+    async fn health_fails_when_nothing_listens() {
+        // Bind then drop, so the port is very likely free for the check.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        assert!(!health(port).await);
+    }
+}

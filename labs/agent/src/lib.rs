@@ -1,0 +1,10 @@
+//! `labd`: the one static binary inside every Bulkhead lab container. The roles, the log
+//! writer and the HTTP plumbing live here; `main.rs` only parses the command line.
+//!
+//! PROTOCOL.md beside this crate is the contract with the driver (the `labs` crate).
+
+pub mod checks;
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod roles;

@@ -1,0 +1,163 @@
+//! `labd <role>`: reads the environment, binds, runs the role until SIGTERM. Also the
+//! `health` and `probe` subcommands.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use labd::config::Env;
+use labd::log::Log;
+use labd::roles::{self, Listeners, Role};
+
+#[derive(Parser)]
+#[command(
+    name = "labd",
+    version,
+    about = "The agent inside every Bulkhead lab container"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum Command {
+    /// Storefront, login, API, data and admin API.
+    Web,
+    /// Reverse proxy with source blocks and per-second flow logs.
+    Gateway,
+    /// Synthetic records per dataset.
+    Datastore,
+    /// CPU, memory and pids hog on request.
+    Worker,
+    /// Benign client actions on request.
+    Traffic,
+    /// Attacker client actions on request.
+    Attacker,
+    /// Exit 0 when this container's /healthz answers 200 within 1 s, else 1.
+    Health,
+    /// Print `uid=<uid>` and exit.
+    Probe,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            let asked = std::env::args_os()
+                .nth(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            eprintln!(
+                "labd: unknown role `{asked}`; expected one of: web, gateway, datastore, worker, \
+                 traffic, attacker, health, probe"
+            );
+            return ExitCode::from(2);
+        }
+        // Help and version exit 0, other usage errors 2, as clap decides.
+        Err(e) => e.exit(),
+    };
+    let env = match Env::from_process() {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("labd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let role = match cli.command {
+        Command::Probe => {
+            return match labd::checks::uid() {
+                Some(uid) => {
+                    println!("uid={uid}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("labd: cannot read the uid from /proc/self/status");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Health => {
+            let healthy =
+                runtime(1).is_ok_and(|rt| rt.block_on(labd::checks::health(env.control_port)));
+            return if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+        Command::Web => Role::Web,
+        Command::Gateway => Role::Gateway,
+        Command::Datastore => Role::Datastore,
+        Command::Worker => Role::Worker,
+        Command::Traffic => Role::Traffic,
+        Command::Attacker => Role::Attacker,
+    };
+    // Two workers: the roles are I/O bound, and every thread is a pid under the container's
+    // pids limit (which the worker role is there to exhaust on purpose).
+    let rt = match runtime(2) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("labd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = rt.block_on(serve(role, env));
+    // Exit now rather than wait for in-flight work (a DNS lookup, a hog thread) to finish.
+    rt.shutdown_background();
+    code
+}
+
+fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+}
+
+async fn serve(role: Role, env: Env) -> ExitCode {
+    let listeners = match Listeners::from_env(&env).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "labd: cannot listen on ports {} and {}: {e}",
+                env.port, env.control_port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let log = Log::stdout(&env.service);
+    tokio::select! {
+        result = roles::run(role, &env, log, listeners) => match result {
+            Err(e) => {
+                eprintln!("labd {}: {e}", role.name());
+                ExitCode::from(2)
+            }
+            Ok(()) => {
+                eprintln!("labd {}: a server stopped unexpectedly", role.name());
+                ExitCode::FAILURE
+            }
+        },
+        () = terminated() => ExitCode::SUCCESS,
+    }
+}
+
+/// Resolves on SIGTERM (how containers are stopped) or SIGINT. As PID 1 in a container the
+/// default action for SIGTERM is to ignore it, so without this handler `docker stop` would
+/// wait out its grace period and SIGKILL.
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handling the role still serves; it just cannot stop gracefully.
+        _ => std::future::pending().await,
+    }
+}

@@ -1,0 +1,514 @@
+//! The `web` role: storefront, login, API, data reads through the datastore, API keys and the
+//! admin API; the one place identities and credentials live.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hyper::body::Bytes;
+use hyper::{Method, StatusCode};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Listeners, Role};
+use crate::config::{ConfigError, Credential, Env, parse_credentials};
+use crate::http::{self, Client, ClientError, Req, Resp};
+use crate::log::Log;
+
+/// Shorter than the gateway's own upstream timeout, so a slow datastore shows up as this
+/// role's `502` rather than as a gateway error.
+const DATASTORE_TIMEOUT: Duration = Duration::from_millis(1500);
+const DEFAULT_RECORDS: u64 = 10;
+
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// `host:port` of the datastore.
+    pub upstream: String,
+    pub credentials: Vec<Credential>,
+    pub admin_token: Option<String>,
+}
+
+impl WebConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            upstream: Env::require(&env.upstream, "LABD_UPSTREAM", "web")?,
+            credentials: match &env.credentials {
+                Some(text) => parse_credentials(text)?,
+                None => Vec::new(),
+            },
+            admin_token: env.admin_token.clone(),
+        })
+    }
+}
+
+struct Account {
+    password: String,
+    admin: bool,
+    revoked: bool,
+}
+
+struct ApiKey {
+    id: String,
+    identity: String,
+}
+
+#[derive(Default)]
+struct Store {
+    accounts: BTreeMap<String, Account>,
+    /// session token → identity
+    sessions: HashMap<String, String>,
+    /// key secret → key
+    keys: HashMap<String, ApiKey>,
+}
+
+/// Who a request acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    /// Presented a credential that is not (or no longer) valid.
+    Rejected,
+    User {
+        identity: String,
+        admin: bool,
+    },
+    /// The driver's `LABD_ADMIN_TOKEN`.
+    Admin,
+}
+
+struct Web {
+    cfg: WebConfig,
+    log: Log,
+    client: Client,
+    store: Mutex<Store>,
+}
+
+pub async fn run(cfg: WebConfig, log: Log, listeners: Listeners) {
+    let mut store = Store::default();
+    for c in &cfg.credentials {
+        store.accounts.insert(
+            c.identity.clone(),
+            Account {
+                password: c.password.clone(),
+                admin: c.admin,
+                revoked: false,
+            },
+        );
+    }
+    let me = Arc::new(Web {
+        cfg,
+        log: log.clone(),
+        client: Client::new(DATASTORE_TIMEOUT),
+        store: Mutex::new(store),
+    });
+    let service = move |req: Req| {
+        let me = me.clone();
+        async move { me.handle(req).await }
+    };
+    let control = |req: Req| async move { super::healthz(&req).unwrap_or_else(http::not_found) };
+    super::serve_both(Role::Web, &log, listeners, service, control).await;
+}
+
+impl Web {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than refusing all further requests would.
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every answered request logs exactly one `request` line, whatever else it logs.
+    async fn handle(&self, req: Req) -> Resp {
+        let started = Instant::now();
+        let (resp, identity) = self.route(&req).await;
+        self.log.emit(
+            "request",
+            req.trace(),
+            json!({
+                "identity": identity,
+                "source": req.source(),
+                "method": req.method.as_str(),
+                "endpoint": req.path,
+                "status": resp.status().as_u16(),
+                "latency_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            }),
+        );
+        resp
+    }
+
+    /// The answer, and the identity to log it under.
+    async fn route(&self, req: &Req) -> (Resp, Option<String>) {
+        let path = req.path.as_str();
+        if path.starts_with("/public/") || path == "/public" {
+            return (
+                only(req, &Method::GET).unwrap_or_else(|| public(path)),
+                None,
+            );
+        }
+        if path == "/login" {
+            return match only(req, &Method::POST) {
+                Some(resp) => (resp, None),
+                None => self.login(req),
+            };
+        }
+        if path == "/healthz" {
+            return (http::text(StatusCode::OK, "ok"), None);
+        }
+        let caller = self.authenticate(req);
+        if path.starts_with("/admin/") {
+            return self.admin(req, caller);
+        }
+        let Caller::User { identity, .. } = caller else {
+            let resp = if path.starts_with("/api/") || path.starts_with("/data/") || path == "/keys"
+            {
+                http::error(
+                    StatusCode::UNAUTHORIZED,
+                    "a valid bearer token or API key is required",
+                )
+            } else {
+                http::not_found()
+            };
+            return (resp, None);
+        };
+        let resp = if let Some(endpoint) = path.strip_prefix("/api/") {
+            only(req, &Method::GET).unwrap_or_else(|| api(endpoint, &identity))
+        } else if let Some(dataset) = path.strip_prefix("/data/") {
+            match only(req, &Method::GET) {
+                Some(resp) => resp,
+                None => self.read_data(req, &identity, dataset).await,
+            }
+        } else if path == "/keys" {
+            only(req, &Method::POST).unwrap_or_else(|| self.create_key(req, &identity))
+        } else {
+            http::not_found()
+        };
+        (resp, Some(identity))
+    }
+
+    fn authenticate(&self, req: &Req) -> Caller {
+        let bearer = http::header_str(&req.headers, "authorization")
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let store = self.store();
+        if let Some(token) = bearer {
+            if self.cfg.admin_token.as_deref() == Some(token) {
+                return Caller::Admin;
+            }
+            return match store.sessions.get(token) {
+                Some(identity) => user(&store, identity),
+                None => Caller::Rejected,
+            };
+        }
+        if let Some(key) = http::header_str(&req.headers, "x-api-key").map(str::trim) {
+            return match store.keys.get(key) {
+                Some(k) => user(&store, &k.identity),
+                None => Caller::Rejected,
+            };
+        }
+        Caller::Anonymous
+    }
+
+    fn login(&self, req: &Req) -> (Resp, Option<String>) {
+        #[derive(Deserialize)]
+        struct Body {
+            identity: String,
+            password: String,
+        }
+        let body: Body = match req.json() {
+            Ok(b) => b,
+            Err(bad) => return (bad.into_response(), None),
+        };
+        let verdict = {
+            let mut store = self.store();
+            let verdict = match store.accounts.get(&body.identity) {
+                None => Err("unknown"),
+                Some(a) if a.revoked => Err("revoked"),
+                Some(a) if a.password != body.password => Err("bad_password"),
+                Some(_) => Ok(random_hex(16)),
+            };
+            if let Ok(token) = &verdict {
+                store.sessions.insert(token.clone(), body.identity.clone());
+            }
+            verdict
+        };
+        let mut line = json!({
+            "identity": body.identity,
+            "source": req.source(),
+            "ok": verdict.is_ok(),
+        });
+        if let Err(reason) = verdict {
+            line["reason"] = reason.into();
+        }
+        self.log.emit("login", req.trace(), line);
+        match verdict {
+            Ok(token) => (
+                http::json(StatusCode::OK, &json!({ "token": token })),
+                Some(body.identity),
+            ),
+            Err(_) => (
+                http::error(StatusCode::UNAUTHORIZED, "invalid identity or password"),
+                None,
+            ),
+        }
+    }
+
+    async fn read_data(&self, req: &Req, identity: &str, dataset: &str) -> Resp {
+        let dataset = http::percent_decode(dataset);
+        let wanted = match req.query_param("records") {
+            None => DEFAULT_RECORDS,
+            Some(n) => match n.parse::<u64>() {
+                Ok(n) => n,
+                Err(_) => {
+                    return http::error(
+                        StatusCode::BAD_REQUEST,
+                        "records must be a non-negative integer",
+                    );
+                }
+            },
+        };
+        let mut headers = Vec::new();
+        if let Some(trace) = req.trace() {
+            headers.push((http::REQUEST_ID, trace.to_string()));
+        }
+        let path = format!("/records/{}?n={wanted}", http::percent_encode(&dataset));
+        let answer = self
+            .client
+            .call(
+                Method::GET,
+                &self.cfg.upstream,
+                &path,
+                &headers,
+                Bytes::new(),
+            )
+            .await;
+        let (resp, rows) = match answer {
+            Ok(a) if a.status == StatusCode::OK => {
+                // Only well-formed records count: what reaches the client is what was lost.
+                let rows: Vec<Value> = String::from_utf8_lossy(&a.body)
+                    .lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect();
+                let body = json!({ "dataset": dataset, "records": rows.len(), "rows": rows });
+                (
+                    http::json(StatusCode::OK, &body),
+                    Some(body["records"].as_u64().unwrap_or(0)),
+                )
+            }
+            Ok(a) if a.status == StatusCode::NOT_FOUND => (
+                http::error(StatusCode::NOT_FOUND, &format!("no dataset {dataset:?}")),
+                None,
+            ),
+            Ok(a) => (
+                http::error(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("datastore answered {}", a.status.as_u16()),
+                ),
+                None,
+            ),
+            Err(e @ (ClientError::Timeout | ClientError::Failed(_))) => (
+                http::error(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("datastore unreachable: {e}"),
+                ),
+                None,
+            ),
+        };
+        self.log.emit(
+            "data_access",
+            req.trace(),
+            json!({
+                "identity": identity,
+                "source": req.source(),
+                "dataset": dataset,
+                "records": rows.unwrap_or(0),
+                "ok": rows.is_some(),
+            }),
+        );
+        resp
+    }
+
+    fn create_key(&self, req: &Req, identity: &str) -> Resp {
+        let id = format!("key-{}", random_hex(4));
+        let secret = random_hex(16);
+        self.store().keys.insert(
+            secret.clone(),
+            ApiKey {
+                id: id.clone(),
+                identity: identity.to_owned(),
+            },
+        );
+        self.log.emit(
+            "credential",
+            req.trace(),
+            json!({
+                "identity": identity,
+                "by": identity,
+                "credential": id,
+                "change": "created",
+                "source": req.source(),
+            }),
+        );
+        http::json(StatusCode::OK, &json!({ "key": secret, "id": id }))
+    }
+
+    fn admin(&self, req: &Req, caller: Caller) -> (Resp, Option<String>) {
+        let actor = match caller {
+            Caller::Admin => "admin".to_owned(),
+            Caller::User {
+                identity,
+                admin: true,
+            } => identity,
+            Caller::User { identity, .. } => {
+                return (
+                    http::error(
+                        StatusCode::FORBIDDEN,
+                        "the admin API needs an admin identity",
+                    ),
+                    Some(identity),
+                );
+            }
+            Caller::Anonymous | Caller::Rejected => {
+                return (
+                    http::error(StatusCode::UNAUTHORIZED, "the admin API needs a credential"),
+                    None,
+                );
+            }
+        };
+        let resp = match req.path.as_str() {
+            "/admin/revoke" => only(req, &Method::POST).unwrap_or_else(|| self.revoke(req, &actor)),
+            "/admin/keys" => only(req, &Method::GET).unwrap_or_else(|| {
+                let store = self.store();
+                let mut keys: Vec<Value> = store
+                    .keys
+                    .values()
+                    .map(|k| json!({ "id": k.id, "identity": k.identity }))
+                    .collect();
+                keys.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+                http::json(StatusCode::OK, &keys)
+            }),
+            "/admin/status" => only(req, &Method::GET).unwrap_or_else(|| {
+                let identity = req.query_param("identity").unwrap_or_default();
+                match self.store().accounts.get(&identity) {
+                    Some(a) => http::json(
+                        StatusCode::OK,
+                        &json!({ "identity": identity, "revoked": a.revoked }),
+                    ),
+                    None => {
+                        http::error(StatusCode::NOT_FOUND, &format!("no identity {identity:?}"))
+                    }
+                }
+            }),
+            "/admin/users" => only(req, &Method::GET).unwrap_or_else(|| {
+                let users: Vec<String> = self.store().accounts.keys().cloned().collect();
+                http::json(StatusCode::OK, &users)
+            }),
+            _ => http::not_found(),
+        };
+        (resp, Some(actor))
+    }
+
+    fn revoke(&self, req: &Req, actor: &str) -> Resp {
+        #[derive(Deserialize)]
+        struct Body {
+            identity: String,
+        }
+        let body: Body = match req.json() {
+            Ok(b) => b,
+            Err(bad) => return bad.into_response(),
+        };
+        let (password, keys, sessions) = {
+            let mut store = self.store();
+            let Some(account) = store.accounts.get_mut(&body.identity) else {
+                return http::error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no identity {:?}", body.identity),
+                );
+            };
+            let password = !account.revoked;
+            account.revoked = true;
+            let before = store.sessions.len();
+            store.sessions.retain(|_, who| *who != body.identity);
+            let sessions = before - store.sessions.len();
+            let mut keys: Vec<String> = Vec::new();
+            store.keys.retain(|_, k| {
+                let keep = k.identity != body.identity;
+                if !keep {
+                    keys.push(k.id.clone());
+                }
+                keep
+            });
+            keys.sort();
+            (password, keys, sessions)
+        };
+        let credentials = password
+            .then(|| "password".to_owned())
+            .into_iter()
+            .chain(keys.iter().cloned());
+        for credential in credentials {
+            self.log.emit(
+                "credential",
+                req.trace(),
+                json!({
+                    "identity": body.identity,
+                    "by": actor,
+                    "credential": credential,
+                    "change": "revoked",
+                    "source": req.source(),
+                }),
+            );
+        }
+        let n = usize::from(password) + keys.len() + sessions;
+        http::json(StatusCode::OK, &json!({ "revoked": n }))
+    }
+}
+
+fn user(store: &Store, identity: &str) -> Caller {
+    match store.accounts.get(identity) {
+        Some(a) if !a.revoked => Caller::User {
+            identity: identity.to_owned(),
+            admin: a.admin,
+        },
+        // Keys of identities missing from the account table cannot be issued, so this is
+        // only a revoked account whose credential slipped through.
+        _ => Caller::Rejected,
+    }
+}
+
+/// `None` when the method is the allowed one, else a ready `405`.
+fn only(req: &Req, method: &Method) -> Option<Resp> {
+    (req.method != method).then(|| {
+        http::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{} {} only", method, req.path),
+        )
+    })
+}
+
+/// A storefront page of about 1 KiB, so floods move a realistic amount of data.
+fn public(path: &str) -> Resp {
+    let page = path.trim_start_matches("/public").trim_start_matches('/');
+    let items: Vec<Value> = (1..=12)
+        .map(|i| json!({ "sku": format!("sku-{i:04}"), "name": format!("item {i}"), "price_cents": 499 + 250 * i }))
+        .collect();
+    http::json(StatusCode::OK, &json!({ "page": page, "items": items }))
+}
+
+fn api(endpoint: &str, identity: &str) -> Resp {
+    let items: Vec<Value> = (1..=5)
+        .map(|i| json!({ "id": i, "endpoint": endpoint }))
+        .collect();
+    http::json(
+        StatusCode::OK,
+        &json!({ "endpoint": endpoint, "identity": identity, "items": items }),
+    )
+}
+
+/// `bytes` random bytes as lowercase hex, from the thread-local CSPRNG.
+pub fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::rng();
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
