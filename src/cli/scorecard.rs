@@ -1,0 +1,53 @@
+//! Printing a score card: as text for people, as one JSON object for programs.
+
+use std::fmt::Write;
+
+use bulkhead_engine::format::scenario::Scenario;
+use bulkhead_engine::{Backend, ScoreCard};
+
+pub fn json(card: &ScoreCard, seed: u64, backend: Backend) -> String {
+    let mut value = serde_json::to_value(card).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("seed".into(), seed.into());
+        obj.insert(
+            "backend".into(),
+            serde_json::to_value(backend).unwrap_or_default(),
+        );
+    }
+    value.to_string()
+}
+
+pub fn text(card: &ScoreCard, scenario: &Scenario, seed: u64, backend: Backend) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} ({}) on the {}, seed {seed}",
+        scenario.title,
+        scenario.id,
+        backend.title()
+    );
+    let _ = writeln!(
+        out,
+        "Score {} / {}   grade {}",
+        card.total, card.max, card.grade
+    );
+    for c in &card.components {
+        if c.max > 0 {
+            let _ = writeln!(out, "  {:<16} {:>4} / {}", c.title, c.points, c.max);
+        } else {
+            let _ = writeln!(out, "  {:<16} {:>4}", c.title, c.points);
+        }
+        for l in &c.lines {
+            let _ = writeln!(out, "      {:>+5}  {}", l.points, l.text);
+        }
+    }
+    if !card.badges.is_empty() {
+        let names: Vec<String> = card
+            .badges
+            .iter()
+            .map(|b| format!("{} ({})", b.title, b.why))
+            .collect();
+        let _ = writeln!(out, "Badges: {}", names.join("; "));
+    }
+    out
+}

@@ -1,0 +1,310 @@
+//! End-to-end tests of the `bulkhead` binary: listing, checking, running and re-scoring, and
+//! how it treats bad input (exit code 2, file:line:column, never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bulkhead(args: &[&str], data: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(args)
+        .env("BULKHEAD_DATA", data)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A copy of the data files to break on purpose.
+fn data_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["scenarios", "labs/topologies"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(root().join(sub)).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
+/// The 1-based line of the first occurrence of `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle present")
+        + 1
+}
+
+/// Check a broken scenario: exit 2, a `file:line:` location (on `line` when given), no panic.
+fn assert_rejected(name: &str, text: &str, line: Option<usize>, mention: &str) {
+    let data = data_copy();
+    let path = data.path().join("scenarios").join(name);
+    std::fs::write(&path, text).unwrap();
+    let out = bulkhead(&["check", path.to_str().unwrap()], data.path());
+    let all = self::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{name}: wrong exit code\n{all}");
+    assert!(!all.contains("panicked"), "{name}: panicked\n{all}");
+    let prefix = format!("{}:", path.display());
+    let at = all
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("{name}: no file location\n{all}"));
+    let rest = &all[at + prefix.len()..];
+    let mut parts = rest.splitn(3, ':');
+    let l: usize = parts
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{name}: no line\n{all}"));
+    let c: usize = parts
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{name}: no column\n{all}"));
+    assert!(l >= 1 && c >= 1);
+    if let Some(expected) = line {
+        assert_eq!(l, expected, "{name}: wrong line\n{all}");
+    }
+    // The report wraps long messages: compare with the wrapping undone.
+    let flat: Vec<&str> = all.split_whitespace().filter(|w| *w != "│").collect();
+    assert!(
+        flat.join(" ").contains(mention),
+        "{name}: the message does not mention {mention:?}\n{all}"
+    );
+    // Listing still works around the broken file, and says which one is broken.
+    let listed = bulkhead(&["list"], data.path());
+    assert!(self::text(&listed).contains(name));
+}
+
+fn original() -> String {
+    std::fs::read_to_string(root().join("scenarios/stolen-credentials.ron")).unwrap()
+}
+
+#[test]
+fn a_truncated_file_is_rejected_with_its_location() {
+    let s = original();
+    assert_rejected("truncated.ron", &s[..s.len() / 2], None, "invalid scenario");
+}
+
+#[test]
+fn an_unknown_field_is_rejected_at_its_line() {
+    let s = original().replacen(
+        "difficulty: Beginner,",
+        "difficulty: Beginner,\n    dificulty: Beginner,",
+        1,
+    );
+    let line = line_of(&s, "dificulty");
+    assert_rejected("unknown-field.ron", &s, Some(line), "dificulty");
+}
+
+#[test]
+fn a_wrong_type_is_rejected_at_its_line() {
+    let s = original().replacen("warmup_s: 120", "warmup_s: \"two minutes\"", 1);
+    let line = line_of(&s, "two minutes");
+    assert_rejected("wrong-type.ron", &s, Some(line), "invalid scenario");
+}
+
+#[test]
+fn a_dangling_reference_is_rejected_at_its_line() {
+    let s = original().replacen(
+        "Login(identity: \"alice\", source: \"198.51.100.23\")",
+        "Login(identity: \"mallory\", source: \"198.51.100.23\")",
+        1,
+    );
+    let line = line_of(&s, "mallory");
+    assert_rejected(
+        "dangling.ron",
+        &s,
+        Some(line),
+        "unknown identity \"mallory\"",
+    );
+}
+
+#[test]
+fn an_unordered_timeline_is_rejected_at_its_line() {
+    let s = original().replacen(
+        "Step(id: \"persist\", at_s: 75",
+        "Step(id: \"persist\", at_s: 5",
+        1,
+    );
+    let line = line_of(&s, "id: \"persist\"");
+    assert_rejected("unordered.ron", &s, Some(line), "not in order");
+}
+
+#[test]
+fn an_out_of_range_number_is_rejected_at_its_line() {
+    let s = original().replacen("records: 250)", "records: 250000)", 1);
+    let line = line_of(&s, "records: 250000");
+    assert_rejected("out-of-range.ron", &s, Some(line), "out of range");
+}
+
+#[test]
+fn a_broken_topology_is_rejected_with_its_location() {
+    let data = data_copy();
+    let path = data.path().join("labs/topologies/company.ron");
+    let t =
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replacen("owner: \"erin\"", "owner: \"nobody\"", 1);
+    std::fs::write(&path, &t).unwrap();
+    let out = bulkhead(&["check"], data.path());
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains(&format!("company.ron:{}:", line_of(&t, "\"nobody\""))),
+        "{all}"
+    );
+}
+
+#[test]
+fn check_accepts_the_repository_and_list_shows_every_scenario() {
+    let out = bulkhead(&["check"], &root());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = bulkhead(&["list"], &root());
+    let listed = String::from_utf8_lossy(&out.stdout);
+    for id in [
+        "stolen-credentials",
+        "resource-exhaustion",
+        "insider-access",
+    ] {
+        assert!(listed.contains(id), "{listed}");
+    }
+}
+
+#[test]
+fn unknown_scenarios_flags_and_defender_files_are_bad_input() {
+    let out = bulkhead(&["run", "no-such-scenario"], &root());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("available: "), "{}", text(&out));
+    let out = bulkhead(
+        &["run", "stolen-credentials", "--seed", "minus one"],
+        &root(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.ron");
+    std::fs::write(
+        &script,
+        "[\n  TimedCommand(at_s: 10.0, command: Mitigate(Explode(service: \"web\"))),\n]\n",
+    )
+    .unwrap();
+    let out = bulkhead(
+        &[
+            "run",
+            "stolen-credentials",
+            "--defender",
+            script.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("script.ron:2:"), "{}", text(&out));
+}
+
+#[test]
+fn run_json_prints_the_score_card_and_report_reproduces_it_from_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("session.jsonl");
+    let out = bulkhead(
+        &[
+            "run",
+            "stolen-credentials",
+            "--seed",
+            "7",
+            "--json",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let card: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let total = card["total"].as_u64().unwrap();
+    assert!((0..=1000).contains(&total));
+    assert!(total >= 800, "the bot scored {total}");
+    assert!(card["grade"].is_string());
+    let components = card["components"].as_array().unwrap();
+    assert!(components.len() >= 6);
+    assert!(
+        components
+            .iter()
+            .all(|c| c["points"].is_i64() && !c["lines"].as_array().unwrap().is_empty())
+    );
+
+    let out = bulkhead(&["report", record.to_str().unwrap(), "--json"], &root());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again, card);
+
+    // The record is not overwritten by accident.
+    let out = bulkhead(
+        &[
+            "run",
+            "stolen-credentials",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--overwrite"));
+}
+
+#[test]
+fn a_scripted_defender_plays_its_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("defender.ron");
+    std::fs::write(
+        &script,
+        "[\n  TimedCommand(at_s: 40.0, command: Mitigate(Block(source: \"198.51.100.23\"))),\n  TimedCommand(at_s: 41.0, command: Attribute(entity: Source(\"198.51.100.23\"))),\n]\n",
+    )
+    .unwrap();
+    let out = bulkhead(
+        &[
+            "run",
+            "stolen-credentials",
+            "--seed",
+            "3",
+            "--json",
+            "--defender",
+            script.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let card: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let containment = card["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "containment")
+        .unwrap();
+    assert!(
+        containment["points"].as_i64().unwrap() > 200,
+        "{containment}"
+    );
+}
+
+#[test]
+fn a_record_that_is_not_one_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus.jsonl");
+    std::fs::write(
+        &bogus,
+        "{\"kind\":\"phase\",\"t_ms\":0,\"phase\":\"live\"}\nnot json\n",
+    )
+    .unwrap();
+    let out = bulkhead(&["report", bogus.to_str().unwrap()], &root());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("bogus.jsonl:2:"), "{}", text(&out));
+}
