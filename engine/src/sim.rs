@@ -673,15 +673,14 @@ impl SimLab {
                     s.enforced.2 = Some(*p);
                 }
                 self.lifecycle(t, i, LifecycleState::Capped);
+                // The kernel refuses a memory limit below what is in use, so the container is
+                // restarted under it (what a real lab does too), ending whatever hogged it.
                 if memory_mib.is_some_and(|mem| self.services[i].memory_now > mem as f32) {
-                    self.services[i].state = RunState::Stopped;
-                    self.kill_jobs(t, i, "OOM-killed");
-                    self.services[i].memory_now = 0.0;
-                    self.lifecycle(t, i, LifecycleState::OomKilled);
-                    return Ok(
-                        "capped; the container exceeded the new memory limit and was OOM-killed"
-                            .into(),
-                    );
+                    self.kill_jobs(t, i, "container restarted under its new limits");
+                    self.services[i].memory_now = self.services[i].base_memory;
+                    self.lifecycle(t, i, LifecycleState::Died);
+                    self.lifecycle(t, i, LifecycleState::Started);
+                    return Ok("limits applied; its memory was above the new limit, so it was restarted under it".into());
                 }
                 Ok(format!("limits now {}", m.summary()))
             }

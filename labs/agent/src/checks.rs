@@ -18,6 +18,25 @@ pub async fn health(control_port: u16) -> bool {
     )
 }
 
+/// `POST http://127.0.0.1:<control_port><path>` with a JSON body: how the driver starts jobs
+/// through `docker exec`, which works even when the container is cut off from every network.
+/// Prints the answer; true on a 2xx.
+pub async fn control(control_port: u16, path: &str, body: &str) -> bool {
+    let client = Client::new(Duration::from_secs(3));
+    let host = format!("127.0.0.1:{control_port}");
+    let body = Bytes::from(body.to_string());
+    match client.call(Method::POST, &host, path, &[], body).await {
+        Ok(a) => {
+            println!("{} {}", a.status.as_u16(), String::from_utf8_lossy(&a.body));
+            a.status.is_success()
+        }
+        Err(e) => {
+            eprintln!("labd: {path}: {e}");
+            false
+        }
+    }
+}
+
 /// The real uid of this process, read from procfs: the workspace forbids `unsafe`, so
 /// `getuid(2)` is out of reach, and a `FROM scratch` image has no `id` to run.
 pub fn uid() -> Option<u32> {

@@ -19,7 +19,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 enum Command {
     /// Storefront, login, API, data and admin API.
     Web,
@@ -37,6 +37,8 @@ enum Command {
     Health,
     /// Print `uid=<uid>` and exit.
     Probe,
+    /// POST a JSON body to this container's control API (e.g. `ctl /hog '{"seconds":5}'`).
+    Ctl { path: String, body: String },
 }
 
 fn main() -> ExitCode {
@@ -49,7 +51,7 @@ fn main() -> ExitCode {
                 .unwrap_or_default();
             eprintln!(
                 "labd: unknown role `{asked}`; expected one of: web, gateway, datastore, worker, \
-                 traffic, attacker, health, probe"
+                 traffic, attacker, health, probe, ctl"
             );
             return ExitCode::from(2);
         }
@@ -74,6 +76,15 @@ fn main() -> ExitCode {
                     eprintln!("labd: cannot read the uid from /proc/self/status");
                     ExitCode::FAILURE
                 }
+            };
+        }
+        Command::Ctl { path, body } => {
+            let ok = runtime(1)
+                .is_ok_and(|rt| rt.block_on(labd::checks::control(env.control_port, &path, &body)));
+            return if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             };
         }
         Command::Health => {
