@@ -1,7 +1,11 @@
 //! Command-line interface: argument parsing, exit codes and error reporting for every verb.
 
+pub mod backend;
 mod check;
+mod doctor;
+mod labs;
 mod list;
+mod play;
 mod report;
 mod run;
 pub mod scorecard;
@@ -9,7 +13,7 @@ pub mod scorecard;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 /// Exit code for input the user must fix (bad file, unknown scenario, bad flag).
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -24,7 +28,7 @@ pub const EXIT_FAILURE: u8 = 1;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Verb>,
+    pub command: Verb,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,8 +40,23 @@ pub enum Verb {
         /// Scenario or topology files (.ron).
         paths: Vec<PathBuf>,
     },
+    /// Open the game (the default when no verb is given).
+    Play {
+        #[command(flatten)]
+        args: play::PlayArgs,
+        /// Which lab to play on (default: Docker where a daemon answers, else the simulated lab).
+        #[arg(long, value_enum)]
+        backend: Option<backend::BackendChoice>,
+    },
     /// Play a whole session without a window and print the score card.
     Run(run::RunArgs),
+    /// Is Docker reachable, are the lab images built, can the game render here?
+    Doctor,
+    /// Manage lab objects on Docker.
+    Labs {
+        #[command(subcommand)]
+        action: LabsAction,
+    },
     /// Re-score a session record.
     Report {
         /// A record written by `run --record`.
@@ -48,10 +67,60 @@ pub enum Verb {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendChoice {
-    /// The embedded simulated lab: deterministic, no Docker needed.
-    Sim,
+#[derive(Debug, Subcommand)]
+pub enum LabsAction {
+    /// Remove leftovers of sessions that are over (expired, or their process is gone).
+    Prune,
+}
+
+/// Open the game over every valid scenario, on the chosen backend.
+fn play_game(args: &play::PlayArgs, asked: Option<backend::BackendChoice>) -> Result<(), Exit> {
+    if !(args.time_scale > 0.0 && args.time_scale <= 1000.0) {
+        eprintln!(
+            "error: --time-scale {} is out of range\n  help: use a number above 0 and at most 1000 (1 is real time)",
+            args.time_scale
+        );
+        return Err(Exit(EXIT_BAD_INPUT));
+    }
+    let root = bulkhead_engine::format::load::data_root().map_err(|e| report(e, EXIT_BAD_INPUT))?;
+    let mut scenarios = Vec::new();
+    for (path, loaded) in bulkhead_engine::format::load_all(&root) {
+        match loaded {
+            Ok(l) => scenarios.push(l),
+            Err(e) => {
+                eprintln!(
+                    "skipping {} (run `bulkhead check` for details)",
+                    path.display()
+                );
+                tracing::debug!("{e}");
+            }
+        }
+    }
+    let choice = backend::resolve(asked);
+    let scale = args.time_scale;
+    let make_lab: bulkhead_game::LabFactory = std::sync::Arc::new(move |loaded, seed| {
+        backend::make_lab(choice, loaded, seed, scale, &mut |msg| eprintln!("{msg}"))
+    });
+    let engine_backend = match choice {
+        backend::BackendChoice::Docker => bulkhead_engine::Backend::Docker,
+        backend::BackendChoice::Sim => bulkhead_engine::Backend::Sim,
+    };
+    let config = play::game_config(
+        args,
+        scenarios,
+        engine_backend,
+        backend::hint(choice),
+        make_lab,
+    );
+    bulkhead_game::run(config).map_err(|e| {
+        let code = match e {
+            bulkhead_game::GameError::UnknownScenario { .. }
+            | bulkhead_game::GameError::NoScenarios => EXIT_BAD_INPUT,
+            _ => EXIT_FAILURE,
+        };
+        eprintln!("error: {e}");
+        Exit(code)
+    })
 }
 
 /// An error already reported to the user, with the exit code to leave with.
@@ -64,7 +133,13 @@ pub fn report(err: impl Into<miette::Report>, code: u8) -> Exit {
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // With no verb at all, open the game: the main job.
+    let parsed = if std::env::args_os().len() <= 1 {
+        Cli::try_parse_from(["bulkhead", "play"])
+    } else {
+        Cli::try_parse()
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -75,24 +150,26 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BULKHEAD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The game installs bevy's own log subscriber; everything else logs through ours.
+    if !matches!(cli.command, Verb::Play { .. }) {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("BULKHEAD_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let result = match cli.command {
-        None => {
-            eprintln!(
-                "bulkhead: the game window is not built yet; try `bulkhead list` or `bulkhead run stolen-credentials`."
-            );
-            Err(Exit(EXIT_BAD_INPUT))
-        }
-        Some(Verb::List) => list::list(),
-        Some(Verb::Check { paths }) => check::check(&paths),
-        Some(Verb::Run(args)) => run::run(&args),
-        Some(Verb::Report { record, json }) => report::report(&record, json),
+        Verb::Play { args, backend } => play_game(&args, backend),
+        Verb::List => list::list(),
+        Verb::Check { paths } => check::check(&paths),
+        Verb::Run(args) => run::run(&args),
+        Verb::Report { record, json } => report::report(&record, json),
+        Verb::Doctor => doctor::doctor(),
+        Verb::Labs {
+            action: LabsAction::Prune,
+        } => labs::prune(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

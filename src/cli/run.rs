@@ -7,19 +7,20 @@ use std::time::{Duration, Instant};
 
 use bulkhead_engine::defender::{Bot, Idle, Scripted, TimedCommand};
 use bulkhead_engine::format::{self, load::SourceFile, load::data_root};
-use bulkhead_engine::{Defender, Lab, Loaded, RecordWriter, Session, SimLab};
+use bulkhead_engine::{Defender, Loaded, RecordWriter, Session};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{BackendChoice, EXIT_BAD_INPUT, EXIT_FAILURE, Exit, report, scorecard};
+use super::backend::{self, BackendChoice};
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, report, scorecard};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Scenario id (see `bulkhead list`) or path to a scenario file.
     pub scenario: String,
-    /// Which lab to run on.
-    #[arg(long, value_enum, default_value = "sim")]
-    pub backend: BackendChoice,
+    /// Which lab to run on (default: Docker where a daemon answers, else the simulated lab).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
     /// Seed for benign traffic and the simulated lab (random when omitted; printed either way).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -35,9 +36,10 @@ pub struct RunArgs {
     /// Print the score card as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Pace the session: 1 is real time, 10 is ten times faster; 0 runs as fast as possible.
-    #[arg(long, default_value_t = 0.0)]
-    pub time_scale: f64,
+    /// Session seconds per wall second: 1 is real time, 10 compresses a 10-minute scenario into
+    /// one. Docker labs default to 1; the simulated lab runs as fast as it can unless given one.
+    #[arg(long)]
+    pub time_scale: Option<f64>,
 }
 
 fn defender(spec: &str) -> Result<Box<dyn Defender>, Exit> {
@@ -96,10 +98,11 @@ pub fn load(name: &str) -> Result<Loaded, Exit> {
 }
 
 pub fn run(args: &RunArgs) -> Result<(), Exit> {
-    if !(args.time_scale >= 0.0 && args.time_scale.is_finite()) {
+    if let Some(scale) = args.time_scale
+        && !(scale > 0.0 && scale <= 1000.0)
+    {
         eprintln!(
-            "error: --time-scale {} must be 0 or a positive number",
-            args.time_scale
+            "error: --time-scale {scale} is out of range\n  help: use a number above 0 and at most 1000 (1 is real time)"
         );
         return Err(Exit(EXIT_BAD_INPUT));
     }
@@ -107,11 +110,20 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
     let mut defender = defender(&args.defender)?;
     let seed = seed_or_random(args.seed);
     let record = record_writer(args.record.as_deref(), args.overwrite)?;
-    let lab: Box<dyn Lab> = match args.backend {
-        BackendChoice::Sim => {
-            Box::new(SimLab::new(loaded.topology.clone(), &loaded.scenario, seed))
-        }
+    let choice = backend::resolve(args.backend);
+    let interactive = std::io::stderr().is_terminal() && !args.json;
+    let spinner = interactive.then(ProgressBar::new_spinner);
+    let mut progress = |msg: &str| match &spinner {
+        Some(s) => s.set_message(msg.to_string()),
+        None => tracing::info!("{msg}"),
     };
+    let lab = backend::make_lab(choice, &loaded, seed, args.time_scale.unwrap_or(1.0), &mut progress).map_err(|e| {
+        eprintln!("error: the lab could not come up: {e}\n  help: `bulkhead doctor` checks this machine; `--backend sim` needs no Docker");
+        Exit(EXIT_FAILURE)
+    })?;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
     let backend = lab.backend();
     let mut session = Session::new(
         loaded.scenario.clone(),
@@ -121,7 +133,7 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
         record,
     );
 
-    let bar = if std::io::stderr().is_terminal() && !args.json {
+    let bar = if interactive {
         let bar = ProgressBar::new(session.total_ms() / 1000);
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg:<40} [{bar:30}] {pos}/{len} s")
@@ -133,7 +145,11 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
         None
     };
     let started = Instant::now();
-    let scale = args.time_scale;
+    // A Docker lab paces itself; the simulated lab is paced here only when asked.
+    let scale = match choice {
+        BackendChoice::Sim => args.time_scale.unwrap_or(0.0),
+        BackendChoice::Docker => 0.0,
+    };
     let card = session.run(defender.as_mut(), |s| {
         if let Some(bar) = &bar {
             bar.set_position(s.now() / 1000);

@@ -85,6 +85,7 @@ struct Tuning {
     std_floor: f32,
     min_rise: f32,
     sustain: u8,
+    z: f32,
 }
 
 fn tuning(metric: MetricKind) -> Tuning {
@@ -101,6 +102,7 @@ fn tuning(metric: MetricKind) -> Tuning {
         std_floor,
         min_rise,
         sustain,
+        z: Z_THRESHOLD,
     }
 }
 
@@ -323,7 +325,10 @@ impl Detector {
                     } else {
                         s.streak[i] = 0;
                     }
-                    if s.streak[i] == t.sustain {
+                    // Two samples must agree, unless one is far beyond doubt: a hog shows in
+                    // its first sample, and waiting a second sample costs a second of latency.
+                    let flagrant = s.streak[i] == 1 && is_anomalous(band, value, t.doubled());
+                    if s.streak[i] == t.sustain || flagrant {
                         let name = s.name.clone();
                         self.anomaly(
                             t_ms,
@@ -693,7 +698,18 @@ impl Detector {
 }
 
 fn is_anomalous(band: Band, value: f32, t: Tuning) -> bool {
-    value - band.mean >= t.min_rise && band.z(value, t.std_floor) >= Z_THRESHOLD
+    value - band.mean >= t.min_rise && band.z(value, t.std_floor) >= t.z
+}
+
+impl Tuning {
+    /// The bar for a single sample to count on its own.
+    fn doubled(self) -> Tuning {
+        Tuning {
+            min_rise: self.min_rise * 2.0,
+            z: self.z * 2.0,
+            ..self
+        }
+    }
 }
 
 fn metric_key(m: MetricKind) -> &'static str {
@@ -786,13 +802,24 @@ mod tests {
             d.observe(&metrics(s * 1000, 4.0 + (s % 3) as f32), &mut out);
         }
         d.start_detecting();
-        d.observe(&metrics(61_000, 90.0), &mut out);
+        d.observe(&metrics(61_000, 40.0), &mut out);
         d.observe(&metrics(62_000, 5.0), &mut out);
-        assert!(new_alerts(&out).is_empty(), "one sample is a blip");
-        d.observe(&metrics(63_000, 150.0), &mut out);
-        d.observe(&metrics(64_000, 160.0), &mut out);
+        assert!(
+            new_alerts(&out).is_empty(),
+            "one sample a little high is a blip"
+        );
+        d.observe(&metrics(63_000, 40.0), &mut out);
+        d.observe(&metrics(64_000, 42.0), &mut out);
+        assert_eq!(new_alerts(&out).len(), 1, "two in a row are not");
+        let mut d = Detector::new(l.topology.clone(), &l.scenario);
+        out.clear();
+        for s in 0..60 {
+            d.observe(&metrics(s * 1000, 4.0 + (s % 3) as f32), &mut out);
+        }
+        d.start_detecting();
+        d.observe(&metrics(61_000, 150.0), &mut out);
         let alerts = new_alerts(&out);
-        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts.len(), 1, "one sample far beyond doubt is enough");
         assert_eq!(alerts[0].rule, "anomaly.cpu");
         assert_eq!(alerts[0].entity, EntityRef::Service("tenant-a".into()));
         assert!(alerts[0].baseline.contains("warm-up"));

@@ -1,0 +1,68 @@
+//! Connecting to the Docker daemon: one place that decides where the daemon is, checks that it
+//! answers (quickly, so a missing daemon is an error message and not a hang), and the helper
+//! that Docker-backed tests use to skip loudly or fail where Docker is required.
+
+use std::time::Duration;
+
+use bollard::Docker;
+
+use crate::error::LabError;
+
+/// How long a ping may take before the daemon counts as absent. A local daemon answers in
+/// milliseconds; a hung socket must not stall `bulkhead` start-up.
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where the daemon is expected, for messages: `DOCKER_HOST` or the local socket.
+pub fn endpoint() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
+/// Connect to the local daemon (or `DOCKER_HOST`) and check that it answers.
+pub async fn connect() -> Result<Docker, LabError> {
+    let unreachable = |detail: String| LabError::DockerUnreachable {
+        endpoint: endpoint(),
+        detail,
+    };
+    // Local defaults cover `unix://` DOCKER_HOST values too; `tcp://`/`http://` hosts need the
+    // generic constructor.
+    let docker = match std::env::var("DOCKER_HOST") {
+        Ok(host) if !host.starts_with("unix://") => Docker::connect_with_defaults(),
+        _ => Docker::connect_with_local_defaults(),
+    }
+    .map_err(|e| unreachable(e.to_string()))?;
+    match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
+        Ok(Ok(_)) => Ok(docker),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!("no answer within {PING_TIMEOUT:?}"))),
+    }
+}
+
+/// The daemon's version and API version, e.g. `("20.10.24", "1.41")`.
+pub async fn api_version(docker: &Docker) -> Result<(String, String), LabError> {
+    let v = docker
+        .version()
+        .await
+        .map_err(|e| LabError::docker("read the version of", "the daemon", e))?;
+    Ok((
+        v.version.unwrap_or_else(|| "?".into()),
+        v.api_version.unwrap_or_else(|| "?".into()),
+    ))
+}
+
+/// For tests that need a real daemon: `Some(docker)` when one answers. When none does, panic if
+/// `BULKHEAD_REQUIRE_DOCKER=1` (CI), else print a loud skip line and return `None`.
+pub async fn docker_or_skip(test: &str) -> Option<Docker> {
+    match connect().await {
+        Ok(docker) => Some(docker),
+        Err(e) => {
+            if std::env::var("BULKHEAD_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
+                panic!("{test}: BULKHEAD_REQUIRE_DOCKER=1 but Docker is unusable: {e}");
+            }
+            eprintln!(
+                "\n!!!!! SKIPPED {test}: no Docker daemon ({e}).\n\
+                 !!!!! This test did NOT run. Set BULKHEAD_REQUIRE_DOCKER=1 to make it fail instead.\n"
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,715 @@
+//! `DockerLab`: the engine's `Lab` on real containers. It hides a tokio runtime and bollard
+//! behind the trait: telemetry streams (labd logs, Docker stats and events) become
+//! observations in session time, effects are carried out by labd and the Docker API, and
+//! every mitigation is confirmed against the real state before its outcome is reported.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bollard::Docker;
+use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
+use bulkhead_engine::format::scenario::Scenario;
+use bulkhead_engine::format::topology::{Role, Topology};
+use bulkhead_engine::observation::LifecycleState;
+use bulkhead_engine::{
+    Action, Backend, Effect, EffectKind, Lab, LabOutput, LogEvent, Millis, Mitigation, Observation,
+    ObservationBody, Origin, Outcome,
+};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use crate::drive::{self, Done, Labd};
+use crate::error::LabError;
+use crate::spec::{LabOptions, RunningLab};
+use crate::telemetry::{Clock, LabdLine, NetCounters, metrics_from_stats, parse_labd_line};
+
+/// A hostile job running in a container: its outcome is judged from the container's stats.
+#[derive(Debug, Clone)]
+struct HostileJob {
+    effect: u64,
+    service: String,
+    until: Instant,
+}
+
+/// An exec session the lab started, so that Docker's `exec_start` event can name who ran it
+/// (what an orchestrator's audit log records). Driver-internal execs (`labd ctl`) are `None`.
+type ExecAudit = HashMap<String, Option<(String, String, u64)>>;
+
+struct Shared {
+    docker: Docker,
+    lab: RunningLab,
+    topology: Arc<Topology>,
+    clock: Clock,
+    labd: Labd,
+    tx: Mutex<Sender<LabOutput>>,
+    jobs: Mutex<Vec<HostileJob>>,
+    execs: Mutex<ExecAudit>,
+    /// Current host-reachable address per service (reconnecting may change it).
+    addresses: Mutex<BTreeMap<String, Ipv4Addr>>,
+}
+
+impl Shared {
+    fn emit(&self, out: LabOutput) {
+        if let Ok(tx) = self.tx.lock() {
+            let _ = tx.send(out);
+        }
+    }
+
+    fn observe(&self, t_ms: Millis, event: LogEvent) {
+        self.emit(LabOutput::Observation(Observation {
+            t_ms,
+            body: ObservationBody::Event(event),
+        }));
+    }
+
+    fn outcome(&self, effect: u64, result: Done) {
+        let (ok, detail) = match result {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        self.emit(LabOutput::Outcome(Outcome {
+            t_ms: self.clock.now(),
+            effect,
+            ok,
+            records: 0,
+            detail,
+        }));
+    }
+
+    fn container(&self, service: &str) -> Option<&str> {
+        self.lab.containers.get(service).map(|c| c.id.as_str())
+    }
+
+    fn address(&self, service: &str) -> Option<Ipv4Addr> {
+        self.addresses.lock().ok()?.get(service).copied()
+    }
+
+    fn role_service(&self, role: Role) -> Option<String> {
+        self.topology
+            .services_with_role(role)
+            .next()
+            .map(|s| s.id.clone())
+    }
+
+    fn company(&self, service: &str) -> bool {
+        self.topology
+            .service(service)
+            .is_some_and(|s| !s.range_only)
+    }
+
+    /// Remember an exec the driver itself runs (`labd ctl`), so it is not reported as a session.
+    fn driver_exec(&self, id: &str) {
+        if let Ok(mut execs) = self.execs.lock() {
+            execs.insert(id.to_string(), None);
+        }
+    }
+
+    /// End the hostile jobs of a service (it died or restarted): their attack stops there.
+    fn end_jobs(&self, service: &str, why: &str) {
+        let ended: Vec<u64> = match self.jobs.lock() {
+            Ok(mut jobs) => {
+                let (gone, keep): (Vec<_>, Vec<_>) =
+                    jobs.drain(..).partition(|j| j.service == service);
+                *jobs = keep;
+                gone.into_iter().map(|j| j.effect).collect()
+            }
+            Err(_) => return,
+        };
+        for effect in ended {
+            self.outcome(effect, Err(why.to_string()));
+        }
+    }
+}
+
+/// A real lab, up and streaming.
+pub struct DockerLab {
+    runtime: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    rx: Receiver<LabOutput>,
+    pending: Vec<LabOutput>,
+    released: Millis,
+    tasks: Vec<JoinHandle<()>>,
+    down: bool,
+}
+
+impl std::fmt::Debug for DockerLab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerLab")
+            .field("session", &self.shared.lab.session)
+            .finish()
+    }
+}
+
+impl DockerLab {
+    /// Reap leftovers, build the image if needed, bring the lab up and start the telemetry
+    /// streams. Session time 0 is when this returns.
+    pub fn start(
+        topology: Arc<Topology>,
+        scenario: &Scenario,
+        options: &LabOptions,
+        mut progress: impl FnMut(&str),
+    ) -> Result<Self, LabError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| LabError::Runtime(e.to_string()))?;
+        let (docker, lab) = runtime.block_on(async {
+            let docker = crate::docker::connect().await?;
+            progress("removing leftovers of earlier runs");
+            crate::reaper::reap(&docker).await?;
+            let image = crate::image::ensure_image(&docker, &mut progress).await?;
+            progress("bringing the lab up");
+            let lab =
+                crate::lab_up::lab_up(&docker, &topology, scenario, options, &image.reference)
+                    .await?;
+            Ok::<_, LabError>((docker, lab))
+        })?;
+        progress(&format!(
+            "lab {} ready in {:.2} s",
+            lab.session,
+            lab.ready_in.as_secs_f64()
+        ));
+        let (tx, rx) = channel();
+        let addresses = lab
+            .containers
+            .iter()
+            .filter_map(|(s, c)| c.address().map(|a| (s.clone(), a)))
+            .collect();
+        let shared = Arc::new(Shared {
+            docker,
+            lab,
+            topology,
+            clock: Clock::start(options.time_scale),
+            labd: Labd::new(),
+            tx: Mutex::new(tx),
+            jobs: Mutex::new(Vec::new()),
+            execs: Mutex::new(HashMap::new()),
+            addresses: Mutex::new(addresses),
+        });
+        let mut tasks = Vec::new();
+        let _guard = runtime.enter();
+        for (service, c) in &shared.lab.containers {
+            tasks.push(tokio::spawn(follow_logs(shared.clone(), c.id.clone())));
+            if shared.company(service) {
+                tasks.push(tokio::spawn(follow_stats(
+                    shared.clone(),
+                    service.clone(),
+                    c.id.clone(),
+                )));
+            }
+        }
+        tasks.push(tokio::spawn(follow_events(shared.clone())));
+        drop(_guard);
+        Ok(DockerLab {
+            runtime,
+            shared,
+            rx,
+            pending: Vec::new(),
+            released: 0,
+            tasks,
+            down: false,
+        })
+    }
+
+    /// Whether a Docker daemon answers here (decides the default backend).
+    pub fn daemon_answers() -> bool {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .is_ok_and(|rt| {
+                rt.block_on(async {
+                    tokio::time::timeout(
+                        std::time::Duration::from_secs(3),
+                        crate::docker::connect(),
+                    )
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+                })
+            })
+    }
+
+    pub fn running(&self) -> &RunningLab {
+        &self.shared.lab
+    }
+
+    fn teardown(&mut self) -> Result<(), String> {
+        if self.down {
+            return Ok(());
+        }
+        self.down = true;
+        for t in &self.tasks {
+            t.abort();
+        }
+        let shared = self.shared.clone();
+        self.runtime
+            .block_on(crate::lab_down::lab_down(&shared.docker, &shared.lab))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for DockerLab {
+    fn drop(&mut self) {
+        let _ = self.teardown();
+    }
+}
+
+impl Lab for DockerLab {
+    fn backend(&self) -> Backend {
+        Backend::Docker
+    }
+
+    fn pacing(&self) -> bulkhead_engine::Pacing {
+        bulkhead_engine::Pacing::RealTime
+    }
+
+    fn apply(&mut self, now: Millis, effect: &Effect) {
+        let shared = self.shared.clone();
+        let effect = effect.clone();
+        // Effects are scheduled at their session time: early ones wait, late ones go at once.
+        let at = shared.clock.instant_of(now);
+        self.runtime.spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            carry_out(&shared, &effect).await;
+        });
+    }
+
+    fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>) {
+        let deadline = self.shared.clock.instant_of(until);
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        self.pending.extend(self.rx.try_iter());
+        let t_of = |o: &LabOutput| match o {
+            LabOutput::Observation(obs) => obs.t_ms,
+            LabOutput::Outcome(o) => o.t_ms,
+        };
+        self.pending.sort_by_key(t_of);
+        let ready = self.pending.partition_point(|o| t_of(o) <= until);
+        for mut o in self.pending.drain(..ready) {
+            // Lines that arrive late keep the record in time order.
+            let t = t_of(&o).max(self.released);
+            match &mut o {
+                LabOutput::Observation(obs) => obs.t_ms = t,
+                LabOutput::Outcome(oc) => oc.t_ms = t,
+            }
+            self.released = t;
+            out.push(o);
+        }
+    }
+
+    fn shutdown(&mut self) -> Result<(), String> {
+        self.teardown()
+    }
+}
+
+async fn carry_out(shared: &Shared, effect: &Effect) {
+    match &effect.kind {
+        EffectKind::Act(action) => act(shared, effect.id, &effect.origin, action).await,
+        EffectKind::Mitigate(m) => {
+            let result = mitigate(shared, m).await;
+            let state = match (m, &result) {
+                (Mitigation::Isolate { .. }, Ok(_)) => Some(LifecycleState::Isolated),
+                (Mitigation::Reconnect { .. }, Ok(_)) => Some(LifecycleState::Reconnected),
+                (Mitigation::Cap { .. }, Ok(_)) => Some(LifecycleState::Capped),
+                _ => None,
+            };
+            if let Some(state) = state {
+                shared.observe(
+                    shared.clock.now(),
+                    LogEvent::Lifecycle {
+                        service: m.target().name().to_string(),
+                        state,
+                    },
+                );
+            }
+            shared.outcome(effect.id, result);
+        }
+    }
+}
+
+async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
+    let hostile = origin.is_attack();
+    match action {
+        Action::Hog {
+            service,
+            cpu_workers,
+            memory_mib,
+            threads,
+            seconds,
+        } => {
+            let Some(container) = shared.container(service) else {
+                return shared.outcome(effect, Err(format!("no container {service}")));
+            };
+            let wall = shared.clock.wall_seconds(*seconds);
+            let body = json!({"cpu_workers": cpu_workers, "memory_mib": memory_mib, "threads": threads, "seconds": wall});
+            match drive::job(&shared.docker, container, "/hog", &body, |id| {
+                shared.driver_exec(id)
+            })
+            .await
+            {
+                Ok(_) if hostile => {
+                    if let Ok(mut jobs) = shared.jobs.lock() {
+                        jobs.push(HostileJob {
+                            effect,
+                            service: service.clone(),
+                            until: Instant::now() + std::time::Duration::from_secs(u64::from(wall)),
+                        });
+                    }
+                }
+                result => shared.outcome(effect, result),
+            }
+        }
+        Action::Backup { service, seconds } => {
+            let Some(container) = shared.container(service) else {
+                return shared.outcome(effect, Err(format!("no container {service}")));
+            };
+            let body = json!({"seconds": shared.clock.wall_seconds(*seconds)});
+            shared.outcome(
+                effect,
+                drive::job(&shared.docker, container, "/backup", &body, |id| {
+                    shared.driver_exec(id)
+                })
+                .await,
+            );
+        }
+        Action::Exec {
+            service,
+            identity,
+            command,
+        } => {
+            let Some(container) = shared.container(service) else {
+                return shared.outcome(effect, Err(format!("no container {service}")));
+            };
+            let cmd: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+            let audit = (identity.clone(), command.clone(), effect);
+            let result = drive::exec(&shared.docker, container, cmd, |id| {
+                if let Ok(mut execs) = shared.execs.lock() {
+                    execs.insert(id.to_string(), Some(audit));
+                }
+            })
+            .await;
+            shared.outcome(effect, result.map(|out| format!("exec session ran: {out}")));
+        }
+        _ => {
+            let role = if hostile {
+                Role::Attacker
+            } else {
+                Role::Traffic
+            };
+            let executor = shared.role_service(role).and_then(|s| shared.address(&s));
+            let flood_seconds = match action {
+                Action::Flood { seconds, .. } => shared.clock.wall_seconds(*seconds),
+                _ => 1,
+            };
+            let (Some(executor), Some(body)) = (
+                executor,
+                drive::act_body(
+                    effect,
+                    action,
+                    &shared.lab.credentials.passwords,
+                    flood_seconds,
+                ),
+            ) else {
+                return shared.outcome(effect, Err("no executor for this action".into()));
+            };
+            // Success is reported by the executor's own outcome line; only a refusal is ours.
+            if let Err(e) = shared.labd.act(executor, &body).await {
+                shared.outcome(effect, Err(e));
+            }
+        }
+    }
+}
+
+async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
+    let docker = &shared.docker;
+    let target = m.target();
+    let service = target.name();
+    let container = || {
+        shared
+            .container(service)
+            .ok_or_else(|| format!("no container {service}"))
+    };
+    match m {
+        Mitigation::Isolate { .. } => {
+            drive::isolate(docker, container()?, &shared.lab.networks).await
+        }
+        Mitigation::Reconnect { .. } => {
+            let zones = shared
+                .topology
+                .service(service)
+                .map(|s| s.zones.clone())
+                .unwrap_or_default();
+            let result =
+                drive::reconnect(docker, container()?, service, &zones, &shared.lab.networks).await;
+            refresh_address(shared, service).await;
+            result
+        }
+        Mitigation::Cap {
+            cpu_cores,
+            memory_mib,
+            pids,
+            ..
+        } => {
+            let result = drive::cap(docker, container()?, *cpu_cores, *memory_mib, *pids).await;
+            if result.as_ref().is_ok_and(|d| d.contains("restarted")) {
+                shared.end_jobs(service, "container restarted under its new limits");
+            }
+            result
+        }
+        Mitigation::Pause { .. } => drive::set_state(docker, container()?, "pause").await,
+        Mitigation::Unpause { .. } => drive::set_state(docker, container()?, "unpause").await,
+        Mitigation::Stop { .. } => drive::set_state(docker, container()?, "stop").await,
+        Mitigation::Restart { .. } => {
+            let result = drive::set_state(docker, container()?, "restart").await;
+            shared.end_jobs(service, "container restarted");
+            result
+        }
+        Mitigation::Revoke { identity } => {
+            let web = shared
+                .role_service(Role::Web)
+                .and_then(|s| shared.address(&s))
+                .ok_or("web has no address (isolated?)")?;
+            shared
+                .labd
+                .revoke(web, &shared.lab.credentials.admin_token, identity)
+                .await
+        }
+        Mitigation::Block { source } | Mitigation::Unblock { source } => {
+            let gw = shared
+                .role_service(Role::Gateway)
+                .and_then(|s| shared.address(&s))
+                .ok_or("the gateway has no address (isolated?)")?;
+            shared
+                .labd
+                .block(gw, source, matches!(m, Mitigation::Block { .. }))
+                .await
+        }
+    }
+}
+
+async fn refresh_address(shared: &Shared, service: &str) {
+    let Some(id) = shared.container(service) else {
+        return;
+    };
+    let Ok(inspect) = shared.docker.inspect_container(id, None).await else {
+        return;
+    };
+    let ip = inspect
+        .network_settings
+        .and_then(|n| n.networks)
+        .and_then(|nets| {
+            nets.values()
+                .find_map(|ep| ep.ip_address.as_deref().and_then(|ip| ip.parse().ok()))
+        });
+    if let (Some(ip), Ok(mut addresses)) = (ip, shared.addresses.lock()) {
+        addresses.insert(service.to_string(), ip);
+    }
+}
+
+/// The command of the lab image's HEALTHCHECK.
+const HEALTHCHECK: &str = "/labd health";
+
+/// A request the range's own console made with web's admin token (a revocation): the
+/// defender's action, not the company's traffic, so it is not fed to the detector. Its effect,
+/// the `credential` line, is.
+fn console_request(event: &LogEvent) -> bool {
+    matches!(event, LogEvent::Request { identity: Some(who), endpoint, .. } if who == "admin" && endpoint.starts_with("/admin"))
+}
+
+/// labd's stdout, line by line, as events (company services) and outcomes (actors).
+async fn follow_logs(shared: Arc<Shared>, container: String) {
+    let options = LogsOptionsBuilder::default()
+        .follow(true)
+        .stdout(true)
+        .stderr(false)
+        .build();
+    let mut stream = shared.docker.logs(&container, Some(options));
+    let mut partial = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        partial.push_str(&chunk.to_string());
+        while let Some(end) = partial.find('\n') {
+            let line: String = partial.drain(..=end).collect();
+            match parse_labd_line(&line) {
+                Some(LabdLine::Event { ts_ms, event })
+                    if shared.company(event.service()) && !console_request(&event) =>
+                {
+                    shared.observe(shared.clock.of_unix_ms(ts_ms), event);
+                }
+                Some(LabdLine::Outcome { ts_ms, mut outcome }) => {
+                    outcome.t_ms = shared.clock.of_unix_ms(ts_ms);
+                    shared.emit(LabOutput::Outcome(outcome));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Docker's stats stream (one sample a second) as metrics; also judges running hostile jobs:
+/// a hog succeeds while its container takes more than the topology says it should.
+async fn follow_stats(shared: Arc<Shared>, service: String, container: String) {
+    let declared = shared.topology.service(&service).map(|s| s.limits);
+    loop {
+        let mut net = NetCounters::default();
+        let mut stream = shared.docker.stats(
+            &container,
+            Some(StatsOptionsBuilder::default().stream(true).build()),
+        );
+        while let Some(Ok(sample)) = stream.next().await {
+            let metrics = metrics_from_stats(&service, &sample, &mut net);
+            let t = shared.clock.now();
+            let now = Instant::now();
+            let active: Vec<u64> = match shared.jobs.lock() {
+                Ok(mut jobs) => {
+                    jobs.retain(|j| j.until > now);
+                    jobs.iter()
+                        .filter(|j| j.service == service)
+                        .map(|j| j.effect)
+                        .collect()
+                }
+                Err(_) => Vec::new(),
+            };
+            if let Some(limits) = declared {
+                let over = metrics.cpu_pct > limits.cpu_cores * 100.0 * 1.1
+                    || metrics.memory_mib > limits.memory_mib as f32
+                    || metrics.pids > limits.pids;
+                for effect in active {
+                    let detail = format!(
+                        "{:.0}% cpu, {:.0} MiB, {} pids",
+                        metrics.cpu_pct, metrics.memory_mib, metrics.pids
+                    );
+                    shared.emit(LabOutput::Outcome(Outcome {
+                        t_ms: t,
+                        effect,
+                        ok: over,
+                        records: 0,
+                        detail,
+                    }));
+                }
+            }
+            shared.emit(LabOutput::Observation(Observation {
+                t_ms: t,
+                body: ObservationBody::Metrics(metrics),
+            }));
+        }
+        // The stream ends when the container stops: report it idle until it runs again.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let running = shared
+            .docker
+            .inspect_container(&container, None)
+            .await
+            .ok()
+            .and_then(|i| i.state)
+            .and_then(|s| s.running)
+            .unwrap_or(false);
+        if !running {
+            let idle = bulkhead_engine::Metrics {
+                service: service.clone(),
+                cpu_pct: 0.0,
+                memory_mib: 0.0,
+                pids: 0,
+                net_rx_kbps: 0.0,
+                net_tx_kbps: 0.0,
+            };
+            shared.emit(LabOutput::Observation(Observation {
+                t_ms: shared.clock.now(),
+                body: ObservationBody::Metrics(idle),
+            }));
+        }
+    }
+}
+
+/// Docker events of this session's containers: lifecycle changes and exec sessions.
+async fn follow_events(shared: Arc<Shared>) {
+    let filters = HashMap::from([
+        ("type".to_string(), vec!["container".to_string()]),
+        (
+            "label".to_string(),
+            vec![format!("{}={}", crate::labels::SESSION, shared.lab.session)],
+        ),
+    ]);
+    let options = EventsOptionsBuilder::default().filters(&filters).build();
+    let mut stream = shared.docker.events(Some(options));
+    let by_id: HashMap<String, String> = shared
+        .lab
+        .containers
+        .iter()
+        .map(|(s, c)| (c.id.clone(), s.clone()))
+        .collect();
+    while let Some(Ok(event)) = stream.next().await {
+        let Some(actor) = event.actor else { continue };
+        let Some(service) = actor.id.as_ref().and_then(|id| by_id.get(id)) else {
+            continue;
+        };
+        if !shared.company(service) {
+            continue;
+        }
+        let action = event.action.unwrap_or_default();
+        let t = shared.clock.now();
+        let verb = action.split(':').next().unwrap_or_default().trim();
+        let state = match verb {
+            "start" => Some(LifecycleState::Started),
+            "die" => Some(LifecycleState::Died),
+            "oom" => Some(LifecycleState::OomKilled),
+            "pause" => Some(LifecycleState::Paused),
+            "unpause" => Some(LifecycleState::Unpaused),
+            "exec_start" => {
+                let exec_id = actor
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get("execID"))
+                    .cloned()
+                    .unwrap_or_default();
+                let audit = shared
+                    .execs
+                    .lock()
+                    .ok()
+                    .and_then(|mut e| e.remove(&exec_id));
+                // Docker runs the image's HEALTHCHECK as an exec every second: not a session.
+                if audit.is_none() && action.contains(HEALTHCHECK) {
+                    continue;
+                }
+                let (identity, command, trace) = match audit {
+                    // The driver's own `labd ctl`: plumbing, not a session.
+                    Some(None) => continue,
+                    Some(Some((identity, command, effect))) => (identity, command, Some(effect)),
+                    // Someone outside the range opened it: still worth an event.
+                    None => (
+                        "unknown".to_string(),
+                        action.trim_start_matches("exec_start:").trim().to_string(),
+                        None,
+                    ),
+                };
+                shared.observe(
+                    t,
+                    LogEvent::Exec {
+                        service: service.clone(),
+                        identity,
+                        command,
+                        trace,
+                    },
+                );
+                None
+            }
+            _ => None,
+        };
+        if let Some(state) = state {
+            if matches!(state, LifecycleState::Died | LifecycleState::OomKilled) {
+                shared.end_jobs(service, "container died");
+            }
+            shared.observe(
+                t,
+                LogEvent::Lifecycle {
+                    service: service.clone(),
+                    state,
+                },
+            );
+        }
+    }
+}

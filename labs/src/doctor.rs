@@ -1,0 +1,294 @@
+//! `diagnose`: what this machine has and lacks for real labs and for the game window, each as
+//! a check with a fix the user can act on. Pure data: the CLI prints it. Quick (a Docker ping
+//! with a short timeout, file look-ups, one `rustc` call) and never builds anything.
+
+use std::path::{Path, PathBuf};
+
+use crate::image;
+
+/// One line of the diagnosis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+    /// What to do when not ok.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &str, detail: impl Into<String>) -> Self {
+        Check {
+            name: name.into(),
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// Run every check.
+pub async fn diagnose() -> Vec<Check> {
+    let mut checks = Vec::new();
+    let docker = crate::docker::connect().await;
+    checks.push(match &docker {
+        Ok(d) => match crate::docker::api_version(d).await {
+            Ok((version, api)) => Check::ok(
+                "Docker",
+                format!(
+                    "daemon {version} (API {api}) at {}",
+                    crate::docker::endpoint()
+                ),
+            ),
+            Err(e) => Check::fail(
+                "Docker",
+                e.to_string(),
+                "check the daemon's health: `docker version`",
+            ),
+        },
+        Err(e) => Check::fail(
+            "Docker",
+            e.to_string().lines().next().unwrap_or_default().to_owned(),
+            "start Docker (`sudo systemctl start docker`) or set DOCKER_HOST, and make sure this \
+             user may use it (group `docker`); without Docker, sessions run on the simulated lab",
+        ),
+    });
+    checks.push(lab_image(docker.as_ref().ok()).await);
+    checks.push(static_build());
+    checks.push(host_shield());
+    checks.push(vulkan(&[
+        PathBuf::from("/usr/share/vulkan/icd.d"),
+        PathBuf::from("/etc/vulkan/icd.d"),
+    ]));
+    checks.push(display(
+        std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty()),
+        std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty()),
+    ));
+    checks
+}
+
+/// Is the image for the current `labd` built? Judged from the binary last built, without
+/// running cargo (a source change since then triggers a rebuild at the next lab start).
+async fn lab_image(docker: Option<&bollard::Docker>) -> Check {
+    const NAME: &str = "Lab image";
+    let source = image::source_dir();
+    let binary = image::binary_path(&source);
+    let Ok(bytes) = std::fs::read(&binary) else {
+        return Check::fail(
+            NAME,
+            format!(
+                "labd has not been built yet ({} is missing)",
+                binary.display()
+            ),
+            "nothing to do: it is built on the first Docker lab start (a few minutes, once)",
+        );
+    };
+    let hash = image::content_hash(&bytes);
+    let reference = image::reference_for(&hash);
+    match docker {
+        None => Check::fail(
+            NAME,
+            format!("{reference}: unknown, no Docker"),
+            "start Docker first",
+        ),
+        Some(d) => match image::image_present(d, &hash).await {
+            Ok(true) => Check::ok(NAME, format!("{reference} is built and current")),
+            Ok(false) => Check::fail(
+                NAME,
+                format!("{reference} is not built yet"),
+                "nothing to do: it is built on the next Docker lab start (seconds)",
+            ),
+            Err(e) => Check::fail(NAME, e.to_string(), "check the daemon: `docker images`"),
+        },
+    }
+}
+
+/// Can `labd` be built statically: the Rust target's standard library and static glibc.
+fn static_build() -> Check {
+    const NAME: &str = "Static labd build";
+    let target = image::TARGET;
+    let sysroot = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output();
+    let sysroot = match sysroot {
+        Ok(out) if out.status.success() => {
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        }
+        _ => {
+            return Check::fail(
+                NAME,
+                "rustc is not on PATH",
+                "install Rust with rustup (https://rustup.rs)",
+            );
+        }
+    };
+    // The target's std is installed where `rustup target add` puts it.
+    let std_dir = sysroot.join("lib/rustlib").join(target).join("lib");
+    let has_std = std::fs::read_dir(&std_dir)
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+        })
+        .unwrap_or(false);
+    if !has_std {
+        return Check::fail(
+            NAME,
+            format!("the {target} standard library is not installed"),
+            format!("rustup target add {target}"),
+        );
+    }
+    let libc = [
+        "/usr/lib/x86_64-linux-gnu/libc.a",
+        "/usr/lib64/libc.a",
+        "/usr/lib/libc.a",
+    ];
+    if !libc.iter().any(|p| Path::new(p).is_file()) {
+        return Check::fail(
+            NAME,
+            "static glibc (libc.a) is missing",
+            "apt-get install libc6-dev (Fedora: dnf install glibc-static)",
+        );
+    }
+    if !image::source_dir().join("labs/agent/Cargo.toml").is_file() {
+        return Check::fail(
+            NAME,
+            format!("no labd sources under {}", image::source_dir().display()),
+            "set BULKHEAD_SOURCE_DIR to a Bulkhead checkout",
+        );
+    }
+    Check::ok(
+        NAME,
+        format!(
+            "{target} target and static glibc present; sources in {}",
+            image::source_dir().display()
+        ),
+    )
+}
+
+/// Lab networks are internal (no route off the machine, none between labs), but the host has
+/// an address on each lab bridge, so a lab container can open connections to services the
+/// host runs on all interfaces. One firewall rule closes that while the host still reaches the
+/// containers. It cannot be read without root, so this only reports it when it can tell.
+fn host_shield() -> Check {
+    const NAME: &str = "Host shielded from labs";
+    let fix = format!(
+        "run a lab once as root (it adds the rule), or `sudo iptables -I {}`: it keeps lab \
+         containers from connecting to services on this host (the host still reaches them)",
+        crate::shield::RULE.join(" ")
+    );
+    match crate::shield::status() {
+        crate::shield::Shield::Present => Check::ok(
+            NAME,
+            "lab bridges (bh-*) may not open connections to the host",
+        ),
+        crate::shield::Shield::Missing => Check::fail(
+            NAME,
+            "lab containers can connect to services this host runs on all interfaces",
+            fix,
+        ),
+        crate::shield::Shield::Unknown => Check::fail(
+            NAME,
+            "cannot tell (iptables is not usable by this user)",
+            fix,
+        ),
+    }
+}
+
+/// Vulkan drivers are found through their ICD manifests; bevy needs one adapter.
+fn vulkan(dirs: &[PathBuf]) -> Check {
+    const NAME: &str = "Vulkan adapter";
+    if let Some(list) =
+        std::env::var_os("VK_ICD_FILENAMES").or_else(|| std::env::var_os("VK_DRIVER_FILES"))
+        && !list.is_empty()
+    {
+        return Check::ok(
+            NAME,
+            format!(
+                "drivers named by the environment: {}",
+                list.to_string_lossy()
+            ),
+        );
+    }
+    let mut found: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|d| d.flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        Check::fail(
+            NAME,
+            "no Vulkan driver manifest (ICD) found; the game window cannot open",
+            "apt-get install mesa-vulkan-drivers (a software renderer is enough); \
+             `bulkhead run` works without it",
+        )
+    } else {
+        Check::ok(NAME, format!("driver manifests: {}", found.join(", ")))
+    }
+}
+
+fn display(x11: bool, wayland: bool) -> Check {
+    const NAME: &str = "Display";
+    match (x11, wayland) {
+        (true, _) | (_, true) => Check::ok(
+            NAME,
+            if wayland {
+                "WAYLAND_DISPLAY is set"
+            } else {
+                "DISPLAY is set"
+            },
+        ),
+        _ => Check::fail(
+            NAME,
+            "neither DISPLAY nor WAYLAND_DISPLAY is set",
+            "run the game under a desktop session, or headless with `xvfb-run -a bulkhead ...` \
+             (apt-get install xvfb xauth)",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vulkan_finds_manifests_and_says_what_to_install() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = vulkan(&[dir.path().to_path_buf(), PathBuf::from("/no/such/dir")]);
+        if std::env::var_os("VK_ICD_FILENAMES").is_none()
+            && std::env::var_os("VK_DRIVER_FILES").is_none()
+        {
+            assert!(!none.ok);
+            assert!(none.fix.unwrap().contains("mesa-vulkan-drivers"));
+            std::fs::write(dir.path().join("lvp_icd.x86_64.json"), "{}").unwrap();
+            let some = vulkan(&[dir.path().to_path_buf()]);
+            assert!(some.ok, "{some:?}");
+            assert!(some.detail.contains("lvp_icd.x86_64.json"));
+        }
+    }
+
+    #[test]
+    fn display_mentions_xvfb_when_absent() {
+        assert!(display(true, false).ok);
+        assert!(display(false, true).ok);
+        let none = display(false, false);
+        assert!(!none.ok && none.fix.unwrap().contains("xvfb-run"));
+    }
+}

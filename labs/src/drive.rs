@@ -1,0 +1,511 @@
+//! Carrying out effects in a real lab: actors' actions through labd's control APIs, jobs and
+//! exec sessions through `docker exec`, and mitigations through the Docker API, the gateway's
+//! block rules and web's admin API, each confirmed against the real state afterwards.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerUpdateBody, EndpointSettings, ExecConfig, NetworkConnectRequest,
+    NetworkDisconnectRequest,
+};
+use bollard::query_parameters::{RestartContainerOptionsBuilder, StopContainerOptionsBuilder};
+use bulkhead_engine::Action;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::spec::{CONTROL_PORT, SERVICE_PORT};
+
+/// What a driver call came to: `Ok(detail)` when done and confirmed, `Err(detail)` otherwise.
+pub type Done = Result<String, String>;
+
+/// The JSON body of labd's `POST /act` for an actor's action (`None` for actions that are not
+/// an actor's: jobs and exec sessions).
+pub fn act_body(
+    trace: u64,
+    action: &Action,
+    passwords: &BTreeMap<String, String>,
+    flood_seconds: u32,
+) -> Option<serde_json::Value> {
+    let who = |identity: &str| {
+        (
+            identity.to_string(),
+            passwords.get(identity).cloned().unwrap_or_default(),
+        )
+    };
+    let (identity, source, what) = match action {
+        Action::Login { identity, source } => {
+            (Some(who(identity)), source, json!({"kind": "login"}))
+        }
+        Action::Request {
+            identity,
+            source,
+            endpoint,
+        } => (
+            identity.as_deref().map(who),
+            source,
+            json!({"kind": "request", "endpoint": endpoint}),
+        ),
+        Action::ReadData {
+            identity,
+            source,
+            dataset,
+            records,
+        } => (
+            Some(who(identity)),
+            source,
+            json!({"kind": "read_data", "dataset": dataset, "records": records}),
+        ),
+        Action::CreateKey { identity, source } => {
+            (Some(who(identity)), source, json!({"kind": "create_key"}))
+        }
+        Action::Flood {
+            source,
+            rps,
+            endpoint,
+            ..
+        } => (
+            None,
+            source,
+            json!({"kind": "flood", "rps": rps, "seconds": flood_seconds, "endpoint": endpoint}),
+        ),
+        Action::Exec { .. } | Action::Hog { .. } | Action::Backup { .. } => return None,
+    };
+    let mut body = json!({"trace": trace, "source": source, "do": what});
+    if let Some((identity, password)) = identity {
+        body["identity"] = json!(identity);
+        body["password"] = json!(password);
+    }
+    Some(body)
+}
+
+/// Plain HTTP to labd's APIs from the host (containers' addresses are reachable from the host
+/// even on internal networks).
+#[derive(Debug, Clone)]
+pub struct Labd {
+    http: reqwest::Client,
+}
+
+impl Default for Labd {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Labd {
+    pub fn new() -> Self {
+        // Lab addresses are local: never through a proxy from the environment.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(3))
+            .connect_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap_or_default();
+        Labd { http }
+    }
+
+    pub async fn act(&self, executor: Ipv4Addr, body: &serde_json::Value) -> Done {
+        let url = format!("http://{executor}:{CONTROL_PORT}/act");
+        match self.http.post(url).json(body).send().await {
+            Ok(r) if r.status().is_success() => Ok("accepted".into()),
+            Ok(r) => Err(format!("executor answered {}", r.status())),
+            Err(e) => Err(format!("executor unreachable: {e}")),
+        }
+    }
+
+    pub async fn block(&self, gateway: Ipv4Addr, source: &str, block: bool) -> Done {
+        let base = format!("http://{gateway}:{CONTROL_PORT}/blocks");
+        let sent = if block {
+            self.http
+                .post(&base)
+                .json(&json!({"source": source}))
+                .send()
+                .await
+        } else {
+            self.http.delete(format!("{base}/{source}")).send().await
+        };
+        let answer: serde_json::Value = match sent {
+            Ok(r) if r.status().is_success() => r.json().await.map_err(|e| e.to_string())?,
+            Ok(r) => return Err(format!("gateway answered {}", r.status())),
+            Err(e) => return Err(format!("gateway unreachable: {e}")),
+        };
+        if answer["changed"] == json!(false) {
+            return Err(if block {
+                "already blocked".into()
+            } else {
+                "not blocked".into()
+            });
+        }
+        // Confirm against the gateway's rule list.
+        let list: Vec<String> = self
+            .http
+            .get(&base)
+            .send()
+            .await
+            .map_err(|e| format!("cannot confirm: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("cannot confirm: {e}"))?;
+        match (block, list.iter().any(|s| s == source)) {
+            (true, true) => Ok(format!("gateway blocks {source} (confirmed)")),
+            (false, false) => Ok(format!("gateway lets {source} through again (confirmed)")),
+            _ => Err("the gateway's rule list does not show the change".into()),
+        }
+    }
+
+    pub async fn revoke(&self, web: Ipv4Addr, token: &str, identity: &str) -> Done {
+        let base = format!("http://{web}:{SERVICE_PORT}/admin");
+        let r = self
+            .http
+            .post(format!("{base}/revoke"))
+            .bearer_auth(token)
+            .header("X-Bulkhead-Source", "console")
+            .json(&json!({"identity": identity}))
+            .send()
+            .await
+            .map_err(|e| format!("web unreachable: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("web's admin API answered {}", r.status()));
+        }
+        let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        let status: serde_json::Value = self
+            .http
+            .get(format!("{base}/status?identity={identity}"))
+            .bearer_auth(token)
+            .header("X-Bulkhead-Source", "console")
+            .send()
+            .await
+            .map_err(|e| format!("cannot confirm: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("cannot confirm: {e}"))?;
+        if status["revoked"] == json!(true) {
+            Ok(format!(
+                "revoked {} credential(s) and session(s) of {identity} (confirmed)",
+                answer["revoked"]
+            ))
+        } else {
+            Err("web does not show the identity as revoked".into())
+        }
+    }
+}
+
+/// Run a command in a container and wait for it; `Ok(output)` when it exits 0.
+pub async fn exec(
+    docker: &Docker,
+    container: &str,
+    cmd: Vec<String>,
+    on_created: impl FnOnce(&str),
+) -> Done {
+    let created = docker
+        .create_exec(
+            container,
+            ExecConfig {
+                cmd: Some(cmd),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("cannot exec: {e}"))?;
+    on_created(&created.id);
+    let mut output = String::new();
+    match docker
+        .start_exec(
+            &created.id,
+            Some(StartExecOptions {
+                detach: false,
+                tty: false,
+                output_capacity: None,
+            }),
+        )
+        .await
+        .map_err(|e| format!("cannot exec: {e}"))?
+    {
+        StartExecResults::Attached {
+            output: mut stream, ..
+        } => {
+            while let Some(Ok(chunk)) = stream.next().await {
+                output.push_str(&chunk.to_string());
+            }
+        }
+        StartExecResults::Detached => {}
+    }
+    let inspect = docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    match inspect.exit_code {
+        Some(0) => Ok(output.trim().to_string()),
+        code => Err(format!("exited {code:?}: {}", output.trim())),
+    }
+}
+
+/// Start a worker job through `labd ctl` inside the container.
+pub async fn job(
+    docker: &Docker,
+    container: &str,
+    path: &str,
+    body: &serde_json::Value,
+    on_created: impl FnOnce(&str),
+) -> Done {
+    let cmd = vec!["/labd".into(), "ctl".into(), path.into(), body.to_string()];
+    exec(docker, container, cmd, on_created).await
+}
+
+async fn lab_networks_of(
+    docker: &Docker,
+    container: &str,
+    lab_networks: &BTreeMap<String, String>,
+) -> Result<Vec<String>, String> {
+    let inspect = docker
+        .inspect_container(container, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let attached = inspect
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default();
+    Ok(lab_networks
+        .values()
+        .filter(|id| {
+            attached
+                .values()
+                .any(|ep| ep.network_id.as_deref() == Some(id.as_str()))
+        })
+        .cloned()
+        .collect())
+}
+
+/// Disconnect a container from every network of its lab, then confirm.
+pub async fn isolate(
+    docker: &Docker,
+    container: &str,
+    lab_networks: &BTreeMap<String, String>,
+) -> Done {
+    let attached = lab_networks_of(docker, container, lab_networks).await?;
+    if attached.is_empty() {
+        return Err("already isolated".into());
+    }
+    for net in &attached {
+        docker
+            .disconnect_network(
+                net,
+                NetworkDisconnectRequest {
+                    container: container.to_string(),
+                    force: Some(true),
+                },
+            )
+            .await
+            .map_err(|e| format!("disconnect failed: {e}"))?;
+    }
+    if lab_networks_of(docker, container, lab_networks)
+        .await?
+        .is_empty()
+    {
+        Ok(format!(
+            "disconnected from {} network(s) (confirmed)",
+            attached.len()
+        ))
+    } else {
+        Err("still attached after disconnecting".into())
+    }
+}
+
+/// Connect a container back to its zones' networks (with its service id as alias), then confirm.
+pub async fn reconnect(
+    docker: &Docker,
+    container: &str,
+    service: &str,
+    zones: &[String],
+    lab_networks: &BTreeMap<String, String>,
+) -> Done {
+    let attached = lab_networks_of(docker, container, lab_networks).await?;
+    if !attached.is_empty() {
+        return Err("not isolated".into());
+    }
+    for zone in zones {
+        let Some(net) = lab_networks.get(zone) else {
+            continue;
+        };
+        docker
+            .connect_network(
+                net,
+                NetworkConnectRequest {
+                    container: container.to_string(),
+                    endpoint_config: Some(EndpointSettings {
+                        aliases: Some(vec![service.to_string()]),
+                        ..Default::default()
+                    }),
+                },
+            )
+            .await
+            .map_err(|e| format!("connect failed: {e}"))?;
+    }
+    let now = lab_networks_of(docker, container, lab_networks)
+        .await?
+        .len();
+    if now == zones.len() {
+        Ok(format!("reconnected to {now} network(s) (confirmed)"))
+    } else {
+        Err(format!("attached to {now} of {} networks", zones.len()))
+    }
+}
+
+/// Lower a container's limits. On cgroup v1 the kernel refuses a memory limit below what the
+/// container uses; then the container is restarted under the new limits (what an operator does),
+/// which ends whatever was hogging it.
+pub async fn cap(
+    docker: &Docker,
+    container: &str,
+    cpu_cores: Option<f32>,
+    memory_mib: Option<u32>,
+    pids: Option<u32>,
+) -> Done {
+    let body = ContainerUpdateBody {
+        nano_cpus: cpu_cores.map(|c| (f64::from(c) * 1e9) as i64),
+        memory: memory_mib.map(|m| i64::from(m) * 1024 * 1024),
+        memory_swap: memory_mib.map(|m| i64::from(m) * 1024 * 1024),
+        pids_limit: pids.map(i64::from),
+        ..Default::default()
+    };
+    let mut restarted = false;
+    if let Err(first) = docker.update_container(container, body.clone()).await {
+        if memory_mib.is_none() {
+            return Err(format!("update refused: {first}"));
+        }
+        docker
+            .stop_container(
+                container,
+                Some(StopContainerOptionsBuilder::default().t(1).build()),
+            )
+            .await
+            .map_err(|e| format!("update refused ({first}) and stop failed: {e}"))?;
+        docker
+            .update_container(container, body)
+            .await
+            .map_err(|e| format!("update refused even when stopped: {e}"))?;
+        docker
+            .start_container(
+                container,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(|e| format!("restart failed: {e}"))?;
+        restarted = true;
+    }
+    let host = docker
+        .inspect_container(container, None)
+        .await
+        .map_err(|e| e.to_string())?
+        .host_config
+        .unwrap_or_default();
+    let cpu_ok = cpu_cores.is_none_or(|c| host.nano_cpus == Some((f64::from(c) * 1e9) as i64));
+    let mem_ok = memory_mib.is_none_or(|m| host.memory == Some(i64::from(m) * 1024 * 1024));
+    let pids_ok = pids.is_none_or(|p| host.pids_limit == Some(i64::from(p)));
+    if cpu_ok && mem_ok && pids_ok {
+        Ok(if restarted {
+            "limits applied (confirmed); its memory was above the new limit, so it was restarted under it".into()
+        } else {
+            "limits applied (confirmed)".into()
+        })
+    } else {
+        Err("inspect does not show the new limits".into())
+    }
+}
+
+/// Pause, unpause, stop or restart, then confirm the state by inspect.
+pub async fn set_state(docker: &Docker, container: &str, verb: &str) -> Done {
+    let state = || async {
+        docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|e| e.to_string())
+            .map(|i| i.state.unwrap_or_default())
+    };
+    let before = state().await?;
+    let running = before.running == Some(true);
+    let paused = before.paused == Some(true);
+    let result = match verb {
+        "pause" if !running || paused => return Err("not running".into()),
+        "unpause" if !paused => return Err("not paused".into()),
+        "stop" if !running => return Err("already stopped".into()),
+        "pause" => docker.pause_container(container).await,
+        "unpause" => docker.unpause_container(container).await,
+        "stop" => {
+            docker
+                .stop_container(
+                    container,
+                    Some(StopContainerOptionsBuilder::default().t(2).build()),
+                )
+                .await
+        }
+        _ => {
+            docker
+                .restart_container(
+                    container,
+                    Some(RestartContainerOptionsBuilder::default().t(2).build()),
+                )
+                .await
+        }
+    };
+    result.map_err(|e| format!("{verb} failed: {e}"))?;
+    let after = state().await?;
+    let confirmed = match verb {
+        "pause" => after.paused == Some(true),
+        "unpause" => after.paused != Some(true) && after.running == Some(true),
+        "stop" => after.running != Some(true),
+        _ => after.running == Some(true),
+    };
+    if confirmed {
+        Ok(format!("{verb} done (confirmed)"))
+    } else {
+        Err(format!("inspect does not confirm the {verb}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_become_labd_act_bodies_with_the_run_s_password() {
+        let passwords = BTreeMap::from([("alice".to_string(), "s3cret".to_string())]);
+        let read = Action::ReadData {
+            identity: "alice".into(),
+            source: "198.51.100.23".into(),
+            dataset: "customers".into(),
+            records: 250,
+        };
+        let body = act_body(17, &read, &passwords, 3).unwrap();
+        assert_eq!(body["trace"], 17);
+        assert_eq!(body["password"], "s3cret");
+        assert_eq!(body["do"]["kind"], "read_data");
+        assert_eq!(body["do"]["records"], 250);
+        let flood = Action::Flood {
+            source: "203.0.113.9".into(),
+            rps: 300,
+            seconds: 30,
+            endpoint: "/public/catalog".into(),
+        };
+        let body = act_body(2, &flood, &passwords, 3).unwrap();
+        assert_eq!(body["do"]["seconds"], 3, "durations are wall seconds");
+        assert!(body.get("identity").is_none());
+        assert!(
+            act_body(
+                1,
+                &Action::Backup {
+                    service: "tenant-b".into(),
+                    seconds: 5
+                },
+                &passwords,
+                1
+            )
+            .is_none()
+        );
+    }
+}

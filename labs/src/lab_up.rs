@@ -1,0 +1,851 @@
+//! `lab_up`: bring a topology up as real containers. One internal network per trust zone, one
+//! hardened container per service (all of them, the range's own traffic and attacker too),
+//! credentials generated for the run, everything labelled with the session, and nothing left
+//! behind when any step fails.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HealthStatusEnum, HostConfig,
+    HostConfigLogConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
+use bulkhead_engine::format::scenario::{Scenario, Weakness};
+use bulkhead_engine::format::topology::{Limits, Role, Service, Topology};
+use futures_util::StreamExt;
+use futures_util::future::{BoxFuture, FutureExt, Shared, join_all, try_join_all};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use crate::error::LabError;
+use crate::image::LAB_USER;
+use crate::spec::{CONTROL_PORT, ContainerInfo, Credentials, LabOptions, RunningLab, SERVICE_PORT};
+use crate::{lab_down, labels};
+
+/// How long the containers of a lab may take to answer their health check. The image's
+/// HEALTHCHECK gives up after 30 one-second tries; this matches it.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Size of the writable `/tmp` (the root file system is read-only).
+pub const TMPFS_TMP: &str = "rw,noexec,nosuid,nodev,size=16m";
+
+/// `<session>-<zone>`: the network of one trust zone.
+pub fn network_name(session: &str, zone: &str) -> String {
+    format!("{session}-{zone}")
+}
+
+/// `<session>-<service>`: the container of one service.
+pub fn container_name(session: &str, service: &str) -> String {
+    format!("{session}-{service}")
+}
+
+/// A new session id, `bh-` and 8 random hex digits. Short on purpose: bridge interface names
+/// (`<session>-<n>`) must fit in 15 characters.
+pub fn new_session_id() -> String {
+    format!("bh-{:08x}", StdRng::from_os_rng().random::<u32>())
+}
+
+/// Bring the lab of `topology` up for `scenario`, from the lab image `image`, and wait until
+/// every container answers its health check. On failure everything created is removed.
+pub async fn lab_up(
+    docker: &Docker,
+    topology: &Topology,
+    scenario: &Scenario,
+    opts: &LabOptions,
+    image: &str,
+) -> Result<RunningLab, LabError> {
+    let started = Instant::now();
+    // Best effort: without root the lab still runs, and `bulkhead doctor` reports the gap.
+    crate::shield::ensure();
+    let plan = Plan::new(topology, scenario, opts)?;
+    let mut guard = CleanupGuard {
+        docker,
+        session: Some(plan.session.clone()),
+    };
+    let result = bring_up(docker, &plan, image, started).await;
+    guard.session = None;
+    if result.is_err() {
+        // Everything carries the session label, including objects whose creation answer
+        // never arrived: the label sweep finds them all.
+        if let Err(cleanup) = lab_down::remove_session(docker, &plan.session).await {
+            tracing::warn!(session = %plan.session, "cleanup after a failed lab_up: {cleanup}");
+        }
+    }
+    result
+}
+
+/// Removes the session's objects when `lab_up` is dropped half-way (its caller timed out or
+/// was cancelled), on the runtime it ran on. Without it, only the reaper would, hours later.
+struct CleanupGuard<'a> {
+    docker: &'a Docker,
+    session: Option<String>,
+}
+
+impl Drop for CleanupGuard<'_> {
+    fn drop(&mut self) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let docker = self.docker.clone();
+            runtime.spawn(async move {
+                // Requests dropped in flight may still create objects a moment later: sweep
+                // again a few times (the reaper covers anything later still).
+                for pause_ms in [0, 500, 1000, 1500, 3000] {
+                    tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                    let _ = lab_down::remove_session(&docker, &session).await;
+                }
+            });
+        }
+    }
+}
+
+/// Everything decided before talking to Docker: names, labels, environment, limits.
+struct Plan<'a> {
+    session: String,
+    topology: &'a Topology,
+    /// (zone id, network name, bridge interface name), in topology order.
+    networks: Vec<(String, String, String)>,
+    containers: Vec<ContainerPlan>,
+    credentials: Credentials,
+    base_labels: HashMap<String, String>,
+}
+
+struct ContainerPlan {
+    service: String,
+    name: String,
+    /// Network names to join, the home zone's first.
+    networks: Vec<String>,
+    body: ContainerCreateBody,
+}
+
+impl<'a> Plan<'a> {
+    fn new(
+        topology: &'a Topology,
+        scenario: &Scenario,
+        opts: &LabOptions,
+    ) -> Result<Self, LabError> {
+        let invalid = |detail: String| LabError::InvalidLab {
+            topology: topology.id.clone(),
+            detail,
+        };
+        if scenario.topology != topology.id {
+            return Err(invalid(format!(
+                "scenario {} is written for topology {}",
+                scenario.id, scenario.topology
+            )));
+        }
+        let session = new_session_id();
+        let base_labels = labels::session_labels(&session, &topology.id, opts.ttl);
+        let networks = topology
+            .zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| {
+                (
+                    z.id.clone(),
+                    network_name(&session, &z.id),
+                    format!("{session}-{i}"),
+                )
+            })
+            .collect();
+
+        let mut rng = StdRng::from_os_rng();
+        let credentials = Credentials {
+            passwords: topology
+                .identities
+                .iter()
+                .map(|i| (i.id.clone(), random_text(&mut rng, 20)))
+                .collect(),
+            admin_token: random_hex(&mut rng, 32),
+        };
+        let alias_of = |role: Role| -> Result<String, LabError> {
+            topology
+                .services_with_role(role)
+                .next()
+                .map(|s| format!("{}:{SERVICE_PORT}", s.id))
+                .ok_or_else(|| invalid(format!("it has no {} service", role.label())))
+        };
+        let no_limits: Vec<&str> = scenario
+            .weaknesses
+            .iter()
+            .map(|w| match w {
+                Weakness::NoLimits { service } => service.as_str(),
+            })
+            .collect();
+        for service in &no_limits {
+            if topology.service(service).is_none() {
+                return Err(invalid(format!(
+                    "scenario {} weakens unknown service {service}",
+                    scenario.id
+                )));
+            }
+        }
+
+        let mut containers = Vec::with_capacity(topology.services.len());
+        for service in &topology.services {
+            if service.zones.is_empty() {
+                return Err(invalid(format!("service {} joins no zone", service.id)));
+            }
+            let mut nets = Vec::with_capacity(service.zones.len());
+            for zone in &service.zones {
+                if topology.zone(zone).is_none() {
+                    return Err(invalid(format!(
+                        "service {} joins unknown zone {zone}",
+                        service.id
+                    )));
+                }
+                nets.push(network_name(&session, zone));
+            }
+            let mut env = vec![
+                format!("LABD_SERVICE={}", service.id),
+                format!("LABD_PORT={SERVICE_PORT}"),
+                format!("LABD_CONTROL_PORT={CONTROL_PORT}"),
+            ];
+            match service.role {
+                Role::Gateway => env.push(format!("LABD_UPSTREAM={}", alias_of(Role::Web)?)),
+                Role::Web => {
+                    env.push(format!("LABD_UPSTREAM={}", alias_of(Role::Datastore)?));
+                    let creds: Vec<_> = topology
+                        .identities
+                        .iter()
+                        .map(|i| {
+                            json!({
+                                "identity": i.id,
+                                "password": credentials.passwords[&i.id],
+                                "admin": i.admin,
+                            })
+                        })
+                        .collect();
+                    env.push(format!("LABD_CREDENTIALS={}", json!(creds)));
+                    env.push(format!("LABD_ADMIN_TOKEN={}", credentials.admin_token));
+                }
+                Role::Datastore => {
+                    let datasets: serde_json::Map<String, serde_json::Value> = topology
+                        .datasets
+                        .iter()
+                        .map(|d| (d.id.clone(), json!(d.records)))
+                        .collect();
+                    env.push(format!(
+                        "LABD_DATASETS={}",
+                        serde_json::Value::Object(datasets)
+                    ));
+                }
+                Role::Traffic | Role::Attacker => {
+                    env.push(format!("LABD_GATEWAY={}", alias_of(Role::Gateway)?));
+                }
+                Role::Worker => {}
+            }
+            let mut container_labels = base_labels.clone();
+            container_labels.insert(labels::SERVICE.into(), service.id.clone());
+            container_labels.insert(labels::ROLE.into(), service.role.label().into());
+            let name = container_name(&session, &service.id);
+            let limited = !no_limits.contains(&service.id.as_str());
+            containers.push(ContainerPlan {
+                body: container_body(service, env, container_labels, &nets[0], limited),
+                service: service.id.clone(),
+                name,
+                networks: nets,
+            });
+        }
+        Ok(Plan {
+            session,
+            topology,
+            networks,
+            containers,
+            credentials,
+            base_labels,
+        })
+    }
+}
+
+/// The hardened container of one service. `limited: false` is the scenario's `NoLimits`
+/// weakness: no cpu, memory or pids limits; everything else stays.
+fn container_body(
+    service: &Service,
+    env: Vec<String>,
+    labels: HashMap<String, String>,
+    home_network: &str,
+    limited: bool,
+) -> ContainerCreateBody {
+    ContainerCreateBody {
+        cmd: Some(vec![service.role.label().into()]),
+        env: Some(env),
+        user: Some(LAB_USER.into()),
+        hostname: Some(service.id.clone()),
+        labels: Some(labels),
+        host_config: Some(hardened_host_config(
+            home_network,
+            limited.then_some(&service.limits),
+        )),
+        // API 1.41 accepts a single endpoint at create; the others are connected before start.
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                home_network.to_owned(),
+                endpoint(&service.id),
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The host configuration every lab container gets: no capabilities, no-new-privileges,
+/// read-only root with a small no-exec `/tmp`, private IPC, not privileged, no published
+/// ports, on `network`, with `limits` (none: unlimited, the `NoLimits` weakness). Set the
+/// user ([`LAB_USER`]) on the container config too.
+pub fn hardened_host_config(network: &str, limits: Option<&Limits>) -> HostConfig {
+    let memory = limits.map(|l| i64::from(l.memory_mib) * 1024 * 1024);
+    HostConfig {
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        readonly_rootfs: Some(true),
+        privileged: Some(false),
+        tmpfs: Some(HashMap::from([("/tmp".into(), TMPFS_TMP.into())])),
+        ipc_mode: Some("private".into()),
+        network_mode: Some(network.into()),
+        memory,
+        // Equal to memory: no swap on top of the limit.
+        memory_swap: memory,
+        nano_cpus: limits.map(|l| (f64::from(l.cpu_cores) * 1e9).round() as i64),
+        pids_limit: limits.map(|l| i64::from(l.pids)),
+        // Explicit, so the driver can read logs whatever the daemon's default driver is;
+        // bounded, because floods log a line per second per source for minutes.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".into(), "16m".into()),
+                ("max-file".into(), "2".into()),
+            ])),
+        }),
+        ..Default::default()
+    }
+}
+
+fn endpoint(alias: &str) -> EndpointSettings {
+    EndpointSettings {
+        aliases: Some(vec![alias.to_owned()]),
+        ..Default::default()
+    }
+}
+
+async fn bring_up(
+    docker: &Docker,
+    plan: &Plan<'_>,
+    image: &str,
+    started: Instant,
+) -> Result<RunningLab, LabError> {
+    let session = &plan.session;
+    // Each container waits only for its own networks, so containers of one zone are created
+    // while other zones' networks are still being made. A failed network leaves its error
+    // here; the containers waiting for it fail with a placeholder that this error replaces.
+    let network_error: Mutex<Option<LabError>> = Mutex::new(None);
+    let networks: HashMap<&str, Shared<BoxFuture<'_, Option<String>>>> = plan
+        .networks
+        .iter()
+        .map(|(zone, name, bridge)| {
+            let network_error = &network_error;
+            let created = async move {
+                match create_network(docker, plan, zone, name, bridge).await {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        if let Ok(mut slot) = network_error.lock() {
+                            slot.get_or_insert(e);
+                        }
+                        None
+                    }
+                }
+            };
+            (name.as_str(), created.boxed().shared())
+        })
+        .collect();
+    let all_networks = join_all(
+        plan.networks
+            .iter()
+            .map(|(zone, name, _)| networks[name.as_str()].clone().map(move |id| (zone, id))),
+    );
+    // join_all, not try_join_all: on a failure the others run to their end, so no creation
+    // is still in flight (and unseen) when the cleanup lists the session's objects.
+    let all_containers = join_all(
+        plan.containers
+            .iter()
+            .map(|c| create_and_start(docker, c, image, &networks)),
+    );
+    let (network_ids, infos) = futures_util::future::join(all_networks, all_containers).await;
+    if let Some(e) = network_error.lock().ok().and_then(|mut slot| slot.take()) {
+        return Err(e);
+    }
+    let infos = infos.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let network_ids: BTreeMap<String, String> = network_ids
+        .into_iter()
+        .filter_map(|(zone, id)| Some((zone.clone(), id?)))
+        .collect();
+    tracing::debug!(%session, elapsed = ?started.elapsed(), "containers started");
+
+    let zone_of: HashMap<String, String> = plan
+        .networks
+        .iter()
+        .map(|(zone, name, _)| (name.clone(), zone.clone()))
+        .collect();
+    let containers: BTreeMap<String, ContainerInfo> = plan
+        .containers
+        .iter()
+        .zip(infos)
+        .map(|(c, inspect)| {
+            let addresses = addresses(&inspect, &zone_of);
+            (
+                c.service.clone(),
+                ContainerInfo {
+                    id: inspect.id.unwrap_or_default(),
+                    name: c.name.clone(),
+                    service: c.service.clone(),
+                    addresses,
+                },
+            )
+        })
+        .collect();
+    for info in containers.values() {
+        if info.address().is_none() {
+            return Err(LabError::InvalidLab {
+                topology: plan.topology.id.clone(),
+                detail: format!("container {} got no IPv4 address", info.name),
+            });
+        }
+    }
+    wait_ready(docker, session, &containers, READY_TIMEOUT).await?;
+    Ok(RunningLab {
+        session: session.clone(),
+        topology: plan.topology.id.clone(),
+        networks: network_ids,
+        containers,
+        credentials: plan.credentials.clone(),
+        ready_in: started.elapsed(),
+    })
+}
+
+/// Create the internal network of one zone; returns its id.
+async fn create_network(
+    docker: &Docker,
+    plan: &Plan<'_>,
+    zone: &str,
+    name: &str,
+    bridge: &str,
+) -> Result<String, LabError> {
+    let mut net_labels = plan.base_labels.clone();
+    net_labels.insert(labels::ZONE.into(), zone.to_owned());
+    let request = NetworkCreateRequest {
+        name: name.to_owned(),
+        driver: Some("bridge".into()),
+        internal: Some(true),
+        enable_ipv6: Some(false),
+        labels: Some(net_labels),
+        // A fixed interface prefix lets one host firewall rule (`-i bh-+`) cover every lab
+        // network: see doctor.rs.
+        options: Some(HashMap::from([(
+            "com.docker.network.bridge.name".into(),
+            bridge.to_owned(),
+        )])),
+        ..Default::default()
+    };
+    let created = docker
+        .create_network(request)
+        .await
+        .map_err(|e| LabError::docker("create network", name, e))?;
+    Ok(created.id)
+}
+
+/// Wait until a network exists (created by another task of the same lab_up).
+async fn network_ready(
+    networks: &HashMap<&str, Shared<BoxFuture<'_, Option<String>>>>,
+    network: &str,
+) -> Result<(), LabError> {
+    match networks.get(network) {
+        Some(created) => created
+            .clone()
+            .await
+            .map(|_| ())
+            .ok_or_else(|| network_failed(network)),
+        None => Err(network_failed(network)),
+    }
+}
+
+/// Stands in for a network's own error in the containers that waited for it.
+fn network_failed(network: &str) -> LabError {
+    LabError::Runtime(format!("network {network} was not created"))
+}
+
+/// Create one container on its home network, connect its other networks, start it, and
+/// return its inspection (which holds the addresses Docker gave it).
+async fn create_and_start(
+    docker: &Docker,
+    plan: &ContainerPlan,
+    image: &str,
+    networks: &HashMap<&str, Shared<BoxFuture<'_, Option<String>>>>,
+) -> Result<ContainerInspectResponse, LabError> {
+    let name = &plan.name;
+    network_ready(networks, &plan.networks[0]).await?;
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        ..plan.body.clone()
+    };
+    // Times since the create call, logged at debug level: on a slow start they show which
+    // daemon step took the time (on the reference machine: start, 0.3-1.5 s each).
+    let t0 = Instant::now();
+    let options = CreateContainerOptionsBuilder::default().name(name).build();
+    let created = docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(|e| LabError::docker("create container", name.clone(), e))?;
+    let t_create = t0.elapsed();
+    let id = &created.id;
+    try_join_all(plan.networks[1..].iter().map(|network| async move {
+        network_ready(networks, network).await?;
+        let request = NetworkConnectRequest {
+            container: id.clone(),
+            endpoint_config: Some(endpoint(&plan.service)),
+        };
+        docker
+            .connect_network(network, request)
+            .await
+            .map_err(|e| LabError::docker("connect network", format!("{network} to {name}"), e))
+    }))
+    .await?;
+    let t_connect = t0.elapsed();
+    docker
+        .start_container(&created.id, None)
+        .await
+        .map_err(|e| LabError::docker("start container", name.clone(), e))?;
+    let t_start = t0.elapsed();
+    let inspected = docker
+        .inspect_container(&created.id, None)
+        .await
+        .map_err(|e| LabError::docker("inspect container", name.clone(), e));
+    tracing::debug!(%name, ?t_create, ?t_connect, ?t_start, inspect = ?t0.elapsed(), "container up");
+    inspected
+}
+
+/// Zone → IPv4 address, from an inspection.
+fn addresses(
+    inspect: &ContainerInspectResponse,
+    zone_of: &HashMap<String, String>,
+) -> BTreeMap<String, Ipv4Addr> {
+    inspect
+        .network_settings
+        .as_ref()
+        .and_then(|s| s.networks.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|(network, endpoint)| {
+            let zone = zone_of.get(network)?;
+            let ip = endpoint.ip_address.as_deref()?.parse().ok()?;
+            Some((zone.clone(), ip))
+        })
+        .collect()
+}
+
+/// Wait until every container's control API answers `GET /healthz` with 200: the check the
+/// image's HEALTHCHECK runs inside, done here from the host on the lab address. Docker runs
+/// its first health probe only one interval (1 s) after start and API 1.41 has no start
+/// interval, so waiting for Docker's `healthy` would add a second to every start; Docker's
+/// status follows shortly after (see [`wait_docker_healthy`]). A container that exits fails
+/// at once, with its last output.
+pub async fn wait_ready(
+    docker: &Docker,
+    session: &str,
+    containers: &BTreeMap<String, ContainerInfo>,
+    timeout: Duration,
+) -> Result<(), LabError> {
+    let started = Instant::now();
+    let client = health_client();
+    let mut pending: Vec<&ContainerInfo> = containers.values().collect();
+    let mut last_check = Instant::now();
+    loop {
+        let answers = join_all(pending.iter().map(|c| healthz(&client, c))).await;
+        let mut still = Vec::new();
+        for (c, ok) in pending.into_iter().zip(answers) {
+            if !ok {
+                still.push(c);
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // Checking Docker's state costs more than a refused connection: do it now and then.
+        if last_check.elapsed() >= Duration::from_millis(400) {
+            last_check = Instant::now();
+            for c in &pending {
+                exited_check(docker, c).await?;
+            }
+        }
+        if started.elapsed() >= timeout {
+            let mut states = Vec::new();
+            for c in &pending {
+                states.push(format!(
+                    "{} ({})",
+                    c.name,
+                    describe_state(docker, &c.id).await
+                ));
+            }
+            return Err(LabError::HealthTimeout {
+                session: session.to_owned(),
+                waited: started.elapsed(),
+                pending: states,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An HTTP client for lab addresses: short timeouts, and never a proxy (an inherited
+/// `http_proxy` would send lab traffic elsewhere).
+pub fn health_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_millis(300))
+        .timeout(Duration::from_millis(1000))
+        .build()
+        .unwrap_or_default()
+}
+
+async fn healthz(client: &reqwest::Client, c: &ContainerInfo) -> bool {
+    let Some(ip) = c.address() else {
+        return false;
+    };
+    let url = format!("http://{ip}:{CONTROL_PORT}/healthz");
+    matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
+}
+
+/// Fail with the container's exit code and last output when it is no longer running.
+async fn exited_check(docker: &Docker, c: &ContainerInfo) -> Result<(), LabError> {
+    let inspect = docker
+        .inspect_container(&c.id, None)
+        .await
+        .map_err(|e| LabError::docker("inspect container", c.name.clone(), e))?;
+    let state = inspect.state.unwrap_or_default();
+    if state.running == Some(false) {
+        return Err(LabError::ContainerExited {
+            container: c.name.clone(),
+            exit_code: state.exit_code.unwrap_or(-1),
+            logs: logs_tail(docker, &c.id, 20).await,
+        });
+    }
+    Ok(())
+}
+
+async fn describe_state(docker: &Docker, id: &str) -> String {
+    match docker.inspect_container(id, None).await {
+        Ok(i) => {
+            let state = i.state.unwrap_or_default();
+            let health = state
+                .health
+                .and_then(|h| h.status)
+                .map_or_else(|| "no health".into(), |s| s.to_string());
+            format!(
+                "{}, health {health}",
+                state
+                    .status
+                    .map_or_else(|| "unknown".into(), |s| s.to_string())
+            )
+        }
+        Err(e) => format!("cannot inspect: {e}"),
+    }
+}
+
+/// The last `lines` lines a container wrote (stdout and stderr), for error messages.
+pub async fn logs_tail(docker: &Docker, container: &str, lines: usize) -> String {
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    let mut stream = docker.logs(container, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&chunk.to_string());
+    }
+    text.lines()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Wait until Docker itself reports every container of the lab `healthy` (the image's
+/// HEALTHCHECK), e.g. before reading health as telemetry. Returns how long it took.
+pub async fn wait_docker_healthy(
+    docker: &Docker,
+    lab: &RunningLab,
+    timeout: Duration,
+) -> Result<Duration, LabError> {
+    let started = Instant::now();
+    loop {
+        let states = join_all(
+            lab.containers
+                .values()
+                .map(|c| async move { (c, docker.inspect_container(&c.id, None).await) }),
+        )
+        .await;
+        let mut pending = Vec::new();
+        for (c, inspect) in states {
+            let inspect =
+                inspect.map_err(|e| LabError::docker("inspect container", c.name.clone(), e))?;
+            let health = inspect.state.and_then(|s| s.health).and_then(|h| h.status);
+            if health != Some(HealthStatusEnum::HEALTHY) {
+                pending.push(format!(
+                    "{} (health {})",
+                    c.name,
+                    health.map_or_else(|| "none".into(), |h| h.to_string())
+                ));
+            }
+        }
+        if pending.is_empty() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= timeout {
+            return Err(LabError::HealthTimeout {
+                session: lab.session.clone(),
+                waited: started.elapsed(),
+                pending,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn random_hex(rng: &mut StdRng, len: usize) -> String {
+    (0..len)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+/// Letters and digits only: safe in JSON, env values and URLs without escaping.
+fn random_text(rng: &mut StdRng, len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..len)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_linux_interface_names() {
+        let s = new_session_id();
+        assert!(s.starts_with("bh-") && s.len() == 11, "{s}");
+        assert!(format!("{s}-99").len() <= 15);
+        assert_ne!(s, new_session_id());
+    }
+
+    fn env_of<'a>(plan: &'a Plan<'_>, service: &str) -> BTreeMap<&'a str, &'a str> {
+        let c = plan
+            .containers
+            .iter()
+            .find(|c| c.service == service)
+            .unwrap();
+        c.body
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|kv| kv.split_once('='))
+            .collect()
+    }
+
+    #[test]
+    fn plan_follows_the_protocol_and_the_declared_weakness() {
+        let loaded = bulkhead_engine::format::resolve_scenario(
+            &crate::image::source_dir(),
+            "resource-exhaustion",
+        )
+        .unwrap();
+        let plan = Plan::new(&loaded.topology, &loaded.scenario, &LabOptions::default()).unwrap();
+        assert_eq!(plan.containers.len(), loaded.topology.services.len());
+        assert_eq!(plan.networks.len(), loaded.topology.zones.len());
+
+        assert_eq!(env_of(&plan, "gateway")["LABD_UPSTREAM"], "web:8080");
+        assert_eq!(env_of(&plan, "web")["LABD_UPSTREAM"], "datastore:8080");
+        assert_eq!(env_of(&plan, "traffic")["LABD_GATEWAY"], "gateway:8080");
+        assert_eq!(env_of(&plan, "attacker")["LABD_GATEWAY"], "gateway:8080");
+        let web = env_of(&plan, "web");
+        assert_eq!(web["LABD_ADMIN_TOKEN"], plan.credentials.admin_token);
+        let creds: Vec<serde_json::Value> = serde_json::from_str(web["LABD_CREDENTIALS"]).unwrap();
+        assert_eq!(creds.len(), loaded.topology.identities.len());
+        let erin = creds.iter().find(|c| c["identity"] == "erin").unwrap();
+        assert_eq!(erin["admin"], true);
+        assert_eq!(
+            erin["password"],
+            plan.credentials.passwords["erin"].as_str()
+        );
+        let datasets: serde_json::Value =
+            serde_json::from_str(env_of(&plan, "datastore")["LABD_DATASETS"]).unwrap();
+        assert_eq!(datasets["orders"], 50000);
+        assert!(!env_of(&plan, "datastore").contains_key("LABD_CREDENTIALS"));
+
+        for c in &plan.containers {
+            let host = c.body.host_config.as_ref().unwrap();
+            assert_eq!(c.body.cmd.as_ref().unwrap().len(), 1);
+            assert_eq!(
+                host.memory.is_none(),
+                c.service == "tenant-a",
+                "{}",
+                c.service
+            );
+            assert_eq!(host.pids_limit.is_none(), c.service == "tenant-a");
+            assert_eq!(host.cap_drop.as_deref(), Some(&["ALL".to_owned()][..]));
+            assert_eq!(host.readonly_rootfs, Some(true));
+        }
+        // Gateway joins three zones: created on the first, connected to the other two.
+        let gateway = plan
+            .containers
+            .iter()
+            .find(|c| c.service == "gateway")
+            .unwrap();
+        assert_eq!(gateway.networks.len(), 3);
+        assert_eq!(
+            gateway
+                .body
+                .host_config
+                .as_ref()
+                .unwrap()
+                .network_mode
+                .as_deref(),
+            Some(gateway.networks[0].as_str())
+        );
+    }
+
+    #[test]
+    fn a_mismatched_or_broken_topology_is_an_error_not_a_panic() {
+        let loaded = bulkhead_engine::format::resolve_scenario(
+            &crate::image::source_dir(),
+            "stolen-credentials",
+        )
+        .unwrap();
+        let mut topology = (*loaded.topology).clone();
+        topology.id = "other".into();
+        assert!(Plan::new(&topology, &loaded.scenario, &LabOptions::default()).is_err());
+        let mut topology = (*loaded.topology).clone();
+        topology.services.retain(|s| s.role != Role::Web);
+        let err = Plan::new(&topology, &loaded.scenario, &LabOptions::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("no web service"), "{err}");
+        let mut topology = (*loaded.topology).clone();
+        topology.services[0].zones = vec!["nowhere".into()];
+        assert!(Plan::new(&topology, &loaded.scenario, &LabOptions::default()).is_err());
+    }
+
+    #[test]
+    fn random_secrets_have_the_asked_shape() {
+        let mut rng = StdRng::from_os_rng();
+        let hex = random_hex(&mut rng, 32);
+        assert_eq!(hex.len(), 32);
+        assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
+        let text = random_text(&mut rng, 20);
+        assert_eq!(text.len(), 20);
+        assert!(text.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

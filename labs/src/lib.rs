@@ -1,0 +1,20 @@
+//! Real Bulkhead labs on Docker (bollard): lab images built from source with no registry,
+//! lab lifecycle (up, down, reaper), telemetry turned into observations, and mitigations
+//! confirmed against the real state. `DockerLab` implements the engine's `Lab` trait.
+
+pub mod docker;
+pub mod docker_lab;
+pub mod doctor;
+pub mod drive;
+pub mod error;
+pub mod image;
+pub mod lab_down;
+pub mod lab_up;
+pub mod labels;
+pub mod reaper;
+pub mod shield;
+pub mod spec;
+pub mod telemetry;
+
+pub use error::LabError;
+pub use spec::{ContainerInfo, Credentials, LabOptions, RunningLab};

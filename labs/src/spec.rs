@@ -1,0 +1,72 @@
+//! What a running lab is made of: the handles the lifecycle verbs create and the driver uses.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// How to bring a lab up.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// How long the lab may live before the reaper removes it (a safety net: a normal session
+    /// removes its own objects at the end).
+    pub ttl: Duration,
+    /// Session time runs this many times faster than wall time (1 = real time).
+    pub time_scale: f64,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        LabOptions {
+            ttl: Duration::from_secs(2 * 3600),
+            time_scale: 1.0,
+        }
+    }
+}
+
+/// Credentials generated for one run; handed to containers at start, never baked into images.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Identity id → password.
+    pub passwords: BTreeMap<String, String>,
+    /// Bearer token of web's admin API.
+    pub admin_token: String,
+}
+
+/// One lab container.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    /// The topology service it runs.
+    pub service: String,
+    /// Zone id → address on that zone's network. The host reaches containers through these
+    /// addresses even on internal networks (checked on Docker 20.10).
+    pub addresses: BTreeMap<String, Ipv4Addr>,
+}
+
+impl ContainerInfo {
+    /// An address the host can reach the container on.
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        self.addresses.values().next().copied()
+    }
+}
+
+/// A lab that is up: everything its session created.
+#[derive(Debug, Clone)]
+pub struct RunningLab {
+    /// Unique id of the session; the value of every object's `bulkhead.session` label.
+    pub session: String,
+    pub topology: String,
+    /// Zone id → network id.
+    pub networks: BTreeMap<String, String>,
+    /// Service id → container.
+    pub containers: BTreeMap<String, ContainerInfo>,
+    pub credentials: Credentials,
+    /// Wall time from the call to lab_up until every container was healthy.
+    pub ready_in: Duration,
+}
+
+/// Port of each role's service API inside a container.
+pub const SERVICE_PORT: u16 = 8080;
+/// Port of the control API (health, jobs, blocks, actions).
+pub const CONTROL_PORT: u16 = 7070;

@@ -1,0 +1,304 @@
+//! Telemetry from a real lab turned into the engine's observations: labd's JSON log lines,
+//! Docker's stats stream, and the clock that maps wall time to session time.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bollard::models::ContainerStatsResponse;
+use bulkhead_engine::observation::CredentialChange;
+use bulkhead_engine::{LogEvent, Metrics, Millis, Outcome};
+use serde_json::Value;
+
+/// Maps wall time to session time, compressed by the time scale.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    started: Instant,
+    started_unix_ms: u64,
+    scale: f64,
+}
+
+pub fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Clock {
+    /// Session time 0 is now.
+    pub fn start(scale: f64) -> Self {
+        Clock {
+            started: Instant::now(),
+            started_unix_ms: unix_ms_now(),
+            scale: scale.max(0.001),
+        }
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    pub fn now(&self) -> Millis {
+        (self.started.elapsed().as_secs_f64() * 1000.0 * self.scale) as Millis
+    }
+
+    /// Session time of a Unix timestamp in ms (before the start: 0).
+    pub fn of_unix_ms(&self, ts_ms: u64) -> Millis {
+        (ts_ms.saturating_sub(self.started_unix_ms) as f64 * self.scale) as Millis
+    }
+
+    /// The wall instant when the session reaches `t`.
+    pub fn instant_of(&self, t: Millis) -> Instant {
+        self.started + Duration::from_secs_f64(t as f64 / 1000.0 / self.scale)
+    }
+
+    /// A duration in session seconds, as wall time (at least one second: labd counts seconds).
+    pub fn wall_seconds(&self, session_s: u32) -> u32 {
+        ((f64::from(session_s) / self.scale).round() as u32).max(1)
+    }
+}
+
+/// One labd log line, understood.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabdLine {
+    Event {
+        ts_ms: u64,
+        event: LogEvent,
+    },
+    /// An actor's own view of an effect (ground truth, never shown to the detector).
+    Outcome {
+        ts_ms: u64,
+        outcome: Outcome,
+    },
+    /// Lines with nothing for the session (ready, query, job, block).
+    Other,
+}
+
+fn s(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn b(v: &Value, key: &str) -> bool {
+    v.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// Parse one line of labd's stdout (PROTOCOL.md). `None` when it is not a labd line at all.
+pub fn parse_labd_line(line: &str) -> Option<LabdLine> {
+    let v: Value = serde_json::from_str(line.trim()).ok()?;
+    let ts_ms = v.get("ts_ms")?.as_u64()?;
+    let service = s(&v, "service")?;
+    let trace = v.get("trace").and_then(Value::as_u64);
+    let event = s(&v, "event")?;
+    let log = |event: LogEvent| Some(LabdLine::Event { ts_ms, event });
+    match event.as_str() {
+        "login" => log(LogEvent::Login {
+            service,
+            identity: s(&v, "identity")?,
+            source: s(&v, "source").unwrap_or_default(),
+            ok: b(&v, "ok"),
+            trace,
+        }),
+        "request" => log(LogEvent::Request {
+            service,
+            identity: s(&v, "identity"),
+            source: s(&v, "source").unwrap_or_default(),
+            endpoint: s(&v, "endpoint").unwrap_or_default(),
+            status: n(&v, "status") as u16,
+            trace,
+        }),
+        "data_access" => log(LogEvent::DataAccess {
+            service,
+            identity: s(&v, "identity")?,
+            source: s(&v, "source").unwrap_or_default(),
+            dataset: s(&v, "dataset").unwrap_or_default(),
+            records: n(&v, "records") as u32,
+            ok: b(&v, "ok"),
+            trace,
+        }),
+        "credential" => log(LogEvent::Credential {
+            service,
+            identity: s(&v, "identity")?,
+            by: s(&v, "by").unwrap_or_default(),
+            credential: s(&v, "credential").unwrap_or_default(),
+            change: if s(&v, "change").as_deref() == Some("revoked") {
+                CredentialChange::Revoked
+            } else {
+                CredentialChange::Created
+            },
+            source: s(&v, "source").unwrap_or_else(|| "console".into()),
+            trace,
+        }),
+        "flow" => log(LogEvent::Flow {
+            service,
+            source: s(&v, "source").unwrap_or_default(),
+            upstream: s(&v, "upstream").unwrap_or_default(),
+            requests: n(&v, "requests") as u32,
+            denied: n(&v, "denied") as u32,
+            errors: n(&v, "errors") as u32,
+        }),
+        "outcome" => Some(LabdLine::Outcome {
+            ts_ms,
+            outcome: Outcome {
+                t_ms: 0,
+                effect: trace?,
+                ok: b(&v, "ok"),
+                records: n(&v, "records") as u32,
+                detail: s(&v, "detail").unwrap_or_default(),
+            },
+        }),
+        _ => Some(LabdLine::Other),
+    }
+}
+
+/// Network byte counters from the previous sample, for rates.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetCounters {
+    rx: u64,
+    tx: u64,
+    at: Option<Instant>,
+}
+
+/// One Docker stats sample as metrics. CPU is Δcontainer / Δsystem × online CPUs × 100 (percent
+/// of one core); memory in use on cgroup v1 is usage − cache (v2: − inactive_file).
+pub fn metrics_from_stats(
+    service: &str,
+    st: &ContainerStatsResponse,
+    net: &mut NetCounters,
+) -> Metrics {
+    let cpu = st.cpu_stats.as_ref();
+    let pre = st.precpu_stats.as_ref();
+    let total = |c: Option<&bollard::models::ContainerCpuStats>| {
+        c.and_then(|c| c.cpu_usage.as_ref())
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0)
+    };
+    let system = |c: Option<&bollard::models::ContainerCpuStats>| {
+        c.and_then(|c| c.system_cpu_usage).unwrap_or(0)
+    };
+    let d_cpu = total(cpu).saturating_sub(total(pre)) as f64;
+    let d_sys = system(cpu).saturating_sub(system(pre)) as f64;
+    let online = cpu.and_then(|c| c.online_cpus).unwrap_or(1).max(1) as f64;
+    let cpu_pct = if d_sys > 0.0 && system(pre) > 0 {
+        d_cpu / d_sys * online * 100.0
+    } else {
+        0.0
+    };
+
+    let memory = st.memory_stats.as_ref();
+    let usage = memory.and_then(|m| m.usage).unwrap_or(0);
+    let cache = memory
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|s| s.get("cache").or_else(|| s.get("inactive_file")).copied())
+        .unwrap_or(0);
+    let memory_mib = usage.saturating_sub(cache) as f64 / (1024.0 * 1024.0);
+
+    let (rx, tx) = st
+        .networks
+        .as_ref()
+        .map(|nets| {
+            nets.values().fold((0u64, 0u64), |(r, t), n| {
+                (r + n.rx_bytes.unwrap_or(0), t + n.tx_bytes.unwrap_or(0))
+            })
+        })
+        .unwrap_or((0, 0));
+    let now = Instant::now();
+    let (rx_kbps, tx_kbps) = match net.at {
+        Some(at) if rx >= net.rx && tx >= net.tx => {
+            let secs = now.duration_since(at).as_secs_f64().max(0.05);
+            (
+                (rx - net.rx) as f64 / 1024.0 / secs,
+                (tx - net.tx) as f64 / 1024.0 / secs,
+            )
+        }
+        _ => (0.0, 0.0),
+    };
+    *net = NetCounters {
+        rx,
+        tx,
+        at: Some(now),
+    };
+
+    Metrics {
+        service: service.to_string(),
+        cpu_pct: cpu_pct as f32,
+        memory_mib: memory_mib as f32,
+        pids: st.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0) as u32,
+        net_rx_kbps: rx_kbps as f32,
+        net_tx_kbps: tx_kbps as f32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labd_lines_become_events_and_outcomes() {
+        let login = r#"{"ts_ms":1700000000123,"service":"web","event":"login","identity":"alice","source":"198.51.100.23","ok":true,"trace":17}"#;
+        match parse_labd_line(login) {
+            Some(LabdLine::Event {
+                ts_ms,
+                event:
+                    LogEvent::Login {
+                        identity,
+                        source,
+                        ok,
+                        trace,
+                        ..
+                    },
+            }) => {
+                assert_eq!(ts_ms, 1_700_000_000_123);
+                assert_eq!(
+                    (identity.as_str(), source.as_str(), ok, trace),
+                    ("alice", "198.51.100.23", true, Some(17))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let outcome = r#"{"ts_ms":5,"service":"attacker","event":"outcome","trace":9,"ok":false,"status":403,"records":0,"detail":"403"}"#;
+        assert!(matches!(
+            parse_labd_line(outcome),
+            Some(LabdLine::Outcome {
+                outcome: Outcome {
+                    effect: 9,
+                    ok: false,
+                    ..
+                },
+                ..
+            })
+        ));
+        let revoke = r#"{"ts_ms":5,"service":"web","event":"credential","identity":"alice","by":"admin","credential":"key-0011aabb","change":"revoked"}"#;
+        assert!(matches!(
+            parse_labd_line(revoke),
+            Some(LabdLine::Event {
+                event: LogEvent::Credential {
+                    change: CredentialChange::Revoked,
+                    ..
+                },
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_labd_line(r#"{"ts_ms":5,"service":"web","event":"ready","role":"web"}"#),
+            Some(LabdLine::Other)
+        );
+        assert_eq!(parse_labd_line("not json"), None);
+        // An outcome without a trace cannot be attributed to an effect.
+        assert_eq!(
+            parse_labd_line(r#"{"ts_ms":5,"service":"x","event":"outcome","ok":true}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn the_clock_compresses_session_time() {
+        let c = Clock::start(10.0);
+        assert_eq!(c.of_unix_ms(c.started_unix_ms + 1500), 15_000);
+        assert_eq!(c.wall_seconds(60), 6);
+        assert_eq!(c.wall_seconds(3), 1);
+        assert!(c.instant_of(10_000) - c.started == Duration::from_secs(1));
+    }
+}

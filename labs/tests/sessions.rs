@@ -1,0 +1,439 @@
+//! Whole sessions on real containers (the local Docker engine, never a mock): every scenario
+//! with the bot and with nobody defending, at compressed time; the same detections as the
+//! simulated lab; and each kind of mitigation taking effect on the real state.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bulkhead_engine::defender::{Bot, Idle};
+use bulkhead_engine::format::{self, Loaded};
+use bulkhead_engine::record::RecordLine;
+use bulkhead_engine::score::{Truth, alert_truths};
+use bulkhead_engine::{
+    Action, Defender, Effect, EffectKind, EntityRef, Lab, LabOutput, Mitigation, Observation,
+    ObservationBody, Origin, RecordWriter, ScoreCard, Session, SimLab,
+};
+use bulkhead_labs::LabOptions;
+use bulkhead_labs::docker_lab::DockerLab;
+
+/// Session seconds per wall second: a 10-minute scenario plays in one minute.
+const TIME_SCALE: f64 = 10.0;
+
+/// Sessions run one at a time: they share two cores, and a neighbour's load would skew the
+/// baselines that each one learns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn docker_here(test: &str) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bulkhead_labs::docker::docker_or_skip(test))
+        .is_some()
+}
+
+fn load(id: &str) -> Loaded {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root).unwrap()
+}
+
+fn play(
+    loaded: &Loaded,
+    lab: Box<dyn Lab>,
+    defender: &mut dyn Defender,
+) -> (ScoreCard, Vec<RecordLine>) {
+    let mut session = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        lab,
+        1,
+        RecordWriter::discard(),
+    );
+    let card = session.run(defender, |_| {});
+    (card, session.record_lines().to_vec())
+}
+
+fn docker_lab(loaded: &Loaded, scale: f64) -> Box<dyn Lab> {
+    let options = LabOptions {
+        time_scale: scale,
+        ..LabOptions::default()
+    };
+    Box::new(
+        DockerLab::start(
+            Arc::clone(&loaded.topology),
+            &loaded.scenario,
+            &options,
+            |_| {},
+        )
+        .expect("the lab comes up"),
+    )
+}
+
+/// What detected the attack: (rule family, entity) of true alerts about the attack's own
+/// entities. Anomalies count as one family: which metric trips first depends on the engine.
+fn detections(loaded: &Loaded, lines: &[RecordLine]) -> BTreeSet<(String, EntityRef)> {
+    let truths = alert_truths(&loaded.scenario, &loaded.topology, lines);
+    let involved: BTreeSet<EntityRef> = loaded
+        .scenario
+        .attack
+        .iter()
+        .flat_map(|s| s.action.entities())
+        .collect();
+    lines
+        .iter()
+        .filter_map(|l| match l {
+            RecordLine::Alert(a)
+                if truths.get(&a.id) == Some(&Truth::Attack) && involved.contains(&a.entity) =>
+            {
+                let family = if a.rule.starts_with("anomaly.") {
+                    "anomaly".to_string()
+                } else {
+                    a.rule.clone()
+                };
+                Some((family, a.entity.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn points(card: &ScoreCard, key: &str) -> i32 {
+    card.components
+        .iter()
+        .find(|c| c.key == key)
+        .map(|c| c.points)
+        .unwrap()
+}
+
+fn scenario_on_docker(id: &str) {
+    if !docker_here(id) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let loaded = load(id);
+
+    let (bot, lines) = play(
+        &loaded,
+        docker_lab(&loaded, TIME_SCALE),
+        &mut Bot::default(),
+    );
+    assert!(
+        bot.total >= 700,
+        "{id}: the bot scored {} on Docker\n{:#?}",
+        bot.total,
+        bot.components
+    );
+    assert!(bot.facts.detected_ms.is_some(), "{id}: not detected");
+    assert!(
+        bot.facts.contained_ms.values().all(Option::is_some),
+        "{id}: not contained {:?}",
+        bot.facts.contained_ms
+    );
+    // The alerts came from real telemetry: labd's logs and Docker's stats.
+    let observed = lines
+        .iter()
+        .filter(|l| matches!(l, RecordLine::Observation(_)))
+        .count();
+    let metrics = lines
+        .iter()
+        .filter(|l| {
+            matches!(
+                l,
+                RecordLine::Observation(Observation {
+                    body: ObservationBody::Metrics(_),
+                    ..
+                })
+            )
+        })
+        .count();
+    assert!(
+        observed > 500 && metrics > 100,
+        "{id}: {observed} observations, {metrics} metrics"
+    );
+
+    // Parity: the simulated lab detects the attack the same way.
+    let sim = SimLab::new(loaded.topology.clone(), &loaded.scenario, 1);
+    let (_, sim_lines) = play(&loaded, Box::new(sim), &mut Bot::default());
+    let on_docker = detections(&loaded, &lines);
+    let on_sim = detections(&loaded, &sim_lines);
+    assert!(!on_docker.is_empty());
+    assert_eq!(
+        on_docker, on_sim,
+        "{id}: Docker and the simulated lab detect the attack differently"
+    );
+
+    let (idle, _) = play(&loaded, docker_lab(&loaded, TIME_SCALE), &mut Idle);
+    assert!(
+        idle.total <= 300,
+        "{id}: idle scored {} on Docker",
+        idle.total
+    );
+    assert_eq!(points(&idle, "containment"), 0);
+}
+
+#[test]
+fn stolen_credentials_on_docker() {
+    scenario_on_docker("stolen-credentials");
+}
+
+#[test]
+fn resource_exhaustion_on_docker() {
+    scenario_on_docker("resource-exhaustion");
+}
+
+#[test]
+fn insider_access_on_docker() {
+    scenario_on_docker("insider-access");
+}
+
+/// Drives a real lab directly, effect by effect, collecting its outputs.
+struct Probe {
+    lab: Box<dyn Lab>,
+    now: u64,
+    next: u64,
+    outputs: Vec<LabOutput>,
+}
+
+impl Probe {
+    fn apply(&mut self, origin: Origin, kind: EffectKind) -> u64 {
+        self.next += 1;
+        let effect = Effect {
+            id: self.next,
+            origin,
+            kind,
+        };
+        self.lab.apply(self.now, &effect);
+        self.next
+    }
+
+    fn wait(&mut self, ms: u64) {
+        let until = self.now + ms;
+        while self.now < until {
+            self.now += 250;
+            self.lab.advance(self.now, &mut self.outputs);
+        }
+    }
+
+    fn outcome(&self, effect: u64) -> Option<bool> {
+        self.outputs.iter().rev().find_map(|o| match o {
+            LabOutput::Outcome(o) if o.effect == effect => Some(o.ok),
+            _ => None,
+        })
+    }
+
+    fn cpu_since(&self, service: &str, from: usize) -> Vec<f32> {
+        self.outputs[from..]
+            .iter()
+            .filter_map(|o| match o {
+                LabOutput::Observation(Observation {
+                    body: ObservationBody::Metrics(m),
+                    ..
+                }) if m.service == service => Some(m.cpu_pct),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn attack(action: Action) -> (Origin, EffectKind) {
+    (
+        Origin::Attack {
+            step: "probe".into(),
+        },
+        EffectKind::Act(action),
+    )
+}
+
+fn defend(m: Mitigation) -> (Origin, EffectKind) {
+    (Origin::Defender, EffectKind::Mitigate(m))
+}
+
+#[test]
+fn mitigations_take_effect_on_real_containers() {
+    if !docker_here("mitigations") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let loaded = load("resource-exhaustion");
+    let mut p = Probe {
+        lab: docker_lab(&loaded, 1.0),
+        now: 0,
+        next: 0,
+        outputs: Vec::new(),
+    };
+    let read = || Action::ReadData {
+        identity: "alice".into(),
+        source: "198.51.100.23".into(),
+        dataset: "orders".into(),
+        records: 20,
+    };
+    let step = |p: &mut Probe, (o, k): (Origin, EffectKind)| {
+        let id = p.apply(o, k);
+        p.wait(2500);
+        p.outcome(id)
+    };
+
+    // Isolate: the attacker's requests through the gateway fail, and work again after.
+    assert_eq!(
+        step(&mut p, attack(read())),
+        Some(true),
+        "the stolen credential works at first"
+    );
+    assert_eq!(
+        step(
+            &mut p,
+            defend(Mitigation::Isolate {
+                service: "gateway".into()
+            })
+        ),
+        Some(true)
+    );
+    assert_eq!(
+        step(&mut p, attack(read())),
+        Some(false),
+        "isolated gateway: the attacker is cut off"
+    );
+    assert_eq!(
+        step(
+            &mut p,
+            defend(Mitigation::Isolate {
+                service: "gateway".into()
+            })
+        ),
+        Some(false),
+        "isolating twice is reported"
+    );
+    assert_eq!(
+        step(
+            &mut p,
+            defend(Mitigation::Reconnect {
+                service: "gateway".into()
+            })
+        ),
+        Some(true)
+    );
+    assert_eq!(step(&mut p, attack(read())), Some(true), "reconnected");
+
+    // Block: the gateway denies that source only.
+    assert_eq!(
+        step(
+            &mut p,
+            defend(Mitigation::Block {
+                source: "198.51.100.23".into()
+            })
+        ),
+        Some(true)
+    );
+    assert_eq!(step(&mut p, attack(read())), Some(false), "blocked source");
+    assert_eq!(
+        step(
+            &mut p,
+            defend(Mitigation::Unblock {
+                source: "198.51.100.23".into()
+            })
+        ),
+        Some(true)
+    );
+
+    // Revoke: the stolen credential is rejected from then on.
+    assert_eq!(
+        step(
+            &mut p,
+            defend(Mitigation::Revoke {
+                identity: "alice".into()
+            })
+        ),
+        Some(true)
+    );
+    assert_eq!(
+        step(&mut p, attack(read())),
+        Some(false),
+        "revoked credential"
+    );
+
+    // Cap: a hog's CPU falls to the cap.
+    let hog = Action::Hog {
+        service: "tenant-a".into(),
+        cpu_workers: 2,
+        memory_mib: 16,
+        threads: 4,
+        seconds: 40,
+    };
+    let (o, k) = attack(hog);
+    let hog_id = p.apply(o, k);
+    p.wait(6000);
+    let before = p.cpu_since("tenant-a", 0);
+    let peak = before.iter().copied().fold(0.0, f32::max);
+    assert!(
+        peak > 60.0,
+        "the hog burns more than twice the cap: {before:?}"
+    );
+    assert_eq!(
+        p.outcome(hog_id),
+        Some(true),
+        "uncapped, the hog takes more than it should"
+    );
+    let mark = p.outputs.len();
+    assert_eq!(
+        step(
+            &mut p,
+            defend(Mitigation::Cap {
+                service: "tenant-a".into(),
+                cpu_cores: Some(0.3),
+                memory_mib: None,
+                pids: None
+            })
+        ),
+        Some(true)
+    );
+    p.wait(4000);
+    let after = p.cpu_since("tenant-a", mark);
+    let tail = &after[after.len().saturating_sub(3)..];
+    assert!(
+        !tail.is_empty() && tail.iter().all(|c| *c <= 36.0),
+        "capped at 0.3 cores: {after:?}"
+    );
+    assert_eq!(
+        p.outcome(hog_id),
+        Some(false),
+        "capped, the hog no longer takes more than it should"
+    );
+
+    // Pause, unpause, stop, restart: each confirmed against the container's state.
+    for (m, expect) in [
+        (
+            Mitigation::Pause {
+                service: "tenant-b".into(),
+            },
+            true,
+        ),
+        (
+            Mitigation::Pause {
+                service: "tenant-b".into(),
+            },
+            false,
+        ),
+        (
+            Mitigation::Unpause {
+                service: "tenant-b".into(),
+            },
+            true,
+        ),
+        (
+            Mitigation::Stop {
+                service: "tenant-b".into(),
+            },
+            true,
+        ),
+        (
+            Mitigation::Restart {
+                service: "tenant-b".into(),
+            },
+            true,
+        ),
+    ] {
+        assert_eq!(step(&mut p, defend(m.clone())), Some(expect), "{m:?}");
+    }
+    p.lab.shutdown().unwrap();
+}
