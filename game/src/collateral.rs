@@ -1,0 +1,234 @@
+//! What a mitigation is expected to cost, in words, derived from the topology and what the
+//! analyst knows (criticality, role, who depends on it, asset notes, the change calendar).
+//!
+//! It only describes: it never says whether the mitigation is right, because that would
+//! give the answer away.
+
+use bulkhead_engine::format::scenario::Scenario;
+use bulkhead_engine::format::topology::{Criticality, Role, Service, Topology};
+use bulkhead_engine::{EntityRef, Mitigation};
+
+/// What breaks for whom when a service is unavailable, by its role.
+fn loss(service: &Service, topology: &Topology) -> String {
+    match service.role {
+        Role::Gateway => {
+            "every customer and employee request enters through it: the whole shop goes dark".into()
+        }
+        Role::Web => "every customer request, login and API call fails".into(),
+        Role::Datastore => {
+            let users: Vec<&str> = topology
+                .services_with_role(Role::Web)
+                .map(|s| s.id.as_str())
+                .collect();
+            format!(
+                "{} can no longer read or write data: orders and logins fail",
+                if users.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    users.join(", ")
+                }
+            )
+        }
+        Role::Worker => {
+            let owner = topology
+                .identity(&service.owner)
+                .map_or(service.owner.clone(), |i| {
+                    format!("{} ({})", i.name, i.title)
+                });
+            format!("its batch jobs stop; {owner} will notice")
+        }
+        Role::Traffic | Role::Attacker => "range machinery: no company impact".into(),
+    }
+}
+
+fn criticality(service: &Service) -> &'static str {
+    match service.criticality {
+        Criticality::High => "high criticality",
+        Criticality::Medium => "medium criticality",
+        Criticality::Low => "low criticality",
+    }
+}
+
+/// The expected collateral of a mitigation, one or two short sentences.
+pub fn collateral(m: &Mitigation, topology: &Topology, scenario: &Scenario) -> String {
+    let service = |id: &str| topology.service(id);
+    let note = |id: &str| {
+        scenario
+            .context
+            .assets
+            .iter()
+            .find(|a| a.service == id)
+            .map(|a| format!(" Note: {}", a.note))
+            .unwrap_or_default()
+    };
+    let text = match m {
+        Mitigation::Isolate { service: id } => match service(id) {
+            Some(s) => format!(
+                "Cuts {id} off every network ({}): {}. Its processes keep running for forensics.{}",
+                criticality(s),
+                loss(s, topology),
+                note(id)
+            ),
+            None => format!("Cuts {id} off every network."),
+        },
+        Mitigation::Stop { service: id } => match service(id) {
+            Some(s) => format!(
+                "{id} goes down ({}): {}. Whatever runs in it is lost.{}",
+                criticality(s),
+                loss(s, topology),
+                note(id)
+            ),
+            None => format!("{id} goes down."),
+        },
+        Mitigation::Pause { service: id } => match service(id) {
+            Some(s) => format!(
+                "{id} freezes ({}): {} until you unpause it; nothing is lost.{}",
+                criticality(s),
+                loss(s, topology),
+                note(id)
+            ),
+            None => format!("{id} freezes until unpaused."),
+        },
+        Mitigation::Restart { service: id } => match service(id) {
+            Some(s) => format!(
+                "A few seconds of downtime on {id} ({}); sessions in memory are lost. \
+                 Stored credentials and keys survive a restart.",
+                criticality(s)
+            ),
+            None => format!("A few seconds of downtime on {id}."),
+        },
+        Mitigation::Cap {
+            service: id,
+            cpu_cores,
+            memory_mib,
+            pids,
+        } => {
+            let limits = service(id).map(|s| s.limits);
+            let mut parts = Vec::new();
+            if let Some(c) = cpu_cores {
+                parts.push(format!(
+                    "cpu {c} cores{}",
+                    limits.map_or(String::new(), |l| format!(" (now {})", l.cpu_cores))
+                ));
+            }
+            if let Some(mem) = memory_mib {
+                parts.push(format!(
+                    "memory {mem} MiB{}",
+                    limits.map_or(String::new(), |l| format!(" (now {})", l.memory_mib))
+                ));
+            }
+            if let Some(p) = pids {
+                parts.push(format!("{p} pids"));
+            }
+            format!(
+                "Lowers {id}'s limits to {}: it slows under load and a process over the memory cap is killed. Its neighbours get their share back.",
+                parts.join(", ")
+            )
+        }
+        Mitigation::Revoke { identity } => match topology.identity(identity) {
+            Some(i) => format!(
+                "{} ({}) is logged out everywhere; their password and API keys stop working until reset.{}{}",
+                i.name,
+                i.title,
+                if i.admin {
+                    " One of the few administrators."
+                } else {
+                    ""
+                },
+                calendar(&EntityRef::Identity(identity.clone()), scenario)
+            ),
+            None => format!("{identity} is logged out and their credentials stop working."),
+        },
+        Mitigation::Block { source } => format!(
+            "The gateway refuses everything from {source}. Anyone legitimate behind that address is cut off too.{}",
+            calendar(&EntityRef::Source(source.clone()), scenario)
+        ),
+        Mitigation::Reconnect { service: id } => {
+            format!("Undoes the isolation: {id} rejoins its networks.")
+        }
+        Mitigation::Unpause { service: id } => format!("Undoes the pause: {id} runs again."),
+        Mitigation::Unblock { source } => format!("Undoes the block: {source} may connect again."),
+    };
+    text.trim().to_string()
+}
+
+/// What the change calendar says about an entity, if anything.
+fn calendar(entity: &EntityRef, scenario: &Scenario) -> String {
+    scenario
+        .context
+        .calendar
+        .iter()
+        .filter(|c| c.entities.contains(entity))
+        .map(|c| format!(" Calendar: {}", c.text))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn loaded() -> bulkhead_engine::Loaded {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        bulkhead_engine::format::load_scenario(
+            &root.join("scenarios/stolen-credentials.ron"),
+            &root,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn collateral_names_who_pays() {
+        let l = loaded();
+        let (t, s) = (&l.topology, &l.scenario);
+        let stop_web = collateral(
+            &Mitigation::Stop {
+                service: "web".into(),
+            },
+            t,
+            s,
+        );
+        assert!(stop_web.contains("every customer request"), "{stop_web}");
+        assert!(stop_web.contains("high criticality"));
+        let db = collateral(
+            &Mitigation::Isolate {
+                service: "datastore".into(),
+            },
+            t,
+            s,
+        );
+        assert!(db.contains("web can no longer read"), "{db}");
+        let worker = collateral(
+            &Mitigation::Pause {
+                service: "tenant-a".into(),
+            },
+            t,
+            s,
+        );
+        assert!(worker.contains("Ivan Petrov"), "{worker}");
+        let carol = collateral(
+            &Mitigation::Block {
+                source: "192.0.2.44".into(),
+            },
+            t,
+            s,
+        );
+        assert!(carol.contains("Lisbon"), "{carol}");
+        let admin = collateral(
+            &Mitigation::Revoke {
+                identity: "olivia".into(),
+            },
+            t,
+            s,
+        );
+        assert!(admin.contains("administrators"), "{admin}");
+        let undo = collateral(
+            &Mitigation::Unblock {
+                source: "1.2.3.4".into(),
+            },
+            t,
+            s,
+        );
+        assert!(undo.starts_with("Undoes"));
+    }
+}

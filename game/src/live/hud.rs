@@ -1,0 +1,175 @@
+//! The heads-up bar: scenario, phase, clock, provisional score, hints, pause and help.
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use bulkhead_engine::Phase;
+
+use crate::bridge::{BridgeSettings, Intent, SessionView};
+use crate::live::{LiveUi, Pending, egui_rect, regions, screen_size};
+use crate::screens::{Screen, UiPass, region};
+use crate::theme::{self, ACCENT, BAD, BLUE, DIM, GOOD, LINE, TEXT, WARN};
+
+pub fn plugin(app: &mut App) {
+    app.add_systems(
+        EguiPrimaryContextPass,
+        draw.in_set(UiPass::Panels).run_if(in_state(Screen::Live)),
+    );
+}
+
+fn draw(
+    mut contexts: EguiContexts,
+    view: Res<SessionView>,
+    settings: Res<BridgeSettings>,
+    mut live: ResMut<LiveUi>,
+    mut intents: MessageWriter<Intent>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let r = regions(screen_size(ctx));
+    let mut ui = region(ctx, "hud", egui_rect(r.top));
+    let rect = ui.max_rect();
+    ui.painter().line_segment(
+        [rect.left_bottom(), rect.right_bottom()],
+        egui::Stroke::new(1.0, LINE),
+    );
+    let (Some(snap), Some(loaded)) = (&view.snapshot, &view.loaded) else {
+        ui.centered_and_justified(|ui| theme::note(ui, "Starting the session…"));
+        return Ok(());
+    };
+    egui::Frame::new()
+        .inner_margin(egui::Margin::symmetric(12, 8))
+        .show(&mut ui, |ui| {
+            ui.horizontal_centered(|ui| {
+                ui.label(egui::RichText::new("BULKHEAD").strong().color(ACCENT));
+                ui.label(egui::RichText::new(&loaded.scenario.title).strong().color(TEXT));
+                ui.separator();
+                let (phase, color) = match snap.phase {
+                    Phase::Briefing => ("BRIEFING", DIM),
+                    Phase::Warmup => ("WARM-UP", BLUE),
+                    Phase::Live => ("LIVE", BAD),
+                    Phase::Debrief => ("OVER", GOOD),
+                };
+                theme::pill(ui, phase, color);
+                let live_s = snap.live_s(snap.now_ms);
+                let live_total = (snap.total_ms - snap.warmup_ms) as f64 / 1000.0;
+                let (clock, tip) = if snap.phase == Phase::Warmup {
+                    (
+                        format!("live in {}", theme::clock(-live_s)),
+                        "The detector is learning what normal looks like; commands wait for the live phase.",
+                    )
+                } else {
+                    (
+                        format!("{} / {}", theme::clock(live_s), theme::clock(live_total)),
+                        "Live-phase time",
+                    )
+                };
+                ui.label(egui::RichText::new(clock).monospace().size(15.0).color(TEXT))
+                    .on_hover_text(tip);
+                let share = snap.now_ms as f32 / snap.total_ms.max(1) as f32;
+                ui.add(
+                    egui::ProgressBar::new(share)
+                        .desired_width(90.0)
+                        .desired_height(6.0)
+                        .fill(if snap.phase == Phase::Warmup { BLUE } else { ACCENT }),
+                );
+                if snap.paused {
+                    theme::pill(ui, "PAUSED", WARN);
+                }
+                if settings.time_scale != 1.0 && settings.time_scale > 0.0 {
+                    theme::note(ui, format!("×{}", settings.time_scale));
+                }
+                if let Some(e) = &snap.lab_error {
+                    theme::pill(ui, "LAB ERROR", BAD).on_hover_text(e);
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    ui.menu_button("☰", |ui| {
+                        if ui.button("End now and debrief").clicked() {
+                            live.confirm = Some(Pending::Finish);
+                            ui.close();
+                        }
+                        if ui.button("Abandon to the menu").clicked() {
+                            live.confirm = Some(Pending::Leave);
+                            ui.close();
+                        }
+                    });
+                    if ui.button("?  Help").on_hover_text("Every shortcut (F1 or ?)").clicked() {
+                        live.help = !live.help;
+                    }
+                    let pause_text = if snap.paused { "▶ Resume" } else { "⏸ Pause" };
+                    let pause = ui.add_enabled(snap.can_pause, egui::Button::new(pause_text));
+                    let pause = if snap.can_pause {
+                        pause.on_hover_text("Space")
+                    } else {
+                        pause.on_disabled_hover_text(format!(
+                            "The {} runs in real time and cannot pause",
+                            snap.backend.title()
+                        ))
+                    };
+                    if pause.clicked() {
+                        intents.write(Intent::TogglePause);
+                    }
+                    let hint_text = match snap.next_hint_cost {
+                        Some(cost) => format!("Hint −{cost}  H"),
+                        None => "No hints left".into(),
+                    };
+                    let hint = ui.add_enabled(
+                        snap.hints_left > 0 && snap.phase == Phase::Live,
+                        egui::Button::new(hint_text),
+                    );
+                    if hint.on_hover_text("Reveal the next hint; it costs points").clicked() {
+                        live.confirm = Some(Pending::Hint);
+                    }
+                    ui.separator();
+                    match &snap.provisional {
+                        Some(card) => {
+                            theme::note(ui, format!("grade {}", card.grade));
+                            ui.label(
+                                egui::RichText::new(format!("{}", card.total))
+                                    .size(20.0)
+                                    .strong()
+                                    .color(theme::grade(&card.grade)),
+                            )
+                            .on_hover_ui(|ui| {
+                                for c in &card.components {
+                                    ui.label(format!("{}: {} / {}", c.title, c.points, c.max));
+                                }
+                            });
+                            theme::note(ui, "score so far");
+                        }
+                        None => {
+                            theme::note(ui, "score from the live phase");
+                        }
+                    }
+                    let open = snap.alerts.iter().filter(|a| a.verdict.is_none()).count();
+                    if open > 0 {
+                        theme::pill(ui, &format!("{open} to triage"), WARN);
+                    }
+                });
+            });
+        });
+    // Revealed hints float over the top of the map, where they are hard to miss.
+    if !snap.hints.is_empty() {
+        let area = egui_rect(r.map);
+        egui::Area::new(egui::Id::new("hints"))
+            .fixed_pos(area.left_top() + egui::vec2(10.0, 10.0))
+            .show(ctx, |ui| {
+                ui.set_max_width(area.width() - 20.0);
+                theme::card()
+                    .fill(theme::CARD.gamma_multiply(0.95))
+                    .show(ui, |ui| {
+                        for (i, h) in snap.hints.iter().enumerate() {
+                            ui.label(
+                                egui::RichText::new(format!(
+                                    "Hint {} (−{}): {}",
+                                    i + 1,
+                                    h.cost,
+                                    h.text
+                                ))
+                                .small()
+                                .color(TEXT),
+                            );
+                        }
+                    });
+            });
+    }
+    Ok(())
+}
