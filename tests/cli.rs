@@ -183,11 +183,18 @@ fn check_accepts_the_repository_and_list_shows_every_scenario() {
 
 #[test]
 fn unknown_scenarios_flags_and_defender_files_are_bad_input() {
-    let out = bulkhead(&["run", "no-such-scenario"], &root());
+    let out = bulkhead(&["run", "no-such-scenario", "--backend", "sim"], &root());
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("available: "), "{}", text(&out));
     let out = bulkhead(
-        &["run", "stolen-credentials", "--seed", "minus one"],
+        &[
+            "run",
+            "stolen-credentials",
+            "--backend",
+            "sim",
+            "--seed",
+            "minus one",
+        ],
         &root(),
     );
     assert_eq!(out.status.code(), Some(2));
@@ -202,6 +209,8 @@ fn unknown_scenarios_flags_and_defender_files_are_bad_input() {
         &[
             "run",
             "stolen-credentials",
+            "--backend",
+            "sim",
             "--defender",
             script.to_str().unwrap(),
         ],
@@ -219,6 +228,8 @@ fn run_json_prints_the_score_card_and_report_reproduces_it_from_the_record() {
         &[
             "run",
             "stolen-credentials",
+            "--backend",
+            "sim",
             "--seed",
             "7",
             "--json",
@@ -251,6 +262,8 @@ fn run_json_prints_the_score_card_and_report_reproduces_it_from_the_record() {
         &[
             "run",
             "stolen-credentials",
+            "--backend",
+            "sim",
             "--record",
             record.to_str().unwrap(),
         ],
@@ -273,6 +286,8 @@ fn a_scripted_defender_plays_its_commands() {
         &[
             "run",
             "stolen-credentials",
+            "--backend",
+            "sim",
             "--seed",
             "3",
             "--json",
