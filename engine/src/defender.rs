@@ -192,6 +192,15 @@ impl Bot {
                 && other.alert.t_ms.abs_diff(alert.t_ms) <= 120_000
         });
         match (alert.severity, &alert.signal) {
+            // One source far above what any source sends is a flood, however noisy the
+            // baseline made its z-score look.
+            (
+                _,
+                Signal::Anomaly {
+                    metric: MetricKind::SourceRate,
+                    ..
+                },
+            ) => true,
             (Severity::High | Severity::Critical, _) => true,
             (Severity::Medium, Signal::Novelty { dimension, .. }) => {
                 *dimension == Novelty::Source || corroborated || suspect

@@ -887,9 +887,7 @@ impl SimLab {
             // A hostile job succeeds while it takes more than the service should have.
             let s = &self.services[i];
             let over = s.state == RunState::Running
-                && (s.cpu_now > s.declared.cpu_cores * 100.0 * 1.1
-                    || s.memory_now > s.declared.memory_mib as f32
-                    || s.pids() > s.declared.pids);
+                && s.declared.exceeded_by(s.cpu_now, s.memory_now, s.pids());
             let hostile: Vec<u64> = s
                 .jobs
                 .iter()

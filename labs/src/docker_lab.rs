@@ -576,9 +576,7 @@ async fn follow_stats(shared: Arc<Shared>, service: String, container: String) {
                 Err(_) => Vec::new(),
             };
             if let Some(limits) = declared {
-                let over = metrics.cpu_pct > limits.cpu_cores * 100.0 * 1.1
-                    || metrics.memory_mib > limits.memory_mib as f32
-                    || metrics.pids > limits.pids;
+                let over = limits.exceeded_by(metrics.cpu_pct, metrics.memory_mib, metrics.pids);
                 for effect in active {
                     let detail = format!(
                         "{:.0}% cpu, {:.0} MiB, {} pids",

@@ -73,6 +73,16 @@ pub struct Limits {
     pub pids: u32,
 }
 
+impl Limits {
+    /// Whether a container uses more than it should: how both backends judge a hostile job
+    /// (a hog succeeds while this holds). CPU gets 10 % of slack for sampling noise.
+    pub fn exceeded_by(&self, cpu_pct: f32, memory_mib: f32, pids: u32) -> bool {
+        cpu_pct > self.cpu_cores * 100.0 * 1.1
+            || memory_mib > self.memory_mib as f32
+            || pids > self.pids
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
