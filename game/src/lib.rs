@@ -152,11 +152,13 @@ impl GameConfig {
 /// screen's state and shortcuts. Needs an app with `StatesPlugin` (headless tests use
 /// `MinimalPlugins` + `StatesPlugin`).
 pub fn add_logic(app: &mut App, config: &GameConfig) {
+    // A screenshot with no scenario named shows the first one.
     let start = config.start.clone().or_else(|| {
         config
             .screenshot
             .as_ref()
-            .map(|_| config.scenarios[0].scenario.id.clone())
+            .and(config.scenarios.first())
+            .map(|l| l.scenario.id.clone())
     });
     app.insert_resource(config.settings())
         .insert_resource(GameInfo {

@@ -52,6 +52,15 @@ pub fn grade(grade: &str) -> Color32 {
     }
 }
 
+/// The text with its first letter in upper case.
+pub fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// Clock as m:ss (negative values during the warm-up count down to the live phase).
 pub fn clock(seconds: f64) -> String {
     let sign = if seconds < 0.0 { "-" } else { "" };

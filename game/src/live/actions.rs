@@ -108,7 +108,7 @@ pub fn request(ui: &mut LiveUi, m: Mitigation, intents: &mut MessageWriter<Inten
 /// A button's text, with its shortcut when it has a one-key one.
 fn label(m: &Mitigation) -> String {
     let verb = m.verb();
-    let title = verb[..1].to_uppercase() + &verb[1..];
+    let title = theme::capitalize(verb);
     match m {
         Mitigation::Isolate { .. } | Mitigation::Reconnect { .. } => format!("{title}  X"),
         Mitigation::Pause { .. } | Mitigation::Unpause { .. } => format!("{title}  P"),
@@ -319,10 +319,7 @@ fn confirm(
     };
     let (title, body) = match &pending {
         Pending::Mitigate(m) => (
-            format!("{}?", {
-                let s = m.summary();
-                s[..1].to_uppercase() + &s[1..]
-            }),
+            format!("{}?", theme::capitalize(&m.summary())),
             collateral(m, &loaded.topology, &loaded.scenario),
         ),
         Pending::Hint => (

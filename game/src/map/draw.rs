@@ -595,10 +595,13 @@ fn flows(
     };
     let l = &map.layout;
     let rate = |i: usize| -> (f32, f32) {
-        let link = &l.links[i];
-        snap.traffic
-            .iter()
-            .find(|e| e.from == link.from && e.to == link.to)
+        l.links
+            .get(i)
+            .and_then(|link| {
+                snap.traffic
+                    .iter()
+                    .find(|e| e.from == link.from && e.to == link.to)
+            })
             .map_or((0.0, 0.0), |e| (e.per_s, e.refused_per_s))
     };
     // Dots shown for a rate: grows like a logarithm so a flood does not drown the map.

@@ -5,7 +5,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bulkhead_engine::score::{Moment, MomentKind};
 
-use crate::bridge::{Intent, SessionView};
+use crate::bridge::{BridgeSettings, Intent, SessionView};
 use crate::screens::{Screen, UiPass, full_screen};
 use crate::theme::{self, ACCENT, BAD, DIM, GOOD, LINE, TEXT, WARN};
 
@@ -49,6 +49,7 @@ pub fn moment_color(kind: MomentKind) -> egui::Color32 {
 fn draw(
     mut contexts: EguiContexts,
     view: Res<SessionView>,
+    settings: Res<BridgeSettings>,
     keys: Res<ButtonInput<KeyCode>>,
     mut intents: MessageWriter<Intent>,
 ) -> Result {
@@ -94,14 +95,16 @@ fn draw(
                             .color(theme::grade(&card.grade)),
                     );
                 });
-                match view.best_before {
-                    Some(best) if card.total > best => {
+                // Only when best scores are kept (not for screenshots or a run without a home).
+                match (settings.scores_file.is_some(), view.best_before) {
+                    (false, _) => {}
+                    (true, Some(best)) if card.total > best => {
                         theme::pill(ui, &format!("NEW BEST (was {best})"), GOOD);
                     }
-                    None => {
+                    (true, None) => {
                         theme::pill(ui, "FIRST RUN", ACCENT);
                     }
-                    Some(best) => {
+                    (true, Some(best)) => {
                         theme::note(ui, format!("best so far {best}"));
                     }
                 }
