@@ -1,5 +1,6 @@
 //! Data formats (RON): lab topologies and scenarios, how they are found, loaded and validated.
 
+pub mod defender_file;
 pub mod load;
 pub mod scenario;
 pub mod topology;
@@ -21,13 +22,38 @@ pub struct Loaded {
 }
 
 pub fn load_topology(path: &Path) -> Result<Topology, LoadError> {
-    let file = SourceFile::read(path)?;
+    topology_from_source(&SourceFile::read(path)?)
+}
+
+/// Parse and validate a topology from its text (what `load_topology` does once the file is read).
+pub fn topology_from_source(file: &SourceFile) -> Result<Topology, LoadError> {
     let topology: Topology = file.parse("topology")?;
-    let problems = validate::check_topology(&topology, &file);
+    let problems = validate::check_topology(&topology, file);
     if problems.is_empty() {
         Ok(topology)
     } else {
-        Err(LoadError::from_problems(&file, problems))
+        Err(LoadError::from_problems(file, problems))
+    }
+}
+
+/// Parse a scenario from its text and validate it against the topology it runs on (what
+/// `load_scenario` does once both are read); a scenario naming another topology is an error.
+pub fn scenario_from_source(file: &SourceFile, topology: &Topology) -> Result<Scenario, LoadError> {
+    let scenario: Scenario = file.parse("scenario")?;
+    check_scenario_source(file, &scenario, topology)?;
+    Ok(scenario)
+}
+
+fn check_scenario_source(
+    file: &SourceFile,
+    scenario: &Scenario,
+    topology: &Topology,
+) -> Result<(), LoadError> {
+    let problems = validate::check_scenario(scenario, file, topology);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::from_problems(file, problems))
     }
 }
 
@@ -56,10 +82,7 @@ pub fn load_scenario(path: &Path, root: &Path) -> Result<Loaded, LoadError> {
             .into());
     }
     let topology = load_topology(&topo_path)?;
-    let problems = validate::check_scenario(&scenario, &file, &topology);
-    if !problems.is_empty() {
-        return Err(LoadError::from_problems(&file, problems));
-    }
+    check_scenario_source(&file, &scenario, &topology)?;
     Ok(Loaded {
         scenario: Arc::new(scenario),
         topology: Arc::new(topology),

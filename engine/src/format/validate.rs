@@ -63,14 +63,18 @@ impl<'a> Checker<'a> {
         for id in ids {
             if !seen.insert(id) {
                 let needle = format!("id: \"{id}\"");
-                // Point at the second occurrence.
+                // Point at the second occurrence (searched after the first, whose end is a
+                // char boundary of the text), else at the first.
                 let first = self.file.find(None, &needle);
-                let span = self.file.find(Some(&self.file.text[first.end..]), &needle);
-                let span = if span.start > first.start {
-                    span
-                } else {
-                    first
-                };
+                let after = first.end;
+                let span = self
+                    .file
+                    .text
+                    .get(after..)
+                    .and_then(|rest| rest.find(&needle))
+                    .map_or(first, |i| {
+                        after + i..after + i + needle.len()
+                    });
                 self.errors.push(self.file.error(
                     span,
                     format!("duplicate {what} id \"{id}\""),
@@ -204,17 +208,33 @@ pub fn check_topology(t: &Topology, file: &SourceFile) -> Vec<FormatError> {
     c.errors
 }
 
+/// Whether the named condition `target` can reach itself through `cond`, or through a chain of
+/// more than 16 named conditions (which matching would cut short). Each named condition is
+/// visited once, so a file of many conditions that name each other several times over costs
+/// linear time instead of an exponential walk.
 fn recurses(t: &Topology, target: &str, cond: &Condition, depth: u8) -> bool {
+    let mut seen = HashSet::new();
+    reaches(t, target, cond, depth, &mut seen)
+}
+
+fn reaches(
+    t: &Topology,
+    target: &str,
+    cond: &Condition,
+    depth: u8,
+    seen: &mut HashSet<String>,
+) -> bool {
     if depth > 16 {
         return true;
     }
     let mut refs = Vec::new();
     cond.references(&mut refs);
-    refs.iter().any(|(what, id)| {
-        *what == "condition"
+    refs.into_iter().any(|(what, id)| {
+        what == "condition"
             && (id == target
-                || t.condition(id)
-                    .is_some_and(|c| recurses(t, target, c, depth + 1)))
+                || (seen.insert(id.clone())
+                    && t.condition(&id)
+                        .is_some_and(|c| reaches(t, target, c, depth + 1, seen))))
     })
 }
 
@@ -243,13 +263,7 @@ fn check_rule(c: &mut Checker, t: &Topology, r: &Rule) {
     let a = anchor_of(&r.id);
     check_condition(c, t, &r.when, &a);
     for m in &r.mitre {
-        let ok = m.len() >= 5
-            && m.starts_with('T')
-            && m[1..5].chars().all(|ch| ch.is_ascii_digit())
-            && (m.len() == 5
-                || (m.len() == 9
-                    && &m[5..6] == "."
-                    && m[6..].chars().all(|ch| ch.is_ascii_digit())));
+        let ok = is_technique_id(m);
         if !ok {
             c.fail(
                 Some(&a),
@@ -259,6 +273,31 @@ fn check_rule(c: &mut Checker, t: &Topology, r: &Rule) {
             );
         }
     }
+}
+
+/// `T1234` or `T1234.001`. Compared as bytes: an id with multibyte characters is simply
+/// wrong, and byte slices cannot split a character.
+fn is_technique_id(m: &str) -> bool {
+    let b = m.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    match b.len() {
+        5 => b[0] == b'T' && digits(&b[1..5]),
+        9 => b[0] == b'T' && digits(&b[1..5]) && b[5] == b'.' && digits(&b[6..]),
+        _ => false,
+    }
+}
+
+/// The start of a hint's text as it is written in the file, to find that hint by: at most 20
+/// characters (not bytes: the text may be any language), and only up to the first character
+/// that RON would write as an escape, since the escaped form is not what the file holds.
+fn hint_anchor(text: &str) -> String {
+    let written: String = text
+        .chars()
+        .take_while(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .take(20)
+        .collect();
+    // No closing quote: the text usually goes on past these characters.
+    format!("\"{written}")
 }
 
 fn valid_source(s: &str) -> bool {
@@ -491,7 +530,7 @@ pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Form
     }
     for h in &s.hints {
         c.range(
-            Some(&quoted(&h.text[..h.text.len().min(20)])),
+            Some(&hint_anchor(&h.text)),
             "cost",
             h.cost,
             0,
