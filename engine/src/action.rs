@@ -269,12 +269,130 @@ pub enum Verdict {
     Benign,
 }
 
+impl Verdict {
+    /// The word a trainee (and a defender file) writes: `incident` or `benign`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Incident => "incident",
+            Verdict::Benign => "benign",
+        }
+    }
+}
+
+/// Which alert a triage is about: its number as the trainee sees it, or, for scripts (alert
+/// numbers depend on the seed), what an analyst would write down: the first alert of a rule
+/// about an entity. In RON: `alert: 3` or `alert: Match(rule: "novelty.source", entity:
+/// Identity("alice"))`. The session resolves a match to a number before it is recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertRef {
+    Id(u32),
+    Match { rule: String, entity: EntityRef },
+}
+
+impl AlertRef {
+    /// The alert's number, once resolved.
+    pub fn id(&self) -> Option<u32> {
+        match self {
+            AlertRef::Id(id) => Some(*id),
+            AlertRef::Match { .. } => None,
+        }
+    }
+}
+
+impl From<u32> for AlertRef {
+    fn from(id: u32) -> Self {
+        AlertRef::Id(id)
+    }
+}
+
+impl std::fmt::Display for AlertRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AlertRef::Id(id) => write!(f, "#{id}"),
+            AlertRef::Match { rule, entity } => write!(f, "the first {rule} alert about {entity}"),
+        }
+    }
+}
+
+impl Serialize for AlertRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match self {
+            AlertRef::Id(id) => serializer.serialize_u32(*id),
+            AlertRef::Match { rule, entity } => {
+                let mut s = serializer.serialize_struct("Match", 2)?;
+                s.serialize_field("rule", rule)?;
+                s.serialize_field("entity", entity)?;
+                s.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AlertRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AlertRefVisitor)
+    }
+}
+
+struct AlertRefVisitor;
+
+impl<'de> serde::de::Visitor<'de> for AlertRefVisitor {
+    type Value = AlertRef;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "an alert number, or Match(rule: \"novelty.source\", entity: Identity(\"alice\"))",
+        )
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AlertRef, E> {
+        u32::try_from(v)
+            .map(AlertRef::Id)
+            .map_err(|_| E::custom(format!("alert number {v} is out of range")))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<AlertRef, E> {
+        u64::try_from(v)
+            .map_err(|_| E::custom(format!("alert number {v} is negative")))
+            .and_then(|v| self.visit_u64(v))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AlertRef, A::Error> {
+        use serde::de::Error;
+        let (mut rule, mut entity) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "rule" => rule = Some(map.next_value::<String>()?),
+                "entity" => entity = Some(map.next_value::<EntityRef>()?),
+                other => {
+                    return Err(A::Error::unknown_field(other, &["rule", "entity"]));
+                }
+            }
+        }
+        Ok(AlertRef::Match {
+            rule: rule.ok_or_else(|| A::Error::missing_field("rule"))?,
+            entity: entity.ok_or_else(|| A::Error::missing_field("entity"))?,
+        })
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<AlertRef, A::Error> {
+        use serde::de::{Error, VariantAccess};
+        let (name, variant) = data.variant::<String>()?;
+        match name.as_str() {
+            "Match" => variant.struct_variant(&["rule", "entity"], AlertRefVisitor),
+            "Id" => variant.newtype_variant::<u32>().map(AlertRef::Id),
+            other => Err(A::Error::unknown_variant(other, &["Match", "Id"])),
+        }
+    }
+}
+
 /// What the trainee does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// Decide whether an alert is part of an incident.
     Triage {
-        alert: u32,
+        alert: AlertRef,
         verdict: Verdict,
     },
     /// Name an entity as involved in the attack (the intruder's source, a compromised account).
@@ -284,6 +402,20 @@ pub enum Command {
     Mitigate(Mitigation),
     /// Ask for the next hint (it costs points).
     Hint,
+}
+
+impl Command {
+    /// A few words for refusals and the score card.
+    pub fn summary(&self) -> String {
+        match self {
+            Command::Triage { alert, verdict } => {
+                format!("triage {alert} as {}", verdict.word())
+            }
+            Command::Attribute { entity } => format!("attribute {entity}"),
+            Command::Mitigate(m) => m.summary(),
+            Command::Hint => "ask for a hint".into(),
+        }
+    }
 }
 
 /// Who caused an effect: kept in the record for scoring, never shown to the detector.
@@ -319,7 +451,7 @@ pub struct Effect {
 }
 
 /// The result of one attempt of an effect, as the actor saw it (ground truth, not telemetry).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Outcome {
     pub t_ms: Millis,
     pub effect: u64,
@@ -329,4 +461,88 @@ pub struct Outcome {
     pub records: u32,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// Why a failed attempt failed, as the lab established it (`None` when it succeeded, or
+    /// when nothing the lab can name stopped it). Scoring credits a trainee with containment
+    /// only through a cause their own confirmed mitigation explains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+}
+
+/// Why an attempt failed. The variants that name an entity are the ones a mitigation can
+/// cause; the others (overload, a refusal by the application itself, a fault of the lab) are
+/// never credited to the trainee.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The gateway refused the source: a block rule.
+    Blocked { source: String },
+    /// The web tier rejected the identity's credential because it had been revoked.
+    Revoked { identity: String },
+    /// A service on the path was disconnected from its networks.
+    Isolated { service: String },
+    /// A service on the path (or the one the job ran in) was paused.
+    Paused { service: String },
+    /// A service on the path (or the one the job ran in) was stopped or restarted.
+    Stopped { service: String },
+    /// The job ran but its container was held under the limits it was given.
+    Capped { service: String },
+    /// The job's container ran out of memory and was killed.
+    OomKilled { service: String },
+    /// A service on the path was too busy to answer (503, time-out): nobody's mitigation.
+    Overloaded { service: String },
+    /// The application refused the action for its own reasons (a wrong password, a forbidden
+    /// endpoint, no credential to use): the attack's own failure.
+    Refused,
+    /// The lab could not carry the action out (no executor, a Docker error).
+    Lab,
+}
+
+impl Cause {
+    /// The entity a mitigation must have acted on to have caused this failure.
+    pub fn entity(&self) -> Option<EntityRef> {
+        match self {
+            Cause::Blocked { source } => Some(EntityRef::Source(source.clone())),
+            Cause::Revoked { identity } => Some(EntityRef::Identity(identity.clone())),
+            Cause::Isolated { service }
+            | Cause::Paused { service }
+            | Cause::Stopped { service }
+            | Cause::Capped { service }
+            | Cause::OomKilled { service } => Some(EntityRef::Service(service.clone())),
+            Cause::Overloaded { .. } | Cause::Refused | Cause::Lab => None,
+        }
+    }
+
+    /// Whether this mitigation explains this failure (same entity, a verb that does this).
+    pub fn explained_by(&self, m: &Mitigation) -> bool {
+        let verb_fits = match self {
+            Cause::Blocked { .. } => matches!(m, Mitigation::Block { .. }),
+            Cause::Revoked { .. } => matches!(m, Mitigation::Revoke { .. }),
+            Cause::Isolated { .. } => matches!(m, Mitigation::Isolate { .. }),
+            Cause::Paused { .. } => matches!(m, Mitigation::Pause { .. }),
+            Cause::Stopped { .. } => {
+                matches!(m, Mitigation::Stop { .. } | Mitigation::Restart { .. })
+            }
+            // A cap holds a job down; a memory cap is also what gets it OOM-killed, and a cap
+            // that could only be applied by a restart stops the job.
+            Cause::Capped { .. } | Cause::OomKilled { .. } => matches!(m, Mitigation::Cap { .. }),
+            Cause::Overloaded { .. } | Cause::Refused | Cause::Lab => false,
+        };
+        verb_fits && self.entity() == Some(m.target())
+    }
+
+    /// A few words for the score card and the record's readers.
+    pub fn summary(&self) -> String {
+        match self {
+            Cause::Blocked { source } => format!("{source} blocked at the gateway"),
+            Cause::Revoked { identity } => format!("{identity}'s credential revoked"),
+            Cause::Isolated { service } => format!("{service} isolated"),
+            Cause::Paused { service } => format!("{service} paused"),
+            Cause::Stopped { service } => format!("{service} stopped"),
+            Cause::Capped { service } => format!("{service} held under its cap"),
+            Cause::OomKilled { service } => format!("{service} killed out of memory"),
+            Cause::Overloaded { service } => format!("{service} overloaded"),
+            Cause::Refused => "refused by the application".into(),
+            Cause::Lab => "the lab could not carry it out".into(),
+        }
+    }
 }

@@ -62,13 +62,18 @@ impl Defender for Scripted {
 }
 
 /// A competent analyst: reads each alert after a short delay, checks the change calendar,
-/// escalates what the calendar does not explain, and answers with the least disruptive
-/// mitigation that stops the behaviour.
+/// escalates what the calendar does not explain, answers with the least disruptive mitigation
+/// that stops the behaviour, and closes the rest of the queue: an alert nothing corroborates
+/// within a while is dismissed, and escalated after all if it later turns out to concern a
+/// suspect.
 #[derive(Debug)]
 pub struct Bot {
     /// Seconds an analyst takes to read an alert before acting.
     pub reaction_s: f64,
-    handled: BTreeSet<u32>,
+    /// Seconds an uncorroborated alert waits before it is dismissed.
+    pub patience_s: f64,
+    escalated: BTreeSet<u32>,
+    dismissed: BTreeSet<u32>,
     done: BTreeSet<String>,
     suspects: BTreeSet<EntityRef>,
 }
@@ -77,7 +82,9 @@ impl Default for Bot {
     fn default() -> Self {
         Bot {
             reaction_s: 3.0,
-            handled: BTreeSet::new(),
+            patience_s: 30.0,
+            escalated: BTreeSet::new(),
+            dismissed: BTreeSet::new(),
             done: BTreeSet::new(),
             suspects: BTreeSet::new(),
         }
@@ -88,7 +95,7 @@ impl Bot {
     /// Whether a calendar entry announces this behaviour.
     fn planned(view: &DefenderView<'_>, alert: &Alert) -> bool {
         let live_s = view.live_s(alert.t_ms);
-        view.scenario.context.calendar.iter().any(|entry| {
+        view.brief.context.calendar.iter().any(|entry| {
             live_s >= f64::from(entry.from_s) - 5.0
                 && live_s <= f64::from(entry.to_s) + 30.0
                 && entry
@@ -110,10 +117,11 @@ impl Bot {
             (EntityRef::Service(service), Signal::Anomaly { .. }) => {
                 // Cap to what the service should have: it keeps running within its share. A
                 // critical tier running hot is a symptom (of a flood, say): act on the cause.
-                let Some(svc) = view.topology.service(service) else {
+                let Some(svc) = view.topology().service(service) else {
                     return;
                 };
                 if svc.criticality < Criticality::High {
+                    self.suspects.insert(alert.entity.clone());
                     self.once(
                         out,
                         Command::Attribute {
@@ -211,6 +219,31 @@ impl Bot {
     }
 }
 
+impl Bot {
+    /// A busy tier is a symptom: it belongs to an incident when a flood from one source is
+    /// escalated around the same time.
+    fn symptom_of_escalated_flood(&self, view: &DefenderView<'_>, alert: &Alert) -> bool {
+        view.alerts.iter().any(|other| {
+            self.escalated.contains(&other.alert.id)
+                && matches!(
+                    other.alert.signal,
+                    Signal::Anomaly {
+                        metric: MetricKind::SourceRate,
+                        ..
+                    }
+                )
+                && other.alert.t_ms.abs_diff(alert.t_ms) <= 60_000
+        })
+    }
+
+    fn triage(out: &mut Vec<Command>, alert: &Alert, verdict: Verdict) {
+        out.push(Command::Triage {
+            alert: alert.id.into(),
+            verdict,
+        });
+    }
+}
+
 impl Defender for Bot {
     fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
         let mut out = Vec::new();
@@ -219,36 +252,41 @@ impl Defender for Bot {
         }
         for entry in view.alerts {
             let alert = &entry.alert;
-            if self.handled.contains(&alert.id)
-                || (view.now.saturating_sub(alert.t_ms) as f64) < self.reaction_s * 1000.0
-            {
+            let age_s = view.now.saturating_sub(alert.t_ms) as f64 / 1000.0;
+            if self.escalated.contains(&alert.id) || age_s < self.reaction_s {
                 continue;
             }
+            let was_dismissed = self.dismissed.contains(&alert.id);
             if Self::planned(view, alert) {
-                self.handled.insert(alert.id);
-                out.push(Command::Triage {
-                    alert: alert.id,
-                    verdict: Verdict::Benign,
-                });
+                if !was_dismissed {
+                    self.dismissed.insert(alert.id);
+                    Self::triage(&mut out, alert, Verdict::Benign);
+                }
                 continue;
             }
-            if matches!(
+            let request_rate = matches!(
                 alert.signal,
                 Signal::Anomaly {
                     metric: MetricKind::RequestRate,
                     ..
                 }
-            ) {
-                // A busy tier is a symptom; act on its cause (the source) instead.
-                continue;
-            }
-            if self.worth_escalating(view, alert) {
-                self.handled.insert(alert.id);
-                out.push(Command::Triage {
-                    alert: alert.id,
-                    verdict: Verdict::Incident,
-                });
-                self.respond(view, alert, &mut out);
+            );
+            let escalate = if request_rate {
+                // Act on the cause (the source), not on the symptom.
+                self.symptom_of_escalated_flood(view, alert)
+            } else {
+                self.worth_escalating(view, alert)
+            };
+            if escalate {
+                self.escalated.insert(alert.id);
+                self.dismissed.remove(&alert.id);
+                Self::triage(&mut out, alert, Verdict::Incident);
+                if !request_rate {
+                    self.respond(view, alert, &mut out);
+                }
+            } else if !was_dismissed && age_s >= self.patience_s {
+                self.dismissed.insert(alert.id);
+                Self::triage(&mut out, alert, Verdict::Benign);
             }
         }
         out

@@ -2,6 +2,7 @@
 //! the simulated lab; no bevy, tokio, Docker, wall clock or global randomness in here.
 
 pub mod action;
+pub mod brief;
 pub mod defender;
 pub mod detector;
 pub mod format;
@@ -12,7 +13,10 @@ pub mod score;
 pub mod session;
 pub mod sim;
 
-pub use action::{Action, Command, Effect, EffectKind, Mitigation, Origin, Outcome, Verdict};
+pub use action::{
+    Action, AlertRef, Cause, Command, Effect, EffectKind, Mitigation, Origin, Outcome, Verdict,
+};
+pub use brief::TraineeBrief;
 pub use detector::{Alert, Detector};
 pub use format::Loaded;
 pub use lab::{Backend, Lab, LabOutput, Pacing};

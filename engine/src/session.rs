@@ -9,7 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::action::{Action, Command, Effect, EffectKind, Mitigation, Origin, Verdict};
+use crate::action::{Action, AlertRef, Command, Effect, EffectKind, Mitigation, Origin, Verdict};
+use crate::brief::TraineeBrief;
 use crate::detector::{Alert, Detection, Detector};
 use crate::format::scenario::{Hint, Scenario};
 use crate::format::topology::Topology;
@@ -92,22 +93,29 @@ pub struct LogLine {
 #[error("{0}")]
 pub struct Refused(pub String);
 
-/// What the trainee (or a defender) may see of a session: no ground truth in here.
+/// What the trainee (or a defender) may see of a session: the brief (no attack timeline, no
+/// decoys, no answers), alerts, their own commands' results and the hints they paid for. It
+/// holds no `Scenario`, so a defender cannot read the ground truth even by mistake.
 #[derive(Debug)]
 pub struct DefenderView<'a> {
     pub now: Millis,
     pub phase: Phase,
-    pub scenario: &'a Scenario,
-    pub topology: &'a Topology,
+    pub brief: &'a TraineeBrief,
     pub alerts: &'a [AlertEntry],
     pub mitigations: &'a [MitigationEntry],
     pub attributed: &'a [EntityRef],
+    pub hints: &'a [Hint],
 }
 
 impl DefenderView<'_> {
     /// Seconds since the live phase began (negative during the warm-up).
     pub fn live_s(&self, t_ms: Millis) -> f64 {
-        (t_ms as f64 - self.scenario.timing.warmup_ms() as f64) / 1000.0
+        self.brief.live_s(t_ms)
+    }
+
+    /// The company's topology, as the trainee knows it.
+    pub fn topology(&self) -> &Topology {
+        &self.brief.topology
     }
 }
 
@@ -126,6 +134,7 @@ struct Scheduled {
 pub struct Session {
     scenario: Arc<Scenario>,
     topology: Arc<Topology>,
+    brief: Arc<TraineeBrief>,
     lab: Box<dyn Lab>,
     detector: Detector,
     record: RecordWriter,
@@ -206,6 +215,7 @@ impl Session {
             .collect();
         let mut session = Session {
             detector: Detector::new(topology.clone(), &scenario),
+            brief: Arc::new(TraineeBrief::of(&scenario, &topology)),
             rng: ChaCha8Rng::seed_from_u64(seed),
             scenario,
             topology,
@@ -251,6 +261,11 @@ impl Session {
 
     pub fn topology(&self) -> &Arc<Topology> {
         &self.topology
+    }
+
+    /// What the trainee may know of the scenario.
+    pub fn brief(&self) -> &Arc<TraineeBrief> {
+        &self.brief
     }
 
     pub fn now(&self) -> Millis {
@@ -320,20 +335,15 @@ impl Session {
         self.final_score.as_ref()
     }
 
-    /// The score as it stands now (the HUD's provisional score).
-    pub fn provisional_score(&self) -> ScoreCard {
-        score(&self.scenario, &self.topology, &self.lines, Some(self.now))
-    }
-
     pub fn view(&self) -> DefenderView<'_> {
         DefenderView {
             now: self.now,
             phase: self.phase,
-            scenario: &self.scenario,
-            topology: &self.topology,
+            brief: &self.brief,
             alerts: &self.alerts,
             mitigations: &self.mitigations,
             attributed: &self.attributed,
+            hints: self.hints(),
         }
     }
 
@@ -595,8 +605,10 @@ impl Session {
         }
     }
 
-    /// Take a command from the trainee. Refused commands are recorded with the reason.
+    /// Take a command from the trainee. Refused commands are recorded with the reason. A
+    /// triage that names its alert by rule and entity is recorded with the alert's number.
     pub fn submit(&mut self, command: Command) -> Result<(), Refused> {
+        let command = self.resolve(command);
         let checked = self.check(&command);
         self.write(RecordLine::Command {
             t_ms: self.now,
@@ -606,8 +618,9 @@ impl Session {
         checked?;
         match command {
             Command::Triage { alert, verdict } => {
-                let i = self.alert_index[&alert];
-                self.alerts[i].verdict = Some(verdict);
+                if let Some(&i) = alert.id().and_then(|id| self.alert_index.get(&id)) {
+                    self.alerts[i].verdict = Some(verdict);
+                }
             }
             Command::Attribute { entity } => self.attributed.push(entity),
             Command::Mitigate(m) => {
@@ -634,13 +647,19 @@ impl Session {
             ));
         }
         match command {
-            Command::Triage { alert, verdict } => match self.alert_index.get(alert) {
-                None => refuse(format!("there is no alert #{alert}")),
-                Some(&i) if self.alerts[i].verdict == Some(*verdict) => refuse(
-                    format!("alert #{alert} is already triaged as {verdict:?}").to_lowercase(),
-                ),
-                Some(_) => Ok(()),
-            },
+            Command::Triage { alert, verdict } => {
+                match alert.id().and_then(|id| self.alert_index.get(&id)) {
+                    None if alert.id().is_none() => {
+                        refuse(format!("no alert matches {alert} (yet)"))
+                    }
+                    None => refuse(format!("there is no alert {alert}")),
+                    Some(&i) if self.alerts[i].verdict == Some(*verdict) => refuse(format!(
+                        "alert {alert} is already triaged as {}",
+                        verdict.word()
+                    )),
+                    Some(_) => Ok(()),
+                }
+            }
             Command::Attribute { entity } => {
                 if self.attributed.contains(entity) {
                     return refuse(format!("{entity} is already attributed"));
@@ -680,6 +699,29 @@ impl Session {
         }
     }
 
+    /// A triage by rule and entity becomes a triage of the first such alert raised so far.
+    fn resolve(&self, command: Command) -> Command {
+        match command {
+            Command::Triage {
+                alert: AlertRef::Match { rule, entity },
+                verdict,
+            } => {
+                let found = self
+                    .alerts
+                    .iter()
+                    .find(|a| a.alert.rule == rule && a.alert.entity == entity);
+                Command::Triage {
+                    alert: match found {
+                        Some(a) => AlertRef::Id(a.alert.id),
+                        None => AlertRef::Match { rule, entity },
+                    },
+                    verdict,
+                }
+            }
+            other => other,
+        }
+    }
+
     fn check_entity(&self, entity: &EntityRef) -> Result<(), Refused> {
         match entity {
             EntityRef::Service(id) => match self.topology.service(id) {
@@ -697,7 +739,8 @@ impl Session {
         }
     }
 
-    /// Play the whole session with a defender, as fast as the lab allows.
+    /// Play the whole session with a defender, as fast as the lab allows. Refused commands
+    /// are in the record and on the score card; the run goes on.
     pub fn run(
         &mut self,
         defender: &mut dyn Defender,
@@ -705,11 +748,7 @@ impl Session {
     ) -> ScoreCard {
         self.begin();
         loop {
-            let commands = defender.decide(&self.view());
-            for c in commands {
-                // A defender's refused command is in the record; the run goes on.
-                let _ = self.submit(c);
-            }
+            self.consult(defender);
             let more = self.tick();
             on_tick(self);
             if !more {
@@ -719,6 +758,17 @@ impl Session {
         self.final_score
             .clone()
             .unwrap_or_else(|| score(&self.scenario, &self.topology, &self.lines, None))
+    }
+}
+
+impl Session {
+    /// Ask a defender what to do now and submit it; returns the refusals, with why.
+    pub fn consult(&mut self, defender: &mut dyn Defender) -> Vec<(Command, Refused)> {
+        let commands = defender.decide(&self.view());
+        commands
+            .into_iter()
+            .filter_map(|c| self.submit(c.clone()).err().map(|why| (c, why)))
+            .collect()
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use bulkhead_engine::action::{Command, Mitigation, Verdict};
 use bulkhead_engine::defender::{Bot, Idle};
+use bulkhead_engine::format::scenario::Step;
 use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::EntityRef;
 use bulkhead_engine::record::Record;
@@ -114,12 +115,31 @@ fn the_bot_detects_contains_and_scores_at_least_800() {
 }
 
 #[test]
-fn idle_scores_at_most_300() {
+fn idle_scores_at_most_150_and_earns_no_badge() {
     for id in SCENARIOS {
-        let (card, _) = play(id, 1, &mut Idle);
-        assert!(card.total <= 300, "{id}: idle scored {}", card.total);
-        assert_eq!(points(&card, "detection"), 0);
-        assert_eq!(points(&card, "containment"), 0);
+        for seed in [1, 2] {
+            let (card, _) = play(id, seed, &mut Idle);
+            assert!(
+                card.total <= 150,
+                "{id}: idle scored {}\n{card:#?}",
+                card.total
+            );
+            for key in [
+                "detection",
+                "containment",
+                "collateral",
+                "attribution",
+                "precision",
+            ] {
+                assert_eq!(points(&card, key), 0, "{id}: idle earned {key}");
+            }
+            assert!(
+                card.badges.is_empty(),
+                "{id}: idle earned {:?}",
+                card.badges
+            );
+            assert!(card.facts.records_lost <= card.facts.records_at_risk);
+        }
     }
 }
 
@@ -187,13 +207,14 @@ fn dismissing_the_true_alert_earns_no_detection_points() {
     }
 }
 
-/// The bot, plus a mitigation against the decoy's first entity when the decoy starts.
-struct HitsDecoy(Bot, bool);
+/// The bot, plus a mitigation against the decoy's first entity when the decoy starts. The
+/// test hands it the decoy: no defender can read it from its view.
+struct HitsDecoy(Bot, bool, Step);
 
 impl Defender for HitsDecoy {
     fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
         let mut out = self.0.decide(view);
-        let decoy = &view.scenario.decoys[0];
+        let decoy = &self.2;
         if !self.1 && view.live_s(view.now) > f64::from(decoy.at_s) + 2.0 {
             self.1 = true;
             let m = match decoy.action.entities().remove(0) {
@@ -211,7 +232,11 @@ impl Defender for HitsDecoy {
 fn mitigating_the_decoy_costs_precision() {
     for id in SCENARIOS {
         let (bot, _) = play(id, 1, &mut Bot::default());
-        let (hit, _) = play(id, 1, &mut HitsDecoy(Bot::default(), false));
+        let (hit, _) = play(
+            id,
+            1,
+            &mut HitsDecoy(Bot::default(), false, load(id).scenario.decoys[0].clone()),
+        );
         assert!(
             points(&hit, "precision") < points(&bot, "precision"),
             "{id}"

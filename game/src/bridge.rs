@@ -6,6 +6,7 @@
 //! session, so it gets a copy (at most ~30 a second) built only from the session's getters.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use bulkhead_engine::session::TICK_MS;
 use bulkhead_engine::session::{AlertEntry, LogLine, MitigationEntry, ServiceStatus};
 use bulkhead_engine::{
     Backend, Command, EntityRef, Loaded, Millis, ObservationBody, Pacing, Phase, RecordWriter,
-    ScoreCard, Session,
+    ScoreCard, Session, TraineeBrief,
 };
 
 use crate::screens::Screen;
@@ -26,8 +27,6 @@ use crate::{LabFactory, scores};
 
 /// How often the thread publishes a snapshot while the session runs (wall time).
 const PUBLISH_EVERY: Duration = Duration::from_millis(33);
-/// How often the provisional score is recomputed (wall time): it rescans the whole record.
-const SCORE_EVERY: Duration = Duration::from_millis(500);
 /// Traffic is averaged over this much session time for the map's animated flows.
 const TRAFFIC_WINDOW_MS: Millis = 2_000;
 /// Messages kept for the trainee (results of commands, refusals).
@@ -102,8 +101,6 @@ pub struct Snapshot {
     pub hints_left: usize,
     /// Cost of the next hint, when one is left.
     pub next_hint_cost: Option<u32>,
-    /// The score as it stands (recomputed about twice a second during the live phase).
-    pub provisional: Option<ScoreCard>,
     pub traffic: Vec<EdgeTraffic>,
     pub lab_error: Option<String>,
 }
@@ -147,8 +144,10 @@ pub struct Feedback {
 /// The read-only view of the session the UI draws from, refreshed every frame.
 #[derive(Resource, Debug, Default)]
 pub struct SessionView {
-    /// The scenario being briefed, played or debriefed.
+    /// The scenario being briefed, played or debriefed (its ground truth is for the debrief).
     pub loaded: Option<Loaded>,
+    /// What the trainee may know of it: the briefing and live screens read this.
+    pub brief: Option<TraineeBrief>,
     pub lab: LabState,
     pub snapshot: Option<Snapshot>,
     pub feedback: VecDeque<Feedback>,
@@ -290,7 +289,25 @@ pub fn plugin(app: &mut App) {
     app.add_message::<Intent>()
         .init_resource::<SessionView>()
         .init_resource::<Bridge>()
-        .add_systems(Update, (act_on_intents, pull).chain().in_set(BridgeSet));
+        .add_systems(Update, (act_on_intents, pull).chain().in_set(BridgeSet))
+        .add_systems(Update, close_on_request);
+}
+
+/// The exit code a close was asked with from outside bevy (0: none). A process-wide static
+/// because the asker is a signal thread that holds no handle on the app.
+static CLOSE_REQUESTED: AtomicU8 = AtomicU8::new(0);
+
+/// Close the game as if its window had closed, leaving `run` with `code` (e.g. 130 after
+/// Ctrl+C): the app exits at its next frame, then `run` tears the session's lab down.
+pub fn request_close(code: u8) {
+    CLOSE_REQUESTED.store(code.max(1), Ordering::SeqCst);
+}
+
+fn close_on_request(mut exit: MessageWriter<AppExit>) {
+    let code = CLOSE_REQUESTED.load(Ordering::SeqCst);
+    if code != 0 {
+        exit.write(AppExit::from_code(code));
+    }
 }
 
 fn seed_or_random(seed: Option<u64>) -> u64 {
@@ -426,6 +443,7 @@ fn open_scenario(
     bridge.close(Duration::ZERO);
     *view = SessionView {
         loaded: Some(loaded.clone()),
+        brief: Some(TraineeBrief::of(&loaded.scenario, &loaded.topology)),
         lab: LabState::Starting,
         best_before: settings
             .scores_file
@@ -515,13 +533,9 @@ fn pull(
 /// A command in words, for feedback.
 pub fn describe(command: &Command) -> String {
     match command {
-        Command::Triage { alert, verdict } => format!(
-            "alert #{alert} triaged as {}",
-            match verdict {
-                bulkhead_engine::Verdict::Incident => "incident",
-                bulkhead_engine::Verdict::Benign => "benign",
-            }
-        ),
+        Command::Triage { alert, verdict } => {
+            format!("alert {alert} triaged as {}", verdict.word())
+        }
         Command::Attribute { entity } => format!("attributed {entity}"),
         Command::Mitigate(m) => m.summary(),
         Command::Hint => "hint revealed".into(),
@@ -571,8 +585,6 @@ impl SessionThread {
             paused: false,
             anchor: None,
         };
-        let mut provisional: Option<ScoreCard> = None;
-        let mut last_score = Instant::now() - SCORE_EVERY;
         let mut last_publish = Instant::now();
         let mut published_phase = None;
         let real_time = session.lab().pacing() == Pacing::RealTime;
@@ -585,7 +597,6 @@ impl SessionThread {
                     Ok(msg) => {
                         self.handle(msg, &mut session, &mut clock);
                         (changed, urgent) = (true, true);
-                        last_score = Instant::now() - SCORE_EVERY;
                     }
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => return,
@@ -614,30 +625,23 @@ impl SessionThread {
                         Ok(msg) => {
                             self.handle(msg, &mut session, &mut clock);
                             (changed, urgent) = (true, true);
-                            last_score = Instant::now() - SCORE_EVERY;
-                        }
+                            }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => return,
                     }
                 }
             }
-            if session.phase() == Phase::Live && last_score.elapsed() >= SCORE_EVERY {
-                provisional = Some(session.provisional_score());
-                last_score = Instant::now();
-                changed = true;
-            }
             if session.is_over() {
-                self.publish(&session, &clock, &traffic, provisional);
-                let card = session
-                    .score()
-                    .cloned()
-                    .unwrap_or_else(|| session.provisional_score());
-                let _ = self.tx.send(FromSession::Over(Box::new(card)));
+                self.publish(&session, &clock, &traffic);
+                // The score exists from the debrief on, and only then reaches the trainee.
+                if let Some(card) = session.score().cloned() {
+                    let _ = self.tx.send(FromSession::Over(Box::new(card)));
+                }
                 return;
             }
             urgent |= published_phase != Some(session.phase());
             if changed && (urgent || !running || last_publish.elapsed() >= PUBLISH_EVERY) {
-                self.publish(&session, &clock, &traffic, provisional.clone());
+                self.publish(&session, &clock, &traffic);
                 published_phase = Some(session.phase());
                 last_publish = Instant::now();
                 (changed, urgent) = (false, false);
@@ -648,7 +652,6 @@ impl SessionThread {
                     Ok(msg) => {
                         self.handle(msg, &mut session, &mut clock);
                         (changed, urgent) = (true, true);
-                        last_score = Instant::now() - SCORE_EVERY;
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -689,14 +692,8 @@ impl SessionThread {
         }
     }
 
-    fn publish(
-        &self,
-        session: &Session,
-        clock: &Clock,
-        traffic: &TrafficMeter,
-        provisional: Option<ScoreCard>,
-    ) {
-        let snapshot = snapshot(session, clock.paused, traffic, provisional);
+    fn publish(&self, session: &Session, clock: &Clock, traffic: &TrafficMeter) {
+        let snapshot = snapshot(session, clock.paused, traffic);
         if let Ok(mut latest) = self.latest.lock() {
             *latest = Some(Box::new(snapshot));
         }
@@ -710,13 +707,10 @@ const CHART_METRICS: [MetricKind; 4] = [
     MetricKind::RequestRate,
 ];
 
-fn snapshot(
-    session: &Session,
-    paused: bool,
-    traffic: &TrafficMeter,
-    provisional: Option<ScoreCard>,
-) -> Snapshot {
-    let scenario = session.scenario();
+/// What the trainee's screens show: built from the trainee's side of the session only (the
+/// brief, telemetry, alerts, their own commands); no score while live.
+fn snapshot(session: &Session, paused: bool, traffic: &TrafficMeter) -> Snapshot {
+    let brief = session.brief();
     let mut bands = BTreeMap::new();
     for id in session.services().keys() {
         for metric in CHART_METRICS.into_iter().chain([MetricKind::NetTx]) {
@@ -741,17 +735,16 @@ fn snapshot(
         phase: session.phase(),
         now_ms: session.now(),
         total_ms: session.total_ms(),
-        warmup_ms: scenario.timing.warmup_ms(),
+        warmup_ms: brief.timing.warmup_ms(),
         alerts: session.alerts().to_vec(),
         services: session.services().clone(),
         bands,
         logs: session.logs().iter().cloned().collect(),
         mitigations: session.mitigations().to_vec(),
         attributed: session.attributed().to_vec(),
-        next_hint_cost: scenario.hints.get(hints.len()).map(|h| h.cost),
+        next_hint_cost: brief.hint_costs.get(hints.len()).copied(),
         hints,
         hints_left: session.hints_left(),
-        provisional,
         traffic: traffic.edges(session.now()),
         lab_error: session.lab_error().map(str::to_string),
     }

@@ -4,7 +4,7 @@
 //! It only describes: it never says whether the mitigation is right, because that would
 //! give the answer away.
 
-use bulkhead_engine::format::scenario::Scenario;
+use bulkhead_engine::format::scenario::Context;
 use bulkhead_engine::format::topology::{Criticality, Role, Service, Topology};
 use bulkhead_engine::{EntityRef, Mitigation};
 
@@ -50,11 +50,10 @@ fn criticality(service: &Service) -> &'static str {
 }
 
 /// The expected collateral of a mitigation, one or two short sentences.
-pub fn collateral(m: &Mitigation, topology: &Topology, scenario: &Scenario) -> String {
+pub fn collateral(m: &Mitigation, topology: &Topology, context: &Context) -> String {
     let service = |id: &str| topology.service(id);
     let note = |id: &str| {
-        scenario
-            .context
+        context
             .assets
             .iter()
             .find(|a| a.service == id)
@@ -135,13 +134,13 @@ pub fn collateral(m: &Mitigation, topology: &Topology, scenario: &Scenario) -> S
                 } else {
                     ""
                 },
-                calendar(&EntityRef::Identity(identity.clone()), scenario)
+                calendar(&EntityRef::Identity(identity.clone()), context)
             ),
             None => format!("{identity} is logged out and their credentials stop working."),
         },
         Mitigation::Block { source } => format!(
             "The gateway refuses everything from {source}. Anyone legitimate behind that address is cut off too.{}",
-            calendar(&EntityRef::Source(source.clone()), scenario)
+            calendar(&EntityRef::Source(source.clone()), context)
         ),
         Mitigation::Reconnect { service: id } => {
             format!("Undoes the isolation: {id} rejoins its networks.")
@@ -153,9 +152,8 @@ pub fn collateral(m: &Mitigation, topology: &Topology, scenario: &Scenario) -> S
 }
 
 /// What the change calendar says about an entity, if anything.
-fn calendar(entity: &EntityRef, scenario: &Scenario) -> String {
-    scenario
-        .context
+fn calendar(entity: &EntityRef, context: &Context) -> String {
+    context
         .calendar
         .iter()
         .filter(|c| c.entities.contains(entity))
@@ -180,7 +178,7 @@ mod tests {
     #[test]
     fn collateral_names_who_pays() {
         let l = loaded();
-        let (t, s) = (&l.topology, &l.scenario);
+        let (t, s) = (&l.topology, &l.scenario.context);
         let stop_web = collateral(
             &Mitigation::Stop {
                 service: "web".into(),

@@ -90,6 +90,7 @@ mod tests {
             badges: vec![],
             timeline: vec![],
             facts: Default::default(),
+            refused: vec![],
         }
     }
 

@@ -194,7 +194,7 @@ fn a_block_intent_reaches_the_session_and_refusals_come_back() {
     send(
         &mut app,
         Intent::Command(Command::Triage {
-            alert: 999,
+            alert: 999.into(),
             verdict: Verdict::Incident,
         }),
     );

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use bulkhead_engine::format::scenario::Scenario;
+use bulkhead_engine::score::RefusedCommand;
 use bulkhead_engine::{Backend, ScoreCard};
 
 pub fn json(card: &ScoreCard, seed: u64, backend: Backend) -> String {
@@ -49,5 +50,17 @@ pub fn text(card: &ScoreCard, scenario: &Scenario, seed: u64, backend: Backend) 
             .collect();
         let _ = writeln!(out, "Badges: {}", names.join("; "));
     }
+    if !card.refused.is_empty() {
+        let _ = writeln!(out, "Refused commands ({}):", card.refused.len());
+        for r in &card.refused {
+            let _ = writeln!(out, "  {}", refusal(r, scenario));
+        }
+    }
     out
+}
+
+/// One refused command, timed in the live phase as a defender file writes it.
+pub fn refusal(r: &RefusedCommand, scenario: &Scenario) -> String {
+    let live_s = (r.t_ms as f64 - scenario.timing.warmup_ms() as f64) / 1000.0;
+    format!("at live {live_s:.1} s: {}: {}", r.command, r.why)
 }

@@ -137,10 +137,10 @@ fn draw(
     let ctx = contexts.ctx_mut()?;
     let r = regions(super::screen_size(ctx));
     let mut ui = region(ctx, "actions", egui_rect(r.bottom));
-    let (Some(snap), Some(loaded)) = (&view.snapshot, &view.loaded) else {
+    let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         return Ok(());
     };
-    let (topology, scenario) = (&loaded.topology, &loaded.scenario);
+    let (topology, scenario) = (&brief.topology, &brief.context);
     let rect = ui.max_rect();
     ui.painter().line_segment(
         [rect.left_top(), rect.right_top()],
@@ -314,13 +314,13 @@ fn confirm(
     let Some(pending) = live.confirm.clone() else {
         return Ok(());
     };
-    let (Some(snap), Some(loaded)) = (&view.snapshot, &view.loaded) else {
+    let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         return Ok(());
     };
     let (title, body) = match &pending {
         Pending::Mitigate(m) => (
             format!("{}?", theme::capitalize(&m.summary())),
-            collateral(m, &loaded.topology, &loaded.scenario),
+            collateral(m, &brief.topology, &brief.context),
         ),
         Pending::Hint => (
             "Reveal a hint?".to_string(),

@@ -245,7 +245,7 @@ fn details(
             );
             if inc.on_hover_text("Escalate: part of an attack").clicked() {
                 intents.write(Intent::Command(Command::Triage {
-                    alert: a.id,
+                    alert: a.id.into(),
                     verdict: Verdict::Incident,
                 }));
             }
@@ -258,7 +258,7 @@ fn details(
                 .clicked()
             {
                 intents.write(Intent::Command(Command::Triage {
-                    alert: a.id,
+                    alert: a.id.into(),
                     verdict: Verdict::Benign,
                 }));
             }

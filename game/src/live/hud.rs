@@ -1,10 +1,12 @@
-//! The heads-up bar: scenario, phase, clock, provisional score, hints, pause and help.
+//! The heads-up bar: scenario, phase, clock, the trainee's own progress (alerts triaged,
+//! actions and their confirmed results, hint points spent), hints, pause and help. No score:
+//! that would tell a trainee which alert is real; it appears at the debrief.
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bulkhead_engine::Phase;
 
-use crate::bridge::{BridgeSettings, Intent, SessionView};
+use crate::bridge::{BridgeSettings, Intent, SessionView, Snapshot};
 use crate::live::{LiveUi, Pending, egui_rect, regions, screen_size};
 use crate::screens::{Screen, UiPass, region};
 use crate::theme::{self, ACCENT, BAD, BLUE, DIM, GOOD, LINE, TEXT, WARN};
@@ -119,25 +121,9 @@ fn draw(
                         live.confirm = Some(Pending::Hint);
                     }
                     ui.separator();
-                    match &snap.provisional {
-                        Some(card) => {
-                            theme::note(ui, format!("grade {}", card.grade));
-                            ui.label(
-                                egui::RichText::new(format!("{}", card.total))
-                                    .size(20.0)
-                                    .strong()
-                                    .color(theme::grade(&card.grade)),
-                            )
-                            .on_hover_ui(|ui| {
-                                for c in &card.components {
-                                    ui.label(format!("{}: {} / {}", c.title, c.points, c.max));
-                                }
-                            });
-                            theme::note(ui, "score so far");
-                        }
-                        None => {
-                            theme::note(ui, "score from the live phase");
-                        }
+                    // What an analyst on duty knows: no score until the debrief.
+                    for (label, hover) in progress(snap) {
+                        theme::note(ui, label).on_hover_text(hover);
                     }
                     let open = snap.alerts.iter().filter(|a| a.verdict.is_none()).count();
                     if open > 0 {
@@ -172,4 +158,34 @@ fn draw(
             });
     }
     Ok(())
+}
+
+/// The trainee's own tally for the bar, each with its longer explanation.
+pub fn progress(snap: &Snapshot) -> Vec<(String, String)> {
+    let triaged = snap.alerts.iter().filter(|a| a.verdict.is_some()).count();
+    let confirmed = snap
+        .mitigations
+        .iter()
+        .filter(|m| matches!(m.result, Some((true, _))))
+        .count();
+    let failed = snap
+        .mitigations
+        .iter()
+        .filter(|m| matches!(m.result, Some((false, _))))
+        .count();
+    let spent: u32 = snap.hints.iter().map(|h| h.cost).sum();
+    vec![
+        (
+            format!("{triaged}/{} triaged", snap.alerts.len()),
+            "Alerts you have given a verdict; the score is shown at the debrief".to_string(),
+        ),
+        (
+            format!("{} actions", snap.mitigations.len()),
+            format!("{confirmed} confirmed by the lab, {failed} failed, the rest pending"),
+        ),
+        (
+            format!("hints −{spent}"),
+            "Points spent on hints so far".to_string(),
+        ),
+    ]
 }

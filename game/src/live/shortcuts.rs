@@ -175,12 +175,12 @@ fn shortcuts(
     }
     if pressed(KeyCode::KeyI) {
         intents.write(Intent::Command(Command::Triage {
-            alert: id,
+            alert: id.into(),
             verdict: Verdict::Incident,
         }));
     } else if pressed(KeyCode::KeyB) && !shift {
         intents.write(Intent::Command(Command::Triage {
-            alert: id,
+            alert: id.into(),
             verdict: Verdict::Benign,
         }));
     }

@@ -68,10 +68,11 @@ fn draw(
     mut intents: MessageWriter<Intent>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    let Some(loaded) = &view.loaded else {
+    // The trainee's side of the scenario only: no timeline, decoys or answers.
+    let Some(s) = &view.brief else {
         return Ok(());
     };
-    let (s, t) = (&loaded.scenario, &loaded.topology);
+    let t = &s.topology;
     let ready = view.lab == LabState::Ready;
     if keys.just_pressed(KeyCode::Enter) && ready {
         intents.write(Intent::Start);
@@ -147,7 +148,7 @@ fn draw(
                         }
                         ui.label(format!(
                             "• Attribute: name the {} entities involved, and no one else.",
-                            o.attribute.len()
+                            o.attribute_count
                         ));
                         ui.label(format!(
                             "• Protect the {} records at risk; keep the business running.",
@@ -229,11 +230,11 @@ fn draw(
                     theme::card().show(ui, |ui| {
                         ui.set_width(ui.available_width());
                         theme::heading(ui, "Hints");
-                        if s.hints.is_empty() {
+                        if s.hint_costs.is_empty() {
                             theme::note(ui, "None for this scenario.");
                         }
-                        for (i, h) in s.hints.iter().enumerate() {
-                            ui.label(format!("• Hint {}: costs {} points (press H in the live phase)", i + 1, h.cost));
+                        for (i, cost) in s.hint_costs.iter().enumerate() {
+                            ui.label(format!("• Hint {}: costs {cost} points (press H in the live phase)", i + 1));
                         }
                     });
                     ui.add_space(8.0);

@@ -1,0 +1,96 @@
+//! What a trainee may know of a scenario: the briefing and context, the objectives' par times,
+//! hint costs and the company's side of the topology. Defenders (the bot, scripts, the game)
+//! are handed this and never the `Scenario`, so the compiler keeps the attack timeline, the
+//! decoys and the answers (who to attribute) away from them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::format::scenario::{Containment, Context, Difficulty, Lesson, Scenario, Timing};
+use crate::format::topology::Topology;
+
+/// The objectives as the briefing states them: par times, how many entities to name (not
+/// which), and the records at risk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BriefObjectives {
+    pub detect_par_s: u32,
+    pub contain: Vec<Containment>,
+    pub attribute_count: usize,
+    pub records_at_risk: u32,
+}
+
+/// A scenario as the trainee sees it before and during the live phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraineeBrief {
+    pub id: String,
+    pub title: String,
+    pub difficulty: Difficulty,
+    pub lessons: Vec<Lesson>,
+    pub briefing: String,
+    pub context: Context,
+    pub timing: Timing,
+    pub objectives: BriefObjectives,
+    /// The cost of each hint, in order; a hint's text is shown once paid for.
+    pub hint_costs: Vec<u32>,
+    /// The company's network: the range's own machinery (benign traffic, the attacker) left out.
+    pub topology: Topology,
+}
+
+impl TraineeBrief {
+    pub fn of(scenario: &Scenario, topology: &Topology) -> TraineeBrief {
+        let o = &scenario.objectives;
+        TraineeBrief {
+            id: scenario.id.clone(),
+            title: scenario.title.clone(),
+            difficulty: scenario.difficulty,
+            lessons: scenario.lessons.clone(),
+            briefing: scenario.briefing.clone(),
+            context: scenario.context.clone(),
+            timing: scenario.timing,
+            objectives: BriefObjectives {
+                detect_par_s: o.detect_par_s,
+                contain: o.contain.clone(),
+                attribute_count: o.attribute.len(),
+                records_at_risk: o.records_at_risk,
+            },
+            hint_costs: scenario.hints.iter().map(|h| h.cost).collect(),
+            topology: company_side(topology),
+        }
+    }
+
+    /// Seconds since the live phase began (negative during the warm-up).
+    pub fn live_s(&self, t_ms: u64) -> f64 {
+        (t_ms as f64 - self.timing.warmup_ms() as f64) / 1000.0
+    }
+}
+
+/// The topology without the range's machinery: what the company's own inventory would list.
+pub fn company_side(topology: &Topology) -> Topology {
+    let mut company = topology.clone();
+    company.services.retain(|s| !s.range_only);
+    company
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_brief_holds_no_attack_step_and_no_range_machinery() {
+        let scenario: Scenario =
+            ron::from_str(include_str!("../../scenarios/stolen-credentials.ron")).unwrap();
+        let topology: Topology =
+            ron::from_str(include_str!("../../labs/topologies/company.ron")).unwrap();
+        let brief = TraineeBrief::of(&scenario, &topology);
+        let json = serde_json::to_string(&brief).unwrap();
+        for step in scenario.attack.iter().chain(&scenario.decoys) {
+            assert!(!json.contains(&step.narrative), "{} leaks", step.id);
+        }
+        assert!(
+            !json.contains("198.51.100.23"),
+            "the intruder's address leaks"
+        );
+        assert!(!json.contains(&scenario.debrief));
+        assert!(brief.topology.services.iter().all(|s| !s.range_only));
+        assert_eq!(brief.objectives.attribute_count, 2);
+    }
+}

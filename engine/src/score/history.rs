@@ -1,0 +1,264 @@
+//! What a record says happened, gathered once for every score component: alerts and what they
+//! were, the trainee's verdicts, attributions, mitigations and hints, and every attempt of the
+//! attack with why it failed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Action, Cause, Command, EffectKind, Mitigation, Origin, Verdict};
+use crate::detector::Alert;
+use crate::format::scenario::Scenario;
+use crate::format::topology::Topology;
+use crate::observation::{EntityRef, Millis};
+use crate::record::RecordLine;
+
+use super::involved::{Judge, Truth};
+use super::{Moment, MomentKind};
+
+/// One attempt of an attack step, as its actor saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub t_ms: Millis,
+    pub ok: bool,
+    /// Records obtained by a successful data read (0 otherwise).
+    pub records: u64,
+    pub cause: Option<Cause>,
+}
+
+/// A mitigation the trainee applied, and whether the lab confirmed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub t_ms: Millis,
+    pub effect: u64,
+    pub mitigation: Mitigation,
+    /// (when, whether it took effect), once the lab answered.
+    pub confirmed: Option<(Millis, bool)>,
+}
+
+impl Applied {
+    pub fn took_effect(&self) -> bool {
+        self.confirmed.is_some_and(|(_, ok)| ok)
+    }
+}
+
+/// A command the session refused, with why: shown on the score card so a script's author (or
+/// a trainee) learns what did not happen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefusedCommand {
+    pub t_ms: Millis,
+    pub command: String,
+    pub why: String,
+}
+
+/// Everything the components score, read from a record up to a moment.
+#[derive(Debug, Default)]
+pub struct History {
+    pub warmup_ms: Millis,
+    pub attack_start_ms: Millis,
+    pub alerts: BTreeMap<u32, (Alert, Truth)>,
+    /// Accepted verdicts per alert, in order: the last one is the one that stands.
+    pub verdicts: BTreeMap<u32, Vec<(Millis, Verdict)>>,
+    pub attributed: Vec<EntityRef>,
+    pub mitigations: Vec<Applied>,
+    pub hints: u32,
+    pub hint_cost: u32,
+    /// Attempts per attack step, in order.
+    pub attempts: BTreeMap<String, Vec<Attempt>>,
+    /// When each attack or decoy step first acted.
+    pub first_attempt: BTreeMap<String, Millis>,
+    /// Benign (successes, attempts) in the warm-up and in the live phase.
+    pub benign: [(u32, u32); 2],
+    pub refused: Vec<RefusedCommand>,
+    pub timeline: Vec<Moment>,
+}
+
+impl History {
+    /// Read the record's lines up to `upto` (inclusive).
+    pub fn gather(
+        scenario: &Scenario,
+        topology: &Topology,
+        lines: &[RecordLine],
+        upto: Millis,
+    ) -> History {
+        let judge = Judge::new(scenario, topology, lines);
+        let warmup_ms = scenario.timing.warmup_ms();
+        let mut h = History {
+            warmup_ms,
+            attack_start_ms: warmup_ms + u64::from(scenario.attack_start_s()) * 1000,
+            ..Default::default()
+        };
+        let mut reads: BTreeMap<u64, ()> = BTreeMap::new();
+        for l in lines {
+            match l {
+                RecordLine::Effect { t_ms, effect } if *t_ms <= upto => {
+                    if matches!(effect.kind, EffectKind::Act(Action::ReadData { .. })) {
+                        reads.insert(effect.id, ());
+                    }
+                    h.effect(scenario, *t_ms, effect.id, &effect.origin, &effect.kind);
+                }
+                RecordLine::Alert(a) if a.t_ms <= upto => {
+                    h.alerts.insert(a.id, (a.clone(), judge.truth(a)));
+                }
+                RecordLine::Command {
+                    t_ms,
+                    command,
+                    refused,
+                } if *t_ms <= upto => match refused {
+                    None => h.command(scenario, *t_ms, command),
+                    Some(why) => h.refused.push(RefusedCommand {
+                        t_ms: *t_ms,
+                        command: command.summary(),
+                        why: why.clone(),
+                    }),
+                },
+                RecordLine::Outcome(o) if o.t_ms <= upto => match judge.origin(o.effect) {
+                    Some(Origin::Attack { step }) => {
+                        let records = if o.ok && reads.contains_key(&o.effect) {
+                            u64::from(o.records)
+                        } else {
+                            0
+                        };
+                        h.attempts.entry(step.clone()).or_default().push(Attempt {
+                            t_ms: o.t_ms,
+                            ok: o.ok,
+                            records,
+                            cause: o.cause.clone(),
+                        });
+                    }
+                    Some(Origin::Benign) => {
+                        let phase = usize::from(o.t_ms >= warmup_ms);
+                        h.benign[phase].1 += 1;
+                        h.benign[phase].0 += u32::from(o.ok);
+                    }
+                    Some(Origin::Defender) => {
+                        if let Some(m) = h.mitigations.iter_mut().find(|m| m.effect == o.effect) {
+                            m.confirmed.get_or_insert((o.t_ms, o.ok));
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        for (a, truth) in h.alerts.values() {
+            if *truth == Truth::Attack {
+                h.timeline.push(Moment {
+                    t_ms: a.t_ms,
+                    kind: MomentKind::Alert,
+                    text: format!("alert #{}: {}", a.id, a.title),
+                });
+            }
+        }
+        h
+    }
+
+    fn effect(
+        &mut self,
+        scenario: &Scenario,
+        t_ms: Millis,
+        id: u64,
+        origin: &Origin,
+        kind: &EffectKind,
+    ) {
+        match origin {
+            Origin::Attack { step } | Origin::Decoy { step } => {
+                if self.first_attempt.contains_key(step) {
+                    return;
+                }
+                self.first_attempt.insert(step.clone(), t_ms);
+                let narrative = scenario
+                    .step(step)
+                    .map(|s| s.narrative.as_str())
+                    .unwrap_or_default();
+                self.timeline.push(Moment {
+                    t_ms,
+                    kind: if origin.is_attack() {
+                        MomentKind::AttackStep
+                    } else {
+                        MomentKind::Decoy
+                    },
+                    text: format!("{step}: {narrative}"),
+                });
+            }
+            Origin::Defender => {
+                if let EffectKind::Mitigate(m) = kind {
+                    self.mitigations.push(Applied {
+                        t_ms,
+                        effect: id,
+                        mitigation: m.clone(),
+                        confirmed: None,
+                    });
+                    self.timeline.push(Moment {
+                        t_ms,
+                        kind: MomentKind::Mitigation,
+                        text: m.summary(),
+                    });
+                }
+            }
+            Origin::Benign => {}
+        }
+    }
+
+    fn command(&mut self, scenario: &Scenario, t_ms: Millis, command: &Command) {
+        match command {
+            Command::Triage { alert, verdict } => {
+                let Some(id) = alert.id() else { return };
+                self.verdicts.entry(id).or_default().push((t_ms, *verdict));
+                self.timeline.push(Moment {
+                    t_ms,
+                    kind: match verdict {
+                        Verdict::Incident => MomentKind::Escalation,
+                        Verdict::Benign => MomentKind::Dismissal,
+                    },
+                    text: format!("alert #{id} triaged as {}", verdict.word()),
+                });
+            }
+            Command::Attribute { entity } => self.attributed.push(entity.clone()),
+            Command::Hint => {
+                if let Some(hint) = scenario.hints.get(self.hints as usize) {
+                    self.hint_cost += hint.cost;
+                }
+                self.hints += 1;
+                self.timeline.push(Moment {
+                    t_ms,
+                    kind: MomentKind::Hint,
+                    text: "asked for a hint".into(),
+                });
+            }
+            Command::Mitigate(_) => {}
+        }
+    }
+
+    /// The verdict that stands for an alert at the end, and when it was given.
+    pub fn standing(&self, alert: u32) -> Option<(Millis, Verdict)> {
+        self.verdicts.get(&alert).and_then(|v| v.last()).copied()
+    }
+
+    /// The trainee's confirmed mitigation that explains a failed attempt, if one does: the
+    /// lab named a cause, the cause's entity is on the step's path, and a mitigation of the
+    /// right kind on that entity was applied (and took effect) no later than the attempt.
+    pub fn credited(
+        &self,
+        attempt: &Attempt,
+        path: &std::collections::BTreeSet<EntityRef>,
+    ) -> Option<&Applied> {
+        if attempt.ok {
+            return None;
+        }
+        let cause = attempt.cause.as_ref()?;
+        if !cause.entity().is_some_and(|e| path.contains(&e)) {
+            return None;
+        }
+        self.mitigations.iter().find(|m| {
+            m.t_ms <= attempt.t_ms && m.took_effect() && cause.explained_by(&m.mitigation)
+        })
+    }
+
+    /// Live-phase alerts, the ones a trainee is asked to triage.
+    pub fn live_alerts(&self) -> impl Iterator<Item = (&u32, &(Alert, Truth))> {
+        self.alerts
+            .iter()
+            .filter(move |(_, (a, _))| a.t_ms >= self.warmup_ms)
+    }
+}

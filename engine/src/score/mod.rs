@@ -1,0 +1,242 @@
+//! Scoring against the scenario's expected baselines: a pure function of scenario + record.
+//! Out of 1000, with a grade, badges and a line of explanation for every point. Each component
+//! lives in its own file and reads the same `History`, so every rule is on one screen and
+//! tested alone.
+
+mod attribution;
+mod badges;
+mod collateral;
+mod containment;
+mod detection;
+mod history;
+mod impact;
+mod involved;
+mod precision;
+#[cfg(test)]
+mod testkit;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::format::scenario::Scenario;
+use crate::format::topology::Topology;
+use crate::observation::Millis;
+use crate::record::RecordLine;
+
+pub use history::RefusedCommand;
+pub use involved::{Truth, alert_truths, involved, involved_in_attack, path};
+
+pub const MAX_SCORE: u32 = 1000;
+const DETECTION: f64 = 250.0;
+const CONTAINMENT: f64 = 250.0;
+const IMPACT: f64 = 150.0;
+const COLLATERAL: f64 = 150.0;
+const ATTRIBUTION: f64 = 100.0;
+const PRECISION: f64 = 100.0;
+
+/// One explained change of points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreLine {
+    pub points: i32,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Component {
+    pub key: String,
+    pub title: String,
+    pub points: i32,
+    pub max: u32,
+    /// Their points add up to `points`.
+    pub lines: Vec<ScoreLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Badge {
+    pub id: String,
+    pub title: String,
+    pub why: String,
+}
+
+/// One moment of the debrief timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Moment {
+    pub t_ms: Millis,
+    pub kind: MomentKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MomentKind {
+    AttackStep,
+    Decoy,
+    Alert,
+    Escalation,
+    Dismissal,
+    Mitigation,
+    Contained,
+    Hint,
+}
+
+/// Measured facts behind the points.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Facts {
+    pub attack_start_ms: Millis,
+    /// When the standing escalation of the earliest-escalated true alert was made.
+    pub detected_ms: Option<Millis>,
+    /// Per objective step: from when its attempts failed for good because of a mitigation.
+    pub contained_ms: BTreeMap<String, Option<Millis>>,
+    pub attack_attempts: u32,
+    pub attack_successes: u32,
+    /// Attacker attempts that failed because of a confirmed mitigation of the trainee's.
+    pub attack_failures_caused: u32,
+    pub successes_after_first_mitigation: u32,
+    /// Records the attack obtained, capped at the records at risk.
+    pub records_lost: u64,
+    pub records_at_risk: u64,
+    pub benign_success_warmup: f64,
+    pub benign_success_live: f64,
+    pub true_alerts: u32,
+    pub false_alerts: u32,
+    /// Live alerts with a verdict standing at the end.
+    pub alerts_triaged: u32,
+    /// Distinct uninvolved entities the trainee restricted.
+    pub innocents_mitigated: u32,
+    /// Escalations of decoys and noise that stand at the end.
+    pub false_escalations: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreCard {
+    pub scenario: String,
+    pub total: u32,
+    pub max: u32,
+    pub grade: String,
+    pub components: Vec<Component>,
+    pub badges: Vec<Badge>,
+    pub timeline: Vec<Moment>,
+    pub facts: Facts,
+    /// Commands the session refused, with why (a script's typo, a triage too early).
+    #[serde(default)]
+    pub refused: Vec<RefusedCommand>,
+}
+
+impl ScoreCard {
+    pub fn component(&self, key: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.key == key)
+    }
+}
+
+fn line(points: f64, text: impl Into<String>) -> ScoreLine {
+    ScoreLine {
+        points: points.round() as i32,
+        text: text.into(),
+    }
+}
+
+fn component(key: &str, title: &str, max: f64, mut lines: Vec<ScoreLine>) -> Component {
+    let sum: i32 = lines.iter().map(|l| l.points).sum();
+    let clamped = sum.clamp(if max > 0.0 { 0 } else { i32::MIN }, max as i32);
+    if clamped != sum {
+        lines.push(ScoreLine {
+            points: clamped - sum,
+            text: if clamped > sum {
+                "floor: a component never goes below 0".into()
+            } else {
+                "ceiling: a component never goes above its maximum".into()
+            },
+        });
+    }
+    Component {
+        key: key.into(),
+        title: title.into(),
+        points: clamped,
+        max: max.max(0.0) as u32,
+        lines,
+    }
+}
+
+/// Points for a time against par: full at or under par, nothing at four times par.
+fn timed(max: f64, took_ms: Millis, par_s: u32) -> f64 {
+    let took = took_ms as f64 / 1000.0;
+    let par = f64::from(par_s.max(1));
+    if took <= par {
+        max
+    } else {
+        max * (1.0 - (took - par) / (3.0 * par)).max(0.0)
+    }
+}
+
+fn secs(ms: Millis) -> String {
+    format!("{:.0} s", ms as f64 / 1000.0)
+}
+
+/// Score a record. `upto` limits it to what had happened by then: for a mentor's view of a
+/// live session, never for the trainee's.
+pub fn score(
+    scenario: &Scenario,
+    topology: &Topology,
+    lines: &[RecordLine],
+    upto: Option<Millis>,
+) -> ScoreCard {
+    let h = history::History::gather(scenario, topology, lines, upto.unwrap_or(Millis::MAX));
+    let mut facts = Facts {
+        attack_start_ms: h.attack_start_ms,
+        ..Default::default()
+    };
+    let mut timeline = h.timeline.clone();
+    let det = detection::score(&h, scenario, &mut facts);
+    let con = containment::score(&h, scenario, topology, &mut facts, &mut timeline);
+    let imp = impact::score(&h, scenario, topology, &mut facts);
+    let col = collateral::score(&h, scenario, &mut facts);
+    let att = attribution::score(&h, scenario, topology);
+    let pre = precision::score(&h, scenario, topology, &mut facts);
+    let hints = if h.hints == 0 {
+        vec![line(0.0, "no hints used")]
+    } else {
+        vec![line(
+            -f64::from(h.hint_cost),
+            format!("{} hint(s) used", h.hints),
+        )]
+    };
+    let components = vec![
+        component("detection", "Time to detect", DETECTION, det),
+        component("containment", "Time to contain", CONTAINMENT, con),
+        component("impact", "Impact", IMPACT, imp),
+        component("collateral", "Collateral", COLLATERAL, col),
+        component("attribution", "Attribution", ATTRIBUTION, att),
+        component("precision", "Precision", PRECISION, pre),
+        component("hints", "Hints", 0.0, hints),
+    ];
+    let total = components
+        .iter()
+        .map(|c| c.points)
+        .sum::<i32>()
+        .clamp(0, MAX_SCORE as i32) as u32;
+    let badges = badges::earned(&components, &facts, scenario, h.hints);
+    timeline.sort_by_key(|m| m.t_ms);
+    ScoreCard {
+        scenario: scenario.id.clone(),
+        total,
+        max: MAX_SCORE,
+        grade: grade(total).into(),
+        components,
+        badges,
+        timeline,
+        facts,
+        refused: h.refused,
+    }
+}
+
+fn grade(total: u32) -> &'static str {
+    match total {
+        900.. => "S",
+        800.. => "A",
+        650.. => "B",
+        500.. => "C",
+        300.. => "D",
+        _ => "F",
+    }
+}
