@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::action::{Action, Effect, EffectKind, Mitigation, Origin, Outcome};
+use crate::action::{Action, Cause, Effect, EffectKind, Mitigation, Origin, Outcome};
 use crate::format::scenario::{Scenario, Weakness};
 use crate::format::topology::{Limits, Role, Topology};
 use crate::lab::{Backend, Lab, LabOutput, Pacing};
@@ -53,6 +53,10 @@ struct SimService {
     enforced: (Option<f32>, Option<u32>, Option<u32>),
     state: RunState,
     isolated: bool,
+    /// Whether the trainee has capped it: only then is a hog held down credited to a cap.
+    capped: bool,
+    /// Whether it is stopped because the kernel killed it out of memory (not a trainee's stop).
+    oom_killed: bool,
     base_cpu: f32,
     base_memory: f32,
     base_pids: u32,
@@ -66,6 +70,27 @@ struct SimService {
 impl SimService {
     fn reachable(&self) -> bool {
         self.state == RunState::Running && !self.isolated
+    }
+
+    /// Why the service does not answer (meaningful only when it is not `reachable`). A stopped
+    /// or paused container is named for its state first: that is what would have to be undone.
+    fn down_cause(&self) -> Cause {
+        let service = self.id.clone();
+        match self.state {
+            RunState::Stopped if self.oom_killed => Cause::OomKilled { service },
+            RunState::Stopped => Cause::Stopped { service },
+            RunState::Paused => Cause::Paused { service },
+            RunState::Running if self.isolated => Cause::Isolated { service },
+            RunState::Running => Cause::Lab,
+        }
+    }
+
+    /// Whether a limit the kernel enforces now holds the jobs below what they ask for.
+    fn clipped(&self) -> bool {
+        let want_cpu = self.base_cpu + self.jobs.iter().map(|j| j.cpu_pct).sum::<f32>();
+        let want_pids = self.base_pids + self.jobs.iter().map(|j| j.threads).sum::<u32>();
+        self.enforced.0.is_some_and(|c| want_cpu > c * 100.0)
+            || self.enforced.2.is_some_and(|p| want_pids > p)
     }
 
     fn demand_cpu(&self) -> f32 {
@@ -170,6 +195,8 @@ impl SimLab {
                     enforced,
                     state: RunState::Running,
                     isolated: false,
+                    capped: false,
+                    oom_killed: false,
                     base_cpu: cpu,
                     base_memory: mem,
                     base_pids: pids,
@@ -242,23 +269,57 @@ impl SimLab {
                 ok,
                 records,
                 detail: detail.into(),
+                cause: None,
             }),
         );
+    }
+
+    /// A failed attempt and why it failed.
+    fn failed(&mut self, t: Millis, effect: u64, detail: impl Into<String>, cause: Cause) {
+        self.push(
+            t,
+            LabOutput::Outcome(Outcome {
+                t_ms: t,
+                effect,
+                ok: false,
+                records: 0,
+                detail: detail.into(),
+                cause: Some(cause),
+            }),
+        );
+    }
+
+    /// Why a credential was rejected: revoked by the trainee, or never valid.
+    fn auth_cause(&self, identity: &str) -> Cause {
+        if self.revoked.contains(identity) {
+            Cause::Revoked {
+                identity: identity.into(),
+            }
+        } else {
+            Cause::Refused
+        }
+    }
+
+    /// Why a job cannot run in (or exec cannot enter) a container that is not running.
+    fn not_running(&mut self, t: Millis, effect: u64, i: usize) {
+        let cause = self.services[i].down_cause();
+        self.failed(t, effect, "container is not running", cause);
     }
 
     fn name_of(&self, role: Role) -> String {
         self.services[self.role_idx(role)].id.clone()
     }
 
-    /// Through the gateway to web: `Err(detail)` when the request does not arrive.
-    fn reach_web(&mut self, hostile: bool, source: &str) -> Result<(), String> {
+    /// Through the gateway to web: `Err((detail, cause))` when the request does not arrive.
+    fn reach_web(&mut self, hostile: bool, source: &str) -> Result<(), (String, Cause)> {
         let origin = self.role_idx(if hostile {
             Role::Attacker
         } else {
             Role::Traffic
         });
         if !self.services[origin].reachable() {
-            return Err("client cannot reach the network".into());
+            // The client is range machinery: nobody's mitigation can take it off the network.
+            return Err(("client cannot reach the network".into(), Cause::Lab));
         }
         let gw = self.role_idx(Role::Gateway);
         let web = self.role_idx(Role::Web);
@@ -266,15 +327,21 @@ impl SimLab {
         flow.requests += 1;
         if self.blocked.contains(source) {
             flow.denied += 1;
-            return Err("403 blocked at the gateway".into());
+            let cause = Cause::Blocked {
+                source: source.into(),
+            };
+            return Err(("403 blocked at the gateway".into(), cause));
         }
         if !self.services[gw].reachable() {
             flow.errors += 1;
-            return Err("gateway unreachable".into());
+            return Err(("gateway unreachable".into(), self.services[gw].down_cause()));
         }
         if !self.services[web].reachable() {
             flow.errors += 1;
-            return Err("502 web unreachable".into());
+            return Err((
+                "502 web unreachable".into(),
+                self.services[web].down_cause(),
+            ));
         }
         self.services[gw].rx_bytes += 600.0;
         self.services[web].rx_bytes += 600.0;
@@ -282,7 +349,8 @@ impl SimLab {
         let health = self.web_health;
         if self.rng.random::<f32>() > health {
             flow.errors += 1;
-            return Err("503 web overloaded".into());
+            let service = self.services[web].id.clone();
+            return Err(("503 web overloaded".into(), Cause::Overloaded { service }));
         }
         Ok(())
     }
@@ -340,8 +408,8 @@ impl SimLab {
         let web = self.name_of(Role::Web);
         match action {
             Action::Login { identity, source } => {
-                if let Err(d) = self.reach_web(hostile, source) {
-                    return self.outcome(t, effect, false, 0, d);
+                if let Err((d, cause)) = self.reach_web(hostile, source) {
+                    return self.failed(t, effect, d, cause);
                 }
                 let ok = !self.revoked.contains(identity);
                 if ok {
@@ -357,36 +425,31 @@ impl SimLab {
                         trace: Some(effect),
                     },
                 );
-                self.outcome(
-                    t,
-                    effect,
-                    ok,
-                    0,
-                    if ok {
-                        "logged in"
-                    } else {
-                        "401 credential rejected"
-                    },
-                );
+                if ok {
+                    self.outcome(t, effect, true, 0, "logged in");
+                } else {
+                    let cause = self.auth_cause(identity);
+                    self.failed(t, effect, "401 credential rejected", cause);
+                }
             }
             Action::Request {
                 identity,
                 source,
                 endpoint,
             } => {
-                if let Err(d) = self.reach_web(hostile, source) {
-                    return self.outcome(t, effect, false, 0, d);
+                if let Err((d, cause)) = self.reach_web(hostile, source) {
+                    return self.failed(t, effect, d, cause);
                 }
-                let status = match identity {
-                    None => 200,
+                let (status, cause) = match identity {
+                    None => (200, None),
                     Some(id) => match self.authenticate(t, hostile, id, source, effect) {
-                        Err(_) => 401,
+                        Err(_) => (401, Some(self.auth_cause(id))),
                         Ok(_) => {
                             let admin = self.topology.identity(id).is_some_and(|i| i.admin);
                             if endpoint.starts_with("/admin") && !admin {
-                                403
+                                (403, Some(Cause::Refused))
                             } else {
-                                200
+                                (200, None)
                             }
                         }
                     },
@@ -402,7 +465,10 @@ impl SimLab {
                         trace: Some(effect),
                     },
                 );
-                self.outcome(t, effect, status == 200, 0, format!("{status}"));
+                match cause {
+                    Some(cause) => self.failed(t, effect, format!("{status}"), cause),
+                    None => self.outcome(t, effect, true, 0, format!("{status}")),
+                }
             }
             Action::ReadData {
                 identity,
@@ -410,13 +476,13 @@ impl SimLab {
                 dataset,
                 records,
             } => {
-                if let Err(d) = self.reach_web(hostile, source) {
-                    return self.outcome(t, effect, false, 0, d);
+                if let Err((d, cause)) = self.reach_web(hostile, source) {
+                    return self.failed(t, effect, d, cause);
                 }
                 let auth = self.authenticate(t, hostile, identity, source, effect);
-                let store_up = self.services[self.role_idx(Role::Datastore)].state
-                    == RunState::Running
-                    && !self.services[self.role_idx(Role::Datastore)].isolated;
+                let store = &self.services[self.role_idx(Role::Datastore)];
+                let store_up = store.reachable();
+                let store_down = store.down_cause();
                 let ok = auth.is_ok() && store_up;
                 let got = if ok { *records } else { 0 };
                 if auth.is_ok() {
@@ -455,11 +521,18 @@ impl SimLab {
                         trace: Some(effect),
                     },
                 );
-                self.outcome(t, effect, ok, got, format!("{status}"));
+                if ok {
+                    self.outcome(t, effect, true, got, format!("{status}"));
+                } else if auth.is_err() {
+                    let cause = self.auth_cause(identity);
+                    self.failed(t, effect, format!("{status}"), cause);
+                } else {
+                    self.failed(t, effect, format!("{status}"), store_down);
+                }
             }
             Action::CreateKey { identity, source } => {
-                if let Err(d) = self.reach_web(hostile, source) {
-                    return self.outcome(t, effect, false, 0, d);
+                if let Err((d, cause)) = self.reach_web(hostile, source) {
+                    return self.failed(t, effect, d, cause);
                 }
                 match self.authenticate(t, hostile, identity, source, effect) {
                     Err(d) => {
@@ -474,7 +547,8 @@ impl SimLab {
                                 trace: Some(effect),
                             },
                         );
-                        self.outcome(t, effect, false, 0, d)
+                        let cause = self.auth_cause(identity);
+                        self.failed(t, effect, d, cause)
                     }
                     Ok(_) => {
                         let id = format!("key-{:04x}", self.rng.random::<u16>());
@@ -517,10 +591,10 @@ impl SimLab {
                 command,
             } => {
                 let Some(i) = self.idx(service) else {
-                    return self.outcome(t, effect, false, 0, "no such container");
+                    return self.failed(t, effect, "no such container", Cause::Lab);
                 };
                 if self.services[i].state != RunState::Running {
-                    return self.outcome(t, effect, false, 0, "container is not running");
+                    return self.not_running(t, effect, i);
                 }
                 self.observe(
                     t,
@@ -588,10 +662,10 @@ impl SimLab {
 
     fn start_job(&mut self, t: Millis, effect: u64, service: &str, job: Job) {
         let Some(i) = self.idx(service) else {
-            return self.outcome(t, effect, false, 0, "no such container");
+            return self.failed(t, effect, "no such container", Cause::Lab);
         };
         if self.services[i].state != RunState::Running {
-            return self.outcome(t, effect, false, 0, "container is not running");
+            return self.not_running(t, effect, i);
         }
         if job.hostile {
             // The hog reports every second whether it still takes more than it should.
@@ -603,11 +677,11 @@ impl SimLab {
     }
 
     /// Kill every job of a container (stop, restart, OOM): a hostile job's attack stops
-    /// succeeding there and then.
-    fn kill_jobs(&mut self, t: Millis, i: usize, why: &str) {
+    /// succeeding there and then, for the reason `cause` gives.
+    fn kill_jobs(&mut self, t: Millis, i: usize, why: &str, cause: Cause) {
         let jobs = std::mem::take(&mut self.services[i].jobs);
         for j in jobs.into_iter().filter(|j| j.hostile) {
-            self.outcome(t, j.effect, false, 0, why.to_string());
+            self.failed(t, j.effect, why, cause.clone());
         }
     }
 
@@ -663,6 +737,7 @@ impl SimLab {
                 Some(i),
             ) => {
                 let s = &mut self.services[i];
+                s.capped = true;
                 if let Some(c) = cpu_cores {
                     s.enforced.0 = Some(*c);
                 }
@@ -676,7 +751,11 @@ impl SimLab {
                 // The kernel refuses a memory limit below what is in use, so the container is
                 // restarted under it (what a real lab does too), ending whatever hogged it.
                 if memory_mib.is_some_and(|mem| self.services[i].memory_now > mem as f32) {
-                    self.kill_jobs(t, i, "container restarted under its new limits");
+                    // The cap ended the job, so the cap is what the trainee is credited with.
+                    let cause = Cause::Capped {
+                        service: self.services[i].id.clone(),
+                    };
+                    self.kill_jobs(t, i, "container restarted under its new limits", cause);
                     self.services[i].memory_now = self.services[i].base_memory;
                     self.lifecycle(t, i, LifecycleState::Died);
                     self.lifecycle(t, i, LifecycleState::Started);
@@ -705,15 +784,22 @@ impl SimLab {
                     return Err("already stopped".into());
                 }
                 self.services[i].state = RunState::Stopped;
-                self.kill_jobs(t, i, "container stopped");
+                let cause = Cause::Stopped {
+                    service: self.services[i].id.clone(),
+                };
+                self.kill_jobs(t, i, "container stopped", cause);
                 self.services[i].memory_now = 0.0;
                 self.lifecycle(t, i, LifecycleState::Stopped);
                 Ok("stopped".into())
             }
             (Mitigation::Restart { .. }, Some(i)) => {
-                self.kill_jobs(t, i, "container restarted");
+                let cause = Cause::Stopped {
+                    service: self.services[i].id.clone(),
+                };
+                self.kill_jobs(t, i, "container restarted", cause);
                 let s = &mut self.services[i];
                 s.state = RunState::Running;
+                s.oom_killed = false;
                 s.memory_now = s.base_memory;
                 self.lifecycle(t, i, LifecycleState::Started);
                 Ok("restarted".into())
@@ -779,11 +865,20 @@ impl SimLab {
             }
             let mut arrived = 0;
             let mut served = 0;
+            // Why requests failed, in first-seen order so that ties resolve the same every run.
+            let mut why: Vec<(Cause, u32)> = Vec::new();
             let web = self.name_of(Role::Web);
             for k in 0..rps {
                 // Spread over the coming second; the queue releases them in time order.
                 let at = t + u64::from(k) * 1000 / u64::from(rps.max(1));
-                match self.reach_web(true, &source) {
+                let result = self.reach_web(true, &source);
+                if let Err((_, cause)) = &result {
+                    match why.iter_mut().find(|(c, _)| c == cause) {
+                        Some((_, n)) => *n += 1,
+                        None => why.push((cause.clone(), 1)),
+                    }
+                }
+                match result {
                     Ok(()) => {
                         arrived += 1;
                         served += 1;
@@ -799,7 +894,7 @@ impl SimLab {
                             },
                         );
                     }
-                    Err(d) if d.starts_with("503") => {
+                    Err((_, Cause::Overloaded { .. })) => {
                         arrived += 1;
                         self.observe(
                             at,
@@ -817,12 +912,23 @@ impl SimLab {
                 }
             }
             let ok = arrived * 2 >= rps;
-            self.outcome(
+            // A failed second carries the reason most of its failed requests met.
+            let mut dominant: Option<(Cause, u32)> = None;
+            for (c, n) in why {
+                if dominant.as_ref().is_none_or(|(_, best)| n > *best) {
+                    dominant = Some((c, n));
+                }
+            }
+            self.push(
                 t,
-                effect,
-                ok,
-                served,
-                format!("{arrived}/{rps} requests reached web"),
+                LabOutput::Outcome(Outcome {
+                    t_ms: t,
+                    effect,
+                    ok,
+                    records: served,
+                    detail: format!("{arrived}/{rps} requests reached web"),
+                    cause: if ok { None } else { dominant.map(|(c, _)| c) },
+                }),
             );
             keep.push((effect, source, rps, until, endpoint));
         }
@@ -875,8 +981,12 @@ impl SimLab {
             });
             if oom {
                 s.state = RunState::Stopped;
+                s.oom_killed = true;
                 s.memory_now = 0.0;
-                self.kill_jobs(t, i, "OOM-killed");
+                let cause = Cause::OomKilled {
+                    service: self.services[i].id.clone(),
+                };
+                self.kill_jobs(t, i, "OOM-killed", cause);
                 self.lifecycle(t, i, LifecycleState::OomKilled);
             }
             for (effect, hostile) in ended {
@@ -900,8 +1010,33 @@ impl SimLab {
                 s.memory_now,
                 s.pids()
             );
+            // Not taking more than it should: held down by the trainee's cap, frozen by a pause,
+            // or simply starved or small (nobody's doing, so no cause).
+            let cause = if over {
+                None
+            } else if s.state == RunState::Paused {
+                Some(Cause::Paused {
+                    service: s.id.clone(),
+                })
+            } else if s.capped && s.clipped() {
+                Some(Cause::Capped {
+                    service: s.id.clone(),
+                })
+            } else {
+                None
+            };
             for effect in hostile {
-                self.outcome(t, effect, over, 0, detail.clone());
+                self.push(
+                    t,
+                    LabOutput::Outcome(Outcome {
+                        t_ms: t,
+                        effect,
+                        ok: over,
+                        records: 0,
+                        detail: detail.clone(),
+                        cause: cause.clone(),
+                    }),
+                );
             }
         }
 
@@ -1022,6 +1157,29 @@ mod tests {
             .collect()
     }
 
+    fn causes(out: &[LabOutput], effect: u64) -> Vec<Option<Cause>> {
+        out.iter()
+            .filter_map(|o| match o {
+                LabOutput::Outcome(o) if o.effect == effect => Some(o.cause.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn svc(m: fn(String) -> Mitigation, service: &str) -> Mitigation {
+        m(service.into())
+    }
+
+    fn hog(service: &str, seconds: u32) -> Action {
+        Action::Hog {
+            service: service.into(),
+            cpu_workers: 3,
+            memory_mib: 100,
+            threads: 10,
+            seconds,
+        }
+    }
+
     fn read(identity: &str, source: &str) -> Action {
         Action::ReadData {
             identity: identity.into(),
@@ -1077,6 +1235,15 @@ mod tests {
             vec![false],
             "blocking twice is reported, not hidden"
         );
+        let blocked = Cause::Blocked {
+            source: "198.51.100.23".into(),
+        };
+        let revoked = Cause::Revoked {
+            identity: "alice".into(),
+        };
+        assert_eq!(causes(&out, 1), vec![None], "a success carries no cause");
+        assert_eq!(causes(&out, 3), vec![Some(blocked)]);
+        assert_eq!(causes(&out, 6), vec![Some(revoked)]);
         let revoked = out.iter().any(|o| {
             matches!(
                 o,
@@ -1143,6 +1310,14 @@ mod tests {
             "capped, the hog fails: {after:?}"
         );
         assert!(cpu(&out) <= 60.0, "cpu falls to the cap: {}", cpu(&out));
+        let capped = Some(Cause::Capped {
+            service: "tenant-a".into(),
+        });
+        assert!(
+            causes(&out, 1).iter().all(|c| *c == capped),
+            "held down by the trainee's cap: {:?}",
+            causes(&out, 1)
+        );
     }
 
     #[test]
@@ -1172,5 +1347,185 @@ mod tests {
         lab.advance(1000, &mut out);
         assert_eq!(outcomes(&out, 2), vec![false]);
         assert_eq!(outcomes(&out, 4), vec![true]);
+    }
+
+    #[test]
+    fn a_failed_read_names_the_tier_that_did_not_answer_and_why() {
+        type Case = (fn(String) -> Mitigation, &'static str, fn(String) -> Cause);
+        let cases: [Case; 6] = [
+            (
+                |s| Mitigation::Isolate { service: s },
+                "web",
+                |s| Cause::Isolated { service: s },
+            ),
+            (
+                |s| Mitigation::Pause { service: s },
+                "web",
+                |s| Cause::Paused { service: s },
+            ),
+            (
+                |s| Mitigation::Stop { service: s },
+                "web",
+                |s| Cause::Stopped { service: s },
+            ),
+            (
+                |s| Mitigation::Isolate { service: s },
+                "gateway",
+                |s| Cause::Isolated { service: s },
+            ),
+            (
+                |s| Mitigation::Pause { service: s },
+                "datastore",
+                |s| Cause::Paused { service: s },
+            ),
+            (
+                |s| Mitigation::Stop { service: s },
+                "datastore",
+                |s| Cause::Stopped { service: s },
+            ),
+        ];
+        for (m, service, cause) in cases {
+            let (_, mut lab) = lab("stolen-credentials");
+            let mut out = Vec::new();
+            lab.apply(0, &mitigate(1, svc(m, service)));
+            lab.apply(10, &act(2, read("bob", "10.20.0.12")));
+            lab.advance(1000, &mut out);
+            assert_eq!(outcomes(&out, 1), vec![true], "{service}");
+            assert_eq!(causes(&out, 2), vec![Some(cause(service.into()))]);
+        }
+    }
+
+    #[test]
+    fn refusals_of_the_application_are_not_a_mitigation() {
+        let (_, mut lab) = lab("stolen-credentials");
+        let mut out = Vec::new();
+        let request = |identity: &str, endpoint: &str| Action::Request {
+            identity: Some(identity.into()),
+            source: "10.20.0.12".into(),
+            endpoint: endpoint.into(),
+        };
+        lab.apply(0, &act(1, request("bob", "/admin/users")));
+        lab.apply(10, &act(2, request("nobody", "/orders")));
+        lab.advance(1000, &mut out);
+        assert_eq!(causes(&out, 1), vec![Some(Cause::Refused)], "403");
+        assert_eq!(causes(&out, 2), vec![Some(Cause::Refused)], "never valid");
+    }
+
+    #[test]
+    fn jobs_and_execs_in_a_frozen_or_stopped_container_say_which() {
+        let (_, mut lab) = lab("resource-exhaustion");
+        let mut out = Vec::new();
+        let exec = |service: &str| Action::Exec {
+            service: service.into(),
+            identity: "ivan".into(),
+            command: "sh".into(),
+        };
+        lab.apply(0, &act(1, hog("tenant-a", 60)));
+        lab.advance(2000, &mut out);
+        lab.apply(
+            2000,
+            &mitigate(2, svc(|s| Mitigation::Pause { service: s }, "tenant-a")),
+        );
+        lab.apply(2010, &act(3, exec("tenant-a")));
+        lab.advance(4000, &mut out);
+        lab.apply(
+            4000,
+            &mitigate(4, svc(|s| Mitigation::Stop { service: s }, "tenant-a")),
+        );
+        lab.apply(4010, &act(5, exec("tenant-a")));
+        lab.advance(6000, &mut out);
+        let paused = Some(Cause::Paused {
+            service: "tenant-a".into(),
+        });
+        let stopped = Some(Cause::Stopped {
+            service: "tenant-a".into(),
+        });
+        assert_eq!(causes(&out, 3), vec![paused.clone()]);
+        assert_eq!(causes(&out, 5), vec![stopped.clone()]);
+        let hog = causes(&out, 1);
+        assert_eq!(hog.first(), Some(&None), "unlimited, it takes too much");
+        assert!(hog.contains(&paused), "frozen: {hog:?}");
+        assert_eq!(hog.last(), Some(&stopped), "killed by the stop: {hog:?}");
+    }
+
+    #[test]
+    fn a_hog_that_ends_by_itself_or_under_its_own_limits_gets_no_trainee_cause() {
+        let (_, mut lab) = lab("resource-exhaustion");
+        let mut out = Vec::new();
+        // tenant-b keeps its hardened limits: they, not a trainee, hold the hog down.
+        lab.apply(0, &act(1, hog("tenant-b", 3)));
+        lab.apply(0, &act(2, hog("tenant-a", 3)));
+        lab.advance(8000, &mut out);
+        for effect in [1, 2] {
+            let all = causes(&out, effect);
+            assert!(!all.is_empty());
+            assert!(
+                all.iter().flatten().all(|c| c.entity().is_none()),
+                "{effect}: {all:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flood_second_carries_the_dominant_reason_its_requests_failed() {
+        let (_, mut lab) = lab("stolen-credentials");
+        let mut out = Vec::new();
+        let flood = Action::Flood {
+            source: "203.0.113.9".into(),
+            rps: 40,
+            seconds: 5,
+            endpoint: "/".into(),
+        };
+        lab.apply(0, &act(1, flood));
+        lab.advance(2000, &mut out);
+        lab.apply(
+            2000,
+            &mitigate(
+                2,
+                Mitigation::Block {
+                    source: "203.0.113.9".into(),
+                },
+            ),
+        );
+        lab.advance(5000, &mut out);
+        let all = causes(&out, 1);
+        assert_eq!(all.first(), Some(&None), "a flood that arrives succeeds");
+        assert_eq!(
+            all.last(),
+            Some(&Some(Cause::Blocked {
+                source: "203.0.113.9".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn a_memory_cap_that_oom_kills_the_hog_is_named_and_so_is_the_dead_container() {
+        let (_, mut lab) = lab("resource-exhaustion");
+        let mut out = Vec::new();
+        let greedy = Action::Hog {
+            service: "tenant-a".into(),
+            cpu_workers: 1,
+            memory_mib: 600,
+            threads: 10,
+            seconds: 60,
+        };
+        lab.apply(0, &act(1, greedy.clone()));
+        lab.advance(1000, &mut out);
+        let cap = Mitigation::Cap {
+            service: "tenant-a".into(),
+            cpu_cores: None,
+            memory_mib: Some(256),
+            pids: None,
+        };
+        lab.apply(1000, &mitigate(2, cap));
+        lab.advance(10_000, &mut out);
+        lab.apply(10_000, &act(3, greedy));
+        lab.advance(11_000, &mut out);
+        let oom = Some(Cause::OomKilled {
+            service: "tenant-a".into(),
+        });
+        assert_eq!(outcomes(&out, 2), vec![true]);
+        assert_eq!(causes(&out, 1).last(), Some(&oom), "{:?}", causes(&out, 1));
+        assert_eq!(causes(&out, 3), vec![oom], "it stays down out of memory");
     }
 }
