@@ -329,14 +329,20 @@ mod tests {
         assert_eq!(f.span.offset(), 15);
         let text = err.to_string();
         assert!(text.starts_with("t.ron:2:5: not UTF-8"), "{text}");
-        assert!(text.contains("0xff") && text.contains("byte offset 15"), "{text}");
+        assert!(
+            text.contains("0xff") && text.contains("byte offset 15"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_truncated_multibyte_character_at_the_end_is_located() {
         let err = SourceFile::from_bytes("t.ron", b"ab\n\xe2\x82".to_vec()).unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("t.ron:2:1: not UTF-8 text: bytes 0xe2 0x82 at byte offset 3"), "{text}");
+        assert!(
+            text.starts_with("t.ron:2:1: not UTF-8 text: bytes 0xe2 0x82 at byte offset 3"),
+            "{text}"
+        );
     }
 
     #[test]

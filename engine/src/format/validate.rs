@@ -72,9 +72,7 @@ impl<'a> Checker<'a> {
                     .text
                     .get(after..)
                     .and_then(|rest| rest.find(&needle))
-                    .map_or(first, |i| {
-                        after + i..after + i + needle.len()
-                    });
+                    .map_or(first, |i| after + i..after + i + needle.len());
                 self.errors.push(self.file.error(
                     span,
                     format!("duplicate {what} id \"{id}\""),
@@ -529,13 +527,7 @@ pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Form
         entity(&mut c, Some("attribute"), e);
     }
     for h in &s.hints {
-        c.range(
-            Some(&hint_anchor(&h.text)),
-            "cost",
-            h.cost,
-            0,
-            500,
-        );
+        c.range(Some(&hint_anchor(&h.text)), "cost", h.cost, 0, 500);
     }
     let mut ids: HashSet<&str> = t.rules.iter().map(|r| r.id.as_str()).collect();
     for r in &s.rules {
