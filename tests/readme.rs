@@ -1,0 +1,138 @@
+//! The README's examples, run: every command of its `sh` blocks and every RON block (a scripted
+//! defender, played against the scenario it was written for). An example that stops working
+//! fails here instead of on a newcomer's machine.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(root().join("README.md")).expect("README.md exists")
+}
+
+/// The fenced blocks of one language, in order.
+fn blocks(markdown: &str, language: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_start().strip_prefix("```")) {
+            (None, Some(lang)) if lang.trim() == language => current = Some(String::new()),
+            (Some(_), Some("")) => out.extend(current.take()),
+            (Some(text), None) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The binary, run from the repository with a clean environment for what it reads.
+fn bulkhead(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("the binary runs")
+}
+
+fn all_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn every_shell_command_of_the_readme_works() {
+    let commands: Vec<String> = blocks(&readme(), "sh")
+        .iter()
+        .flat_map(|b| b.lines().map(str::trim).map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(commands.len() >= 4, "the README lost its commands: {commands:?}");
+    for command in &commands {
+        match command.as_str() {
+            // The main job opens the game; without a display it must say so plainly (exit 2)
+            // rather than panic, which proves it got as far as choosing to open a window.
+            "cargo run --release" => {
+                let out = bulkhead(&[]);
+                let text = all_text(&out);
+                assert_eq!(out.status.code(), Some(2), "{command}: {text}");
+                assert!(text.to_lowercase().contains("display"), "{command}: {text}");
+                assert!(!text.contains("panicked"), "{command}: {text}");
+            }
+            // The test command is the one CI runs.
+            "cargo test --workspace" => {
+                let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+                assert!(
+                    ci.lines().any(|l| l.trim() == command),
+                    ".ci/run does not run the README's test command"
+                );
+            }
+            "cargo bench -p bulkhead-engine" => {
+                let manifest = std::fs::read_to_string(root().join("engine/Cargo.toml")).unwrap();
+                assert!(manifest.contains("[[bench]]"), "the engine has no benchmark");
+            }
+            other => {
+                let args = other
+                    .strip_prefix("cargo run --release -- ")
+                    .unwrap_or_else(|| panic!("README command not covered by this test: {other}"));
+                let args: Vec<&str> = args.split_whitespace().collect();
+                let out = bulkhead(&args);
+                let text = all_text(&out);
+                assert_eq!(out.status.code(), Some(0), "{command}:\n{text}");
+                assert!(!out.stdout.is_empty(), "{command} printed nothing");
+                if args.contains(&"--json") {
+                    let card: serde_json::Value = serde_json::from_slice(&out.stdout)
+                        .unwrap_or_else(|e| panic!("{command}: not JSON ({e}):\n{text}"));
+                    assert!(card["total"].is_u64(), "{command}: no total\n{text}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_readme_defender_defends_its_scenario_with_no_refusal() {
+    let scripts = blocks(&readme(), "ron");
+    assert!(!scripts.is_empty(), "the README lost its defender example");
+    for script in scripts {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("defender.ron");
+        std::fs::write(&path, &script).unwrap();
+        let out = bulkhead(&[
+            "run",
+            "stolen-credentials",
+            "--backend",
+            "sim",
+            "--seed",
+            "3",
+            "--defender",
+            path.to_str().unwrap(),
+            "--json",
+        ]);
+        let text = all_text(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        let card: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(card["refused"], serde_json::json!([]), "{text}");
+        let points = |key: &str| {
+            card["components"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["key"] == key))
+                .and_then(|c| c["points"].as_i64())
+                .unwrap_or(0)
+        };
+        assert!(points("detection") > 0, "the example detects nothing\n{text}");
+        assert!(points("containment") > 0, "the example contains nothing\n{text}");
+        assert_eq!(points("attribution"), 100, "{text}");
+    }
+}
