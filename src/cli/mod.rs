@@ -9,6 +9,7 @@ mod play;
 mod report;
 mod run;
 pub mod scorecard;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +83,12 @@ fn play_game(args: &play::PlayArgs, asked: Option<backend::BackendChoice>) -> Re
         );
         return Err(Exit(EXIT_BAD_INPUT));
     }
+    if args.screenshot.is_none()
+        && let Some(problem) = play::display_problem()
+    {
+        eprintln!("{problem}");
+        return Err(Exit(EXIT_BAD_INPUT));
+    }
     let root = bulkhead_engine::format::load::data_root().map_err(|e| report(e, EXIT_BAD_INPUT))?;
     let mut scenarios = Vec::new();
     for (path, loaded) in bulkhead_engine::format::load_all(&root) {
@@ -112,7 +119,22 @@ fn play_game(args: &play::PlayArgs, asked: Option<backend::BackendChoice>) -> Re
         backend::hint(choice),
         make_lab,
     );
-    bulkhead_game::run(config).map_err(|e| {
+    run_game(config)
+}
+
+/// Run the game, mapping how it ended to an exit code. Ctrl+C and SIGTERM close it as its
+/// window would: the session thread tears the lab down before `run` returns.
+fn run_game(config: bulkhead_game::GameConfig) -> Result<(), Exit> {
+    let stop = signals::install(|signal| bulkhead_game::bridge::request_close(signal.exit_code()));
+    let result = bulkhead_game::run(config);
+    if let Some(signal) = stop.signal() {
+        eprintln!(
+            "{}: the game is closed and its session has ended",
+            signal.name()
+        );
+        return Err(Exit(signal.exit_code()));
+    }
+    result.map_err(|e| {
         let code = match e {
             bulkhead_game::GameError::UnknownScenario { .. }
             | bulkhead_game::GameError::NoScenarios => EXIT_BAD_INPUT,
@@ -121,6 +143,18 @@ fn play_game(args: &play::PlayArgs, asked: Option<backend::BackendChoice>) -> Re
         eprintln!("error: {e}");
         Exit(code)
     })
+}
+
+/// One subscriber for every verb, the game included (it disables bevy's LogPlugin, so bevy's
+/// own warnings come here too): BULKHEAD_LOG, else RUST_LOG, else warnings and errors only.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BULKHEAD_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// An error already reported to the user, with the exit code to leave with.
@@ -150,16 +184,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    // The game installs bevy's own log subscriber; everything else logs through ours.
-    if !matches!(cli.command, Verb::Play { .. }) {
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("BULKHEAD_LOG")
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-            )
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    init_logging();
     let result = match cli.command {
         Verb::Play { args, backend } => play_game(&args, backend),
         Verb::List => list::list(),

@@ -28,6 +28,31 @@ pub struct PlayArgs {
     pub fps: bool,
 }
 
+/// Why no window can open here, if none can. Checked before bevy starts, because its windowing
+/// layer (winit) panics with a backtrace when it finds no display server. This build draws
+/// through X11 only (bevy's `x11` feature), so a Wayland session needs XWayland's DISPLAY.
+pub fn display_problem() -> Option<String> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("DISPLAY") {
+        return None;
+    }
+    let missing = if set("WAYLAND_DISPLAY") {
+        "WAYLAND_DISPLAY is set, but this build opens windows through X11 and DISPLAY is not set \
+         (is XWayland running?)"
+    } else {
+        "neither DISPLAY nor WAYLAND_DISPLAY is set"
+    };
+    Some(format!(
+        "error: the game needs a display to open its window: {missing}\n  \
+         help: run it under a virtual display: `xvfb-run -a bulkhead play ...`\n  \
+         help: or play a session without a window: `bulkhead run SCENARIO` (see `bulkhead list`)\n  \
+         help: or render one picture offscreen: `bulkhead play SCENARIO --screenshot out.png`"
+    ))
+}
+
 /// Where best scores are kept: the user's data folder, if there is one.
 fn scores_file() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_DATA_HOME")

@@ -12,6 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::backend::{self, BackendChoice};
+use super::signals::{self, Stop, StopFlag};
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, report, scorecard};
 
 #[derive(Debug, Args)]
@@ -111,6 +112,8 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
     let seed = seed_or_random(args.seed);
     let record = record_writer(args.record.as_deref(), args.overwrite)?;
     let choice = backend::resolve(args.backend);
+    // From here on a lab may exist: Ctrl+C and SIGTERM stop the session instead of killing us.
+    let stop = signals::install(|_| {});
     let interactive = std::io::stderr().is_terminal() && !args.json;
     let spinner = interactive.then(ProgressBar::new_spinner);
     let mut progress = |msg: &str| match &spinner {
@@ -132,42 +135,20 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
         seed,
         record,
     );
-
-    let bar = if interactive {
-        let bar = ProgressBar::new(session.total_ms() / 1000);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg:<40} [{bar:30}] {pos}/{len} s")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        Some(bar)
-    } else {
-        None
+    // A signal while the lab came up: nothing was played, but the lab is there to remove.
+    let ended = match stop.signal() {
+        Some(signal) => Ended::Stopped(signal),
+        None => play(
+            &mut session,
+            defender.as_mut(),
+            &stop,
+            choice,
+            args,
+            interactive,
+        ),
     };
-    let started = Instant::now();
-    // A Docker lab paces itself; the simulated lab is paced here only when asked.
-    let scale = match choice {
-        BackendChoice::Sim => args.time_scale.unwrap_or(0.0),
-        BackendChoice::Docker => 0.0,
-    };
-    let card = session.run(defender.as_mut(), |s| {
-        if let Some(bar) = &bar {
-            bar.set_position(s.now() / 1000);
-            bar.set_message(format!(
-                "{} · {} alerts",
-                s.phase().title(),
-                s.alerts().len()
-            ));
-        }
-        if scale > 0.0 {
-            let due = Duration::from_secs_f64(s.now() as f64 / 1000.0 / scale);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-    });
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    if let Ended::Stopped(signal) = ended {
+        return Err(stopped(&mut session, signal, args.record.as_deref()));
     }
     if let Some(e) = session.record_error() {
         eprintln!("error: the record could not be written completely: {e}");
@@ -176,6 +157,14 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
     if let Some(e) = session.lab_error() {
         eprintln!("warning: lab teardown reported: {e}");
     }
+    let card = session.score().cloned().unwrap_or_else(|| {
+        bulkhead_engine::score(
+            session.scenario(),
+            session.topology(),
+            session.record_lines(),
+            None,
+        )
+    });
     if args.json {
         println!("{}", scorecard::json(&card, seed, backend));
     } else {
@@ -192,4 +181,112 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
         }
     }
     Ok(())
+}
+
+/// How the session loop ended.
+enum Ended {
+    /// The scenario ran to its end; the session has finished and torn its lab down.
+    Over,
+    /// A signal asked us to stop; the lab is still up.
+    Stopped(Stop),
+}
+
+/// Play the session with a progress bar on a terminal, pacing the simulated lab when asked.
+fn play(
+    session: &mut Session,
+    defender: &mut dyn Defender,
+    stop: &StopFlag,
+    choice: BackendChoice,
+    args: &RunArgs,
+    interactive: bool,
+) -> Ended {
+    let bar = interactive.then(|| {
+        let bar = ProgressBar::new(session.total_ms() / 1000);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg:<40} [{bar:30}] {pos}/{len} s")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let started = Instant::now();
+    // A Docker lab paces itself; the simulated lab is paced here only when asked.
+    let scale = match choice {
+        BackendChoice::Sim => args.time_scale.unwrap_or(0.0),
+        BackendChoice::Docker => 0.0,
+    };
+    let ended = drive(session, defender, stop, |s| {
+        if let Some(bar) = &bar {
+            bar.set_position(s.now() / 1000);
+            bar.set_message(format!(
+                "{} · {} alerts",
+                s.phase().title(),
+                s.alerts().len()
+            ));
+        }
+        if scale > 0.0 {
+            let due = Duration::from_secs_f64(s.now() as f64 / 1000.0 / scale);
+            // Sleep in short steps so that a signal is not kept waiting.
+            while let Some(wait) = due.checked_sub(started.elapsed())
+                && stop.signal().is_none()
+            {
+                std::thread::sleep(wait.min(Duration::from_millis(100)));
+            }
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    ended
+}
+
+/// The session loop: the defender decides, the session ticks, until the scenario ends or a
+/// signal arrives. The flag is read before every tick (250 ms of session time), so a signal
+/// waits at most one tick.
+fn drive(
+    session: &mut Session,
+    defender: &mut dyn Defender,
+    stop: &StopFlag,
+    mut on_tick: impl FnMut(&Session),
+) -> Ended {
+    session.begin();
+    loop {
+        if let Some(signal) = stop.signal() {
+            return Ended::Stopped(signal);
+        }
+        for command in defender.decide(&session.view()) {
+            // A defender's refused command is in the record; the run goes on.
+            let _ = session.submit(command);
+        }
+        let more = session.tick();
+        on_tick(session);
+        if !more {
+            return Ended::Over;
+        }
+    }
+}
+
+/// End a session cut short by a signal: finish it (the record gets its closing phase line, the
+/// lab comes down), say where the record is, and leave with the signal's exit code.
+fn stopped(session: &mut Session, signal: Stop, record: Option<&Path>) -> Exit {
+    session.finish();
+    if let Some(e) = session.lab_error() {
+        eprintln!("warning: lab teardown reported: {e}\n  help: run `bulkhead labs prune`");
+    } else {
+        eprintln!("{}: the lab is down", signal.name());
+    }
+    if let Some(path) = record {
+        match session.record_error() {
+            Some(e) => eprintln!(
+                "error: the record {} could not be written completely: {e}",
+                path.display()
+            ),
+            None => eprintln!(
+                "record (cut short): {} (score what was played with `bulkhead report {}`)",
+                path.display(),
+                path.display()
+            ),
+        }
+    }
+    Exit(signal.exit_code())
 }
