@@ -546,3 +546,79 @@ impl Cause {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alert_is_named_by_number_or_by_rule_and_entity_in_ron_and_json() {
+        let by_number: Command = ron::from_str("Triage(alert: 3, verdict: incident)").unwrap();
+        assert_eq!(
+            by_number,
+            Command::Triage {
+                alert: AlertRef::Id(3),
+                verdict: Verdict::Incident
+            }
+        );
+        let text = r#"Triage(alert: Match(rule: "novelty.source", entity: Identity("alice")), verdict: benign)"#;
+        let by_match: Command = ron::from_str(text).unwrap();
+        let expected = Command::Triage {
+            alert: AlertRef::Match {
+                rule: "novelty.source".into(),
+                entity: EntityRef::Identity("alice".into()),
+            },
+            verdict: Verdict::Benign,
+        };
+        assert_eq!(by_match, expected);
+        for command in [by_number, by_match] {
+            let json = serde_json::to_string(&command).unwrap();
+            assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), command);
+            let ron_text = ron::to_string(&command).unwrap();
+            assert_eq!(ron::from_str::<Command>(&ron_text).unwrap(), command);
+        }
+    }
+
+    #[test]
+    fn a_bad_alert_reference_is_an_error_not_a_panic() {
+        for text in [
+            "Triage(alert: -1, verdict: incident)",
+            "Triage(alert: 99999999999, verdict: incident)",
+            r#"Triage(alert: Match(rule: "x"), verdict: incident)"#,
+            r#"Triage(alert: Match(rule: "x", entity: Identity("a"), extra: 1), verdict: incident)"#,
+            r#"Triage(alert: "seven", verdict: incident)"#,
+        ] {
+            assert!(ron::from_str::<Command>(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_cause_is_explained_only_by_a_mitigation_of_its_kind_on_its_entity() {
+        let blocked = Cause::Blocked {
+            source: "1.2.3.4".into(),
+        };
+        assert!(blocked.explained_by(&Mitigation::Block {
+            source: "1.2.3.4".into()
+        }));
+        assert!(!blocked.explained_by(&Mitigation::Block {
+            source: "5.6.7.8".into()
+        }));
+        assert!(!blocked.explained_by(&Mitigation::Unblock {
+            source: "1.2.3.4".into()
+        }));
+        let oom = Cause::OomKilled {
+            service: "w".into(),
+        };
+        let cap = Mitigation::Cap {
+            service: "w".into(),
+            cpu_cores: None,
+            memory_mib: Some(64),
+            pids: None,
+        };
+        assert!(oom.explained_by(&cap));
+        assert!(!Cause::Overloaded {
+            service: "w".into()
+        }
+        .explained_by(&cap));
+    }
+}

@@ -275,3 +275,54 @@ fn the_attack_raises_true_alerts_and_the_decoy_raises_decoy_alerts() {
         );
     }
 }
+
+#[test]
+fn a_scripted_triage_by_rule_and_entity_resolves_and_an_early_one_is_refused_with_why() {
+    use bulkhead_engine::action::AlertRef;
+    use bulkhead_engine::defender::{Scripted, TimedCommand};
+    let by_match = |at_s: f64| TimedCommand {
+        at_s,
+        command: Command::Triage {
+            alert: AlertRef::Match {
+                rule: "novelty.source".into(),
+                entity: EntityRef::Identity("alice".into()),
+            },
+            verdict: Verdict::Incident,
+        },
+    };
+    // The intruder logs in at live 30 s: at 5 s no such alert exists yet, at 60 s it does.
+    let mut script = Scripted::new(vec![by_match(5.0), by_match(60.0)]);
+    let (card, bytes) = play("stolen-credentials", 1, &mut script);
+    assert_eq!(card.refused.len(), 1, "{:?}", card.refused);
+    assert!(card.refused[0].why.contains("no alert matches"), "{:?}", card.refused);
+    assert!(points(&card, "detection") > 0, "{:#?}", card.components);
+    let record = Record::from_reader(std::io::Cursor::new(bytes), "r").unwrap();
+    let recorded: Vec<&AlertRef> = record
+        .lines
+        .iter()
+        .filter_map(|l| match l {
+            bulkhead_engine::RecordLine::Command {
+                command: Command::Triage { alert, .. },
+                refused: None,
+                ..
+            } => Some(alert),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(recorded.as_slice(), [AlertRef::Id(_)]),
+        "the accepted triage is recorded by number: {recorded:?}"
+    );
+}
+
+#[test]
+fn every_scenario_asks_only_for_involved_entities_to_be_named() {
+    for id in SCENARIOS {
+        let loaded = load(id);
+        let involved =
+            bulkhead_engine::score::involved_in_attack(&loaded.scenario, &loaded.topology);
+        for e in &loaded.scenario.objectives.attribute {
+            assert!(involved.contains(e), "{id}: {e} is asked for but not involved");
+        }
+    }
+}

@@ -240,3 +240,44 @@ fn grade(total: u32) -> &'static str {
         _ => "F",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use crate::action::{AlertRef, Command, Verdict};
+
+    #[test]
+    fn refused_commands_are_listed_on_the_card_with_why() {
+        let mut r = Rec::new();
+        let triage = Command::Triage {
+            alert: AlertRef::Id(42),
+            verdict: Verdict::Incident,
+        };
+        r.refused(at_live(5), triage, "there is no alert #42");
+        let card = r.score();
+        assert_eq!(card.refused.len(), 1);
+        assert_eq!(card.refused[0].command, "triage #42 as incident");
+        assert_eq!(card.refused[0].why, "there is no alert #42");
+        // A refused command changes nothing else.
+        assert_eq!(card.total, Rec::new().score().total);
+    }
+
+    #[test]
+    fn every_component_explains_every_point() {
+        let mut r = Rec::new();
+        let a = r.attack_alert(at_live(31));
+        r.triage(at_live(35), a, Verdict::Incident);
+        r.mitigate(at_live(36), block_intruder(), true);
+        r.attempt("scrape", at_live(60), false, blocked());
+        let card = r.score();
+        for c in &card.components {
+            let sum: i32 = c.lines.iter().map(|l| l.points).sum();
+            assert_eq!(sum, c.points, "{}", c.key);
+            assert!(!c.lines.is_empty(), "{} has no line", c.key);
+        }
+        assert_eq!(
+            card.total as i32,
+            card.components.iter().map(|c| c.points).sum::<i32>()
+        );
+    }
+}

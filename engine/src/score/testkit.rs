@@ -41,15 +41,6 @@ pub fn text(card: &ScoreCard, key: &str) -> String {
 
 pub const INTRUDER: &str = "198.51.100.23";
 
-pub fn scrape() -> Action {
-    Action::ReadData {
-        identity: "alice".into(),
-        source: INTRUDER.into(),
-        dataset: "customers".into(),
-        records: 250,
-    }
-}
-
 /// A record being written by hand.
 pub struct Rec {
     pub scenario: Scenario,
