@@ -381,14 +381,25 @@ async fn revoking_an_identity_kills_its_password_sessions_and_keys() {
             .all(|l| l["by"] == "admin" && l["change"] == "revoked")
     );
 
-    assert_eq!(lab.login("alice", "alice-pw", 45).await.0, 401);
+    let (status, body) = lab.login("alice", "alice-pw", 45).await;
+    assert_eq!((status, &body["reason"]), (401, &json!("revoked")));
     assert_eq!(lab.lines("web", "login", 45)[0]["reason"], "revoked");
     for (trace, auth) in [(46, bearer(&token)), (47, with_key)] {
-        let (status, _) = lab
+        let (status, body) = lab
             .via_gateway(Method::GET, "/api/orders", trace, auth, None)
             .await;
         assert_eq!(status, 401, "trace {trace}");
+        assert_eq!(
+            body["reason"], "revoked",
+            "a revoked credential says so: {body}"
+        );
     }
+    // A credential that never was valid is told apart from a revoked one.
+    let (_, body) = lab
+        .via_gateway(Method::GET, "/api/orders", 48, bearer("nonsense"), None)
+        .await;
+    assert_eq!(body["reason"], "invalid");
+    assert_eq!(lab.login("bob", "wrong", 49).await.1["reason"], "invalid");
     let (_, state) = lab
         .call(
             Method::GET,
@@ -458,7 +469,11 @@ async fn gateway_blocks_sources_and_aggregates_flows_per_second() {
     );
 
     assert_eq!(get(SOURCE, 54).await, 403);
-    assert_eq!(get(SOURCE, 55).await, 403);
+    let (status, body) = lab
+        .via_gateway(Method::GET, "/public/catalog", 55, None, None)
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(body["reason"], "blocked", "a block is recognisable: {body}");
     assert_eq!(get(other, 56).await, 200);
     // Denied requests never reach web.
     assert!(lab.lines("web", "request", 54).is_empty());
@@ -557,6 +572,12 @@ async fn gateway_answers_502_when_upstream_is_down() {
         .await
         .unwrap();
     assert_eq!(a.status.as_u16(), 502);
+    let body: Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(
+        (&body["reason"], &body["hop"]),
+        (&json!("unreachable"), &json!("127.0.0.1")),
+        "the 502 names the hop that did not answer: {body}"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while sink.events("flow").is_empty() {
         assert!(Instant::now() < deadline, "no flow line");
@@ -587,8 +608,12 @@ async fn executor_logs_outcomes_of_login_read_data_and_flood() {
     assert_eq!((&ok["ok"], &ok["status"]), (&json!(true), &json!(200)));
     let refused = &lab.lines("attacker", "outcome", 62)[0];
     assert_eq!(
-        (&refused["ok"], &refused["status"]),
-        (&json!(false), &json!(401))
+        (&refused["ok"], &refused["status"], &refused["cause"]),
+        (&json!(false), &json!(401), &json!("refused"))
+    );
+    assert_eq!(
+        (&ok["cause"], &refused["source"]),
+        (&Value::Null, &json!(SOURCE))
     );
     // The client's source and trace reach web's own lines.
     assert_eq!(lab.lines("web", "login", 61)[0]["source"], SOURCE);
@@ -647,6 +672,7 @@ async fn executor_logs_outcomes_of_login_read_data_and_flood() {
         (&blocked["ok"], &blocked["status"], &blocked["records"]),
         (&json!(false), &json!(403), &json!(0))
     );
+    assert_eq!(blocked["cause"], "blocked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -689,9 +715,10 @@ async fn executor_creates_keys_and_falls_back_through_token_login_and_key() {
     .await;
     let denied = &lab.lines("attacker", "outcome", 72)[0];
     assert_eq!(
-        (&denied["ok"], &denied["status"]),
-        (&json!(false), &json!(401))
+        (&denied["ok"], &denied["status"], &denied["cause"]),
+        (&json!(false), &json!(401), &json!("revoked"))
     );
+    assert_eq!(denied["identity"], "bob");
     let detail = denied["detail"].as_str().unwrap();
     assert!(
         detail.contains("token rejected") && detail.contains("api key"),
@@ -726,8 +753,8 @@ async fn executor_reuses_remembered_credentials_and_runs_anonymous_actions() {
     .await;
     let anonymous = &lab.lines("attacker", "outcome", 83)[0];
     assert_eq!(
-        (&anonymous["ok"], &anonymous["status"]),
-        (&json!(false), &json!(401))
+        (&anonymous["ok"], &anonymous["status"], &anonymous["cause"]),
+        (&json!(false), &json!(401), &json!("refused"))
     );
 }
 

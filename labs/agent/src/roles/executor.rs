@@ -132,6 +132,8 @@ struct Outcome {
     status: u16,
     records: u64,
     notes: Vec<String>,
+    /// Why it failed, in the vocabulary of PROTOCOL.md; the latest evidence wins.
+    cause: Option<String>,
 }
 
 /// Credentials the executor has obtained, per identity.
@@ -226,6 +228,10 @@ impl Executor {
                 "status": o.status,
                 "records": o.records,
                 "detail": o.notes.join("; "),
+                // A failure always says why; nothing the executor saw is `refused`.
+                "cause": (!o.ok).then(|| o.cause.clone().unwrap_or_else(|| REFUSED.into())),
+                "source": action.source,
+                "identity": action.identity,
             }),
         );
     }
@@ -265,6 +271,7 @@ impl Executor {
     async fn login(&self, action: &Action, o: &mut Outcome) -> Option<String> {
         let (Some(identity), Some(password)) = (&action.identity, &action.password) else {
             o.notes.push("no password to log in with".into());
+            o.cause.get_or_insert_with(|| REFUSED.into());
             return None;
         };
         let body = json!({ "identity": identity, "password": password }).to_string();
@@ -282,13 +289,17 @@ impl Executor {
                         o.notes.push("logged in".into());
                         self.memory().tokens.insert(identity.clone(), t.clone());
                     }
-                    None => o.notes.push(format!("login refused ({})", o.status)),
+                    None => {
+                        o.notes.push(format!("login refused ({})", o.status));
+                        o.cause = Some(cause_of(&a).unwrap_or_else(|| REFUSED.into()));
+                    }
                 }
                 token
             }
             Err(e) => {
                 o.status = 0;
                 o.notes.push(format!("login failed: {e}"));
+                o.cause = Some(cause_of_error(&e));
                 None
             }
         }
@@ -333,8 +344,11 @@ impl Executor {
                     Bytes::new(),
                 )
                 .await;
-            if matches!(&r, Ok(a) if a.status == StatusCode::UNAUTHORIZED) {
+            if let Ok(a) = &r
+                && a.status == StatusCode::UNAUTHORIZED
+            {
                 o.status = StatusCode::UNAUTHORIZED.as_u16();
+                o.cause = cause_of(a);
                 o.notes.push("token rejected".into());
                 self.memory().tokens.remove(&identity);
                 if !fresh {
@@ -359,6 +373,8 @@ impl Executor {
         }
         o.ok = false;
         o.notes.push("no valid credential".into());
+        // Whatever refused the last credential tried (a revocation, a block) is why.
+        o.cause.get_or_insert_with(|| REFUSED.into());
         (o, None)
     }
 
@@ -388,26 +404,33 @@ impl Executor {
     async fn flood(&self, action: &Action, rps: u32, seconds: u64, endpoint: &str) {
         let semaphore = Arc::new(Semaphore::new(self.cfg.max_in_flight));
         let headers = Self::headers(action, None);
-        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, JoinSet<Option<u16>>, u32, u32)>();
+        // Per request: the status when it was answered, and why it failed when it did.
+        type Second = (u64, JoinSet<(Option<u16>, Option<String>)>, u32, u32);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Second>();
         let log = self.log.clone();
         let trace = action.trace;
         let reporter = tokio::spawn(async move {
             while let Some((second, mut set, issued, skipped)) = rx.recv().await {
                 let (mut answered, mut good, mut last) = (0u32, 0u64, 0u16);
+                let mut why = Tally::default();
                 while let Some(done) = set.join_next().await {
-                    if let Ok(Some(status)) = done {
+                    let (status, cause) = done.unwrap_or((None, Some(ERROR.into())));
+                    if let Some(status) = status {
                         answered += 1;
                         last = status;
-                        if (200..300).contains(&status) {
-                            good += 1;
-                        }
+                    }
+                    match cause {
+                        Some(cause) => why.add(cause),
+                        None => good += 1,
                     }
                 }
+                let ok = good * 2 > u64::from(issued);
                 log.emit(
                     "outcome",
                     trace,
                     json!({
-                        "ok": good * 2 > u64::from(issued),
+                        "ok": ok,
+                        "cause": if ok { None } else { why.dominant() },
                         "status": last,
                         "records": good,
                         "detail": format!(
@@ -448,7 +471,10 @@ impl Executor {
                             .call(Method::GET, &gateway, &path, &headers, Bytes::new())
                             .await;
                         drop(permit);
-                        r.ok().map(|a| a.status.as_u16())
+                        match r {
+                            Ok(a) => (Some(a.status.as_u16()), cause_of(&a)),
+                            Err(e) => (None, Some(cause_of_error(&e))),
+                        }
                     });
                 }
             }
@@ -466,15 +492,82 @@ fn settle(o: &mut Outcome, r: Result<Answer, ClientError>, via: &str) -> Option<
         Ok(a) => {
             o.status = a.status.as_u16();
             o.ok = a.status.is_success();
+            o.cause = cause_of(&a);
             o.notes.push(format!("{via}: {}", o.status));
             o.ok.then_some(a.body)
         }
         Err(e) => {
             o.status = 0;
             o.ok = false;
+            o.cause = Some(cause_of_error(&e));
             o.notes.push(format!("{via}: {e}"));
             None
         }
+    }
+}
+
+/// The application (or the gateway) said no for its own reasons: a wrong or missing
+/// credential, a forbidden endpoint, a bad request.
+const REFUSED: &str = "refused";
+/// A server error that names no hop.
+const ERROR: &str = "error";
+
+/// Why an answer is a failure, in PROTOCOL.md's vocabulary (`None` for a 2xx). The servers'
+/// JSON `reason` (and, for a `502`, `hop`) is the evidence; the status alone is the fallback.
+pub fn cause_of(a: &Answer) -> Option<String> {
+    if a.status.is_success() {
+        return None;
+    }
+    let body: Option<Value> = serde_json::from_slice(&a.body).ok();
+    let field = |k: &str| {
+        body.as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let reason = field("reason");
+    Some(match (a.status.as_u16(), reason.as_deref()) {
+        (_, Some("blocked")) => "blocked".into(),
+        (_, Some("revoked")) => "revoked".into(),
+        (502 | 504, Some(how @ ("timeout" | "unreachable" | "error"))) => match field("hop") {
+            Some(hop) => format!("{how}:{hop}"),
+            None => ERROR.into(),
+        },
+        (503, _) => "overloaded".into(),
+        (400..=499, _) => REFUSED.into(),
+        _ => ERROR.into(),
+    })
+}
+
+/// Why the gateway itself did not answer: it timed out, or could not be reached at all.
+pub fn cause_of_error(e: &ClientError) -> String {
+    match e {
+        ClientError::Timeout => "timeout:gateway".into(),
+        ClientError::Failed(_) => "unreachable:gateway".into(),
+    }
+}
+
+/// Counts of failure causes in first-seen order, so that ties resolve the same way each run.
+#[derive(Default)]
+struct Tally(Vec<(String, u32)>);
+
+impl Tally {
+    fn add(&mut self, cause: String) {
+        match self.0.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((cause, 1)),
+        }
+    }
+
+    /// The cause most failures had (`None` when nothing failed).
+    fn dominant(&self) -> Option<String> {
+        let mut best: Option<&(String, u32)> = None;
+        for entry in &self.0 {
+            if best.is_none_or(|b| entry.1 > b.1) {
+                best = Some(entry);
+            }
+        }
+        best.map(|(c, _)| c.clone())
     }
 }
 
@@ -525,5 +618,74 @@ mod tests {
         for text in bad {
             assert!(parse(text).unwrap().validate().is_err(), "{text}");
         }
+    }
+
+    fn answer(status: u16, body: Value) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            headers: hyper::HeaderMap::new(),
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn failures_are_named_from_the_servers_own_evidence() {
+        let cases = [
+            (200, json!({}), None),
+            (
+                403,
+                json!({"error": "x", "reason": "blocked"}),
+                Some("blocked"),
+            ),
+            (
+                403,
+                json!({"error": "the admin API needs an admin identity"}),
+                Some("refused"),
+            ),
+            (
+                401,
+                json!({"error": "x", "reason": "revoked"}),
+                Some("revoked"),
+            ),
+            (
+                401,
+                json!({"error": "x", "reason": "invalid"}),
+                Some("refused"),
+            ),
+            (
+                502,
+                json!({"reason": "timeout", "hop": "datastore"}),
+                Some("timeout:datastore"),
+            ),
+            (
+                502,
+                json!({"reason": "unreachable", "hop": "web"}),
+                Some("unreachable:web"),
+            ),
+            (502, json!({"error": "no hop named"}), Some("error")),
+            (503, json!({}), Some("overloaded")),
+            (500, json!({}), Some("error")),
+        ];
+        for (status, body, want) in cases {
+            let got = cause_of(&answer(status, body.clone()));
+            assert_eq!(got.as_deref(), want, "{status} {body}");
+        }
+        assert_eq!(cause_of_error(&ClientError::Timeout), "timeout:gateway");
+        assert_eq!(
+            cause_of_error(&ClientError::Failed("refused".into())),
+            "unreachable:gateway"
+        );
+    }
+
+    #[test]
+    fn the_dominant_cause_is_the_most_frequent_and_ties_go_to_the_first() {
+        let mut t = Tally::default();
+        assert_eq!(t.dominant(), None);
+        for c in ["overloaded", "blocked", "blocked", "overloaded"] {
+            t.add(c.into());
+        }
+        assert_eq!(t.dominant().as_deref(), Some("overloaded"));
+        t.add("blocked".into());
+        assert_eq!(t.dominant().as_deref(), Some("blocked"));
     }
 }

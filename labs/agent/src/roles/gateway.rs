@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Listeners, Role};
 use crate::config::{ConfigError, Env};
-use crate::http::{self, Client, Req, Resp};
+use crate::http::{self, Client, ClientError, Req, Resp};
 use crate::log::{Log, now_ms};
 
 /// Longer than web's datastore timeout (so web's own `502` gets through) and shorter than the
@@ -103,7 +103,11 @@ impl Gateway {
         let source = req.source();
         let request_bytes = req.body.len() as u64;
         if lock(&self.blocks).contains(&source) {
-            let resp = http::error(StatusCode::FORBIDDEN, "source blocked by the gateway");
+            // `reason` lets the client tell a block from any other 403 (PROTOCOL.md).
+            let resp = http::json(
+                StatusCode::FORBIDDEN,
+                &json!({ "error": "source blocked by the gateway", "reason": "blocked" }),
+            );
             self.count(&source, request_bytes, |c| c.denied += 1);
             return resp;
         }
@@ -140,9 +144,15 @@ impl Gateway {
             }
             Err(e) => {
                 self.count(&source, request_bytes, |c| c.errors += 1);
-                http::error(
-                    StatusCode::BAD_GATEWAY,
+                let reason = if e == ClientError::Timeout {
+                    "timeout"
+                } else {
+                    "unreachable"
+                };
+                super::hop_error(
                     &format!("upstream {}: {e}", self.cfg.upstream),
+                    reason,
+                    &self.cfg.upstream,
                 )
             }
         }

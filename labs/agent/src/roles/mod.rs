@@ -106,6 +106,16 @@ pub async fn run(role: Role, env: &Env, log: Log, listeners: Listeners) -> Resul
 }
 
 /// `GET /healthz` → `200 ok`; every control API starts with this.
+/// A `502` that names the hop that did not answer and how (`reason`: `timeout`,
+/// `unreachable` or `error`), so that the client can say which tier failed it (PROTOCOL.md).
+pub fn hop_error(message: &str, reason: &str, upstream: &str) -> Resp {
+    let hop = upstream.rsplit_once(':').map_or(upstream, |(host, _)| host);
+    http::json(
+        StatusCode::BAD_GATEWAY,
+        &json!({ "error": message, "reason": reason, "hop": hop }),
+    )
+}
+
 pub fn healthz(req: &Req) -> Option<Resp> {
     (req.method == Method::GET && req.path == "/healthz").then(|| http::text(StatusCode::OK, "ok"))
 }

@@ -60,14 +60,19 @@ struct Store {
     sessions: HashMap<String, String>,
     /// key secret → key
     keys: HashMap<String, ApiKey>,
+    /// Session tokens and key secrets taken away by a revocation → their identity, so that a
+    /// client presenting one is told it was revoked (not that it never was valid).
+    revoked: HashMap<String, String>,
 }
 
 /// Who a request acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Caller {
     Anonymous,
-    /// Presented a credential that is not (or no longer) valid.
+    /// Presented a credential that never was valid.
     Rejected,
+    /// Presented a credential of this identity that was revoked.
+    Revoked(String),
     User {
         identity: String,
         admin: bool,
@@ -160,9 +165,15 @@ impl Web {
         let Caller::User { identity, .. } = caller else {
             let resp = if path.starts_with("/api/") || path.starts_with("/data/") || path == "/keys"
             {
-                http::error(
+                let reason = if matches!(caller, Caller::Revoked(_)) {
+                    "revoked"
+                } else {
+                    "invalid"
+                };
+                refusal(
                     StatusCode::UNAUTHORIZED,
                     "a valid bearer token or API key is required",
+                    reason,
                 )
             } else {
                 http::not_found()
@@ -198,13 +209,13 @@ impl Web {
             }
             return match store.sessions.get(token) {
                 Some(identity) => user(&store, identity),
-                None => Caller::Rejected,
+                None => revoked(&store, token),
             };
         }
         if let Some(key) = http::header_str(&req.headers, "x-api-key").map(str::trim) {
             return match store.keys.get(key) {
                 Some(k) => user(&store, &k.identity),
-                None => Caller::Rejected,
+                None => revoked(&store, key),
             };
         }
         Caller::Anonymous
@@ -247,8 +258,18 @@ impl Web {
                 http::json(StatusCode::OK, &json!({ "token": token })),
                 Some(body.identity),
             ),
-            Err(_) => (
-                http::error(StatusCode::UNAUTHORIZED, "invalid identity or password"),
+            Err(reason) => (
+                // Revoked or not, the caller learns only that; which of the others it was
+                // (unknown identity, wrong password) stays the server's secret.
+                refusal(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid identity or password",
+                    if reason == "revoked" {
+                        "revoked"
+                    } else {
+                        "invalid"
+                    },
+                ),
                 None,
             ),
         }
@@ -301,16 +322,22 @@ impl Web {
                 None,
             ),
             Ok(a) => (
-                http::error(
-                    StatusCode::BAD_GATEWAY,
+                super::hop_error(
                     &format!("datastore answered {}", a.status.as_u16()),
+                    "error",
+                    &self.cfg.upstream,
                 ),
                 None,
             ),
             Err(e @ (ClientError::Timeout | ClientError::Failed(_))) => (
-                http::error(
-                    StatusCode::BAD_GATEWAY,
+                super::hop_error(
                     &format!("datastore unreachable: {e}"),
+                    if e == ClientError::Timeout {
+                        "timeout"
+                    } else {
+                        "unreachable"
+                    },
+                    &self.cfg.upstream,
                 ),
                 None,
             ),
@@ -369,7 +396,7 @@ impl Web {
                     Some(identity),
                 );
             }
-            Caller::Anonymous | Caller::Rejected => {
+            Caller::Anonymous | Caller::Rejected | Caller::Revoked(_) => {
                 return (
                     http::error(StatusCode::UNAUTHORIZED, "the admin API needs a credential"),
                     None,
@@ -429,16 +456,27 @@ impl Web {
             let password = !account.revoked;
             account.revoked = true;
             let before = store.sessions.len();
-            store.sessions.retain(|_, who| *who != body.identity);
-            let sessions = before - store.sessions.len();
-            let mut keys: Vec<String> = Vec::new();
-            store.keys.retain(|_, k| {
-                let keep = k.identity != body.identity;
+            let mut gone: Vec<String> = Vec::new();
+            store.sessions.retain(|token, who| {
+                let keep = *who != body.identity;
                 if !keep {
-                    keys.push(k.id.clone());
+                    gone.push(token.clone());
                 }
                 keep
             });
+            let sessions = before - store.sessions.len();
+            let mut keys: Vec<String> = Vec::new();
+            store.keys.retain(|secret, k| {
+                let keep = k.identity != body.identity;
+                if !keep {
+                    keys.push(k.id.clone());
+                    gone.push(secret.clone());
+                }
+                keep
+            });
+            for secret in gone {
+                store.revoked.insert(secret, body.identity.clone());
+            }
             keys.sort();
             (password, keys, sessions)
         };
@@ -472,8 +510,22 @@ fn user(store: &Store, identity: &str) -> Caller {
         },
         // Keys of identities missing from the account table cannot be issued, so this is
         // only a revoked account whose credential slipped through.
-        _ => Caller::Rejected,
+        _ => Caller::Revoked(identity.to_owned()),
     }
+}
+
+/// A token or key the store does not know: one a revocation took away, or never one at all.
+fn revoked(store: &Store, secret: &str) -> Caller {
+    match store.revoked.get(secret) {
+        Some(identity) => Caller::Revoked(identity.clone()),
+        None => Caller::Rejected,
+    }
+}
+
+/// An error whose `reason` tells the client why, in a word (PROTOCOL.md): `revoked` or
+/// `invalid` for a refused credential.
+fn refusal(status: StatusCode, message: &str, reason: &str) -> Resp {
+    http::json(status, &json!({ "error": message, "reason": reason }))
 }
 
 /// `None` when the method is the allowed one, else a ready `405`.
