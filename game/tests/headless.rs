@@ -301,3 +301,35 @@ fn shortcuts_triage_attribute_and_mitigate() {
     press(&mut app, &[KeyCode::Escape]);
     assert!(!app.world().resource::<LiveUi>().help);
 }
+
+#[test]
+fn no_score_reaches_the_trainee_before_the_debrief() {
+    let mut app = app(&config(40.0));
+    live(&mut app);
+    until(&mut app, Duration::from_secs(30), "an alert", |a| {
+        view(a).snapshot.as_ref().is_some_and(|s| !s.alerts.is_empty())
+    });
+    let first = view(&app).snapshot.as_ref().unwrap().alerts[0].alert.id;
+    send(
+        &mut app,
+        Intent::Command(Command::Triage {
+            alert: first.into(),
+            verdict: Verdict::Incident,
+        }),
+    );
+    until(&mut app, Duration::from_secs(10), "the verdict", |a| {
+        view(a)
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.alerts.iter().any(|e| e.verdict.is_some()))
+    });
+    // The HUD shows the trainee's own tally, which counts verdicts whatever they were worth.
+    let snap = view(&app).snapshot.as_ref().unwrap();
+    let tally = bulkhead_game::live::hud::progress(snap);
+    assert!(tally[0].0.starts_with("1/"), "{tally:?}");
+    assert!(view(&app).score.is_none(), "a score reached the view while live");
+    until(&mut app, Duration::from_secs(60), "the debrief", |a| {
+        screen(a) == Screen::Debrief
+    });
+    assert!(view(&app).score.is_some(), "the debrief has its score");
+}
