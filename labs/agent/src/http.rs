@@ -320,8 +320,11 @@ pub fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
+                // Two hex digits exactly: `u8::from_str_radix` alone would also take a sign,
+                // decoding "%+1" to a control byte.
+                let hex = (bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit())
+                    .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+                    .flatten()
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
@@ -381,6 +384,10 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%E2%82%AC"), "€");
+        assert_eq!(percent_decode("%+1%-1"), "% 1%-1");
+        // A lone byte of a multibyte character decodes to the replacement character, not
+        // to invalid text.
+        assert_eq!(percent_decode("%E2x"), "\u{fffd}x");
     }
 
     #[test]
