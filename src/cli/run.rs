@@ -121,6 +121,11 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
         None => tracing::info!("{msg}"),
     };
     let lab = backend::make_lab(choice, &loaded, seed, args.time_scale.unwrap_or(1.0), &mut progress).map_err(|e| {
+        // Ctrl+C on a terminal also reaches the image build's cargo, which fails the start.
+        if let Some(signal) = stop.signal() {
+            eprintln!("{}: stopped while the lab came up ({e})", signal.name());
+            return Exit(signal.exit_code());
+        }
         eprintln!("error: the lab could not come up: {e}\n  help: `bulkhead doctor` checks this machine; `--backend sim` needs no Docker");
         Exit(EXIT_FAILURE)
     })?;

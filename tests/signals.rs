@@ -1,0 +1,253 @@
+//! Ctrl+C and SIGTERM during `bulkhead run` on real Docker: the binary tears its lab down, keeps
+//! a consistent record, leaves with 130 / 143, and nothing labelled with its pid remains. A
+//! second Ctrl+C quits at once and names `bulkhead labs prune`. Real processes, real signals
+//! (sent with `kill`), real containers; skips loudly without Docker.
+//!
+//! The child is spawned with `std::process::Command`, which leaves SIGINT at its default (a
+//! shell's background job would start with it ignored).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One lab at a time from this file: the machine has two cores, and timings are reported.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Bringing a lab up may build the lab image first (a static build of labd): minutes.
+const LAB_UP_LIMIT: Duration = Duration::from_secs(900);
+
+fn docker_here(test: &str) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bulkhead_labs::docker::docker_or_skip(test))
+        .is_some()
+}
+
+/// A `bulkhead run` child with its output in files (a pipe nobody reads could block it), and
+/// its lab removed even when the test fails.
+struct Run {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn start(extra: &[&str]) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+        let record = dir.path().join("record.jsonl");
+        let child = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+            .args(["run", "stolen-credentials", "--backend", "docker"])
+            .args(["--time-scale", "10", "--seed", "5", "--record"])
+            .arg(&record)
+            .args(extra)
+            .env("BULKHEAD_DATA", env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(file("stdout"))
+            .stderr(file("stderr"))
+            .spawn()
+            .expect("the binary starts");
+        Run { child, dir }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn record(&self) -> PathBuf {
+        self.dir.path().join("record.jsonl")
+    }
+
+    fn output(&self) -> String {
+        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+        format!(
+            "--- stdout\n{}--- stderr\n{}",
+            read("stdout"),
+            read("stderr")
+        )
+    }
+
+    /// Wait until the condition holds, failing if the child ends first or time runs out.
+    fn wait_for(&mut self, what: &str, limit: Duration, ready: impl Fn(&Run) -> bool) {
+        let started = Instant::now();
+        while !ready(self) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("bulkhead ended ({status}) before {what}\n{}", self.output());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no {what} after {limit:?}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait for the child to exit; its exit code and how long it took.
+    fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), started.elapsed());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "bulkhead still runs {limit:?} after the signal\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        // Whatever happened above: no process and no lab outlive the test.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        remove_owned_by(self.pid());
+    }
+}
+
+fn docker(args: &[&str]) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(out.status.success(), "docker {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Containers and networks whose `bulkhead.pid` label names `pid`.
+fn owned_by(pid: u32) -> (Vec<String>, Vec<String>) {
+    let filter = format!("label=bulkhead.pid={pid}");
+    let containers = docker(&["ps", "-aq", "--filter", &filter]);
+    let networks = docker(&["network", "ls", "-q", "--filter", &filter]);
+    (containers, networks)
+}
+
+fn remove_owned_by(pid: u32) {
+    let (containers, networks) = owned_by(pid);
+    for c in containers {
+        let _ = Command::new("docker").args(["rm", "-f", &c]).output();
+    }
+    for n in networks {
+        let _ = Command::new("docker").args(["network", "rm", &n]).output();
+    }
+}
+
+fn kill(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+fn has_lines(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.lines().next().is_some())
+}
+
+/// Poll for a few seconds until nothing of `pid`'s remains; what remains otherwise.
+fn leftovers(pid: u32) -> (Vec<String>, Vec<String>) {
+    let started = Instant::now();
+    loop {
+        let left = owned_by(pid);
+        if (left.0.is_empty() && left.1.is_empty()) || started.elapsed() > Duration::from_secs(5) {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Start a run, wait for its lab to be up and the session to be playing, send `signal`, and
+/// check the exit code, the record and that the lab is gone.
+fn signal_stops_the_run(test: &str, signal: &str, code: i32) {
+    if !docker_here(test) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = Run::start(&[]);
+    let pid = run.pid();
+    // Containers exist during lab_up; a record line appears once the session has begun.
+    run.wait_for("lab containers", LAB_UP_LIMIT, |r| {
+        !owned_by(r.pid()).0.is_empty()
+    });
+    run.wait_for("a record line", LAB_UP_LIMIT, |r| has_lines(&r.record()));
+    // A few seconds of play, so that attacks and mitigations are under way.
+    std::thread::sleep(Duration::from_secs(3));
+    let up = owned_by(pid);
+    kill(signal, pid);
+    let (exit, took) = run.wait_exit(Duration::from_secs(60));
+    let output = run.output();
+    eprintln!(
+        "{test}: {} containers, {} networks; {signal} -> exit in {:.2} s",
+        up.0.len(),
+        up.1.len(),
+        took.as_secs_f64()
+    );
+    assert_eq!(exit, Some(code), "{output}");
+    assert!(!output.contains("panicked"), "{output}");
+    let record = std::fs::read_to_string(run.record()).unwrap();
+    let lines: Vec<&str> = record.lines().collect();
+    assert!(lines.len() > 1, "record has {} lines", lines.len());
+    for line in &lines {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("record line is not JSON ({e}): {line}"));
+    }
+    assert!(
+        output.contains(&run.record().display().to_string()),
+        "where the record is was not said\n{output}"
+    );
+    let left = leftovers(pid);
+    assert!(
+        left.0.is_empty() && left.1.is_empty(),
+        "left running after {signal}: containers {:?}, networks {:?}",
+        left.0,
+        left.1
+    );
+}
+
+#[test]
+fn sigint_tears_the_lab_down_and_exits_130() {
+    signal_stops_the_run("sigint_tears_the_lab_down_and_exits_130", "INT", 130);
+}
+
+#[test]
+fn sigterm_tears_the_lab_down_and_exits_143() {
+    signal_stops_the_run("sigterm_tears_the_lab_down_and_exits_143", "TERM", 143);
+}
+
+/// A second Ctrl+C while the lab is still coming up: out at once, telling what to run.
+#[test]
+fn a_second_sigint_quits_at_once_and_names_prune() {
+    let test = "a_second_sigint_quits_at_once_and_names_prune";
+    if !docker_here(test) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = Run::start(&[]);
+    let pid = run.pid();
+    run.wait_for("lab containers", LAB_UP_LIMIT, |r| {
+        !owned_by(r.pid()).0.is_empty()
+    });
+    kill("INT", pid);
+    // Signals of one kind do not queue: let the first be taken before the second.
+    std::thread::sleep(Duration::from_millis(300));
+    kill("INT", pid);
+    let (exit, took) = run.wait_exit(Duration::from_secs(5));
+    let output = run.output();
+    eprintln!(
+        "{test}: second SIGINT -> exit in {:.3} s",
+        took.as_secs_f64()
+    );
+    assert_eq!(exit, Some(130), "{output}");
+    assert!(output.contains("bulkhead labs prune"), "{output}");
+    // `Run`'s drop removes whatever the forced exit left.
+}
