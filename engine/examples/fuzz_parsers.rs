@@ -71,7 +71,7 @@ fn run(
     let limit = Duration::from_secs(args.seconds);
     while t.inputs < args.inputs {
         // Checking the clock every input would cost more than some parsers.
-        if t.inputs % 1024 == 0 && started.elapsed() > limit {
+        if t.inputs.is_multiple_of(1024) && started.elapsed() > limit {
             break;
         }
         let input = make(&mut rng);

@@ -389,7 +389,7 @@ fn run(
     let before = PANICS.load(Ordering::Relaxed);
     let started = Instant::now();
     while t.inputs < inputs {
-        if t.inputs % 256 == 0 && started.elapsed() > Duration::from_secs(seconds) {
+        if t.inputs.is_multiple_of(256) && started.elapsed() > Duration::from_secs(seconds) {
             break;
         }
         let input = mutate::input(seeds, &mut rng);

@@ -5,7 +5,6 @@
 //! whose targets this file includes so that both feed the same code.
 
 #[path = "../../examples/fuzz_labd.rs"]
-#[allow(dead_code)]
 mod fuzz_labd;
 
 use std::sync::OnceLock;
