@@ -8,6 +8,7 @@ pub mod detector;
 pub mod format;
 pub mod lab;
 pub mod observation;
+pub mod phase;
 pub mod record;
 pub mod score;
 pub mod session;

@@ -11,7 +11,7 @@ use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
 use crate::lab::Backend;
 use crate::observation::{Millis, Observation};
-use crate::session::Phase;
+use crate::phase::Phase;
 
 pub const RECORD_VERSION: u32 = 1;
 

@@ -18,6 +18,7 @@ use crate::lab::{Lab, LabOutput};
 use crate::observation::{
     EntityRef, LifecycleState, LogEvent, Metrics, Millis, Observation, ObservationBody,
 };
+pub use crate::phase::Phase;
 use crate::record::{RECORD_VERSION, RecordLine, RecordWriter};
 use crate::score::{ScoreCard, score};
 
@@ -27,26 +28,6 @@ pub const TICK_MS: Millis = 250;
 pub const HISTORY: usize = 120;
 /// Log lines kept for the log panel.
 pub const RECENT_LOGS: usize = 400;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Briefing,
-    Warmup,
-    Live,
-    Debrief,
-}
-
-impl Phase {
-    pub fn title(self) -> &'static str {
-        match self {
-            Phase::Briefing => "Briefing",
-            Phase::Warmup => "Warm-up",
-            Phase::Live => "Live",
-            Phase::Debrief => "Debrief",
-        }
-    }
-}
 
 /// An alert as the trainee sees it: grouped repeats and their verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
