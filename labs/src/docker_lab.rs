@@ -15,8 +15,8 @@ use bulkhead_engine::format::scenario::Scenario;
 use bulkhead_engine::format::topology::{Role, Topology};
 use bulkhead_engine::observation::LifecycleState;
 use bulkhead_engine::{
-    Action, Backend, Effect, EffectKind, Lab, LabOutput, LogEvent, Millis, Mitigation, Observation,
-    ObservationBody, Origin, Outcome,
+    Action, Backend, Cause, Effect, EffectKind, Lab, LabOutput, LogEvent, Millis, Mitigation,
+    Observation, ObservationBody, Origin, Outcome,
 };
 use futures_util::StreamExt;
 use serde_json::json;
@@ -25,7 +25,9 @@ use tokio::task::JoinHandle;
 use crate::drive::{self, Done, Labd};
 use crate::error::LabError;
 use crate::spec::{LabOptions, RunningLab};
-use crate::telemetry::{Clock, LabdLine, NetCounters, metrics_from_stats, parse_labd_line};
+use crate::telemetry::{
+    Clock, Evidence, LabdLine, NetCounters, metrics_from_stats, parse_labd_line,
+};
 
 /// A hostile job running in a container: its outcome is judged from the container's stats.
 #[derive(Debug, Clone)]
@@ -33,6 +35,46 @@ struct HostileJob {
     effect: u64,
     service: String,
     until: Instant,
+}
+
+/// What the lab has confirmed about a service, so that a failure the executor can only see
+/// (a silent hop, a dead container) is explained by the mitigation that caused it, if any.
+#[derive(Debug, Clone, Default)]
+struct HopState {
+    isolated: bool,
+    paused: bool,
+    stopped: bool,
+    /// The trainee capped it (confirmed).
+    capped: bool,
+    /// Docker reported it OOM-killed since it last started.
+    oom: bool,
+    /// A stop, restart or cap is under way: a `die` now is its doing, for this reason.
+    ending: Option<Cause>,
+}
+
+impl HopState {
+    /// Why nothing runs in the service, as far as the lab knows (isolation does not stop it).
+    fn halted(&self, service: &str) -> Option<Cause> {
+        let service = service.to_string();
+        if self.oom {
+            Some(Cause::OomKilled { service })
+        } else if self.stopped {
+            Some(Cause::Stopped { service })
+        } else if self.paused {
+            Some(Cause::Paused { service })
+        } else {
+            None
+        }
+    }
+
+    /// Why the service does not answer on the network, as far as the lab knows.
+    fn down(&self, service: &str) -> Option<Cause> {
+        self.halted(service).or_else(|| {
+            self.isolated.then(|| Cause::Isolated {
+                service: service.to_string(),
+            })
+        })
+    }
 }
 
 /// An exec session the lab started, so that Docker's `exec_start` event can name who ran it
@@ -50,6 +92,8 @@ struct Shared {
     execs: Mutex<ExecAudit>,
     /// Current host-reachable address per service (reconnecting may change it).
     addresses: Mutex<BTreeMap<String, Ipv4Addr>>,
+    /// Confirmed state per service, from mitigations and Docker events.
+    hops: Mutex<HashMap<String, HopState>>,
 }
 
 impl Shared {
@@ -67,9 +111,14 @@ impl Shared {
     }
 
     fn outcome(&self, effect: u64, result: Done) {
-        let (ok, detail) = match result {
-            Ok(d) => (true, d),
-            Err(d) => (false, d),
+        self.outcome_because(effect, result, None);
+    }
+
+    /// An outcome whose failure (if it is one) happened for `cause`.
+    fn outcome_because(&self, effect: u64, result: Done, cause: Option<Cause>) {
+        let (ok, detail, cause) = match result {
+            Ok(d) => (true, d, None),
+            Err(d) => (false, d, cause),
         };
         self.emit(LabOutput::Outcome(Outcome {
             t_ms: self.clock.now(),
@@ -77,7 +126,87 @@ impl Shared {
             ok,
             records: 0,
             detail,
+            cause,
         }));
+    }
+
+    fn hop(&self, service: &str) -> HopState {
+        self.hops
+            .lock()
+            .ok()
+            .and_then(|h| h.get(service).cloned())
+            .unwrap_or_default()
+    }
+
+    fn update_hop(&self, service: &str, f: impl FnOnce(&mut HopState)) {
+        if let Ok(mut hops) = self.hops.lock() {
+            f(hops.entry(service.to_string()).or_default());
+        }
+    }
+
+    /// Why an exec or a job could not start in `service`: its confirmed state, else the lab.
+    fn cannot_run(&self, service: &str) -> Cause {
+        self.hop(service).halted(service).unwrap_or(Cause::Lab)
+    }
+
+    /// The executor saw a hop fail; the lab's confirmed state says why.
+    fn resolve(&self, evidence: &Evidence) -> Cause {
+        match evidence {
+            Evidence::Overloaded => {
+                let web = self.role_service(Role::Web).unwrap_or_default();
+                self.hop(&web)
+                    .down(&web)
+                    .unwrap_or(Cause::Overloaded { service: web })
+            }
+            Evidence::Silent { hop, timed_out } => match self.hop(hop).down(hop) {
+                Some(cause) => cause,
+                // Up as far as the lab knows: slow to answer is overload, not a mitigation.
+                None if *timed_out => Cause::Overloaded {
+                    service: hop.clone(),
+                },
+                None => Cause::Lab,
+            },
+        }
+    }
+
+    /// Before a mitigation runs: a stop, restart or cap may kill the container's jobs.
+    fn begin(&self, m: &Mitigation) {
+        let service = m.target().name().to_string();
+        let ending = match m {
+            Mitigation::Stop { .. } | Mitigation::Restart { .. } => Cause::Stopped {
+                service: service.clone(),
+            },
+            Mitigation::Cap { .. } => Cause::Capped {
+                service: service.clone(),
+            },
+            _ => return,
+        };
+        self.update_hop(&service, |h| h.ending = Some(ending));
+    }
+
+    /// After it: what it confirmed becomes the service's known state.
+    fn confirm(&self, m: &Mitigation, ok: bool) {
+        let target = m.target();
+        self.update_hop(target.name(), |h| {
+            h.ending = None;
+            if !ok {
+                return;
+            }
+            match m {
+                Mitigation::Isolate { .. } => h.isolated = true,
+                Mitigation::Reconnect { .. } => h.isolated = false,
+                Mitigation::Pause { .. } => h.paused = true,
+                Mitigation::Unpause { .. } => h.paused = false,
+                Mitigation::Stop { .. } => h.stopped = true,
+                Mitigation::Restart { .. } => {
+                    (h.stopped, h.paused, h.oom) = (false, false, false);
+                }
+                Mitigation::Cap { .. } => h.capped = true,
+                Mitigation::Revoke { .. }
+                | Mitigation::Block { .. }
+                | Mitigation::Unblock { .. } => {}
+            }
+        });
     }
 
     fn container(&self, service: &str) -> Option<&str> {
@@ -108,8 +237,9 @@ impl Shared {
         }
     }
 
-    /// End the hostile jobs of a service (it died or restarted): their attack stops there.
-    fn end_jobs(&self, service: &str, why: &str) {
+    /// End the hostile jobs of a service (it died or restarted): their attack stops there, for
+    /// `cause` (`None`: nothing the lab can name).
+    fn end_jobs(&self, service: &str, why: &str, cause: Option<Cause>) {
         let ended: Vec<u64> = match self.jobs.lock() {
             Ok(mut jobs) => {
                 let (gone, keep): (Vec<_>, Vec<_>) =
@@ -120,7 +250,7 @@ impl Shared {
             Err(_) => return,
         };
         for effect in ended {
-            self.outcome(effect, Err(why.to_string()));
+            self.outcome_because(effect, Err(why.to_string()), cause.clone());
         }
     }
 }
@@ -190,6 +320,7 @@ impl DockerLab {
             jobs: Mutex::new(Vec::new()),
             execs: Mutex::new(HashMap::new()),
             addresses: Mutex::new(addresses),
+            hops: Mutex::new(HashMap::new()),
         });
         let mut tasks = Vec::new();
         let _guard = runtime.enter();
@@ -312,7 +443,9 @@ async fn carry_out(shared: &Shared, effect: &Effect) {
     match &effect.kind {
         EffectKind::Act(action) => act(shared, effect.id, &effect.origin, action).await,
         EffectKind::Mitigate(m) => {
+            shared.begin(m);
             let result = mitigate(shared, m).await;
+            shared.confirm(m, result.is_ok());
             let state = match (m, &result) {
                 (Mitigation::Isolate { .. }, Ok(_)) => Some(LifecycleState::Isolated),
                 (Mitigation::Reconnect { .. }, Ok(_)) => Some(LifecycleState::Reconnected),
@@ -344,7 +477,8 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
             seconds,
         } => {
             let Some(container) = shared.container(service) else {
-                return shared.outcome(effect, Err(format!("no container {service}")));
+                let missing = Err(format!("no container {service}"));
+                return shared.outcome_because(effect, missing, Some(Cause::Lab));
             };
             let wall = shared.clock.wall_seconds(*seconds);
             let body = json!({"cpu_workers": cpu_workers, "memory_mib": memory_mib, "threads": threads, "seconds": wall});
@@ -362,21 +496,20 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
                         });
                     }
                 }
-                result => shared.outcome(effect, result),
+                result => shared.outcome_because(effect, result, Some(shared.cannot_run(service))),
             }
         }
         Action::Backup { service, seconds } => {
             let Some(container) = shared.container(service) else {
-                return shared.outcome(effect, Err(format!("no container {service}")));
+                let missing = Err(format!("no container {service}"));
+                return shared.outcome_because(effect, missing, Some(Cause::Lab));
             };
             let body = json!({"seconds": shared.clock.wall_seconds(*seconds)});
-            shared.outcome(
-                effect,
-                drive::job(&shared.docker, container, "/backup", &body, |id| {
-                    shared.driver_exec(id)
-                })
-                .await,
-            );
+            let result = drive::job(&shared.docker, container, "/backup", &body, |id| {
+                shared.driver_exec(id)
+            })
+            .await;
+            shared.outcome_because(effect, result, Some(shared.cannot_run(service)));
         }
         Action::Exec {
             service,
@@ -384,7 +517,8 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
             command,
         } => {
             let Some(container) = shared.container(service) else {
-                return shared.outcome(effect, Err(format!("no container {service}")));
+                let missing = Err(format!("no container {service}"));
+                return shared.outcome_because(effect, missing, Some(Cause::Lab));
             };
             let cmd: Vec<String> = command.split_whitespace().map(str::to_string).collect();
             let audit = (identity.clone(), command.clone(), effect);
@@ -394,7 +528,8 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
                 }
             })
             .await;
-            shared.outcome(effect, result.map(|out| format!("exec session ran: {out}")));
+            let result = result.map(|out| format!("exec session ran: {out}"));
+            shared.outcome_because(effect, result, Some(shared.cannot_run(service)));
         }
         _ => {
             let role = if hostile {
@@ -416,11 +551,12 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
                     flood_seconds,
                 ),
             ) else {
-                return shared.outcome(effect, Err("no executor for this action".into()));
+                let none = Err("no executor for this action".into());
+                return shared.outcome_because(effect, none, Some(Cause::Lab));
             };
             // Success is reported by the executor's own outcome line; only a refusal is ours.
             if let Err(e) = shared.labd.act(executor, &body).await {
-                shared.outcome(effect, Err(e));
+                shared.outcome_because(effect, Err(e), Some(Cause::Lab));
             }
         }
     }
@@ -458,16 +594,33 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
         } => {
             let result = drive::cap(docker, container()?, *cpu_cores, *memory_mib, *pids).await;
             if result.as_ref().is_ok_and(|d| d.contains("restarted")) {
-                shared.end_jobs(service, "container restarted under its new limits");
+                // The cap could only be applied by a restart: the cap ended the job.
+                let cause = Cause::Capped {
+                    service: service.to_string(),
+                };
+                shared.end_jobs(
+                    service,
+                    "container restarted under its new limits",
+                    Some(cause),
+                );
             }
             result
         }
         Mitigation::Pause { .. } => drive::set_state(docker, container()?, "pause").await,
         Mitigation::Unpause { .. } => drive::set_state(docker, container()?, "unpause").await,
-        Mitigation::Stop { .. } => drive::set_state(docker, container()?, "stop").await,
-        Mitigation::Restart { .. } => {
-            let result = drive::set_state(docker, container()?, "restart").await;
-            shared.end_jobs(service, "container restarted");
+        Mitigation::Stop { .. } | Mitigation::Restart { .. } => {
+            let verb = if matches!(m, Mitigation::Stop { .. }) {
+                "stop"
+            } else {
+                "restart"
+            };
+            let result = drive::set_state(docker, container()?, verb).await;
+            if result.is_ok() {
+                let cause = Cause::Stopped {
+                    service: service.to_string(),
+                };
+                shared.end_jobs(service, &format!("container {verb}ped"), Some(cause));
+            }
             result
         }
         Mitigation::Revoke { identity } => {
@@ -541,8 +694,15 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
                 {
                     shared.observe(shared.clock.of_unix_ms(ts_ms), event);
                 }
-                Some(LabdLine::Outcome { ts_ms, mut outcome }) => {
+                Some(LabdLine::Outcome {
+                    ts_ms,
+                    mut outcome,
+                    evidence,
+                }) => {
                     outcome.t_ms = shared.clock.of_unix_ms(ts_ms);
+                    if let Some(evidence) = evidence {
+                        outcome.cause = Some(shared.resolve(&evidence));
+                    }
                     shared.emit(LabOutput::Outcome(outcome));
                 }
                 _ => {}
@@ -577,6 +737,20 @@ async fn follow_stats(shared: Arc<Shared>, service: String, container: String) {
             };
             if let Some(limits) = declared {
                 let over = limits.exceeded_by(metrics.cpu_pct, metrics.memory_mib, metrics.pids);
+                // Within its limits: frozen by a pause, held by the trainee's cap, or not the
+                // trainee's doing at all (the job is starved, or simply small).
+                let cause = if over {
+                    None
+                } else {
+                    let hop = shared.hop(&service);
+                    match hop.halted(&service) {
+                        Some(down) => Some(down),
+                        None if hop.capped => Some(Cause::Capped {
+                            service: service.clone(),
+                        }),
+                        None => None,
+                    }
+                };
                 for effect in active {
                     let detail = format!(
                         "{:.0}% cpu, {:.0} MiB, {} pids",
@@ -588,6 +762,7 @@ async fn follow_stats(shared: Arc<Shared>, service: String, container: String) {
                         ok: over,
                         records: 0,
                         detail,
+                        cause: cause.clone(),
                     }));
                 }
             }
@@ -698,8 +873,22 @@ async fn follow_events(shared: Arc<Shared>) {
             _ => None,
         };
         if let Some(state) = state {
-            if matches!(state, LifecycleState::Died | LifecycleState::OomKilled) {
-                shared.end_jobs(service, "container died");
+            match state {
+                LifecycleState::OomKilled => {
+                    shared.update_hop(service, |h| h.oom = true);
+                    let cause = Cause::OomKilled {
+                        service: service.clone(),
+                    };
+                    shared.end_jobs(service, "container OOM-killed", Some(cause));
+                }
+                LifecycleState::Died => {
+                    // A stop or restart under way (or done) did it; otherwise nobody we know.
+                    let hop = shared.hop(service);
+                    let cause = hop.ending.clone().or_else(|| hop.halted(service));
+                    shared.end_jobs(service, "container died", cause);
+                }
+                LifecycleState::Started => shared.update_hop(service, |h| h.oom = false),
+                _ => {}
             }
             shared.observe(
                 t,

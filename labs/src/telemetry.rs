@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::models::ContainerStatsResponse;
 use bulkhead_engine::observation::CredentialChange;
-use bulkhead_engine::{LogEvent, Metrics, Millis, Outcome};
+use bulkhead_engine::{Cause, LogEvent, Metrics, Millis, Outcome};
 use serde_json::Value;
 
 /// Maps wall time to session time, compressed by the time scale.
@@ -67,7 +67,10 @@ pub enum LabdLine {
     /// An actor's own view of an effect (ground truth, never shown to the detector).
     Outcome {
         ts_ms: u64,
+        /// `cause` is filled in when the executor's own evidence settles it.
         outcome: Outcome,
+        /// What the lab's state must settle (see `Evidence`); `None` when the line did.
+        evidence: Option<Evidence>,
     },
     /// Lines with nothing for the session (ready, query, job, block).
     Other,
@@ -83,6 +86,39 @@ fn n(v: &Value, key: &str) -> u64 {
 
 fn b(v: &Value, key: &str) -> bool {
     v.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// What an executor could see of a failure but not explain: the driver resolves it from the
+/// state of the hop it names (isolated, paused, stopped by a confirmed mitigation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// A `503` from web: too busy, unless the lab knows better.
+    Overloaded,
+    /// `hop` (a service id) did not answer: in time (`timed_out`) or at all.
+    Silent { hop: String, timed_out: bool },
+}
+
+/// The executor's `cause` word (PROTOCOL.md) as a `Cause`, or the evidence that still needs
+/// the lab's state. An unknown word is the lab's own failure: it must not be credited.
+pub fn cause_of_word(
+    word: &str,
+    source: Option<String>,
+    identity: Option<String>,
+) -> Result<Cause, Evidence> {
+    let (how, hop) = word.split_once(':').unwrap_or((word, ""));
+    match (how, hop) {
+        ("blocked", _) => Ok(source.map_or(Cause::Lab, |source| Cause::Blocked { source })),
+        ("revoked", _) => {
+            Ok(identity.map_or(Cause::Refused, |identity| Cause::Revoked { identity }))
+        }
+        ("refused", _) => Ok(Cause::Refused),
+        ("overloaded", _) => Err(Evidence::Overloaded),
+        ("timeout" | "unreachable" | "error", hop) if !hop.is_empty() => Err(Evidence::Silent {
+            hop: hop.to_string(),
+            timed_out: how == "timeout",
+        }),
+        _ => Ok(Cause::Lab),
+    }
 }
 
 /// Parse one line of labd's stdout (PROTOCOL.md). `None` when it is not a labd line at all.
@@ -139,16 +175,30 @@ pub fn parse_labd_line(line: &str) -> Option<LabdLine> {
             denied: n(&v, "denied") as u32,
             errors: n(&v, "errors") as u32,
         }),
-        "outcome" => Some(LabdLine::Outcome {
-            ts_ms,
-            outcome: Outcome {
-                t_ms: 0,
-                effect: trace?,
-                ok: b(&v, "ok"),
-                records: n(&v, "records") as u32,
-                detail: s(&v, "detail").unwrap_or_default(),
-            },
-        }),
+        "outcome" => {
+            let ok = b(&v, "ok");
+            let judged = match s(&v, "cause") {
+                Some(word) if !ok => Some(cause_of_word(&word, s(&v, "source"), s(&v, "identity"))),
+                _ => None,
+            };
+            let (cause, evidence) = match judged {
+                None => (None, None),
+                Some(Ok(cause)) => (Some(cause), None),
+                Some(Err(evidence)) => (None, Some(evidence)),
+            };
+            Some(LabdLine::Outcome {
+                ts_ms,
+                outcome: Outcome {
+                    t_ms: 0,
+                    effect: trace?,
+                    ok,
+                    records: n(&v, "records") as u32,
+                    detail: s(&v, "detail").unwrap_or_default(),
+                    cause,
+                },
+                evidence,
+            })
+        }
         _ => Some(LabdLine::Other),
     }
 }
@@ -234,6 +284,61 @@ pub fn metrics_from_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn judged(line: &str) -> (Option<Cause>, Option<Evidence>) {
+        match parse_labd_line(line) {
+            Some(LabdLine::Outcome {
+                outcome, evidence, ..
+            }) => (outcome.cause, evidence),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_outcome_carries_the_executors_cause_or_the_evidence_to_resolve() {
+        let line = |ok: bool, cause: &str| {
+            format!(
+                r#"{{"ts_ms":5,"service":"attacker","event":"outcome","trace":9,"ok":{ok},"cause":{cause},"source":"198.51.100.23","identity":"alice"}}"#
+            )
+        };
+        let blocked = Cause::Blocked {
+            source: "198.51.100.23".into(),
+        };
+        let revoked = Cause::Revoked {
+            identity: "alice".into(),
+        };
+        let silent = |hop: &str, timed_out| Evidence::Silent {
+            hop: hop.into(),
+            timed_out,
+        };
+        let cases = [
+            (line(false, r#""blocked""#), (Some(blocked), None)),
+            (line(false, r#""revoked""#), (Some(revoked), None)),
+            (line(false, r#""refused""#), (Some(Cause::Refused), None)),
+            (line(false, r#""error""#), (Some(Cause::Lab), None)),
+            (line(false, r#""teleported""#), (Some(Cause::Lab), None)),
+            (
+                line(false, r#""overloaded""#),
+                (None, Some(Evidence::Overloaded)),
+            ),
+            (
+                line(false, r#""unreachable:gateway""#),
+                (None, Some(silent("gateway", false))),
+            ),
+            (
+                line(false, r#""timeout:datastore""#),
+                (None, Some(silent("datastore", true))),
+            ),
+            (line(false, "null"), (None, None)),
+            (line(true, r#""blocked""#), (None, None)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(judged(&text), want, "{text}");
+        }
+        // Blocked without the source it needs cannot be credited to a block.
+        let bare = r#"{"ts_ms":5,"service":"attacker","event":"outcome","trace":9,"ok":false,"cause":"blocked"}"#;
+        assert_eq!(judged(bare), (Some(Cause::Lab), None));
+    }
 
     #[test]
     fn labd_lines_become_events_and_outcomes() {

@@ -409,6 +409,7 @@ impl Executor {
         let (tx, mut rx) = mpsc::unbounded_channel::<Second>();
         let log = self.log.clone();
         let trace = action.trace;
+        let source = action.source.clone();
         let reporter = tokio::spawn(async move {
             while let Some((second, mut set, issued, skipped)) = rx.recv().await {
                 let (mut answered, mut good, mut last) = (0u32, 0u64, 0u16);
@@ -431,6 +432,7 @@ impl Executor {
                     json!({
                         "ok": ok,
                         "cause": if ok { None } else { why.dominant() },
+                        "source": source,
                         "status": last,
                         "records": good,
                         "detail": format!(
