@@ -19,8 +19,10 @@ fn vulkan_here() -> bool {
                 "BULKHEAD_REQUIRE_RENDER=1 but no Vulkan driver is installed (apt-get install mesa-vulkan-drivers)"
             );
         }
-        eprintln!(
-            "\n!!!!! SKIPPED play screenshot test: no Vulkan driver here (apt-get install mesa-vulkan-drivers)\n"
+        bulkhead_labs::docker::announce_skip(
+            "play_renders_the_live_and_debrief_screens_offscreen",
+            "no Vulkan driver here (apt-get install mesa-vulkan-drivers)",
+            "This test did NOT run; set BULKHEAD_REQUIRE_RENDER=1 to make it fail instead",
         );
     }
     found

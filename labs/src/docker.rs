@@ -1,6 +1,7 @@
 //! Connecting to the Docker daemon: one place that decides where the daemon is, checks that it
 //! answers (quickly, so a missing daemon is an error message and not a hang), and the helper
-//! that Docker-backed tests use to skip loudly or fail where Docker is required.
+//! that Docker-backed tests use to skip loudly or fail where Docker is required (and the loud
+//! skip line every skipping test prints).
 
 use std::time::Duration;
 
@@ -58,11 +59,25 @@ pub async fn docker_or_skip(test: &str) -> Option<Docker> {
             if std::env::var("BULKHEAD_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
                 panic!("{test}: BULKHEAD_REQUIRE_DOCKER=1 but Docker is unusable: {e}");
             }
-            eprintln!(
-                "\n!!!!! SKIPPED {test}: no Docker daemon ({e}).\n\
-                 !!!!! This test did NOT run. Set BULKHEAD_REQUIRE_DOCKER=1 to make it fail instead.\n"
+            announce_skip(
+                test,
+                &format!("no Docker daemon ({e})"),
+                "This test did NOT run; set BULKHEAD_REQUIRE_DOCKER=1 to make it fail instead",
             );
             None
         }
     }
+}
+
+/// Tell whoever runs the tests that `test` did not prove what it is for, why, and how to make
+/// that a failure (`help`, a sentence). Written
+/// straight to the process's stderr: libtest captures the `eprintln!` of passing tests (and a
+/// skipped test passes), but not writes through `std::io::stderr()`, so this shows in a plain
+/// `cargo test`. Shared by every test that skips (Docker, render, host shield).
+pub fn announce_skip(test: &str, why: &str, help: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!!!! SKIPPED {test}: {why}.\n!!!!! {help}.\n"
+    );
 }

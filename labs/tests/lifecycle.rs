@@ -614,12 +614,33 @@ async fn lab_cannot_reach_services_on_the_host() {
          INPUT -i bh-+ -m conntrack --ctstate NEW -j REJECT` (bulkhead doctor)",
         reached.join(", ")
     );
-    if std::env::var("BULKHEAD_REQUIRE_HOST_SHIELD").is_ok_and(|v| v == "1") {
+    // The property is broken. Where it can be fixed (root may add the rule, and lab_up does)
+    // or is demanded, that is a failure; elsewhere the test says loudly that it proved nothing.
+    if host_shield_required() {
         panic!("{test}: {message}");
     }
-    eprintln!(
-        "\n!!!!! KNOWN GAP in {test}: {message}.\n!!!!! Set BULKHEAD_REQUIRE_HOST_SHIELD=1 to fail on it.\n"
+    bulkhead_labs::docker::announce_skip(
+        test,
+        &format!("the host shield is missing, so labs are NOT sealed from this host: {message}"),
+        "The sealing from the host is NOT verified here; set BULKHEAD_REQUIRE_HOST_SHIELD=1 (or \
+         BULKHEAD_REQUIRE_DOCKER=1 as root) to make this fail",
     );
+}
+
+/// Whether a lab reaching the host must fail the test: asked for by
+/// BULKHEAD_REQUIRE_HOST_SHIELD=1, or implied by BULKHEAD_REQUIRE_DOCKER=1 (CI) when this
+/// process is root, since root can install the shield rule and `lab_up` does.
+fn host_shield_required() -> bool {
+    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    on("BULKHEAD_REQUIRE_HOST_SHIELD")
+        || (on("BULKHEAD_REQUIRE_DOCKER") && effective_uid() == Some(0))
+}
+
+/// This process's effective uid, from /proc (the second field of its `Uid:` line).
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// The gateway (the host's address) of a container's endpoint on a network. Read from the
