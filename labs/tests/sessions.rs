@@ -11,8 +11,8 @@ use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::record::RecordLine;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
-    Action, Defender, Effect, EffectKind, EntityRef, Lab, LabOutput, Mitigation, Observation,
-    ObservationBody, Origin, RecordWriter, ScoreCard, Session, SimLab,
+    Action, Cause, Defender, Effect, EffectKind, EntityRef, Lab, LabOutput, Mitigation,
+    Observation, ObservationBody, Origin, RecordWriter, ScoreCard, Session, SimLab,
 };
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
@@ -222,6 +222,14 @@ impl Probe {
         })
     }
 
+    /// Why the latest outcome of `effect` failed (`None`: it did not, or no cause).
+    fn cause(&self, effect: u64) -> Option<Cause> {
+        self.outputs.iter().rev().find_map(|o| match o {
+            LabOutput::Outcome(o) if o.effect == effect => Some(o.cause.clone()),
+            _ => None,
+        })?
+    }
+
     fn cpu_since(&self, service: &str, from: usize) -> Vec<f32> {
         self.outputs[from..]
             .iter()
@@ -273,6 +281,13 @@ fn mitigations_take_effect_on_real_containers() {
         p.wait(2500);
         p.outcome(id)
     };
+    // An attack step, and why it failed when it did.
+    let attempt = |p: &mut Probe, action: Action| {
+        let (o, k) = attack(action);
+        let id = p.apply(o, k);
+        p.wait(2500);
+        (p.outcome(id), p.cause(id))
+    };
 
     // Isolate: the attacker's requests through the gateway fail, and work again after.
     assert_eq!(
@@ -290,9 +305,14 @@ fn mitigations_take_effect_on_real_containers() {
         Some(true)
     );
     assert_eq!(
-        step(&mut p, attack(read())),
-        Some(false),
-        "isolated gateway: the attacker is cut off"
+        attempt(&mut p, read()),
+        (
+            Some(false),
+            Some(Cause::Isolated {
+                service: "gateway".into()
+            })
+        ),
+        "isolated gateway: the attacker is cut off, and the record says by what"
     );
     assert_eq!(
         step(
@@ -325,7 +345,16 @@ fn mitigations_take_effect_on_real_containers() {
         ),
         Some(true)
     );
-    assert_eq!(step(&mut p, attack(read())), Some(false), "blocked source");
+    assert_eq!(
+        attempt(&mut p, read()),
+        (
+            Some(false),
+            Some(Cause::Blocked {
+                source: "198.51.100.23".into()
+            })
+        ),
+        "blocked source"
+    );
     assert_eq!(
         step(
             &mut p,
@@ -347,8 +376,13 @@ fn mitigations_take_effect_on_real_containers() {
         Some(true)
     );
     assert_eq!(
-        step(&mut p, attack(read())),
-        Some(false),
+        attempt(&mut p, read()),
+        (
+            Some(false),
+            Some(Cause::Revoked {
+                identity: "alice".into()
+            })
+        ),
         "revoked credential"
     );
 
@@ -395,19 +429,43 @@ fn mitigations_take_effect_on_real_containers() {
         "capped at 0.3 cores: {after:?}"
     );
     assert_eq!(
-        p.outcome(hog_id),
-        Some(false),
+        (p.outcome(hog_id), p.cause(hog_id)),
+        (
+            Some(false),
+            Some(Cause::Capped {
+                service: "tenant-a".into()
+            })
+        ),
         "capped, the hog no longer takes more than it should"
     );
 
-    // Pause, unpause, stop, restart: each confirmed against the container's state.
-    for (m, expect) in [
-        (
-            Mitigation::Pause {
-                service: "tenant-b".into(),
-            },
-            true,
+    // Pause, unpause, stop, restart: each confirmed against the container's state; an exec
+    // into the paused or stopped container fails and says which.
+    let exec = || Action::Exec {
+        service: "tenant-b".into(),
+        identity: "ben".into(),
+        command: "/labd health".into(),
+    };
+    let tenant_b = || "tenant-b".to_string();
+    assert_eq!(
+        step(
+            &mut p,
+            defend(Mitigation::Pause {
+                service: tenant_b()
+            })
         ),
+        Some(true)
+    );
+    assert_eq!(
+        attempt(&mut p, exec()),
+        (
+            Some(false),
+            Some(Cause::Paused {
+                service: tenant_b()
+            })
+        )
+    );
+    for (m, expect) in [
         (
             Mitigation::Pause {
                 service: "tenant-b".into(),
@@ -426,14 +484,26 @@ fn mitigations_take_effect_on_real_containers() {
             },
             true,
         ),
-        (
-            Mitigation::Restart {
-                service: "tenant-b".into(),
-            },
-            true,
-        ),
     ] {
         assert_eq!(step(&mut p, defend(m.clone())), Some(expect), "{m:?}");
     }
+    assert_eq!(
+        attempt(&mut p, exec()),
+        (
+            Some(false),
+            Some(Cause::Stopped {
+                service: tenant_b()
+            })
+        )
+    );
+    assert_eq!(
+        step(
+            &mut p,
+            defend(Mitigation::Restart {
+                service: tenant_b()
+            })
+        ),
+        Some(true)
+    );
     p.lab.shutdown().unwrap();
 }
