@@ -11,6 +11,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Print a measured figure where a plain `cargo test` shows it: libtest captures `eprintln!`
+/// of passing tests, not writes through `std::io::stderr()`.
+macro_rules! figure {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// One lab at a time from this file: the machine has two cores, and timings are reported.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -36,13 +45,19 @@ struct Run {
 impl Run {
     fn start(extra: &[&str]) -> Run {
         let dir = tempfile::tempdir().unwrap();
-        let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
         let record = dir.path().join("record.jsonl");
-        let child = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
+        command
             .args(["run", "stolen-credentials", "--backend", "docker"])
             .args(["--time-scale", "10", "--seed", "5", "--record"])
             .arg(&record)
-            .args(extra)
+            .args(extra);
+        Run::spawn(command, dir)
+    }
+
+    fn spawn(mut command: Command, dir: tempfile::TempDir) -> Run {
+        let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+        let child = command
             .env("BULKHEAD_DATA", env!("CARGO_MANIFEST_DIR"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -186,7 +201,7 @@ fn signal_stops_the_run(test: &str, signal: &str, code: i32) {
     kill(signal, pid);
     let (exit, took) = run.wait_exit(Duration::from_secs(60));
     let output = run.output();
-    eprintln!(
+    figure!(
         "{test}: {} containers, {} networks; {signal} -> exit in {:.2} s",
         up.0.len(),
         up.1.len(),
@@ -243,11 +258,108 @@ fn a_second_sigint_quits_at_once_and_names_prune() {
     kill("INT", pid);
     let (exit, took) = run.wait_exit(Duration::from_secs(5));
     let output = run.output();
-    eprintln!(
+    figure!(
         "{test}: second SIGINT -> exit in {:.3} s",
         took.as_secs_f64()
     );
     assert_eq!(exit, Some(130), "{output}");
     assert!(output.contains("bulkhead labs prune"), "{output}");
     // `Run`'s drop removes whatever the forced exit left.
+}
+
+/// A display for the game: Xvfb on a free display number, stopped on drop.
+struct Xvfb {
+    server: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Option<Xvfb> {
+        let display = format!(":{}", 90 + std::process::id() % 100);
+        let server = Command::new("Xvfb")
+            .args([
+                display.as_str(),
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let socket = format!("/tmp/.X11-unix/X{}", &display[1..]);
+        let started = Instant::now();
+        while !Path::new(&socket).exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Xvfb { server, display })
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn vulkan_driver() -> bool {
+    ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
+        .iter()
+        .any(|d| std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some()))
+}
+
+/// `bulkhead play` in a window with its lab on Docker: SIGINT and SIGTERM close the game, its
+/// lab comes down, and it leaves with 130 / 143.
+#[test]
+fn the_game_tears_its_lab_down_on_sigint_and_sigterm() {
+    let test = "the_game_tears_its_lab_down_on_sigint_and_sigterm";
+    if !docker_here(test) {
+        return;
+    }
+    let xvfb = vulkan_driver().then(Xvfb::start).flatten();
+    let Some(xvfb) = xvfb else {
+        if std::env::var("BULKHEAD_REQUIRE_RENDER").is_ok_and(|v| v == "1") {
+            panic!("{test}: BULKHEAD_REQUIRE_RENDER=1 but Xvfb or a Vulkan driver is missing");
+        }
+        bulkhead_labs::docker::announce_skip(
+            test,
+            "no Xvfb or no Vulkan driver (apt-get install xvfb mesa-vulkan-drivers)",
+            "This test did NOT run; set BULKHEAD_REQUIRE_RENDER=1 to make it fail instead",
+        );
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
+        command
+            .args(["play", "stolen-credentials", "--backend", "docker"])
+            .args(["--time-scale", "10", "--seed", "5"])
+            .env("DISPLAY", &xvfb.display)
+            .env_remove("WAYLAND_DISPLAY");
+        let mut run = Run::spawn(command, tempfile::tempdir().unwrap());
+        let pid = run.pid();
+        run.wait_for("the lab ready", LAB_UP_LIMIT, |r| {
+            r.output().contains("ready in")
+        });
+        let up = owned_by(pid);
+        kill(signal, pid);
+        let (exit, took) = run.wait_exit(Duration::from_secs(60));
+        let output = run.output();
+        figure!(
+            "{test}: {} containers, {} networks; {signal} -> exit in {:.2} s",
+            up.0.len(),
+            up.1.len(),
+            took.as_secs_f64()
+        );
+        assert_eq!(exit, Some(code), "{output}");
+        assert!(!output.contains("panicked"), "{output}");
+        let left = leftovers(pid);
+        assert!(
+            left.0.is_empty() && left.1.is_empty(),
+            "the game left running after {signal}: {left:?}\n{output}"
+        );
+    }
 }
