@@ -323,3 +323,42 @@ fn a_record_that_is_not_one_is_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("bogus.jsonl:2:"), "{}", text(&out));
 }
+
+#[test]
+fn a_scripted_defenders_refused_commands_are_reported_on_stderr_and_the_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("typos.ron");
+    std::fs::write(
+        &script,
+        r#"[
+    TimedCommand(at_s: 10.0, command: Triage(alert: 999, verdict: incident)),
+    TimedCommand(at_s: 11.0, command: Mitigate(Revoke(identity: "mallory"))),
+    TimedCommand(at_s: 12.0, command: Mitigate(Block(source: "198.51.100.23"))),
+]"#,
+    )
+    .unwrap();
+    let args = [
+        "run",
+        "stolen-credentials",
+        "--backend",
+        "sim",
+        "--defender",
+        script.to_str().unwrap(),
+        "--json",
+    ];
+    let out = bulkhead(&args, &root());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr.contains("refused at live 10.0 s: triage #999 as incident: there is no alert #999"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no identity \"mallory\""), "{stderr}");
+    let card: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refused = card["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[1]["command"], "revoke mallory");
+    // The good command was carried out.
+    let timeline = card["timeline"].to_string();
+    assert!(timeline.contains("block 198.51.100.23"), "{timeline}");
+}

@@ -55,10 +55,18 @@ fn all_text(out: &Output) -> String {
 fn every_shell_command_of_the_readme_works() {
     let commands: Vec<String> = blocks(&readme(), "sh")
         .iter()
-        .flat_map(|b| b.lines().map(str::trim).map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|b| {
+            b.lines()
+                .map(str::trim)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    assert!(commands.len() >= 4, "the README lost its commands: {commands:?}");
+    assert!(
+        commands.len() >= 4,
+        "the README lost its commands: {commands:?}"
+    );
     for command in &commands {
         match command.as_str() {
             // The main job opens the game; without a display it must say so plainly (exit 2)
@@ -80,7 +88,10 @@ fn every_shell_command_of_the_readme_works() {
             }
             "cargo bench -p bulkhead-engine" => {
                 let manifest = std::fs::read_to_string(root().join("engine/Cargo.toml")).unwrap();
-                assert!(manifest.contains("[[bench]]"), "the engine has no benchmark");
+                assert!(
+                    manifest.contains("[[bench]]"),
+                    "the engine has no benchmark"
+                );
             }
             other => {
                 let args = other
@@ -131,8 +142,14 @@ fn the_readme_defender_defends_its_scenario_with_no_refusal() {
                 .and_then(|c| c["points"].as_i64())
                 .unwrap_or(0)
         };
-        assert!(points("detection") > 0, "the example detects nothing\n{text}");
-        assert!(points("containment") > 0, "the example contains nothing\n{text}");
+        assert!(
+            points("detection") > 0,
+            "the example detects nothing\n{text}"
+        );
+        assert!(
+            points("containment") > 0,
+            "the example contains nothing\n{text}"
+        );
         assert_eq!(points("attribution"), 100, "{text}");
     }
 }

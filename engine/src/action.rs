@@ -616,9 +616,11 @@ mod tests {
             pids: None,
         };
         assert!(oom.explained_by(&cap));
-        assert!(!Cause::Overloaded {
-            service: "w".into()
-        }
-        .explained_by(&cap));
+        assert!(
+            !Cause::Overloaded {
+                service: "w".into()
+            }
+            .explained_by(&cap)
+        );
     }
 }

@@ -294,7 +294,11 @@ fn a_scripted_triage_by_rule_and_entity_resolves_and_an_early_one_is_refused_wit
     let mut script = Scripted::new(vec![by_match(5.0), by_match(60.0)]);
     let (card, bytes) = play("stolen-credentials", 1, &mut script);
     assert_eq!(card.refused.len(), 1, "{:?}", card.refused);
-    assert!(card.refused[0].why.contains("no alert matches"), "{:?}", card.refused);
+    assert!(
+        card.refused[0].why.contains("no alert matches"),
+        "{:?}",
+        card.refused
+    );
     assert!(points(&card, "detection") > 0, "{:#?}", card.components);
     let record = Record::from_reader(std::io::Cursor::new(bytes), "r").unwrap();
     let recorded: Vec<&AlertRef> = record
@@ -322,7 +326,10 @@ fn every_scenario_asks_only_for_involved_entities_to_be_named() {
         let involved =
             bulkhead_engine::score::involved_in_attack(&loaded.scenario, &loaded.topology);
         for e in &loaded.scenario.objectives.attribute {
-            assert!(involved.contains(e), "{id}: {e} is asked for but not involved");
+            assert!(
+                involved.contains(e),
+                "{id}: {e} is asked for but not involved"
+            );
         }
     }
 }

@@ -625,7 +625,7 @@ impl SessionThread {
                         Ok(msg) => {
                             self.handle(msg, &mut session, &mut clock);
                             (changed, urgent) = (true, true);
-                            }
+                        }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => return,
                     }

@@ -307,7 +307,10 @@ fn no_score_reaches_the_trainee_before_the_debrief() {
     let mut app = app(&config(40.0));
     live(&mut app);
     until(&mut app, Duration::from_secs(30), "an alert", |a| {
-        view(a).snapshot.as_ref().is_some_and(|s| !s.alerts.is_empty())
+        view(a)
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| !s.alerts.is_empty())
     });
     let first = view(&app).snapshot.as_ref().unwrap().alerts[0].alert.id;
     send(
@@ -327,7 +330,10 @@ fn no_score_reaches_the_trainee_before_the_debrief() {
     let snap = view(&app).snapshot.as_ref().unwrap();
     let tally = bulkhead_game::live::hud::progress(snap);
     assert!(tally[0].0.starts_with("1/"), "{tally:?}");
-    assert!(view(&app).score.is_none(), "a score reached the view while live");
+    assert!(
+        view(&app).score.is_none(),
+        "a score reached the view while live"
+    );
     until(&mut app, Duration::from_secs(60), "the debrief", |a| {
         screen(a) == Screen::Debrief
     });

@@ -259,9 +259,14 @@ fn drive(
         if let Some(signal) = stop.signal() {
             return Ended::Stopped(signal);
         }
-        for command in defender.decide(&session.view()) {
-            // A defender's refused command is in the record; the run goes on.
-            let _ = session.submit(command);
+        // A refused command is in the record and on the card; say so now too, so that a
+        // script's author sees the typo at the moment it matters. The run goes on.
+        for (command, why) in session.consult(defender) {
+            let live_s = session.brief().live_s(session.now());
+            eprintln!(
+                "refused at live {live_s:.1} s: {}: {why}",
+                command.summary()
+            );
         }
         let more = session.tick();
         on_tick(session);
