@@ -362,3 +362,32 @@ fn a_scripted_defenders_refused_commands_are_reported_on_stderr_and_the_card() {
     let timeline = card["timeline"].to_string();
     assert!(timeline.contains("block 198.51.100.23"), "{timeline}");
 }
+
+#[test]
+fn a_defender_file_with_a_bad_time_or_bytes_is_refused_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, needle) in [
+        (
+            "negative.ron",
+            b"[\n    TimedCommand(at_s: -3.0, command: Hint),\n]".to_vec(),
+            ":2:",
+        ),
+        ("latin1.ron", b"[\n  // caf\xe9\n]".to_vec(), "not UTF-8"),
+    ] {
+        let script = dir.path().join(name);
+        std::fs::write(&script, bytes).unwrap();
+        let args = [
+            "run",
+            "stolen-credentials",
+            "--backend",
+            "sim",
+            "--defender",
+            script.to_str().unwrap(),
+        ];
+        let out = bulkhead(&args, &root());
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {all}");
+        assert!(all.contains(needle), "{name}: {all}");
+        assert!(!all.contains("panicked"), "{name}: {all}");
+    }
+}

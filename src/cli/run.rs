@@ -5,8 +5,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bulkhead_engine::defender::{Bot, Idle, Scripted, TimedCommand};
-use bulkhead_engine::format::{self, load::SourceFile, load::data_root};
+use bulkhead_engine::defender::{Bot, Idle, Scripted};
+use bulkhead_engine::format::defender_file::read_defender_file;
+use bulkhead_engine::format::{self, load::data_root};
 use bulkhead_engine::{Defender, Loaded, RecordWriter, Session};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,10 +56,7 @@ fn defender(spec: &str) -> Result<Box<dyn Defender>, Exit> {
                 );
                 return Err(Exit(EXIT_BAD_INPUT));
             }
-            let file = SourceFile::read(path).map_err(|e| report(e, EXIT_BAD_INPUT))?;
-            let commands: Vec<TimedCommand> = file
-                .parse("defender script")
-                .map_err(|e| report(e, EXIT_BAD_INPUT))?;
+            let commands = read_defender_file(path).map_err(|e| report(e, EXIT_BAD_INPUT))?;
             Ok(Box::new(Scripted::new(commands)))
         }
     }
