@@ -337,16 +337,7 @@ fn a_scripted_defenders_refused_commands_are_reported_on_stderr_and_the_card() {
 ]"#,
     )
     .unwrap();
-    let args = [
-        "run",
-        "stolen-credentials",
-        "--backend",
-        "sim",
-        "--defender",
-        script.to_str().unwrap(),
-        "--json",
-    ];
-    let out = bulkhead(&args, &root());
+    let out = run_defended(&script, &["--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -376,18 +367,24 @@ fn a_defender_file_with_a_bad_time_or_bytes_is_refused_with_its_location() {
     ] {
         let script = dir.path().join(name);
         std::fs::write(&script, bytes).unwrap();
-        let args = [
-            "run",
-            "stolen-credentials",
-            "--backend",
-            "sim",
-            "--defender",
-            script.to_str().unwrap(),
-        ];
-        let out = bulkhead(&args, &root());
+        let out = run_defended(&script, &[]);
         let all = text(&out);
         assert_eq!(out.status.code(), Some(2), "{name}: {all}");
         assert!(all.contains(needle), "{name}: {all}");
         assert!(!all.contains("panicked"), "{name}: {all}");
     }
+}
+
+/// `bulkhead run stolen-credentials` on the simulated lab, defended by a script.
+fn run_defended(script: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "stolen-credentials",
+        "--backend",
+        "sim",
+        "--defender",
+        script.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    bulkhead(&args, &root())
 }

@@ -110,6 +110,16 @@ fn live(app: &mut App) {
     });
 }
 
+/// Wait for the first alert of the live phase.
+fn first_alert(app: &mut App) {
+    until(app, Duration::from_secs(30), "an alert", |a| {
+        view(a)
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| !s.alerts.is_empty())
+    });
+}
+
 fn press(app: &mut App, keys: &[KeyCode]) {
     {
         let mut input = app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
@@ -210,12 +220,7 @@ fn a_block_intent_reaches_the_session_and_refusals_come_back() {
 fn alerts_appear_in_the_view_and_pause_holds_the_clock() {
     let mut app = app(&config(60.0));
     live(&mut app);
-    until(&mut app, Duration::from_secs(30), "an alert", |a| {
-        view(a)
-            .snapshot
-            .as_ref()
-            .is_some_and(|s| !s.alerts.is_empty())
-    });
+    first_alert(&mut app);
     {
         let snap = view(&app).snapshot.as_ref().unwrap();
         let first = &snap.alerts[0];
@@ -247,12 +252,7 @@ fn alerts_appear_in_the_view_and_pause_holds_the_clock() {
 fn shortcuts_triage_attribute_and_mitigate() {
     let mut app = app(&config(60.0));
     live(&mut app);
-    until(&mut app, Duration::from_secs(30), "an alert", |a| {
-        view(a)
-            .snapshot
-            .as_ref()
-            .is_some_and(|s| !s.alerts.is_empty())
-    });
+    first_alert(&mut app);
     // Pause so the list holds still while keys are pressed.
     send(&mut app, Intent::TogglePause);
     press(&mut app, &[KeyCode::KeyJ]);
@@ -306,12 +306,7 @@ fn shortcuts_triage_attribute_and_mitigate() {
 fn no_score_reaches_the_trainee_before_the_debrief() {
     let mut app = app(&config(40.0));
     live(&mut app);
-    until(&mut app, Duration::from_secs(30), "an alert", |a| {
-        view(a)
-            .snapshot
-            .as_ref()
-            .is_some_and(|s| !s.alerts.is_empty())
-    });
+    first_alert(&mut app);
     let first = view(&app).snapshot.as_ref().unwrap().alerts[0].alert.id;
     send(
         &mut app,
