@@ -34,7 +34,7 @@ pub(super) fn earned(
         give("bulkhead", "Bulkhead", "contained every step within par");
     }
     if contained_any
-        && facts.benign_success_live >= facts.benign_success_warmup
+        && facts.benign_failures_caused == 0
         && facts.innocents_mitigated == 0
         && facts.false_escalations == 0
     {

@@ -69,6 +69,8 @@ pub struct History {
     pub first_attempt: BTreeMap<String, Millis>,
     /// Benign (successes, attempts) in the warm-up and in the live phase.
     pub benign: [(u32, u32); 2],
+    /// The benign attempts of the live phase that failed, with why.
+    pub benign_failures: Vec<Attempt>,
     pub refused: Vec<RefusedCommand>,
     pub timeline: Vec<Moment>,
 }
@@ -130,6 +132,14 @@ impl History {
                         let phase = usize::from(o.t_ms >= warmup_ms);
                         h.benign[phase].1 += 1;
                         h.benign[phase].0 += u32::from(o.ok);
+                        if phase == 1 && !o.ok {
+                            h.benign_failures.push(Attempt {
+                                t_ms: o.t_ms,
+                                ok: false,
+                                records: 0,
+                                cause: o.cause.clone(),
+                            });
+                        }
                     }
                     Some(Origin::Defender) => {
                         if let Some(m) = h.mitigations.iter_mut().find(|m| m.effect == o.effect) {
@@ -250,6 +260,15 @@ impl History {
         if !cause.entity().is_some_and(|e| path.contains(&e)) {
             return None;
         }
+        self.mitigations.iter().find(|m| {
+            m.t_ms <= attempt.t_ms && m.took_effect() && cause.explained_by(&m.mitigation)
+        })
+    }
+
+    /// The trainee's confirmed mitigation that made a benign attempt fail, if one did: the
+    /// same test as `credited`, for any entity (collateral can land anywhere).
+    pub fn caused_by_trainee(&self, attempt: &Attempt) -> Option<&Applied> {
+        let cause = attempt.cause.as_ref()?;
         self.mitigations.iter().find(|m| {
             m.t_ms <= attempt.t_ms && m.took_effect() && cause.explained_by(&m.mitigation)
         })

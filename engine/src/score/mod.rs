@@ -98,6 +98,8 @@ pub struct Facts {
     pub records_at_risk: u64,
     pub benign_success_warmup: f64,
     pub benign_success_live: f64,
+    /// Benign attempts of the live phase that a confirmed mitigation of the trainee's broke.
+    pub benign_failures_caused: u32,
     pub true_alerts: u32,
     pub false_alerts: u32,
     /// Live alerts with a verdict standing at the end.

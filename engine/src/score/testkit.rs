@@ -107,13 +107,18 @@ impl Rec {
     }
 
     pub fn benign(&mut self, t_ms: Millis, ok: bool) {
+        self.benign_with(t_ms, ok, None);
+    }
+
+    /// A benign request, failed or not, with why.
+    pub fn benign_with(&mut self, t_ms: Millis, ok: bool, cause: Option<Cause>) {
         let action = Action::Request {
             identity: None,
             source: "203.0.113.9".into(),
             endpoint: "/".into(),
         };
         let id = self.effect(t_ms, Origin::Benign, EffectKind::Act(action));
-        self.outcome(t_ms + 40, id, ok, 0, None);
+        self.outcome(t_ms + 40, id, ok, 0, cause);
     }
 
     /// A mitigation of the trainee's, confirmed (or not) by the lab 40 ms later.
