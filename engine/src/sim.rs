@@ -679,8 +679,9 @@ impl SimLab {
     /// Kill every job of a container (stop, restart, OOM): a hostile job's attack stops
     /// succeeding there and then, for the reason `cause` gives.
     fn kill_jobs(&mut self, t: Millis, i: usize, why: &str, cause: Cause) {
+        // A benign job (a backup) loses its work too: collateral when a trainee caused it.
         let jobs = std::mem::take(&mut self.services[i].jobs);
-        for j in jobs.into_iter().filter(|j| j.hostile) {
+        for j in jobs {
             self.failed(t, j.effect, why, cause.clone());
         }
     }
@@ -1446,6 +1447,32 @@ mod tests {
         assert_eq!(hog.first(), Some(&None), "unlimited, it takes too much");
         assert!(hog.contains(&paused), "frozen: {hog:?}");
         assert_eq!(hog.last(), Some(&stopped), "killed by the stop: {hog:?}");
+    }
+
+    #[test]
+    fn a_benign_backup_killed_by_a_stop_fails_and_says_why() {
+        let (_, mut lab) = lab("resource-exhaustion");
+        let mut out = Vec::new();
+        let backup = Effect {
+            id: 1,
+            origin: Origin::Benign,
+            kind: EffectKind::Act(Action::Backup {
+                service: "tenant-b".into(),
+                seconds: 60,
+            }),
+        };
+        lab.apply(0, &backup);
+        lab.advance(2000, &mut out);
+        lab.apply(
+            2000,
+            &mitigate(2, svc(|s| Mitigation::Stop { service: s }, "tenant-b")),
+        );
+        lab.advance(4000, &mut out);
+        assert_eq!(outcomes(&out, 1), vec![true, false], "started, then lost");
+        let stopped = Some(Cause::Stopped {
+            service: "tenant-b".into(),
+        });
+        assert_eq!(causes(&out, 1).last(), Some(&stopped));
     }
 
     #[test]
