@@ -26,15 +26,18 @@ use crate::drive::{self, Done, Labd};
 use crate::error::LabError;
 use crate::spec::{LabOptions, RunningLab};
 use crate::telemetry::{
-    Clock, Evidence, LabdLine, NetCounters, metrics_from_stats, parse_labd_line,
+    Clock, Evidence, LabdLine, NetCounters, held_by_limits, metrics_from_stats, parse_labd_line,
 };
 
-/// A hostile job running in a container: its outcome is judged from the container's stats.
+/// A job running in a container. A hostile one's outcome is judged every second from the
+/// container's stats; a benign one (a backup) succeeded when it started, and fails if the
+/// container is stopped under it (collateral, when a trainee's mitigation did that).
 #[derive(Debug, Clone)]
-struct HostileJob {
+struct RunningJob {
     effect: u64,
     service: String,
     until: Instant,
+    hostile: bool,
 }
 
 /// What the lab has confirmed about a service, so that a failure the executor can only see
@@ -88,7 +91,7 @@ struct Shared {
     clock: Clock,
     labd: Labd,
     tx: Mutex<Sender<LabOutput>>,
-    jobs: Mutex<Vec<HostileJob>>,
+    jobs: Mutex<Vec<RunningJob>>,
     execs: Mutex<ExecAudit>,
     /// Current host-reachable address per service (reconnecting may change it).
     addresses: Mutex<BTreeMap<String, Ipv4Addr>>,
@@ -237,8 +240,8 @@ impl Shared {
         }
     }
 
-    /// End the hostile jobs of a service (it died or restarted): their attack stops there, for
-    /// `cause` (`None`: nothing the lab can name).
+    /// End the jobs of a service (it died or restarted): a hostile job's attack stops there,
+    /// a benign job's work is lost, for `cause` (`None`: nothing the lab can name).
     fn end_jobs(&self, service: &str, why: &str, cause: Option<Cause>) {
         let ended: Vec<u64> = match self.jobs.lock() {
             Ok(mut jobs) => {
@@ -489,10 +492,11 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
             {
                 Ok(_) if hostile => {
                     if let Ok(mut jobs) = shared.jobs.lock() {
-                        jobs.push(HostileJob {
+                        jobs.push(RunningJob {
                             effect,
                             service: service.clone(),
                             until: Instant::now() + std::time::Duration::from_secs(u64::from(wall)),
+                            hostile: true,
                         });
                     }
                 }
@@ -504,11 +508,22 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
                 let missing = Err(format!("no container {service}"));
                 return shared.outcome_because(effect, missing, Some(Cause::Lab));
             };
-            let body = json!({"seconds": shared.clock.wall_seconds(*seconds)});
+            let wall = shared.clock.wall_seconds(*seconds);
+            let body = json!({ "seconds": wall });
             let result = drive::job(&shared.docker, container, "/backup", &body, |id| {
                 shared.driver_exec(id)
             })
             .await;
+            if result.is_ok()
+                && let Ok(mut jobs) = shared.jobs.lock()
+            {
+                jobs.push(RunningJob {
+                    effect,
+                    service: service.clone(),
+                    until: Instant::now() + std::time::Duration::from_secs(u64::from(wall)),
+                    hostile: false,
+                });
+            }
             shared.outcome_because(effect, result, Some(shared.cannot_run(service)));
         }
         Action::Exec {
@@ -729,7 +744,7 @@ async fn follow_stats(shared: Arc<Shared>, service: String, container: String) {
                 Ok(mut jobs) => {
                     jobs.retain(|j| j.until > now);
                     jobs.iter()
-                        .filter(|j| j.service == service)
+                        .filter(|j| j.hostile && j.service == service)
                         .map(|j| j.effect)
                         .collect()
                 }
@@ -745,7 +760,8 @@ async fn follow_stats(shared: Arc<Shared>, service: String, container: String) {
                     let hop = shared.hop(&service);
                     match hop.halted(&service) {
                         Some(down) => Some(down),
-                        None if hop.capped => Some(Cause::Capped {
+                        // Capped only when the kernel is seen holding it back.
+                        None if hop.capped && held_by_limits(&sample) => Some(Cause::Capped {
                             service: service.clone(),
                         }),
                         None => None,

@@ -281,6 +281,23 @@ pub fn metrics_from_stats(
     }
 }
 
+/// Whether the kernel held the container back during the last stats interval: the CFS quota
+/// throttled it, or it sits at its pids limit. This is the evidence that a cap, and not the
+/// job's own restraint (or the job ending), keeps a hog within its limits.
+pub fn held_by_limits(st: &ContainerStatsResponse) -> bool {
+    let throttled = |c: Option<&bollard::models::ContainerCpuStats>| {
+        c.and_then(|c| c.throttling_data.as_ref())
+            .and_then(|t| t.throttled_periods)
+            .unwrap_or(0)
+    };
+    let cpu_held = throttled(st.cpu_stats.as_ref()) > throttled(st.precpu_stats.as_ref());
+    let pids_held = st
+        .pids_stats
+        .as_ref()
+        .is_some_and(|p| matches!((p.current, p.limit), (Some(c), Some(l)) if l > 0 && c >= l));
+    cpu_held || pids_held
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,5 +422,36 @@ mod tests {
         assert_eq!(c.wall_seconds(60), 6);
         assert_eq!(c.wall_seconds(3), 1);
         assert!(c.instant_of(10_000) - c.started == Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_container_is_held_when_throttled_or_at_its_pids_limit_and_not_otherwise() {
+        use bollard::models::{ContainerCpuStats, ContainerPidsStats, ContainerThrottlingData};
+        let cpu = |throttled: u64| ContainerCpuStats {
+            throttling_data: Some(ContainerThrottlingData {
+                throttled_periods: Some(throttled),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let sample = |before: u64, after: u64, pids: (u64, u64)| ContainerStatsResponse {
+            precpu_stats: Some(cpu(before)),
+            cpu_stats: Some(cpu(after)),
+            pids_stats: Some(ContainerPidsStats {
+                current: Some(pids.0),
+                limit: Some(pids.1),
+            }),
+            ..Default::default()
+        };
+        assert!(held_by_limits(&sample(10, 14, (3, 64))), "throttled");
+        assert!(
+            held_by_limits(&sample(10, 10, (64, 64))),
+            "at its pids limit"
+        );
+        assert!(!held_by_limits(&sample(10, 10, (3, 64))), "running free");
+        assert!(
+            !held_by_limits(&ContainerStatsResponse::default()),
+            "no data"
+        );
     }
 }
