@@ -115,6 +115,23 @@ fn a_wrong_type_is_rejected_at_its_line() {
 }
 
 #[test]
+fn an_attribution_objective_naming_an_uninvolved_entity_is_rejected_at_its_line() {
+    // Carol is a decoy: naming her costs points, so no objective may ask for her.
+    let s = original().replacen(
+        "attribute: [Source(\"198.51.100.23\"), Identity(\"alice\")]",
+        "attribute: [Source(\"198.51.100.23\"), Identity(\"carol\")]",
+        1,
+    );
+    let line = line_of(&s, "Identity(\"carol\")]");
+    assert_rejected(
+        "uninvolved.ron",
+        &s,
+        Some(line),
+        "which no attack step involves",
+    );
+}
+
+#[test]
 fn a_dangling_reference_is_rejected_at_its_line() {
     let s = original().replacen(
         "Login(identity: \"alice\", source: \"198.51.100.23\")",

@@ -6,6 +6,7 @@ pub mod brief;
 pub mod defender;
 pub mod detector;
 pub mod format;
+pub mod involvement;
 pub mod lab;
 pub mod observation;
 pub mod phase;

@@ -523,8 +523,20 @@ pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Form
         0,
         10_000_000,
     );
+    // Scoring rewards naming the attack's entities and penalises the uninvolved: an objective
+    // that asks for an uninvolved one could never be met without a penalty.
+    let involved = crate::involvement::involved_in_attack(s, t);
     for e in &s.objectives.attribute {
+        let errors_before = c.errors.len();
         entity(&mut c, Some("attribute"), e);
+        if c.errors.len() == errors_before && !involved.contains(e) {
+            c.fail(
+                Some("attribute"),
+                &quoted(e.name()),
+                format!("objective asks to attribute {e}, which no attack step involves"),
+                "name who acts in an attack step (account, source), where it runs, or what it is aimed at",
+            );
+        }
     }
     for h in &s.hints {
         c.range(Some(&hint_anchor(&h.text)), "cost", h.cost, 0, 500);

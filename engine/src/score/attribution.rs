@@ -8,8 +8,8 @@ use crate::format::topology::Topology;
 use crate::observation::EntityRef;
 
 use super::history::History;
-use super::involved::involved_in_attack;
 use super::{ATTRIBUTION, ScoreLine, line};
+use crate::involvement::involved_in_attack;
 
 const UNINVOLVED_NAMED: f64 = -25.0;
 

@@ -7,8 +7,8 @@ use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
 
 use super::history::{Attempt, History};
-use super::involved::path;
 use super::{CONTAINMENT, Facts, Moment, MomentKind, ScoreLine, line, secs, timed};
+use crate::involvement::path;
 
 /// How a step's attempts ended.
 #[derive(Debug, PartialEq)]

@@ -7,8 +7,8 @@ use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
 
 use super::history::History;
-use super::involved::path;
 use super::{Facts, IMPACT, ScoreLine, line};
+use crate::involvement::path;
 
 /// Seconds after a mitigation during which the attacker's attempts in flight may still land.
 const IN_FLIGHT_MS: u64 = 5_000;

@@ -24,8 +24,9 @@ use crate::format::topology::Topology;
 use crate::observation::Millis;
 use crate::record::RecordLine;
 
+pub use crate::involvement::{involved, involved_in_attack, path};
 pub use history::RefusedCommand;
-pub use involved::{Truth, alert_truths, involved, involved_in_attack, path};
+pub use involved::{Truth, alert_truths};
 
 pub const MAX_SCORE: u32 = 1000;
 const DETECTION: f64 = 250.0;

@@ -11,8 +11,9 @@ use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
 
 use super::history::History;
-use super::involved::{Truth, involved_in_attack};
+use super::involved::Truth;
 use super::{Facts, PRECISION, ScoreLine, line};
+use crate::involvement::involved_in_attack;
 
 const DISMISSED_ATTACK: f64 = -30.0;
 const ESCALATED_DECOY: f64 = -25.0;
