@@ -184,7 +184,11 @@ pub fn progress(snap: &Snapshot) -> Vec<(String, String)> {
             format!("{confirmed} confirmed by the lab, {failed} failed, the rest pending"),
         ),
         (
-            format!("hints −{spent}"),
+            if spent == 0 {
+                "no hints".to_string()
+            } else {
+                format!("hints −{spent}")
+            },
             "Points spent on hints so far".to_string(),
         ),
     ]
