@@ -157,6 +157,25 @@ fn remove_owned_by(pid: u32) {
     }
 }
 
+/// Send `signal` to a running process that holds a lab, wait for it to exit, print how long the
+/// teardown took, and check the exit code and that nothing panicked. Returns its output.
+fn stop_and_time(run: &mut Run, test: &str, signal: &str, code: i32) -> String {
+    let pid = run.pid();
+    let up = owned_by(pid);
+    kill(signal, pid);
+    let (exit, took) = run.wait_exit(Duration::from_secs(60));
+    let output = run.output();
+    figure!(
+        "{test}: {} containers, {} networks; {signal} -> exit in {:.2} s",
+        up.0.len(),
+        up.1.len(),
+        took.as_secs_f64()
+    );
+    assert_eq!(exit, Some(code), "{output}");
+    assert!(!output.contains("panicked"), "{output}");
+    output
+}
+
 fn kill(signal: &str, pid: u32) {
     let status = Command::new("kill")
         .args([&format!("-{signal}"), &pid.to_string()])
@@ -197,18 +216,7 @@ fn signal_stops_the_run(test: &str, signal: &str, code: i32) {
     run.wait_for("a record line", LAB_UP_LIMIT, |r| has_lines(&r.record()));
     // A few seconds of play, so that attacks and mitigations are under way.
     std::thread::sleep(Duration::from_secs(3));
-    let up = owned_by(pid);
-    kill(signal, pid);
-    let (exit, took) = run.wait_exit(Duration::from_secs(60));
-    let output = run.output();
-    figure!(
-        "{test}: {} containers, {} networks; {signal} -> exit in {:.2} s",
-        up.0.len(),
-        up.1.len(),
-        took.as_secs_f64()
-    );
-    assert_eq!(exit, Some(code), "{output}");
-    assert!(!output.contains("panicked"), "{output}");
+    let output = stop_and_time(&mut run, test, signal, code);
     let record = std::fs::read_to_string(run.record()).unwrap();
     let lines: Vec<&str> = record.lines().collect();
     assert!(lines.len() > 1, "record has {} lines", lines.len());
@@ -344,18 +352,7 @@ fn the_game_tears_its_lab_down_on_sigint_and_sigterm() {
         run.wait_for("the lab ready", LAB_UP_LIMIT, |r| {
             r.output().contains("ready in")
         });
-        let up = owned_by(pid);
-        kill(signal, pid);
-        let (exit, took) = run.wait_exit(Duration::from_secs(60));
-        let output = run.output();
-        figure!(
-            "{test}: {} containers, {} networks; {signal} -> exit in {:.2} s",
-            up.0.len(),
-            up.1.len(),
-            took.as_secs_f64()
-        );
-        assert_eq!(exit, Some(code), "{output}");
-        assert!(!output.contains("panicked"), "{output}");
+        let output = stop_and_time(&mut run, test, signal, code);
         let left = leftovers(pid);
         assert!(
             left.0.is_empty() && left.1.is_empty(),
