@@ -2,7 +2,7 @@
 //! were, the trainee's verdicts, attributions, mitigations and hints, and every attempt of the
 //! attack with why it failed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -90,12 +90,12 @@ impl History {
             attack_start_ms: warmup_ms + u64::from(scenario.attack_start_s()) * 1000,
             ..Default::default()
         };
-        let mut reads: BTreeMap<u64, ()> = BTreeMap::new();
+        let mut reads: BTreeSet<u64> = BTreeSet::new();
         for l in lines {
             match l {
                 RecordLine::Effect { t_ms, effect } if *t_ms <= upto => {
                     if matches!(effect.kind, EffectKind::Act(Action::ReadData { .. })) {
-                        reads.insert(effect.id, ());
+                        reads.insert(effect.id);
                     }
                     h.effect(scenario, *t_ms, effect.id, &effect.origin, &effect.kind);
                 }
@@ -116,7 +116,7 @@ impl History {
                 },
                 RecordLine::Outcome(o) if o.t_ms <= upto => match judge.origin(o.effect) {
                     Some(Origin::Attack { step }) => {
-                        let records = if o.ok && reads.contains_key(&o.effect) {
+                        let records = if o.ok && reads.contains(&o.effect) {
                             u64::from(o.records)
                         } else {
                             0
@@ -248,25 +248,16 @@ impl History {
     /// The trainee's confirmed mitigation that explains a failed attempt, if one does: the
     /// lab named a cause, the cause's entity is on the step's path, and a mitigation of the
     /// right kind on that entity was applied (and took effect) no later than the attempt.
-    pub fn credited(
-        &self,
-        attempt: &Attempt,
-        path: &std::collections::BTreeSet<EntityRef>,
-    ) -> Option<&Applied> {
-        if attempt.ok {
-            return None;
-        }
+    pub fn credited(&self, attempt: &Attempt, path: &BTreeSet<EntityRef>) -> Option<&Applied> {
         let cause = attempt.cause.as_ref()?;
-        if !cause.entity().is_some_and(|e| path.contains(&e)) {
+        if attempt.ok || !cause.entity().is_some_and(|e| path.contains(&e)) {
             return None;
         }
-        self.mitigations.iter().find(|m| {
-            m.t_ms <= attempt.t_ms && m.took_effect() && cause.explained_by(&m.mitigation)
-        })
+        self.caused_by_trainee(attempt)
     }
 
-    /// The trainee's confirmed mitigation that made a benign attempt fail, if one did: the
-    /// same test as `credited`, for any entity (collateral can land anywhere).
+    /// The trainee's confirmed mitigation, applied no later than the attempt, whose kind and
+    /// entity explain why it failed, wherever it landed (collateral can land anywhere).
     pub fn caused_by_trainee(&self, attempt: &Attempt) -> Option<&Applied> {
         let cause = attempt.cause.as_ref()?;
         self.mitigations.iter().find(|m| {
