@@ -1,0 +1,815 @@
+//! A seat: one trainee's place at the range. A thread owns the seat's open session (its lab,
+//! pacing, record and views) and answers one attached client at a time through
+//! `protocol` messages. The game attaches to a seat in its own process; the server attaches a
+//! WebSocket to one of many; both see exactly the same messages.
+//!
+//! Why a thread per seat: a Docker lab blocks in `advance` until its clock catches up, and
+//! bringing a lab up takes seconds; neither may stall a frame, a socket or another seat.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bulkhead_engine::session::TICK_MS;
+use bulkhead_engine::{Backend, Lab, Loaded, Millis, Pacing, Phase, RecordWriter, Session};
+use serde::Serialize;
+
+use crate::connection::Connection;
+use crate::protocol::{ClientMsg, ErrorKind, Offer, PROTOCOL_VERSION, Pace, ServerMsg};
+use crate::view::{TrafficMeter, snapshot};
+
+/// Builds the lab a session runs on, from the scenario and the session's seed. Called on the
+/// seat's thread.
+pub type LabFactory = Arc<dyn Fn(&Loaded, u64) -> Result<Box<dyn Lab>, String> + Send + Sync>;
+
+/// How long a seat with nobody attached waits, when it is idle, between checks.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// Where a seat keeps its sessions' records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Records {
+    /// Nowhere (the game's practice sessions).
+    #[default]
+    None,
+    /// One JSON Lines file per session in this folder, named after seat, scenario and seed.
+    Dir(PathBuf),
+    /// This file, for the seat's first session only (`bulkhead run --record`).
+    File(PathBuf),
+}
+
+/// How a seat runs its sessions; fixed for the seat's life.
+#[derive(Clone)]
+pub struct SeatConfig {
+    pub seat: u32,
+    pub workshop: String,
+    pub backend: Backend,
+    /// The scenarios this seat offers, in menu order.
+    pub catalogue: Arc<Vec<Loaded>>,
+    pub make_lab: LabFactory,
+    /// The seed of every session (random per session when `None`).
+    pub seed: Option<u64>,
+    /// Session seconds per wall second for a clocked simulated lab; 0 runs as fast as it can.
+    pub time_scale: f64,
+    /// Hold the session (stop ticking) once it reaches this session time (screenshots).
+    pub stop_at: Option<Millis>,
+    /// Views go out at most this often while a clocked session runs (every tick when zero).
+    pub publish_every: Duration,
+    pub records: Records,
+    /// With nobody attached, a session that is not running (briefing, paused) is closed and its
+    /// lab removed after this long.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for SeatConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeatConfig")
+            .field("seat", &self.seat)
+            .field("backend", &self.backend)
+            .field("scenarios", &self.catalogue.len())
+            .field("time_scale", &self.time_scale)
+            .field("records", &self.records)
+            .finish()
+    }
+}
+
+/// What a facilitator may know of a seat (ground truth included: the final score).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SeatStatus {
+    pub seat: u32,
+    /// The display name the trainee gave on their latest join.
+    pub trainee: Option<String>,
+    pub connected: bool,
+    pub scenario: Option<String>,
+    pub phase: Option<Phase>,
+    /// Session time.
+    pub now_ms: Millis,
+    pub lab: LabStatus,
+    pub alerts: usize,
+    pub alerts_triaged: usize,
+    pub actions: usize,
+    /// The final score of the latest session, once it is over.
+    pub score: Option<u32>,
+    pub max: Option<u32>,
+    pub record: Option<String>,
+}
+
+/// Where a seat's lab stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabStatus {
+    #[default]
+    None,
+    Starting,
+    Up,
+    Failed,
+    Down,
+}
+
+enum Input {
+    Attach { conn: u64, out: Sender<ServerMsg> },
+    Detach { conn: u64 },
+    Client { conn: u64, msg: ClientMsg },
+    Shutdown,
+}
+
+/// A running seat. Dropping it (or `shutdown`) ends its session: the record gets its closing
+/// line and the lab comes down before the thread exits.
+pub struct Seat {
+    inbox: Sender<Input>,
+    status: Arc<Mutex<SeatStatus>>,
+    /// The connection holding the seat, if any: checked and set under one lock so that two
+    /// clients racing for a code cannot both get it.
+    holder: Arc<Mutex<Option<u64>>>,
+    next_conn: AtomicU64,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Seat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seat")
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take every later reader down with it.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Seat {
+    pub fn spawn(config: SeatConfig) -> std::io::Result<Seat> {
+        let (inbox, rx) = mpsc::channel();
+        let status = Arc::new(Mutex::new(SeatStatus {
+            seat: config.seat,
+            ..Default::default()
+        }));
+        let thread = SeatThread::new(config, rx, status.clone());
+        let name = format!("seat {}", thread.config.seat);
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || thread.run())?;
+        Ok(Seat {
+            inbox,
+            status,
+            holder: Arc::new(Mutex::new(None)),
+            next_conn: AtomicU64::new(1),
+            thread: Some(handle),
+        })
+    }
+
+    /// Attach a client unless one holds the seat. The client first receives `Welcome`, then,
+    /// if a session is open, what it needs to resume it (brief, lab state, the latest view and,
+    /// if it is over, the score).
+    pub fn try_attach(&self, trainee: Option<String>) -> Option<Connection> {
+        let mut holder = lock(&self.holder);
+        if holder.is_some() {
+            return None;
+        }
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        *holder = Some(conn);
+        drop(holder);
+        {
+            let mut status = lock(&self.status);
+            status.connected = true;
+            if trainee.is_some() {
+                status.trainee = trainee;
+            }
+        }
+        Some(self.connect(conn))
+    }
+
+    /// Attach a client, taking the seat from whoever held it (their connection closes).
+    pub fn attach(&self) -> Connection {
+        self.kick();
+        loop {
+            if let Some(c) = self.try_attach(None) {
+                return c;
+            }
+            self.kick();
+        }
+    }
+
+    /// Close the attached client's connection, if any; the session goes on.
+    pub fn kick(&self) {
+        let taken = lock(&self.holder).take();
+        if let Some(conn) = taken {
+            let _ = self.inbox.send(Input::Detach { conn });
+            lock(&self.status).connected = false;
+        }
+    }
+
+    fn connect(&self, conn: u64) -> Connection {
+        let (out, rx) = mpsc::channel();
+        let _ = self.inbox.send(Input::Attach { conn, out });
+        let inbox = self.inbox.clone();
+        let on_drop = {
+            let inbox = self.inbox.clone();
+            let holder = self.holder.clone();
+            let status = self.status.clone();
+            move || {
+                let mut holder = lock(&holder);
+                if *holder == Some(conn) {
+                    *holder = None;
+                    lock(&status).connected = false;
+                }
+                drop(holder);
+                let _ = inbox.send(Input::Detach { conn });
+            }
+        };
+        Connection::new(
+            move |msg| inbox.send(Input::Client { conn, msg }).is_ok(),
+            rx,
+            on_drop,
+        )
+    }
+
+    pub fn status(&self) -> SeatStatus {
+        lock(&self.status).clone()
+    }
+
+    /// Ask the seat to end its session and stop, without waiting (see `join`).
+    pub fn stop(&self) {
+        let _ = self.inbox.send(Input::Shutdown);
+    }
+
+    /// Wait for the seat's thread: its session's record is written and its lab is down.
+    pub fn join(mut self) {
+        self.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A random seed when none was asked for, printed with the score so a run can be repeated.
+pub fn seed_or_random(seed: Option<u64>) -> u64 {
+    seed.unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        nanos % 1_000_000
+    })
+}
+
+/// Pacing state of a running session.
+#[derive(Debug, Default)]
+struct Clock {
+    begun: bool,
+    paused: bool,
+    /// Wall instant and session time the pacing counts from (reset on resume).
+    anchor: Option<(Instant, Millis)>,
+    /// Lockstep: ticks the client asked for and the seat has not run yet.
+    steps: u32,
+}
+
+/// The open scenario of a seat.
+struct Open {
+    loaded: Loaded,
+    seed: u64,
+    pace: Pace,
+    /// `None` when the lab failed to come up.
+    session: Option<Session>,
+    failed: Option<String>,
+    clock: Clock,
+    traffic: TrafficMeter,
+    record: Option<String>,
+    /// Sent once the session is over; kept for a client that reconnects.
+    over: Option<ServerMsg>,
+    /// What the last view sent held, to publish at once when an alert arrives or the phase
+    /// changes.
+    published: Option<(Phase, usize)>,
+    last_publish: Option<Instant>,
+    changed: bool,
+    /// Lockstep: a view is owed for the tick just run (or the start). Only then does one go out,
+    /// so the client decides exactly once per tick, as a defender beside the session does.
+    step_view_owed: bool,
+}
+
+struct SeatThread {
+    config: SeatConfig,
+    inbox: Receiver<Input>,
+    status: Arc<Mutex<SeatStatus>>,
+    client: Option<(u64, Sender<ServerMsg>)>,
+    detached_since: Instant,
+    open: Option<Open>,
+    /// `Records::File` is for one session: used up once opened.
+    record_file_used: bool,
+}
+
+impl SeatThread {
+    fn new(config: SeatConfig, inbox: Receiver<Input>, status: Arc<Mutex<SeatStatus>>) -> Self {
+        SeatThread {
+            config,
+            inbox,
+            status,
+            client: None,
+            detached_since: Instant::now(),
+            open: None,
+            record_file_used: false,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            let wait = self.advance();
+            let input = match self.inbox.recv_timeout(wait) {
+                Ok(input) => input,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            if !self.handle(input) {
+                break;
+            }
+            // Everything already queued lands before the next tick.
+            while let Ok(input) = self.inbox.try_recv() {
+                if !self.handle(input) {
+                    self.close_session();
+                    return;
+                }
+            }
+        }
+        self.close_session();
+    }
+
+    fn send(&mut self, msg: ServerMsg) {
+        if let Some((_, out)) = &self.client
+            && out.send(msg).is_err()
+        {
+            self.client = None;
+            self.detached_since = Instant::now();
+        }
+    }
+
+    /// Handle one input; false when the seat must stop.
+    fn handle(&mut self, input: Input) -> bool {
+        match input {
+            Input::Shutdown => return false,
+            Input::Attach { conn, out } => {
+                self.client = Some((conn, out));
+                self.resume();
+            }
+            Input::Detach { conn } => {
+                if self.client.as_ref().is_some_and(|(c, _)| *c == conn) {
+                    self.client = None;
+                    self.detached_since = Instant::now();
+                }
+            }
+            Input::Client { conn, msg } => {
+                // A message from a connection that no longer holds the seat is dropped.
+                if self.client.as_ref().is_some_and(|(c, _)| *c == conn) {
+                    self.on_message(msg);
+                }
+            }
+        }
+        true
+    }
+
+    /// Greet a (re)attached client and bring it up to date.
+    fn resume(&mut self) {
+        self.send(ServerMsg::Welcome {
+            protocol: PROTOCOL_VERSION,
+            seat: self.config.seat,
+            workshop: self.config.workshop.clone(),
+            backend: self.config.backend,
+            offers: self
+                .config
+                .catalogue
+                .iter()
+                .map(|l| Offer::of(&l.scenario))
+                .collect(),
+        });
+        let Some(open) = &self.open else { return };
+        let mut msgs = vec![ServerMsg::Opened {
+            brief: Box::new(bulkhead_engine::TraineeBrief::of(
+                &open.loaded.scenario,
+                &open.loaded.topology,
+            )),
+            seed: open.seed,
+        }];
+        match (&open.session, &open.failed) {
+            (_, Some(why)) => msgs.push(ServerMsg::LabFailed(why.clone())),
+            (Some(session), None) => {
+                msgs.push(ServerMsg::LabReady);
+                msgs.push(ServerMsg::View(Box::new(snapshot(
+                    session,
+                    open.clock.paused,
+                    &open.traffic,
+                ))));
+            }
+            (None, None) => {}
+        }
+        if let Some(over) = &open.over {
+            msgs.push(over.clone());
+        }
+        for msg in msgs {
+            self.send(msg);
+        }
+    }
+
+    fn on_message(&mut self, msg: ClientMsg) {
+        match msg {
+            ClientMsg::Open { scenario, pace } => self.open_scenario(&scenario, pace),
+            ClientMsg::Close => self.close_session(),
+            other => {
+                let reply = match self.open.as_mut() {
+                    Some(open) => open.control(other),
+                    None => vec![ServerMsg::error(
+                        ErrorKind::NotNow,
+                        "no scenario is open: send `open` first",
+                    )],
+                };
+                for msg in reply {
+                    self.send(msg);
+                }
+            }
+        }
+        self.update_status();
+    }
+
+    fn open_scenario(&mut self, id: &str, pace: Pace) {
+        let Some(loaded) = self
+            .config
+            .catalogue
+            .iter()
+            .find(|l| l.scenario.id == id)
+            .cloned()
+        else {
+            let offered: Vec<_> = self
+                .config
+                .catalogue
+                .iter()
+                .map(|l| l.scenario.id.as_str())
+                .collect();
+            let msg = format!(
+                "this seat does not offer \"{id}\"; it offers: {}",
+                offered.join(", ")
+            );
+            self.send(ServerMsg::error(ErrorKind::NotNow, msg));
+            return;
+        };
+        self.close_session();
+        let seed = seed_or_random(self.config.seed);
+        let brief = bulkhead_engine::TraineeBrief::of(&loaded.scenario, &loaded.topology);
+        self.send(ServerMsg::Opened {
+            brief: Box::new(brief),
+            seed,
+        });
+        {
+            let mut status = lock(&self.status);
+            status.scenario = Some(loaded.scenario.id.clone());
+            status.phase = Some(Phase::Briefing);
+            status.lab = LabStatus::Starting;
+            (status.score, status.max, status.record) = (None, None, None);
+        }
+        let mut open = Open {
+            loaded,
+            seed,
+            pace,
+            session: None,
+            failed: None,
+            clock: Clock::default(),
+            traffic: TrafficMeter::default(),
+            record: None,
+            over: None,
+            published: None,
+            last_publish: None,
+            changed: true,
+            step_view_owed: false,
+        };
+        match self.start_session(&open) {
+            Ok((session, record)) => {
+                if pace == Pace::Lockstep && !session.lab().can_pause() {
+                    let why = format!(
+                        "lockstep needs a lab that can pause; the {} runs in real time",
+                        session.lab().backend().title()
+                    );
+                    open.failed = Some(why.clone());
+                    self.send(ServerMsg::LabFailed(why));
+                } else {
+                    open.session = Some(session);
+                    open.record = record;
+                    self.send(ServerMsg::LabReady);
+                }
+            }
+            Err(why) => {
+                open.failed = Some(why.clone());
+                self.send(ServerMsg::LabFailed(why));
+            }
+        }
+        self.open = Some(open);
+        self.update_status();
+    }
+
+    /// Bring the lab up and open the record. Blocks: a Docker lab takes seconds.
+    fn start_session(&mut self, open: &Open) -> Result<(Session, Option<String>), String> {
+        let (record, path) = self.record_for(&open.loaded, open.seed)?;
+        let lab = (self.config.make_lab)(&open.loaded, open.seed)?;
+        let session = Session::new(
+            open.loaded.scenario.clone(),
+            open.loaded.topology.clone(),
+            lab,
+            open.seed,
+            record,
+        );
+        Ok((session, path))
+    }
+
+    fn record_for(
+        &mut self,
+        loaded: &Loaded,
+        seed: u64,
+    ) -> Result<(RecordWriter, Option<String>), String> {
+        let path = match &self.config.records {
+            Records::None => return Ok((RecordWriter::discard(), None)),
+            Records::File(_) if self.record_file_used => {
+                return Ok((RecordWriter::discard(), None));
+            }
+            Records::File(path) => {
+                self.record_file_used = true;
+                path.clone()
+            }
+            Records::Dir(dir) => {
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                dir.join(format!(
+                    "seat{}-{}-seed{seed}-{stamp}.jsonl",
+                    self.config.seat, loaded.scenario.id
+                ))
+            }
+        };
+        let file = std::fs::File::create(&path)
+            .map_err(|e| format!("cannot create the record {}: {e}", path.display()))?;
+        Ok((
+            RecordWriter::new(Box::new(std::io::BufWriter::new(file))),
+            Some(path.display().to_string()),
+        ))
+    }
+
+    /// End the open session, if any: a session that has begun is finished (its record closed,
+    /// scored); the lab comes down either way.
+    fn close_session(&mut self) {
+        let Some(mut open) = self.open.take() else {
+            return;
+        };
+        if let Some(session) = open.session.as_mut()
+            && open.clock.begun
+            && !session.is_over()
+        {
+            session.finish();
+            let mut status = lock(&self.status);
+            status.score = session.score().map(|c| c.total);
+            status.max = session.score().map(|c| c.max);
+        }
+        drop(open);
+        let mut status = lock(&self.status);
+        status.lab = LabStatus::Down;
+        status.phase = status.phase.map(|_| Phase::Debrief);
+    }
+
+    /// Run whatever is due (ticks, views, the idle timeout); returns how long to wait for input.
+    fn advance(&mut self) -> Duration {
+        let attached = self.client.is_some();
+        let idle_for = self.detached_since.elapsed();
+        let Some(open) = self.open.as_mut() else {
+            return IDLE_POLL;
+        };
+        if !attached
+            && self
+                .config
+                .idle_timeout
+                .is_some_and(|t| idle_for >= t && !open.running(self.config.stop_at))
+            && open.over.is_none()
+            && open.session.is_some()
+        {
+            tracing::info!(
+                seat = self.config.seat,
+                "nobody attached: closing the idle session"
+            );
+            self.close_session();
+            return IDLE_POLL;
+        }
+        let (wait, msgs) = open.advance(&self.config, attached);
+        let over = open.over.is_some();
+        for msg in msgs {
+            self.send(msg);
+        }
+        self.update_status();
+        if over {
+            lock(&self.status).lab = LabStatus::Down;
+        }
+        wait
+    }
+
+    fn update_status(&self) {
+        let Some(open) = &self.open else { return };
+        let mut status = lock(&self.status);
+        status.lab = match (&open.session, &open.failed) {
+            (_, Some(_)) => LabStatus::Failed,
+            (Some(_), None) if open.over.is_some() => LabStatus::Down,
+            (Some(_), None) => LabStatus::Up,
+            (None, None) => LabStatus::Starting,
+        };
+        let Some(session) = &open.session else { return };
+        status.phase = Some(session.phase());
+        status.now_ms = session.now();
+        status.alerts = session.alerts().len();
+        status.alerts_triaged = session
+            .alerts()
+            .iter()
+            .filter(|a| a.verdict.is_some())
+            .count();
+        status.actions = session.mitigations().len() + session.attributed().len();
+        if let Some(card) = session.score() {
+            status.score = Some(card.total);
+            status.max = Some(card.max);
+        }
+        status.record.clone_from(&open.record);
+    }
+}
+
+impl Open {
+    fn running(&self, stop_at: Option<Millis>) -> bool {
+        let Some(session) = &self.session else {
+            return false;
+        };
+        let held = stop_at.is_some_and(|t| session.now() >= t);
+        self.clock.begun && !self.clock.paused && !held && !session.is_over()
+    }
+
+    /// A session control from the client; returns the replies.
+    fn control(&mut self, msg: ClientMsg) -> Vec<ServerMsg> {
+        let Some(session) = self.session.as_mut() else {
+            let why = self
+                .failed
+                .clone()
+                .unwrap_or_else(|| "the lab is not up".into());
+            return vec![ServerMsg::error(ErrorKind::NotNow, why)];
+        };
+        self.changed = true;
+        match msg {
+            ClientMsg::Begin => {
+                session.begin();
+                self.clock.begun = true;
+                self.clock.anchor = None;
+                // The first view (session time 0) goes out at once: a lockstep client decides on
+                // it before its first step, as a defender beside the session would.
+                self.published = None;
+                self.step_view_owed = true;
+                vec![]
+            }
+            ClientMsg::Command(command) => {
+                let refused = session.submit(command.clone()).err().map(|r| r.0);
+                vec![ServerMsg::Answer { command, refused }]
+            }
+            ClientMsg::Finish => {
+                // Only a session that has begun has anything to score.
+                if self.clock.begun {
+                    session.finish();
+                }
+                vec![]
+            }
+            ClientMsg::TogglePause if !session.lab().can_pause() => {
+                vec![ServerMsg::Notice(format!(
+                    "the {} runs in real time and cannot pause",
+                    session.lab().backend().title()
+                ))]
+            }
+            ClientMsg::TogglePause => {
+                self.clock.paused = !self.clock.paused;
+                // Pacing restarts from here so a resume does not rush to catch up.
+                self.clock.anchor = None;
+                vec![]
+            }
+            ClientMsg::Step if self.pace != Pace::Lockstep => vec![ServerMsg::error(
+                ErrorKind::NotNow,
+                "`step` is for lockstep sessions; this one keeps its own clock",
+            )],
+            ClientMsg::Step => {
+                self.clock.steps += 1;
+                vec![]
+            }
+            ClientMsg::Open { .. } | ClientMsg::Close => vec![],
+        }
+    }
+
+    /// Tick if a tick is due and say what to send; returns how long until something is due.
+    fn advance(&mut self, config: &SeatConfig, attached: bool) -> (Duration, Vec<ServerMsg>) {
+        let mut out = Vec::new();
+        if self.over.is_some() {
+            return (IDLE_POLL, out);
+        }
+        let running = self.running(config.stop_at);
+        let Some(session) = self.session.as_mut() else {
+            return (IDLE_POLL, out);
+        };
+        let mut wait = if running { Duration::ZERO } else { IDLE_POLL };
+        if running {
+            let due = match self.pace {
+                Pace::Lockstep => {
+                    if self.clock.steps > 0 {
+                        self.clock.steps -= 1;
+                        Some(Duration::ZERO)
+                    } else {
+                        None
+                    }
+                }
+                Pace::Clocked => Some(clocked_wait(session, &mut self.clock, config.time_scale)),
+            };
+            match due {
+                Some(d) if d.is_zero() => {
+                    session.tick();
+                    self.traffic.scan(session);
+                    self.changed = true;
+                    self.step_view_owed = true;
+                }
+                Some(d) => wait = d,
+                // Lockstep with no step asked: wait for the client.
+                None => wait = IDLE_POLL,
+            }
+        }
+        if session.is_over() {
+            if attached {
+                out.push(ServerMsg::View(Box::new(snapshot(
+                    session,
+                    self.clock.paused,
+                    &self.traffic,
+                ))));
+            }
+            let over = over_message(session, &self.loaded, self.record.clone());
+            self.over = Some(over.clone());
+            out.push(over);
+            return (IDLE_POLL, out);
+        }
+        let now_holds = (session.phase(), session.alerts().len());
+        let publish = match self.pace {
+            Pace::Lockstep => std::mem::take(&mut self.step_view_owed) || !self.clock.begun,
+            Pace::Clocked => {
+                let urgent = self.published != Some(now_holds) || !running;
+                let due = self
+                    .last_publish
+                    .is_none_or(|t| t.elapsed() >= config.publish_every);
+                urgent || due
+            }
+        };
+        if self.changed && attached && publish {
+            out.push(ServerMsg::View(Box::new(snapshot(
+                session,
+                self.clock.paused,
+                &self.traffic,
+            ))));
+            self.published = Some(now_holds);
+            self.last_publish = Some(Instant::now());
+            self.changed = false;
+        }
+        if running && wait.is_zero() && !out.is_empty() && self.pace == Pace::Clocked {
+            // Let a command the client sends in answer to this view land before the next tick.
+            wait = Duration::from_micros(1);
+        }
+        (wait, out)
+    }
+}
+
+/// How long until the next tick of a clocked session is due (zero: now).
+fn clocked_wait(session: &Session, clock: &mut Clock, time_scale: f64) -> Duration {
+    // A real-time lab paces itself inside `advance`: waiting here would double it.
+    if session.lab().pacing() == Pacing::RealTime || time_scale <= 0.0 {
+        return Duration::ZERO;
+    }
+    let (wall, at) = *clock.anchor.get_or_insert((Instant::now(), session.now()));
+    let due = Duration::from_secs_f64((session.now() + TICK_MS - at) as f64 / 1000.0 / time_scale);
+    due.saturating_sub(wall.elapsed())
+}
+
+fn over_message(session: &mut Session, loaded: &Loaded, record: Option<String>) -> ServerMsg {
+    let card = session.score().cloned().unwrap_or_else(|| {
+        bulkhead_engine::score(
+            session.scenario(),
+            session.topology(),
+            session.record_lines(),
+            None,
+        )
+    });
+    let record_error = session.record_error().map(|e| e.to_string());
+    ServerMsg::Over {
+        card: Box::new(card),
+        scenario: Box::new((*loaded.scenario).clone()),
+        record,
+        record_error,
+        lab_error: session.lab_error().map(str::to_string),
+    }
+}
