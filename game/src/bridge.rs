@@ -5,30 +5,26 @@
 //! up takes seconds; neither may stall a frame. Why snapshots: the UI must never hold the
 //! session, so it gets a copy (at most ~30 a second) built only from the session's getters.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
-use bulkhead_engine::format::scenario::Hint;
-use bulkhead_engine::observation::{LogEvent, MetricKind};
-use bulkhead_engine::record::RecordLine;
 use bulkhead_engine::session::TICK_MS;
-use bulkhead_engine::session::{AlertEntry, LogLine, MitigationEntry, ServiceStatus};
 use bulkhead_engine::{
-    Backend, Command, EntityRef, Loaded, Millis, ObservationBody, Pacing, Phase, RecordWriter,
-    ScoreCard, Session, TraineeBrief,
+    Backend, Command, Loaded, Millis, Pacing, RecordWriter, ScoreCard, Session, TraineeBrief,
 };
+
+use bulkhead_host::seed_or_random;
+use bulkhead_host::view::{TrafficMeter, snapshot};
 
 use crate::screens::Screen;
 use crate::{LabFactory, scores};
 
 /// How often the thread publishes a snapshot while the session runs (wall time).
 const PUBLISH_EVERY: Duration = Duration::from_millis(33);
-/// Traffic is averaged over this much session time for the map's animated flows.
-const TRAFFIC_WINDOW_MS: Millis = 2_000;
 /// Messages kept for the trainee (results of commands, refusals).
 const FEEDBACK_KEPT: usize = 30;
 
@@ -53,64 +49,7 @@ pub enum Intent {
     Menu,
 }
 
-/// One end of an animated flow on the map.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FlowEnd {
-    /// Traffic arriving from outside the company (any source).
-    Ingress,
-    Service(String),
-}
-
-/// Observed traffic along one edge, averaged over the last couple of seconds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EdgeTraffic {
-    pub from: FlowEnd,
-    pub to: FlowEnd,
-    /// Requests (or data reads) per second that got through.
-    pub per_s: f32,
-    /// Requests per second refused or denied on the way.
-    pub refused_per_s: f32,
-}
-
-/// A learned baseline band for a chart: mean and mean ± 3σ (spread floored as the detector does).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BandView {
-    pub mean: f32,
-    pub lo: f32,
-    pub hi: f32,
-}
-
-/// Everything the UI may show of a session, copied out of it by the session thread.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub backend: Backend,
-    pub can_pause: bool,
-    pub paused: bool,
-    pub phase: Phase,
-    pub now_ms: Millis,
-    pub total_ms: Millis,
-    pub warmup_ms: Millis,
-    pub alerts: Vec<AlertEntry>,
-    pub services: BTreeMap<String, ServiceStatus>,
-    /// Learned bands per (service, metric), once the warm-up is over.
-    pub bands: BTreeMap<(String, MetricKind), BandView>,
-    pub logs: Vec<LogLine>,
-    pub mitigations: Vec<MitigationEntry>,
-    pub attributed: Vec<EntityRef>,
-    pub hints: Vec<Hint>,
-    pub hints_left: usize,
-    /// Cost of the next hint, when one is left.
-    pub next_hint_cost: Option<u32>,
-    pub traffic: Vec<EdgeTraffic>,
-    pub lab_error: Option<String>,
-}
-
-impl Snapshot {
-    /// Seconds of the live phase at session time `t_ms` (negative during the warm-up).
-    pub fn live_s(&self, t_ms: Millis) -> f64 {
-        (t_ms as f64 - self.warmup_ms as f64) / 1000.0
-    }
-}
+pub use bulkhead_host::view::{BandView, EdgeTraffic, FlowEnd, Snapshot};
 
 /// Where the lab of the open scenario stands.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -308,16 +247,6 @@ fn close_on_request(mut exit: MessageWriter<AppExit>) {
     if code != 0 {
         exit.write(AppExit::from_code(code));
     }
-}
-
-fn seed_or_random(seed: Option<u64>) -> u64 {
-    seed.unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-        nanos % 1_000_000
-    })
 }
 
 /// Start a session thread for a scenario; the lab comes up in the thread, not in a frame.
@@ -697,147 +626,5 @@ impl SessionThread {
         if let Ok(mut latest) = self.latest.lock() {
             *latest = Some(Box::new(snapshot));
         }
-    }
-}
-
-const CHART_METRICS: [MetricKind; 4] = [
-    MetricKind::Cpu,
-    MetricKind::Memory,
-    MetricKind::NetRx,
-    MetricKind::RequestRate,
-];
-
-/// What the trainee's screens show: built from the trainee's side of the session only (the
-/// brief, telemetry, alerts, their own commands); no score while live.
-fn snapshot(session: &Session, paused: bool, traffic: &TrafficMeter) -> Snapshot {
-    let brief = session.brief();
-    let mut bands = BTreeMap::new();
-    for id in session.services().keys() {
-        for metric in CHART_METRICS.into_iter().chain([MetricKind::NetTx]) {
-            if let Some((band, floor)) = session.detector().band(id, metric) {
-                let (lo, hi) = band.range(3.0, floor);
-                bands.insert(
-                    (id.clone(), metric),
-                    BandView {
-                        mean: band.mean,
-                        lo,
-                        hi,
-                    },
-                );
-            }
-        }
-    }
-    let hints = session.hints().to_vec();
-    Snapshot {
-        backend: session.lab().backend(),
-        can_pause: session.lab().can_pause(),
-        paused,
-        phase: session.phase(),
-        now_ms: session.now(),
-        total_ms: session.total_ms(),
-        warmup_ms: brief.timing.warmup_ms(),
-        alerts: session.alerts().to_vec(),
-        services: session.services().clone(),
-        bands,
-        logs: session.logs().iter().cloned().collect(),
-        mitigations: session.mitigations().to_vec(),
-        attributed: session.attributed().to_vec(),
-        next_hint_cost: brief.hint_costs.get(hints.len()).copied(),
-        hints,
-        hints_left: session.hints_left(),
-        traffic: traffic.edges(session.now()),
-        lab_error: session.lab_error().map(str::to_string),
-    }
-}
-
-/// Counts observed traffic per edge from the record, for the map's flows.
-#[derive(Default)]
-struct TrafficMeter {
-    scanned: usize,
-    /// (session time, edge, passed, refused)
-    recent: VecDeque<(Millis, (FlowEnd, FlowEnd), u32, u32)>,
-    datastore: Option<String>,
-    looked_up: bool,
-}
-
-impl TrafficMeter {
-    fn scan(&mut self, session: &Session) {
-        if !self.looked_up {
-            self.looked_up = true;
-            self.datastore = session
-                .topology()
-                .services_with_role(bulkhead_engine::format::topology::Role::Datastore)
-                .next()
-                .map(|s| s.id.clone());
-        }
-        let lines = session.record_lines();
-        for line in &lines[self.scanned.min(lines.len())..] {
-            let RecordLine::Observation(obs) = line else {
-                continue;
-            };
-            let ObservationBody::Event(event) = &obs.body else {
-                continue;
-            };
-            match event {
-                LogEvent::Flow {
-                    service,
-                    upstream,
-                    requests,
-                    denied,
-                    ..
-                } => {
-                    let gateway = FlowEnd::Service(service.clone());
-                    self.recent.push_back((
-                        obs.t_ms,
-                        (FlowEnd::Ingress, gateway.clone()),
-                        requests.saturating_sub(*denied),
-                        *denied,
-                    ));
-                    self.recent.push_back((
-                        obs.t_ms,
-                        (gateway, FlowEnd::Service(upstream.clone())),
-                        requests.saturating_sub(*denied),
-                        0,
-                    ));
-                }
-                LogEvent::DataAccess { service, ok, .. } => {
-                    if let Some(ds) = &self.datastore {
-                        self.recent.push_back((
-                            obs.t_ms,
-                            (
-                                FlowEnd::Service(service.clone()),
-                                FlowEnd::Service(ds.clone()),
-                            ),
-                            u32::from(*ok),
-                            u32::from(!*ok),
-                        ));
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.scanned = lines.len();
-        let horizon = session.now().saturating_sub(TRAFFIC_WINDOW_MS);
-        while self.recent.front().is_some_and(|(t, ..)| *t < horizon) {
-            self.recent.pop_front();
-        }
-    }
-
-    fn edges(&self, now: Millis) -> Vec<EdgeTraffic> {
-        let window_s = (TRAFFIC_WINDOW_MS.min(now.max(1))) as f32 / 1000.0;
-        let mut sums: BTreeMap<(FlowEnd, FlowEnd), (u32, u32)> = BTreeMap::new();
-        for (_, edge, passed, refused) in &self.recent {
-            let e = sums.entry(edge.clone()).or_default();
-            e.0 += passed;
-            e.1 += refused;
-        }
-        sums.into_iter()
-            .map(|((from, to), (passed, refused))| EdgeTraffic {
-                from,
-                to,
-                per_s: passed as f32 / window_s,
-                refused_per_s: refused as f32 / window_s,
-            })
-            .collect()
     }
 }
