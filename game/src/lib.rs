@@ -13,17 +13,16 @@ pub mod theme;
 mod ui;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::prelude::*;
-use bulkhead_engine::{Backend, Lab, Loaded};
+use bulkhead_engine::{Backend, Loaded};
 
 use bridge::{Bridge, BridgeSettings, Intent};
 
-/// Builds the lab a session runs on, from the scenario and the session's seed. Called on the
-/// session thread, so a slow lab (Docker images, containers) never stalls a frame.
-pub type LabFactory = Arc<dyn Fn(&Loaded, u64) -> Result<Box<dyn Lab>, String> + Send + Sync>;
+/// Builds the lab a session runs on; called on the session thread, so a slow lab (Docker
+/// images, containers) never stalls a frame.
+pub use bulkhead_host::LabFactory;
 
 /// Render one picture without a window, then exit.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@
 //! `Over`, with the score card. A client only ever sends `Command`s and session controls.
 
 use bulkhead_engine::format::scenario::{Difficulty, Lesson, Scenario};
-use bulkhead_engine::{Backend, Command, Millis, ScoreCard, TraineeBrief};
+use bulkhead_engine::{Backend, Command, ScoreCard, TraineeBrief};
 use serde::{Deserialize, Serialize};
 
 use crate::view::Snapshot;
@@ -178,14 +178,6 @@ impl ServerMsg {
         ServerMsg::Error {
             kind,
             message: message.into(),
-        }
-    }
-
-    /// Session time this message speaks of, when it carries one.
-    pub fn t_ms(&self) -> Option<Millis> {
-        match self {
-            ServerMsg::View(s) => Some(s.now_ms),
-            _ => None,
         }
     }
 }

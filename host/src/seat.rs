@@ -182,17 +182,6 @@ impl Seat {
         Some(self.connect(conn))
     }
 
-    /// Attach a client, taking the seat from whoever held it (their connection closes).
-    pub fn attach(&self) -> Connection {
-        self.kick();
-        loop {
-            if let Some(c) = self.try_attach(None) {
-                return c;
-            }
-            self.kick();
-        }
-    }
-
     /// Close the attached client's connection, if any; the session goes on.
     pub fn kick(&self) {
         let taken = lock(&self.holder).take();
@@ -604,14 +593,10 @@ impl SeatThread {
             return IDLE_POLL;
         }
         let (wait, msgs) = open.advance(&self.config, attached);
-        let over = open.over.is_some();
         for msg in msgs {
             self.send(msg);
         }
         self.update_status();
-        if over {
-            lock(&self.status).lab = LabStatus::Down;
-        }
         wait
     }
 

@@ -9,6 +9,7 @@ use bulkhead_engine::defender::{Bot, Idle, Scripted};
 use bulkhead_engine::format::defender_file::read_defender_file;
 use bulkhead_engine::format::{self, load::data_root};
 use bulkhead_engine::{Defender, Loaded, RecordWriter, Session};
+use bulkhead_host::seed_or_random;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -78,16 +79,6 @@ fn record_writer(path: Option<&Path>, overwrite: bool) -> Result<RecordWriter, E
         Exit(EXIT_BAD_INPUT)
     })?;
     Ok(RecordWriter::new(Box::new(std::io::BufWriter::new(file))))
-}
-
-fn seed_or_random(seed: Option<u64>) -> u64 {
-    seed.unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-        nanos % 1_000_000
-    })
 }
 
 /// Load a scenario by id or path, reporting problems for the user.
