@@ -38,6 +38,9 @@ pub enum PlayError {
     Refused { kind: ErrorKind, message: String },
     #[error("the lab could not come up: {0}")]
     LabFailed(String),
+    /// Stopped before the session began: nothing was played, so there is no score.
+    #[error("stopped before the session began")]
+    StoppedBeforeStart,
 }
 
 /// What the caller wants to hear about while a session plays.
@@ -89,6 +92,10 @@ pub fn play(
             ServerMsg::Welcome { backend: b, .. } => backend = b,
             ServerMsg::Opened { brief, seed } => opened = Some((*brief, seed)),
             ServerMsg::LabReady => {
+                if stopping {
+                    conn.send(ClientMsg::Close)?;
+                    return Err(PlayError::StoppedBeforeStart);
+                }
                 watcher.lab_ready();
                 conn.send(ClientMsg::Begin)?;
             }
@@ -97,7 +104,9 @@ pub fn play(
                 watcher.view(&view);
                 backend = view.backend;
                 let Some((brief, _)) = &opened else { continue };
-                if stopping || view.phase == Phase::Debrief {
+                // Before `Begin` the briefing's views are for showing, not for deciding (or
+                // stepping); after the end there is nothing left to decide.
+                if stopping || matches!(view.phase, Phase::Briefing | Phase::Debrief) {
                     continue;
                 }
                 let live_s = brief.live_s(view.now_ms);

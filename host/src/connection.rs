@@ -2,6 +2,7 @@
 //! seat runs in this process (an in-process channel) or on a server (a WebSocket thread), so the
 //! game and headless runs have one code path for both.
 
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::protocol::{ClientMsg, ServerMsg};
 #[error("the connection to the seat is closed")]
 pub struct Closed;
 
-type SendFn = Box<dyn Fn(ClientMsg) -> bool + Send + Sync>;
+type SendFn = Arc<dyn Fn(ClientMsg) -> bool + Send + Sync>;
 
 /// One client's connection to a seat. Dropping it detaches the client; the seat's session goes
 /// on (a served seat) or is ended by whoever owns the seat (local play).
@@ -35,7 +36,7 @@ impl Connection {
         on_drop: impl FnOnce() + Send + 'static,
     ) -> Connection {
         Connection {
-            send: Box::new(send),
+            send: Arc::new(send),
             incoming,
             on_drop: Some(Box::new(on_drop)),
         }
@@ -64,6 +65,62 @@ impl Connection {
             Ok(msg) => Ok(Some(msg)),
             Err(RecvTimeoutError::Timeout) => Ok(None),
             Err(RecvTimeoutError::Disconnected) => Err(Closed),
+        }
+    }
+}
+
+impl Connection {
+    /// Split into a sending half that any thread may share and the receiving half, for a
+    /// transport that reads and writes on different tasks (the server's WebSocket). The client
+    /// detaches when both halves are dropped.
+    pub fn split(mut self) -> (Outbox, Receiver<ServerMsg>) {
+        let guard = Arc::new(DetachOnDrop(std::sync::Mutex::new(self.on_drop.take())));
+        let (placeholder_tx, placeholder_rx) = std::sync::mpsc::channel();
+        drop(placeholder_tx);
+        let incoming = std::mem::replace(&mut self.incoming, placeholder_rx);
+        let outbox = Outbox {
+            send: self.send.clone(),
+            _detach: guard,
+        };
+        (outbox, incoming)
+    }
+}
+
+/// The sending half of a split `Connection`: cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct Outbox {
+    send: SendFn,
+    _detach: Arc<DetachOnDrop>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").finish_non_exhaustive()
+    }
+}
+
+impl Outbox {
+    pub fn send(&self, msg: ClientMsg) -> Result<(), Closed> {
+        if (self.send)(msg) {
+            Ok(())
+        } else {
+            Err(Closed)
+        }
+    }
+}
+
+/// Runs a connection's detach once, when the last half holding it goes. (A mutex only so that
+/// the halves may be shared between threads; it is never contended.)
+struct DetachOnDrop(std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        let taken = match self.0.get_mut() {
+            Ok(slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(f) = taken {
+            f();
         }
     }
 }

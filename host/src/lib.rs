@@ -10,7 +10,7 @@ pub mod remote;
 pub mod seat;
 pub mod view;
 
-pub use connection::{Closed, Connection};
+pub use connection::{Closed, Connection, Outbox};
 pub use protocol::{ClientMsg, ErrorKind, Hello, Offer, PROTOCOL_VERSION, Pace, ServerMsg};
 pub use seat::{LabFactory, Records, Seat, SeatConfig, SeatStatus, seed_or_random};
 pub use view::Snapshot;

@@ -124,7 +124,9 @@ pub struct Seat {
     /// clients racing for a code cannot both get it.
     holder: Arc<Mutex<Option<u64>>>,
     next_conn: AtomicU64,
-    thread: Option<JoinHandle<()>>,
+    /// Taken by the first `join` (or the drop), so that a seat shared behind an `Arc` can be
+    /// waited for too.
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Seat {
@@ -157,7 +159,7 @@ impl Seat {
             status,
             holder: Arc::new(Mutex::new(None)),
             next_conn: AtomicU64::new(1),
-            thread: Some(handle),
+            thread: Mutex::new(Some(handle)),
         })
     }
 
@@ -225,10 +227,12 @@ impl Seat {
         let _ = self.inbox.send(Input::Shutdown);
     }
 
-    /// Wait for the seat's thread: its session's record is written and its lab is down.
-    pub fn join(mut self) {
+    /// Stop the seat and wait for its thread: its session's record is written and its lab is
+    /// down. Later calls return at once.
+    pub fn join(&self) {
         self.stop();
-        if let Some(t) = self.thread.take() {
+        let thread = lock(&self.thread).take();
+        if let Some(t) = thread {
             let _ = t.join();
         }
     }
@@ -236,10 +240,7 @@ impl Seat {
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        self.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.join();
     }
 }
 
@@ -577,11 +578,14 @@ impl SeatThread {
         let Some(open) = self.open.as_mut() else {
             return IDLE_POLL;
         };
+        // A lockstep session only moves when its client steps it: with nobody attached it is
+        // as idle as a paused one.
+        let idle = !open.running(self.config.stop_at) || open.pace == Pace::Lockstep;
         if !attached
             && self
                 .config
                 .idle_timeout
-                .is_some_and(|t| idle_for >= t && !open.running(self.config.stop_at))
+                .is_some_and(|t| idle_for >= t && idle)
             && open.over.is_none()
             && open.session.is_some()
         {
@@ -683,6 +687,12 @@ impl Open {
             ClientMsg::Step if self.pace != Pace::Lockstep => vec![ServerMsg::error(
                 ErrorKind::NotNow,
                 "`step` is for lockstep sessions; this one keeps its own clock",
+            )],
+            // A step before the session begins would be run after `Begin` with no view
+            // between, and the client would fall a tick behind.
+            ClientMsg::Step if !self.clock.begun => vec![ServerMsg::error(
+                ErrorKind::NotNow,
+                "`step` advances a session that has begun: send `begin` first",
             )],
             ClientMsg::Step => {
                 self.clock.steps += 1;

@@ -1,8 +1,9 @@
 //! Impact: how much of the attack got through. Attacker actions earn points only when they
 //! failed because of a mitigation of the trainee's (an action the application refused anyway
 //! is not the trainee's doing); records exfiltrated are counted against the records at risk,
-//! and never shown as more than were at risk.
+//! and never shown as more than were at risk; records the attacker never reached for earn nothing.
 
+use crate::action::Action;
 use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
 
@@ -26,11 +27,18 @@ pub(super) fn score(
         .map(|m| m.t_ms)
         .min();
     let mut records_read = 0u64;
+    let mut data_attempts = 0u32;
     for (step, attempts) in &h.attempts {
         let on_path = scenario
             .step(step)
             .map(|s| path(&s.action, topology))
             .unwrap_or_default();
+        if scenario
+            .step(step)
+            .is_some_and(|s| matches!(s.action, Action::ReadData { .. }))
+        {
+            data_attempts += attempts.len() as u32;
+        }
         for a in attempts {
             facts.attack_attempts += 1;
             if a.ok {
@@ -67,7 +75,13 @@ pub(super) fn score(
             facts.attack_attempts - facts.attack_successes
         ),
     )];
-    if at_risk > 0 {
+    if at_risk > 0 && data_attempts == 0 {
+        // A session ended before the attacker reached for the data protected nothing.
+        lines.push(line(
+            0.0,
+            format!("the {at_risk} records at risk were never reached for: nothing to protect yet"),
+        ));
+    } else if at_risk > 0 {
         let lost = facts.records_lost as f64 / at_risk as f64;
         let mut text = format!(
             "{} of {at_risk} records at risk were exfiltrated",
@@ -117,6 +131,16 @@ mod tests {
         let card = r.score();
         assert_eq!(card.facts.attack_failures_caused, 2);
         assert_eq!(points(&card, "impact"), 150);
+    }
+
+    #[test]
+    fn records_never_reached_for_earn_nothing() {
+        // A session finished before the scrape began: the records were never at stake.
+        let mut r = Rec::new();
+        r.attempt("recon", at_live(45), false, Some(Cause::Refused));
+        let card = r.score();
+        assert_eq!(points(&card, "impact"), 0, "{}", text(&card, "impact"));
+        assert!(text(&card, "impact").contains("never reached for"));
     }
 
     #[test]
