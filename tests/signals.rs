@@ -6,156 +6,38 @@
 //! The child is spawned with `std::process::Command`, which leaves SIGINT at its default (a
 //! shell's background job would start with it ignored).
 
+#[macro_use]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Print a measured figure where a plain `cargo test` shows it: libtest captures `eprintln!`
-/// of passing tests, not writes through `std::io::stderr()`.
-macro_rules! figure {
-    ($($arg:tt)*) => {{
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
+use common::{LAB_UP_LIMIT, Run, docker_here, kill, leftovers, owned_by};
+
+/// A `bulkhead run` of stolen-credentials on Docker at 10x, its record in the run's folder.
+fn start_run(extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
+    command
+        .args(["run", "stolen-credentials", "--backend", "docker"])
+        .args(["--time-scale", "10", "--seed", "5", "--record"])
+        .arg(record_of_dir(dir.path()))
+        .args(extra);
+    Run::spawn(command, dir)
+}
+
+fn record_of_dir(dir: &Path) -> PathBuf {
+    dir.join("record.jsonl")
+}
+
+fn record_path(run: &Run) -> PathBuf {
+    record_of_dir(run.dir.path())
 }
 
 /// One lab at a time from this file: the machine has two cores, and timings are reported.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Bringing a lab up may build the lab image first (a static build of labd): minutes.
-const LAB_UP_LIMIT: Duration = Duration::from_secs(900);
-
-fn docker_here(test: &str) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(bulkhead_labs::docker::docker_or_skip(test))
-        .is_some()
-}
-
-/// A `bulkhead run` child with its output in files (a pipe nobody reads could block it), and
-/// its lab removed even when the test fails.
-struct Run {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Run {
-    fn start(extra: &[&str]) -> Run {
-        let dir = tempfile::tempdir().unwrap();
-        let record = dir.path().join("record.jsonl");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
-        command
-            .args(["run", "stolen-credentials", "--backend", "docker"])
-            .args(["--time-scale", "10", "--seed", "5", "--record"])
-            .arg(&record)
-            .args(extra);
-        Run::spawn(command, dir)
-    }
-
-    fn spawn(mut command: Command, dir: tempfile::TempDir) -> Run {
-        let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
-        let child = command
-            .env("BULKHEAD_DATA", env!("CARGO_MANIFEST_DIR"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(file("stdout"))
-            .stderr(file("stderr"))
-            .spawn()
-            .expect("the binary starts");
-        Run { child, dir }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn record(&self) -> PathBuf {
-        self.dir.path().join("record.jsonl")
-    }
-
-    fn output(&self) -> String {
-        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        format!(
-            "--- stdout\n{}--- stderr\n{}",
-            read("stdout"),
-            read("stderr")
-        )
-    }
-
-    /// Wait until the condition holds, failing if the child ends first or time runs out.
-    fn wait_for(&mut self, what: &str, limit: Duration, ready: impl Fn(&Run) -> bool) {
-        let started = Instant::now();
-        while !ready(self) {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("bulkhead ended ({status}) before {what}\n{}", self.output());
-            }
-            assert!(
-                started.elapsed() < limit,
-                "no {what} after {limit:?}\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Wait for the child to exit; its exit code and how long it took.
-    fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, Duration) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.code(), started.elapsed());
-            }
-            assert!(
-                started.elapsed() < limit,
-                "bulkhead still runs {limit:?} after the signal\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        // Whatever happened above: no process and no lab outlive the test.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        remove_owned_by(self.pid());
-    }
-}
-
-fn docker(args: &[&str]) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI");
-    assert!(out.status.success(), "docker {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Containers and networks whose `bulkhead.pid` label names `pid`.
-fn owned_by(pid: u32) -> (Vec<String>, Vec<String>) {
-    let filter = format!("label=bulkhead.pid={pid}");
-    let containers = docker(&["ps", "-aq", "--filter", &filter]);
-    let networks = docker(&["network", "ls", "-q", "--filter", &filter]);
-    (containers, networks)
-}
-
-fn remove_owned_by(pid: u32) {
-    let (containers, networks) = owned_by(pid);
-    for c in containers {
-        let _ = Command::new("docker").args(["rm", "-f", &c]).output();
-    }
-    for n in networks {
-        let _ = Command::new("docker").args(["network", "rm", &n]).output();
-    }
-}
 
 /// Send `signal` to a running process that holds a lab, wait for it to exit, print how long the
 /// teardown took, and check the exit code and that nothing panicked. Returns its output.
@@ -176,28 +58,8 @@ fn stop_and_time(run: &mut Run, test: &str, signal: &str, code: i32) -> String {
     output
 }
 
-fn kill(signal: &str, pid: u32) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal} {pid}");
-}
-
 fn has_lines(path: &Path) -> bool {
     std::fs::read_to_string(path).is_ok_and(|t| t.lines().next().is_some())
-}
-
-/// Poll for a few seconds until nothing of `pid`'s remains; what remains otherwise.
-fn leftovers(pid: u32) -> (Vec<String>, Vec<String>) {
-    let started = Instant::now();
-    loop {
-        let left = owned_by(pid);
-        if (left.0.is_empty() && left.1.is_empty()) || started.elapsed() > Duration::from_secs(5) {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Start a run, wait for its lab to be up and the session to be playing, send `signal`, and
@@ -207,17 +69,19 @@ fn signal_stops_the_run(test: &str, signal: &str, code: i32) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut run = Run::start(&[]);
+    let mut run = start_run(&[]);
     let pid = run.pid();
     // Containers exist during lab_up; a record line appears once the session has begun.
     run.wait_for("lab containers", LAB_UP_LIMIT, |r| {
         !owned_by(r.pid()).0.is_empty()
     });
-    run.wait_for("a record line", LAB_UP_LIMIT, |r| has_lines(&r.record()));
+    run.wait_for("a record line", LAB_UP_LIMIT, |r| {
+        has_lines(&record_path(r))
+    });
     // A few seconds of play, so that attacks and mitigations are under way.
     std::thread::sleep(Duration::from_secs(3));
     let output = stop_and_time(&mut run, test, signal, code);
-    let record = std::fs::read_to_string(run.record()).unwrap();
+    let record = std::fs::read_to_string(record_path(&run)).unwrap();
     let lines: Vec<&str> = record.lines().collect();
     assert!(lines.len() > 1, "record has {} lines", lines.len());
     for line in &lines {
@@ -225,7 +89,7 @@ fn signal_stops_the_run(test: &str, signal: &str, code: i32) {
             .unwrap_or_else(|e| panic!("record line is not JSON ({e}): {line}"));
     }
     assert!(
-        output.contains(&run.record().display().to_string()),
+        output.contains(&record_path(&run).display().to_string()),
         "where the record is was not said\n{output}"
     );
     let left = leftovers(pid);
@@ -255,7 +119,7 @@ fn a_second_sigint_quits_at_once_and_names_prune() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut run = Run::start(&[]);
+    let mut run = start_run(&[]);
     let pid = run.pid();
     run.wait_for("lab containers", LAB_UP_LIMIT, |r| {
         !owned_by(r.pid()).0.is_empty()

@@ -165,6 +165,14 @@ fn carry(mut ws: WebSocket<TcpStream>, out: Receiver<ClientMsg>, incoming: Sende
                     if incoming.send(msg).is_err() {
                         return;
                     }
+                    // A client often answers what it just got (a lockstep client decides and
+                    // steps on every view): wait for that answer here rather than in the next
+                    // read, so that it leaves at once instead of after a read slice.
+                    if let Ok(msg) = out.recv_timeout(READ_SLICE)
+                        && ws.send(Message::text(encode(&msg))).is_err()
+                    {
+                        return;
+                    }
                 }
                 Err(e) => tracing::warn!("ignoring a frame the server sent: {e}"),
             },

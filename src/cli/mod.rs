@@ -10,6 +10,7 @@ mod play;
 mod report;
 mod run;
 pub mod scorecard;
+mod serve;
 mod signals;
 
 use std::path::PathBuf;
@@ -52,6 +53,8 @@ pub enum Verb {
     },
     /// Play a whole session without a window and print the score card.
     Run(run::RunArgs),
+    /// Host a workshop: seats that trainees join with `play --join` or `run --join`.
+    Serve(serve::ServeArgs),
     /// Is Docker reachable, are the lab images built, can the game render here?
     Doctor,
     /// Manage lab objects on Docker.
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Verb::List => list::list(),
         Verb::Check { paths } => check::check(&paths),
         Verb::Run(args) => run::run(&args),
+        Verb::Serve(args) => serve::serve(&args),
         Verb::Report { record, json } => report::report(&record, json),
         Verb::Doctor => doctor::doctor(),
         Verb::Labs {

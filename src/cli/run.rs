@@ -1,20 +1,23 @@
 //! `bulkhead run`: play a whole session without a window, with a progress display on a
-//! terminal, and print the score card.
+//! terminal, and print the score card. The session runs on a seat: one in this process, or a
+//! served one (`--join`); either way the defender plays it through the same client loop.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bulkhead_engine::defender::{Bot, Idle, Scripted};
 use bulkhead_engine::format::defender_file::read_defender_file;
 use bulkhead_engine::format::{self, load::data_root};
-use bulkhead_engine::{Defender, Loaded, RecordWriter, Session};
-use bulkhead_host::seed_or_random;
+use bulkhead_engine::{Backend, Command, Defender, Loaded};
+use bulkhead_host::client::{self, PlayError, Played, Watcher};
+use bulkhead_host::{Connection, LabFactory, Pace, Records, Seat, SeatConfig, seed_or_random};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::backend::{self, BackendChoice};
-use super::signals::{self, Stop, StopFlag};
+use super::signals::{self, StopFlag};
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, report, scorecard};
 
 #[derive(Debug, Args)]
@@ -22,16 +25,16 @@ pub struct RunArgs {
     /// Scenario id (see `bulkhead list`) or path to a scenario file.
     pub scenario: String,
     /// Which lab to run on (default: Docker where a daemon answers, else the simulated lab).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with = "join")]
     pub backend: Option<BackendChoice>,
     /// Seed for benign traffic and the simulated lab (random when omitted; printed either way).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "join")]
     pub seed: Option<u64>,
     /// Who defends: `bot` (a competent analyst), `idle` (nobody), or a RON file of timed commands.
     #[arg(long, default_value = "bot")]
     pub defender: String,
     /// Write the session record (JSON Lines) to this file.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "join")]
     pub record: Option<PathBuf>,
     /// Replace the record file if it exists.
     #[arg(long)]
@@ -41,8 +44,18 @@ pub struct RunArgs {
     pub json: bool,
     /// Session seconds per wall second: 1 is real time, 10 compresses a 10-minute scenario into
     /// one. Docker labs default to 1; the simulated lab runs as fast as it can unless given one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "join")]
     pub time_scale: Option<f64>,
+    /// Play a seat of a `bulkhead serve` server instead (its address, e.g. http://host:7420):
+    /// the server runs the lab, keeps the record and scores the session.
+    #[arg(long, value_name = "URL", requires = "code")]
+    pub join: Option<String>,
+    /// The seat's join code, from the facilitator.
+    #[arg(long, requires = "join")]
+    pub code: Option<String>,
+    /// Your name on the scoreboard (default: your user name).
+    #[arg(long, requires = "join")]
+    pub name: Option<String>,
 }
 
 fn defender(spec: &str) -> Result<Box<dyn Defender>, Exit> {
@@ -63,24 +76,6 @@ fn defender(spec: &str) -> Result<Box<dyn Defender>, Exit> {
     }
 }
 
-fn record_writer(path: Option<&Path>, overwrite: bool) -> Result<RecordWriter, Exit> {
-    let Some(path) = path else {
-        return Ok(RecordWriter::discard());
-    };
-    if path.exists() && !overwrite {
-        eprintln!(
-            "error: {} already exists\n  help: choose another file name, or pass --overwrite to replace it",
-            path.display()
-        );
-        return Err(Exit(EXIT_BAD_INPUT));
-    }
-    let file = std::fs::File::create(path).map_err(|e| {
-        eprintln!("error: cannot create record {}: {e}\n  help: check that the folder exists and is writable", path.display());
-        Exit(EXIT_BAD_INPUT)
-    })?;
-    Ok(RecordWriter::new(Box::new(std::io::BufWriter::new(file))))
-}
-
 /// Load a scenario by id or path, reporting problems for the user.
 pub fn load(name: &str) -> Result<Loaded, Exit> {
     let root = data_root().map_err(|e| report(e, EXIT_BAD_INPUT))?;
@@ -96,196 +91,291 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
         );
         return Err(Exit(EXIT_BAD_INPUT));
     }
-    let loaded = load(&args.scenario)?;
     let mut defender = defender(&args.defender)?;
+    match (&args.join, &args.code) {
+        (Some(url), Some(code)) => run_joined(args, url, code, defender.as_mut()),
+        _ => run_local(args, defender.as_mut()),
+    }
+}
+
+/// Play on a seat in this process, which owns the lab and the record.
+fn run_local(args: &RunArgs, defender: &mut dyn Defender) -> Result<(), Exit> {
+    let loaded = load(&args.scenario)?;
     let seed = seed_or_random(args.seed);
-    let record = record_writer(args.record.as_deref(), args.overwrite)?;
+    let records = record_file(args.record.as_deref(), args.overwrite)?;
     let choice = backend::resolve(args.backend);
     // From here on a lab may exist: Ctrl+C and SIGTERM stop the session instead of killing us.
     let stop = signals::install(|_| {});
     let interactive = std::io::stderr().is_terminal() && !args.json;
-    let spinner = interactive.then(ProgressBar::new_spinner);
-    let mut progress = |msg: &str| match &spinner {
-        Some(s) => s.set_message(msg.to_string()),
-        None => tracing::info!("{msg}"),
+    let progress = Progress::new(interactive);
+    let (pace, seat_scale) = match (choice, args.time_scale) {
+        // As fast as it can, and reproducible: the client steps the clock.
+        (BackendChoice::Sim, None) => (Pace::Lockstep, 0.0),
+        (BackendChoice::Sim, Some(scale)) => (Pace::Clocked, scale),
+        // A Docker lab keeps its own (scaled) clock.
+        (BackendChoice::Docker, _) => (Pace::Clocked, 0.0),
     };
-    let lab = backend::make_lab(choice, &loaded, seed, args.time_scale.unwrap_or(1.0), &mut progress).map_err(|e| {
-        // Ctrl+C on a terminal also reaches the image build's cargo, which fails the start.
-        if let Some(signal) = stop.signal() {
-            eprintln!("{}: stopped while the lab came up ({e})", signal.name());
-            return Exit(signal.exit_code());
-        }
-        eprintln!("error: the lab could not come up: {e}\n  help: `bulkhead doctor` checks this machine; `--backend sim` needs no Docker");
+    let lab_scale = args.time_scale.unwrap_or(1.0);
+    let spinner = progress.spinner.clone();
+    let make_lab: LabFactory = Arc::new(move |loaded, seed| {
+        backend::make_lab(choice, loaded, seed, lab_scale, &mut |msg| match &spinner {
+            Some(s) => s.set_message(msg.to_string()),
+            None => tracing::info!("{msg}"),
+        })
+    });
+    let seat = Seat::spawn(SeatConfig {
+        seat: 1,
+        workshop: "local".into(),
+        backend: engine_backend(choice),
+        catalogue: Arc::new(vec![loaded.clone()]),
+        make_lab,
+        seed: Some(seed),
+        time_scale: seat_scale,
+        stop_at: None,
+        // The defender decides on every tick, as it would beside the session.
+        publish_every: Duration::ZERO,
+        records,
+        idle_timeout: None,
+    })
+    .map_err(|e| {
+        eprintln!("error: cannot start the session thread: {e}");
         Exit(EXIT_FAILURE)
     })?;
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
-    let backend = lab.backend();
-    let mut session = Session::new(
-        loaded.scenario.clone(),
-        loaded.topology.clone(),
-        lab,
-        seed,
-        record,
-    );
-    // A signal while the lab came up: nothing was played, but the lab is there to remove.
-    let ended = match stop.signal() {
-        Some(signal) => Ended::Stopped(signal),
-        None => play(
-            &mut session,
-            defender.as_mut(),
-            &stop,
-            choice,
-            args,
-            interactive,
-        ),
+    let played = match seat.try_attach(None) {
+        Some(conn) => play_on(&conn, &loaded.scenario.id, pace, defender, &stop, progress),
+        None => Err(PlayError::LabFailed(
+            "the seat refused its own client".into(),
+        )),
     };
-    if let Ended::Stopped(signal) = ended {
-        return Err(stopped(&mut session, signal, args.record.as_deref()));
-    }
-    if let Some(e) = session.record_error() {
-        eprintln!("error: the record could not be written completely: {e}");
-        return Err(Exit(EXIT_FAILURE));
-    }
-    if let Some(e) = session.lab_error() {
-        eprintln!("warning: lab teardown reported: {e}");
-    }
-    let card = session.score().cloned().unwrap_or_else(|| {
-        bulkhead_engine::score(
-            session.scenario(),
-            session.topology(),
-            session.record_lines(),
-            None,
-        )
-    });
-    if args.json {
-        println!("{}", scorecard::json(&card, seed, backend));
-    } else {
-        print!(
-            "{}",
-            scorecard::text(&card, &loaded.scenario, seed, backend)
+    // The session is finished and scored; the seat's thread takes the lab down.
+    seat.join();
+    let played = ended(played, &stop)?;
+    print_card(args, &played, "");
+    if let Some(path) = args.record.as_ref().filter(|_| !args.json) {
+        println!(
+            "record: {} (re-score with `bulkhead report {}`)",
+            path.display(),
+            path.display()
         );
-        if let Some(path) = &args.record {
-            println!(
-                "record: {} (re-score with `bulkhead report {}`)",
-                path.display(),
-                path.display()
-            );
-        }
     }
     Ok(())
 }
 
-/// How the session loop ended.
-enum Ended {
-    /// The scenario ran to its end; the session has finished and torn its lab down.
-    Over,
-    /// A signal asked us to stop; the lab is still up.
-    Stopped(Stop),
+/// Play a served seat: the server runs the lab, keeps the record and sends the score.
+fn run_joined(
+    args: &RunArgs,
+    url: &str,
+    code: &str,
+    defender: &mut dyn Defender,
+) -> Result<(), Exit> {
+    let name = args.name.clone().unwrap_or_else(default_name);
+    let conn = bulkhead_host::remote::connect(url, code, &name).map_err(|e| {
+        eprintln!("error: cannot join {url}: {e}\n  help: check the address and code with your facilitator");
+        Exit(EXIT_BAD_INPUT)
+    })?;
+    // Lockstep where the seat's lab can pause (the simulated lab): a scripted run is then
+    // reproducible and as fast as the client; a Docker seat keeps the server's clock.
+    let pace = match conn.recv_timeout(Duration::from_secs(5)) {
+        Ok(Some(bulkhead_host::ServerMsg::Welcome {
+            backend: Backend::Sim,
+            ..
+        })) => Pace::Lockstep,
+        _ => Pace::Clocked,
+    };
+    let stop = signals::install(|_| {});
+    let progress = Progress::new(std::io::stderr().is_terminal() && !args.json);
+    let played = play_on(&conn, &args.scenario, pace, defender, &stop, progress);
+    drop(conn);
+    let played = ended(played, &stop)?;
+    print_card(args, &played, " on the server");
+    Ok(())
 }
 
-/// Play the session with a progress bar on a terminal, pacing the simulated lab when asked.
-fn play(
-    session: &mut Session,
+/// Who the trainee is when they did not say: the user name, else "trainee".
+fn default_name() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "trainee".into())
+}
+
+fn engine_backend(choice: BackendChoice) -> Backend {
+    match choice {
+        BackendChoice::Docker => Backend::Docker,
+        BackendChoice::Sim => Backend::Sim,
+    }
+}
+
+/// A record file checked before any lab comes up: an existing one is kept unless the user
+/// said to replace it, and an unwritable place is said now rather than after the session.
+fn record_file(path: Option<&Path>, overwrite: bool) -> Result<Records, Exit> {
+    let Some(path) = path else {
+        return Ok(Records::None);
+    };
+    if path.exists() && !overwrite {
+        eprintln!(
+            "error: {} already exists\n  help: choose another file name, or pass --overwrite to replace it",
+            path.display()
+        );
+        return Err(Exit(EXIT_BAD_INPUT));
+    }
+    std::fs::File::create(path).map_err(|e| {
+        eprintln!("error: cannot create record {}: {e}\n  help: check that the folder exists and is writable", path.display());
+        Exit(EXIT_BAD_INPUT)
+    })?;
+    Ok(Records::File(path.to_path_buf()))
+}
+
+/// Play the open scenario on a connected seat, with progress on a terminal.
+fn play_on(
+    conn: &Connection,
+    scenario: &str,
+    pace: Pace,
     defender: &mut dyn Defender,
     stop: &StopFlag,
-    choice: BackendChoice,
-    args: &RunArgs,
-    interactive: bool,
-) -> Ended {
-    let bar = interactive.then(|| {
-        let bar = ProgressBar::new(session.total_ms() / 1000);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg:<40} [{bar:30}] {pos}/{len} s")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+    progress: Progress,
+) -> Result<Played, PlayError> {
+    let mut watcher = RunWatcher { stop, progress };
+    let played = client::play(conn, scenario, pace, defender, &mut watcher);
+    watcher.progress.clear();
+    played
+}
+
+/// Map how a played session ended to what the user reads and the exit code.
+fn ended(played: Result<Played, PlayError>, stop: &StopFlag) -> Result<Played, Exit> {
+    let signal = stop.signal();
+    match (played, signal) {
+        (Ok(played), Some(signal)) if played.stopped => {
+            match &played.lab_error {
+                Some(e) => eprintln!(
+                    "warning: lab teardown reported: {e}\n  help: run `bulkhead labs prune`"
+                ),
+                None => eprintln!("{}: the lab is down", signal.name()),
+            }
+            if let Some(path) = &played.record {
+                match &played.record_error {
+                    Some(e) => {
+                        eprintln!("error: the record {path} could not be written completely: {e}")
+                    }
+                    None => eprintln!(
+                        "record (cut short): {path} (score what was played with `bulkhead report {path}`)"
+                    ),
+                }
+            }
+            Err(Exit(signal.exit_code()))
+        }
+        (Ok(played), _) => {
+            if let Some(e) = &played.record_error {
+                eprintln!("error: the record could not be written completely: {e}");
+                return Err(Exit(EXIT_FAILURE));
+            }
+            if let Some(e) = &played.lab_error {
+                eprintln!("warning: lab teardown reported: {e}");
+            }
+            Ok(played)
+        }
+        (Err(e), Some(signal)) => {
+            eprintln!("{}: stopped while the lab came up ({e})", signal.name());
+            Err(Exit(signal.exit_code()))
+        }
+        (Err(PlayError::LabFailed(e)), None) => {
+            eprintln!(
+                "error: the lab could not come up: {e}\n  help: `bulkhead doctor` checks this machine; `--backend sim` needs no Docker"
+            );
+            Err(Exit(EXIT_FAILURE))
+        }
+        (Err(PlayError::Refused { message, .. }), None) => {
+            eprintln!("error: {message}");
+            Err(Exit(EXIT_BAD_INPUT))
+        }
+        (Err(e), None) => {
+            eprintln!("error: the session ended before its score: {e}");
+            Err(Exit(EXIT_FAILURE))
+        }
+    }
+}
+
+fn print_card(args: &RunArgs, played: &Played, record_place: &str) {
+    if args.json {
+        println!(
+            "{}",
+            scorecard::json(&played.card, played.seed, played.backend)
         );
-        bar
-    });
-    let started = Instant::now();
-    // A Docker lab paces itself; the simulated lab is paced here only when asked.
-    let scale = match choice {
-        BackendChoice::Sim => args.time_scale.unwrap_or(0.0),
-        BackendChoice::Docker => 0.0,
-    };
-    let ended = drive(session, defender, stop, |s| {
-        if let Some(bar) = &bar {
-            bar.set_position(s.now() / 1000);
+        return;
+    }
+    print!(
+        "{}",
+        scorecard::text(&played.card, &played.scenario, played.seed, played.backend)
+    );
+    if args.join.is_some()
+        && let Some(path) = &played.record
+    {
+        println!("record{record_place}: {path}");
+    }
+}
+
+/// The progress display: a spinner while the lab comes up, a bar while the session plays.
+struct Progress {
+    spinner: Option<ProgressBar>,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    fn new(interactive: bool) -> Progress {
+        Progress {
+            spinner: interactive.then(ProgressBar::new_spinner),
+            bar: None,
+        }
+    }
+
+    fn clear(&mut self) {
+        for bar in [self.spinner.take(), self.bar.take()].into_iter().flatten() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+struct RunWatcher<'a> {
+    stop: &'a StopFlag,
+    progress: Progress,
+}
+
+impl Watcher for RunWatcher<'_> {
+    fn lab_ready(&mut self) {
+        if let Some(spinner) = self.progress.spinner.take() {
+            spinner.finish_and_clear();
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg:<40} [{bar:30}] {pos}/{len} s")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            self.progress.bar = Some(bar);
+        }
+    }
+
+    fn view(&mut self, view: &bulkhead_host::Snapshot) {
+        if let Some(bar) = &self.progress.bar {
+            bar.set_length(view.total_ms / 1000);
+            bar.set_position(view.now_ms / 1000);
             bar.set_message(format!(
                 "{} · {} alerts",
-                s.phase().title(),
-                s.alerts().len()
+                view.phase.title(),
+                view.alerts.len()
             ));
         }
-        if scale > 0.0 {
-            let due = Duration::from_secs_f64(s.now() as f64 / 1000.0 / scale);
-            // Sleep in short steps so that a signal is not kept waiting.
-            while let Some(wait) = due.checked_sub(started.elapsed())
-                && stop.signal().is_none()
-            {
-                std::thread::sleep(wait.min(Duration::from_millis(100)));
-            }
-        }
-    });
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
     }
-    ended
-}
 
-/// The session loop: the defender decides, the session ticks, until the scenario ends or a
-/// signal arrives. The flag is read before every tick (250 ms of session time), so a signal
-/// waits at most one tick.
-fn drive(
-    session: &mut Session,
-    defender: &mut dyn Defender,
-    stop: &StopFlag,
-    mut on_tick: impl FnMut(&Session),
-) -> Ended {
-    session.begin();
-    loop {
-        if let Some(signal) = stop.signal() {
-            return Ended::Stopped(signal);
-        }
-        // A refused command is in the record and on the card; say so now too, so that a
-        // script's author sees the typo at the moment it matters. The run goes on.
-        for (command, why) in session.consult(defender) {
-            let live_s = session.brief().live_s(session.now());
-            eprintln!(
-                "refused at live {live_s:.1} s: {}: {why}",
-                command.summary()
-            );
-        }
-        let more = session.tick();
-        on_tick(session);
-        if !more {
-            return Ended::Over;
-        }
+    // A refused command is in the record and on the card; say so now too, so that a script's
+    // author sees the typo at the moment it matters. The run goes on.
+    fn refused(&mut self, live_s: f64, command: &Command, why: &str) {
+        eprintln!(
+            "refused at live {live_s:.1} s: {}: {why}",
+            command.summary()
+        );
     }
-}
 
-/// End a session cut short by a signal: finish it (the record gets its closing phase line, the
-/// lab comes down), say where the record is, and leave with the signal's exit code.
-fn stopped(session: &mut Session, signal: Stop, record: Option<&Path>) -> Exit {
-    session.finish();
-    if let Some(e) = session.lab_error() {
-        eprintln!("warning: lab teardown reported: {e}\n  help: run `bulkhead labs prune`");
-    } else {
-        eprintln!("{}: the lab is down", signal.name());
+    fn stop(&mut self) -> bool {
+        self.stop.signal().is_some()
     }
-    if let Some(path) = record {
-        match session.record_error() {
-            Some(e) => eprintln!(
-                "error: the record {} could not be written completely: {e}",
-                path.display()
-            ),
-            None => eprintln!(
-                "record (cut short): {} (score what was played with `bulkhead report {}`)",
-                path.display(),
-                path.display()
-            ),
-        }
-    }
-    Exit(signal.exit_code())
 }

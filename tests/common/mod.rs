@@ -1,0 +1,154 @@
+//! What the end-to-end tests of the binary share: a child `bulkhead` with its output in files,
+//! the Docker objects a process owns, signals, and figures printed where `cargo test` shows
+//! them. Each test file uses part of it.
+#![allow(dead_code, unused_macros)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Print a measured figure where a plain `cargo test` shows it: libtest captures `eprintln!`
+/// of passing tests, not writes through `std::io::stderr()`.
+macro_rules! figure {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Bringing a lab up may build the lab image first (a static build of labd): minutes.
+pub const LAB_UP_LIMIT: Duration = Duration::from_secs(900);
+
+pub fn docker_here(test: &str) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bulkhead_labs::docker::docker_or_skip(test))
+        .is_some()
+}
+
+/// A `bulkhead run` child with its output in files (a pipe nobody reads could block it), and
+/// its lab removed even when the test fails.
+pub struct Run {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn spawn(mut command: Command, dir: tempfile::TempDir) -> Run {
+        let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+        let child = command
+            .env("BULKHEAD_DATA", env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(file("stdout"))
+            .stderr(file("stderr"))
+            .spawn()
+            .expect("the binary starts");
+        Run { child, dir }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn output(&self) -> String {
+        let read = |n: &str| std::fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+        format!(
+            "--- stdout\n{}--- stderr\n{}",
+            read("stdout"),
+            read("stderr")
+        )
+    }
+
+    /// Wait until the condition holds, failing if the child ends first or time runs out.
+    pub fn wait_for(&mut self, what: &str, limit: Duration, ready: impl Fn(&Run) -> bool) {
+        let started = Instant::now();
+        while !ready(self) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("bulkhead ended ({status}) before {what}\n{}", self.output());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no {what} after {limit:?}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait for the child to exit; its exit code and how long it took.
+    pub fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), started.elapsed());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "bulkhead still runs {limit:?} after the signal\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        // Whatever happened above: no process and no lab outlive the test.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        remove_owned_by(self.pid());
+    }
+}
+
+pub fn docker(args: &[&str]) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(out.status.success(), "docker {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Containers and networks whose `bulkhead.pid` label names `pid`.
+pub fn owned_by(pid: u32) -> (Vec<String>, Vec<String>) {
+    let filter = format!("label=bulkhead.pid={pid}");
+    let containers = docker(&["ps", "-aq", "--filter", &filter]);
+    let networks = docker(&["network", "ls", "-q", "--filter", &filter]);
+    (containers, networks)
+}
+
+pub fn remove_owned_by(pid: u32) {
+    let (containers, networks) = owned_by(pid);
+    for c in containers {
+        let _ = Command::new("docker").args(["rm", "-f", &c]).output();
+    }
+    for n in networks {
+        let _ = Command::new("docker").args(["network", "rm", &n]).output();
+    }
+}
+
+pub fn kill(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Poll for a few seconds until nothing of `pid`'s remains; what remains otherwise.
+pub fn leftovers(pid: u32) -> (Vec<String>, Vec<String>) {
+    let started = Instant::now();
+    loop {
+        let left = owned_by(pid);
+        if (left.0.is_empty() && left.1.is_empty()) || started.elapsed() > Duration::from_secs(5) {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

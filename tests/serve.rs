@@ -1,0 +1,283 @@
+//! `bulkhead serve` end to end: the real server binary, joined by real `bulkhead run --join`
+//! clients over loopback. Three seats on the simulated lab score exactly as the same runs played
+//! locally; two seats on real Docker (10x) score as the Docker suite expects; a stopped server
+//! writes every record and leaves no lab behind.
+
+#[macro_use]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{Run, docker_here, kill, leftovers, owned_by};
+
+/// A `bulkhead serve` child and what it printed: the URL, the token and the seats' codes.
+struct Served {
+    run: Run,
+    url: String,
+    token: String,
+    codes: Vec<String>,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--records"])
+            .arg(dir.path().join("records"))
+            .args(args);
+        let mut run = Run::spawn(command, dir);
+        run.wait_for("the server's announcement", Duration::from_secs(60), |r| {
+            stdout(r).contains("records:")
+        });
+        let text = stdout(&run);
+        let after = |prefix: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(prefix))
+                .map(str::to_owned)
+                .collect()
+        };
+        let url = after("listening: ")[0]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        let token = after("facilitator: ")[0]
+            .split("token=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        let codes = text
+            .lines()
+            .filter(|l| l.starts_with("seat "))
+            .map(|l| l.split("code ").nth(1).unwrap()[..8].to_string())
+            .collect();
+        Served {
+            run,
+            url,
+            token,
+            codes,
+        }
+    }
+
+    fn records(&self) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(self.run.dir.path().join("records"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit code.
+    fn stop(&mut self) -> Option<i32> {
+        kill("TERM", self.run.pid());
+        self.run.wait_exit(Duration::from_secs(60)).0
+    }
+}
+
+fn stdout(run: &Run) -> String {
+    std::fs::read_to_string(run.dir.path().join("stdout")).unwrap_or_default()
+}
+
+fn bulkhead(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(args)
+        .env("BULKHEAD_DATA", env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// A joined run with `--json`: its score card.
+fn joined(url: &str, code: &str, scenario: &str, defender: &str) -> serde_json::Value {
+    let out = bulkhead(&[
+        "run",
+        scenario,
+        "--join",
+        url,
+        "--code",
+        code,
+        "--defender",
+        defender,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "run --join {defender}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn readme_defender() -> std::path::PathBuf {
+    // The README's defender for stolen-credentials, as tests/readme.rs plays it.
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let ron = readme
+        .split("```ron\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("bulkhead-serve-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("defender.ron");
+    std::fs::write(&path, ron).unwrap();
+    path
+}
+
+#[test]
+fn three_served_seats_score_exactly_as_local_runs_and_stopping_writes_every_record() {
+    let mut served = Served::start(&[
+        "--backend",
+        "sim",
+        "--seats",
+        "3",
+        "--seed",
+        "7",
+        "--scenario",
+        "stolen-credentials",
+    ]);
+    assert_eq!(served.codes.len(), 3);
+    let script = readme_defender();
+    let defenders = ["bot", "idle", script.to_str().unwrap()];
+    let started = Instant::now();
+    let cards: Vec<serde_json::Value> = std::thread::scope(|scope| {
+        let players: Vec<_> = defenders
+            .iter()
+            .zip(&served.codes)
+            .map(|(defender, code)| {
+                let url = served.url.clone();
+                scope.spawn(move || joined(&url, code, "stolen-credentials", defender))
+            })
+            .collect();
+        players.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    figure!(
+        "three served sim seats played at once in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    for (defender, card) in defenders.iter().zip(&cards) {
+        let local = bulkhead(&[
+            "run",
+            "stolen-credentials",
+            "--backend",
+            "sim",
+            "--seed",
+            "7",
+            "--defender",
+            defender,
+            "--json",
+        ]);
+        let local: serde_json::Value = serde_json::from_slice(&local.stdout).unwrap();
+        assert_eq!(card, &local, "{defender}: served and local cards differ");
+    }
+    assert!(
+        cards[0]["total"].as_u64().unwrap() >= 700,
+        "bot: {}",
+        cards[0]
+    );
+    assert_eq!(cards[1]["total"], 0, "idle");
+    assert!(
+        cards[2]["total"].as_u64().unwrap() >= 500,
+        "script: {}",
+        cards[2]
+    );
+    // The facilitator sees each seat's final score.
+    let seats = bulkhead_seats(&served.url, &served.token);
+    for (i, card) in cards.iter().enumerate() {
+        assert_eq!(seats[i]["score"], card["total"], "seat {}", i + 1);
+    }
+    assert_eq!(served.stop(), Some(0), "{}", served.run.output());
+    assert_eq!(served.records().len(), 3, "{}", served.run.output());
+    for record in served.records() {
+        let out = bulkhead(&["report", record.to_str().unwrap(), "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `GET /api/seats` with the token, through a plain socket (no HTTP client in this crate).
+fn bulkhead_seats(url: &str, token: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /api/seats HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body = response.split("\r\n\r\n").nth(1).unwrap();
+    serde_json::from_str(body).unwrap()
+}
+
+#[test]
+fn two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop() {
+    let test = "two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop";
+    if !docker_here(test) {
+        return;
+    }
+    let mut served = Served::start(&[
+        "--backend",
+        "docker",
+        "--seats",
+        "2",
+        "--time-scale",
+        "10",
+        "--seed",
+        "1",
+        "--scenario",
+        "stolen-credentials",
+    ]);
+    let pid = served.run.pid();
+    let started = Instant::now();
+    let cards: Vec<serde_json::Value> = std::thread::scope(|scope| {
+        let players: Vec<_> = ["bot", "idle"]
+            .iter()
+            .zip(&served.codes)
+            .map(|(defender, code)| {
+                let url = served.url.clone();
+                scope.spawn(move || joined(&url, code, "stolen-credentials", defender))
+            })
+            .collect();
+        players.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    figure!(
+        "two served Docker seats at 10x played at once in {:.1} s; bot {}, idle {}",
+        started.elapsed().as_secs_f64(),
+        cards[0]["total"],
+        cards[1]["total"]
+    );
+    assert_eq!(cards[0]["backend"], "docker");
+    assert!(
+        cards[0]["total"].as_u64().unwrap() >= 700,
+        "bot: {}",
+        cards[0]
+    );
+    assert!(
+        cards[1]["total"].as_u64().unwrap() <= 300,
+        "idle: {}",
+        cards[1]
+    );
+    let up = owned_by(pid);
+    assert_eq!(served.stop(), Some(0), "{}", served.run.output());
+    let left = leftovers(pid);
+    assert!(
+        left.0.is_empty() && left.1.is_empty(),
+        "left after the stop: containers {:?}, networks {:?} (up before: {:?})",
+        left.0,
+        left.1,
+        up
+    );
+    assert_eq!(served.records().len(), 2);
+}
