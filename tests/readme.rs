@@ -67,7 +67,19 @@ fn every_shell_command_of_the_readme_works() {
         commands.len() >= 4,
         "the README lost its commands: {commands:?}"
     );
+    let mut server: Option<ReadmeServer> = None;
     for command in &commands {
+        if let Some(args) = command.strip_prefix("cargo run --release -- serve ") {
+            server = Some(ReadmeServer::start(args));
+            continue;
+        }
+        // A trainee's command names the code the facilitator's server printed.
+        let command = &match &server {
+            Some(s) if command.contains("--code CODE") => {
+                command.replace("--code CODE", &format!("--code {}", s.code))
+            }
+            _ => command.clone(),
+        };
         match command.as_str() {
             // The main job opens the game; without a display it must say so plainly (exit 2)
             // rather than panic, which proves it got as far as choosing to open a window.
@@ -108,6 +120,65 @@ fn every_shell_command_of_the_readme_works() {
                     assert!(card["total"].is_u64(), "{command}: no total\n{text}");
                 }
             }
+        }
+    }
+}
+
+/// The README's `serve` example, running: the codes it printed, stopped (SIGTERM) on drop.
+struct ReadmeServer {
+    child: std::process::Child,
+    code: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ReadmeServer {
+    fn start(args: &str) -> ReadmeServer {
+        let dir = tempfile::tempdir().unwrap();
+        let stdout = dir.path().join("stdout");
+        let child = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+            .arg("serve")
+            .args(args.split_whitespace())
+            .args(["--records", dir.path().to_str().unwrap()])
+            .current_dir(root())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        let started = std::time::Instant::now();
+        let mut server = ReadmeServer {
+            child,
+            code: String::new(),
+            _dir: dir,
+        };
+        loop {
+            let text = std::fs::read_to_string(&stdout).unwrap_or_default();
+            if let Some(code) = text.lines().find_map(|l| l.strip_prefix("seat 1: code ")) {
+                server.code = code[..8].to_string();
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("serve {args} ended ({status}) before printing a code:\n{text}");
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "serve {args} printed no code:\n{text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ReadmeServer {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.child.wait();
+        if !std::thread::panicking() {
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "the README's server did not stop cleanly on SIGTERM"
+            );
         }
     }
 }
