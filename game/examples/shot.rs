@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bulkhead_engine::{Backend, SimLab};
-use bulkhead_game::{GameConfig, ScreenshotConfig, run};
+use bulkhead_game::{GameConfig, LocalSeat, ScreenshotConfig, SeatSource, run};
 
 fn main() {
     tracing_subscriber::fmt()
@@ -38,15 +38,17 @@ fn main() {
         }
     }
     let config = GameConfig {
-        scenarios,
-        start,
-        seed: Some(7),
-        time_scale: scale,
-        backend: Backend::Sim,
-        backend_hint: "run with --backend docker for real containers".into(),
-        make_lab: Arc::new(|l, seed| {
-            Ok(Box::new(SimLab::new(l.topology.clone(), &l.scenario, seed)) as _)
+        seat: SeatSource::Local(LocalSeat {
+            scenarios,
+            make_lab: Arc::new(|l, seed| {
+                Ok(Box::new(SimLab::new(l.topology.clone(), &l.scenario, seed)) as _)
+            }),
+            backend: Backend::Sim,
+            backend_hint: "run with --backend docker for real containers".into(),
+            seed: Some(7),
+            time_scale: scale,
         }),
+        start,
         screenshot: shot.map(|path| ScreenshotConfig {
             path,
             after_s: after,

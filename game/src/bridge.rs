@@ -1,30 +1,30 @@
-//! The one bridge between bevy and a running session: a thread owns the `Session`, bevy talks to
-//! it through channels, reads a snapshot it publishes, and turns UI intents into `Command`s.
+//! The one bridge between bevy and the trainee's seat: it owns the `Connection` (and, in local
+//! play, the `Seat` itself), turns UI intents into protocol messages, and each frame folds what
+//! the seat sent into the read-only resources the screens draw from.
 //!
-//! Why a thread: a Docker lab blocks in `advance` until its clock catches up and bringing a lab
-//! up takes seconds; neither may stall a frame. Why snapshots: the UI must never hold the
-//! session, so it gets a copy (at most ~30 a second) built only from the session's getters.
+//! A seat in this process and a seat on a server look the same from here: the seat runs the
+//! session (lab, pacing, record) on its own thread, and only what the trainee may see crosses
+//! the connection. The ground truth arrives once, with the score, and goes into `Outcome`, which
+//! only the debrief reads: nothing the live screens read can hold a `Scenario`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use bulkhead_engine::session::TICK_MS;
-use bulkhead_engine::{
-    Backend, Command, Loaded, Millis, Pacing, RecordWriter, ScoreCard, Session, TraineeBrief,
-};
-
-use bulkhead_host::seed_or_random;
-use bulkhead_host::view::{TrafficMeter, snapshot};
+use bulkhead_engine::format::scenario::Scenario;
+use bulkhead_engine::{Command, Millis, Phase, ScoreCard, TraineeBrief};
+use bulkhead_host::{ClientMsg, Connection, Pace, Seat, ServerMsg};
 
 use crate::screens::Screen;
-use crate::{LabFactory, scores};
+use crate::seat::SeatInfo;
+use crate::{GameInfo, scores};
 
-/// How often the thread publishes a snapshot while the session runs (wall time).
-const PUBLISH_EVERY: Duration = Duration::from_millis(33);
+pub use bulkhead_host::view::{BandView, EdgeTraffic, FlowEnd, Snapshot};
+
 /// Messages kept for the trainee (results of commands, refusals).
 const FEEDBACK_KEPT: usize = 30;
 
@@ -48,8 +48,6 @@ pub enum Intent {
     /// Abandon the session and go back to the menu.
     Menu,
 }
-
-pub use bulkhead_host::view::{BandView, EdgeTraffic, FlowEnd, Snapshot};
 
 /// Where the lab of the open scenario stands.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,18 +78,19 @@ pub struct Feedback {
     pub t_ms: Millis,
 }
 
-/// The read-only view of the session the UI draws from, refreshed every frame.
+/// The trainee's view of the open session, refreshed every frame: only what the protocol carries
+/// while a session runs, so no field can hold the scenario's ground truth.
 #[derive(Resource, Debug, Default)]
 pub struct SessionView {
-    /// The scenario being briefed, played or debriefed (its ground truth is for the debrief).
-    pub loaded: Option<Loaded>,
+    /// The scenario asked for (its brief may not have arrived yet).
+    pub opening: Option<String>,
     /// What the trainee may know of it: the briefing and live screens read this.
     pub brief: Option<TraineeBrief>,
+    /// The session's seed, as the seat chose it.
+    pub seed: Option<u64>,
     pub lab: LabState,
     pub snapshot: Option<Snapshot>,
     pub feedback: VecDeque<Feedback>,
-    /// The final score card, once the session is over.
-    pub score: Option<ScoreCard>,
     /// The best total for this scenario before this session (for "new best").
     pub best_before: Option<u32>,
     next_seq: u64,
@@ -111,112 +110,180 @@ impl SessionView {
             self.feedback.pop_front();
         }
     }
-}
 
-/// How the bridge runs sessions: fixed for the whole game.
-#[derive(Resource, Clone)]
-pub struct BridgeSettings {
-    pub scenarios: Vec<Loaded>,
-    pub make_lab: LabFactory,
-    pub backend: Backend,
-    pub backend_hint: String,
-    pub seed: Option<u64>,
-    /// Session seconds per wall second; 0 runs as fast as the lab allows.
-    pub time_scale: f64,
-    /// Hold the session (stop ticking) once it reaches this session time (screenshots).
-    pub stop_at: Option<Millis>,
-    pub scores_file: Option<std::path::PathBuf>,
-}
-
-impl std::fmt::Debug for BridgeSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BridgeSettings")
-            .field("scenarios", &self.scenarios.len())
-            .field("backend", &self.backend)
-            .field("time_scale", &self.time_scale)
-            .field("stop_at", &self.stop_at)
-            .finish()
-    }
-}
-
-enum ToSession {
-    Begin,
-    Command(Command),
-    TogglePause,
-    Finish,
-}
-
-enum FromSession {
-    LabReady,
-    LabFailed(String),
-    Answer {
-        command: Command,
-        refused: Option<String>,
-    },
-    PauseRefused(String),
-    Over(Box<ScoreCard>),
-}
-
-/// The open session: a thread and its channels. Dropping it ends the thread, which drops the
-/// session, which shuts its lab down.
-struct SessionHandle {
-    tx: Sender<ToSession>,
-    rx: Mutex<Receiver<FromSession>>,
-    latest: Arc<Mutex<Option<Box<Snapshot>>>>,
-    done: Mutex<Receiver<()>>,
-}
-
-impl SessionHandle {
-    /// Wait (at most `wait`) for the thread to finish tearing its lab down.
-    fn close(self, wait: Duration) {
-        let SessionHandle { tx, done, .. } = self;
-        drop(tx);
-        if let Ok(done) = done.lock() {
-            let _ = done.recv_timeout(wait);
-        }
-    }
-}
-
-/// The bridge's state: which session is open, if any. Shared (a clone is the same bridge) so
-/// that `run` can still close the session after bevy's runner has consumed the app.
-#[derive(Resource, Default, Clone)]
-pub struct Bridge {
-    slot: Arc<Mutex<Option<SessionHandle>>>,
-}
-
-impl Bridge {
-    /// End the open session, waiting at most `wait` for its lab to come down.
-    pub fn close(&self, wait: Duration) {
-        if let Some(handle) = self.take() {
-            handle.close(wait);
-        }
-    }
-
+    /// A session is open (asked for, briefed, live or debriefed).
     pub fn is_open(&self) -> bool {
-        self.slot.lock().is_ok_and(|s| s.is_some())
+        self.opening.is_some()
     }
 
-    fn take(&self) -> Option<SessionHandle> {
-        self.slot.lock().ok().and_then(|mut s| s.take())
-    }
-
-    fn set(&self, handle: SessionHandle) {
-        if let Ok(mut s) = self.slot.lock() {
-            *s = Some(handle);
+    /// The lab failed, unless it already had (the first reason is the one worth reading).
+    fn fail(&mut self, why: String) {
+        if !matches!(self.lab, LabState::Failed(_)) {
+            self.lab = LabState::Failed(why);
         }
     }
 
-    /// Run `f` with the open session, if any.
-    fn with<R>(&self, f: impl FnOnce(&SessionHandle) -> R) -> Option<R> {
-        self.slot.lock().ok().and_then(|s| s.as_ref().map(f))
+    /// Apply one message about the open session. Messages that arrive before its brief belong to
+    /// a session the trainee has already left, and are dropped.
+    fn apply(&mut self, msg: ServerMsg) {
+        let current = self.brief.is_some();
+        match msg {
+            ServerMsg::LabReady if current => self.lab = LabState::Ready,
+            ServerMsg::LabFailed(why) if current => self.fail(why),
+            ServerMsg::View(snapshot) if current => self.snapshot = Some(*snapshot),
+            ServerMsg::Answer { command, refused } if current => {
+                let what = describe(&command);
+                match refused {
+                    Some(why) => {
+                        self.push_feedback(FeedbackKind::Refused, format!("{what}: {why}"))
+                    }
+                    None => self.push_feedback(FeedbackKind::Done, what),
+                }
+            }
+            ServerMsg::Notice(text) => self.push_feedback(FeedbackKind::Info, text),
+            ServerMsg::Error { message, .. } if self.is_open() && !current => {
+                // The seat refused to open what was asked.
+                self.fail(message);
+            }
+            ServerMsg::Error { message, .. } => {
+                self.push_feedback(FeedbackKind::Refused, message);
+            }
+            _ => {}
+        }
     }
+}
+
+/// The session's result, once it is over: the score card and, now that it may be seen, the
+/// ground truth it was scored against. Its own resource, read only by the debrief.
+#[derive(Resource, Debug, Default)]
+pub struct Outcome(pub Option<Scored>);
+
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub card: ScoreCard,
+    pub scenario: Scenario,
+}
+
+/// The game's end of its seat: the connection, and the seat itself when it runs in this process.
+pub struct Link {
+    connection: Connection,
+    /// `Some` in local play: the game owns the seat and ends it, lab and all, when it closes.
+    seat: Option<Seat>,
+    /// The connection reported `Closed`; nothing more will arrive.
+    closed: bool,
+    /// An `Open` has been sent. Until then, a session the seat reports (`Opened` on a rejoin)
+    /// is one to resume; afterwards, an unasked-for one is stale.
+    opened_any: bool,
+}
+
+impl Link {
+    pub(crate) fn local(connection: Connection, seat: Seat) -> Link {
+        Link {
+            connection,
+            seat: Some(seat),
+            closed: false,
+            opened_any: false,
+        }
+    }
+
+    pub(crate) fn remote(connection: Connection) -> Link {
+        Link {
+            connection,
+            seat: None,
+            closed: false,
+            opened_any: false,
+        }
+    }
+}
+
+/// The bridge's link to its seat. Shared (a clone is the same link) so that `run` can still end
+/// a local seat after bevy's runner has consumed the app; `None` once ended.
+#[derive(Resource, Clone)]
+pub struct Bridge {
+    link: Arc<Mutex<Option<Link>>>,
 }
 
 impl std::fmt::Debug for Bridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bridge")
-            .field("open", &self.is_open())
-            .finish()
+        f.debug_struct("Bridge").finish_non_exhaustive()
+    }
+}
+
+impl Bridge {
+    pub(crate) fn new(link: Link) -> Bridge {
+        Bridge {
+            link: Arc::new(Mutex::new(Some(link))),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Link>> {
+        // A panic in another system must not take the link down with it.
+        self.link
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Send a message to the seat; false when it cannot arrive.
+    fn send(&self, msg: ClientMsg) -> bool {
+        let mut link = self.lock();
+        let Some(link) = link.as_mut().filter(|l| !l.closed) else {
+            return false;
+        };
+        link.opened_any |= matches!(msg, ClientMsg::Open { .. });
+        link.connection.send(msg).is_ok()
+    }
+
+    /// Everything the seat sent since the last call, and whether the connection has closed.
+    fn drain(&self) -> (Vec<ServerMsg>, bool) {
+        let mut link = self.lock();
+        let Some(link) = link.as_mut() else {
+            return (Vec::new(), true);
+        };
+        let mut messages = Vec::new();
+        while !link.closed {
+            match link.connection.try_recv() {
+                Ok(Some(msg)) => messages.push(msg),
+                Ok(None) => break,
+                Err(_) => link.closed = true,
+            }
+        }
+        (messages, link.closed)
+    }
+
+    fn opened_any(&self) -> bool {
+        self.lock().as_ref().is_some_and(|l| l.opened_any)
+    }
+
+    /// Detach from the seat and, in local play, end it: its session is finished and its lab
+    /// comes down. Waits at most `wait`: a wedged Docker daemon must not keep the game from
+    /// exiting (the reaper removes what is left).
+    pub fn shut_down(&self, wait: Duration) {
+        let Some(link) = self.lock().take() else {
+            return;
+        };
+        let Link {
+            connection, seat, ..
+        } = link;
+        drop(connection);
+        let Some(seat) = seat else { return };
+        let (done, finished) = mpsc::channel();
+        let ending = std::thread::Builder::new()
+            .name("seat teardown".into())
+            .spawn(move || {
+                seat.join();
+                let _ = done.send(());
+            });
+        match ending {
+            Ok(_) => {
+                if finished.recv_timeout(wait).is_err() {
+                    warn!(
+                        "the lab was still coming down after {} s; `bulkhead labs prune` removes what is left",
+                        wait.as_secs()
+                    );
+                }
+            }
+            Err(e) => warn!("could not wait for the lab to come down: {e}"),
+        }
     }
 }
 
@@ -224,10 +291,11 @@ impl std::fmt::Debug for Bridge {
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BridgeSet;
 
+/// The bridge's systems. `add_logic` inserts the `Bridge` and `SeatInfo` they need.
 pub fn plugin(app: &mut App) {
     app.add_message::<Intent>()
         .init_resource::<SessionView>()
-        .init_resource::<Bridge>()
+        .init_resource::<Outcome>()
         .add_systems(Update, (act_on_intents, pull).chain().in_set(BridgeSet))
         .add_systems(Update, close_on_request);
 }
@@ -237,7 +305,7 @@ pub fn plugin(app: &mut App) {
 static CLOSE_REQUESTED: AtomicU8 = AtomicU8::new(0);
 
 /// Close the game as if its window had closed, leaving `run` with `code` (e.g. 130 after
-/// Ctrl+C): the app exits at its next frame, then `run` tears the session's lab down.
+/// Ctrl+C): the app exits at its next frame, then `run` ends the seat and its lab.
 pub fn request_close(code: u8) {
     CLOSE_REQUESTED.store(code.max(1), Ordering::SeqCst);
 }
@@ -249,212 +317,218 @@ fn close_on_request(mut exit: MessageWriter<AppExit>) {
     }
 }
 
-/// Start a session thread for a scenario; the lab comes up in the thread, not in a frame.
-fn open(settings: &BridgeSettings, loaded: &Loaded) -> SessionHandle {
-    let (tx, thread_rx) = mpsc::channel();
-    let (thread_tx, rx) = mpsc::channel();
-    let (done_tx, done) = mpsc::channel();
-    let latest = Arc::new(Mutex::new(None));
-    let run = SessionThread {
-        loaded: loaded.clone(),
-        make_lab: settings.make_lab.clone(),
-        seed: seed_or_random(settings.seed),
-        time_scale: settings.time_scale,
-        stop_at: settings.stop_at,
-        rx: thread_rx,
-        tx: thread_tx,
-        latest: latest.clone(),
-    };
-    let spawned = std::thread::Builder::new()
-        .name(format!("session {}", loaded.scenario.id))
-        .spawn(move || {
-            run.run();
-            let _ = done_tx.send(());
-        });
-    if let Err(e) = spawned {
-        // The receiver sees a closed channel; report the reason through a fresh one.
-        let (tx2, rx2) = mpsc::channel();
-        let _ = tx2.send(FromSession::LabFailed(format!(
-            "could not start the session thread: {e}"
-        )));
-        let (_, done2) = mpsc::channel();
-        return SessionHandle {
-            tx,
-            rx: Mutex::new(rx2),
-            latest,
-            done: Mutex::new(done2),
-        };
-    }
-    SessionHandle {
-        tx,
-        rx: Mutex::new(rx),
-        latest,
-        done: Mutex::new(done),
-    }
+/// Everything the bridge's systems touch: the link, and the resources the screens read.
+#[derive(SystemParam)]
+struct SessionIo<'w> {
+    bridge: Res<'w, Bridge>,
+    info: Res<'w, GameInfo>,
+    seat: ResMut<'w, SeatInfo>,
+    view: ResMut<'w, SessionView>,
+    outcome: ResMut<'w, Outcome>,
+    screen: Res<'w, State<Screen>>,
+    next: ResMut<'w, NextState<Screen>>,
 }
 
-fn find<'a>(settings: &'a BridgeSettings, id: &str) -> Option<&'a Loaded> {
-    settings.scenarios.iter().find(|l| l.scenario.id == id)
-}
-
-fn act_on_intents(
-    mut intents: MessageReader<Intent>,
-    settings: Res<BridgeSettings>,
-    bridge: Res<Bridge>,
-    mut view: ResMut<SessionView>,
-    mut next: ResMut<NextState<Screen>>,
-) {
+fn act_on_intents(mut intents: MessageReader<Intent>, mut io: SessionIo) {
     for intent in intents.read() {
         match intent {
-            Intent::Open(id) => open_scenario(id, &settings, &bridge, &mut view, &mut next),
+            Intent::Open(id) => io.open(id),
             Intent::Retry => {
-                if let Some(id) = view.loaded.as_ref().map(|l| l.scenario.id.clone()) {
-                    open_scenario(&id, &settings, &bridge, &mut view, &mut next);
+                if let Some(id) = io.view.opening.clone() {
+                    io.open(&id);
                 }
             }
             Intent::Next => {
-                let current = view.loaded.as_ref().map(|l| l.scenario.id.clone());
-                let i = current
-                    .and_then(|id| settings.scenarios.iter().position(|l| l.scenario.id == id))
-                    .map_or(0, |i| (i + 1) % settings.scenarios.len().max(1));
-                if let Some(id) = settings.scenarios.get(i).map(|l| l.scenario.id.clone()) {
-                    open_scenario(&id, &settings, &bridge, &mut view, &mut next);
+                if let Some(id) = io.next_offer() {
+                    io.open(&id);
                 }
             }
-            Intent::Menu => {
-                bridge.close(Duration::ZERO);
-                *view = SessionView::default();
-                next.set(Screen::Menu);
-            }
-            Intent::Start => {
-                let failed = matches!(view.lab, LabState::Failed(_));
-                let sent =
-                    !failed && bridge.with(|h| h.tx.send(ToSession::Begin).is_ok()) == Some(true);
-                if sent {
-                    next.set(Screen::Live);
-                } else {
-                    view.push_feedback(
-                        FeedbackKind::Refused,
-                        "the lab is not up; go back to the menu and try again".into(),
-                    );
-                }
-            }
-            Intent::Command(command) => {
-                let sent = bridge.with(|h| h.tx.send(ToSession::Command(command.clone())).is_ok());
-                if sent != Some(true) {
-                    view.push_feedback(
-                        FeedbackKind::Refused,
-                        "no session is running: the command was not sent".into(),
-                    );
-                }
-            }
-            Intent::TogglePause => {
-                bridge.with(|h| h.tx.send(ToSession::TogglePause));
-            }
-            Intent::Finish => {
-                bridge.with(|h| h.tx.send(ToSession::Finish));
-            }
+            Intent::Menu => io.leave(),
+            Intent::Start => io.start(),
+            Intent::Command(command) => io.command(command.clone()),
+            Intent::TogglePause => io.control(ClientMsg::TogglePause),
+            Intent::Finish => io.control(ClientMsg::Finish),
         }
     }
 }
 
-fn open_scenario(
-    id: &str,
-    settings: &BridgeSettings,
-    bridge: &Bridge,
-    view: &mut SessionView,
-    next: &mut NextState<Screen>,
-) {
-    let Some(loaded) = find(settings, id) else {
-        view.push_feedback(FeedbackKind::Refused, format!("no scenario \"{id}\""));
-        return;
-    };
-    bridge.close(Duration::ZERO);
-    *view = SessionView {
-        loaded: Some(loaded.clone()),
-        brief: Some(TraineeBrief::of(&loaded.scenario, &loaded.topology)),
-        lab: LabState::Starting,
-        best_before: settings
-            .scores_file
-            .as_deref()
-            .and_then(|p| scores::load(p).best(id).map(|b| b.total)),
-        ..Default::default()
-    };
-    bridge.set(open(settings, loaded));
-    next.set(Screen::Briefing);
+/// Fold what the seat sent since the last frame into the view.
+fn pull(mut io: SessionIo) {
+    let (messages, closed) = io.bridge.drain();
+    for msg in messages {
+        io.receive(msg);
+    }
+    // A session resumed on a rejoin may be running already: its screen is the live one.
+    let begun = io
+        .view
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| matches!(s.phase, Phase::Warmup | Phase::Live));
+    if begun && *io.screen.get() == Screen::Briefing {
+        io.next.set(Screen::Live);
+    }
+    if closed {
+        io.lose();
+    }
 }
 
-/// Take what the session thread sent since the last frame.
-fn pull(
-    bridge: Res<Bridge>,
-    settings: Res<BridgeSettings>,
-    mut view: ResMut<SessionView>,
-    mut next: ResMut<NextState<Screen>>,
-) {
-    let mut events = Vec::new();
-    let mut disconnected = false;
-    let snapshot = bridge.with(|handle| {
-        if let Ok(rx) = handle.rx.lock() {
-            loop {
-                match rx.try_recv() {
-                    Ok(e) => events.push(e),
-                    Err(mpsc::TryRecvError::Empty) => break,
-                    Err(mpsc::TryRecvError::Disconnected) => {
-                        disconnected = true;
-                        break;
-                    }
-                }
-            }
+impl SessionIo<'_> {
+    fn open(&mut self, id: &str) {
+        if !self.seat.offers(id) {
+            let offered = self.seat.offered_ids();
+            self.view.push_feedback(
+                FeedbackKind::Refused,
+                format!("this seat does not offer \"{id}\"; it offers: {offered}"),
+            );
+            return;
         }
-        handle.latest.lock().ok().and_then(|mut l| l.take())
-    });
-    let Some(snapshot) = snapshot else {
-        return;
-    };
-    if let Some(snapshot) = snapshot {
-        view.snapshot = Some(*snapshot);
+        // A double click must not open the scenario twice.
+        let asked_already = self.view.opening.as_deref() == Some(id) && self.view.brief.is_none();
+        if asked_already && self.view.lab == LabState::Starting {
+            return;
+        }
+        self.reset(Some(id.to_string()));
+        let sent = self.bridge.send(ClientMsg::Open {
+            scenario: id.to_string(),
+            pace: Pace::Clocked,
+        });
+        if !sent {
+            self.view.fail(self.seat.lost_reason());
+        }
+        self.next.set(Screen::Briefing);
     }
-    let mut over = false;
-    for event in events {
-        match event {
-            FromSession::LabReady => view.lab = LabState::Ready,
-            FromSession::LabFailed(e) => view.lab = LabState::Failed(e),
-            FromSession::Answer { command, refused } => {
-                let what = describe(&command);
-                match refused {
-                    Some(why) => {
-                        view.push_feedback(FeedbackKind::Refused, format!("{what}: {why}"))
-                    }
-                    None => view.push_feedback(FeedbackKind::Done, what),
-                }
-            }
-            FromSession::PauseRefused(why) => view.push_feedback(FeedbackKind::Refused, why),
-            FromSession::Over(card) => {
-                if let (Some(path), Some(loaded)) = (&settings.scores_file, &view.loaded)
-                    && let Err(e) = scores::record(path, &loaded.scenario.id, &card)
-                {
-                    view.push_feedback(
-                        FeedbackKind::Info,
-                        format!("best score not saved to {}: {e}", path.display()),
-                    );
-                }
-                view.score = Some(*card);
-                over = true;
-            }
+
+    /// A fresh view for `opening` (or for no session at all).
+    fn reset(&mut self, opening: Option<String>) {
+        let best_before = opening.as_deref().and_then(|id| {
+            let path = self.info.scores_file.as_deref()?;
+            scores::load(path).best(id).map(|b| b.total)
+        });
+        *self.view = SessionView {
+            lab: if opening.is_some() {
+                LabState::Starting
+            } else {
+                LabState::Idle
+            },
+            opening,
+            best_before,
+            ..Default::default()
+        };
+        self.outcome.0 = None;
+    }
+
+    /// The offer after the open scenario, in the menu's order.
+    fn next_offer(&self) -> Option<String> {
+        let offers = &self.seat.offers;
+        let current = self.view.opening.as_deref();
+        let i = current
+            .and_then(|id| offers.iter().position(|o| o.id == id))
+            .map_or(0, |i| (i + 1) % offers.len().max(1));
+        offers.get(i).map(|o| o.id.clone())
+    }
+
+    fn leave(&mut self) {
+        if self.view.is_open() {
+            // The seat may be gone already; the menu is the right place either way.
+            self.bridge.send(ClientMsg::Close);
+        }
+        self.reset(None);
+        self.next.set(Screen::Menu);
+    }
+
+    fn start(&mut self) {
+        let failed = matches!(self.view.lab, LabState::Failed(_));
+        if self.view.is_open() && !failed && self.bridge.send(ClientMsg::Begin) {
+            self.next.set(Screen::Live);
+        } else {
+            self.view.push_feedback(
+                FeedbackKind::Refused,
+                "the lab is not up; go back to the menu and try again".into(),
+            );
         }
     }
-    if over {
-        next.set(Screen::Debrief);
-        // The thread has finished; let it tear the lab down on its own.
-        bridge.take();
-    } else if disconnected && view.score.is_none() && view.lab != LabState::Idle {
-        let why = view
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.lab_error.clone())
-            .unwrap_or_else(|| "the session thread stopped".into());
-        if !matches!(view.lab, LabState::Failed(_)) {
-            view.lab = LabState::Failed(why);
+
+    fn command(&mut self, command: Command) {
+        if !self.view.is_open() {
+            self.view.push_feedback(
+                FeedbackKind::Refused,
+                "no session is running: the command was not sent".into(),
+            );
+        } else if !self.bridge.send(ClientMsg::Command(command)) {
+            let why = self.seat.lost_reason();
+            self.view.push_feedback(
+                FeedbackKind::Refused,
+                format!("the command was not sent: {why}"),
+            );
+        }
+    }
+
+    fn control(&mut self, msg: ClientMsg) {
+        if self.view.is_open() && !self.bridge.send(msg) {
+            let why = self.seat.lost_reason();
+            self.view.fail(why);
+        }
+    }
+
+    fn receive(&mut self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Welcome {
+                backend, offers, ..
+            } => self.seat.welcome(backend, offers),
+            ServerMsg::Opened { brief, seed } => self.opened(*brief, seed),
+            ServerMsg::Over { card, scenario, .. } => self.over(*card, *scenario),
+            ServerMsg::Error { kind, message } if kind.is_fatal() => {
+                // The server closes the connection after this: say why when it does.
+                let why = format!("the server closed the connection: {message}");
+                self.seat.lost = Some(why);
+            }
+            other => self.view.apply(other),
+        }
+    }
+
+    /// The seat opened a scenario: the one asked for, or, before the game asked for any, the
+    /// session a served seat was already running (a rejoin resumes it).
+    fn opened(&mut self, brief: TraineeBrief, seed: u64) {
+        let asked = self.view.opening.as_deref() == Some(brief.id.as_str());
+        if !asked {
+            if self.bridge.opened_any() {
+                // An `Opened` for a session the trainee has already left.
+                return;
+            }
+            self.reset(Some(brief.id.clone()));
+            self.next.set(Screen::Briefing);
+        }
+        self.view.brief = Some(brief);
+        self.view.seed = Some(seed);
+        self.view.lab = LabState::Starting;
+        self.view.snapshot = None;
+    }
+
+    fn over(&mut self, card: ScoreCard, scenario: Scenario) {
+        if self.view.brief.is_none() {
+            // The end of a session the trainee has already left.
+            return;
+        }
+        if let Some(path) = &self.info.scores_file
+            && let Err(e) = scores::record(path, &scenario.id, &card)
+        {
+            self.view.push_feedback(
+                FeedbackKind::Info,
+                format!("best score not saved to {}: {e}", path.display()),
+            );
+        }
+        self.outcome.0 = Some(Scored { card, scenario });
+        self.next.set(Screen::Debrief);
+    }
+
+    /// The connection closed: a session that was not over cannot go on.
+    fn lose(&mut self) {
+        let why = self.seat.lost_reason();
+        if self.seat.lost.is_none() {
+            self.seat.lost = Some(why.clone());
+        }
+        if self.view.is_open() && self.outcome.0.is_none() {
+            self.view.fail(why);
         }
     }
 }
@@ -468,163 +542,5 @@ pub fn describe(command: &Command) -> String {
         Command::Attribute { entity } => format!("attributed {entity}"),
         Command::Mitigate(m) => m.summary(),
         Command::Hint => "hint revealed".into(),
-    }
-}
-
-/// The session thread's state.
-struct SessionThread {
-    loaded: Loaded,
-    make_lab: LabFactory,
-    seed: u64,
-    time_scale: f64,
-    stop_at: Option<Millis>,
-    rx: Receiver<ToSession>,
-    tx: Sender<FromSession>,
-    latest: Arc<Mutex<Option<Box<Snapshot>>>>,
-}
-
-/// Pacing state of a running session.
-struct Clock {
-    begun: bool,
-    paused: bool,
-    /// Wall instant and session time the pacing counts from (reset on resume).
-    anchor: Option<(Instant, Millis)>,
-}
-
-impl SessionThread {
-    fn run(self) {
-        let lab = match (self.make_lab)(&self.loaded, self.seed) {
-            Ok(lab) => lab,
-            Err(e) => {
-                let _ = self.tx.send(FromSession::LabFailed(e));
-                return;
-            }
-        };
-        let mut session = Session::new(
-            self.loaded.scenario.clone(),
-            self.loaded.topology.clone(),
-            lab,
-            self.seed,
-            RecordWriter::discard(),
-        );
-        let _ = self.tx.send(FromSession::LabReady);
-        let mut traffic = TrafficMeter::default();
-        let mut clock = Clock {
-            begun: false,
-            paused: false,
-            anchor: None,
-        };
-        let mut last_publish = Instant::now();
-        let mut published_phase = None;
-        let real_time = session.lab().pacing() == Pacing::RealTime;
-        // `changed`: something to publish; `urgent`: publish it now (the trainee acted).
-        let (mut changed, mut urgent) = (true, true);
-        loop {
-            // Commands first, so that a click lands before the next tick.
-            loop {
-                match self.rx.try_recv() {
-                    Ok(msg) => {
-                        self.handle(msg, &mut session, &mut clock);
-                        (changed, urgent) = (true, true);
-                    }
-                    Err(mpsc::TryRecvError::Empty) => break,
-                    Err(mpsc::TryRecvError::Disconnected) => return,
-                }
-            }
-            let held = self.stop_at.is_some_and(|t| session.now() >= t);
-            let running = clock.begun && !clock.paused && !held && !session.is_over();
-            if running {
-                // A real-time lab paces itself inside `advance`: sleeping here would double it.
-                let wait = if real_time || self.time_scale <= 0.0 {
-                    Duration::ZERO
-                } else {
-                    let (wall, at) = *clock.anchor.get_or_insert((Instant::now(), session.now()));
-                    let due = Duration::from_secs_f64(
-                        (session.now() + TICK_MS - at) as f64 / 1000.0 / self.time_scale,
-                    );
-                    due.saturating_sub(wall.elapsed())
-                };
-                if wait.is_zero() {
-                    session.tick();
-                    traffic.scan(&session);
-                    changed = true;
-                } else {
-                    // Sleep until the tick is due, but wake for a command.
-                    match self.rx.recv_timeout(wait) {
-                        Ok(msg) => {
-                            self.handle(msg, &mut session, &mut clock);
-                            (changed, urgent) = (true, true);
-                        }
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-            }
-            if session.is_over() {
-                self.publish(&session, &clock, &traffic);
-                // The score exists from the debrief on, and only then reaches the trainee.
-                if let Some(card) = session.score().cloned() {
-                    let _ = self.tx.send(FromSession::Over(Box::new(card)));
-                }
-                return;
-            }
-            urgent |= published_phase != Some(session.phase());
-            if changed && (urgent || !running || last_publish.elapsed() >= PUBLISH_EVERY) {
-                self.publish(&session, &clock, &traffic);
-                published_phase = Some(session.phase());
-                last_publish = Instant::now();
-                (changed, urgent) = (false, false);
-            }
-            if !running {
-                // Briefing, paused or held: wait for a command.
-                match self.rx.recv_timeout(Duration::from_millis(100)) {
-                    Ok(msg) => {
-                        self.handle(msg, &mut session, &mut clock);
-                        (changed, urgent) = (true, true);
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => return,
-                }
-            }
-        }
-    }
-
-    fn handle(&self, msg: ToSession, session: &mut Session, clock: &mut Clock) {
-        match msg {
-            ToSession::Begin => {
-                session.begin();
-                clock.begun = true;
-                clock.anchor = None;
-            }
-            ToSession::Command(command) => {
-                let refused = session.submit(command.clone()).err().map(|r| r.0);
-                let _ = self.tx.send(FromSession::Answer { command, refused });
-            }
-            ToSession::Finish => {
-                // Only a session that has begun has anything to score.
-                if clock.begun {
-                    session.finish();
-                }
-            }
-            ToSession::TogglePause => {
-                if !session.lab().can_pause() {
-                    let _ = self.tx.send(FromSession::PauseRefused(format!(
-                        "the {} runs in real time and cannot pause",
-                        session.lab().backend().title()
-                    )));
-                } else {
-                    clock.paused = !clock.paused;
-                    // Pacing restarts from here so a resume does not rush to catch up.
-                    clock.anchor = None;
-                }
-            }
-        }
-    }
-
-    fn publish(&self, session: &Session, clock: &Clock, traffic: &TrafficMeter) {
-        let snapshot = snapshot(session, clock.paused, traffic);
-        if let Ok(mut latest) = self.latest.lock() {
-            *latest = Some(Box::new(snapshot));
-        }
     }
 }

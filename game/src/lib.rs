@@ -1,6 +1,6 @@
 //! Bulkhead's game: a bevy + egui front end for live sessions. It draws and forwards; it decides
-//! nothing. The session runs in a thread behind `bridge`; screens are bevy states; each panel
-//! is a plugin. `run` is the one entry point the CLI calls.
+//! nothing. Sessions run on a seat (in this process, or on a server) behind `bridge`; screens
+//! are bevy states; each panel is a plugin. `run` is the one entry point the CLI calls.
 
 pub mod bridge;
 pub mod collateral;
@@ -9,6 +9,7 @@ pub mod map;
 pub mod offscreen;
 pub mod scores;
 pub mod screens;
+pub mod seat;
 pub mod theme;
 mod ui;
 
@@ -16,13 +17,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bevy::prelude::*;
-use bulkhead_engine::{Backend, Loaded};
+use bulkhead_engine::Millis;
 
-use bridge::{Bridge, BridgeSettings, Intent};
+use bridge::{Bridge, Intent};
+use seat::{Attached, SeatInfo};
 
-/// Builds the lab a session runs on; called on the session thread, so a slow lab (Docker
+/// Builds the lab a session runs on; called on the seat's thread, so a slow lab (Docker
 /// images, containers) never stalls a frame.
 pub use bulkhead_host::LabFactory;
+pub use seat::{JoinSeat, LocalSeat, SeatSource};
+
+/// How long `run` waits, after the game closes, for a local seat's lab to come down.
+const TEARDOWN_WAIT: Duration = Duration::from_secs(20);
 
 /// Render one picture without a window, then exit.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,39 +41,17 @@ pub struct ScreenshotConfig {
     pub height: u32,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct GameConfig {
-    pub scenarios: Vec<Loaded>,
+    /// Where the trainee's seat is: in this process, or on a server.
+    pub seat: SeatSource,
     /// A scenario id: skip the menu and open its briefing.
     pub start: Option<String>,
-    pub seed: Option<u64>,
-    /// Session seconds per wall second; 1 is real time, 0 runs as fast as the lab allows.
-    pub time_scale: f64,
-    /// What `make_lab` produces, for the menu.
-    pub backend: Backend,
-    /// How to change the backend, e.g. "run with --backend sim".
-    pub backend_hint: String,
-    pub make_lab: LabFactory,
     pub screenshot: Option<ScreenshotConfig>,
     /// Measure frames per second over a few seconds of the live screen and print `fps: <median>`.
     pub report_fps: bool,
     /// Best scores (JSON); `None` keeps nothing.
     pub scores_file: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for GameConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GameConfig")
-            .field("scenarios", &self.scenarios.len())
-            .field("start", &self.start)
-            .field("seed", &self.seed)
-            .field("time_scale", &self.time_scale)
-            .field("backend", &self.backend)
-            .field("screenshot", &self.screenshot)
-            .field("report_fps", &self.report_fps)
-            .field("scores_file", &self.scores_file)
-            .finish()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,39 +64,43 @@ pub enum GameError {
     BadTimeScale(f64),
     #[error("screenshot: {0}")]
     Screenshot(String),
+    #[error("could not start the session host: {0}")]
+    Seat(std::io::Error),
+    #[error("could not join the seat at {url}: {source}")]
+    Join {
+        url: String,
+        #[source]
+        source: bulkhead_host::remote::ConnectError,
+    },
+    #[error("the seat did not greet the game: {0}")]
+    NoWelcome(String),
     #[error("the game exited with code {0}")]
     Exit(u8),
 }
 
-/// What the live screen needs to know about the whole game, beyond the bridge's settings.
+/// What the screens need to know about the whole game, beyond the seat.
 #[derive(Resource, Debug, Clone)]
 pub struct GameInfo {
     pub start: Option<String>,
     pub report_fps: bool,
     /// Offscreen: begin the session at once and never wait for a click.
     pub auto_begin: bool,
+    /// Offscreen: the session time to take the picture at.
+    pub shot_at: Option<Millis>,
+    /// Best scores (JSON); `None` keeps nothing.
+    pub scores_file: Option<PathBuf>,
 }
 
 impl GameConfig {
+    /// What can be checked before attaching to a seat.
     fn check(&self) -> Result<(), GameError> {
-        if self.scenarios.is_empty() {
-            return Err(GameError::NoScenarios);
-        }
-        if !(self.time_scale >= 0.0 && self.time_scale.is_finite()) {
-            return Err(GameError::BadTimeScale(self.time_scale));
-        }
-        if let Some(id) = &self.start
-            && !self.scenarios.iter().any(|l| &l.scenario.id == id)
-        {
-            return Err(GameError::UnknownScenario {
-                id: id.clone(),
-                available: self
-                    .scenarios
-                    .iter()
-                    .map(|l| l.scenario.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+        if let SeatSource::Local(local) = &self.seat {
+            if local.scenarios.is_empty() {
+                return Err(GameError::NoScenarios);
+            }
+            if !(local.time_scale >= 0.0 && local.time_scale.is_finite()) {
+                return Err(GameError::BadTimeScale(local.time_scale));
+            }
         }
         if let Some(s) = &self.screenshot
             && (s.width == 0 || s.height == 0 || !s.after_s.is_finite() || s.after_s < 0.0)
@@ -125,46 +113,61 @@ impl GameConfig {
         Ok(())
     }
 
-    fn settings(&self) -> BridgeSettings {
-        BridgeSettings {
-            scenarios: self.scenarios.clone(),
-            make_lab: self.make_lab.clone(),
-            backend: self.backend,
-            backend_hint: self.backend_hint.clone(),
-            seed: self.seed,
-            // A screenshot plays as fast as the lab allows up to its moment.
-            time_scale: if self.screenshot.is_some() {
-                0.0
-            } else {
-                self.time_scale
-            },
-            stop_at: self
-                .screenshot
+    /// The scenario named to start with must be one the seat offers.
+    fn check_start(&self, seat: &SeatInfo) -> Result<(), GameError> {
+        if seat.offers.is_empty() {
+            return Err(GameError::NoScenarios);
+        }
+        match &self.start {
+            Some(id) if !seat.offers(id) => Err(GameError::UnknownScenario {
+                id: id.clone(),
+                available: seat.offered_ids(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The session time a screenshot is taken at.
+    fn shot_at(&self) -> Option<Millis> {
+        self.screenshot
+            .as_ref()
+            .map(|s| (s.after_s * 1000.0).round() as Millis)
+    }
+
+    fn info(&self, seat: &SeatInfo) -> GameInfo {
+        // A screenshot with no scenario named shows the first one.
+        let start = self.start.clone().or_else(|| {
+            self.screenshot
                 .as_ref()
-                .map(|s| (s.after_s * 1000.0).round() as u64),
+                .and(seat.offers.first())
+                .map(|o| o.id.clone())
+        });
+        GameInfo {
+            start,
+            report_fps: self.report_fps,
+            auto_begin: self.screenshot.is_some(),
+            shot_at: self.shot_at(),
             scores_file: self.scores_file.clone(),
         }
     }
 }
 
-/// The logic of the game, with no rendering: the bridge, the screens as states, the live
-/// screen's state and shortcuts. Needs an app with `StatesPlugin` (headless tests use
+/// Attach the game to the seat `config` names (spawned here, or joined on a server) and check
+/// that it offers what `config` asks for. Blocks until the seat has greeted the game.
+pub fn attach(config: &GameConfig) -> Result<Attached, GameError> {
+    config.check()?;
+    let attached = seat::attach(config)?;
+    config.check_start(attached.info())?;
+    Ok(attached)
+}
+
+/// The logic of the game, with no rendering: the bridge to `seat`, the screens as states, the
+/// live screen's state and shortcuts. Needs an app with `StatesPlugin` (headless tests use
 /// `MinimalPlugins` + `StatesPlugin`).
-pub fn add_logic(app: &mut App, config: &GameConfig) {
-    // A screenshot with no scenario named shows the first one.
-    let start = config.start.clone().or_else(|| {
-        config
-            .screenshot
-            .as_ref()
-            .and(config.scenarios.first())
-            .map(|l| l.scenario.id.clone())
-    });
-    app.insert_resource(config.settings())
-        .insert_resource(GameInfo {
-            start,
-            report_fps: config.report_fps,
-            auto_begin: config.screenshot.is_some(),
-        })
+pub fn add_logic(app: &mut App, config: &GameConfig, seat: Attached) {
+    app.insert_resource(config.info(&seat.info))
+        .insert_resource(Bridge::new(seat.link))
+        .insert_resource(seat.info)
         .init_resource::<ButtonInput<KeyCode>>()
         .add_plugins((screens::plugin, bridge::plugin, live::plugin))
         .add_systems(Startup, open_start);
@@ -196,7 +199,8 @@ pub fn add_presentation(app: &mut App) {
 
 /// Play: a window, or one offscreen picture when `config.screenshot` is set.
 pub fn run(config: GameConfig) -> Result<(), GameError> {
-    config.check()?;
+    // Before any window: a refused join ends the game here, with its reason.
+    let seat = attach(&config)?;
     let mut app = App::new();
     let shot = match &config.screenshot {
         Some(shot) => Some(offscreen::platform(&mut app, shot)),
@@ -205,13 +209,13 @@ pub fn run(config: GameConfig) -> Result<(), GameError> {
             None
         }
     };
-    add_logic(&mut app, &config);
+    add_logic(&mut app, &config, seat);
     add_presentation(&mut app);
     // bevy's runner consumes the app: keep what must outlive it.
     let bridge = app.world().resource::<Bridge>().clone();
     let exit = app.run();
-    // Tear the lab down before returning: a Docker lab must not outlive the game.
-    bridge.close(Duration::from_secs(20));
+    // End a local seat before returning: a Docker lab must not outlive the game.
+    bridge.shut_down(TEARDOWN_WAIT);
     if let Some(shot) = shot {
         return shot.result();
     }

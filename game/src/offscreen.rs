@@ -13,7 +13,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
 
-use crate::bridge::{BridgeSettings, LabState, SessionView};
+use crate::bridge::{LabState, SessionView};
 use crate::live::{AlertSort, LiveUi, sorted_alerts};
 use crate::map::MapCamera;
 use crate::screens::Screen;
@@ -117,7 +117,6 @@ fn progress(
     shot: Option<ResMut<Shot>>,
     screen: Res<State<Screen>>,
     view: Res<SessionView>,
-    settings: Res<BridgeSettings>,
     probe: Res<FpsProbe>,
     info: Res<GameInfo>,
     mut live: ResMut<LiveUi>,
@@ -128,14 +127,14 @@ fn progress(
         return;
     };
     if let LabState::Failed(why) = &view.lab {
-        outcome.set(Err(format!("the lab did not come up: {why}")));
+        outcome.set(Err(format!("the session could not go on: {why}")));
         exit.write(AppExit::error());
         shot.step = Step::Done;
         return;
     }
     match shot.step {
         Step::Waiting => {
-            let at = settings.stop_at.unwrap_or(0);
+            let at = info.shot_at.unwrap_or(0);
             let ready = match screen.get() {
                 Screen::Debrief => true,
                 Screen::Live => view.snapshot.as_ref().is_some_and(|s| s.now_ms >= at),
@@ -217,13 +216,13 @@ fn measure(
     mut probe: ResMut<FpsProbe>,
     screen: Res<State<Screen>>,
     view: Res<SessionView>,
-    settings: Res<BridgeSettings>,
+    info: Res<GameInfo>,
 ) {
     if probe.done || *screen.get() != Screen::Live {
         return;
     }
     // Offscreen, measure once the session holds at its moment, so the picture is the one measured.
-    if let Some(at) = settings.stop_at
+    if let Some(at) = info.shot_at
         && view.snapshot.as_ref().is_none_or(|s| s.now_ms < at)
     {
         return;

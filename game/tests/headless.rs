@@ -1,19 +1,27 @@
 //! The game's logic without a window or a GPU: `MinimalPlugins` + `StatesPlugin`, time stepped
-//! by hand, a simulated lab from the repository's scenarios. Intents written the way panels and
-//! shortcuts write them must reach the session, and screens must follow it.
+//! by hand, a seat in this process on a simulated lab from the repository's scenarios. Intents
+//! written the way panels and shortcuts write them must reach the session, and screens must
+//! follow it. A hand-made connection stands in for a served seat where the test must control
+//! what arrives (a closed connection, a rejoin).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy::time::TimeUpdateStrategy;
-use bulkhead_engine::{Backend, Command, Loaded, Mitigation, Phase, SimLab, Verdict};
-use bulkhead_game::bridge::{FeedbackKind, Intent, LabState, SessionView};
+use bulkhead_engine::{
+    Backend, Command, Loaded, Mitigation, Phase, RecordWriter, Session, SimLab, TraineeBrief,
+    Verdict,
+};
+use bulkhead_game::bridge::{FeedbackKind, Intent, LabState, Outcome, SessionView};
 use bulkhead_game::live::LiveUi;
 use bulkhead_game::screens::Screen;
-use bulkhead_game::{GameConfig, add_logic};
+use bulkhead_game::seat::{Attached, SeatInfo};
+use bulkhead_game::{GameConfig, LocalSeat, SeatSource, add_logic, attach};
+use bulkhead_host::{ClientMsg, Connection, Offer, Pace, ServerMsg};
 
 const SCENARIO: &str = "stolen-credentials";
 const INTRUDER: &str = "198.51.100.23";
@@ -37,29 +45,37 @@ fn scenarios() -> Vec<Loaded> {
 
 fn config(time_scale: f64) -> GameConfig {
     GameConfig {
-        scenarios: scenarios(),
-        start: None,
-        seed: Some(7),
-        time_scale,
-        backend: Backend::Sim,
-        backend_hint: "run with --backend docker".into(),
-        make_lab: Arc::new(|l: &Loaded, seed| {
-            Ok(Box::new(SimLab::new(l.topology.clone(), &l.scenario, seed))
-                as Box<dyn bulkhead_engine::Lab>)
+        seat: SeatSource::Local(LocalSeat {
+            scenarios: scenarios(),
+            make_lab: Arc::new(|l: &Loaded, seed| {
+                Ok(Box::new(SimLab::new(l.topology.clone(), &l.scenario, seed))
+                    as Box<dyn bulkhead_engine::Lab>)
+            }),
+            backend: Backend::Sim,
+            backend_hint: "run with --backend docker".into(),
+            seed: Some(7),
+            time_scale,
         }),
+        start: None,
         screenshot: None,
         report_fps: false,
         scores_file: None,
     }
 }
 
+/// The game's logic on the seat `config` names (a local one here).
 fn app(config: &GameConfig) -> App {
+    let seat = attach(config).expect("a local seat");
+    app_on(config, seat)
+}
+
+fn app_on(config: &GameConfig, seat: Attached) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, StatesPlugin))
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
             16,
         )));
-    add_logic(&mut app, config);
+    add_logic(&mut app, config, seat);
     app.update();
     app
 }
@@ -70,6 +86,10 @@ fn screen(app: &App) -> Screen {
 
 fn view(app: &App) -> &SessionView {
     app.world().resource::<SessionView>()
+}
+
+fn outcome(app: &App) -> &Outcome {
+    app.world().resource::<Outcome>()
 }
 
 fn send(app: &mut App, intent: Intent) {
@@ -153,10 +173,13 @@ fn screens_follow_the_session_from_menu_to_debrief() {
     until(&mut app, Duration::from_secs(60), "the debrief", |a| {
         screen(a) == Screen::Debrief
     });
-    let card = view(&app)
-        .score
+    let scored = outcome(&app)
+        .0
         .clone()
         .expect("a score card at the debrief");
+    // The ground truth arrives with the score, for the debrief's timeline and lesson.
+    assert_eq!(scored.scenario.id, SCENARIO);
+    let card = scored.card;
     assert_eq!(card.scenario, SCENARIO);
     assert!(card.total <= card.max && !card.components.is_empty());
     assert!(!card.timeline.is_empty());
@@ -165,12 +188,15 @@ fn screens_follow_the_session_from_menu_to_debrief() {
     send(&mut app, Intent::Next);
     app.update();
     assert_eq!(screen(&app), Screen::Briefing);
-    let next = view(&app).loaded.as_ref().map(|l| l.scenario.id.clone());
-    assert_eq!(next.as_deref(), Some("resource-exhaustion"));
+    assert_eq!(view(&app).opening.as_deref(), Some("resource-exhaustion"));
+    assert!(
+        outcome(&app).0.is_none(),
+        "the last debrief went with its session"
+    );
     send(&mut app, Intent::Menu);
     app.update();
     assert_eq!(screen(&app), Screen::Menu);
-    assert!(view(&app).loaded.is_none());
+    assert!(view(&app).opening.is_none() && view(&app).brief.is_none());
 }
 
 #[test]
@@ -326,11 +352,214 @@ fn no_score_reaches_the_trainee_before_the_debrief() {
     let tally = bulkhead_game::live::hud::progress(snap);
     assert!(tally[0].0.starts_with("1/"), "{tally:?}");
     assert!(
-        view(&app).score.is_none(),
-        "a score reached the view while live"
+        outcome(&app).0.is_none(),
+        "a score reached the game while live"
     );
     until(&mut app, Duration::from_secs(60), "the debrief", |a| {
         screen(a) == Screen::Debrief
     });
-    assert!(view(&app).score.is_some(), "the debrief has its score");
+    assert!(outcome(&app).0.is_some(), "the debrief has its score");
+}
+
+#[test]
+fn a_session_played_through_the_seat_scores_as_the_engine_does() {
+    // Nobody defends, so the run does not depend on when frames happen: the card must be the
+    // one the engine gives the same scenario, lab and seed played directly.
+    let loaded = scenarios().remove(0);
+    let mut direct = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        Box::new(SimLab::new(loaded.topology.clone(), &loaded.scenario, 7)),
+        7,
+        RecordWriter::discard(),
+    );
+    direct.begin();
+    while !direct.is_over() {
+        direct.tick();
+    }
+    let expected = direct.score().cloned().expect("a direct score");
+
+    let mut app = app(&config(0.0));
+    send(&mut app, Intent::Open(SCENARIO.into()));
+    send(&mut app, Intent::Start);
+    until(&mut app, Duration::from_secs(60), "the debrief", |a| {
+        screen(a) == Screen::Debrief
+    });
+    assert_eq!(view(&app).seed, Some(7));
+    let card = &outcome(&app).0.as_ref().unwrap().card;
+    assert_eq!(card.total, expected.total);
+    assert_eq!(card.components, expected.components);
+}
+
+/// A served seat played by the test: what the game sends, and a sender for what it receives.
+struct FakeSeat {
+    sent: Arc<Mutex<Vec<ClientMsg>>>,
+    tx: Option<Sender<ServerMsg>>,
+}
+
+impl FakeSeat {
+    /// A connection that has greeted, offering the repository's scenarios.
+    fn connect() -> (FakeSeat, Attached) {
+        let (tx, rx) = mpsc::channel();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let log = sent.clone();
+        let connection = Connection::new(
+            move |msg| {
+                log.lock().unwrap().push(msg);
+                true
+            },
+            rx,
+            || {},
+        );
+        tx.send(ServerMsg::Welcome {
+            protocol: bulkhead_host::PROTOCOL_VERSION,
+            seat: 4,
+            workshop: "tuesday".into(),
+            backend: Backend::Docker,
+            offers: scenarios().iter().map(|l| Offer::of(&l.scenario)).collect(),
+        })
+        .unwrap();
+        let attached = Attached::greeted(connection).expect("the greeting");
+        (FakeSeat { sent, tx: Some(tx) }, attached)
+    }
+
+    fn push(&self, msg: ServerMsg) {
+        self.tx.as_ref().unwrap().send(msg).unwrap();
+    }
+
+    fn opened(&self, id: &str) {
+        let loaded = scenarios()
+            .into_iter()
+            .find(|l| l.scenario.id == id)
+            .unwrap();
+        self.push(ServerMsg::Opened {
+            brief: Box::new(TraineeBrief::of(&loaded.scenario, &loaded.topology)),
+            seed: 11,
+        });
+    }
+
+    fn sent(&self) -> Vec<ClientMsg> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    /// The server goes away.
+    fn close(&mut self) {
+        self.tx = None;
+    }
+}
+
+fn served_config() -> GameConfig {
+    GameConfig {
+        seat: SeatSource::Join(bulkhead_game::JoinSeat {
+            url: "http://127.0.0.1:7420".into(),
+            code: "unused: the test connects by hand".into(),
+            name: "Ada".into(),
+        }),
+        ..config(1.0)
+    }
+}
+
+#[test]
+fn a_served_seat_shows_its_offers_and_backend_and_hears_the_protocol() {
+    let (fake, attached) = FakeSeat::connect();
+    let mut app = app_on(&served_config(), attached);
+    let seat = app.world().resource::<SeatInfo>();
+    assert_eq!(seat.backend, Backend::Docker);
+    assert_eq!(seat.offers.len(), 2);
+    assert!(seat.served.as_ref().is_some_and(|s| s.seat == 4));
+    assert!(seat.backend_hint.is_empty(), "the server chooses the lab");
+
+    send(&mut app, Intent::Open(SCENARIO.into()));
+    fake.opened(SCENARIO);
+    fake.push(ServerMsg::LabReady);
+    until(&mut app, Duration::from_secs(5), "the lab", |a| {
+        view(a).lab == LabState::Ready
+    });
+    assert_eq!(
+        view(&app).brief.as_ref().map(|b| b.id.as_str()),
+        Some(SCENARIO)
+    );
+    send(&mut app, Intent::Start);
+    send(&mut app, Intent::TogglePause);
+    send(&mut app, Intent::Finish);
+    send(&mut app, Intent::Menu);
+    assert_eq!(
+        fake.sent(),
+        vec![
+            ClientMsg::Open {
+                scenario: SCENARIO.into(),
+                pace: Pace::Clocked
+            },
+            ClientMsg::Begin,
+            ClientMsg::TogglePause,
+            ClientMsg::Finish,
+            ClientMsg::Close,
+        ]
+    );
+    // What the seat sends about a session the trainee has left is not shown.
+    fake.push(ServerMsg::LabFailed("late news of the old lab".into()));
+    app.update();
+    assert_eq!(view(&app).lab, LabState::Idle);
+}
+
+#[test]
+fn a_closed_connection_mid_session_fails_the_lab_and_nothing_panics() {
+    let (mut fake, attached) = FakeSeat::connect();
+    let mut app = app_on(&served_config(), attached);
+    send(&mut app, Intent::Open(SCENARIO.into()));
+    fake.opened(SCENARIO);
+    fake.push(ServerMsg::LabReady);
+    until(&mut app, Duration::from_secs(5), "the lab", |a| {
+        view(a).lab == LabState::Ready
+    });
+    send(&mut app, Intent::Start);
+    app.update();
+    assert_eq!(screen(&app), Screen::Live);
+
+    fake.close();
+    until(&mut app, Duration::from_secs(5), "the failure", |a| {
+        matches!(view(a).lab, LabState::Failed(_))
+    });
+    let LabState::Failed(why) = &view(&app).lab else {
+        unreachable!()
+    };
+    assert!(why.contains("the server closed the connection"), "{why}");
+    // The live screen stays (the trainee reads why), and commands say they went nowhere.
+    assert_eq!(screen(&app), Screen::Live);
+    send(&mut app, Intent::TogglePause);
+    send(&mut app, Intent::Finish);
+    for _ in 0..5 {
+        app.update();
+    }
+    // Back to the menu, and a new scenario fails at once with the same reason.
+    send(&mut app, Intent::Menu);
+    app.update();
+    assert_eq!(screen(&app), Screen::Menu);
+    assert!(
+        app.world()
+            .resource::<SeatInfo>()
+            .lost
+            .as_deref()
+            .is_some_and(|w| w.contains("closed the connection"))
+    );
+    send(&mut app, Intent::Open(SCENARIO.into()));
+    app.update();
+    assert_eq!(screen(&app), Screen::Briefing);
+    assert!(matches!(&view(&app).lab, LabState::Failed(w) if w.contains("closed the connection")));
+}
+
+#[test]
+fn a_rejoin_resumes_the_session_the_seat_was_running() {
+    // What a seat sends a client that attaches while a session is open: after the greeting,
+    // the brief and the lab's state, before the game has asked for anything.
+    let (fake, attached) = FakeSeat::connect();
+    let mut app = app_on(&served_config(), attached);
+    fake.opened(SCENARIO);
+    fake.push(ServerMsg::LabReady);
+    until(&mut app, Duration::from_secs(5), "the resumed brief", |a| {
+        view(a).lab == LabState::Ready && screen(a) == Screen::Briefing
+    });
+    assert_eq!(view(&app).opening.as_deref(), Some(SCENARIO));
+    assert_eq!(view(&app).seed, Some(11));
+    assert!(fake.sent().is_empty(), "resuming asks the seat for nothing");
 }

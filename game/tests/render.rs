@@ -15,7 +15,7 @@ use bulkhead_engine::{Backend, Loaded, SimLab};
 use bulkhead_game::live::regions;
 use bulkhead_game::map::camera::{frame, world_to_screen};
 use bulkhead_game::map::layout::{NODE_RADIUS, layout};
-use bulkhead_game::{GameConfig, ScreenshotConfig, run};
+use bulkhead_game::{GameConfig, LocalSeat, ScreenshotConfig, SeatSource, run};
 
 const W: u32 = 1280;
 const H: u32 = 720;
@@ -45,16 +45,18 @@ fn render_child() {
         .parse()
         .unwrap();
     let config = GameConfig {
-        scenarios: vec![loaded()],
-        start: Some("stolen-credentials".into()),
-        seed: Some(7),
-        time_scale: 1.0,
-        backend: Backend::Sim,
-        backend_hint: String::new(),
-        make_lab: Arc::new(|l: &Loaded, seed| {
-            Ok(Box::new(SimLab::new(l.topology.clone(), &l.scenario, seed))
-                as Box<dyn bulkhead_engine::Lab>)
+        seat: SeatSource::Local(LocalSeat {
+            scenarios: vec![loaded()],
+            make_lab: Arc::new(|l: &Loaded, seed| {
+                Ok(Box::new(SimLab::new(l.topology.clone(), &l.scenario, seed))
+                    as Box<dyn bulkhead_engine::Lab>)
+            }),
+            backend: Backend::Sim,
+            backend_hint: String::new(),
+            seed: Some(7),
+            time_scale: 1.0,
         }),
+        start: Some("stolen-credentials".into()),
         screenshot: Some(ScreenshotConfig {
             path,
             after_s,

@@ -1,21 +1,64 @@
-//! `bulkhead play` wired to the game: which scenarios and lab it plays, and how it ended as an
-//! exit code.
+//! `bulkhead play` wired to the game: which seat it plays on (one in this process over every valid
+//! scenario and the chosen lab, or a served one with --join), and how it ended as an exit code.
+
+use bulkhead_game::{GameError, SeatSource};
+use bulkhead_host::ErrorKind;
+use bulkhead_host::remote::ConnectError;
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, backend, play, report, signals};
 
-/// Open the game over every valid scenario, on the chosen backend.
+/// Open the game on a seat in this process, or on the served seat --join names.
 pub fn play_game(args: &play::PlayArgs, asked: Option<backend::BackendChoice>) -> Result<(), Exit> {
+    if args.screenshot.is_none()
+        && let Some(problem) = play::display_problem()
+    {
+        eprintln!("{problem}");
+        return Err(Exit(EXIT_BAD_INPUT));
+    }
+    let seat = match play::join_seat(args) {
+        Some(join) => {
+            refuse_local_flags(asked)?;
+            check_name(&join.name)?;
+            SeatSource::Join(join)
+        }
+        None => local_seat(args, asked)?,
+    };
+    run_game(play::game_config(args, seat))
+}
+
+/// A served seat's lab is the server's choice: --backend would be silently ignored.
+fn refuse_local_flags(asked: Option<backend::BackendChoice>) -> Result<(), Exit> {
+    if asked.is_some() {
+        eprintln!(
+            "error: --backend does not go with --join: the server runs the lab it was started with\n  help: drop --backend, or play on this machine without --join"
+        );
+        return Err(Exit(EXIT_BAD_INPUT));
+    }
+    Ok(())
+}
+
+/// The name is checked here as the server would, so a bad one is refused before connecting.
+fn check_name(name: &str) -> Result<(), Exit> {
+    bulkhead_host::protocol::check_name(name)
+        .map(drop)
+        .map_err(|why| {
+            eprintln!(
+                "error: --name {name:?}: {why}\n  help: pass --name with a short display name"
+            );
+            Exit(EXIT_BAD_INPUT)
+        })
+}
+
+/// A seat in this process over every valid scenario, on the chosen backend.
+fn local_seat(
+    args: &play::PlayArgs,
+    asked: Option<backend::BackendChoice>,
+) -> Result<SeatSource, Exit> {
     if !(args.time_scale > 0.0 && args.time_scale <= 1000.0) {
         eprintln!(
             "error: --time-scale {} is out of range\n  help: use a number above 0 and at most 1000 (1 is real time)",
             args.time_scale
         );
-        return Err(Exit(EXIT_BAD_INPUT));
-    }
-    if args.screenshot.is_none()
-        && let Some(problem) = play::display_problem()
-    {
-        eprintln!("{problem}");
         return Err(Exit(EXIT_BAD_INPUT));
     }
     let root = bulkhead_engine::format::load::data_root().map_err(|e| report(e, EXIT_BAD_INPUT))?;
@@ -41,18 +84,17 @@ pub fn play_game(args: &play::PlayArgs, asked: Option<backend::BackendChoice>) -
         backend::BackendChoice::Docker => bulkhead_engine::Backend::Docker,
         backend::BackendChoice::Sim => bulkhead_engine::Backend::Sim,
     };
-    let config = play::game_config(
+    Ok(play::local_seat(
         args,
         scenarios,
         engine_backend,
         backend::hint(choice),
         make_lab,
-    );
-    run_game(config)
+    ))
 }
 
 /// Run the game, mapping how it ended to an exit code. Ctrl+C and SIGTERM close it as its
-/// window would: the session thread tears the lab down before `run` returns.
+/// window would: `run` ends the local seat, lab and all, before it returns.
 fn run_game(config: bulkhead_game::GameConfig) -> Result<(), Exit> {
     let stop = signals::install(|signal| bulkhead_game::bridge::request_close(signal.exit_code()));
     let result = bulkhead_game::run(config);
@@ -64,12 +106,54 @@ fn run_game(config: bulkhead_game::GameConfig) -> Result<(), Exit> {
         return Err(Exit(signal.exit_code()));
     }
     result.map_err(|e| {
-        let code = match e {
-            bulkhead_game::GameError::UnknownScenario { .. }
-            | bulkhead_game::GameError::NoScenarios => EXIT_BAD_INPUT,
-            _ => EXIT_FAILURE,
-        };
         eprintln!("error: {e}");
-        Exit(code)
+        if let Some(help) = help(&e) {
+            eprintln!("  help: {help}");
+        }
+        Exit(exit_code(&e))
+    })
+}
+
+/// Input the user must fix is a 2, as everywhere in the CLI; anything else a 1.
+fn exit_code(e: &GameError) -> u8 {
+    match e {
+        GameError::UnknownScenario { .. } | GameError::NoScenarios => EXIT_BAD_INPUT,
+        GameError::Join { source, .. } if join_input_was_wrong(source) => EXIT_BAD_INPUT,
+        _ => EXIT_FAILURE,
+    }
+}
+
+fn join_input_was_wrong(e: &ConnectError) -> bool {
+    match e {
+        ConnectError::Url { .. } => true,
+        ConnectError::Refused { kind, .. } => {
+            matches!(kind, ErrorKind::BadCode | ErrorKind::BadName)
+        }
+        _ => false,
+    }
+}
+
+/// What to do about a failed join.
+fn help(e: &GameError) -> Option<&'static str> {
+    let GameError::Join { source, .. } = e else {
+        return None;
+    };
+    Some(match source {
+        ConnectError::Refused {
+            kind: ErrorKind::InUse,
+            ..
+        } => "someone holds this seat; ask the facilitator to free it or give you another code",
+        ConnectError::Refused {
+            kind: ErrorKind::RateLimited,
+            ..
+        } => "too many attempts; wait a minute and try again",
+        ConnectError::Refused {
+            kind: ErrorKind::Version,
+            ..
+        } => "this bulkhead and the server's differ in version; install the server's version",
+        ConnectError::Url { .. } => {
+            "pass the address the facilitator gave you, e.g. http://10.0.0.5:7420"
+        }
+        _ => "check the address and code the facilitator gave you, and that the server is running",
     })
 }

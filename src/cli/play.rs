@@ -1,9 +1,10 @@
-//! `bulkhead play`: the game window (or, with --screenshot, one offscreen picture).
+//! `bulkhead play`: the game window (or, with --screenshot, one offscreen picture), on a seat in
+//! this process or, with --join, on a seat of a `bulkhead serve` server.
 
 use std::path::PathBuf;
 
 use bulkhead_engine::{Backend, Loaded};
-use bulkhead_game::{GameConfig, LabFactory, ScreenshotConfig};
+use bulkhead_game::{GameConfig, JoinSeat, LabFactory, LocalSeat, ScreenshotConfig, SeatSource};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -11,10 +12,11 @@ pub struct PlayArgs {
     /// Scenario id to open straight away (skips the menu); see `bulkhead list`.
     pub scenario: Option<String>,
     /// Seed for benign traffic and the simulated lab (random when omitted).
-    #[arg(long)]
+    // A served seat's server owns its seed, clock and lab: asking for them here would be ignored.
+    #[arg(long, conflicts_with = "join")]
     pub seed: Option<u64>,
     /// Session seconds per wall second: 1 is real time, 10 is ten times faster.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, conflicts_with = "join")]
     pub time_scale: f64,
     /// Render one picture offscreen to this PNG and exit (no window needed).
     #[arg(long, value_name = "PATH")]
@@ -26,6 +28,17 @@ pub struct PlayArgs {
     /// Print the median frames per second measured over a few seconds of the live screen.
     #[arg(long)]
     pub fps: bool,
+    /// Join a seat on a `bulkhead serve` server at this address (e.g. http://10.0.0.5:7420)
+    /// instead of playing on this machine; the server runs the lab.
+    #[arg(long, value_name = "URL", requires = "code")]
+    pub join: Option<String>,
+    /// With --join: the seat's join code, as the facilitator handed it out.
+    #[arg(long, requires = "join")]
+    pub code: Option<String>,
+    /// With --join: how you appear on the facilitator's scoreboard (default: $USER, else
+    /// "trainee").
+    #[arg(long, requires = "join")]
+    pub name: Option<String>,
 }
 
 /// Why no window can open here, if none can. Checked before bevy starts, because its windowing
@@ -62,21 +75,45 @@ fn scores_file() -> Option<PathBuf> {
     Some(base.join("bulkhead/scores.json"))
 }
 
-pub fn game_config(
+/// The served seat `--join` names, if it was given.
+pub fn join_seat(args: &PlayArgs) -> Option<JoinSeat> {
+    let url = args.join.clone()?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| "trainee".into())
+    });
+    Some(JoinSeat {
+        url,
+        // clap requires --code with --join; an empty code is refused by the server, by name.
+        code: args.code.clone().unwrap_or_default(),
+        name,
+    })
+}
+
+/// A seat in this process, over these scenarios and this lab.
+pub fn local_seat(
     args: &PlayArgs,
     scenarios: Vec<Loaded>,
     backend: Backend,
     backend_hint: String,
     make_lab: LabFactory,
-) -> GameConfig {
-    GameConfig {
+) -> SeatSource {
+    SeatSource::Local(LocalSeat {
         scenarios,
-        start: args.scenario.clone(),
-        seed: args.seed,
-        time_scale: args.time_scale,
+        make_lab,
         backend,
         backend_hint,
-        make_lab,
+        seed: args.seed,
+        time_scale: args.time_scale,
+    })
+}
+
+pub fn game_config(args: &PlayArgs, seat: SeatSource) -> GameConfig {
+    GameConfig {
+        seat,
+        start: args.scenario.clone(),
         screenshot: args.screenshot.clone().map(|path| ScreenshotConfig {
             path,
             after_s: args.after,

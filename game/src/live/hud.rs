@@ -1,27 +1,34 @@
 //! The heads-up bar: scenario, phase, clock, the trainee's own progress (alerts triaged,
 //! actions and their confirmed results, hint points spent), hints, pause and help. No score:
-//! that would tell a trainee which alert is real; it appears at the debrief.
+//! that would tell a trainee which alert is real; it appears at the debrief. When the session
+//! cannot go on (its lab failed, or the connection to its seat closed), a card over the map says
+//! why.
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bulkhead_engine::Phase;
 
-use crate::bridge::{BridgeSettings, Intent, SessionView, Snapshot};
+use crate::bridge::{Intent, LabState, SessionView, Snapshot};
 use crate::live::{LiveUi, Pending, egui_rect, regions, screen_size};
 use crate::screens::{Screen, UiPass, region};
+use crate::seat::SeatInfo;
 use crate::theme::{self, ACCENT, BAD, BLUE, DIM, GOOD, LINE, TEXT, WARN};
 
 pub fn plugin(app: &mut App) {
     app.add_systems(
         EguiPrimaryContextPass,
-        draw.in_set(UiPass::Panels).run_if(in_state(Screen::Live)),
+        (
+            draw.in_set(UiPass::Panels),
+            session_lost.in_set(UiPass::Overlay),
+        )
+            .run_if(in_state(Screen::Live)),
     );
 }
 
 fn draw(
     mut contexts: EguiContexts,
     view: Res<SessionView>,
-    settings: Res<BridgeSettings>,
+    seat: Res<SeatInfo>,
     mut live: ResMut<LiveUi>,
     mut intents: MessageWriter<Intent>,
 ) -> Result {
@@ -33,7 +40,7 @@ fn draw(
         [rect.left_bottom(), rect.right_bottom()],
         egui::Stroke::new(1.0, LINE),
     );
-    let (Some(snap), Some(loaded)) = (&view.snapshot, &view.loaded) else {
+    let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         ui.centered_and_justified(|ui| theme::note(ui, "Starting the session…"));
         return Ok(());
     };
@@ -42,7 +49,7 @@ fn draw(
         .show(&mut ui, |ui| {
             ui.horizontal_centered(|ui| {
                 ui.label(egui::RichText::new("BULKHEAD").strong().color(ACCENT));
-                ui.label(egui::RichText::new(&loaded.scenario.title).strong().color(TEXT));
+                ui.label(egui::RichText::new(&brief.title).strong().color(TEXT));
                 ui.separator();
                 let (phase, color) = match snap.phase {
                     Phase::Briefing => ("BRIEFING", DIM),
@@ -76,8 +83,8 @@ fn draw(
                 if snap.paused {
                     theme::pill(ui, "PAUSED", WARN);
                 }
-                if settings.time_scale != 1.0 && settings.time_scale > 0.0 {
-                    theme::note(ui, format!("×{}", settings.time_scale));
+                if let Some(scale) = seat.time_scale.filter(|s| *s != 1.0 && *s > 0.0) {
+                    theme::note(ui, format!("×{scale}"));
                 }
                 if let Some(e) = &snap.lab_error {
                     theme::pill(ui, "LAB ERROR", BAD).on_hover_text(e);
@@ -157,6 +164,36 @@ fn draw(
                     });
             });
     }
+    Ok(())
+}
+
+/// Over the map, once the session cannot go on: why, and the way back to the menu.
+fn session_lost(
+    mut contexts: EguiContexts,
+    view: Res<SessionView>,
+    mut intents: MessageWriter<Intent>,
+) -> Result {
+    let LabState::Failed(why) = &view.lab else {
+        return Ok(());
+    };
+    let ctx = contexts.ctx_mut()?;
+    let area = egui_rect(regions(screen_size(ctx)).map);
+    egui::Area::new(egui::Id::new("session-lost"))
+        .fixed_pos(area.left_top() + egui::vec2(10.0, 10.0))
+        .show(ctx, |ui| {
+            ui.set_max_width(area.width() - 20.0);
+            theme::card().show(ui, |ui| {
+                ui.label(
+                    egui::RichText::new(format!("The session cannot go on: {why}."))
+                        .strong()
+                        .color(BAD),
+                );
+                theme::note(ui, "What you see is the last view the seat sent.");
+                if ui.button("Back to the menu").clicked() {
+                    intents.write(Intent::Menu);
+                }
+            });
+        });
     Ok(())
 }
 

@@ -62,10 +62,10 @@ fn draw(mut contexts: EguiContexts, view: Res<SessionView>, mut live: ResMut<Liv
         [rect.left_top(), rect.left_bottom()],
         egui::Stroke::new(1.0, LINE),
     );
-    let (Some(snap), Some(loaded)) = (&view.snapshot, &view.loaded) else {
+    let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         return Ok(());
     };
-    let topology = &loaded.topology;
+    let topology = &brief.topology;
     egui::Frame::new()
         .inner_margin(egui::Margin::symmetric(10, 8))
         .show(&mut ui, |ui| {

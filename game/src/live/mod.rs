@@ -183,8 +183,8 @@ fn reset(mut ui: ResMut<LiveUi>, view: Res<SessionView>) {
     };
     // Start on the web tier (where accounts log in: the busiest logs), else the first node, so
     // the inspector has something to show.
-    ui.selected_node = view.loaded.as_ref().and_then(|l| {
-        let company = || l.topology.services.iter().filter(|s| !s.range_only);
+    ui.selected_node = view.brief.as_ref().and_then(|b| {
+        let company = || b.topology.services.iter().filter(|s| !s.range_only);
         company()
             .find(|s| s.role == bulkhead_engine::format::topology::Role::Web)
             .or_else(|| company().next())

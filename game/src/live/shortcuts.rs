@@ -108,10 +108,10 @@ fn shortcuts(
             AlertSort::Severity => AlertSort::Time,
         };
     }
-    let (Some(snap), Some(loaded)) = (&view.snapshot, &view.loaded) else {
+    let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         return;
     };
-    let topology = &loaded.topology;
+    let topology = &brief.topology;
 
     for (i, key) in DIGITS.iter().enumerate() {
         if pressed(*key)

@@ -236,10 +236,10 @@ fn spawn(
     art: Option<Res<Art>>,
     mut map: ResMut<MapState>,
 ) {
-    let (Some(loaded), Some(art)) = (&view.loaded, art) else {
+    let (Some(brief), Some(art)) = (&view.brief, art) else {
         return;
     };
-    let topology: &Topology = &loaded.topology;
+    let topology: &Topology = &brief.topology;
     map.layout = layout(topology);
     let l = &map.layout;
     let scoped = DespawnOnExit(Screen::Live);
@@ -463,7 +463,7 @@ fn node_state(
     mut icons: Query<(&NodeIcon, &mut Sprite), Without<Disc>>,
     mut labels: Query<(&StateLabel, &mut Text2d, &mut TextColor)>,
 ) {
-    let (Some(snap), Some(loaded)) = (&view.snapshot, &view.loaded) else {
+    let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         return;
     };
     for (disc, mut sprite) in &mut discs {
@@ -479,7 +479,7 @@ fn node_state(
     }
     for (icon, mut sprite) in &mut icons {
         let down = snap.services.get(&icon.0).is_some_and(|s| !s.running);
-        let role = loaded
+        let role = brief
             .topology
             .service(&icon.0)
             .map_or(Role::Worker, |s| s.role);
@@ -513,10 +513,10 @@ fn alert_rings(
     time: Res<Time>,
     mut rings: Query<(&AlertRing, &mut Sprite, &mut Visibility, &mut Transform)>,
 ) {
-    let (Some(snap), Some(loaded)) = (&view.snapshot, &view.loaded) else {
+    let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         return;
     };
-    let alerting = alerting(snap, &loaded.topology);
+    let alerting = alerting(snap, &brief.topology);
     let pulse = 0.5 + 0.5 * (time.elapsed_secs() * 5.0).sin();
     for (ring, mut sprite, mut vis, mut transform) in &mut rings {
         match alerting.get(&ring.0) {
@@ -550,11 +550,11 @@ fn selection(live: Res<LiveUi>, mut selects: Query<(&SelectRing, &mut Visibility
 
 /// CPU and memory against the container's limits; red when nearly full.
 fn gauges(view: Res<SessionView>, mut gauges: Query<(&Gauge, &mut Sprite)>) {
-    let (Some(snap), Some(loaded)) = (&view.snapshot, &view.loaded) else {
+    let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         return;
     };
     for (gauge, mut sprite) in &mut gauges {
-        let service = loaded.topology.service(&gauge.service);
+        let service = brief.topology.service(&gauge.service);
         let last = snap
             .services
             .get(&gauge.service)

@@ -5,8 +5,9 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bulkhead_engine::EntityRef;
 
-use crate::bridge::{BridgeSettings, Intent, LabState, SessionView};
+use crate::bridge::{Intent, LabState, SessionView};
 use crate::screens::{Screen, UiPass, full_screen};
+use crate::seat::SeatInfo;
 use crate::theme::{self, ACCENT, BAD, DIM, TEXT};
 
 /// The scoring table of the README: component, max, how.
@@ -63,16 +64,11 @@ fn entity(e: &EntityRef) -> String {
 fn draw(
     mut contexts: EguiContexts,
     view: Res<SessionView>,
-    settings: Res<BridgeSettings>,
+    seat: Res<SeatInfo>,
     keys: Res<ButtonInput<KeyCode>>,
     mut intents: MessageWriter<Intent>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    // The trainee's side of the scenario only: no timeline, decoys or answers.
-    let Some(s) = &view.brief else {
-        return Ok(());
-    };
-    let t = &s.topology;
     let ready = view.lab == LabState::Ready;
     if keys.just_pressed(KeyCode::Enter) && ready {
         intents.write(Intent::Start);
@@ -81,6 +77,12 @@ fn draw(
         intents.write(Intent::Menu);
     }
     let mut ui = full_screen(ctx, "briefing");
+    // The trainee's side of the scenario only: no timeline, decoys or answers.
+    let Some(s) = &view.brief else {
+        waiting_for_brief(&mut ui, &view.lab, &mut intents);
+        return Ok(());
+    };
+    let t = &s.topology;
     egui::Frame::new()
         .inner_margin(egui::Margin::symmetric(36, 24))
         .show(&mut ui, |ui| {
@@ -104,11 +106,11 @@ fn draw(
                     ui.add_space(10.0);
                     match &view.lab {
                         LabState::Ready => {
-                            theme::pill(ui, &format!("{} ready", settings.backend.title()), theme::GOOD);
+                            theme::pill(ui, &format!("{} ready", seat.backend.title()), theme::GOOD);
                         }
                         LabState::Starting | LabState::Idle => {
                             ui.spinner();
-                            theme::note(ui, format!("bringing the {} up…", settings.backend.title()));
+                            theme::note(ui, format!("bringing the {} up…", seat.backend.title()));
                         }
                         LabState::Failed(_) => {
                             theme::pill(ui, "lab failed", BAD);
@@ -120,8 +122,8 @@ fn draw(
                 theme::card().show(ui, |ui| {
                     ui.set_width(ui.available_width());
                     ui.label(egui::RichText::new(format!("The lab did not come up: {why}")).color(BAD));
-                    if !settings.backend_hint.is_empty() {
-                        theme::note(ui, format!("What to do: {}", settings.backend_hint));
+                    if !seat.backend_hint.is_empty() {
+                        theme::note(ui, format!("What to do: {}", seat.backend_hint));
                     }
                 });
             }
@@ -249,4 +251,29 @@ fn draw(
             });
         });
     Ok(())
+}
+
+/// Before the seat's brief arrives (a round trip to a server): a spinner, or why it never will.
+fn waiting_for_brief(ui: &mut egui::Ui, lab: &LabState, intents: &mut MessageWriter<Intent>) {
+    egui::Frame::new()
+        .inner_margin(egui::Margin::symmetric(36, 24))
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                match lab {
+                    LabState::Failed(why) => {
+                        ui.label(
+                            egui::RichText::new(format!("The scenario could not open: {why}"))
+                                .color(BAD),
+                        );
+                    }
+                    _ => {
+                        ui.spinner();
+                        theme::note(ui, "opening the scenario…");
+                    }
+                }
+                if ui.button("Back  Esc").clicked() {
+                    intents.write(Intent::Menu);
+                }
+            });
+        });
 }

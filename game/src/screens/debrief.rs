@@ -1,11 +1,13 @@
 //! The debrief: the score card component by component, a timeline of the attack against your
-//! detections and mitigations, badges, the scenario's lesson, and Retry / Next.
+//! detections and mitigations, badges, the scenario's lesson, and Retry / Next. The one screen
+//! that reads the ground truth: the scenario that arrives with the score (`Outcome`).
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bulkhead_engine::score::{Moment, MomentKind};
 
-use crate::bridge::{BridgeSettings, Intent, SessionView};
+use crate::GameInfo;
+use crate::bridge::{Intent, Outcome, SessionView};
 use crate::screens::{Screen, UiPass, full_screen};
 use crate::theme::{self, ACCENT, BAD, DIM, GOOD, LINE, TEXT, WARN};
 
@@ -49,7 +51,8 @@ pub fn moment_color(kind: MomentKind) -> egui::Color32 {
 fn draw(
     mut contexts: EguiContexts,
     view: Res<SessionView>,
-    settings: Res<BridgeSettings>,
+    outcome: Res<Outcome>,
+    info: Res<GameInfo>,
     keys: Res<ButtonInput<KeyCode>>,
     mut intents: MessageWriter<Intent>,
 ) -> Result {
@@ -64,11 +67,11 @@ fn draw(
         intents.write(Intent::Menu);
     }
     let mut ui = full_screen(ctx, "debrief");
-    let (Some(card), Some(loaded)) = (&view.score, &view.loaded) else {
+    let Some(scored) = &outcome.0 else {
         theme::note(&mut ui, "No score yet.");
         return Ok(());
     };
-    let scenario = &loaded.scenario;
+    let (card, scenario) = (&scored.card, &scored.scenario);
     let warmup_ms = scenario.timing.warmup_ms();
     egui::Frame::new()
         .inner_margin(egui::Margin::symmetric(32, 20))
@@ -96,7 +99,7 @@ fn draw(
                     );
                 });
                 // Only when best scores are kept (not for screenshots or a run without a home).
-                match (settings.scores_file.is_some(), view.best_before) {
+                match (info.scores_file.is_some(), view.best_before) {
                     (false, _) => {}
                     (true, Some(best)) if card.total > best => {
                         theme::pill(ui, &format!("NEW BEST (was {best})"), GOOD);

@@ -1,14 +1,15 @@
-//! The menu: every scenario with its difficulty, lessons and your best score, and which lab
-//! backend is in use and how to change it.
+//! The menu: every scenario the seat offers with its difficulty, lessons and your best score,
+//! and which lab backend is in use and how to change it (or, on a served seat, whose it is).
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bulkhead_engine::format::scenario::Difficulty;
 
-use crate::bridge::{BridgeSettings, Intent};
-use crate::scores;
+use crate::bridge::Intent;
 use crate::screens::{Screen, UiPass, full_screen};
+use crate::seat::SeatInfo;
 use crate::theme::{self, ACCENT, DIM, TEXT};
+use crate::{GameInfo, scores};
 
 /// Best scores, read when the menu opens (they change only at the end of a session).
 #[derive(Resource, Default)]
@@ -23,8 +24,8 @@ pub fn plugin(app: &mut App) {
         );
 }
 
-fn load_scores(settings: Res<BridgeSettings>, mut scores: ResMut<MenuScores>) {
-    scores.0 = settings
+fn load_scores(info: Res<GameInfo>, mut scores: ResMut<MenuScores>) {
+    scores.0 = info
         .scores_file
         .as_deref()
         .map(scores::load)
@@ -41,7 +42,7 @@ pub fn difficulty(d: Difficulty) -> (&'static str, egui::Color32) {
 
 fn draw(
     mut contexts: EguiContexts,
-    settings: Res<BridgeSettings>,
+    seat: Res<SeatInfo>,
     scores: Res<MenuScores>,
     keys: Res<ButtonInput<KeyCode>>,
     mut intents: MessageWriter<Intent>,
@@ -50,9 +51,9 @@ fn draw(
     let ctx = contexts.ctx_mut()?;
     let mut ui = full_screen(ctx, "menu");
     // Number keys open a scenario straight away.
-    for (i, loaded) in settings.scenarios.iter().enumerate().take(9) {
+    for (i, offer) in seat.offers.iter().enumerate().take(9) {
         if keys.just_pressed(crate::live::shortcuts::DIGITS[i]) {
-            intents.write(Intent::Open(loaded.scenario.id.clone()));
+            intents.write(Intent::Open(offer.id.clone()));
         }
     }
     egui::Frame::new()
@@ -80,36 +81,14 @@ fn draw(
                 });
             });
             ui.add_space(14.0);
-            theme::card().show(ui, |ui| {
-                ui.set_width(ui.available_width());
-                ui.horizontal_wrapped(|ui| {
-                    ui.label(egui::RichText::new("Lab").strong());
-                    let color = match settings.backend {
-                        bulkhead_engine::Backend::Docker => ACCENT,
-                        bulkhead_engine::Backend::Sim => theme::BLUE,
-                    };
-                    theme::pill(ui, settings.backend.title(), color);
-                    ui.label(match settings.backend {
-                        bulkhead_engine::Backend::Docker => {
-                            "Real containers: every mitigation is applied to them and confirmed."
-                        }
-                        bulkhead_engine::Backend::Sim => {
-                            "Embedded simulation: deterministic, no Docker needed."
-                        }
-                    });
-                    if !settings.backend_hint.is_empty() {
-                        theme::note(ui, format!("To change it: {}", settings.backend_hint));
-                    }
-                });
-            });
+            seat_card(ui, &seat);
             ui.add_space(18.0);
             theme::heading(ui, "Scenarios");
             ui.add_space(6.0);
             egui::ScrollArea::vertical()
                 .max_height(ui.available_height() - 40.0)
                 .show(ui, |ui| {
-                    for (i, loaded) in settings.scenarios.iter().enumerate() {
-                        let s = &loaded.scenario;
+                    for (i, s) in seat.offers.iter().enumerate() {
                         theme::card().show(ui, |ui| {
                             ui.set_width(ui.available_width());
                             ui.horizontal(|ui| {
@@ -123,14 +102,7 @@ fn draw(
                                         );
                                         let (label, color) = difficulty(s.difficulty);
                                         theme::pill(ui, label, color);
-                                        theme::note(
-                                            ui,
-                                            format!(
-                                                "{} min · {}",
-                                                (s.timing.warmup_s + s.timing.live_s) / 60,
-                                                s.id
-                                            ),
-                                        );
+                                        theme::note(ui, &s.id);
                                     });
                                     for lesson in &s.lessons {
                                         ui.label(
@@ -196,4 +168,42 @@ fn draw(
             });
         });
     Ok(())
+}
+
+/// Which lab the seat runs and how to change it; on a served seat, whose seat it is; and, once
+/// the connection is gone, why.
+fn seat_card(ui: &mut egui::Ui, seat: &SeatInfo) {
+    theme::card().show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.horizontal_wrapped(|ui| {
+            ui.label(egui::RichText::new("Lab").strong());
+            let color = match seat.backend {
+                bulkhead_engine::Backend::Docker => ACCENT,
+                bulkhead_engine::Backend::Sim => theme::BLUE,
+            };
+            theme::pill(ui, seat.backend.title(), color);
+            ui.label(match seat.backend {
+                bulkhead_engine::Backend::Docker => {
+                    "Real containers: every mitigation is applied to them and confirmed."
+                }
+                bulkhead_engine::Backend::Sim => {
+                    "Embedded simulation: deterministic, no Docker needed."
+                }
+            });
+            if let Some(served) = &seat.served {
+                theme::note(
+                    ui,
+                    format!(
+                        "Seat {} of workshop “{}”: the facilitator's server runs it.",
+                        served.seat, served.workshop
+                    ),
+                );
+            } else if !seat.backend_hint.is_empty() {
+                theme::note(ui, format!("To change it: {}", seat.backend_hint));
+            }
+        });
+        if let Some(why) = &seat.lost {
+            ui.label(egui::RichText::new(format!("Disconnected: {why}.")).color(theme::BAD));
+        }
+    });
 }
