@@ -287,6 +287,19 @@ impl Bridge {
     }
 }
 
+/// What a served seat sent about the session it already had open when the game joined (see
+/// `seat::Attached`), for `resume` to take in before the game asks for anything.
+#[derive(Resource, Debug, Default)]
+pub struct Resumed(pub(crate) Vec<ServerMsg>);
+
+/// Take in the session a served seat already had open: it becomes the open session, on the
+/// screen it has reached.
+pub(crate) fn resume(mut resumed: ResMut<Resumed>, mut io: SessionIo) {
+    for msg in std::mem::take(&mut resumed.0) {
+        io.receive(msg);
+    }
+}
+
 /// The bridge's systems run in this set, before anything that reads the view.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BridgeSet;
@@ -319,7 +332,7 @@ fn close_on_request(mut exit: MessageWriter<AppExit>) {
 
 /// Everything the bridge's systems touch: the link, and the resources the screens read.
 #[derive(SystemParam)]
-struct SessionIo<'w> {
+pub(crate) struct SessionIo<'w> {
     bridge: Res<'w, Bridge>,
     info: Res<'w, GameInfo>,
     seat: ResMut<'w, SeatInfo>,
@@ -358,7 +371,8 @@ fn pull(mut io: SessionIo) {
     for msg in messages {
         io.receive(msg);
     }
-    // A session resumed on a rejoin may be running already: its screen is the live one.
+    // A session that is running while the briefing shows (resumed on a rejoin, or begun before
+    // its brief arrived) belongs on the live screen, which now has a brief to lay out.
     let begun = io
         .view
         .snapshot
@@ -439,7 +453,12 @@ impl SessionIo<'_> {
     fn start(&mut self) {
         let failed = matches!(self.view.lab, LabState::Failed(_));
         if self.view.is_open() && !failed && self.bridge.send(ClientMsg::Begin) {
-            self.next.set(Screen::Live);
+            // The live screen is laid out from the brief when it opens. Begun before the brief
+            // has arrived (offscreen, where nobody waits for the lab), it opens with the first
+            // view of the running session instead (see `pull`).
+            if self.view.brief.is_some() {
+                self.next.set(Screen::Live);
+            }
         } else {
             self.view.push_feedback(
                 FeedbackKind::Refused,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bulkhead_engine::Millis;
 
-use bridge::{Bridge, Intent};
+use bridge::{Bridge, Intent, Resumed};
 use seat::{Attached, SeatInfo};
 
 /// Builds the lab a session runs on; called on the seat's thread, so a slow lab (Docker
@@ -134,14 +134,18 @@ impl GameConfig {
             .map(|s| (s.after_s * 1000.0).round() as Millis)
     }
 
-    fn info(&self, seat: &SeatInfo) -> GameInfo {
+    fn info(&self, seat: &Attached) -> GameInfo {
         // A screenshot with no scenario named shows the first one.
         let start = self.start.clone().or_else(|| {
             self.screenshot
                 .as_ref()
-                .and(seat.offers.first())
+                .and(seat.info.offers.first())
                 .map(|o| o.id.clone())
         });
+        // Rejoining a seat that still runs the scenario named: carry on with it rather than
+        // throw it away. A screenshot always starts afresh, to be taken at its moment.
+        let resumes = self.screenshot.is_none() && start.as_deref() == seat.resumable();
+        let start = start.filter(|_| !resumes);
         GameInfo {
             start,
             report_fps: self.report_fps,
@@ -165,12 +169,21 @@ pub fn attach(config: &GameConfig) -> Result<Attached, GameError> {
 /// live screen's state and shortcuts. Needs an app with `StatesPlugin` (headless tests use
 /// `MinimalPlugins` + `StatesPlugin`).
 pub fn add_logic(app: &mut App, config: &GameConfig, seat: Attached) {
-    app.insert_resource(config.info(&seat.info))
+    let info = config.info(&seat);
+    // A scenario opened at startup replaces the seat's open session: what the seat said of
+    // that one must not show, not even for a frame (an offscreen run would take it for its own).
+    let resumed = if info.start.is_some() {
+        Vec::new()
+    } else {
+        seat.resumed
+    };
+    app.insert_resource(info)
         .insert_resource(Bridge::new(seat.link))
         .insert_resource(seat.info)
+        .insert_resource(Resumed(resumed))
         .init_resource::<ButtonInput<KeyCode>>()
         .add_plugins((screens::plugin, bridge::plugin, live::plugin))
-        .add_systems(Startup, open_start);
+        .add_systems(Startup, (bridge::resume, open_start));
 }
 
 /// Skip the menu when a scenario was named (and the briefing too, offscreen).

@@ -23,6 +23,9 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(33);
 /// How long to wait for the seat's greeting. A local seat answers at once; `remote::connect`
 /// has already waited for a served seat's.
 const WELCOME_WAIT: Duration = Duration::from_secs(10);
+/// A served seat with a session open sends it (brief, lab, view, score) right behind its
+/// greeting, in one burst: a pause this long after the last message means the burst is over.
+const RESUME_QUIET: Duration = Duration::from_millis(150);
 
 /// Where the trainee's seat is.
 #[derive(Clone, Debug)]
@@ -129,6 +132,10 @@ impl SeatInfo {
 pub struct Attached {
     pub(crate) link: Link,
     pub(crate) info: SeatInfo,
+    /// What a served seat sent right after its greeting about the session it already had open
+    /// (empty when it had none). Kept apart because, unlike everything later, it answers
+    /// nothing the game asked.
+    pub(crate) resumed: Vec<ServerMsg>,
 }
 
 impl std::fmt::Debug for Attached {
@@ -144,6 +151,20 @@ impl Attached {
         &self.info
     }
 
+    /// The scenario of the session the seat already had open, if it can still be played (its
+    /// lab did not fail and it is not over).
+    pub fn resumable(&self) -> Option<&str> {
+        let over = self
+            .resumed
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Over { .. } | ServerMsg::LabFailed(_)));
+        let open = self.resumed.iter().find_map(|m| match m {
+            ServerMsg::Opened { brief, .. } => Some(brief.id.as_str()),
+            _ => None,
+        });
+        open.filter(|_| !over)
+    }
+
     /// Attach to a seat that is already connected and greets first (a served seat, or a test's
     /// hand-made connection): its `Welcome` is read here.
     pub fn greeted(connection: Connection) -> Result<Attached, GameError> {
@@ -157,9 +178,11 @@ impl Attached {
             time_scale: None,
             lost: None,
         };
+        let resumed = resume_burst(&connection);
         Ok(Attached {
             link: Link::remote(connection),
             info,
+            resumed,
         })
     }
 }
@@ -199,6 +222,8 @@ fn attach_local(local: &LocalSeat, shot_at: Option<Millis>) -> Result<Attached, 
     Ok(Attached {
         link: Link::local(connection, seat),
         info,
+        // A seat spawned just now has no session to resume.
+        resumed: Vec::new(),
     })
 }
 
@@ -264,4 +289,14 @@ fn greeting(connection: &Connection) -> Result<Welcome, GameError> {
             Err(closed) => return Err(GameError::NoWelcome(closed.to_string())),
         }
     }
+}
+
+/// The messages a served seat sends right behind its greeting about a session it already has
+/// open (a rejoin after a crash or a lost network): everything until the line goes quiet.
+fn resume_burst(connection: &Connection) -> Vec<ServerMsg> {
+    let mut burst = Vec::new();
+    while let Ok(Some(msg)) = connection.recv_timeout(RESUME_QUIET) {
+        burst.push(msg);
+    }
+    burst
 }

@@ -400,6 +400,12 @@ struct FakeSeat {
 impl FakeSeat {
     /// A connection that has greeted, offering the repository's scenarios.
     fn connect() -> (FakeSeat, Attached) {
+        FakeSeat::rejoin(Vec::new())
+    }
+
+    /// A connection that has greeted and then sent what the seat's open session is (what a
+    /// seat sends a client that joins while it has one).
+    fn rejoin(resumed: Vec<ServerMsg>) -> (FakeSeat, Attached) {
         let (tx, rx) = mpsc::channel();
         let sent = Arc::new(Mutex::new(Vec::new()));
         let log = sent.clone();
@@ -419,6 +425,9 @@ impl FakeSeat {
             offers: scenarios().iter().map(|l| Offer::of(&l.scenario)).collect(),
         })
         .unwrap();
+        for msg in resumed {
+            tx.send(msg).unwrap();
+        }
         let attached = Attached::greeted(connection).expect("the greeting");
         (FakeSeat { sent, tx: Some(tx) }, attached)
     }
@@ -428,14 +437,7 @@ impl FakeSeat {
     }
 
     fn opened(&self, id: &str) {
-        let loaded = scenarios()
-            .into_iter()
-            .find(|l| l.scenario.id == id)
-            .unwrap();
-        self.push(ServerMsg::Opened {
-            brief: Box::new(TraineeBrief::of(&loaded.scenario, &loaded.topology)),
-            seed: 11,
-        });
+        self.push(opened(id));
     }
 
     fn sent(&self) -> Vec<ClientMsg> {
@@ -445,6 +447,33 @@ impl FakeSeat {
     /// The server goes away.
     fn close(&mut self) {
         self.tx = None;
+    }
+}
+
+fn opened(id: &str) -> ServerMsg {
+    let loaded = scenarios()
+        .into_iter()
+        .find(|l| l.scenario.id == id)
+        .unwrap();
+    ServerMsg::Opened {
+        brief: Box::new(TraineeBrief::of(&loaded.scenario, &loaded.topology)),
+        seed: 11,
+    }
+}
+
+/// The end of a session, as a seat sends it (the card's numbers do not matter here).
+fn over(id: &str) -> ServerMsg {
+    let loaded = scenarios()
+        .into_iter()
+        .find(|l| l.scenario.id == id)
+        .unwrap();
+    let card = bulkhead_engine::score(&loaded.scenario, &loaded.topology, &[], None);
+    ServerMsg::Over {
+        card: Box::new(card),
+        scenario: Box::new((*loaded.scenario).clone()),
+        record: None,
+        record_error: None,
+        lab_error: None,
     }
 }
 
@@ -550,16 +579,58 @@ fn a_closed_connection_mid_session_fails_the_lab_and_nothing_panics() {
 
 #[test]
 fn a_rejoin_resumes_the_session_the_seat_was_running() {
-    // What a seat sends a client that attaches while a session is open: after the greeting,
-    // the brief and the lab's state, before the game has asked for anything.
-    let (fake, attached) = FakeSeat::connect();
+    // Nothing named to start: the seat's open session becomes the game's.
+    let (fake, attached) = FakeSeat::rejoin(vec![opened(SCENARIO), ServerMsg::LabReady]);
+    assert_eq!(attached.resumable(), Some(SCENARIO));
     let mut app = app_on(&served_config(), attached);
-    fake.opened(SCENARIO);
-    fake.push(ServerMsg::LabReady);
     until(&mut app, Duration::from_secs(5), "the resumed brief", |a| {
         view(a).lab == LabState::Ready && screen(a) == Screen::Briefing
     });
     assert_eq!(view(&app).opening.as_deref(), Some(SCENARIO));
     assert_eq!(view(&app).seed, Some(11));
     assert!(fake.sent().is_empty(), "resuming asks the seat for nothing");
+
+    // The same scenario named to start: still resumed, not thrown away.
+    let (fake, attached) = FakeSeat::rejoin(vec![opened(SCENARIO), ServerMsg::LabReady]);
+    let config = GameConfig {
+        start: Some(SCENARIO.into()),
+        ..served_config()
+    };
+    let mut app = app_on(&config, attached);
+    app.update();
+    assert_eq!(view(&app).lab, LabState::Ready);
+    assert!(fake.sent().is_empty(), "{:?}", fake.sent());
+}
+
+#[test]
+fn a_rejoin_with_a_scenario_named_replaces_a_finished_session() {
+    // The seat's last session is over; the game was asked for the same scenario: a new one
+    // opens, and the old score is not shown as if it were the new session's.
+    let (fake, attached) =
+        FakeSeat::rejoin(vec![opened(SCENARIO), ServerMsg::LabReady, over(SCENARIO)]);
+    assert_eq!(attached.resumable(), None);
+    let config = GameConfig {
+        start: Some(SCENARIO.into()),
+        ..served_config()
+    };
+    let mut app = app_on(&config, attached);
+    app.update();
+    assert_eq!(
+        fake.sent(),
+        vec![ClientMsg::Open {
+            scenario: SCENARIO.into(),
+            pace: Pace::Clocked
+        }]
+    );
+    assert_eq!(screen(&app), Screen::Briefing);
+    assert!(outcome(&app).0.is_none());
+    assert!(
+        view(&app).brief.is_none(),
+        "waiting for the new session's brief"
+    );
+    fake.opened(SCENARIO);
+    fake.push(ServerMsg::LabReady);
+    until(&mut app, Duration::from_secs(5), "the new lab", |a| {
+        view(a).lab == LabState::Ready
+    });
 }

@@ -9,18 +9,19 @@ use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, backend, play, report, signals};
 
 /// Open the game on a seat in this process, or on the served seat --join names.
 pub fn play_game(args: &play::PlayArgs, asked: Option<backend::BackendChoice>) -> Result<(), Exit> {
+    let join = play::join_seat(args);
+    if let Some(join) = &join {
+        refuse_local_flags(asked)?;
+        check_name(&join.name)?;
+    }
     if args.screenshot.is_none()
         && let Some(problem) = play::display_problem()
     {
         eprintln!("{problem}");
         return Err(Exit(EXIT_BAD_INPUT));
     }
-    let seat = match play::join_seat(args) {
-        Some(join) => {
-            refuse_local_flags(asked)?;
-            check_name(&join.name)?;
-            SeatSource::Join(join)
-        }
+    let seat = match join {
+        Some(join) => SeatSource::Join(join),
         None => local_seat(args, asked)?,
     };
     run_game(play::game_config(args, seat))

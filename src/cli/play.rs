@@ -22,7 +22,8 @@ pub struct PlayArgs {
     #[arg(long, value_name = "PATH")]
     pub screenshot: Option<PathBuf>,
     /// With --screenshot: session seconds to play first (warm-up included; past the end shows
-    /// the debrief).
+    /// the debrief). With --join the server's clock keeps running while the picture is drawn,
+    /// so it shows a moment a little later.
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     pub after: f64,
     /// Print the median frames per second measured over a few seconds of the live screen.
