@@ -422,6 +422,7 @@ impl SeatThread {
                         "no scenario is open: send `open` first",
                     )],
                 };
+                self.update_status();
                 for msg in reply {
                     self.send(msg);
                 }
@@ -453,6 +454,7 @@ impl SeatThread {
         };
         self.close_session();
         let seed = seed_or_random(self.config.seed);
+        tracing::info!(seat = self.config.seat, scenario = id, seed, "opening");
         let brief = bulkhead_engine::TraineeBrief::of(&loaded.scenario, &loaded.topology);
         self.send(ServerMsg::Opened {
             brief: Box::new(brief),
@@ -597,10 +599,11 @@ impl SeatThread {
             return IDLE_POLL;
         }
         let (wait, msgs) = open.advance(&self.config, attached);
+        // The facilitator's status is current before the client hears of a change.
+        self.update_status();
         for msg in msgs {
             self.send(msg);
         }
-        self.update_status();
         wait
     }
 
@@ -746,6 +749,14 @@ impl Open {
                 ))));
             }
             let over = over_message(session, &self.loaded, self.record.clone());
+            if let ServerMsg::Over { card, .. } = &over {
+                tracing::info!(
+                    seat = config.seat,
+                    scenario = %self.loaded.scenario.id,
+                    score = card.total,
+                    "session over"
+                );
+            }
             self.over = Some(over.clone());
             out.push(over);
             return (IDLE_POLL, out);

@@ -189,3 +189,36 @@ fn a_reattached_client_resumes_the_session_where_it_is() {
     .unwrap();
     assert_eq!(played.card.total, 0, "idle scores nothing");
 }
+
+#[test]
+fn an_unattended_seat_closes_its_idle_session_and_removes_its_lab() {
+    let mut cfg = config(vec![load("stolen-credentials")], 5, Records::None);
+    cfg.idle_timeout = Some(Duration::from_millis(300));
+    let seat = Seat::spawn(cfg).unwrap();
+    let conn = seat.try_attach(Some("Ada".into())).unwrap();
+    conn.send(ClientMsg::Open {
+        scenario: "stolen-credentials".into(),
+        pace: Pace::Lockstep,
+    })
+    .unwrap();
+    wait_for(&conn, "lab", |m| matches!(m, ServerMsg::LabReady));
+    conn.send(ClientMsg::Begin).unwrap();
+    wait_for(&conn, "the first view", |m| matches!(m, ServerMsg::View(_)));
+    // Held by a client, a lockstep session waiting for steps is not reaped.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(seat.status().lab, bulkhead_host::seat::LabStatus::Up);
+    drop(conn);
+    let mut waited = Duration::ZERO;
+    while seat.status().lab != bulkhead_host::seat::LabStatus::Down {
+        assert!(
+            waited < Duration::from_secs(5),
+            "the idle lab was never removed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        waited += Duration::from_millis(50);
+    }
+    assert!(
+        waited >= Duration::from_millis(250),
+        "reaped before the timeout: {waited:?}"
+    );
+}

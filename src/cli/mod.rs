@@ -79,11 +79,11 @@ pub enum LabsAction {
 }
 
 /// One subscriber for every verb, the game included (it disables bevy's LogPlugin, so bevy's
-/// own warnings come here too): BULKHEAD_LOG, else RUST_LOG, else warnings and errors only.
-fn init_logging() {
+/// own warnings come here too): BULKHEAD_LOG, else RUST_LOG, else `default`.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BULKHEAD_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour codes only for a person at a terminal, not in a log file or a test's capture.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
@@ -121,7 +121,12 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    init_logging();
+    // A server's terminal is its facilitator's log: who joined, left, was refused. Every other
+    // verb says only what went wrong.
+    init_logging(match cli.command {
+        Verb::Serve(_) => "warn,bulkhead_server=info,bulkhead_host=info",
+        _ => "warn",
+    });
     let result = match cli.command {
         Verb::Play { args, backend } => game::play_game(&args, backend),
         Verb::List => list::list(),
