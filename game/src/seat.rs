@@ -188,7 +188,7 @@ impl Attached {
 }
 
 /// Attach the game to the seat `config` names: spawn it here, or join it on its server.
-pub fn attach(config: &GameConfig) -> Result<Attached, GameError> {
+pub(crate) fn attach(config: &GameConfig) -> Result<Attached, GameError> {
     match &config.seat {
         SeatSource::Local(local) => attach_local(local, config.shot_at()),
         SeatSource::Join(join) => {
