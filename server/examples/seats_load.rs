@@ -3,9 +3,11 @@
 //! raised it, the round trip of a command (to its answer, and to its confirmed effect in a
 //! view), and the views each client receives per second.
 //!
-//! `cargo run --release -p bulkhead-server --example seats_load -- SEATS TIME_SCALE SECONDS`
-//! (defaults 50 4 75). The clock runs at TIME_SCALE times real time, so a run at 4 is four
-//! times the tick rate of a workshop at real time: a stricter load than the target's.
+//! `cargo run --release -p bulkhead-server --example seats_load -- SEATS TIME_SCALE SECONDS
+//! [sim|docker]` (defaults 50 4 75 sim). On the simulated lab the clock runs at TIME_SCALE
+//! times real time, so a run at 4 is four times the tick rate of a workshop at real time: a
+//! stricter load than the target's. On Docker every seat is a real lab (7 containers), and
+//! an alert's latency includes the telemetry's lag.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -34,12 +36,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: f64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (seats, scale, seconds) = (arg(0, 50.0) as u32, arg(1, 4.0), arg(2, 75.0));
+    let docker = args.get(3).is_some_and(|a| a == "docker");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let loaded = bulkhead_engine::format::resolve_scenario(&root, "stolen-credentials")
         .expect("the shipped scenario loads");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let running = runtime
-        .block_on(bulkhead_server::start(server_config(seats, scale, loaded)))
+        .block_on(bulkhead_server::start(server_config(
+            seats, scale, loaded, docker,
+        )))
         .expect("the server starts");
     let url = format!("http://{}", running.addr);
     let codes = running.codes();
@@ -57,14 +62,42 @@ fn main() {
         .map(|c| c.join().expect("a client"))
         .collect();
     runtime.block_on(running.stop());
-    report(seats, scale, seconds, &all);
+    report(
+        seats,
+        scale,
+        seconds,
+        if docker { "docker" } else { "sim" },
+        &all,
+    );
 }
 
-fn server_config(seats: u32, scale: f64, loaded: Loaded) -> ServerConfig {
+fn server_config(seats: u32, scale: f64, loaded: Loaded, docker: bool) -> ServerConfig {
     let catalogue = Arc::new(vec![loaded]);
-    let make_lab: LabFactory = Arc::new(|loaded: &Loaded, seed| {
-        Ok(Box::new(SimLab::new(loaded.topology.clone(), &loaded.scenario, seed)) as _)
-    });
+    let make_lab: LabFactory = if docker {
+        Arc::new(move |loaded: &Loaded, _| {
+            let options = bulkhead_labs::LabOptions {
+                time_scale: scale,
+                ..Default::default()
+            };
+            bulkhead_labs::docker_lab::DockerLab::start(
+                loaded.topology.clone(),
+                &loaded.scenario,
+                &options,
+                |_| {},
+            )
+            .map(|lab| Box::new(lab) as _)
+            .map_err(|e| e.to_string())
+        })
+    } else {
+        Arc::new(|loaded: &Loaded, seed| {
+            Ok(Box::new(SimLab::new(loaded.topology.clone(), &loaded.scenario, seed)) as _)
+        })
+    };
+    let backend = if docker {
+        Backend::Docker
+    } else {
+        Backend::Sim
+    };
     ServerConfig {
         listen: "127.0.0.1:0".parse().expect("an address"),
         workshop: "load".into(),
@@ -72,11 +105,12 @@ fn server_config(seats: u32, scale: f64, loaded: Loaded) -> ServerConfig {
             .map(|seat| SeatConfig {
                 seat,
                 workshop: "load".into(),
-                backend: Backend::Sim,
+                backend,
                 catalogue: catalogue.clone(),
                 make_lab: make_lab.clone(),
                 seed: Some(u64::from(seat)),
-                time_scale: scale,
+                // A Docker lab keeps its own (scaled) clock.
+                time_scale: if docker { 0.0 } else { scale },
                 stop_at: None,
                 // As `bulkhead serve` publishes.
                 publish_every: Duration::from_millis(100),
@@ -179,13 +213,13 @@ fn percentiles(mut values: Vec<f64>) -> String {
     )
 }
 
-fn report(seats: u32, scale: f64, seconds: f64, all: &[Measured]) {
+fn report(seats: u32, scale: f64, seconds: f64, backend: &str, all: &[Measured]) {
     let gather = |f: fn(&Measured) -> &Vec<f64>| {
         all.iter()
             .flat_map(|m| f(m).iter().copied())
             .collect::<Vec<_>>()
     };
-    println!("{seats} seats, clock at {scale}x real time, {seconds} s");
+    println!("{seats} seats, clock at {scale}x real time, {seconds} s, {backend}");
     println!(
         "alert latency (tick raised -> client): {}",
         percentiles(gather(|m| &m.alert_latency_ms))

@@ -152,3 +152,90 @@ pub fn leftovers(pid: u32) -> (Vec<String>, Vec<String>) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A `bulkhead serve` child and what it printed: the URL, the token and the seats' codes.
+pub struct Served {
+    pub run: Run,
+    pub url: String,
+    pub token: String,
+    pub codes: Vec<String>,
+}
+
+impl Served {
+    pub fn start(args: &[&str]) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--records"])
+            .arg(dir.path().join("records"))
+            .args(args);
+        let mut run = Run::spawn(command, dir);
+        run.wait_for("the server's announcement", Duration::from_secs(60), |r| {
+            stdout(r).contains("records:")
+        });
+        let text = stdout(&run);
+        let after = |prefix: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(prefix))
+                .map(str::to_owned)
+                .collect()
+        };
+        let url = after("listening: ")[0]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        let token = after("facilitator: ")[0]
+            .split("token=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        let codes = text
+            .lines()
+            .filter(|l| l.starts_with("seat "))
+            .map(|l| l.split("code ").nth(1).unwrap()[..8].to_string())
+            .collect();
+        Served {
+            run,
+            url,
+            token,
+            codes,
+        }
+    }
+
+    pub fn records(&self) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(self.run.dir.path().join("records"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        kill("TERM", self.run.pid());
+        self.run.wait_exit(Duration::from_secs(60)).0
+    }
+}
+
+pub fn stdout(run: &Run) -> String {
+    std::fs::read_to_string(run.dir.path().join("stdout")).unwrap_or_default()
+}
+
+/// `GET /api/seats` with the token, through a plain socket (no HTTP client in this crate).
+pub fn seats_json(url: &str, token: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /api/seats HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body = response.split("\r\n\r\n").nth(1).unwrap();
+    serde_json::from_str(body).unwrap()
+}
