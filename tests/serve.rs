@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{Served, docker_here, leftovers, owned_by};
 
@@ -40,6 +40,21 @@ fn joined(url: &str, code: &str, scenario: &str, defender: &str) -> serde_json::
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// One joined stolen-credentials run per defender, each on its own seat, all at once.
+fn play_at_once(served: &Served, defenders: &[&str]) -> Vec<serde_json::Value> {
+    std::thread::scope(|scope| {
+        let players: Vec<_> = defenders
+            .iter()
+            .zip(&served.codes)
+            .map(|(defender, code)| {
+                let url = served.url.as_str();
+                scope.spawn(move || joined(url, code, "stolen-credentials", defender))
+            })
+            .collect();
+        players.into_iter().map(|p| p.join().unwrap()).collect()
+    })
 }
 
 fn readme_defender() -> std::path::PathBuf {
@@ -76,17 +91,7 @@ fn three_served_seats_score_exactly_as_local_runs_and_stopping_writes_every_reco
     let script = readme_defender();
     let defenders = ["bot", "idle", script.to_str().unwrap()];
     let started = Instant::now();
-    let cards: Vec<serde_json::Value> = std::thread::scope(|scope| {
-        let players: Vec<_> = defenders
-            .iter()
-            .zip(&served.codes)
-            .map(|(defender, code)| {
-                let url = served.url.clone();
-                scope.spawn(move || joined(&url, code, "stolen-credentials", defender))
-            })
-            .collect();
-        players.into_iter().map(|p| p.join().unwrap()).collect()
-    });
+    let cards = play_at_once(&served, &defenders);
     figure!(
         "three served sim seats played at once in {:.2} s",
         started.elapsed().as_secs_f64()
@@ -154,17 +159,7 @@ fn two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop() {
     ]);
     let pid = served.run.pid();
     let started = Instant::now();
-    let cards: Vec<serde_json::Value> = std::thread::scope(|scope| {
-        let players: Vec<_> = ["bot", "idle"]
-            .iter()
-            .zip(&served.codes)
-            .map(|(defender, code)| {
-                let url = served.url.clone();
-                scope.spawn(move || joined(&url, code, "stolen-credentials", defender))
-            })
-            .collect();
-        players.into_iter().map(|p| p.join().unwrap()).collect()
-    });
+    let cards = play_at_once(&served, &["bot", "idle"]);
     figure!(
         "two served Docker seats at 10x played at once in {:.1} s; bot {}, idle {}",
         started.elapsed().as_secs_f64(),

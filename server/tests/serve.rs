@@ -167,6 +167,26 @@ fn wait_for(conn: &Connection, what: &str, f: impl Fn(&ServerMsg) -> bool) -> Se
     panic!("no {what}");
 }
 
+/// Open stolen-credentials on the clock, begin it, and wait for a view at or past `past_ms`;
+/// returns that view's session time.
+fn begin_clocked(conn: &Connection, past_ms: u64) -> u64 {
+    conn.send(ClientMsg::Open {
+        scenario: "stolen-credentials".into(),
+        pace: Pace::Clocked,
+    })
+    .unwrap();
+    wait_for(conn, "lab", |m| matches!(m, ServerMsg::LabReady));
+    conn.send(ClientMsg::Begin).unwrap();
+    match wait_for(
+        conn,
+        "a view far enough",
+        |m| matches!(m, ServerMsg::View(v) if v.now_ms >= past_ms),
+    ) {
+        ServerMsg::View(v) => v.now_ms,
+        _ => unreachable!(),
+    }
+}
+
 fn record_beside_the_bot(id: &str, seed: u64) -> (bulkhead_engine::ScoreCard, Vec<u8>) {
     let loaded = load(id);
     let sink = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -451,22 +471,7 @@ fn a_reset_code_drops_the_holder_and_the_new_code_resumes_the_session() {
     let token = server.running().facilitator_token().to_string();
     let old = server.code(1);
     let first = server.join(1, "Ada");
-    first
-        .send(ClientMsg::Open {
-            scenario: "stolen-credentials".into(),
-            pace: Pace::Clocked,
-        })
-        .unwrap();
-    wait_for(&first, "lab", |m| matches!(m, ServerMsg::LabReady));
-    first.send(ClientMsg::Begin).unwrap();
-    let before = match wait_for(
-        &first,
-        "a view past 1 s",
-        |m| matches!(m, ServerMsg::View(v) if v.now_ms >= 1000),
-    ) {
-        ServerMsg::View(v) => v.now_ms,
-        _ => unreachable!(),
-    };
+    let before = begin_clocked(&first, 1000);
     let (status, body) = server.http("POST", "/api/seats/1/code", Some(&token));
     assert_eq!(status, 200);
     let fresh = body["code"].as_str().unwrap().to_string();
@@ -505,22 +510,7 @@ fn a_reset_code_drops_the_holder_and_the_new_code_resumes_the_session() {
 fn a_dropped_client_reconnects_with_its_code_and_resumes() {
     let server = Server::start(1, 20.0, 30);
     let first = server.join(1, "Ada");
-    first
-        .send(ClientMsg::Open {
-            scenario: "stolen-credentials".into(),
-            pace: Pace::Clocked,
-        })
-        .unwrap();
-    wait_for(&first, "lab", |m| matches!(m, ServerMsg::LabReady));
-    first.send(ClientMsg::Begin).unwrap();
-    let left_at = match wait_for(
-        &first,
-        "a view past 5 s",
-        |m| matches!(m, ServerMsg::View(v) if v.now_ms >= 5000),
-    ) {
-        ServerMsg::View(v) => v.now_ms,
-        _ => unreachable!(),
-    };
+    let left_at = begin_clocked(&first, 5000);
     drop(first);
     // The server notices the close and frees the seat for the same code.
     let mut second = None;
@@ -577,20 +567,7 @@ fn stopping_the_server_ends_every_session_and_writes_its_record() {
     let mut server = Server::start(2, 1.0, 30);
     let conns: Vec<Connection> = (1..=2).map(|seat| server.join(seat, "Ada")).collect();
     for conn in &conns {
-        conn.send(ClientMsg::Open {
-            scenario: "stolen-credentials".into(),
-            pace: Pace::Clocked,
-        })
-        .unwrap();
-        wait_for(conn, "lab", |m| matches!(m, ServerMsg::LabReady));
-        conn.send(ClientMsg::Begin).unwrap();
-    }
-    for conn in &conns {
-        wait_for(
-            conn,
-            "a view past 1 s",
-            |m| matches!(m, ServerMsg::View(v) if v.now_ms >= 1000),
-        );
+        begin_clocked(conn, 1000);
     }
     let addr = server.addr();
     server.stop();

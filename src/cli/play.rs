@@ -29,8 +29,16 @@ pub struct PlayArgs {
     /// Print the median frames per second measured over a few seconds of the live screen.
     #[arg(long)]
     pub fps: bool,
+    #[command(flatten)]
+    pub seat: JoinArgs,
+}
+
+/// Where a served seat is and who joins it: `play` and `run` take the same flags.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
     /// Join a seat on a `bulkhead serve` server at this address (e.g. http://10.0.0.5:7420)
-    /// instead of playing on this machine; the server runs the lab.
+    /// instead of playing on this machine; the server runs the lab, keeps the record and
+    /// scores the session.
     #[arg(long, value_name = "URL", requires = "code")]
     pub join: Option<String>,
     /// With --join: the seat's join code, as the facilitator handed it out.
@@ -40,6 +48,18 @@ pub struct PlayArgs {
     /// "trainee").
     #[arg(long, requires = "join")]
     pub name: Option<String>,
+}
+
+impl JoinArgs {
+    /// The name given, else the user's login name, else "trainee".
+    pub fn trainee_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            std::env::var("USER")
+                .ok()
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| "trainee".into())
+        })
+    }
 }
 
 /// Why no window can open here, if none can. Checked before bevy starts, because its windowing
@@ -78,18 +98,12 @@ fn scores_file() -> Option<PathBuf> {
 
 /// The served seat `--join` names, if it was given.
 pub fn join_seat(args: &PlayArgs) -> Option<JoinSeat> {
-    let url = args.join.clone()?;
-    let name = args.name.clone().unwrap_or_else(|| {
-        std::env::var("USER")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| "trainee".into())
-    });
+    let url = args.seat.join.clone()?;
     Some(JoinSeat {
         url,
         // clap requires --code with --join; an empty code is refused by the server, by name.
-        code: args.code.clone().unwrap_or_default(),
-        name,
+        code: args.seat.code.clone().unwrap_or_default(),
+        name: args.seat.trainee_name(),
     })
 }
 

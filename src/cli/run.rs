@@ -17,6 +17,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::backend::{self, BackendChoice};
+use super::play::JoinArgs;
 use super::signals::{self, StopFlag};
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, report, scorecard};
 
@@ -46,16 +47,8 @@ pub struct RunArgs {
     /// one. Docker labs default to 1; the simulated lab runs as fast as it can unless given one.
     #[arg(long, conflicts_with = "join")]
     pub time_scale: Option<f64>,
-    /// Play a seat of a `bulkhead serve` server instead (its address, e.g. http://host:7420):
-    /// the server runs the lab, keeps the record and scores the session.
-    #[arg(long, value_name = "URL", requires = "code")]
-    pub join: Option<String>,
-    /// The seat's join code, from the facilitator.
-    #[arg(long, requires = "join")]
-    pub code: Option<String>,
-    /// Your name on the scoreboard (default: your user name).
-    #[arg(long, requires = "join")]
-    pub name: Option<String>,
+    #[command(flatten)]
+    pub seat: JoinArgs,
 }
 
 fn defender(spec: &str) -> Result<Box<dyn Defender>, Exit> {
@@ -92,7 +85,7 @@ pub fn run(args: &RunArgs) -> Result<(), Exit> {
         return Err(Exit(EXIT_BAD_INPUT));
     }
     let mut defender = defender(&args.defender)?;
-    match (&args.join, &args.code) {
+    match (&args.seat.join, &args.seat.code) {
         (Some(url), Some(code)) => run_joined(args, url, code, defender.as_mut()),
         _ => run_local(args, defender.as_mut()),
     }
@@ -168,7 +161,7 @@ fn run_joined(
     code: &str,
     defender: &mut dyn Defender,
 ) -> Result<(), Exit> {
-    let name = args.name.clone().unwrap_or_else(default_name);
+    let name = args.seat.trainee_name();
     let conn = bulkhead_host::remote::connect(url, code, &name).map_err(|e| {
         eprintln!("error: cannot join {url}: {e}\n  help: check the address and code with your facilitator");
         Exit(EXIT_BAD_INPUT)
@@ -189,14 +182,6 @@ fn run_joined(
     let played = ended(played, &stop)?;
     print_card(args, &played, " on the server");
     Ok(())
-}
-
-/// Who the trainee is when they did not say: the user name, else "trainee".
-fn default_name() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "trainee".into())
 }
 
 fn engine_backend(choice: BackendChoice) -> Backend {
@@ -307,7 +292,7 @@ fn print_card(args: &RunArgs, played: &Played, record_place: &str) {
         "{}",
         scorecard::text(&played.card, &played.scenario, played.seed, played.backend)
     );
-    if args.join.is_some()
+    if args.seat.join.is_some()
         && let Some(path) = &played.record
     {
         println!("record{record_place}: {path}");
