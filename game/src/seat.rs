@@ -23,9 +23,6 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(33);
 /// How long to wait for the seat's greeting. A local seat answers at once; `remote::connect`
 /// has already waited for a served seat's.
 const WELCOME_WAIT: Duration = Duration::from_secs(10);
-/// A served seat with a session open sends it (brief, lab, view, score) right behind its
-/// greeting, in one burst: a pause this long after the last message means the burst is over.
-const RESUME_QUIET: Duration = Duration::from_millis(150);
 
 /// Where the trainee's seat is.
 #[derive(Clone, Debug)]
@@ -178,7 +175,7 @@ impl Attached {
             time_scale: None,
             lost: None,
         };
-        let resumed = resume_burst(&connection);
+        let resumed = catch_up(&connection, welcome.resume)?;
         Ok(Attached {
             link: Link::remote(connection),
             info,
@@ -256,6 +253,8 @@ struct Welcome {
     backend: Backend,
     offers: Vec<Offer>,
     served: Served,
+    /// Messages about an already open session that follow the greeting.
+    resume: u32,
 }
 
 /// Read the seat's `Welcome`, the first message on every connection.
@@ -267,12 +266,14 @@ fn greeting(connection: &Connection) -> Result<Welcome, GameError> {
                 offers,
                 workshop,
                 seat,
+                resume,
                 ..
             })) => {
                 return Ok(Welcome {
                     backend,
                     offers,
                     served: Served { workshop, seat },
+                    resume,
                 });
             }
             Ok(Some(ServerMsg::Error { message, .. })) => {
@@ -292,11 +293,15 @@ fn greeting(connection: &Connection) -> Result<Welcome, GameError> {
 }
 
 /// The messages a served seat sends right behind its greeting about a session it already has
-/// open (a rejoin after a crash or a lost network): everything until the line goes quiet.
-fn resume_burst(connection: &Connection) -> Vec<ServerMsg> {
-    let mut burst = Vec::new();
-    while let Ok(Some(msg)) = connection.recv_timeout(RESUME_QUIET) {
-        burst.push(msg);
-    }
-    burst
+/// open (a rejoin after a crash or a lost network): as many as the greeting announced.
+fn catch_up(connection: &Connection, count: u32) -> Result<Vec<ServerMsg>, GameError> {
+    (0..count)
+        .map(|_| match connection.recv_timeout(WELCOME_WAIT) {
+            Ok(Some(msg)) => Ok(msg),
+            Ok(None) => Err(GameError::NoWelcome(
+                "the seat announced its open session but did not send it".into(),
+            )),
+            Err(closed) => Err(GameError::NoWelcome(closed.to_string())),
+        })
+        .collect()
 }

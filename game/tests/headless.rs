@@ -423,6 +423,7 @@ impl FakeSeat {
             workshop: "tuesday".into(),
             backend: Backend::Docker,
             offers: scenarios().iter().map(|l| Offer::of(&l.scenario)).collect(),
+            resume: resumed.len() as u32,
         })
         .unwrap();
         for msg in resumed {

@@ -13,7 +13,7 @@ use crate::view::Snapshot;
 
 /// Bumped whenever a message changes shape; a client and server of different versions refuse
 /// each other at `Hello` with `ErrorKind::Version` rather than misreading frames.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame a client may send. Commands are a few hundred bytes; this leaves room for
 /// a long display name and nothing else.
@@ -101,6 +101,9 @@ pub enum ServerMsg {
         workshop: String,
         backend: Backend,
         offers: Vec<Offer>,
+        /// How many messages follow at once to bring a (re)joining client up to date with the
+        /// session the seat already has open (brief, lab, latest view, score): 0 when none is.
+        resume: u32,
     },
     /// A scenario is open: what the trainee may know of it, and the run's seed.
     Opened { brief: Box<TraineeBrief>, seed: u64 },

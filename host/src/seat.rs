@@ -368,8 +368,10 @@ impl SeatThread {
         true
     }
 
-    /// Greet a (re)attached client and bring it up to date.
+    /// Greet a (re)attached client and bring it up to date: the greeting says how many
+    /// messages of the open session follow, so the client knows where the catch-up ends.
     fn resume(&mut self) {
+        let catch_up = self.catch_up();
         self.send(ServerMsg::Welcome {
             protocol: PROTOCOL_VERSION,
             seat: self.config.seat,
@@ -381,8 +383,18 @@ impl SeatThread {
                 .iter()
                 .map(|l| Offer::of(&l.scenario))
                 .collect(),
+            resume: catch_up.len() as u32,
         });
-        let Some(open) = &self.open else { return };
+        for msg in catch_up {
+            self.send(msg);
+        }
+    }
+
+    /// What a client joining now must hear of the open session, if any.
+    fn catch_up(&self) -> Vec<ServerMsg> {
+        let Some(open) = &self.open else {
+            return Vec::new();
+        };
         let mut msgs = vec![ServerMsg::Opened {
             brief: Box::new(bulkhead_engine::TraineeBrief::of(
                 &open.loaded.scenario,
@@ -405,9 +417,7 @@ impl SeatThread {
         if let Some(over) = &open.over {
             msgs.push(over.clone());
         }
-        for msg in msgs {
-            self.send(msg);
-        }
+        msgs
     }
 
     fn on_message(&mut self, msg: ClientMsg) {

@@ -117,7 +117,10 @@ fn wait_for(conn: &Connection, what: &str, f: impl Fn(&ServerMsg) -> bool) -> Se
 fn controls_that_make_no_sense_now_are_refused_and_change_nothing() {
     let seat = Seat::spawn(config(vec![load("stolen-credentials")], 3, Records::None)).unwrap();
     let conn = seat.try_attach(None).unwrap();
-    assert!(matches!(next_msg(&conn), ServerMsg::Welcome { offers, .. } if offers.len() == 1));
+    assert!(matches!(
+        next_msg(&conn),
+        ServerMsg::Welcome { offers, resume: 0, .. } if offers.len() == 1
+    ));
     conn.send(ClientMsg::Begin).unwrap();
     assert!(matches!(
         next_msg(&conn),
@@ -166,7 +169,11 @@ fn a_reattached_client_resumes_the_session_where_it_is() {
     drop(first);
     // Nobody watches: the seat is free again, and a lockstep session waits for its client.
     let second = seat.try_attach(Some("Ada".into())).unwrap();
-    assert!(matches!(next_msg(&second), ServerMsg::Welcome { .. }));
+    // The greeting announces the catch-up that follows: brief, lab, latest view.
+    assert!(matches!(
+        next_msg(&second),
+        ServerMsg::Welcome { resume: 3, .. }
+    ));
     assert!(matches!(next_msg(&second), ServerMsg::Opened { .. }));
     assert!(matches!(next_msg(&second), ServerMsg::LabReady));
     match next_msg(&second) {
