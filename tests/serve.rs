@@ -127,6 +127,32 @@ fn three_served_seats_score_exactly_as_local_runs_and_stopping_writes_every_reco
     for (i, card) in cards.iter().enumerate() {
         assert_eq!(seats[i]["score"], card["total"], "seat {}", i + 1);
     }
+    // A wrong code is the user's to fix (2); a server that does not answer is a failure (1).
+    let wrong = bulkhead(&[
+        "run",
+        "stolen-credentials",
+        "--join",
+        &served.url,
+        "--code",
+        "WRONG123",
+    ]);
+    let text = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(2), "{text}");
+    assert!(text.contains("no seat has this join code"), "{text}");
+    let nobody = bulkhead(&[
+        "run",
+        "stolen-credentials",
+        "--join",
+        "http://127.0.0.1:9",
+        "--code",
+        "WRONG123",
+    ]);
+    assert_eq!(
+        nobody.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&nobody.stderr)
+    );
     assert_eq!(served.stop(), Some(0), "{}", served.run.output());
     assert_eq!(served.records().len(), 3, "{}", served.run.output());
     for record in served.records() {

@@ -139,7 +139,22 @@ fn help(e: &GameError) -> Option<&'static str> {
     let GameError::Join { source, .. } = e else {
         return None;
     };
-    Some(match source {
+    Some(join_help(source))
+}
+
+/// How a failed join ends, for `play --join` and `run --join` alike: the exit code and what to
+/// do about it.
+pub(super) fn join_failure(e: &ConnectError) -> (u8, &'static str) {
+    let code = if join_input_was_wrong(e) {
+        EXIT_BAD_INPUT
+    } else {
+        EXIT_FAILURE
+    };
+    (code, join_help(e))
+}
+
+fn join_help(source: &ConnectError) -> &'static str {
+    match source {
         ConnectError::Refused {
             kind: ErrorKind::InUse,
             ..
@@ -156,5 +171,5 @@ fn help(e: &GameError) -> Option<&'static str> {
             "pass the address the facilitator gave you, e.g. http://10.0.0.5:7420"
         }
         _ => "check the address and code the facilitator gave you, and that the server is running",
-    })
+    }
 }

@@ -163,8 +163,9 @@ fn run_joined(
 ) -> Result<(), Exit> {
     let name = args.seat.trainee_name();
     let conn = bulkhead_host::remote::connect(url, code, &name).map_err(|e| {
-        eprintln!("error: cannot join {url}: {e}\n  help: check the address and code with your facilitator");
-        Exit(EXIT_BAD_INPUT)
+        let (exit, help) = super::game::join_failure(&e);
+        eprintln!("error: cannot join {url}: {e}\n  help: {help}");
+        Exit(exit)
     })?;
     // Lockstep where the seat's lab can pause (the simulated lab): a scripted run is then
     // reproducible and as fast as the client; a Docker seat keeps the server's clock.
