@@ -171,8 +171,8 @@ impl Attached {
             backend: welcome.backend,
             backend_hint: String::new(),
             served: Some(welcome.served),
-            // The server's clock: its pace is not part of the greeting.
-            time_scale: None,
+            // The server's clock, as its greeting says.
+            time_scale: Some(welcome.time_scale).filter(|s| *s > 0.0),
             lost: None,
         };
         let resumed = catch_up(&connection, welcome.resume)?;
@@ -253,6 +253,7 @@ struct Welcome {
     backend: Backend,
     offers: Vec<Offer>,
     served: Served,
+    time_scale: f64,
     /// Messages about an already open session that follow the greeting.
     resume: u32,
 }
@@ -266,6 +267,7 @@ fn greeting(connection: &Connection) -> Result<Welcome, GameError> {
                 offers,
                 workshop,
                 seat,
+                time_scale,
                 resume,
                 ..
             })) => {
@@ -273,6 +275,7 @@ fn greeting(connection: &Connection) -> Result<Welcome, GameError> {
                     backend,
                     offers,
                     served: Served { workshop, seat },
+                    time_scale,
                     resume,
                 });
             }

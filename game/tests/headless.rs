@@ -423,6 +423,7 @@ impl FakeSeat {
             workshop: "tuesday".into(),
             backend: Backend::Docker,
             offers: scenarios().iter().map(|l| Offer::of(&l.scenario)).collect(),
+            time_scale: 20.0,
             resume: resumed.len() as u32,
         })
         .unwrap();
@@ -498,6 +499,15 @@ fn a_served_seat_shows_its_offers_and_backend_and_hears_the_protocol() {
     assert_eq!(seat.offers.len(), 2);
     assert!(seat.served.as_ref().is_some_and(|s| s.seat == 4));
     assert!(seat.backend_hint.is_empty(), "the server chooses the lab");
+    assert_eq!(
+        seat.time_scale,
+        Some(20.0),
+        "the server's pace, for the HUD"
+    );
+    assert!(
+        seat.offers.iter().all(|o| o.minutes == 10),
+        "scenario lengths for the menu"
+    );
 
     send(&mut app, Intent::Open(SCENARIO.into()));
     fake.opened(SCENARIO);

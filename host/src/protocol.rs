@@ -77,6 +77,8 @@ pub struct Offer {
     pub title: String,
     pub difficulty: Difficulty,
     pub lessons: Vec<Lesson>,
+    /// Session minutes, warm-up included.
+    pub minutes: u32,
 }
 
 impl Offer {
@@ -86,6 +88,7 @@ impl Offer {
             title: scenario.title.clone(),
             difficulty: scenario.difficulty,
             lessons: scenario.lessons.clone(),
+            minutes: (scenario.timing.warmup_s + scenario.timing.live_s) / 60,
         }
     }
 }
@@ -101,6 +104,8 @@ pub enum ServerMsg {
         workshop: String,
         backend: Backend,
         offers: Vec<Offer>,
+        /// Session seconds per wall second of the seat's clock (0: as fast as the lab goes).
+        time_scale: f64,
         /// How many messages follow at once to bring a (re)joining client up to date with the
         /// session the seat already has open (brief, lab, latest view, score): 0 when none is.
         resume: u32,

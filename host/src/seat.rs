@@ -383,6 +383,7 @@ impl SeatThread {
                 .iter()
                 .map(|l| Offer::of(&l.scenario))
                 .collect(),
+            time_scale: self.config.time_scale,
             resume: catch_up.len() as u32,
         });
         for msg in catch_up {

@@ -102,7 +102,7 @@ fn draw(
                                         );
                                         let (label, color) = difficulty(s.difficulty);
                                         theme::pill(ui, label, color);
-                                        theme::note(ui, &s.id);
+                                        theme::note(ui, format!("{} min · {}", s.minutes, s.id));
                                     });
                                     for lesson in &s.lessons {
                                         ui.label(
