@@ -168,27 +168,14 @@ async fn carry(
         tokio::select! {
             frame = socket.recv() => {
                 heard = Instant::now();
-                match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        let reply = take_client_message(&outbox, text.as_str());
-                        if let Some(reply) = reply
-                            && !send(&mut socket, &reply).await
-                        {
-                            break End::ClientGone;
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        let reply = ServerMsg::error(ErrorKind::Malformed, "send JSON text frames, not binary ones");
+                match hear(&outbox, frame) {
+                    Heard::Nothing => {}
+                    Heard::Answer(reply) => {
                         if !send(&mut socket, &reply).await {
                             break End::ClientGone;
                         }
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => break End::ClientGone,
-                    Some(Err(e)) => {
-                        tracing::debug!("client connection failed: {e}");
-                        break End::ClientGone;
-                    }
+                    Heard::Gone => break End::ClientGone,
                 }
             }
             msg = from_seat.recv() => match msg {
@@ -215,6 +202,35 @@ async fn carry(
         let why = "the seat closed this connection: the facilitator reset its code, or the server is stopping";
         let _ = send(&mut socket, &ServerMsg::error(ErrorKind::Closed, why)).await;
         let _ = socket.send(Message::Close(None)).await;
+    }
+}
+
+/// What one frame from the client calls for.
+enum Heard {
+    Nothing,
+    /// Answer with this (a refusal: the frame was not a message of the protocol).
+    Answer(ServerMsg),
+    /// The client closed or the connection failed.
+    Gone,
+}
+
+/// Take one frame from the client: messages go to the seat, anything else is answered or ends
+/// the connection.
+fn hear(outbox: &Outbox, frame: Option<Result<Message, axum::Error>>) -> Heard {
+    match frame {
+        Some(Ok(Message::Text(text))) => {
+            take_client_message(outbox, text.as_str()).map_or(Heard::Nothing, Heard::Answer)
+        }
+        Some(Ok(Message::Binary(_))) => Heard::Answer(ServerMsg::error(
+            ErrorKind::Malformed,
+            "send JSON text frames, not binary ones",
+        )),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Heard::Nothing,
+        Some(Ok(Message::Close(_))) | None => Heard::Gone,
+        Some(Err(e)) => {
+            tracing::debug!("client connection failed: {e}");
+            Heard::Gone
+        }
     }
 }
 

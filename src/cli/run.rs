@@ -101,36 +101,8 @@ fn run_local(args: &RunArgs, defender: &mut dyn Defender) -> Result<(), Exit> {
     let stop = signals::install(|_| {});
     let interactive = std::io::stderr().is_terminal() && !args.json;
     let progress = Progress::new(interactive);
-    let (pace, seat_scale) = match (choice, args.time_scale) {
-        // As fast as it can, and reproducible: the client steps the clock.
-        (BackendChoice::Sim, None) => (Pace::Lockstep, 0.0),
-        (BackendChoice::Sim, Some(scale)) => (Pace::Clocked, scale),
-        // A Docker lab keeps its own (scaled) clock.
-        (BackendChoice::Docker, _) => (Pace::Clocked, 0.0),
-    };
-    let lab_scale = args.time_scale.unwrap_or(1.0);
-    let spinner = progress.spinner.clone();
-    let make_lab: LabFactory = Arc::new(move |loaded, seed| {
-        backend::make_lab(choice, loaded, seed, lab_scale, &mut |msg| match &spinner {
-            Some(s) => s.set_message(msg.to_string()),
-            None => tracing::info!("{msg}"),
-        })
-    });
-    let seat = Seat::spawn(SeatConfig {
-        seat: 1,
-        workshop: "local".into(),
-        backend: engine_backend(choice),
-        catalogue: Arc::new(vec![loaded.clone()]),
-        make_lab,
-        seed: Some(seed),
-        time_scale: seat_scale,
-        stop_at: None,
-        // The defender decides on every tick, as it would beside the session.
-        publish_every: Duration::ZERO,
-        records,
-        idle_timeout: None,
-    })
-    .map_err(|e| {
+    let (config, pace) = local_seat(args, &loaded, seed, records, choice, &progress);
+    let seat = Seat::spawn(config).map_err(|e| {
         eprintln!("error: cannot start the session thread: {e}");
         Exit(EXIT_FAILURE)
     })?;
@@ -152,6 +124,47 @@ fn run_local(args: &RunArgs, defender: &mut dyn Defender) -> Result<(), Exit> {
         );
     }
     Ok(())
+}
+
+/// The seat a local run plays on, and how its clock runs: lockstep on the simulated lab unless
+/// a time scale was asked for (as fast as it can, and reproducible), the lab's own clock on
+/// Docker.
+fn local_seat(
+    args: &RunArgs,
+    loaded: &Loaded,
+    seed: u64,
+    records: Records,
+    choice: BackendChoice,
+    progress: &Progress,
+) -> (SeatConfig, Pace) {
+    let (pace, seat_scale) = match (choice, args.time_scale) {
+        (BackendChoice::Sim, None) => (Pace::Lockstep, 0.0),
+        (BackendChoice::Sim, Some(scale)) => (Pace::Clocked, scale),
+        (BackendChoice::Docker, _) => (Pace::Clocked, 0.0),
+    };
+    let lab_scale = args.time_scale.unwrap_or(1.0);
+    let spinner = progress.spinner.clone();
+    let make_lab: LabFactory = Arc::new(move |loaded, seed| {
+        backend::make_lab(choice, loaded, seed, lab_scale, &mut |msg| match &spinner {
+            Some(s) => s.set_message(msg.to_string()),
+            None => tracing::info!("{msg}"),
+        })
+    });
+    let config = SeatConfig {
+        seat: 1,
+        workshop: "local".into(),
+        backend: engine_backend(choice),
+        catalogue: Arc::new(vec![loaded.clone()]),
+        make_lab,
+        seed: Some(seed),
+        time_scale: seat_scale,
+        stop_at: None,
+        // The defender decides on every tick, as it would beside the session.
+        publish_every: Duration::ZERO,
+        records,
+        idle_timeout: None,
+    };
+    (config, pace)
 }
 
 /// Play a served seat: the server runs the lab, keeps the record and sends the score.
