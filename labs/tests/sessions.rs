@@ -424,9 +424,12 @@ fn mitigations_take_effect_on_real_containers() {
     p.wait(4000);
     let after = p.cpu_since("tenant-a", mark);
     let tail = &after[after.len().saturating_sub(3)..];
+    // Docker's stats sample CPU against the host's clock; on a loaded 2-core host (CI runs the
+    // suites side by side) a 0.3-core quota reads 30-37 %. Within 1.5x the cap, below the
+    // uncapped hog's 60 % floor asserted above, tells a cap that holds from one that does not.
     assert!(
-        !tail.is_empty() && tail.iter().all(|c| *c <= 36.0),
-        "capped at 0.3 cores: {after:?}"
+        !tail.is_empty() && tail.iter().all(|c| *c <= 45.0),
+        "capped at 0.3 cores: {after:?} (uncapped peak {peak})"
     );
     assert_eq!(
         (p.outcome(hog_id), p.cause(hog_id)),
