@@ -1,5 +1,5 @@
 //! Scenario format: briefing, analyst context, benign traffic, attack timeline, decoys,
-//! objectives with par values, hints and debrief.
+//! injects a mentor may fire, objectives with par values, hints and debrief.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,12 @@ pub struct Scenario {
     pub traffic: TrafficProfile,
     pub attack: Vec<Step>,
     pub decoys: Vec<Step>,
+    /// Optional events a mentor may fire during the live phase (each at most once). None of
+    /// them runs unless fired; the objectives stay as declared whether they fire or not.
+    /// Left out of the record when empty, so records of scenarios without injects read the
+    /// same everywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injects: Vec<Inject>,
     pub objectives: Objectives,
     pub hints: Vec<Hint>,
     pub debrief: String,
@@ -169,18 +175,65 @@ pub struct Visitors {
     pub endpoints: Vec<String>,
 }
 
-/// One step of an attack or a decoy, at a time relative to the start of the live phase.
+/// One step of an attack or a decoy, at a time relative to the start of the live phase (in an
+/// inject: to the moment it is fired).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub id: String,
     pub at_s: u32,
-    /// Repeat every `every_s` until `until_s` (live time); the attacker keeps trying.
+    /// Repeat every `every_s` until `until_s` (live time, or time since an inject fired); the
+    /// attacker keeps trying.
     #[serde(default)]
     pub repeat: Option<Repeat>,
     pub action: Action,
     /// What the step means, shown in the debrief timeline.
     pub narrative: String,
+}
+
+/// A scripted turn of events a mentor may fire while the trainee is live: "the attacker
+/// switches to a new source", "a second wave". Its steps are timed from the moment it is fired:
+/// a step's `at_s`, and its `repeat.until_s`, are seconds after the firing, not live time.
+/// Attack steps count as the attack wherever scoring looks at what the attacker did (their
+/// alerts are true alerts); decoys count as decoys. Step ids are unique across the attack, the
+/// decoys and every inject, so a record's step names its step alone.
+///
+/// ```ron
+/// injects: [
+///     Inject(
+///         id: "new-source",
+///         title: "Attacker switches to a new source",
+///         description: "The same stolen identity logs in again from a second address.",
+///         attack: [
+///             Step(id: "new-source-login", at_s: 0,
+///                 action: Login(identity: "alice", source: "198.51.100.77"),
+///                 narrative: "The intruder comes back from a second address."),
+///         ],
+///     ),
+/// ],
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inject {
+    pub id: String,
+    /// What the mentor sees on the button.
+    pub title: String,
+    /// What firing it will do, for the mentor (never shown to the trainee).
+    pub description: String,
+    /// Attack steps, timed from the firing.
+    #[serde(default)]
+    pub attack: Vec<Step>,
+    /// Decoy steps, timed from the firing.
+    #[serde(default)]
+    pub decoys: Vec<Step>,
+}
+
+impl Inject {
+    /// Every step of the inject, with whether it is hostile (attack) or a decoy.
+    pub fn steps(&self) -> impl Iterator<Item = (&Step, bool)> {
+        let attack = self.attack.iter().map(|s| (s, true));
+        attack.chain(self.decoys.iter().map(|s| (s, false)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -191,7 +244,7 @@ pub struct Repeat {
 }
 
 impl Step {
-    /// Live-time seconds of every attempt of this step.
+    /// Seconds of every attempt of this step (live time, or time since its inject fired).
     pub fn attempt_times_s(&self) -> Vec<u32> {
         match self.repeat {
             None => vec![self.at_s],
@@ -201,9 +254,11 @@ impl Step {
         }
     }
 
-    /// Live-time second when the step has stopped acting.
+    /// Second when the step has stopped acting (same clock as `at_s`).
     pub fn end_s(&self) -> u32 {
-        self.repeat.map_or(self.at_s, |r| r.until_s) + self.action.duration_s()
+        // Saturating: a record's scenario is read back unvalidated, and scoring never panics.
+        let last = self.repeat.map_or(self.at_s, |r| r.until_s);
+        last.saturating_add(self.action.duration_s())
     }
 }
 
@@ -235,8 +290,28 @@ pub struct Hint {
 }
 
 impl Scenario {
+    /// A step of the attack, the decoys or any inject (step ids are unique across all).
     pub fn step(&self, id: &str) -> Option<&Step> {
-        self.attack.iter().chain(&self.decoys).find(|s| s.id == id)
+        let injected = self.injects.iter().flat_map(|i| i.steps().map(|(s, _)| s));
+        self.attack
+            .iter()
+            .chain(&self.decoys)
+            .chain(injected)
+            .find(|s| s.id == id)
+    }
+
+    pub fn inject(&self, id: &str) -> Option<&Inject> {
+        self.injects.iter().find(|i| i.id == id)
+    }
+
+    /// The attack steps, with those of the named (fired) injects: what the attacker did.
+    /// Unknown names are skipped.
+    pub fn attack_steps<'a>(&'a self, fired: &'a [String]) -> impl Iterator<Item = &'a Step> {
+        let injected = fired
+            .iter()
+            .filter_map(|id| self.inject(id))
+            .flat_map(|i| &i.attack);
+        self.attack.iter().chain(injected)
     }
 
     /// Live-time second of the first attack step.

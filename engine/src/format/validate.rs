@@ -463,9 +463,14 @@ pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Form
         source(&mut c, Some("visitors"), src);
     }
 
+    let injected = s.injects.iter().flat_map(|i| i.steps().map(|(st, _)| st));
     c.unique(
         "step",
-        s.attack.iter().chain(&s.decoys).map(|st| st.id.as_str()),
+        s.attack
+            .iter()
+            .chain(&s.decoys)
+            .chain(injected)
+            .map(|st| st.id.as_str()),
     );
     if s.attack.is_empty() {
         c.fail(
@@ -484,20 +489,9 @@ pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Form
         );
     }
     for list in [&s.attack, &s.decoys] {
-        for pair in list.windows(2) {
-            if pair[1].at_s < pair[0].at_s {
-                c.fail(
-                    Some(&anchor_of(&pair[1].id)),
-                    "at_s",
-                    format!("step \"{}\" at {} s comes before \"{}\" at {} s: the timeline is not in order", pair[1].id, pair[1].at_s, pair[0].id, pair[0].at_s),
-                    "list steps in the order of their at_s",
-                );
-            }
-        }
-        for st in list.iter() {
-            check_step(&mut c, st, t, live, &service, &identity, &source);
-        }
+        check_timeline(&mut c, list, t, live, &service, &identity, &source);
     }
+    check_injects(&mut c, s, t, live, &service, &identity, &source);
     for k in &s.objectives.contain {
         if !s.attack.iter().any(|st| st.id == k.step) {
             c.fail(
@@ -560,6 +554,85 @@ pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Form
 type ServiceCheck<'a> = dyn Fn(&mut Checker, Option<&str>, &str, bool) + 'a;
 /// Checks that an identity id or a source address is valid.
 type NameCheck<'a> = dyn Fn(&mut Checker, Option<&str>, &str) + 'a;
+
+/// One list of steps (the attack, the decoys, or one of an inject's): in order of `at_s`, and
+/// every step valid.
+fn check_timeline(
+    c: &mut Checker,
+    list: &[Step],
+    t: &Topology,
+    live: u32,
+    service: &ServiceCheck<'_>,
+    identity: &NameCheck<'_>,
+    source: &NameCheck<'_>,
+) {
+    for pair in list.windows(2) {
+        if pair[1].at_s < pair[0].at_s {
+            c.fail(
+                Some(&anchor_of(&pair[1].id)),
+                "at_s",
+                format!(
+                    "step \"{}\" at {} s comes before \"{}\" at {} s: the timeline is not in order",
+                    pair[1].id, pair[1].at_s, pair[0].id, pair[0].at_s
+                ),
+                "list steps in the order of their at_s",
+            );
+        }
+    }
+    for st in list {
+        check_step(c, st, t, live, service, identity, source);
+    }
+}
+
+/// Injects: named, each id once, each with a step; their steps are checked as the main
+/// timeline's are (times count from the firing, but must still fit in a live phase).
+fn check_injects(
+    c: &mut Checker,
+    s: &Scenario,
+    t: &Topology,
+    live: u32,
+    service: &ServiceCheck<'_>,
+    identity: &NameCheck<'_>,
+    source: &NameCheck<'_>,
+) {
+    c.unique(
+        "inject",
+        s.injects
+            .iter()
+            .map(|i| i.id.as_str())
+            .filter(|id| !id.is_empty()),
+    );
+    for inject in &s.injects {
+        let a = anchor_of(&inject.id);
+        if inject.id.trim().is_empty() {
+            c.fail(
+                Some("injects"),
+                &a,
+                "an inject has an empty id".into(),
+                "give every inject an id, such as \"new-source\": the mentor fires it by that id",
+            );
+        }
+        if inject.title.trim().is_empty() {
+            c.fail(
+                Some(&a),
+                "title",
+                format!("inject \"{}\" has an empty title", inject.id),
+                "write what the mentor's button should say",
+            );
+        }
+        if inject.attack.is_empty() && inject.decoys.is_empty() {
+            c.fail(
+                Some("injects"),
+                &a,
+                format!("inject \"{}\" has no step", inject.id),
+                "add at least one step to its `attack` or `decoys`",
+            );
+        }
+        for list in [&inject.attack, &inject.decoys] {
+            check_timeline(c, list, t, live, service, identity, source);
+        }
+    }
+}
 
 fn check_step(
     c: &mut Checker,
@@ -691,5 +764,131 @@ fn check_step(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCENARIO: &str = include_str!("../../../scenarios/stolen-credentials.ron");
+    const TOPOLOGY: &str = include_str!("../../../labs/topologies/company.ron");
+
+    /// The stolen-credentials scenario with its `injects` list replaced by `block`.
+    fn with_injects(block: &str) -> String {
+        let end = SCENARIO
+            .find("    objectives: Objectives(")
+            .expect("the scenario has objectives");
+        let start = SCENARIO.find("    injects: [").unwrap_or(end);
+        format!(
+            "{}    injects: [{block}],\n{}",
+            &SCENARIO[..start],
+            &SCENARIO[end..]
+        )
+    }
+
+    /// Every problem of a scenario text, as `(line, message)`.
+    fn problems(text: &str) -> Vec<(usize, String)> {
+        let file = SourceFile::new("s.ron", text);
+        let scenario: Scenario = file.parse("scenario").expect("the text parses");
+        let topology: Topology = ron::from_str(TOPOLOGY).expect("the topology parses");
+        check_scenario(&scenario, &file, &topology)
+            .into_iter()
+            .map(|e| (e.location.line, e.message))
+            .collect()
+    }
+
+    /// The line of the `nth` occurrence (from 0) of `needle`.
+    fn line_of(text: &str, needle: &str, nth: usize) -> usize {
+        let at = text.match_indices(needle).nth(nth).expect("needle present").0;
+        text[..at].matches('\n').count() + 1
+    }
+
+    fn login(id: &str, at_s: u32, source: &str) -> String {
+        format!(
+            "Step(id: \"{id}\", at_s: {at_s}, action: Login(identity: \"alice\", source: \"{source}\"), narrative: \"n\")"
+        )
+    }
+
+    fn inject(id: &str, steps: &str) -> String {
+        format!("Inject(id: \"{id}\", title: \"T\", description: \"D\", attack: [{steps}]),\n")
+    }
+
+    /// Exactly one problem, containing `message`, on the line of `needle`'s `nth` occurrence.
+    fn assert_one(text: &str, message: &str, needle: &str, nth: usize) {
+        let found = problems(text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1.contains(message), "{found:?}");
+        assert_eq!(found[0].0, line_of(text, needle, nth), "{found:?}");
+    }
+
+    #[test]
+    fn a_valid_inject_and_no_injects_both_pass() {
+        assert_eq!(problems(&with_injects("")), vec![]);
+        let ok = inject("again", &login("again-login", 0, "198.51.100.77"));
+        assert_eq!(problems(&with_injects(&ok)), vec![]);
+    }
+
+    #[test]
+    fn inject_ids_are_unique() {
+        let text = with_injects(&format!(
+            "{}{}",
+            inject("again", &login("a1", 0, "198.51.100.77")),
+            inject("again", &login("a2", 0, "198.51.100.78"))
+        ));
+        assert_one(&text, "duplicate inject id \"again\"", "id: \"again\"", 1);
+    }
+
+    #[test]
+    fn an_inject_id_is_not_empty() {
+        let text = with_injects(&inject("", &login("a1", 0, "198.51.100.77")));
+        assert_one(&text, "an inject has an empty id", "id: \"\"", 0);
+    }
+
+    #[test]
+    fn an_inject_has_a_title() {
+        let text = with_injects(
+            &inject("again", &login("a1", 0, "198.51.100.77"))
+                .replace("title: \"T\"", "title: \" \""),
+        );
+        assert_one(&text, "inject \"again\" has an empty title", "title: \" \"", 0);
+    }
+
+    #[test]
+    fn an_inject_has_at_least_one_step() {
+        let text = with_injects(&inject("again", ""));
+        assert_one(&text, "inject \"again\" has no step", "id: \"again\"", 0);
+    }
+
+    #[test]
+    fn step_ids_are_unique_across_the_attack_the_decoys_and_the_injects() {
+        // "scrape" is an attack step of the scenario already.
+        let text = with_injects(&inject("again", &login("scrape", 0, "198.51.100.77")));
+        assert_one(&text, "duplicate step id \"scrape\"", "id: \"scrape\"", 1);
+        let text = with_injects(&format!(
+            "{}{}",
+            inject("one", &login("same", 0, "198.51.100.77")),
+            inject("two", &login("same", 0, "198.51.100.78"))
+        ));
+        assert_one(&text, "duplicate step id \"same\"", "id: \"same\"", 1);
+    }
+
+    #[test]
+    fn inject_steps_are_checked_as_the_timeline_is() {
+        let bad_source = with_injects(&inject("again", &login("a1", 0, "not-an-ip")));
+        assert_one(&bad_source, "is not an IPv4 address", "\"not-an-ip\"", 0);
+        let late = with_injects(&inject("again", &login("a1", 9999, "198.51.100.77")));
+        assert_one(&late, "after the live phase ends", "at_s: 9999", 0);
+        let steps = format!(
+            "{}, {}",
+            login("a1", 27, "198.51.100.77"),
+            login("a2", 13, "198.51.100.77")
+        );
+        let unordered = with_injects(&inject("again", &steps));
+        assert_one(&unordered, "the timeline is not in order", "at_s: 13", 0);
+        let unknown = with_injects(
+            &inject("again", &login("a1", 0, "198.51.100.77")).replace("alice", "mallory"),
+        );
+        assert_one(&unknown, "unknown identity \"mallory\"", "\"mallory\"", 0);
     }
 }
