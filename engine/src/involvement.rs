@@ -47,11 +47,20 @@ pub fn path(action: &Action, topology: &Topology) -> BTreeSet<EntityRef> {
     set
 }
 
-/// Every entity any attack step involves.
+/// Every entity any attack step of the scenario involves (injects left out: they may never
+/// fire, so the scenario's objectives cannot rely on them).
 pub fn involved_in_attack(scenario: &Scenario, topology: &Topology) -> BTreeSet<EntityRef> {
+    involved_in_attack_with(scenario, topology, &[])
+}
+
+/// Every entity the attack involved, with the attack steps of the injects a mentor fired.
+pub fn involved_in_attack_with(
+    scenario: &Scenario,
+    topology: &Topology,
+    fired: &[String],
+) -> BTreeSet<EntityRef> {
     scenario
-        .attack
-        .iter()
+        .attack_steps(fired)
         .flat_map(|s| involved(&s.action, topology))
         .collect()
 }

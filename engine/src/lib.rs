@@ -23,7 +23,7 @@ pub use detector::{Alert, Detector};
 pub use format::Loaded;
 pub use lab::{Backend, Lab, LabOutput, Pacing};
 pub use observation::{EntityRef, LogEvent, Metrics, Millis, Observation, ObservationBody};
-pub use record::{Record, RecordLine, RecordWriter};
+pub use record::{MentorAct, Record, RecordLine, RecordWriter};
 pub use score::{ScoreCard, score};
 pub use session::{Defender, DefenderView, Phase, Session};
 pub use sim::SimLab;

@@ -1,5 +1,5 @@
-//! The session record: JSON Lines, one line per observation, alert, command and effect,
-//! appended and flushed as it happens. Scoring is a pure function of scenario + record.
+//! The session record: JSON Lines, one line per observation, alert, command, effect and mentor
+//! act, appended and flushed as it happens. Scoring is a pure function of scenario + record.
 
 use std::io::{BufRead, Write};
 
@@ -45,6 +45,29 @@ pub enum RecordLine {
         effect: Effect,
     },
     Outcome(Outcome),
+    /// Something a mentor or facilitator did to the session (accepted acts only): scoring and
+    /// the debrief read it, so a record rescores the same as the live session.
+    Mentor {
+        t_ms: Millis,
+        /// Who did it, as the server or the CLI names them (may be empty).
+        by: String,
+        act: MentorAct,
+    },
+}
+
+/// What a mentor (or, for `Extend`, a facilitator) did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum MentorAct {
+    /// Fired the scenario's inject of that id: its steps run from this moment on.
+    Inject { id: String },
+    /// Told the trainee something; a cost above 0 is deducted under hints.
+    Whisper { text: String, cost: u32 },
+    /// Revealed the scenario's hint at this index (from 0) on the trainee's behalf, at the
+    /// same cost as if the trainee had asked for it.
+    RevealHint { index: u32 },
+    /// Made the live phase this much longer.
+    Extend { seconds: u32 },
 }
 
 /// Appends lines to a sink, flushing each one so that nothing is lost if the run dies.

@@ -1,6 +1,9 @@
 //! The session runner: phases, benign traffic, the attack and decoy timelines, the detector,
-//! the trainee's commands and the record. A CLI, a game thread and a test all drive it the same
-//! way: `begin`, then `tick` until it returns false, submitting commands in between.
+//! the trainee's commands, a mentor's acts (in `mentor`) and the record. A CLI, a game thread
+//! and a test all drive it the same way: `begin`, then `tick` until it returns false,
+//! submitting commands in between.
+
+mod mentor;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -12,13 +15,14 @@ use serde::{Deserialize, Serialize};
 use crate::action::{Action, AlertRef, Command, Effect, EffectKind, Mitigation, Origin, Verdict};
 use crate::brief::TraineeBrief;
 use crate::detector::{Alert, Detection, Detector};
-use crate::format::scenario::{Hint, Scenario};
+use crate::format::scenario::{Hint, Scenario, Step};
 use crate::format::topology::Topology;
 use crate::lab::{Lab, LabOutput};
 use crate::observation::{
     EntityRef, LifecycleState, LogEvent, Metrics, Millis, Observation, ObservationBody,
 };
 pub use crate::phase::Phase;
+pub use mentor::{EXTEND_MAX_S, WHISPER_MAX_CHARS, WHISPER_MAX_COST, Whisper};
 use crate::record::{RECORD_VERSION, RecordLine, RecordWriter};
 use crate::score::{ScoreCard, score};
 
@@ -111,6 +115,26 @@ struct Scheduled {
     action: Action,
 }
 
+/// Every attempt of a list of steps, timed from `base_ms` (the start of the live phase, or the
+/// moment a mentor fired an inject), as attack or decoy.
+fn schedule(steps: &[Step], hostile: bool, base_ms: Millis) -> impl Iterator<Item = Scheduled> {
+    steps.iter().flat_map(move |step| {
+        step.attempt_times_s().into_iter().map(move |at| Scheduled {
+            t_ms: base_ms + u64::from(at) * 1000,
+            origin: if hostile {
+                Origin::Attack {
+                    step: step.id.clone(),
+                }
+            } else {
+                Origin::Decoy {
+                    step: step.id.clone(),
+                }
+            },
+            action: step.action.clone(),
+        })
+    })
+}
+
 /// One running session.
 pub struct Session {
     scenario: Arc<Scenario>,
@@ -131,6 +155,11 @@ pub struct Session {
     mitigations: Vec<MitigationEntry>,
     attributed: Vec<EntityRef>,
     hints_used: usize,
+    /// Ids of the injects a mentor fired, in order.
+    injects_fired: Vec<String>,
+    whispers: Vec<Whisper>,
+    /// How much longer a facilitator made the live phase.
+    extended_ms: Millis,
     services: BTreeMap<String, ServiceStatus>,
     logs: VecDeque<LogLine>,
     outputs: Vec<LabOutput>,
@@ -158,27 +187,10 @@ impl Session {
         seed: u64,
         record: RecordWriter,
     ) -> Self {
-        let mut timeline = Vec::new();
         let warmup = scenario.timing.warmup_ms();
-        for (steps, hostile) in [(&scenario.attack, true), (&scenario.decoys, false)] {
-            for step in steps {
-                for at in step.attempt_times_s() {
-                    timeline.push(Scheduled {
-                        t_ms: warmup + u64::from(at) * 1000,
-                        origin: if hostile {
-                            Origin::Attack {
-                                step: step.id.clone(),
-                            }
-                        } else {
-                            Origin::Decoy {
-                                step: step.id.clone(),
-                            }
-                        },
-                        action: step.action.clone(),
-                    });
-                }
-            }
-        }
+        let mut timeline: Vec<Scheduled> = schedule(&scenario.attack, true, warmup)
+            .chain(schedule(&scenario.decoys, false, warmup))
+            .collect();
         timeline.sort_by_key(|s| s.t_ms);
         let services = topology
             .services
@@ -213,6 +225,9 @@ impl Session {
             mitigations: Vec::new(),
             attributed: Vec::new(),
             hints_used: 0,
+            injects_fired: Vec::new(),
+            whispers: Vec::new(),
+            extended_ms: 0,
             services,
             logs: VecDeque::new(),
             outputs: Vec::new(),
@@ -307,8 +322,9 @@ impl Session {
         self.lab_error.as_deref()
     }
 
+    /// When the session ends: the scenario's warm-up and live phase, plus any extension.
     pub fn total_ms(&self) -> Millis {
-        self.scenario.timing.total_ms()
+        self.scenario.timing.total_ms() + self.extended_ms
     }
 
     /// The final score, once the session is over.

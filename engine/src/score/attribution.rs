@@ -1,5 +1,6 @@
 //! Attribution: naming the entities the scenario asks for. Naming one the attack did not
-//! involve (the same definition alert truth and the innocent-mitigated penalty use) costs 25.
+//! involve (the same definition alert truth and the innocent-mitigated penalty use, fired
+//! injects included) costs 25.
 
 use std::collections::BTreeSet;
 
@@ -9,13 +10,13 @@ use crate::observation::EntityRef;
 
 use super::history::History;
 use super::{ATTRIBUTION, ScoreLine, line};
-use crate::involvement::involved_in_attack;
+use crate::involvement::involved_in_attack_with;
 
 const UNINVOLVED_NAMED: f64 = -25.0;
 
 pub(super) fn score(h: &History, scenario: &Scenario, topology: &Topology) -> Vec<ScoreLine> {
     let expected: BTreeSet<&EntityRef> = scenario.objectives.attribute.iter().collect();
-    let involved = involved_in_attack(scenario, topology);
+    let involved = involved_in_attack_with(scenario, topology, &h.fired);
     let per = ATTRIBUTION / expected.len().max(1) as f64;
     let mut lines = Vec::new();
     for e in &expected {

@@ -1,6 +1,7 @@
 //! What a record says happened, gathered once for every score component: alerts and what they
-//! were, the trainee's verdicts, attributions, mitigations and hints, and every attempt of the
-//! attack with why it failed.
+//! were, the trainee's verdicts, attributions, mitigations and hints, a mentor's acts (injects
+//! fired, whispers, hints revealed, time added), and every attempt of the attack with why it
+//! failed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +12,8 @@ use crate::detector::Alert;
 use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
 use crate::observation::{EntityRef, Millis};
-use crate::record::RecordLine;
+use crate::record::{MentorAct, RecordLine};
+use crate::session::WHISPER_MAX_COST;
 
 use super::involved::{Judge, Truth};
 use super::{Moment, MomentKind};
@@ -51,6 +53,14 @@ pub struct RefusedCommand {
     pub why: String,
 }
 
+/// A whisper that cost points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostedWhisper {
+    pub t_ms: Millis,
+    pub text: String,
+    pub cost: u32,
+}
+
 /// Everything the components score, read from a record up to a moment.
 #[derive(Debug, Default)]
 pub struct History {
@@ -61,8 +71,18 @@ pub struct History {
     pub verdicts: BTreeMap<u32, Vec<(Millis, Verdict)>>,
     pub attributed: Vec<EntityRef>,
     pub mitigations: Vec<Applied>,
+    /// Hints revealed, whoever revealed them (they come in the scenario's order either way).
     pub hints: u32,
+    /// What the hints the trainee asked for cost.
     pub hint_cost: u32,
+    /// Hints a mentor revealed on the trainee's behalf, and what they cost.
+    pub mentor_hints: u32,
+    pub mentor_hint_cost: u32,
+    pub costed_whispers: Vec<CostedWhisper>,
+    /// Injects a mentor fired (known to the scenario, each once), in order.
+    pub fired: Vec<String>,
+    /// Seconds a facilitator added to the live phase.
+    pub extended_s: u64,
     /// Attempts per attack step, in order.
     pub attempts: BTreeMap<String, Vec<Attempt>>,
     /// When each attack or decoy step first acted.
@@ -114,6 +134,9 @@ impl History {
                         why: why.clone(),
                     }),
                 },
+                RecordLine::Mentor { t_ms, by, act } if *t_ms <= upto => {
+                    h.mentor(scenario, *t_ms, by, act);
+                }
                 RecordLine::Outcome(o) if o.t_ms <= upto => match judge.origin(o.effect) {
                     Some(Origin::Attack { step }) => {
                         let records = if o.ok && reads.contains(&o.effect) {
@@ -226,10 +249,8 @@ impl History {
             }
             Command::Attribute { entity } => self.attributed.push(entity.clone()),
             Command::Hint => {
-                if let Some(hint) = scenario.hints.get(self.hints as usize) {
-                    self.hint_cost += hint.cost;
-                }
-                self.hints += 1;
+                self.hint_cost = self.hint_cost.saturating_add(self.next_hint_cost(scenario));
+                self.hints = self.hints.saturating_add(1);
                 self.timeline.push(Moment {
                     t_ms,
                     kind: MomentKind::Hint,
@@ -238,6 +259,69 @@ impl History {
             }
             Command::Mitigate(_) => {}
         }
+    }
+
+    /// What the next hint costs (0 once none is left), whoever reveals it.
+    fn next_hint_cost(&self, scenario: &Scenario) -> u32 {
+        scenario
+            .hints
+            .get(self.hints as usize)
+            .map_or(0, |hint| hint.cost)
+    }
+
+    /// A mentor's (or facilitator's) act: counted where it counts, and a moment of the debrief.
+    fn mentor(&mut self, scenario: &Scenario, t_ms: Millis, by: &str, act: &MentorAct) {
+        let text = match act {
+            MentorAct::Inject { id } => {
+                let Some(inject) = scenario.inject(id) else {
+                    return;
+                };
+                if self.fired.contains(id) {
+                    return;
+                }
+                self.fired.push(id.clone());
+                format!("{} fired inject '{id}': {}", who("mentor", by), inject.title)
+            }
+            MentorAct::Whisper { text, cost } => {
+                let cost = (*cost).min(WHISPER_MAX_COST);
+                if cost > 0 {
+                    self.costed_whispers.push(CostedWhisper {
+                        t_ms,
+                        text: text.clone(),
+                        cost,
+                    });
+                }
+                let price = if cost > 0 {
+                    format!(" (costs {cost})")
+                } else {
+                    String::new()
+                };
+                format!("{} whispered: {text}{price}", who("mentor", by))
+            }
+            MentorAct::RevealHint { .. } => {
+                let cost = self.next_hint_cost(scenario);
+                self.mentor_hint_cost = self.mentor_hint_cost.saturating_add(cost);
+                self.mentor_hints = self.mentor_hints.saturating_add(1);
+                self.hints = self.hints.saturating_add(1);
+                format!(
+                    "{} revealed hint {} (costs {cost})",
+                    who("mentor", by),
+                    self.hints
+                )
+            }
+            MentorAct::Extend { seconds } => {
+                self.extended_s = self.extended_s.saturating_add(u64::from(*seconds));
+                format!(
+                    "{} extended the live phase by {seconds} s",
+                    who("facilitator", by)
+                )
+            }
+        };
+        self.timeline.push(Moment {
+            t_ms,
+            kind: MomentKind::Mentor,
+            text,
+        });
     }
 
     /// The verdict that stands for an alert at the end, and when it was given.
@@ -270,5 +354,14 @@ impl History {
         self.alerts
             .iter()
             .filter(move |(_, (a, _))| a.t_ms >= self.warmup_ms)
+    }
+}
+
+/// "mentor", or "mentor Ana" when the record names who.
+fn who(role: &str, by: &str) -> String {
+    if by.is_empty() {
+        role.to_string()
+    } else {
+        format!("{role} {by}")
     }
 }

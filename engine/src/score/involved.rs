@@ -1,5 +1,6 @@
 //! What alerts turned out to be: judged by the effect that opened them, or by the entities a
-//! step involved (`crate::involvement`, the one definition) while it acted.
+//! step involved (`crate::involvement`, the one definition) while it acted. The steps of an
+//! inject a mentor fired act from the moment it was fired, as the record says.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +12,7 @@ use crate::format::scenario::{Scenario, Step};
 use crate::format::topology::Topology;
 use crate::involvement::involved;
 use crate::observation::{EntityRef, Millis};
-use crate::record::RecordLine;
+use crate::record::{MentorAct, RecordLine};
 
 /// Seconds after a step stops acting during which its alerts still count as its own.
 const ALERT_GRACE_MS: Millis = 60_000;
@@ -32,16 +33,20 @@ struct StepWindow {
     to: Millis,
 }
 
-fn windows(steps: &[Step], scenario: &Scenario, topology: &Topology) -> Vec<StepWindow> {
-    let warmup = scenario.timing.warmup_ms();
-    steps
-        .iter()
-        .map(|s| StepWindow {
-            entities: involved(&s.action, topology),
-            from: warmup + u64::from(s.at_s) * 1000,
-            to: warmup + u64::from(s.end_s()) * 1000 + ALERT_GRACE_MS,
-        })
-        .collect()
+/// When each step acted, timed from `base_ms` (the start of the live phase, or the firing of
+/// its inject).
+fn windows<'a>(
+    steps: &'a [Step],
+    base_ms: Millis,
+    topology: &'a Topology,
+) -> impl Iterator<Item = StepWindow> + 'a {
+    steps.iter().map(move |s| StepWindow {
+        entities: involved(&s.action, topology),
+        from: base_ms.saturating_add(u64::from(s.at_s) * 1000),
+        to: base_ms
+            .saturating_add(u64::from(s.end_s()) * 1000)
+            .saturating_add(ALERT_GRACE_MS),
+    })
 }
 
 /// Decides what alerts were: by the effect that opened them where the alert carries its
@@ -54,10 +59,19 @@ pub struct Judge {
 
 impl Judge {
     pub fn new(scenario: &Scenario, topology: &Topology, lines: &[RecordLine]) -> Self {
+        let warmup = scenario.timing.warmup_ms();
+        let mut attack: Vec<StepWindow> = windows(&scenario.attack, warmup, topology).collect();
+        let mut decoys: Vec<StepWindow> = windows(&scenario.decoys, warmup, topology).collect();
+        for (id, t_ms) in fired(lines) {
+            if let Some(inject) = scenario.inject(id) {
+                attack.extend(windows(&inject.attack, t_ms, topology));
+                decoys.extend(windows(&inject.decoys, t_ms, topology));
+            }
+        }
         Judge {
             origins: origins(lines),
-            attack: windows(&scenario.attack, scenario, topology),
-            decoys: windows(&scenario.decoys, scenario, topology),
+            attack,
+            decoys,
         }
     }
 
@@ -86,6 +100,22 @@ impl Judge {
             Truth::Noise
         }
     }
+}
+
+/// When each inject was first fired.
+fn fired(lines: &[RecordLine]) -> BTreeMap<&str, Millis> {
+    let mut fired = BTreeMap::new();
+    for l in lines {
+        if let RecordLine::Mentor {
+            t_ms,
+            act: MentorAct::Inject { id },
+            ..
+        } = l
+        {
+            fired.entry(id.as_str()).or_insert(*t_ms);
+        }
+    }
+    fired
 }
 
 fn origins(lines: &[RecordLine]) -> BTreeMap<u64, Origin> {

@@ -24,7 +24,7 @@ use crate::format::topology::Topology;
 use crate::observation::Millis;
 use crate::record::RecordLine;
 
-pub use crate::involvement::{involved, involved_in_attack, path};
+pub use crate::involvement::{involved, involved_in_attack, involved_in_attack_with, path};
 pub use history::RefusedCommand;
 pub use involved::{Truth, alert_truths};
 
@@ -79,6 +79,8 @@ pub enum MomentKind {
     Mitigation,
     Contained,
     Hint,
+    /// Something a mentor or facilitator did: an inject, a whisper, a hint, more time.
+    Mentor,
 }
 
 /// Measured facts behind the points.
@@ -109,6 +111,15 @@ pub struct Facts {
     pub innocents_mitigated: u32,
     /// Escalations of decoys and noise that stand at the end.
     pub false_escalations: u32,
+    /// When the live phase ended (or ends), with any time a facilitator added.
+    #[serde(default)]
+    pub live_end_ms: Millis,
+    /// Seconds a facilitator added to the live phase.
+    #[serde(default)]
+    pub extended_s: u64,
+    /// Injects a mentor fired, in order.
+    #[serde(default)]
+    pub injects_fired: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,8 +150,13 @@ fn line(points: f64, text: impl Into<String>) -> ScoreLine {
     }
 }
 
+/// Points add up saturating: a record read back may carry any cost, and scoring never panics.
+fn sum(points: impl Iterator<Item = i32>) -> i32 {
+    points.fold(0, i32::saturating_add)
+}
+
 fn component(key: &str, title: &str, max: f64, mut lines: Vec<ScoreLine>) -> Component {
-    let sum: i32 = lines.iter().map(|l| l.points).sum();
+    let sum = sum(lines.iter().map(|l| l.points));
     let clamped = sum.clamp(if max > 0.0 { 0 } else { i32::MIN }, max as i32);
     if clamped != sum {
         lines.push(ScoreLine {
@@ -187,6 +203,12 @@ pub fn score(
     let h = history::History::gather(scenario, topology, lines, upto.unwrap_or(Millis::MAX));
     let mut facts = Facts {
         attack_start_ms: h.attack_start_ms,
+        live_end_ms: scenario
+            .timing
+            .total_ms()
+            .saturating_add(h.extended_s.saturating_mul(1000)),
+        extended_s: h.extended_s,
+        injects_fired: h.fired.clone(),
         ..Default::default()
     };
     let mut timeline = h.timeline.clone();
@@ -196,14 +218,7 @@ pub fn score(
     let col = collateral::score(&h, scenario, &mut facts);
     let att = attribution::score(&h, scenario, topology);
     let pre = precision::score(&h, scenario, topology, &mut facts);
-    let hints = if h.hints == 0 {
-        vec![line(0.0, "no hints used")]
-    } else {
-        vec![line(
-            -f64::from(h.hint_cost),
-            format!("{} hint(s) used", h.hints),
-        )]
-    };
+    let hints = hints(&h);
     let components = vec![
         component("detection", "Time to detect", DETECTION, det),
         component("containment", "Time to contain", CONTAINMENT, con),
@@ -213,12 +228,10 @@ pub fn score(
         component("precision", "Precision", PRECISION, pre),
         component("hints", "Hints", 0.0, hints),
     ];
-    let total = components
-        .iter()
-        .map(|c| c.points)
-        .sum::<i32>()
-        .clamp(0, MAX_SCORE as i32) as u32;
-    let badges = badges::earned(&components, &facts, scenario, h.hints);
+    let total = sum(components.iter().map(|c| c.points)).clamp(0, MAX_SCORE as i32) as u32;
+    // A whisper that cost points was help, as a hint is.
+    let helped = h.hints.saturating_add(h.costed_whispers.len().try_into().unwrap_or(u32::MAX));
+    let badges = badges::earned(&components, &facts, scenario, helped);
     timeline.sort_by_key(|m| m.t_ms);
     ScoreCard {
         scenario: scenario.id.clone(),
@@ -231,6 +244,41 @@ pub fn score(
         facts,
         refused: h.refused,
     }
+}
+
+/// The hints component: hints the trainee asked for, hints and costed whispers from a mentor,
+/// each saying whose they were.
+fn hints(h: &history::History) -> Vec<ScoreLine> {
+    let mut lines = Vec::new();
+    let asked = h.hints.saturating_sub(h.mentor_hints);
+    if asked > 0 {
+        lines.push(line(
+            -f64::from(h.hint_cost),
+            format!("{asked} hint(s) used"),
+        ));
+    }
+    if h.mentor_hints > 0 {
+        lines.push(line(
+            -f64::from(h.mentor_hint_cost),
+            format!("{} hint(s) revealed by the mentor", h.mentor_hints),
+        ));
+    }
+    for w in &h.costed_whispers {
+        let live = w.t_ms.saturating_sub(h.warmup_ms);
+        let short: String = w.text.chars().take(60).collect();
+        let more = if short.len() < w.text.len() { "…" } else { "" };
+        lines.push(line(
+            -f64::from(w.cost),
+            format!(
+                "the mentor's whisper at live {}: \"{short}{more}\"",
+                secs(live)
+            ),
+        ));
+    }
+    if lines.is_empty() {
+        lines.push(line(0.0, "no hints used"));
+    }
+    lines
 }
 
 fn grade(total: u32) -> &'static str {

@@ -1,8 +1,8 @@
 //! Precision: earned by triage, never given. Its 100 points are shared out over the alerts of
 //! the live phase; an alert earns its share when the verdict that stands at the end is right
 //! (incident for the attack, benign for decoys and noise), nothing when left untriaged, and a
-//! wrong standing verdict costs on top. Restricting an entity the attack did not involve costs
-//! 40 per entity.
+//! wrong standing verdict costs on top. Restricting an entity the attack did not involve (its
+//! steps and those of any inject a mentor fired) costs 40 per entity.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +13,7 @@ use crate::format::topology::Topology;
 use super::history::History;
 use super::involved::Truth;
 use super::{Facts, PRECISION, ScoreLine, line};
-use crate::involvement::involved_in_attack;
+use crate::involvement::involved_in_attack_with;
 
 const DISMISSED_ATTACK: f64 = -30.0;
 const ESCALATED_DECOY: f64 = -25.0;
@@ -83,7 +83,7 @@ pub(super) fn score(
             ),
         );
     }
-    let involved = involved_in_attack(scenario, topology);
+    let involved = involved_in_attack_with(scenario, topology, &h.fired);
     let mut seen = BTreeSet::new();
     for m in &h.mitigations {
         let target = m.mitigation.target();

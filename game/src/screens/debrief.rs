@@ -44,7 +44,7 @@ pub fn moment_color(kind: MomentKind) -> egui::Color32 {
         MomentKind::Dismissal => theme::VIOLET,
         MomentKind::Mitigation => theme::BLUE,
         MomentKind::Contained => GOOD,
-        MomentKind::Hint => egui::Color32::from_rgb(0xd0, 0x8c, 0xd8),
+        MomentKind::Hint | MomentKind::Mentor => egui::Color32::from_rgb(0xd0, 0x8c, 0xd8),
     }
 }
 
