@@ -82,8 +82,21 @@ mod tests {
             ron::from_str(include_str!("../../labs/topologies/company.ron")).unwrap();
         let brief = TraineeBrief::of(&scenario, &topology);
         let json = serde_json::to_string(&brief).unwrap();
-        for step in scenario.attack.iter().chain(&scenario.decoys) {
+        let injected = scenario
+            .injects
+            .iter()
+            .flat_map(|i| i.steps().map(|(s, _)| s));
+        for step in scenario
+            .attack
+            .iter()
+            .chain(&scenario.decoys)
+            .chain(injected)
+        {
             assert!(!json.contains(&step.narrative), "{} leaks", step.id);
+        }
+        assert!(!scenario.injects.is_empty(), "the test covers injects");
+        for inject in &scenario.injects {
+            assert!(!json.contains(&inject.description), "{} leaks", inject.id);
         }
         assert!(
             !json.contains("198.51.100.23"),

@@ -22,9 +22,9 @@ use crate::observation::{
     EntityRef, LifecycleState, LogEvent, Metrics, Millis, Observation, ObservationBody,
 };
 pub use crate::phase::Phase;
-pub use mentor::{EXTEND_MAX_S, WHISPER_MAX_CHARS, WHISPER_MAX_COST, Whisper};
 use crate::record::{RECORD_VERSION, RecordLine, RecordWriter};
 use crate::score::{ScoreCard, score};
+pub use mentor::{EXTEND_MAX_S, WHISPER_MAX_CHARS, WHISPER_MAX_COST, Whisper};
 
 /// Session time advanced per tick.
 pub const TICK_MS: Millis = 250;

@@ -131,6 +131,45 @@ fn mutual_named_conditions_validate_in_linear_time() {
     assert!(started.elapsed().as_secs() < 5);
 }
 
+/// The first scenario of the repository with its `injects` list holding `block`.
+fn with_injects(block: &str) -> String {
+    let text = String::from_utf8(corpus().scenarios[0].clone()).unwrap();
+    let end = text
+        .find("    objectives: Objectives(")
+        .expect("the scenario has objectives");
+    let start = text.find("    injects: [").unwrap_or(end);
+    format!(
+        "{}    injects: [{block}],\n{}",
+        &text[..start],
+        &text[end..]
+    )
+}
+
+/// An inject from generated parts; `repeat` is `(every_s, until_s)`.
+fn inject_text(
+    id: &str,
+    step: &str,
+    source: &str,
+    at_s: u32,
+    repeat: Option<(u32, u32)>,
+) -> String {
+    let repeat = repeat.map_or(String::new(), |(every, until)| {
+        format!("repeat: Some(Repeat(every_s: {every}, until_s: {until})), ")
+    });
+    format!(
+        "Inject(id: \"{id}\", title: \"t\", description: \"d\", attack: [Step(id: \"{step}\", at_s: {at_s}, {repeat}action: Login(identity: \"dave\", source: \"{source}\"), narrative: \"n\")]),"
+    )
+}
+
+#[test]
+fn a_generated_valid_inject_loads() {
+    let text = with_injects(&inject_text("i", "s", "198.51.100.9", 5, Some((10, 60))));
+    fine(targets::scenario(text.as_bytes(), &corpus().topology)).unwrap();
+    let file = SourceFile::new("s.ron", text);
+    let scenario = scenario_from_source(&file, &corpus().topology).unwrap();
+    assert_eq!(scenario.injects.len(), 1);
+}
+
 fn fine(result: Result<bool, String>) -> Result<(), TestCaseError> {
     result.map(|_| ()).map_err(TestCaseError::fail)
 }
@@ -172,6 +211,28 @@ proptest! {
     fn arbitrary_text_as_topology_or_scenario(text in any::<String>()) {
         fine(targets::topology(text.as_bytes()))?;
         fine(targets::scenario(text.as_bytes(), &corpus().topology))?;
+    }
+
+    /// Injects of any names, addresses and times: checked with located errors, never a panic.
+    #[test]
+    fn generated_injects(
+        ids in proptest::collection::vec("[a-z0-9 é\\-]{0,6}", 0..3),
+        step in "[a-z0-9\\-]{0,6}",
+        source in "[0-9a-z.]{0,15}",
+        at_s in any::<u32>(),
+        repeat in proptest::option::of((any::<u32>(), any::<u32>())),
+    ) {
+        let block: String = ids
+            .iter()
+            .map(|id| inject_text(id, &step, &source, at_s, repeat))
+            .collect();
+        fine(targets::scenario(with_injects(&block).as_bytes(), &corpus().topology))?;
+    }
+
+    /// Any text where a scenario's injects go.
+    #[test]
+    fn arbitrary_text_as_injects(text in any::<String>()) {
+        fine(targets::scenario(with_injects(&text).as_bytes(), &corpus().topology))?;
     }
 
     #[test]

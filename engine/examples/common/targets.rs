@@ -17,7 +17,7 @@ use bulkhead_engine::format::load::{FormatError, LoadError, SourceFile};
 use bulkhead_engine::format::topology::Topology;
 use bulkhead_engine::format::{self, scenario_from_source, topology_from_source};
 use bulkhead_engine::record::{ReadRecordError, Record};
-use bulkhead_engine::{RecordWriter, Session, SimLab};
+use bulkhead_engine::{RecordWriter, Session, SimLab, score};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -88,7 +88,7 @@ fn record_sample(loaded: &format::Loaded) -> Vec<u8> {
         7,
         RecordWriter::new(Box::new(buffer.clone())),
     );
-    session.run(&mut Bot::default(), |_| {});
+    play_with_a_mentor(&mut session);
     drop(session);
     let bytes = buffer.0.lock().unwrap().clone();
     let text = String::from_utf8(bytes).expect("records are UTF-8");
@@ -109,6 +109,30 @@ fn record_sample(loaded: &format::Loaded) -> Vec<u8> {
         }
     }
     out.into_bytes()
+}
+
+/// The bot plays; a mentor whispers, reveals a hint and fires the scenario's first inject, and
+/// a facilitator extends the live phase, so the record holds every kind of mentor line.
+fn play_with_a_mentor(session: &mut Session) {
+    let mut bot = Bot::default();
+    let live = session.scenario().timing.warmup_ms();
+    let inject = session.scenario().injects.first().map(|i| i.id.clone());
+    session.begin();
+    session.whisper("Watch the warm-up.".into(), 0, "mentor");
+    loop {
+        session.consult(&mut bot);
+        if session.now() == live + 60_000 {
+            session.whisper("Who logs in from where?".into(), 5, "mentor");
+            let _ = session.reveal_hint("mentor");
+            let _ = session.extend_live(30, "facilitator");
+            if let Some(id) = &inject {
+                let _ = session.inject(id, "mentor");
+            }
+        }
+        if !session.tick() {
+            break;
+        }
+    }
 }
 
 /// Every located error of a load error.
@@ -212,10 +236,13 @@ pub fn defender(bytes: &[u8]) -> Result<bool, String> {
     }
 }
 
-/// A session record (JSON Lines), read as `bulkhead report` reads it.
+/// A session record (JSON Lines), read and scored as `bulkhead report` reads and scores it.
 pub fn record(bytes: &[u8]) -> Result<bool, String> {
     match Record::from_reader(Cursor::new(bytes), "fuzz.jsonl") {
-        Ok(_) => Ok(true),
+        Ok(r) => {
+            let _ = score(&r.scenario, &r.topology, &r.lines, None);
+            Ok(true)
+        }
         Err(ReadRecordError::Line { line, column, .. }) => {
             let lines = bytes.split(|b| *b == b'\n').count();
             if line == 0 || line > lines {

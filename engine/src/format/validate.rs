@@ -800,7 +800,11 @@ mod tests {
 
     /// The line of the `nth` occurrence (from 0) of `needle`.
     fn line_of(text: &str, needle: &str, nth: usize) -> usize {
-        let at = text.match_indices(needle).nth(nth).expect("needle present").0;
+        let at = text
+            .match_indices(needle)
+            .nth(nth)
+            .expect("needle present")
+            .0;
         text[..at].matches('\n').count() + 1
     }
 
@@ -851,7 +855,12 @@ mod tests {
             &inject("again", &login("a1", 0, "198.51.100.77"))
                 .replace("title: \"T\"", "title: \" \""),
         );
-        assert_one(&text, "inject \"again\" has an empty title", "title: \" \"", 0);
+        assert_one(
+            &text,
+            "inject \"again\" has an empty title",
+            "title: \" \"",
+            0,
+        );
     }
 
     #[test]

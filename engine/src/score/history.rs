@@ -280,34 +280,24 @@ impl History {
                     return;
                 }
                 self.fired.push(id.clone());
-                format!("{} fired inject '{id}': {}", who("mentor", by), inject.title)
+                format!(
+                    "{} fired inject '{id}': {}",
+                    who("mentor", by),
+                    inject.title
+                )
             }
             MentorAct::Whisper { text, cost } => {
-                let cost = (*cost).min(WHISPER_MAX_COST);
-                if cost > 0 {
-                    self.costed_whispers.push(CostedWhisper {
-                        t_ms,
-                        text: text.clone(),
-                        cost,
-                    });
-                }
-                let price = if cost > 0 {
-                    format!(" (costs {cost})")
-                } else {
-                    String::new()
-                };
+                let price = self.whispered(t_ms, text, *cost);
                 format!("{} whispered: {text}{price}", who("mentor", by))
             }
             MentorAct::RevealHint { .. } => {
+                // The hint revealed is the next one, as for the trainee's own.
                 let cost = self.next_hint_cost(scenario);
                 self.mentor_hint_cost = self.mentor_hint_cost.saturating_add(cost);
                 self.mentor_hints = self.mentor_hints.saturating_add(1);
                 self.hints = self.hints.saturating_add(1);
-                format!(
-                    "{} revealed hint {} (costs {cost})",
-                    who("mentor", by),
-                    self.hints
-                )
+                let n = self.hints;
+                format!("{} revealed hint {n} (costs {cost})", who("mentor", by))
             }
             MentorAct::Extend { seconds } => {
                 self.extended_s = self.extended_s.saturating_add(u64::from(*seconds));
@@ -322,6 +312,20 @@ impl History {
             kind: MomentKind::Mentor,
             text,
         });
+    }
+
+    /// Count a whisper's cost (capped as the session caps it); what to say of its price.
+    fn whispered(&mut self, t_ms: Millis, text: &str, cost: u32) -> String {
+        let cost = cost.min(WHISPER_MAX_COST);
+        if cost == 0 {
+            return String::new();
+        }
+        self.costed_whispers.push(CostedWhisper {
+            t_ms,
+            text: text.to_string(),
+            cost,
+        });
+        format!(" (costs {cost})")
     }
 
     /// The verdict that stands for an alert at the end, and when it was given.

@@ -230,7 +230,9 @@ pub fn score(
     ];
     let total = sum(components.iter().map(|c| c.points)).clamp(0, MAX_SCORE as i32) as u32;
     // A whisper that cost points was help, as a hint is.
-    let helped = h.hints.saturating_add(h.costed_whispers.len().try_into().unwrap_or(u32::MAX));
+    let helped = h
+        .hints
+        .saturating_add(h.costed_whispers.len().try_into().unwrap_or(u32::MAX));
     let badges = badges::earned(&components, &facts, scenario, helped);
     timeline.sort_by_key(|m| m.t_ms);
     ScoreCard {
@@ -264,15 +266,19 @@ fn hints(h: &history::History) -> Vec<ScoreLine> {
         ));
     }
     for w in &h.costed_whispers {
-        let live = w.t_ms.saturating_sub(h.warmup_ms);
+        let when = match w.t_ms.checked_sub(h.warmup_ms) {
+            Some(live) => format!("at live {}", secs(live)),
+            None => "in the warm-up".to_string(),
+        };
         let short: String = w.text.chars().take(60).collect();
-        let more = if short.len() < w.text.len() { "…" } else { "" };
+        let more = if short.len() < w.text.len() {
+            "…"
+        } else {
+            ""
+        };
         lines.push(line(
             -f64::from(w.cost),
-            format!(
-                "the mentor's whisper at live {}: \"{short}{more}\"",
-                secs(live)
-            ),
+            format!("the mentor's whisper {when}: \"{short}{more}\""),
         ));
     }
     if lines.is_empty() {
@@ -295,7 +301,75 @@ fn grade(total: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::testkit::*;
+    use super::{MomentKind, Truth, alert_truths};
     use crate::action::{AlertRef, Command, Verdict};
+    use crate::detector::Alert;
+    use crate::observation::EntityRef;
+    use crate::record::{MentorAct, RecordLine};
+
+    /// An alert with no request id on the second address of the "new-source" inject.
+    fn untraced_alert(r: &mut Rec, t_ms: u64) -> u32 {
+        let mut alert: Alert = r
+            .lines
+            .iter()
+            .find_map(|l| match l {
+                RecordLine::Alert(a) => Some(a.clone()),
+                _ => None,
+            })
+            .unwrap();
+        alert.id = 99;
+        alert.t_ms = t_ms;
+        alert.trace = None;
+        alert.entity = EntityRef::Source("198.51.100.77".into());
+        r.lines.push(RecordLine::Alert(alert));
+        99
+    }
+
+    #[test]
+    fn an_alert_on_a_fired_injects_step_while_it_acts_is_the_attack() {
+        let mut r = Rec::new();
+        r.noise_alert(at_live(1));
+        let id = untraced_alert(&mut r, at_live(205));
+        let truth = |r: &Rec| alert_truths(&r.scenario, &r.topology, &r.lines)[&id];
+        assert_eq!(
+            truth(&r),
+            Truth::Noise,
+            "not fired: the address is nobody's"
+        );
+        let inject = MentorAct::Inject {
+            id: "new-source".into(),
+        };
+        r.mentor(at_live(200), inject);
+        assert_eq!(truth(&r), Truth::Attack);
+        r.triage(at_live(210), id, Verdict::Incident);
+        let card = r.score();
+        assert!(card.facts.detected_ms.is_some());
+        assert_eq!(card.facts.injects_fired, ["new-source"]);
+        let mentor = card.timeline.iter().find(|m| m.kind == MomentKind::Mentor);
+        assert!(mentor.is_some_and(|m| m.text.contains("mentor ana fired inject 'new-source'")));
+    }
+
+    #[test]
+    fn absurd_costs_in_a_record_cost_at_most_the_cap_and_never_overflow() {
+        let mut r = Rec::new();
+        for hint in &mut r.scenario.hints {
+            hint.cost = u32::MAX;
+        }
+        for i in 0..5 {
+            let whisper = MentorAct::Whisper {
+                text: "x".into(),
+                cost: u32::MAX,
+            };
+            r.mentor(at_live(i), whisper);
+            r.mentor(at_live(i), MentorAct::RevealHint { index: 0 });
+            r.mentor(at_live(i), MentorAct::Extend { seconds: u32::MAX });
+        }
+        let card = r.score();
+        assert_eq!(card.total, 0);
+        let hints = card.component("hints").unwrap();
+        assert_eq!(hints.lines.len(), 6, "{hints:?}");
+        assert!(hints.lines.iter().all(|l| l.points < 0));
+    }
 
     #[test]
     fn refused_commands_are_listed_on_the_card_with_why() {

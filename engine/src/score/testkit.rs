@@ -8,7 +8,7 @@ use crate::detector::{Alert, Signal};
 use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
 use crate::observation::{EntityRef, Millis};
-use crate::record::RecordLine;
+use crate::record::{MentorAct, RecordLine};
 
 use super::{ScoreCard, score};
 
@@ -190,6 +190,15 @@ impl Rec {
             t_ms,
             command: Command::Attribute { entity },
             refused: None,
+        });
+    }
+
+    /// A mentor's act, by "ana".
+    pub fn mentor(&mut self, t_ms: Millis, act: MentorAct) {
+        self.lines.push(RecordLine::Mentor {
+            t_ms,
+            by: "ana".into(),
+            act,
         });
     }
 
