@@ -141,6 +141,9 @@ impl SessionView {
                 }
             }
             ServerMsg::Notice(text) => self.push_feedback(FeedbackKind::Info, text),
+            ServerMsg::Whisper { from, text } => {
+                self.push_feedback(FeedbackKind::Info, format!("{from} says: {text}"))
+            }
             ServerMsg::Error { message, .. } if self.is_open() && !current => {
                 // The seat refused to open what was asked.
                 self.fail(message);

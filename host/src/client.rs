@@ -55,6 +55,10 @@ pub trait Watcher {
     }
     /// Once, when the lab is up (a Docker lab takes a while).
     fn lab_ready(&mut self) {}
+    /// A message from the mentor watching the seat.
+    fn whisper(&mut self, from: &str, text: &str) {
+        tracing::info!("{from}: {text}");
+    }
 }
 
 /// A watcher that wants nothing.
@@ -125,6 +129,7 @@ pub fn play(
                 }
             }
             ServerMsg::Notice(text) => tracing::info!("{text}"),
+            ServerMsg::Whisper { from, text } => watcher.whisper(&from, &text),
             ServerMsg::Over {
                 card,
                 scenario,

@@ -5,12 +5,16 @@
 
 pub mod client;
 pub mod connection;
+pub mod oversight;
 pub mod protocol;
 pub mod remote;
 pub mod seat;
 pub mod view;
 
 pub use connection::{Closed, Connection, Outbox};
+pub use oversight::{ControlReply, Health, InjectOffer, MentorView, SeatControl};
 pub use protocol::{ClientMsg, ErrorKind, Hello, Offer, PROTOCOL_VERSION, Pace, ServerMsg};
-pub use seat::{LabFactory, Records, Seat, SeatConfig, SeatStatus, seed_or_random};
+pub use seat::{
+    LabFactory, LabStatus, Records, Seat, SeatConfig, SeatStatus, Watching, seed_or_random,
+};
 pub use view::Snapshot;

@@ -13,7 +13,7 @@ use crate::view::Snapshot;
 
 /// Bumped whenever a message changes shape; a client and server of different versions refuse
 /// each other at `Hello` with `ErrorKind::Version` rather than misreading frames.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The largest frame a client may send. Commands are a few hundred bytes; this leaves room for
 /// a long display name and nothing else.
@@ -124,6 +124,8 @@ pub enum ServerMsg {
     },
     /// Something the trainee should read that answers no command (pause refused, ...).
     Notice(String),
+    /// A message from the mentor watching this seat (a hint in their own words).
+    Whisper { from: String, text: String },
     /// The live view: sent when it changes, at most the seat's publish rate (every tick in
     /// lockstep).
     View(Box<Snapshot>),

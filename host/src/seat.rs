@@ -7,17 +7,20 @@
 //! bringing a lab up takes seconds; neither may stall a frame, a socket or another seat.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bulkhead_engine::session::TICK_MS;
-use bulkhead_engine::{Backend, Lab, Loaded, Millis, Pacing, Phase, RecordWriter, Session};
+use bulkhead_engine::{
+    Backend, Lab, Loaded, Millis, Pacing, Phase, RecordWriter, ScoreCard, Session,
+};
 use serde::Serialize;
 
 use crate::connection::Connection;
+use crate::oversight::{Activity, ControlReply, Health, MentorView, SeatControl};
 use crate::protocol::{ClientMsg, ErrorKind, Offer, PROTOCOL_VERSION, Pace, ServerMsg};
 use crate::view::{TrafficMeter, snapshot};
 
@@ -27,6 +30,9 @@ pub type LabFactory = Arc<dyn Fn(&Loaded, u64) -> Result<Box<dyn Lab>, String> +
 
 /// How long a seat with nobody attached waits, when it is idle, between checks.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// A watched seat's mentor view is rebuilt at most this often: it rescores the record so far.
+const MENTOR_EVERY: Duration = Duration::from_millis(250);
 
 /// Where a seat keeps its sessions' records.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -94,6 +100,20 @@ pub struct SeatStatus {
     pub score: Option<u32>,
     pub max: Option<u32>,
     pub record: Option<String>,
+    /// The latest session's score card, once it is over (for results exports, which write it
+    /// out themselves).
+    #[serde(skip)]
+    pub card: Option<Arc<ScoreCard>>,
+    pub paused: bool,
+    pub can_pause: bool,
+    pub total_ms: Millis,
+    pub warmup_ms: Millis,
+    pub hints_used: usize,
+    pub health: Health,
+    pub lab_error: Option<String>,
+    /// When the trainee last sent anything (serialised as seconds ago).
+    #[serde(rename = "idle_s")]
+    pub last_activity: Activity,
 }
 
 /// Where a seat's lab stands.
@@ -109,10 +129,51 @@ pub enum LabStatus {
 }
 
 enum Input {
-    Attach { conn: u64, out: Sender<ServerMsg> },
-    Detach { conn: u64 },
-    Client { conn: u64, msg: ClientMsg },
+    Attach {
+        conn: u64,
+        out: Sender<ServerMsg>,
+    },
+    Detach {
+        conn: u64,
+    },
+    Client {
+        conn: u64,
+        msg: ClientMsg,
+    },
+    Control {
+        control: SeatControl,
+        by: String,
+        reply: Sender<ControlReply>,
+    },
     Shutdown,
+}
+
+/// What a seat shares with those who watch it: how many watch, and the latest mentor view.
+#[derive(Default)]
+struct Watched {
+    watchers: AtomicUsize,
+    view: Mutex<Option<Arc<MentorView>>>,
+}
+
+/// Held while someone watches a seat: the seat keeps its mentor view current until it drops.
+pub struct Watching {
+    watched: Arc<Watched>,
+}
+
+impl Watching {
+    /// The latest mentor view, if a session is open.
+    pub fn view(&self) -> Option<Arc<MentorView>> {
+        lock(&self.watched.view).clone()
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        // The last watcher gone, the view goes stale: the next one must not be shown it.
+        if self.watched.watchers.fetch_sub(1, Ordering::Relaxed) == 1 {
+            *lock(&self.watched.view) = None;
+        }
+    }
 }
 
 /// A running seat. Dropping it (or `shutdown`) ends its session: the record gets its closing
@@ -120,6 +181,7 @@ enum Input {
 pub struct Seat {
     inbox: Sender<Input>,
     status: Arc<Mutex<SeatStatus>>,
+    watched: Arc<Watched>,
     /// The connection holding the seat, if any: checked and set under one lock so that two
     /// clients racing for a code cannot both get it.
     holder: Arc<Mutex<Option<u64>>>,
@@ -149,7 +211,8 @@ impl Seat {
             seat: config.seat,
             ..Default::default()
         }));
-        let thread = SeatThread::new(config, rx, status.clone());
+        let watched = Arc::new(Watched::default());
+        let thread = SeatThread::new(config, rx, status.clone(), watched.clone());
         let name = format!("seat {}", thread.config.seat);
         let handle = std::thread::Builder::new()
             .name(name)
@@ -157,6 +220,7 @@ impl Seat {
         Ok(Seat {
             inbox,
             status,
+            watched,
             holder: Arc::new(Mutex::new(None)),
             next_conn: AtomicU64::new(1),
             thread: Mutex::new(Some(handle)),
@@ -220,6 +284,26 @@ impl Seat {
 
     pub fn status(&self) -> SeatStatus {
         lock(&self.status).clone()
+    }
+
+    /// Ask the seat to do something for a facilitator or mentor (`by` names them in the record
+    /// and the logs). The answer arrives on the receiver; a seat that has stopped never answers.
+    pub fn control(&self, control: SeatControl, by: &str) -> Receiver<ControlReply> {
+        let (reply, answer) = mpsc::channel();
+        let _ = self.inbox.send(Input::Control {
+            control,
+            by: by.to_string(),
+            reply,
+        });
+        answer
+    }
+
+    /// Start watching the seat as its mentor: its view is kept current while this is held.
+    pub fn watch(&self) -> Watching {
+        self.watched.watchers.fetch_add(1, Ordering::Relaxed);
+        Watching {
+            watched: self.watched.clone(),
+        }
     }
 
     /// Ask the seat to end its session and stop, without waiting (see `join`).
@@ -293,6 +377,8 @@ struct SeatThread {
     config: SeatConfig,
     inbox: Receiver<Input>,
     status: Arc<Mutex<SeatStatus>>,
+    watched: Arc<Watched>,
+    mentor_built: Option<Instant>,
     client: Option<(u64, Sender<ServerMsg>)>,
     detached_since: Instant,
     open: Option<Open>,
@@ -301,11 +387,18 @@ struct SeatThread {
 }
 
 impl SeatThread {
-    fn new(config: SeatConfig, inbox: Receiver<Input>, status: Arc<Mutex<SeatStatus>>) -> Self {
+    fn new(
+        config: SeatConfig,
+        inbox: Receiver<Input>,
+        status: Arc<Mutex<SeatStatus>>,
+        watched: Arc<Watched>,
+    ) -> Self {
         SeatThread {
             config,
             inbox,
             status,
+            watched,
+            mentor_built: None,
             client: None,
             detached_since: Instant::now(),
             open: None,
@@ -361,9 +454,11 @@ impl SeatThread {
             Input::Client { conn, msg } => {
                 // A message from a connection that no longer holds the seat is dropped.
                 if self.client.as_ref().is_some_and(|(c, _)| *c == conn) {
+                    lock(&self.status).last_activity = Activity::default();
                     self.on_message(msg);
                 }
             }
+            Input::Control { control, by, reply } => self.on_control(control, &by, &reply),
         }
         true
     }
@@ -423,6 +518,13 @@ impl SeatThread {
 
     fn on_message(&mut self, msg: ClientMsg) {
         match msg {
+            // The facilitator may have started this very session before the client asked: the
+            // client joins it rather than throwing it away.
+            ClientMsg::Open { scenario, .. } if self.runs(&scenario) => {
+                for msg in self.catch_up() {
+                    self.send(msg);
+                }
+            }
             ClientMsg::Open { scenario, pace } => self.open_scenario(&scenario, pace),
             ClientMsg::Close => self.close_session(),
             other => {
@@ -440,6 +542,91 @@ impl SeatThread {
             }
         }
         self.update_status();
+    }
+
+    /// Whether this scenario's session is open, its lab up and not over.
+    fn runs(&self, scenario: &str) -> bool {
+        self.open.as_ref().is_some_and(|o| {
+            o.loaded.scenario.id == scenario && o.session.is_some() && o.over.is_none()
+        })
+    }
+
+    /// A facilitator's or mentor's control: answered on `reply` before anything slow (a Docker
+    /// lab takes seconds to come up).
+    fn on_control(&mut self, control: SeatControl, by: &str, reply: &Sender<ControlReply>) {
+        tracing::info!(
+            seat = self.config.seat,
+            by,
+            control = control.name(),
+            "control"
+        );
+        match control {
+            SeatControl::Start { scenario } => self.start_for(scenario, reply),
+            SeatControl::RemoveLab => {
+                let had = self.open.is_some();
+                self.close_session();
+                let _ = reply.send(if had {
+                    Ok("the session ended and its lab was removed".into())
+                } else {
+                    Err("no session is open on this seat".into())
+                });
+            }
+            other => {
+                let (answer, msgs) = match self.open.as_mut() {
+                    Some(open) => open.oversee(other, by),
+                    None => (Err("no session is open on this seat".into()), vec![]),
+                };
+                let _ = reply.send(answer);
+                for msg in msgs {
+                    self.send(msg);
+                }
+            }
+        }
+        self.mentor_built = None;
+        self.update_status();
+    }
+
+    /// Start for the facilitator: begin a briefed session, or open one and begin it.
+    fn start_for(&mut self, scenario: Option<String>, reply: &Sender<ControlReply>) {
+        if let Some(open) = self.open.as_mut()
+            && open.over.is_none()
+        {
+            let answer = match &open.session {
+                Some(session) if session.phase() == Phase::Briefing => {
+                    open.control(ClientMsg::Begin);
+                    Ok(format!("{} began", open.loaded.scenario.id))
+                }
+                Some(_) => Err(format!(
+                    "{} is already running: end it first",
+                    open.loaded.scenario.id
+                )),
+                None => Err(open
+                    .failed
+                    .clone()
+                    .unwrap_or_else(|| "the lab is still coming up".into())),
+            };
+            let _ = reply.send(answer);
+            return;
+        }
+        let catalogue = &self.config.catalogue;
+        let found = match &scenario {
+            Some(id) => catalogue.iter().find(|l| &l.scenario.id == id),
+            None => catalogue.first(),
+        };
+        let Some(id) = found.map(|l| l.scenario.id.clone()) else {
+            let _ = reply.send(Err(format!(
+                "this seat does not offer {}",
+                scenario.as_deref().unwrap_or("any scenario")
+            )));
+            return;
+        };
+        let _ = reply.send(Ok(format!("{id}: the lab is coming up, then it begins")));
+        self.open_scenario(&id, Pace::Clocked);
+        if let Some(open) = self.open.as_mut()
+            && open.session.is_some()
+        {
+            open.control(ClientMsg::Begin);
+        }
     }
 
     fn open_scenario(&mut self, id: &str, pace: Pace) {
@@ -477,6 +664,7 @@ impl SeatThread {
             status.phase = Some(Phase::Briefing);
             status.lab = LabStatus::Starting;
             (status.score, status.max, status.record) = (None, None, None);
+            (status.card, status.lab_error) = (None, None);
         }
         let mut open = Open {
             loaded,
@@ -577,8 +765,10 @@ impl SeatThread {
             let mut status = lock(&self.status);
             status.score = session.score().map(|c| c.total);
             status.max = session.score().map(|c| c.max);
+            status.card = session.score().map(|c| Arc::new(c.clone()));
         }
         drop(open);
+        *lock(&self.watched.view) = None;
         let mut status = lock(&self.status);
         status.lab = LabStatus::Down;
         status.phase = status.phase.map(|_| Phase::Debrief);
@@ -612,10 +802,36 @@ impl SeatThread {
         let (wait, msgs) = open.advance(&self.config, attached);
         // The facilitator's status is current before the client hears of a change.
         self.update_status();
+        self.publish_mentor_view();
         for msg in msgs {
             self.send(msg);
         }
         wait
+    }
+
+    /// Keep the mentor view current while someone watches (it rescores the record so far, so
+    /// at most every `MENTOR_EVERY`).
+    fn publish_mentor_view(&mut self) {
+        if self.watched.watchers.load(Ordering::Relaxed) == 0
+            || self
+                .mentor_built
+                .is_some_and(|t| t.elapsed() < MENTOR_EVERY)
+        {
+            return;
+        }
+        self.mentor_built = Some(Instant::now());
+        let built = self.open.as_ref().and_then(|open| {
+            let session = open.session.as_ref()?;
+            let view = snapshot(session, open.clock.paused, &open.traffic);
+            let trainee = lock(&self.status).trainee.clone();
+            Some(Arc::new(MentorView::of(
+                self.config.seat,
+                trainee,
+                session,
+                view,
+            )))
+        });
+        *lock(&self.watched.view) = built;
     }
 
     fn update_status(&self) {
@@ -627,9 +843,19 @@ impl SeatThread {
             (Some(_), None) => LabStatus::Up,
             (None, None) => LabStatus::Starting,
         };
+        status.lab_error.clone_from(&open.failed);
         let Some(session) = &open.session else { return };
         status.phase = Some(session.phase());
         status.now_ms = session.now();
+        status.total_ms = session.total_ms();
+        status.warmup_ms = open.loaded.scenario.timing.warmup_ms();
+        status.paused = open.clock.paused;
+        status.can_pause = session.lab().can_pause();
+        status.hints_used = session.hints().len();
+        status.health = Health::of(session);
+        if let Some(e) = session.lab_error() {
+            status.lab_error = Some(e.to_string());
+        }
         status.alerts = session.alerts().len();
         status.alerts_triaged = session
             .alerts()
@@ -640,6 +866,9 @@ impl SeatThread {
         if let Some(card) = session.score() {
             status.score = Some(card.total);
             status.max = Some(card.max);
+            if status.card.as_deref() != Some(card) {
+                status.card = Some(Arc::new(card.clone()));
+            }
         }
         status.record.clone_from(&open.record);
     }
@@ -665,6 +894,8 @@ impl Open {
         };
         self.changed = true;
         match msg {
+            // The facilitator may have begun it already.
+            ClientMsg::Begin if self.clock.begun => vec![],
             ClientMsg::Begin => {
                 session.begin();
                 self.clock.begun = true;
@@ -713,6 +944,87 @@ impl Open {
                 vec![]
             }
             ClientMsg::Open { .. } | ClientMsg::Close => vec![],
+        }
+    }
+
+    /// A facilitator's or mentor's control on the open session: the answer, and what the
+    /// trainee's client hears of it (a whisper, a revealed hint, a longer clock; never an
+    /// inject, which would give the attack away).
+    fn oversee(&mut self, control: SeatControl, by: &str) -> (ControlReply, Vec<ServerMsg>) {
+        let Some(session) = self.session.as_mut() else {
+            let why = self
+                .failed
+                .clone()
+                .unwrap_or_else(|| "the lab is not up".into());
+            return (Err(why), vec![]);
+        };
+        if session.is_over() {
+            return (Err("the session is over".into()), vec![]);
+        }
+        self.changed = true;
+        match control {
+            SeatControl::Pause(_) if !session.lab().can_pause() => (
+                Err(format!(
+                    "the {} runs in real time and cannot pause; extend the live phase instead",
+                    session.lab().backend().title()
+                )),
+                vec![],
+            ),
+            SeatControl::Pause(pause) => {
+                self.clock.paused = pause;
+                self.clock.anchor = None;
+                let what = if pause { "paused" } else { "resumed" };
+                (
+                    Ok(format!("the clock is {what}")),
+                    vec![ServerMsg::Notice(format!(
+                        "The facilitator {what} the clock."
+                    ))],
+                )
+            }
+            SeatControl::Extend { seconds } => match session.extend_live(seconds, by) {
+                Ok(()) => (
+                    Ok(format!("the live phase is {seconds} s longer")),
+                    vec![ServerMsg::Notice(format!(
+                        "The facilitator gave the live phase {seconds} more seconds."
+                    ))],
+                ),
+                Err(refused) => (Err(refused.0), vec![]),
+            },
+            SeatControl::End if !self.clock.begun => {
+                (Err("the session has not begun".into()), vec![])
+            }
+            SeatControl::End => {
+                session.finish();
+                (Ok("the session ended; its score is in".into()), vec![])
+            }
+            SeatControl::Whisper { text, cost } => match check_whisper(&text) {
+                Ok(text) => {
+                    session.whisper(text.clone(), cost, by);
+                    let from = "Your mentor".to_string();
+                    (
+                        Ok("whispered".into()),
+                        vec![ServerMsg::Whisper { from, text }],
+                    )
+                }
+                Err(why) => (Err(why), vec![]),
+            },
+            SeatControl::RevealHint => match session.reveal_hint(by) {
+                Ok(hint) => (
+                    Ok(format!("revealed: {}", hint.text)),
+                    vec![ServerMsg::Notice(format!(
+                        "Your mentor revealed a hint: {}",
+                        hint.text
+                    ))],
+                ),
+                Err(refused) => (Err(refused.0), vec![]),
+            },
+            SeatControl::Inject { id } => match session.inject(&id, by) {
+                Ok(()) => (Ok(format!("inject {id} fired")), vec![]),
+                Err(refused) => (Err(refused.0), vec![]),
+            },
+            SeatControl::Start { .. } | SeatControl::RemoveLab => {
+                (Err("handled by the seat".into()), vec![])
+            }
         }
     }
 
@@ -799,6 +1111,25 @@ impl Open {
         }
         (wait, out)
     }
+}
+
+/// A whisper as the trainee will read it: trimmed, not empty, bounded, no control characters
+/// but line breaks.
+fn check_whisper(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("the whisper is empty".into());
+    }
+    if text.chars().count() > crate::oversight::MAX_WHISPER_CHARS {
+        return Err(format!(
+            "a whisper holds at most {} characters",
+            crate::oversight::MAX_WHISPER_CHARS
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err("the whisper holds control characters".into());
+    }
+    Ok(text.to_string())
 }
 
 /// How long until the next tick of a clocked session is due (zero: now).

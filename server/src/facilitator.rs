@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRef, FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -36,13 +36,15 @@ fn presented(parts: &Parts) -> Option<String> {
     })
 }
 
-impl FromRequestParts<Arc<Workshop>> for Facilitator {
+impl<S> FromRequestParts<S> for Facilitator
+where
+    Arc<Workshop>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        workshop: &Arc<Workshop>,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let workshop = Arc::<Workshop>::from_ref(state);
         match presented(parts) {
             None => {
                 let mut response = refusal(

@@ -4,9 +4,12 @@
 //! seats' sessions, labs and records live here, on the server; clients never see ground truth
 //! before their session's debrief.
 
+mod access;
 mod api;
 mod facilitator;
 mod join;
+mod live;
+mod pages;
 pub mod secrets;
 mod workshop;
 
@@ -15,12 +18,28 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use bulkhead_host::{Seat, SeatConfig};
 use tokio::sync::oneshot;
 
 pub use bulkhead_host::remote::JOIN_PATH;
+pub use live::POLL as LIVE_POLL;
+pub use pages::export::{SeatResult, csv as results_csv, results};
 pub use workshop::{JoinRefusal, SeatRow, Workshop};
+
+/// What every route may read: the workshop and the pages' live streams.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub workshop: Arc<Workshop>,
+    pub live: Arc<live::Live>,
+}
+
+impl FromRef<App> for Arc<Workshop> {
+    fn from_ref(app: &App) -> Arc<Workshop> {
+        app.workshop.clone()
+    }
+}
 
 /// What a server hosts and where.
 #[derive(Debug)]
@@ -39,36 +58,65 @@ pub struct ServerConfig {
 pub struct Running {
     pub addr: SocketAddr,
     workshop: Arc<Workshop>,
+    live: Arc<live::Live>,
+    refresher: tokio::task::JoinHandle<()>,
     stop: oneshot::Sender<()>,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// The routes, over a workshop.
-pub fn router(workshop: Arc<Workshop>) -> Router {
+/// The routes: the JSON API, the join socket and the pages.
+pub fn router(app: App) -> Router {
+    use pages::{export, facilitator, home, mentor, scoreboard};
     Router::new()
         .route("/api/health", get(api::health))
         .route("/api/seats", get(api::seats))
         .route("/api/seats/{seat}/code", post(api::reset_code))
         .route(JOIN_PATH, get(join::join))
+        .route("/", get(home::show))
+        .route("/assets/style.css", get(pages::style))
+        .route("/assets/live.js", get(pages::script))
+        .route("/scoreboard", get(scoreboard::show))
+        .route(scoreboard::EVENTS, get(scoreboard::events))
+        .route(facilitator::PATH, get(facilitator::show))
+        .route(facilitator::EVENTS, get(facilitator::events))
+        .route("/facilitator/start-all", post(facilitator::start_all))
+        .route("/facilitator/seats/{seat}/{act}", post(facilitator::act))
+        .route("/facilitator/export.csv", get(export::export_csv))
+        .route("/facilitator/export.json", get(export::export_json))
+        .route("/mentor/{seat}", get(mentor::show))
+        .route("/mentor/{seat}/events", get(mentor::events))
+        .route("/mentor/{seat}/{act}", post(mentor::act))
         .fallback(api::not_found)
-        .with_state(workshop)
+        .with_state(app)
 }
 
 /// Spawn the seats and listen. Must be called inside a tokio runtime.
 pub async fn start(config: ServerConfig) -> std::io::Result<Running> {
+    let offers = config.seats.first().map_or_else(Vec::new, |seat| {
+        seat.catalogue
+            .iter()
+            .map(|l| bulkhead_host::Offer::of(&l.scenario))
+            .collect()
+    });
     let mut seats = Vec::with_capacity(config.seats.len());
     for seat in config.seats {
         seats.push(Seat::spawn(seat)?);
     }
     let workshop = Arc::new(Workshop::new(
         config.workshop,
+        offers,
         seats,
         config.joins_per_minute,
     ));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = router(workshop.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (live, refresher) = live::Live::start(workshop.clone());
+    let app = App {
+        workshop: workshop.clone(),
+        live: live.clone(),
+    };
+    let app = router(app).into_make_service_with_connect_info::<SocketAddr>();
     let served = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -80,6 +128,8 @@ pub async fn start(config: ServerConfig) -> std::io::Result<Running> {
     Ok(Running {
         addr,
         workshop,
+        live,
+        refresher,
         stop,
         served,
     })
@@ -104,11 +154,16 @@ impl Running {
     pub async fn stop(self) {
         let Running {
             workshop,
+            live,
+            refresher,
             stop,
             served,
             ..
         } = self;
         let _ = stop.send(());
+        // Open page streams end now, or the graceful stop would wait on every browser.
+        live.stop();
+        let _ = refresher.await;
         // Seats end on their own threads: a Docker lab's teardown blocks for about a second.
         let ending = workshop.clone();
         let _ = tokio::task::spawn_blocking(move || ending.shut_down()).await;

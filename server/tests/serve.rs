@@ -3,189 +3,21 @@
 //! use, version, name, token, frames, rate) has its status and changes nothing; a dropped
 //! client resumes; stopping the server ends every session with its record written.
 
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+mod harness;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bulkhead_engine::defender::{Bot, Idle};
 use bulkhead_engine::record::RecordLine;
-use bulkhead_engine::{Backend, Loaded, Phase, RecordWriter, Session, SimLab};
+use bulkhead_engine::{Phase, RecordWriter, Session, SimLab};
 use bulkhead_host::client::{self, Quiet};
 use bulkhead_host::protocol::{Hello, MAX_CLIENT_FRAME, encode};
 use bulkhead_host::remote::{self, ConnectError};
-use bulkhead_host::{
-    ClientMsg, Connection, ErrorKind, LabFactory, PROTOCOL_VERSION, Pace, Records, SeatConfig,
-    ServerMsg,
-};
-use bulkhead_server::{Running, ServerConfig};
+use bulkhead_host::{ClientMsg, Connection, ErrorKind, PROTOCOL_VERSION, Pace, ServerMsg};
+use harness::{Server, begin_clocked, load, next, refusal, wait_for};
 use tungstenite::Message;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn load(id: &str) -> Loaded {
-    bulkhead_engine::format::resolve_scenario(&root(), id).unwrap()
-}
-
-fn sim_lab() -> LabFactory {
-    Arc::new(|loaded: &Loaded, seed| {
-        Ok(Box::new(SimLab::new(loaded.topology.clone(), &loaded.scenario, seed)) as _)
-    })
-}
-
-/// A server on a free loopback port, with its own runtime; the test thread is the client.
-struct Server {
-    runtime: tokio::runtime::Runtime,
-    running: Option<Running>,
-    records: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(seats: u32, time_scale: f64, joins_per_minute: u32) -> Server {
-        let records = tempfile::tempdir().unwrap();
-        let catalogue = Arc::new(vec![load("stolen-credentials"), load("insider-access")]);
-        let seats = (1..=seats)
-            .map(|seat| SeatConfig {
-                seat,
-                workshop: "test workshop".into(),
-                backend: Backend::Sim,
-                catalogue: catalogue.clone(),
-                make_lab: sim_lab(),
-                seed: Some(11),
-                time_scale,
-                stop_at: None,
-                publish_every: Duration::from_millis(20),
-                records: Records::Dir(records.path().to_path_buf()),
-                idle_timeout: None,
-            })
-            .collect();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let running = runtime
-            .block_on(bulkhead_server::start(ServerConfig {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                workshop: "test workshop".into(),
-                seats,
-                joins_per_minute: NonZeroU32::new(joins_per_minute).unwrap(),
-            }))
-            .unwrap();
-        Server {
-            runtime,
-            running: Some(running),
-            records,
-        }
-    }
-
-    fn running(&self) -> &Running {
-        self.running.as_ref().unwrap()
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.running().addr
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr())
-    }
-
-    fn code(&self, seat: u32) -> String {
-        let codes = self.running().codes();
-        codes.into_iter().find(|(s, _)| *s == seat).unwrap().1
-    }
-
-    fn join(&self, seat: u32, name: &str) -> Connection {
-        remote::connect(&self.url(), &self.code(seat), name).unwrap()
-    }
-
-    /// GET or POST a route; returns the status and the JSON body.
-    fn http(&self, method: &str, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
-        let url = format!("{}{path}", self.url());
-        self.runtime.block_on(async {
-            let client = reqwest::Client::new();
-            let mut request = match method {
-                "POST" => client.post(&url),
-                _ => client.get(&url),
-            };
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or_default())
-        })
-    }
-
-    fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            self.runtime.block_on(running.stop());
-        }
-    }
-
-    fn records(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.records.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        files
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn refusal(result: Result<Connection, ConnectError>) -> ErrorKind {
-    match result {
-        Err(ConnectError::Refused { kind, .. }) => kind,
-        Err(e) => panic!("refused without a protocol error: {e}"),
-        Ok(_) => panic!("the join was accepted"),
-    }
-}
-
-fn next(conn: &Connection) -> ServerMsg {
-    conn.recv_timeout(Duration::from_secs(10))
-        .unwrap()
-        .expect("the server said nothing for 10 s")
-}
-
-fn wait_for(conn: &Connection, what: &str, f: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
-    for _ in 0..100_000 {
-        let msg = next(conn);
-        if f(&msg) {
-            return msg;
-        }
-    }
-    panic!("no {what}");
-}
-
-/// Open stolen-credentials on the clock, begin it, and wait for a view at or past `past_ms`;
-/// returns that view's session time.
-fn begin_clocked(conn: &Connection, past_ms: u64) -> u64 {
-    conn.send(ClientMsg::Open {
-        scenario: "stolen-credentials".into(),
-        pace: Pace::Clocked,
-    })
-    .unwrap();
-    wait_for(conn, "lab", |m| matches!(m, ServerMsg::LabReady));
-    conn.send(ClientMsg::Begin).unwrap();
-    match wait_for(
-        conn,
-        "a view far enough",
-        |m| matches!(m, ServerMsg::View(v) if v.now_ms >= past_ms),
-    ) {
-        ServerMsg::View(v) => v.now_ms,
-        _ => unreachable!(),
-    }
-}
 
 fn record_beside_the_bot(id: &str, seed: u64) -> (bulkhead_engine::ScoreCard, Vec<u8>) {
     let loaded = load(id);

@@ -377,4 +377,13 @@ impl Watcher for RunWatcher<'_> {
     fn stop(&mut self) -> bool {
         self.stop.signal().is_some()
     }
+
+    // A served seat's mentor speaks to whoever plays it: a script's author reads it too.
+    fn whisper(&mut self, from: &str, text: &str) {
+        let line = format!("{from} says: {text}");
+        match &self.progress.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
 }

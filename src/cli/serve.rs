@@ -20,9 +20,10 @@ use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, report, signals};
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address and port to listen on. The default answers this machine only. Another address
-    /// (e.g. 0.0.0.0:7420 for a classroom) exposes the join route and the facilitator API, in
-    /// plain HTTP without TLS, to every machine that can reach it: do that on a network you
-    /// trust, and keep the facilitator token to yourself.
+    /// (e.g. 0.0.0.0:7420 for a classroom) exposes the join route, the pages (scoreboard,
+    /// facilitator console, mentor pages) and the facilitator API, in plain HTTP without TLS,
+    /// to every machine that can reach it: do that on a network you trust, and keep the
+    /// facilitator link to yourself.
     #[arg(long, default_value = "127.0.0.1:7420")]
     pub listen: SocketAddr,
     /// Which lab each seat runs (default: Docker where a daemon answers, else the simulated lab).
@@ -212,9 +213,10 @@ fn announce(
     println!("scenarios: {}", ids.join(", "));
     println!("listening: {url} ({reach})");
     println!(
-        "facilitator: {url}/api/seats?token={} (keep it secret)",
+        "facilitator: {url}/facilitator?token={} (keep it secret)",
         running.facilitator_token()
     );
+    println!("scoreboard: {url}/scoreboard (public; {url}/scoreboard?wall=1 for a projector)");
     for (seat, code) in running.codes() {
         println!("seat {seat}: code {code}  join: bulkhead play --join {url} --code {code}");
     }
