@@ -362,10 +362,13 @@ impl History {
 }
 
 /// "mentor", or "mentor Ana" when the record names who.
+/// Who acted, for a moment's text: the role and their name ("mentor ana"), or the role alone
+/// when the record names none or names only a role (the server records "mentor" or
+/// "facilitator": a facilitator acting from a mentor's page is still the facilitator).
 fn who(role: &str, by: &str) -> String {
-    if by.is_empty() {
-        role.to_string()
-    } else {
-        format!("{role} {by}")
+    match by {
+        "" => role.to_string(),
+        "mentor" | "facilitator" => by.to_string(),
+        name => format!("{role} {name}"),
     }
 }
