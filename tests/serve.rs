@@ -185,7 +185,14 @@ fn two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop() {
     ]);
     let pid = served.run.pid();
     let started = Instant::now();
+    // The mentor's inject works on a real lab too: fired into the idle seat once it is live.
+    let injector = {
+        let (url, token) = (served.url.clone(), served.token.clone());
+        std::thread::spawn(move || inject_when_live(&url, &token, 2, "new-source"))
+    };
     let cards = play_at_once(&served, &["bot", "idle"]);
+    let inject_status = injector.join().unwrap();
+    assert_eq!(inject_status, 200, "the inject fires on the Docker seat");
     figure!(
         "two served Docker seats at 10x played at once in {:.1} s; bot {}, idle {}",
         started.elapsed().as_secs_f64(),
@@ -205,6 +212,17 @@ fn two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop() {
     );
     let up = owned_by(pid);
     assert_eq!(served.stop(), Some(0), "{}", served.run.output());
+    let record = served
+        .records()
+        .into_iter()
+        .find(|r| {
+            r.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("seat2-")
+        })
+        .expect("seat 2's record");
+    assert_inject_acted(&record, "new-source-login", "198.51.100.77");
     let left = leftovers(pid);
     assert!(
         left.0.is_empty() && left.1.is_empty(),
@@ -214,4 +232,67 @@ fn two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop() {
         up
     );
     assert_eq!(served.records().len(), 2);
+}
+
+/// Wait until `seat` is in its live phase, then fire an inject through the mentor's route with
+/// the facilitator's token; the HTTP status.
+fn inject_when_live(url: &str, token: &str, seat: usize, inject: &str) -> u16 {
+    let deadline = Instant::now() + std::time::Duration::from_secs(300);
+    while common::seats_json(url, token)[seat - 1]["phase"] != "live" {
+        assert!(Instant::now() < deadline, "seat {seat} never went live");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let body = format!("id={inject}");
+    write!(
+        stream,
+        "POST /mentor/{seat}/inject HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The record shows the inject fired, its step acted on the lab (an effect with an outcome,
+/// from the lab itself) and the trainee's detector saw its source.
+fn assert_inject_acted(record: &Path, step: &str, source: &str) {
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "mentor" && l["act"]["kind"] == "inject"),
+        "the inject is in the record"
+    );
+    let effects: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["kind"] == "effect" && l["effect"]["origin"]["attack"]["step"] == step)
+        .map(|l| &l["effect"]["id"])
+        .collect();
+    assert!(!effects.is_empty(), "the inject's step {step} was applied");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "outcome" && effects.contains(&&l["effect"])),
+        "the lab reported an outcome of the inject's step"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "alert" && l.to_string().contains(source)),
+        "an alert names the inject's source {source}"
+    );
 }

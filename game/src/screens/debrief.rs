@@ -20,7 +20,7 @@ pub fn plugin(app: &mut App) {
 }
 
 /// The timeline's lanes, top to bottom, and which moments go in each.
-const LANES: [(&str, &[MomentKind]); 4] = [
+const LANES: [(&str, &[MomentKind]); 5] = [
     ("Attack", &[MomentKind::AttackStep, MomentKind::Contained]),
     ("Decoys", &[MomentKind::Decoy]),
     ("Alerts", &[MomentKind::Alert]),
@@ -33,6 +33,8 @@ const LANES: [(&str, &[MomentKind]); 4] = [
             MomentKind::Hint,
         ],
     ),
+    // What a mentor or facilitator did: whispers, revealed hints, injects, extensions.
+    ("Mentor", &[MomentKind::Mentor]),
 ];
 
 pub fn moment_color(kind: MomentKind) -> egui::Color32 {
@@ -143,7 +145,14 @@ fn draw(
                     theme::heading(ui, "Timeline");
                     theme::note(ui, "live-phase time; hover a mark for what happened");
                 });
-                timeline(ui, &card.timeline, warmup_ms, scenario.timing.live_s);
+                // A facilitator may have extended the live phase: the axis runs to its real end.
+                let live_s = (card.facts.live_end_ms.saturating_sub(warmup_ms) / 1000) as u32;
+                timeline(
+                    ui,
+                    &card.timeline,
+                    warmup_ms,
+                    live_s.max(scenario.timing.live_s),
+                );
             });
             ui.add_space(8.0);
             ui.columns(2, |cols| {
