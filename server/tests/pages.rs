@@ -136,6 +136,36 @@ fn every_page_stream_and_export_wants_its_own_credential() {
         None,
     );
     assert_eq!(missing.status, 404);
+
+    // Every action, as a script would call it: nobody, a wrong secret, a join code and another
+    // seat's mentor key are refused before the seat hears of it; the right one is answered.
+    let actions = [
+        ("/facilitator/start-all", token.as_str()),
+        ("/facilitator/seats/1/pause", token.as_str()),
+        ("/facilitator/seats/1/code", token.as_str()),
+        ("/mentor/1/whisper", key1.as_str()),
+        ("/mentor/1/hint", key1.as_str()),
+        ("/mentor/1/inject", key1.as_str()),
+    ];
+    for (path, right) in actions {
+        let post = |headers: &[(&str, &str)]| {
+            request(&server, "POST", path, headers, Some("text=hi&id=x")).status
+        };
+        assert_eq!(post(&[]), 401, "{path} without a credential");
+        assert_eq!(post(&[("authorization", "Bearer nope")]), 403, "{path}");
+        assert_eq!(
+            post(&[("authorization", &bearer(&code))]),
+            403,
+            "{path}: a join code"
+        );
+        assert_eq!(
+            post(&[("authorization", &bearer(&key2))]),
+            403,
+            "{path}: seat 2's key"
+        );
+        let answered = post(&[("authorization", &bearer(right))]);
+        assert!(matches!(answered, 200 | 409), "{path}: {answered}");
+    }
 }
 
 #[test]
@@ -430,6 +460,22 @@ fn the_facilitator_starts_pauses_extends_ends_and_exports_a_seat() {
     );
     assert_eq!(act(1, "remove").status, 200);
     until(&server, 1, "the lab is down", |s| s["lab"] == "down");
+
+    let all = request(
+        &server,
+        "POST",
+        "/facilitator/start-all",
+        &[("authorization", &bearer(&token))],
+        None,
+    );
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert!(all.body.contains("2 seat(s) starting"), "{}", all.body);
+    until(&server, 2, "seat 2 runs", |s| s["phase"] == "warmup");
+    let page = console(&server);
+    assert!(
+        page.contains("seat 1: start: "),
+        "the activity log says what was done"
+    );
 }
 
 #[test]

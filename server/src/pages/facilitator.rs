@@ -314,3 +314,74 @@ pub fn answered(
         (Back::Always(path) | Back::WhenDone(path), _) => Redirect::to(path).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bulkhead_host::oversight::Activity;
+    use bulkhead_host::{Health, SeatStatus};
+
+    use super::*;
+
+    fn running_seat() -> SeatRow {
+        SeatRow {
+            status: SeatStatus {
+                seat: 1,
+                trainee: Some("Ada".into()),
+                connected: true,
+                phase: Some(Phase::Live),
+                lab: LabStatus::Up,
+                health: Health {
+                    services_up: 5,
+                    services: 5,
+                    telemetry_lag_ms: Some(1_000),
+                    disruptive: vec![],
+                },
+                ..Default::default()
+            },
+            code: "ACDEFGHJ".into(),
+        }
+    }
+
+    #[test]
+    fn a_healthy_busy_seat_raises_no_flag() {
+        assert_eq!(flags(&running_seat()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_reason_for_attention_is_flagged() {
+        let mut row = running_seat();
+        let four_minutes_ago = Instant::now() - Duration::from_secs(4 * 60);
+        row.status.last_activity = Activity(four_minutes_ago);
+        row.status.connected = false;
+        row.status.health.services_up = 3;
+        row.status.health.telemetry_lag_ms = Some(9_000);
+        row.status.health.disruptive = vec!["stop web".into()];
+        assert_eq!(
+            flags(&row),
+            [
+                "idle 4 min",
+                "trainee disconnected",
+                "2 of 5 services down",
+                "telemetry 9 s behind",
+                "disruptive: stop web"
+            ]
+        );
+        row.status.lab = LabStatus::Failed;
+        row.status.lab_error = Some("no Docker".into());
+        assert!(flags(&row).contains(&"lab failed".to_string()));
+        assert!(flags(&row).contains(&"lab: no Docker".to_string()));
+    }
+
+    #[test]
+    fn a_paused_or_finished_seat_is_not_idle() {
+        let mut row = running_seat();
+        row.status.last_activity = Activity(Instant::now() - Duration::from_secs(600));
+        row.status.paused = true;
+        assert!(flags(&row).iter().all(|f| !f.starts_with("idle")));
+        row.status.paused = false;
+        row.status.phase = Some(Phase::Debrief);
+        assert!(flags(&row).iter().all(|f| !f.starts_with("idle")));
+    }
+}
