@@ -112,7 +112,6 @@ fn action(seat: u32, act: &str, label: &str, secret: &str) -> Markup {
 
 /// The seats' table and the activity log: the region its stream replaces.
 pub fn fragment(workshop: &Workshop, rows: &[SeatRow]) -> Markup {
-    let secret = workshop.form_secret();
     html! {
         div.scroll { table.seats {
             thead { tr {
@@ -120,49 +119,61 @@ pub fn fragment(workshop: &Workshop, rows: &[SeatRow]) -> Markup {
                 th { "Clock" } th.num { "Alerts open" } th.num { "Actions" } th { "Lab" }
                 th { "Attention" } th { "Controls" }
             } }
-            tbody { @for row in rows {
-                @let st = &row.status;
-                @let open = st.alerts.saturating_sub(st.alerts_triaged);
-                @let flags = flags(row);
-                tr data-seat=(st.seat) class=(if flags.is_empty() { "" } else { "attention" }) {
-                    td { (st.seat) }
-                    td { span class=(if st.connected { "dot on" } else { "dot" }) {} " "
-                         (st.trainee.as_deref().unwrap_or("—")) }
-                    td.code { code { (row.code) } }
-                    td { (workshop.scenario_title(st.scenario.as_deref())) }
-                    td.phase { (phase_title(st.phase)) @if st.paused { " (paused)" } }
-                    td.clock { (clock(st.now_ms)) " / " (clock(st.total_ms)) }
-                    td.num.open-alerts { (open) " / " (st.alerts) }
-                    td.num { (st.actions) }
-                    td.lab { (format!("{:?}", st.lab).to_lowercase())
-                        @if st.lab == LabStatus::Up {
-                            " · " (st.health.services_up) "/" (st.health.services) " up"
-                            @if let Some(lag) = st.health.telemetry_lag_ms { " · lag " (format!("{:.1}", lag as f64 / 1000.0)) " s" }
-                        }
-                    }
-                    td.flags { @for f in &flags { span.flag { (f) } } }
-                    td.controls {
-                        (action(st.seat, "start", "Start", secret))
-                        @if st.can_pause && st.lab == LabStatus::Up {
-                            @if st.paused { (action(st.seat, "resume", "Resume", secret)) }
-                            @else { (action(st.seat, "pause", "Pause", secret)) }
-                        }
-                        (action(st.seat, "extend", &format!("+{} min", EXTEND_BY_S / 60), secret))
-                        (action(st.seat, "end", "End", secret))
-                        (action(st.seat, "remove", "Remove lab", secret))
-                        (action(st.seat, "code", "New code", secret))
-                        (action(st.seat, "mentor-key", "New mentor link", secret))
-                        @if let Some(key) = workshop.mentor_key(st.seat) {
-                            a.mentor href=(format!("/mentor/{}?key={key}", st.seat)) { "Mentor" }
-                        }
-                    }
-                }
-            } }
+            tbody { @for row in rows { (seat_row(workshop, row)) } }
         } }
         @let log = workshop.log();
         @if !log.is_empty() {
             h2 { "Activity" }
             ul.log { @for line in log.iter().rev() { li { (line) } } }
+        }
+    }
+}
+
+/// One seat's line of the console.
+fn seat_row(workshop: &Workshop, row: &SeatRow) -> Markup {
+    let st = &row.status;
+    let open = st.alerts.saturating_sub(st.alerts_triaged);
+    let flags = flags(row);
+    html! {
+        tr data-seat=(st.seat) class=(if flags.is_empty() { "" } else { "attention" }) {
+            td { (st.seat) }
+            td { span class=(if st.connected { "dot on" } else { "dot" }) {} " "
+                 (st.trainee.as_deref().unwrap_or("—")) }
+            td.code { code { (row.code) } }
+            td { (workshop.scenario_title(st.scenario.as_deref())) }
+            td.phase { (phase_title(st.phase)) @if st.paused { " (paused)" } }
+            td.clock { (clock(st.now_ms)) " / " (clock(st.total_ms)) }
+            td.num.open-alerts { (open) " / " (st.alerts) }
+            td.num { (st.actions) }
+            td.lab { (format!("{:?}", st.lab).to_lowercase())
+                @if st.lab == LabStatus::Up {
+                    " · " (st.health.services_up) "/" (st.health.services) " up"
+                    @if let Some(lag) = st.health.telemetry_lag_ms { " · lag " (format!("{:.1}", lag as f64 / 1000.0)) " s" }
+                }
+            }
+            td.flags { @for f in &flags { span.flag { (f) } } }
+            td.controls { (controls(workshop, row)) }
+        }
+    }
+}
+
+/// A seat's buttons and its mentor link.
+fn controls(workshop: &Workshop, row: &SeatRow) -> Markup {
+    let st = &row.status;
+    let secret = workshop.form_secret();
+    html! {
+        (action(st.seat, "start", "Start", secret))
+        @if st.can_pause && st.lab == LabStatus::Up {
+            @if st.paused { (action(st.seat, "resume", "Resume", secret)) }
+            @else { (action(st.seat, "pause", "Pause", secret)) }
+        }
+        (action(st.seat, "extend", &format!("+{} min", EXTEND_BY_S / 60), secret))
+        (action(st.seat, "end", "End", secret))
+        (action(st.seat, "remove", "Remove lab", secret))
+        (action(st.seat, "code", "New code", secret))
+        (action(st.seat, "mentor-key", "New mentor link", secret))
+        @if let Some(key) = workshop.mentor_key(st.seat) {
+            a.mentor href=(format!("/mentor/{}?key={key}", st.seat)) { "Mentor" }
         }
     }
 }

@@ -111,7 +111,6 @@ pub fn fragment(seat: u32, view: Option<&MentorView>, secret: &str) -> Markup {
         return html! { p.empty { "No session is open on this seat yet." } };
     };
     let v = &m.view;
-    let live_s = |t: u64| format!("{:+.0} s", v.live_s(t));
     html! {
         p.status {
             strong { (m.trainee.as_deref().unwrap_or("(not joined)")) } " · " (m.scenario_title)
@@ -119,49 +118,69 @@ pub fn fragment(seat: u32, view: Option<&MentorView>, secret: &str) -> Markup {
             " · " span.clock { (clock(v.now_ms)) " / " (clock(v.total_ms)) }
         }
         div.columns {
-            section.panel {
-                h2 { "What the trainee sees" }
-                h3 { "Alerts" }
-                @if v.alerts.is_empty() { p.empty { "none yet" } }
-                @else { table.alerts {
-                    thead { tr { th { "#" } th { "Live" } th { "Alert" } th { "Trainee's verdict" } th { "Truth" } } }
-                    tbody { @for a in &v.alerts { tr data-alert=(a.alert.id) {
-                        td { (a.alert.id) }
-                        td { (live_s(a.alert.t_ms)) }
-                        td { (a.alert.title) @if a.count > 1 { " ×" (a.count) } }
-                        td.verdict { @match a.verdict { Some(verdict) => (verdict.word()), None => "untriaged" } }
-                        td { (truth_label(m.alert_truths.get(&a.alert.id))) }
-                    } } }
-                } }
-                h3 { "Actions" }
-                @if v.mitigations.is_empty() && v.attributed.is_empty() { p.empty { "none yet" } }
-                ul { @for mi in &v.mitigations {
-                    li { (live_s(mi.t_ms)) " " (mi.mitigation.summary()) " — "
-                        @match &mi.result { Some((true, _)) => "confirmed", Some((false, why)) => (why), None => "pending" } }
-                } @for e in &v.attributed { li { "named as involved: " (format!("{e:?}")) } } }
-                h3 { "Hints revealed" }
-                @if v.hints.is_empty() { p.empty { "none" } }
-                ul { @for h in &v.hints { li { (h.text) " (−" (h.cost) ")" } } }
+            (trainee_panel(m))
+            (truth_panel(seat, m, secret))
+        }
+    }
+}
+
+/// A session time as the live phase counts it (negative in the warm-up).
+fn live_s(m: &MentorView, t_ms: u64) -> String {
+    format!("{:+.0} s", m.view.live_s(t_ms))
+}
+
+/// What the trainee's own screens show, each alert with its truth beside their verdict.
+fn trainee_panel(m: &MentorView) -> Markup {
+    let v = &m.view;
+    html! {
+        section.panel {
+            h2 { "What the trainee sees" }
+            h3 { "Alerts" }
+            @if v.alerts.is_empty() { p.empty { "none yet" } }
+            @else { table.alerts {
+                thead { tr { th { "#" } th { "Live" } th { "Alert" } th { "Trainee's verdict" } th { "Truth" } } }
+                tbody { @for a in &v.alerts { tr data-alert=(a.alert.id) {
+                    td { (a.alert.id) }
+                    td { (live_s(m, a.alert.t_ms)) }
+                    td { (a.alert.title) @if a.count > 1 { " ×" (a.count) } }
+                    td.verdict { @match a.verdict { Some(verdict) => (verdict.word()), None => "untriaged" } }
+                    td { (truth_label(m.alert_truths.get(&a.alert.id))) }
+                } } }
+            } }
+            h3 { "Actions" }
+            @if v.mitigations.is_empty() && v.attributed.is_empty() { p.empty { "none yet" } }
+            ul { @for mi in &v.mitigations {
+                li { (live_s(m, mi.t_ms)) " " (mi.mitigation.summary()) " — "
+                    @match &mi.result { Some((true, _)) => "confirmed", Some((false, why)) => (why), None => "pending" } }
+            } @for e in &v.attributed { li { "named as involved: " (format!("{e:?}")) } } }
+            h3 { "Hints revealed" }
+            @if v.hints.is_empty() { p.empty { "none" } }
+            ul { @for h in &v.hints { li { (h.text) " (−" (h.cost) ")" } } }
+        }
+    }
+}
+
+/// The truth (score so far, the attack timeline) and the buttons that step in.
+fn truth_panel(seat: u32, m: &MentorView, secret: &str) -> Markup {
+    html! {
+        section.panel.truth {
+            h2 { "The lab's truth" }
+            p.score { "Score so far: " strong { (m.provisional.total) " / " (m.provisional.max) } }
+            h3 { "Timeline" }
+            ol.timeline { @for moment in &m.provisional.timeline {
+                li class=(format!("{:?}", moment.kind).to_lowercase()) { span.t { (live_s(m, moment.t_ms)) } " " (moment.text) }
+            } }
+            h3 { "Step in" }
+            form.inline method="post" action=(format!("/mentor/{seat}/hint")) {
+                input type="hidden" name="form" value=(secret);
+                button disabled[m.hints_left == 0 || m.over] { "Reveal next hint (" (m.hints_left) " left)" }
             }
-            section.panel.truth {
-                h2 { "The lab's truth" }
-                p.score { "Score so far: " strong { (m.provisional.total) " / " (m.provisional.max) } }
-                h3 { "Timeline" }
-                ol.timeline { @for moment in &m.provisional.timeline {
-                    li class=(format!("{:?}", moment.kind).to_lowercase()) { span.t { (live_s(moment.t_ms)) } " " (moment.text) }
-                } }
-                h3 { "Step in" }
-                form.inline method="post" action=(format!("/mentor/{seat}/hint")) {
+            @for inject in &m.injects {
+                form.inline method="post" action=(format!("/mentor/{seat}/inject")) title=(inject.description) {
                     input type="hidden" name="form" value=(secret);
-                    button disabled[m.hints_left == 0 || m.over] { "Reveal next hint (" (m.hints_left) " left)" }
-                }
-                @for inject in &m.injects {
-                    form.inline method="post" action=(format!("/mentor/{seat}/inject")) title=(inject.description) {
-                        input type="hidden" name="form" value=(secret);
-                        input type="hidden" name="id" value=(inject.id);
-                        button data-inject=(inject.id) disabled[inject.fired || m.over] {
-                            "Inject: " (inject.title) @if inject.fired { " (fired)" }
-                        }
+                    input type="hidden" name="id" value=(inject.id);
+                    button data-inject=(inject.id) disabled[inject.fired || m.over] {
+                        "Inject: " (inject.title) @if inject.fired { " (fired)" }
                     }
                 }
             }
