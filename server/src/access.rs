@@ -11,7 +11,7 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
-use crate::pages::refusal_page;
+use crate::refusal::refusal_page;
 use crate::workshop::Workshop;
 
 /// A request turned away (or redirected): the response to send instead. Boxed, as responses

@@ -10,12 +10,8 @@ use bulkhead_host::PROTOCOL_VERSION;
 use serde_json::json;
 
 use crate::facilitator::Facilitator;
+use crate::refusal::refusal;
 use crate::workshop::Workshop;
-
-/// A refusal as every route words it: the status, and what to do in `error`.
-pub fn refusal(status: StatusCode, why: &str) -> Response {
-    (status, Json(json!({ "error": why }))).into_response()
-}
 
 /// `GET /api/health`: the server answers; what it hosts, without any secret.
 pub async fn health(State(workshop): State<Arc<Workshop>>) -> Response {

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::api::refusal;
+use crate::refusal::refusal;
 use crate::workshop::Workshop;
 
 /// Proof that the request carries the facilitator's token.

@@ -8,8 +8,8 @@ mod access;
 mod api;
 mod facilitator;
 mod join;
-mod live;
 mod pages;
+mod refusal;
 pub mod secrets;
 mod workshop;
 
@@ -24,15 +24,15 @@ use bulkhead_host::{Seat, SeatConfig};
 use tokio::sync::oneshot;
 
 pub use bulkhead_host::remote::JOIN_PATH;
-pub use live::POLL as LIVE_POLL;
 pub use pages::export::{SeatResult, csv as results_csv, results};
+pub use pages::live::POLL as LIVE_POLL;
 pub use workshop::{JoinRefusal, SeatRow, Workshop};
 
 /// What every route may read: the workshop and the pages' live streams.
 #[derive(Debug, Clone)]
 pub struct App {
     pub workshop: Arc<Workshop>,
-    pub live: Arc<live::Live>,
+    pub live: Arc<pages::live::Live>,
 }
 
 impl FromRef<App> for Arc<Workshop> {
@@ -58,7 +58,7 @@ pub struct ServerConfig {
 pub struct Running {
     pub addr: SocketAddr,
     workshop: Arc<Workshop>,
-    live: Arc<live::Live>,
+    live: Arc<pages::live::Live>,
     refresher: tokio::task::JoinHandle<()>,
     stop: oneshot::Sender<()>,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -111,7 +111,7 @@ pub async fn start(config: ServerConfig) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let (live, refresher) = live::Live::start(workshop.clone());
+    let (live, refresher) = pages::live::Live::start(workshop.clone());
     let app = App {
         workshop: workshop.clone(),
         live: live.clone(),

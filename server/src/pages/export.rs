@@ -184,7 +184,7 @@ pub async fn export_csv(State(app): State<App>, headers: HeaderMap) -> Response 
     let results = results(&app.workshop, &app.workshop.rows());
     match csv(&results) {
         Ok(text) => download("text/csv; charset=utf-8", "bulkhead-results.csv", text),
-        Err(e) => crate::api::refusal(
+        Err(e) => crate::refusal::refusal(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             &format!("could not write the CSV: {e}"),
         ),

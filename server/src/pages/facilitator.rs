@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use crate::App;
 use crate::access::{Viewer, admit_form, admit_page, admit_reader};
-use crate::pages::{Fields, Layout, clock, live_region, page, phase_title, refusal_page};
+use crate::pages::{Fields, Layout, clock, live_region, page, phase_title};
+use crate::refusal::refusal_page;
 use crate::workshop::{SeatRow, Workshop};
 
 pub const PATH: &str = "/facilitator";

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use crate::App;
 use crate::access::{admit_form, admit_page, admit_reader, mentor_path};
 use crate::pages::facilitator::{Back, answered, ask};
-use crate::pages::{Fields, Layout, clock, live_region, page, refusal_page};
+use crate::pages::{Fields, Layout, clock, live_region, page};
+use crate::refusal::refusal_page;
 
 /// How often a mentor's stream looks for a newer view (the seat rebuilds it at most 4 times a
 /// second).
@@ -90,7 +91,7 @@ pub async fn events(State(app): State<App>, headers: HeaderMap, Path(seat): Path
     let Some(watching) = workshop.watch(seat) else {
         return no_seat();
     };
-    crate::live::polled(REFRESH, app.live.stopping(), move || {
+    crate::pages::live::polled(REFRESH, app.live.stopping(), move || {
         Some(fragment(seat, watching.view().as_deref(), &secret).into_string())
     })
     .into_response()

@@ -5,19 +5,19 @@
 pub mod export;
 pub mod facilitator;
 pub mod home;
+pub mod live;
 pub mod mentor;
 pub mod scoreboard;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use bulkhead_engine::{Millis, Phase};
 use maud::{DOCTYPE, Markup, html};
 
+use crate::refusal::{self, refusal_page};
+
 const STYLE: &str = include_str!("../../assets/style.css");
 const SCRIPT: &str = include_str!("../../assets/live.js");
-
-/// Scripts and styles only from this server, no inline script, no framing by other sites.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 /// How a page is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,44 +52,7 @@ pub fn page(title: &str, workshop: &str, layout: Layout, body: Markup) -> Respon
             }
         }
     };
-    with_policy(Html(markup.into_string()).into_response())
-}
-
-fn with_policy(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// A refusal as a page: what happened and what to do.
-pub fn refusal_page(status: StatusCode, title: &str, what_to_do: &str) -> Response {
-    let markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                link rel="stylesheet" href="/assets/style.css";
-            }
-            body { main { h1 { (title) } p { (what_to_do) } p { a href="/" { "Workshop home" } } } }
-        }
-    };
-    let mut response = with_policy(Html(markup.into_string()).into_response());
-    *response.status_mut() = status;
-    response
+    refusal::with_policy(Html(markup.into_string()).into_response())
 }
 
 /// `GET /assets/style.css`
