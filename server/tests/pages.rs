@@ -564,6 +564,10 @@ fn a_mentor_whispers_reveals_a_hint_and_fires_an_inject_into_the_record() {
         page.body.contains("(fired)"),
         "the page marks the inject fired"
     );
+    assert!(
+        page.body.contains("data-service=\"web\"") && page.body.contains("198.51.100.77"),
+        "the mentor sees the trainee's map and the inject's source"
+    );
     let over = wait_for(&conn, "the end", |m| matches!(m, ServerMsg::Over { .. }));
     let ServerMsg::Over { card, record, .. } = over else {
         unreachable!()

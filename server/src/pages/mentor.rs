@@ -136,6 +136,11 @@ fn trainee_panel(m: &MentorView) -> Markup {
     html! {
         section.panel {
             h2 { "What the trainee sees" }
+            h3 { "Map" }
+            ul.services { @for (id, svc) in &v.services {
+                li data-service=(id) { strong { (id) } " " (service_state(svc))
+                    @if let Some(last) = &svc.last { " · cpu " (format!("{:.0}", last.cpu_pct)) " %" } }
+            } }
             h3 { "Alerts" }
             @if v.alerts.is_empty() { p.empty { "none yet" } }
             @else { table.alerts {
@@ -158,6 +163,17 @@ fn trainee_panel(m: &MentorView) -> Markup {
             @if v.hints.is_empty() { p.empty { "none" } }
             ul { @for h in &v.hints { li { (h.text) " (−" (h.cost) ")" } } }
         }
+    }
+}
+
+/// A service as the trainee's map draws it.
+fn service_state(svc: &bulkhead_engine::session::ServiceStatus) -> &'static str {
+    match (svc.running, svc.paused, svc.isolated, svc.capped) {
+        (false, ..) => "stopped",
+        (_, true, ..) => "paused",
+        (_, _, true, _) => "isolated",
+        (.., true) => "capped",
+        _ => "running",
     }
 }
 
