@@ -5,7 +5,7 @@ use bulkhead_game::{GameError, SeatSource};
 use bulkhead_host::ErrorKind;
 use bulkhead_host::remote::ConnectError;
 
-use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, backend, play, report, signals};
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, backend, play, signals};
 
 /// Open the game on a seat in this process, or on the served seat --join names.
 pub fn play_game(args: &play::PlayArgs, asked: Option<backend::BackendChoice>) -> Result<(), Exit> {
@@ -62,16 +62,12 @@ fn local_seat(
         );
         return Err(Exit(EXIT_BAD_INPUT));
     }
-    let root = bulkhead_engine::format::load::data_root().map_err(|e| report(e, EXIT_BAD_INPUT))?;
     let mut scenarios = Vec::new();
-    for (path, loaded) in bulkhead_engine::format::load_all(&root) {
+    for (entry, loaded) in super::run::sources()?.load_all() {
         match loaded {
             Ok(l) => scenarios.push(l),
             Err(e) => {
-                eprintln!(
-                    "skipping {} (run `bulkhead check` for details)",
-                    path.display()
-                );
+                eprintln!("skipping {} (run `bulkhead check` for details)", entry.name);
                 tracing::debug!("{e}");
             }
         }

@@ -1,24 +1,28 @@
-//! `bulkhead list`: the scenarios with their titles and difficulty.
+//! `bulkhead list`: the scenarios with their titles, difficulty and where each came from.
 
-use bulkhead_engine::format::{self, load::data_root};
-
-use super::{EXIT_BAD_INPUT, Exit, report};
+use super::{EXIT_BAD_INPUT, Exit};
 
 pub fn list() -> Result<(), Exit> {
-    let root = data_root().map_err(|e| report(e, EXIT_BAD_INPUT))?;
+    let sources = super::run::sources()?;
     let mut bad = 0;
-    for (path, loaded) in format::load_all(&root) {
+    for (entry, loaded) in sources.load_all() {
         match loaded {
             Ok(l) => println!(
-                "{:<22} {:<28} {:?}",
-                l.scenario.id, l.scenario.title, l.scenario.difficulty
+                "{:<22} {:<28} {:<13} {}",
+                l.scenario.id,
+                l.scenario.title,
+                format!("{:?}", l.scenario.difficulty),
+                entry.where_from()
             ),
             Err(e) => {
                 bad += 1;
+                // A built-in file has no path to check: `check` alone checks it.
+                let check = entry
+                    .path()
+                    .map_or(String::new(), |p| format!(" {}", p.display()));
                 eprintln!(
-                    "{} is invalid (run `bulkhead check {}`): {e}",
-                    path.display(),
-                    path.display()
+                    "{} is invalid (run `bulkhead check{check}`): {e}",
+                    entry.name
                 );
             }
         }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bulkhead_engine::defender::{Bot, Idle, Scripted};
+use bulkhead_engine::format::Sources;
 use bulkhead_engine::format::defender_file::read_defender_file;
-use bulkhead_engine::format::{self, load::data_root};
 use bulkhead_engine::{Backend, Command, Defender, Loaded};
 use bulkhead_host::client::{self, PlayError, Played, Watcher};
 use bulkhead_host::{Connection, LabFactory, Pace, Records, Seat, SeatConfig, seed_or_random};
@@ -69,10 +69,18 @@ fn defender(spec: &str) -> Result<Box<dyn Defender>, Exit> {
     }
 }
 
+/// Where scenarios and topologies come from, highest first: `BULKHEAD_DATA`, the user's data
+/// folder (where records are kept too), the repository run from, the built-in files.
+pub fn sources() -> Result<Sources, Exit> {
+    let user = directories::ProjectDirs::from("", "", "bulkhead").map(|d| d.data_dir().to_owned());
+    Sources::discover(user).map_err(|e| report(e, EXIT_BAD_INPUT))
+}
+
 /// Load a scenario by id or path, reporting problems for the user.
 pub fn load(name: &str) -> Result<Loaded, Exit> {
-    let root = data_root().map_err(|e| report(e, EXIT_BAD_INPUT))?;
-    format::resolve_scenario(&root, name).map_err(|e| report(e, EXIT_BAD_INPUT))
+    sources()?
+        .resolve(name)
+        .map_err(|e| report(e, EXIT_BAD_INPUT))
 }
 
 pub fn run(args: &RunArgs) -> Result<(), Exit> {

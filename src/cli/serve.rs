@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulkhead_engine::format::{self, load::data_root};
 use bulkhead_engine::{Backend, Loaded};
 use bulkhead_host::{LabFactory, Records, SeatConfig};
 use bulkhead_server::ServerConfig;
@@ -105,17 +104,15 @@ pub fn serve(args: &ServeArgs) -> Result<(), Exit> {
 
 /// The scenarios the seats offer, loaded and validated now, so that a bad one fails at start.
 fn catalogue(asked: &[String]) -> Result<Vec<Loaded>, Exit> {
-    let root = data_root().map_err(|e| report(e, EXIT_BAD_INPUT))?;
+    let sources = super::run::sources()?;
     if asked.is_empty() {
-        let all: Vec<Loaded> = format::load_all(&root)
+        let all: Vec<Loaded> = sources
+            .load_all()
             .into_iter()
-            .filter_map(|(path, loaded)| match loaded {
+            .filter_map(|(entry, loaded)| match loaded {
                 Ok(l) => Some(l),
                 Err(_) => {
-                    eprintln!(
-                        "skipping {} (run `bulkhead check` for details)",
-                        path.display()
-                    );
+                    eprintln!("skipping {} (run `bulkhead check` for details)", entry.name);
                     None
                 }
             })
@@ -130,7 +127,7 @@ fn catalogue(asked: &[String]) -> Result<Vec<Loaded>, Exit> {
     }
     asked
         .iter()
-        .map(|id| format::resolve_scenario(&root, id).map_err(|e| report(e, EXIT_BAD_INPUT)))
+        .map(|id| sources.resolve(id).map_err(|e| report(e, EXIT_BAD_INPUT)))
         .collect()
 }
 

@@ -1,7 +1,7 @@
 //! Reading RON files into scenarios and topologies, with diagnostics that name
 //! file:line:column, show the offending text and say what to do.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use serde::de::DeserializeOwned;
@@ -58,7 +58,9 @@ pub enum LoadError {
     },
     #[error("{0}")]
     #[diagnostic(help(
-        "run from the repository root, or set BULKHEAD_DATA to the folder holding scenarios/ and labs/"
+        "`bulkhead list` shows the scenarios there are; add your own to the user's data folder \
+         (e.g. ~/.local/share/bulkhead/scenarios/ and topologies/), or set BULKHEAD_DATA to a \
+         folder holding scenarios/ and labs/topologies/"
     ))]
     NotFound(String),
 }
@@ -285,26 +287,6 @@ fn help_for(code: &str, what: &str) -> Option<String> {
         format!("see the {what} format reference in README.md")
     };
     Some(text)
-}
-
-/// Where the data files live: `BULKHEAD_DATA`, else the nearest folder (from the current one
-/// upwards, then beside the executable) that holds `scenarios/`.
-pub fn data_root() -> Result<PathBuf, LoadError> {
-    if let Ok(dir) = std::env::var("BULKHEAD_DATA") {
-        return Ok(PathBuf::from(dir));
-    }
-    let mut candidates = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        candidates.extend(cwd.ancestors().map(Path::to_path_buf));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        candidates.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
-    }
-    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
-    candidates
-        .into_iter()
-        .find(|d| d.join("scenarios").is_dir() && d.join("labs/topologies").is_dir())
-        .ok_or_else(|| LoadError::NotFound("no scenarios/ folder found".into()))
 }
 
 /// Parse a RON file of any serde type (used for scripted defenders too).

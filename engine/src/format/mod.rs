@@ -1,8 +1,10 @@
 //! Data formats (RON): lab topologies and scenarios, how they are found, loaded and validated.
 
+pub mod builtin;
 pub mod defender_file;
 pub mod load;
 pub mod scenario;
+pub mod sources;
 pub mod topology;
 pub mod validate;
 
@@ -11,6 +13,7 @@ use std::sync::Arc;
 
 use load::{LoadError, SourceFile};
 use scenario::Scenario;
+pub use sources::{Entry, Kind, Layer, Origin, Sources};
 use topology::Topology;
 
 /// A scenario ready to play, with the topology it runs on.
@@ -57,37 +60,10 @@ fn check_scenario_source(
     }
 }
 
-/// The topology file a scenario names, next to the scenarios folder.
-pub fn topology_path(root: &Path, id: &str) -> PathBuf {
-    root.join("labs/topologies").join(format!("{id}.ron"))
-}
-
-/// Load and validate one scenario file and its topology. `root` holds `labs/topologies/`.
+/// Load and validate one scenario file and its topology. `root` holds `labs/topologies/`
+/// (only: the built-in files are not consulted; `Sources` layers them).
 pub fn load_scenario(path: &Path, root: &Path) -> Result<Loaded, LoadError> {
-    let file = SourceFile::read(path)?;
-    let scenario: Scenario = file.parse("scenario")?;
-    let topo_path = topology_path(root, &scenario.topology);
-    if !topo_path.is_file() || scenario.topology.contains(['/', '\\', '.']) {
-        let span = file.find(Some("topology"), &format!("\"{}\"", scenario.topology));
-        return Err(file
-            .error(
-                span,
-                format!("unknown topology \"{}\"", scenario.topology),
-                "no such file in labs/topologies/",
-                Some(format!(
-                    "available: {}",
-                    list_ids(&root.join("labs/topologies")).join(", ")
-                )),
-            )
-            .into());
-    }
-    let topology = load_topology(&topo_path)?;
-    check_scenario_source(&file, &scenario, &topology)?;
-    Ok(Loaded {
-        scenario: Arc::new(scenario),
-        topology: Arc::new(topology),
-        path: path.to_path_buf(),
-    })
+    Sources::folder(root).load_path(path)
 }
 
 /// Ids (file stems) of the `.ron` files of a folder, sorted.
@@ -113,29 +89,22 @@ pub fn ron_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Find a scenario by id or by path.
+/// Find a scenario by id or by path, in one folder laid out as the repository.
 pub fn resolve_scenario(root: &Path, name: &str) -> Result<Loaded, LoadError> {
-    let as_path = Path::new(name);
-    if as_path.extension().is_some_and(|e| e == "ron") || as_path.is_file() {
-        return load_scenario(as_path, root);
-    }
-    let path = root.join("scenarios").join(format!("{name}.ron"));
-    if !path.is_file() {
-        return Err(LoadError::NotFound(format!(
-            "no scenario \"{name}\"; available: {}",
-            list_ids(&root.join("scenarios")).join(", ")
-        )));
-    }
-    load_scenario(&path, root)
+    Sources::folder(root).resolve(name)
 }
 
-/// Every scenario of the repository, loaded and validated (errors kept per file).
+/// Every scenario of one folder laid out as the repository, loaded and validated (errors kept
+/// per file).
 pub fn load_all(root: &Path) -> Vec<(PathBuf, Result<Loaded, LoadError>)> {
-    ron_files(&root.join("scenarios"))
+    Sources::folder(root)
+        .load_all()
         .into_iter()
-        .map(|p| {
-            let r = load_scenario(&p, root);
-            (p, r)
+        .map(|(entry, loaded)| {
+            (
+                entry.path().map(Path::to_path_buf).unwrap_or_default(),
+                loaded,
+            )
         })
         .collect()
 }
