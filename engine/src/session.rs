@@ -60,7 +60,7 @@ pub struct ServiceStatus {
     pub paused: bool,
     pub isolated: bool,
     pub capped: bool,
-    /// (t_ms, cpu %, memory MiB, pids, net kB/s, requests/s)
+    /// (session time in seconds, cpu %, memory MiB, pids, net kB/s, requests/s)
     pub history: VecDeque<[f32; 6]>,
     pub requests_this_second: u32,
 }

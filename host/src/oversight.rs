@@ -137,7 +137,8 @@ impl Health {
         let services = session.services();
         let newest = services
             .values()
-            .filter_map(|s| s.history.back().map(|sample| sample[0] as Millis))
+            // A sample's first field is its session time in seconds.
+            .filter_map(|s| s.history.back().map(|sample| (sample[0] * 1000.0) as Millis))
             .max();
         let critical = |m: &Mitigation| {
             let EntityRef::Service(id) = m.target() else {

@@ -229,3 +229,40 @@ fn an_unattended_seat_closes_its_idle_session_and_removes_its_lab() {
         "reaped before the timeout: {waited:?}"
     );
 }
+
+#[test]
+fn a_running_sim_lab_is_healthy_with_telemetry_on_time_and_its_disruptions_flagged() {
+    let loaded = load("stolen-credentials");
+    let lab = SimLab::new(loaded.topology.clone(), &loaded.scenario, 3);
+    let mut session = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        Box::new(lab),
+        3,
+        RecordWriter::discard(),
+    );
+    session.begin();
+    for _ in 0..40 {
+        session.tick();
+    }
+    let health = bulkhead_host::Health::of(&session);
+    assert_eq!(health.services_up, health.services, "{health:?}");
+    assert!(health.services > 0);
+    let lag = health.telemetry_lag_ms.expect("metrics arrived in 10 s");
+    assert!(lag <= 2_000, "telemetry a second or two behind at most: {lag} ms");
+    assert!(health.disruptive.is_empty());
+    // Stopping a high-criticality service is a disruption the facilitator should see.
+    while session.phase() != bulkhead_engine::Phase::Live {
+        session.tick();
+    }
+    let stop = bulkhead_engine::Command::Mitigate(bulkhead_engine::Mitigation::Stop {
+        service: "web".into(),
+    });
+    session.submit(stop).unwrap();
+    for _ in 0..8 {
+        session.tick();
+    }
+    let health = bulkhead_host::Health::of(&session);
+    assert_eq!(health.disruptive.len(), 1, "{health:?}");
+    assert!(health.services_up < health.services, "{health:?}");
+}
