@@ -138,7 +138,11 @@ impl Health {
         let newest = services
             .values()
             // A sample's first field is its session time in seconds.
-            .filter_map(|s| s.history.back().map(|sample| (sample[0] * 1000.0) as Millis))
+            .filter_map(|s| {
+                s.history
+                    .back()
+                    .map(|sample| (sample[0] * 1000.0) as Millis)
+            })
             .max();
         let critical = |m: &Mitigation| {
             let EntityRef::Service(id) = m.target() else {

@@ -249,7 +249,10 @@ fn a_running_sim_lab_is_healthy_with_telemetry_on_time_and_its_disruptions_flagg
     assert_eq!(health.services_up, health.services, "{health:?}");
     assert!(health.services > 0);
     let lag = health.telemetry_lag_ms.expect("metrics arrived in 10 s");
-    assert!(lag <= 2_000, "telemetry a second or two behind at most: {lag} ms");
+    assert!(
+        lag <= 2_000,
+        "telemetry a second or two behind at most: {lag} ms"
+    );
     assert!(health.disruptive.is_empty());
     // Stopping a high-criticality service is a disruption the facilitator should see.
     while session.phase() != bulkhead_engine::Phase::Live {
