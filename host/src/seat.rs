@@ -145,6 +145,8 @@ enum Input {
         by: String,
         reply: Sender<ControlReply>,
     },
+    /// Someone started watching: build the mentor view now rather than at the next tick.
+    Wake,
     Shutdown,
 }
 
@@ -301,6 +303,7 @@ impl Seat {
     /// Start watching the seat as its mentor: its view is kept current while this is held.
     pub fn watch(&self) -> Watching {
         self.watched.watchers.fetch_add(1, Ordering::Relaxed);
+        let _ = self.inbox.send(Input::Wake);
         Watching {
             watched: self.watched.clone(),
         }
@@ -459,6 +462,7 @@ impl SeatThread {
                 }
             }
             Input::Control { control, by, reply } => self.on_control(control, &by, &reply),
+            Input::Wake => {}
         }
         true
     }
@@ -812,11 +816,12 @@ impl SeatThread {
     /// Keep the mentor view current while someone watches (it rescores the record so far, so
     /// at most every `MENTOR_EVERY`).
     fn publish_mentor_view(&mut self) {
-        if self.watched.watchers.load(Ordering::Relaxed) == 0
-            || self
-                .mentor_built
-                .is_some_and(|t| t.elapsed() < MENTOR_EVERY)
-        {
+        let fresh = self
+            .mentor_built
+            .is_some_and(|t| t.elapsed() < MENTOR_EVERY);
+        // A new watcher finds no view (the last one's was dropped): build it at once.
+        let missing = lock(&self.watched.view).is_none();
+        if self.watched.watchers.load(Ordering::Relaxed) == 0 || (fresh && !missing) {
             return;
         }
         self.mentor_built = Some(Instant::now());

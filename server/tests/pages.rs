@@ -592,3 +592,22 @@ fn a_mentor_whispers_reveals_a_hint_and_fires_an_inject_into_the_record() {
     assert_eq!(acts.len(), 3, "every mentor act is in the record");
     assert!(acts.iter().any(|l| l.contains("new-source")));
 }
+
+#[test]
+fn a_mentor_opening_the_page_cold_sees_the_session_at_once() {
+    // Real time: the seat ticks every 250 ms, slower than the page waits for a first view.
+    let server = Server::start(1, 1.0, 100);
+    let token = server.running().facilitator_token().to_string();
+    let auth = [("authorization", bearer(&token))];
+    let auth: Vec<(&str, &str)> = auth.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let started = request(&server, "POST", "/facilitator/seats/1/start", &auth, None);
+    assert_eq!(started.status, 200, "{}", started.body);
+    until(&server, 1, "the warm-up runs", |s| s["phase"] == "warmup");
+    for attempt in 0..5 {
+        let page = request(&server, "GET", "/mentor/1", &auth, None);
+        assert!(
+            page.body.contains("class=\"phase\""),
+            "open {attempt}: the first render shows the session"
+        );
+    }
+}
