@@ -32,6 +32,9 @@ pub fn docker_here(test: &str) -> bool {
 pub struct Run {
     pub child: Child,
     pub dir: tempfile::TempDir,
+    /// Whether the child may bring a Docker lab up, so that dropping it looks for leftovers.
+    /// False for sim-only children: their tests then run where no Docker CLI is installed.
+    labs: bool,
 }
 
 impl Run {
@@ -45,7 +48,19 @@ impl Run {
             .stderr(file("stderr"))
             .spawn()
             .expect("the binary starts");
-        Run { child, dir }
+        Run {
+            child,
+            dir,
+            labs: true,
+        }
+    }
+
+    /// As `spawn`, for a child that brings up no Docker lab (simulated lab, or a client of a
+    /// server): dropping it ends the process and asks Docker nothing.
+    pub fn spawn_sim(command: Command, dir: tempfile::TempDir) -> Run {
+        let mut run = Run::spawn(command, dir);
+        run.labs = false;
+        run
     }
 
     pub fn pid(&self) -> u32 {
@@ -99,7 +114,9 @@ impl Drop for Run {
         // Whatever happened above: no process and no lab outlive the test.
         let _ = self.child.kill();
         let _ = self.child.wait();
-        remove_owned_by(self.pid());
+        if self.labs {
+            remove_owned_by(self.pid());
+        }
     }
 }
 
@@ -163,13 +180,23 @@ pub struct Served {
 
 impl Served {
     pub fn start(args: &[&str]) -> Served {
+        Served::launch(args, Run::spawn)
+    }
+
+    /// A server on the simulated lab (`--backend sim` is added): no Docker is asked anything.
+    pub fn start_sim(args: &[&str]) -> Served {
+        let args: Vec<&str> = ["--backend", "sim"].iter().chain(args).copied().collect();
+        Served::launch(&args, Run::spawn_sim)
+    }
+
+    fn launch(args: &[&str], spawn: fn(Command, tempfile::TempDir) -> Run) -> Served {
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--records"])
             .arg(dir.path().join("records"))
             .args(args);
-        let mut run = Run::spawn(command, dir);
+        let mut run = spawn(command, dir);
         run.wait_for("the server's announcement", Duration::from_secs(60), |r| {
             stdout(r).contains("records:")
         });
@@ -221,6 +248,74 @@ impl Served {
 
 pub fn stdout(run: &Run) -> String {
     std::fs::read_to_string(run.dir.path().join("stdout")).unwrap_or_default()
+}
+
+pub fn stderr(run: &Run) -> String {
+    std::fs::read_to_string(run.dir.path().join("stderr")).unwrap_or_default()
+}
+
+/// A headless trainee on a served seat: `bulkhead run SCENARIO --join URL --code CODE
+/// --defender DEFENDER --json`, its output in files (`stdout` ends with the score card).
+pub fn joined_run(url: &str, code: &str, scenario: &str, defender: &str) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bulkhead"));
+    command.args([
+        "run",
+        scenario,
+        "--join",
+        url,
+        "--code",
+        code,
+        "--defender",
+        defender,
+        "--json",
+    ]);
+    Run::spawn_sim(command, tempfile::tempdir().unwrap())
+}
+
+/// Debian's browser and its WebDriver, as the browser tests find them on `PATH`.
+pub const CHROMIUM: &str = "chromium";
+pub const CHROMEDRIVER: &str = "chromedriver";
+
+/// Where `name` is on `PATH`.
+pub fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether a real browser can be driven here (chromium and chromedriver on `PATH`). Where not,
+/// the test skips loudly, or fails if `BULKHEAD_REQUIRE_BROWSER=1` (as CI sets), so that a
+/// missing package cannot pass for a green page test.
+pub fn browser_here(test: &str) -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|name| on_path(name).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!("no {} on PATH", missing.join(" nor "));
+    if std::env::var("BULKHEAD_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        panic!(
+            "{test}: BULKHEAD_REQUIRE_BROWSER=1 but {why} (Debian: apt-get install chromium chromium-driver)"
+        );
+    }
+    bulkhead_labs::docker::announce_skip(
+        test,
+        &why,
+        "This test did NOT run; install chromium and chromium-driver, or set BULKHEAD_REQUIRE_BROWSER=1 to make it fail instead",
+    );
+    false
+}
+
+/// A port nobody listens on now (the OS's pick; free again once this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// `GET /api/seats` with the token, through a plain socket (no HTTP client in this crate).
