@@ -172,12 +172,17 @@ pub fn admit_reader(
     }
 }
 
-/// Whether the browser says the request comes from another site (`Sec-Fetch-Site`), or its
-/// `Origin` names another host than the one it was sent to.
+/// Whether the browser says the request comes from another site (`Sec-Fetch-Site`), or, from
+/// a browser that does not send that header, its `Origin` names another host (or none).
 fn cross_site(headers: &HeaderMap) -> bool {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if text("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
-        return true;
+    // A browser sets `Sec-Fetch-Site` itself (no page can forge it); where it says
+    // same-origin that is the answer, whatever `Origin` holds (chromium sends `Origin: null`
+    // on a same-origin form post under a strict referrer policy).
+    match text("sec-fetch-site") {
+        Some("same-origin") => return false,
+        Some("cross-site" | "same-site") => return true,
+        _ => {}
     }
     match (text("origin"), text("host")) {
         (Some(origin), Some(host)) => {

@@ -272,6 +272,23 @@ fn forms_need_the_pages_anti_forgery_value_and_the_same_origin() {
         ("sec-fetch-site", "cross-site"),
     ];
     assert_eq!(post(renew, &cross, &ours), 403, "a cross-site request");
+    let null = [("cookie", session.as_str()), ("origin", "null")];
+    assert_eq!(
+        post(renew, &null, &ours),
+        403,
+        "an opaque origin, no fetch metadata"
+    );
+    // Chromium's own form post from the console under a strict referrer policy.
+    let chromium = [
+        ("cookie", session.as_str()),
+        ("origin", "null"),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    assert_eq!(
+        post("/facilitator/seats/2/code", &chromium, &ours),
+        303,
+        "a same-origin post"
+    );
     let key2 = mentor_key(&page, 2);
     let as_mentor = [("authorization", bearer(&key2))];
     let as_mentor: Vec<(&str, &str)> = as_mentor.iter().map(|(n, v)| (*n, v.as_str())).collect();
