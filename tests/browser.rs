@@ -213,6 +213,11 @@ impl Drop for Browser {
     }
 }
 
+/// The browser tests run one at a time: each drives a server, its clients and a browser, and
+/// three at once on a 2-core host starve the clients (seen: a lockstep trainee stalled and a
+/// session left waiting while its page waited for it).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The last lines of a driver's log.
 fn driver_log(dir: &tempfile::TempDir) -> String {
     let text = std::fs::read_to_string(dir.path().join("driver.log")).unwrap_or_default();
@@ -326,6 +331,7 @@ async fn scoreboard_updates_live_without_reload() {
     if !browser_here("scoreboard_updates_live_without_reload") {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().await;
     let started = Instant::now();
     let served = Served::start_sim(&["--seats", "3", "--time-scale", "20"]);
     let browser = Browser::open().await;
@@ -423,6 +429,7 @@ async fn facilitator_console_resets_code_pauses_and_exports() {
     if !browser_here("facilitator_console_resets_code_pauses_and_exports") {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().await;
     // The clients here play lockstep (a simulated seat), as fast as they run: the session
     // moves only while one is attached and stepping, whatever --time-scale says; every step
     // below waits for what it needs, and a 10-minute session outlasts them.
@@ -641,6 +648,7 @@ async fn mentor_page_whispers_and_fires_an_inject() {
     if !browser_here("mentor_page_whispers_and_fires_an_inject") {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().await;
     let served = Served::start_sim(&["--seats", "2", "--time-scale", "20"]);
     let url = served.url.as_str();
     let browser = Browser::open().await;
@@ -748,7 +756,10 @@ async fn mentor_page_whispers_and_fires_an_inject() {
         .expect("seat 1's record path")
         .to_owned();
     let injected_lines = || {
-        let text = std::fs::read_to_string(&record).unwrap_or_default();
+        let text = match std::fs::read_to_string(&record) {
+            Ok(text) => text,
+            Err(e) => return format!("cannot read {record}: {e}"),
+        };
         let lines: Vec<String> = text
             .lines()
             .filter(|l| l.contains("198.51.100.77") || l.contains("\"kind\":\"mentor\""))
