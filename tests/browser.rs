@@ -600,13 +600,24 @@ async fn facilitator_console_resets_code_pauses_and_exports() {
         }
     })
     .await;
-    let log = browser.text("#seats ul.log").await.unwrap_or_default();
-    for done in ["new code", "pause", "end"] {
-        assert!(
-            log.contains(done),
-            "the activity log names the {done}: {log}"
-        );
-    }
+    // The log line is written once the seat has answered, which may be a poll after the
+    // session's end reached the page.
+    until(
+        "the activity log naming the code, pause and end",
+        LIMIT,
+        async || {
+            let log = browser.text("#seats ul.log").await.unwrap_or_default();
+            if ["new code", "pause", "end"]
+                .iter()
+                .all(|done| log.contains(done))
+            {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+    )
+    .await;
 
     // The results, downloaded with the browser's cookie.
     let (status, csv) = browser.fetch("/facilitator/export.csv").await;
