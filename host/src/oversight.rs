@@ -39,7 +39,7 @@ pub enum SeatControl {
 }
 
 impl SeatControl {
-    /// Whether the trainee's clock and score may change: such a control is logged at info.
+    /// A short name for the logs and the console's activity log.
     pub fn name(&self) -> &'static str {
         match self {
             SeatControl::Start { .. } => "start",
