@@ -1,5 +1,6 @@
-//! Where the binary finds its scenarios: built into it when run from anywhere, overridden and
-//! added to by the user's data folder, with errors in the user's files located in them.
+//! The binary alone, anywhere: its scenarios are built into it, overridden and added to by the
+//! user's data folder (with errors in the user's files located in them), and a release build
+//! starts a Docker lab from the `labd` it carries, with no cargo and no source tree.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -222,4 +223,120 @@ fn bulkhead_data_lies_above_the_users_folder() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("is not a folder"), "{}", text(&out));
+}
+
+/// The directories of `PATH` without any that holds a `cargo` (rustup's `~/.cargo/bin`).
+fn path_without_cargo() -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|dir| !dir.join("cargo").exists())
+        .collect();
+    std::env::join_paths(kept).unwrap()
+}
+
+fn card(out: &Output, what: &str) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{what}: {:?}\n{}",
+        out.status,
+        text(out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: {e}\n{}", text(out)))
+}
+
+fn points(card: &serde_json::Value, key: &str) -> i64 {
+    card["components"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["key"] == key))
+        .and_then(|c| c["points"].as_i64())
+        .unwrap_or_else(|| panic!("no {key} in {card}"))
+}
+
+#[test]
+fn a_release_build_alone_plays_on_docker_without_cargo_or_sources() {
+    const TEST: &str = "a_release_build_alone_plays_on_docker_without_cargo_or_sources";
+    if !bulkhead_labs::embedded::carries_labd() {
+        assert!(
+            std::env::var("BULKHEAD_REQUIRE_RELEASE").as_deref() != Ok("1"),
+            "{TEST}: BULKHEAD_REQUIRE_RELEASE=1 but this build carries no labd \
+             (build with the variables scripts/build-labd.sh prints, as .ci/run does)"
+        );
+        bulkhead_labs::docker::announce_skip(
+            TEST,
+            "this build carries no labd (a developer build)",
+            "scripts/build-labd.sh prints the variables that make one; \
+             BULKHEAD_REQUIRE_RELEASE=1 makes this a failure",
+        );
+        return;
+    }
+    let here = Elsewhere::new();
+    let version = here.run(&["--version"]);
+    let version = text(&version);
+    assert!(
+        version.contains("amd64") && version.contains("arm64"),
+        "{version}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if rt
+        .block_on(bulkhead_labs::docker::docker_or_skip(TEST))
+        .is_none()
+    {
+        return;
+    }
+    let args = ["run", "stolen-credentials", "--seed", "7", "--json"];
+    let on = |backend: &[&str]| {
+        let mut command = Command::new(&here.exe);
+        command
+            .args(args)
+            .args(backend)
+            .current_dir(here.path("work"))
+            .env("PATH", path_without_cargo())
+            .env_remove("CARGO")
+            .env_remove("BULKHEAD_SOURCE_DIR")
+            .env_remove("BULKHEAD_LABD_TARGET_DIR");
+        isolated(&mut command, &here)
+            .output()
+            .expect("the binary runs")
+    };
+    let docker = on(&["--backend", "docker", "--time-scale", "20"]);
+    let docker_card = card(&docker, "on Docker");
+    let sim_card = card(&on(&["--backend", "sim"]), "on the simulated lab");
+    assert!(
+        !text(&docker).contains("Compiling"),
+        "cargo ran on the lab start path:\n{}",
+        text(&docker)
+    );
+    assert_eq!(docker_card["backend"], "docker");
+    // The lab's timings: one line on stderr and the card's `lab`.
+    let lab = &docker_card["lab"];
+    for key in ["image_s", "up_s", "ready_s", "down_s"] {
+        assert!(lab[key].as_f64().is_some_and(|s| s > 0.0), "{key}: {lab}");
+    }
+    assert!(
+        String::from_utf8_lossy(&docker.stderr).contains("lab ready in "),
+        "{}",
+        text(&docker)
+    );
+    assert!(
+        sim_card.get("lab").is_none(),
+        "the simulated lab has no timings"
+    );
+    for key in ["detection", "containment"] {
+        assert!(
+            points(&docker_card, key) > 0,
+            "{key} on Docker: {docker_card}"
+        );
+    }
+    assert_eq!(
+        points(&docker_card, "attribution"),
+        points(&sim_card, "attribution")
+    );
+    let (on_docker, on_sim) = (
+        docker_card["total"].as_i64().unwrap(),
+        sim_card["total"].as_i64().unwrap(),
+    );
+    assert!(
+        (on_docker - on_sim).abs() <= 100,
+        "Docker scored {on_docker}, the simulated lab {on_sim}"
+    );
 }

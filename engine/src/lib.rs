@@ -21,7 +21,7 @@ pub use action::{
 pub use brief::TraineeBrief;
 pub use detector::{Alert, Detector};
 pub use format::Loaded;
-pub use lab::{Backend, Lab, LabOutput, Pacing};
+pub use lab::{Backend, Lab, LabOutput, LabTimings, Pacing};
 pub use observation::{EntityRef, LogEvent, Metrics, Millis, Observation, ObservationBody};
 pub use record::{MentorAct, Record, RecordLine, RecordWriter};
 pub use score::{ScoreCard, score};

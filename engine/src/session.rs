@@ -322,6 +322,11 @@ impl Session {
         self.lab_error.as_deref()
     }
 
+    /// How long the lab took to come up and, once the session ended, to go down.
+    pub fn lab_timings(&self) -> crate::lab::LabTimings {
+        self.lab.timings()
+    }
+
     /// When the session ends: the scenario's warm-up and live phase, plus any extension.
     pub fn total_ms(&self) -> Millis {
         self.scenario.timing.total_ms() + self.extended_ms

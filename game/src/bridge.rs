@@ -16,7 +16,7 @@ use std::time::Duration;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bulkhead_engine::format::scenario::Scenario;
-use bulkhead_engine::{Command, Millis, Phase, ScoreCard, TraineeBrief};
+use bulkhead_engine::{Command, LabTimings, Millis, Phase, ScoreCard, TraineeBrief};
 use bulkhead_host::{ClientMsg, Connection, Pace, Seat, ServerMsg};
 
 use crate::screens::Screen;
@@ -89,6 +89,8 @@ pub struct SessionView {
     /// The session's seed, as the seat chose it.
     pub seed: Option<u64>,
     pub lab: LabState,
+    /// How long the lab took to come up (shown beside "ready"; empty for the simulated lab).
+    pub lab_timings: LabTimings,
     pub snapshot: Option<Snapshot>,
     pub feedback: VecDeque<Feedback>,
     /// The best total for this scenario before this session (for "new best").
@@ -128,7 +130,10 @@ impl SessionView {
     fn apply(&mut self, msg: ServerMsg) {
         let current = self.brief.is_some();
         match msg {
-            ServerMsg::LabReady if current => self.lab = LabState::Ready,
+            ServerMsg::LabReady { lab } if current => {
+                self.lab = LabState::Ready;
+                self.lab_timings = lab;
+            }
             ServerMsg::LabFailed(why) if current => self.fail(why),
             ServerMsg::View(snapshot) if current => self.snapshot = Some(*snapshot),
             ServerMsg::Answer { command, refused } if current => {

@@ -476,6 +476,7 @@ fn over(id: &str) -> ServerMsg {
         record: None,
         record_error: None,
         lab_error: None,
+        lab: Default::default(),
     }
 }
 
@@ -511,7 +512,9 @@ fn a_served_seat_shows_its_offers_and_backend_and_hears_the_protocol() {
 
     send(&mut app, Intent::Open(SCENARIO.into()));
     fake.opened(SCENARIO);
-    fake.push(ServerMsg::LabReady);
+    fake.push(ServerMsg::LabReady {
+        lab: Default::default(),
+    });
     until(&mut app, Duration::from_secs(5), "the lab", |a| {
         view(a).lab == LabState::Ready
     });
@@ -548,7 +551,9 @@ fn a_closed_connection_mid_session_fails_the_lab_and_nothing_panics() {
     let mut app = app_on(&served_config(), attached);
     send(&mut app, Intent::Open(SCENARIO.into()));
     fake.opened(SCENARIO);
-    fake.push(ServerMsg::LabReady);
+    fake.push(ServerMsg::LabReady {
+        lab: Default::default(),
+    });
     until(&mut app, Duration::from_secs(5), "the lab", |a| {
         view(a).lab == LabState::Ready
     });
@@ -591,7 +596,12 @@ fn a_closed_connection_mid_session_fails_the_lab_and_nothing_panics() {
 #[test]
 fn a_rejoin_resumes_the_session_the_seat_was_running() {
     // Nothing named to start: the seat's open session becomes the game's.
-    let (fake, attached) = FakeSeat::rejoin(vec![opened(SCENARIO), ServerMsg::LabReady]);
+    let (fake, attached) = FakeSeat::rejoin(vec![
+        opened(SCENARIO),
+        ServerMsg::LabReady {
+            lab: Default::default(),
+        },
+    ]);
     assert_eq!(attached.resumable(), Some(SCENARIO));
     let mut app = app_on(&served_config(), attached);
     until(&mut app, Duration::from_secs(5), "the resumed brief", |a| {
@@ -602,7 +612,12 @@ fn a_rejoin_resumes_the_session_the_seat_was_running() {
     assert!(fake.sent().is_empty(), "resuming asks the seat for nothing");
 
     // The same scenario named to start: still resumed, not thrown away.
-    let (fake, attached) = FakeSeat::rejoin(vec![opened(SCENARIO), ServerMsg::LabReady]);
+    let (fake, attached) = FakeSeat::rejoin(vec![
+        opened(SCENARIO),
+        ServerMsg::LabReady {
+            lab: Default::default(),
+        },
+    ]);
     let config = GameConfig {
         start: Some(SCENARIO.into()),
         ..served_config()
@@ -617,8 +632,13 @@ fn a_rejoin_resumes_the_session_the_seat_was_running() {
 fn a_rejoin_with_a_scenario_named_replaces_a_finished_session() {
     // The seat's last session is over; the game was asked for the same scenario: a new one
     // opens, and the old score is not shown as if it were the new session's.
-    let (fake, attached) =
-        FakeSeat::rejoin(vec![opened(SCENARIO), ServerMsg::LabReady, over(SCENARIO)]);
+    let (fake, attached) = FakeSeat::rejoin(vec![
+        opened(SCENARIO),
+        ServerMsg::LabReady {
+            lab: Default::default(),
+        },
+        over(SCENARIO),
+    ]);
     assert_eq!(attached.resumable(), None);
     let config = GameConfig {
         start: Some(SCENARIO.into()),
@@ -640,7 +660,9 @@ fn a_rejoin_with_a_scenario_named_replaces_a_finished_session() {
         "waiting for the new session's brief"
     );
     fake.opened(SCENARIO);
-    fake.push(ServerMsg::LabReady);
+    fake.push(ServerMsg::LabReady {
+        lab: Default::default(),
+    });
     until(&mut app, Duration::from_secs(5), "the new lab", |a| {
         view(a).lab == LabState::Ready
     });

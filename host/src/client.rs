@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bulkhead_engine::format::scenario::Scenario;
-use bulkhead_engine::{Backend, Command, Defender, Phase, ScoreCard, TraineeBrief};
+use bulkhead_engine::{Backend, Command, Defender, LabTimings, Phase, ScoreCard, TraineeBrief};
 
 use crate::connection::{Closed, Connection};
 use crate::protocol::{ClientMsg, ErrorKind, Pace, ServerMsg};
@@ -26,6 +26,8 @@ pub struct Played {
     pub record: Option<String>,
     pub record_error: Option<String>,
     pub lab_error: Option<String>,
+    /// How long the lab took to come up and go down.
+    pub lab: LabTimings,
     /// Whether the run was cut short by `stop`.
     pub stopped: bool,
 }
@@ -95,7 +97,7 @@ pub fn play(
         match msg {
             ServerMsg::Welcome { backend: b, .. } => backend = b,
             ServerMsg::Opened { brief, seed } => opened = Some((*brief, seed)),
-            ServerMsg::LabReady => {
+            ServerMsg::LabReady { .. } => {
                 if stopping {
                     conn.send(ClientMsg::Close)?;
                     return Err(PlayError::StoppedBeforeStart);
@@ -136,6 +138,7 @@ pub fn play(
                 record,
                 record_error,
                 lab_error,
+                lab,
             } => {
                 return Ok(Played {
                     card: *card,
@@ -145,6 +148,7 @@ pub fn play(
                     record,
                     record_error,
                     lab_error,
+                    lab,
                     stopped: stopping,
                 });
             }

@@ -6,14 +6,14 @@
 //! `Over`, with the score card. A client only ever sends `Command`s and session controls.
 
 use bulkhead_engine::format::scenario::{Difficulty, Lesson, Scenario};
-use bulkhead_engine::{Backend, Command, ScoreCard, TraineeBrief};
+use bulkhead_engine::{Backend, Command, LabTimings, ScoreCard, TraineeBrief};
 use serde::{Deserialize, Serialize};
 
 use crate::view::Snapshot;
 
 /// Bumped whenever a message changes shape; a client and server of different versions refuse
 /// each other at `Hello` with `ErrorKind::Version` rather than misreading frames.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The largest frame a client may send. Commands are a few hundred bytes; this leaves room for
 /// a long display name and nothing else.
@@ -112,8 +112,8 @@ pub enum ServerMsg {
     },
     /// A scenario is open: what the trainee may know of it, and the run's seed.
     Opened { brief: Box<TraineeBrief>, seed: u64 },
-    /// The open scenario's lab is up: `Begin` may follow.
-    LabReady,
+    /// The open scenario's lab is up: `Begin` may follow. With how long it took.
+    LabReady { lab: LabTimings },
     /// The lab could not come up, or failed; the session cannot go on.
     LabFailed(String),
     /// The result of a command, in the order commands were sent.
@@ -139,6 +139,8 @@ pub enum ServerMsg {
         record_error: Option<String>,
         /// What the lab's teardown reported, if it failed.
         lab_error: Option<String>,
+        /// How long the lab took to come up and go down.
+        lab: LabTimings,
     },
     /// A message was refused; the connection stays usable unless `kind.is_fatal()`.
     Error { kind: ErrorKind, message: String },

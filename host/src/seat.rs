@@ -505,7 +505,9 @@ impl SeatThread {
         match (&open.session, &open.failed) {
             (_, Some(why)) => msgs.push(ServerMsg::LabFailed(why.clone())),
             (Some(session), None) => {
-                msgs.push(ServerMsg::LabReady);
+                msgs.push(ServerMsg::LabReady {
+                    lab: session.lab_timings(),
+                });
                 msgs.push(ServerMsg::View(Box::new(snapshot(
                     session,
                     open.clock.paused,
@@ -695,9 +697,10 @@ impl SeatThread {
                     open.failed = Some(why.clone());
                     self.send(ServerMsg::LabFailed(why));
                 } else {
+                    let lab = session.lab_timings();
                     open.session = Some(session);
                     open.record = record;
-                    self.send(ServerMsg::LabReady);
+                    self.send(ServerMsg::LabReady { lab });
                 }
             }
             Err(why) => {
@@ -1164,5 +1167,6 @@ fn over_message(session: &mut Session, loaded: &Loaded, record: Option<String>) 
         record,
         record_error,
         lab_error: session.lab_error().map(str::to_string),
+        lab: session.lab_timings(),
     }
 }

@@ -156,7 +156,7 @@ fn a_reattached_client_resumes_the_session_where_it_is() {
             pace: Pace::Lockstep,
         })
         .unwrap();
-    wait_for(&first, "lab", |m| matches!(m, ServerMsg::LabReady));
+    wait_for(&first, "lab", |m| matches!(m, ServerMsg::LabReady { .. }));
     first.send(ClientMsg::Begin).unwrap();
     for _ in 0..40 {
         first.send(ClientMsg::Step).unwrap();
@@ -175,7 +175,7 @@ fn a_reattached_client_resumes_the_session_where_it_is() {
         ServerMsg::Welcome { resume: 3, .. }
     ));
     assert!(matches!(next_msg(&second), ServerMsg::Opened { .. }));
-    assert!(matches!(next_msg(&second), ServerMsg::LabReady));
+    assert!(matches!(next_msg(&second), ServerMsg::LabReady { .. }));
     match next_msg(&second) {
         ServerMsg::View(v) => assert_eq!(v.now_ms, 10_000),
         other => panic!("{other:?}"),
@@ -208,7 +208,7 @@ fn an_unattended_seat_closes_its_idle_session_and_removes_its_lab() {
         pace: Pace::Lockstep,
     })
     .unwrap();
-    wait_for(&conn, "lab", |m| matches!(m, ServerMsg::LabReady));
+    wait_for(&conn, "lab", |m| matches!(m, ServerMsg::LabReady { .. }));
     conn.send(ClientMsg::Begin).unwrap();
     wait_for(&conn, "the first view", |m| matches!(m, ServerMsg::View(_)));
     // Held by a client, a lockstep session waiting for steps is not reaped.

@@ -1,5 +1,6 @@
 //! Lab lifecycle benchmarks against the real Docker engine: lab ready time with the image
-//! cached, teardown time, and the warm image check (no-op cargo build + hash + lookup).
+//! cached, teardown time, and the warm image check (the embedded labd or a no-op cargo build,
+//! hash, lookup).
 //! Without a daemon they skip loudly. Run: `cargo bench -p bulkhead-labs --bench lifecycle`.
 //! Cold image builds take minutes each: `cargo run --release -p bulkhead-labs --example
 //! lab_figures -- --cold 1` measures those, and a running lab's memory.
@@ -72,12 +73,10 @@ fn lifecycle(c: &mut Criterion) {
     group.bench_function("warm_check", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let source = image::source_dir();
-                let binary = image::build_labd(&source, &mut |_| {})
+                let labd = image::current_labd(&docker, &mut |_| {})
                     .await
-                    .expect("cargo");
-                let bytes = std::fs::read(binary).expect("labd");
-                image::image_present(&docker, &image::content_hash(&bytes))
+                    .expect("labd");
+                image::image_present(&docker, &image::content_hash(&labd.bytes, labd.arch))
                     .await
                     .expect("lookup")
             })

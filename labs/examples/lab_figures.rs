@@ -46,15 +46,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cold_cargo = Vec::new();
     let mut cold_docker = Vec::new();
     for i in 0..cold {
-        // A fresh target dir makes cargo build everything; removing the image makes Docker
-        // build it again.
+        // A fresh target dir makes cargo build everything; removing the image makes it
+        // load again.
         let dir = tempfile::tempdir()?;
         let current = image::ensure_image(&docker, |_| {}).await?;
         remove_image(&docker, &current.reference).await;
         let started = Instant::now();
         let built = cold_build(&docker, dir.path()).await?;
         println!(
-            "cold build {}: cargo {:.1?}, docker build {:.1?}, total {:.1?}",
+            "cold build {}: cargo {:.1?}, docker load {:.1?}, total {:.1?}",
             i + 1,
             built.0,
             built.1,
@@ -69,8 +69,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut warm = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        let binary = image::build_labd(&root, &mut |_| {}).await?;
-        let hash = image::content_hash(&std::fs::read(binary)?);
+        let labd = image::current_labd(&docker, &mut |_| {}).await?;
+        let hash = image::content_hash(&labd.bytes, labd.arch);
         assert!(image::image_present(&docker, &hash).await?);
         warm.push(started.elapsed());
     }
@@ -116,7 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if cold > 0 {
         println!(
-            "  cold image build: cargo {:.1?} + docker build {:.1?} (over {cold})",
+            "  cold image build: cargo {:.1?} + docker load {:.1?} (over {cold})",
             median(&mut cold_cargo),
             median(&mut cold_docker)
         );
@@ -145,18 +145,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Build the image from nothing: static labd into `target_dir`, then the Docker build.
+/// Build the image from nothing: static labd into `target_dir`, then the image load.
 async fn cold_build(
     docker: &Docker,
     target_dir: &std::path::Path,
 ) -> Result<(Duration, Duration), Box<dyn std::error::Error>> {
     let source = image::source_dir();
+    let arch = image::daemon_arch(docker).await?;
     let started = Instant::now();
-    let binary = image::build_labd_into(&source, target_dir, &mut |_| {}).await?;
+    let binary = image::build_labd_into(&source, target_dir, arch, &mut |_| {}).await?;
     let cargo = started.elapsed();
     let bytes = std::fs::read(&binary)?;
     let started = Instant::now();
-    image::build_image_from(docker, bytes, &mut |_| {}).await?;
+    image::load_image(docker, &bytes, arch).await?;
     Ok((cargo, started.elapsed()))
 }
 

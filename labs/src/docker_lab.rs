@@ -15,8 +15,8 @@ use bulkhead_engine::format::scenario::Scenario;
 use bulkhead_engine::format::topology::{Role, Topology};
 use bulkhead_engine::observation::LifecycleState;
 use bulkhead_engine::{
-    Action, Backend, Cause, Effect, EffectKind, Lab, LabOutput, LogEvent, Millis, Mitigation,
-    Observation, ObservationBody, Origin, Outcome,
+    Action, Backend, Cause, Effect, EffectKind, Lab, LabOutput, LabTimings, LogEvent, Millis,
+    Mitigation, Observation, ObservationBody, Origin, Outcome,
 };
 use futures_util::StreamExt;
 use serde_json::json;
@@ -267,6 +267,7 @@ pub struct DockerLab {
     released: Millis,
     tasks: Vec<JoinHandle<()>>,
     down: bool,
+    timings: LabTimings,
 }
 
 impl std::fmt::Debug for DockerLab {
@@ -291,7 +292,7 @@ impl DockerLab {
             .enable_all()
             .build()
             .map_err(|e| LabError::Runtime(e.to_string()))?;
-        let (docker, lab) = runtime.block_on(async {
+        let (docker, lab, image_took) = runtime.block_on(async {
             let docker = crate::docker::connect().await?;
             progress("removing leftovers of earlier runs");
             crate::reaper::reap(&docker).await?;
@@ -300,12 +301,18 @@ impl DockerLab {
             let lab =
                 crate::lab_up::lab_up(&docker, &topology, scenario, options, &image.reference)
                     .await?;
-            Ok::<_, LabError>((docker, lab))
+            Ok::<_, LabError>((docker, lab, image.took))
         })?;
+        let timings = LabTimings {
+            image_s: Some(image_took.as_secs_f64()),
+            up_s: Some(lab.up_in.as_secs_f64()),
+            ready_s: Some(lab.ready_in.as_secs_f64()),
+            down_s: None,
+        };
         progress(&format!(
-            "lab {} ready in {:.2} s",
+            "lab {}: {}",
             lab.session,
-            lab.ready_in.as_secs_f64()
+            timings.line().unwrap_or_default()
         ));
         let (tx, rx) = channel();
         let addresses = lab
@@ -347,6 +354,7 @@ impl DockerLab {
             released: 0,
             tasks,
             down: false,
+            timings,
         })
     }
 
@@ -380,10 +388,12 @@ impl DockerLab {
             t.abort();
         }
         let shared = self.shared.clone();
-        self.runtime
-            .block_on(crate::lab_down::lab_down(&shared.docker, &shared.lab))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let started = std::time::Instant::now();
+        let result = self
+            .runtime
+            .block_on(crate::lab_down::lab_down(&shared.docker, &shared.lab));
+        self.timings.down_s = Some(started.elapsed().as_secs_f64());
+        result.map(|_| ()).map_err(|e| e.to_string())
     }
 }
 
@@ -439,6 +449,10 @@ impl Lab for DockerLab {
 
     fn shutdown(&mut self) -> Result<(), String> {
         self.teardown()
+    }
+
+    fn timings(&self) -> LabTimings {
+        self.timings
     }
 }
 

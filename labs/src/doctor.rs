@@ -77,46 +77,64 @@ pub async fn diagnose() -> Vec<Check> {
     checks
 }
 
-/// Is the image for the current `labd` built? Judged from the binary last built, without
-/// running cargo (a source change since then triggers a rebuild at the next lab start).
+/// Is the image for the current `labd` loaded? Judged from the embedded `labd` (a release
+/// build) or the binary cargo last built (a developer build; a source change since then
+/// triggers a rebuild at the next lab start), without running cargo.
 async fn lab_image(docker: Option<&bollard::Docker>) -> Check {
     const NAME: &str = "Lab image";
-    let source = image::source_dir();
-    let binary = image::binary_path(&source);
-    let Ok(bytes) = std::fs::read(&binary) else {
-        return Check::fail(
-            NAME,
-            format!(
-                "labd has not been built yet ({} is missing)",
-                binary.display()
-            ),
-            "nothing to do: it is built on the first Docker lab start (a few minutes, once)",
-        );
+    let Some(docker) = docker else {
+        return Check::fail(NAME, "unknown, no Docker", "start Docker first");
     };
-    let hash = image::content_hash(&bytes);
+    let arch = match image::daemon_arch(docker).await {
+        Ok(arch) => arch,
+        Err(e) => return Check::fail(NAME, e.to_string(), "labs need an amd64 or arm64 daemon"),
+    };
+    let bytes = match crate::embedded::labd(arch) {
+        Some(bytes) => bytes.to_vec(),
+        None => {
+            let binary = image::binary_path(&image::source_dir(), arch);
+            match std::fs::read(&binary) {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    return Check::fail(
+                        NAME,
+                        format!(
+                            "labd has not been built yet ({} is missing)",
+                            binary.display()
+                        ),
+                        "nothing to do: it is built on the first Docker lab start (a few \
+                         minutes, once)",
+                    );
+                }
+            }
+        }
+    };
+    let hash = image::content_hash(&bytes, arch);
     let reference = image::reference_for(&hash);
-    match docker {
-        None => Check::fail(
+    match image::image_present(docker, &hash).await {
+        Ok(true) => Check::ok(NAME, format!("{reference} is loaded and current")),
+        Ok(false) => Check::fail(
             NAME,
-            format!("{reference}: unknown, no Docker"),
-            "start Docker first",
+            format!("{reference} is not loaded yet"),
+            "nothing to do: it is loaded on the next Docker lab start (about a second)",
         ),
-        Some(d) => match image::image_present(d, &hash).await {
-            Ok(true) => Check::ok(NAME, format!("{reference} is built and current")),
-            Ok(false) => Check::fail(
-                NAME,
-                format!("{reference} is not built yet"),
-                "nothing to do: it is built on the next Docker lab start (seconds)",
-            ),
-            Err(e) => Check::fail(NAME, e.to_string(), "check the daemon: `docker images`"),
-        },
+        Err(e) => Check::fail(NAME, e.to_string(), "check the daemon: `docker images`"),
     }
 }
 
 /// Can `labd` be built statically: the Rust target's standard library and static glibc.
 fn static_build() -> Check {
     const NAME: &str = "Static labd build";
-    let target = image::TARGET;
+    if crate::embedded::carries_labd() {
+        return Check::ok(
+            NAME,
+            format!(
+                "not needed: this bulkhead carries {}",
+                crate::embedded::summary()
+            ),
+        );
+    }
+    let target = crate::embedded::Arch::X86_64.rust_target();
     let sysroot = std::process::Command::new("rustc")
         .args(["--print", "sysroot"])
         .output();

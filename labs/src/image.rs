@@ -1,18 +1,22 @@
-//! The lab image, built from source with no registry: `labd` compiled statically with cargo,
-//! then copied into one `FROM scratch` image through the Docker build API (tar context made
-//! here). The image is tagged and labelled with a hash of what went into it, so an unchanged
-//! `labd` is never rebuilt and a changed one never runs stale.
+//! The lab image, made with no registry and no Docker build: a static `labd` (carried by a
+//! release build, see [`crate::embedded`], or compiled with cargo in a developer build) put into
+//! a one-layer image archive written here and loaded through the Docker API (`POST
+//! /images/load`), for the architecture the daemon reports. The image is tagged and labelled
+//! with a hash of what went into it, so an unchanged `labd` is never loaded twice and a changed
+//! one never runs stale.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::{BuildImageOptionsBuilder, ListImagesOptionsBuilder};
+use bollard::query_parameters::{ImportImageOptionsBuilder, ListImagesOptionsBuilder};
 use futures_util::StreamExt;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::embedded::{self, Arch};
 use crate::error::{LabError, is_not_found};
 use crate::labels;
 
@@ -20,35 +24,39 @@ use crate::labels;
 pub const REPOSITORY: &str = "bulkhead/labd";
 /// The (non-root) user every lab container runs as; the image declares it too.
 pub const LAB_USER: &str = "10001:10001";
-/// The only target whose static build is known to run from an empty root (see NOTES.md).
-pub const TARGET: &str = "x86_64-unknown-linux-gnu";
 
-/// The image's recipe. `labd health` is the health check; the role is the container's Cmd.
-pub const DOCKERFILE: &str = "FROM scratch\n\
-COPY labd /labd\n\
-USER 10001:10001\n\
-HEALTHCHECK --interval=1s --timeout=1s --retries=30 CMD [\"/labd\",\"health\"]\n\
-ENTRYPOINT [\"/labd\"]\n";
+/// Where the `labd` of a lab image came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabdOrigin {
+    /// Carried inside this `bulkhead` binary (a release build).
+    Embedded,
+    /// Compiled with cargo from the sources at this path (a developer build).
+    Built(PathBuf),
+}
 
 /// The outcome of [`ensure_image`].
 #[derive(Debug, Clone)]
 pub struct LabImage {
     /// `bulkhead/labd:<hash12>`: what containers are created from.
     pub reference: String,
-    /// sha256 (hex) of the binary followed by the Dockerfile.
+    /// sha256 (hex) of the binary followed by the image config.
     pub content_hash: String,
-    /// Whether this call ran the Docker build (false: an image with this hash existed).
+    /// The architecture the daemon runs and the image is for.
+    pub arch: Arch,
+    /// Whether this call loaded the image into Docker (false: an image with this hash existed).
     pub built: bool,
-    /// The static `labd` the image holds.
-    pub binary: PathBuf,
-    /// Time spent in cargo (zero when this process had already built it).
+    /// Where its `labd` came from.
+    pub labd: LabdOrigin,
+    /// Time spent in cargo (zero for an embedded `labd`, or when this process had built it).
     pub cargo_time: Duration,
-    /// Time spent in the Docker build (zero when not `built`).
+    /// Time spent loading the image into Docker (zero when not `built`).
     pub docker_time: Duration,
+    /// The whole call: what a lab start waits for the image.
+    pub took: Duration,
 }
 
 /// The root of the Bulkhead sources: `BULKHEAD_SOURCE_DIR`, else the workspace this crate was
-/// compiled from.
+/// compiled from. Only a developer build (no embedded `labd`) needs it.
 pub fn source_dir() -> PathBuf {
     match std::env::var_os("BULKHEAD_SOURCE_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
@@ -69,20 +77,50 @@ pub fn target_dir(source: &Path) -> PathBuf {
     }
 }
 
-/// Where cargo leaves the static `labd`.
-pub fn binary_path(source: &Path) -> PathBuf {
-    target_dir(source).join(TARGET).join("release").join("labd")
+/// Where cargo leaves the static `labd` for `arch`.
+pub fn binary_path(source: &Path, arch: Arch) -> PathBuf {
+    target_dir(source)
+        .join(arch.rust_target())
+        .join("release")
+        .join("labd")
 }
 
-/// sha256 of the binary followed by the Dockerfile, in hex.
-pub fn content_hash(binary: &[u8]) -> String {
+/// The image's config, without its labels: what `FROM scratch`, `COPY labd /labd`, `USER`,
+/// `HEALTHCHECK` and `ENTRYPOINT` would have said. `labd health` is the health check; the role
+/// is the container's Cmd. `layer_digest` is the sha256 (hex) of the uncompressed layer.
+pub fn image_config(arch: Arch, layer_digest: &str) -> Value {
+    const SECOND_NS: u64 = 1_000_000_000;
+    json!({
+        "architecture": arch.docker_name(),
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {
+            "User": LAB_USER,
+            "Entrypoint": ["/labd"],
+            "Healthcheck": {
+                "Test": ["CMD", "/labd", "health"],
+                "Interval": SECOND_NS,
+                "Timeout": SECOND_NS,
+                "Retries": 30,
+            },
+        },
+        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{layer_digest}")] },
+        "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": "bulkhead: COPY labd /labd" }],
+    })
+}
+
+fn hex(digest: impl AsRef<[u8]>) -> String {
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// sha256 of the binary followed by the image config for `arch`, in hex.
+pub fn content_hash(binary: &[u8], arch: Arch) -> String {
+    let layer = layer_tar(binary).unwrap_or_default();
+    let config = image_config(arch, &hex(Sha256::digest(&layer)));
     let mut h = Sha256::new();
     h.update(binary);
-    h.update(DOCKERFILE.as_bytes());
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
+    h.update(config.to_string().as_bytes());
+    hex(h.finalize())
 }
 
 /// `bulkhead/labd:<first 12 hex digits of the hash>`.
@@ -104,17 +142,33 @@ pub async fn image_present(docker: &Docker, hash: &str) -> Result<bool, LabError
     }
 }
 
+/// The architecture the daemon runs containers on (`GET /version`).
+pub async fn daemon_arch(docker: &Docker) -> Result<Arch, LabError> {
+    let version = docker
+        .version()
+        .await
+        .map_err(|e| LabError::docker("version", "the daemon", e))?;
+    let name = version.arch.unwrap_or_default();
+    Arch::from_docker(&name).ok_or_else(|| LabError::Build {
+        stage: "lab image",
+        detail: format!("the Docker daemon runs on {name:?}; labs run on amd64 and arm64 only"),
+        tail: String::new(),
+    })
+}
+
 /// What this process already made sure of: later calls only check the image is still there.
-/// The lock also serializes concurrent calls (tests run in parallel): one cargo, one build.
+/// The lock also serializes concurrent calls (tests run in parallel): one cargo, one load.
 static ENSURED: tokio::sync::Mutex<Option<LabImage>> = tokio::sync::Mutex::const_new(None);
 
-/// Make sure the current lab image exists: build `labd` (cargo decides whether anything
-/// changed), hash it, and run the Docker build only when no image has that hash.
-/// `progress` receives cargo's and Docker's output line by line.
+/// Make sure the current lab image exists for the daemon's architecture: take the embedded
+/// `labd` (a release build) or build it with cargo (a developer build; cargo decides whether
+/// anything changed), hash it, and load the image only when no image has that hash.
+/// `progress` receives cargo's output and what happens, line by line.
 pub async fn ensure_image(
     docker: &Docker,
     mut progress: impl FnMut(&str),
 ) -> Result<LabImage, LabError> {
+    let started = Instant::now();
     let mut ensured = ENSURED.lock().await;
     if let Some(known) = ensured.as_ref()
         && image_present(docker, &known.content_hash).await?
@@ -123,77 +177,121 @@ pub async fn ensure_image(
             built: false,
             cargo_time: Duration::ZERO,
             docker_time: Duration::ZERO,
+            took: started.elapsed(),
             ..known.clone()
         });
     }
-    let source = source_dir();
-    let started = Instant::now();
-    let binary = build_labd(&source, &mut progress).await?;
-    let cargo_time = started.elapsed();
-    let bytes = tokio::fs::read(&binary)
-        .await
-        .map_err(|e| LabError::io(format!("reading {}", binary.display()), e))?;
-    let hash = content_hash(&bytes);
+    let Labd {
+        arch,
+        bytes,
+        origin,
+        cargo_time,
+    } = current_labd(docker, &mut progress).await?;
+    let hash = content_hash(&bytes, arch);
     let reference = reference_for(&hash);
-    let started = Instant::now();
+    let loading = Instant::now();
     let built = if image_present(docker, &hash).await? {
         progress(&format!("image {reference} is up to date"));
         false
     } else {
-        docker_build(docker, bytes, &hash, &reference, &mut progress).await?;
+        progress(&format!("loading {reference} ({})", arch.docker_name()));
+        load_image(docker, &bytes, arch).await?;
         true
     };
     let image = LabImage {
         reference,
         content_hash: hash,
+        arch,
         built,
-        binary,
+        labd: origin,
         cargo_time,
         docker_time: if built {
-            started.elapsed()
+            loading.elapsed()
         } else {
             Duration::ZERO
         },
+        took: started.elapsed(),
     };
     *ensured = Some(image.clone());
     Ok(image)
 }
 
-/// Run the static cargo build of `labd` into [`target_dir`], streaming its output, and return
-/// the binary's path.
+/// The `labd` a lab on this daemon runs, and where it came from.
+#[derive(Debug)]
+pub struct Labd {
+    /// The daemon's architecture.
+    pub arch: Arch,
+    /// The static binary.
+    pub bytes: Vec<u8>,
+    /// Embedded, or built by cargo.
+    pub origin: LabdOrigin,
+    /// Time spent in cargo (zero for an embedded one).
+    pub cargo_time: Duration,
+}
+
+/// The `labd` for the daemon's architecture: the embedded one, else a cargo build (which
+/// cargo skips when nothing changed).
+pub async fn current_labd(
+    docker: &Docker,
+    progress: &mut impl FnMut(&str),
+) -> Result<Labd, LabError> {
+    let arch = daemon_arch(docker).await?;
+    if let Some(bytes) = embedded::labd(arch) {
+        return Ok(Labd {
+            arch,
+            bytes: bytes.to_vec(),
+            origin: LabdOrigin::Embedded,
+            cargo_time: Duration::ZERO,
+        });
+    }
+    let started = Instant::now();
+    let binary = build_labd(&source_dir(), arch, progress).await?;
+    let bytes = tokio::fs::read(&binary)
+        .await
+        .map_err(|e| LabError::io(format!("reading {}", binary.display()), e))?;
+    Ok(Labd {
+        arch,
+        bytes,
+        origin: LabdOrigin::Built(binary),
+        cargo_time: started.elapsed(),
+    })
+}
+
+/// Run the static cargo build of `labd` for `arch` into [`target_dir`], streaming its output,
+/// and return the binary's path.
 pub async fn build_labd(
     source: &Path,
+    arch: Arch,
     progress: &mut impl FnMut(&str),
 ) -> Result<PathBuf, LabError> {
-    build_labd_into(source, &target_dir(source), progress).await
+    build_labd_into(source, &target_dir(source), arch, progress).await
 }
 
 /// [`build_labd`] into a given target dir (a fresh one times a cold build).
 pub async fn build_labd_into(
     source: &Path,
     target_dir: &Path,
+    arch: Arch,
     progress: &mut impl FnMut(&str),
 ) -> Result<PathBuf, LabError> {
     let manifest = source.join("labs/agent/Cargo.toml");
     if !manifest.is_file() {
         return Err(LabError::SourceMissing {
             path: source.to_path_buf(),
-            detail: format!("{} does not exist", manifest.display()),
+            detail: format!(
+                "{} does not exist, and this bulkhead carries no labd for {} Docker \
+                 (a release build from scripts/dist.sh does)",
+                manifest.display(),
+                arch.docker_name()
+            ),
         });
     }
+    let target = arch.rust_target();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = tokio::process::Command::new(&cargo);
     cmd.current_dir(source)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "labd",
-            "--target",
-            TARGET,
-            "--color",
-            "never",
-        ])
+        .args(["build", "--release", "-p", "labd", "--target", target])
+        .args(["--color", "never"])
         .arg("--target-dir")
         .arg(target_dir)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
@@ -205,10 +303,19 @@ pub async fn build_labd_into(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if arch == Arch::Aarch64 && cfg!(target_arch = "x86_64") {
+        // Debian's cross linker (gcc-aarch64-linux-gnu, static glibc from libc6-dev-arm64-cross).
+        cmd.env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+            "aarch64-linux-gnu-gcc",
+        );
+    }
     let mut child = cmd.spawn().map_err(|e| LabError::Build {
         stage: "cargo build labd",
         detail: format!("cannot run {}: {e}", Path::new(&cargo).display()),
-        tail: "install Rust with rustup (https://rustup.rs), or put cargo on PATH".into(),
+        tail: "install Rust with rustup (https://rustup.rs), or put cargo on PATH; a release \
+               build of bulkhead (scripts/dist.sh) needs neither"
+            .into(),
     })?;
     // Cargo reports progress on stderr; stdout stays empty without --message-format. Read both
     // into one ordered stream of lines.
@@ -234,13 +341,13 @@ pub async fn build_labd_into(
         return Err(LabError::Build {
             stage: "cargo build labd",
             detail: format!(
-                "cargo exited with {status} (a static build needs the {TARGET} target: \
-                 `rustup target add {TARGET}`, and static glibc: `apt-get install libc6-dev`)"
+                "cargo exited with {status} (a static build needs the {target} target: \
+                 `rustup target add {target}`, and static glibc: `apt-get install libc6-dev`)"
             ),
             tail: tail.text(),
         });
     }
-    let binary = target_dir.join(TARGET).join("release").join("labd");
+    let binary = target_dir.join(target).join("release").join("labd");
     if !binary.is_file() {
         return Err(LabError::Build {
             stage: "cargo build labd",
@@ -263,94 +370,93 @@ async fn forward_lines(
     }
 }
 
-/// The tar context of the Docker build: the Dockerfile and the binary, with fixed metadata.
-pub fn build_context(binary: &[u8]) -> Result<Vec<u8>, LabError> {
-    let mut tar = tar::Builder::new(Vec::with_capacity(binary.len() + 4096));
-    let mut add = |name: &str, mode: u32, data: &[u8]| -> std::io::Result<()> {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(mode);
-        header.set_mtime(0);
-        header.set_cksum();
-        tar.append_data(&mut header, name, data)
-    };
-    add("Dockerfile", 0o644, DOCKERFILE.as_bytes())
-        .and_then(|()| add("labd", 0o755, binary))
-        .map_err(|e| LabError::io("making the image's build context", e))?;
+/// Append one regular file with fixed metadata (root-owned, mtime 0): the same bytes always
+/// make the same archive.
+fn append_file(
+    tar: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    mode: u32,
+    data: &[u8],
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    tar.append_data(&mut header, name, data)
+}
+
+/// The image's one layer: `/labd`, executable.
+pub fn layer_tar(binary: &[u8]) -> Result<Vec<u8>, LabError> {
+    let mut tar = tar::Builder::new(Vec::with_capacity(binary.len() + 2048));
+    append_file(&mut tar, "labd", 0o755, binary)
+        .map_err(|e| LabError::io("making the image's layer", e))?;
     tar.into_inner()
-        .map_err(|e| LabError::io("making the image's build context", e))
+        .map_err(|e| LabError::io("making the image's layer", e))
 }
 
-/// Run the Docker build of the image holding `binary`, whether or not it exists already, and
-/// return its reference.
-pub async fn build_image_from(
-    docker: &Docker,
-    binary: Vec<u8>,
-    progress: &mut impl FnMut(&str),
-) -> Result<String, LabError> {
-    let hash = content_hash(&binary);
+/// The image archive `docker load` reads (`docker save`'s layout): `manifest.json` naming the
+/// config and the tag, the config (`<sha256>.json`), and the layer (`<sha256>/layer.tar`).
+pub fn image_archive(binary: &[u8], arch: Arch) -> Result<(Vec<u8>, String), LabError> {
+    let layer = layer_tar(binary)?;
+    let layer_digest = hex(Sha256::digest(&layer));
+    let hash = content_hash(binary, arch);
     let reference = reference_for(&hash);
-    docker_build(docker, binary, &hash, &reference, progress).await?;
-    Ok(reference)
+    let mut config = image_config(arch, &layer_digest);
+    config["config"]["Labels"] = json!({ labels::IMAGE: "labd", labels::CONTENT_HASH: hash });
+    let config = serde_json::to_vec(&config)
+        .map_err(|e| LabError::io("making the image's config", std::io::Error::other(e)))?;
+    let config_name = format!("{}.json", hex(Sha256::digest(&config)));
+    let layer_name = format!("{layer_digest}/layer.tar");
+    let manifest =
+        json!([{ "Config": config_name, "RepoTags": [reference], "Layers": [layer_name] }]);
+    let mut tar = tar::Builder::new(Vec::with_capacity(layer.len() + 8192));
+    let made = append_file(
+        &mut tar,
+        "manifest.json",
+        0o644,
+        manifest.to_string().as_bytes(),
+    )
+    .and_then(|()| append_file(&mut tar, &config_name, 0o644, &config))
+    .and_then(|()| append_file(&mut tar, &layer_name, 0o644, &layer))
+    .and_then(|()| tar.into_inner());
+    let archive = made.map_err(|e| LabError::io("making the image archive", e))?;
+    Ok((archive, reference))
 }
 
-async fn docker_build(
-    docker: &Docker,
-    binary: Vec<u8>,
-    hash: &str,
-    reference: &str,
-    progress: &mut impl FnMut(&str),
-) -> Result<(), LabError> {
-    let context = build_context(&binary)?;
-    drop(binary);
-    let image_labels =
-        std::collections::HashMap::from([(labels::IMAGE, "labd"), (labels::CONTENT_HASH, hash)]);
-    let options = BuildImageOptionsBuilder::default()
-        .dockerfile("Dockerfile")
-        .t(reference)
-        .labels(&image_labels)
-        // Only ever run when no image has this content: a cache hit could only be a stale
-        // layer, and the COPY of a few MB costs nothing to redo.
-        .nocache(true)
-        .rm(true)
-        .forcerm(true)
-        .build();
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
-    let mut tail = Tail::new(40);
+/// Load the image holding `binary` for `arch` into Docker, whether or not it exists already,
+/// and return its reference.
+pub async fn load_image(docker: &Docker, binary: &[u8], arch: Arch) -> Result<String, LabError> {
+    let (archive, reference) = image_archive(binary, arch)?;
+    let options = ImportImageOptionsBuilder::default().quiet(true).build();
+    let mut stream = docker.import_image(options, bollard::body_full(archive.into()), None);
+    let mut tail = Tail::new(10);
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| LabError::Build {
-            stage: "docker build",
+            stage: "docker load",
             detail: e.to_string(),
             tail: tail.text(),
         })?;
-        for text in [info.stream.as_deref(), info.status.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                progress(line);
-                tail.push(line.to_owned());
-            }
+        if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
+            tail.push(text.trim().to_owned());
         }
-        let error = info
-            .error_detail
-            .and_then(|d| d.message)
-            .map(|m| m.to_string());
-        if let Some(message) = error {
+        if let Some(message) = info.error_detail.and_then(|d| d.message) {
             return Err(LabError::Build {
-                stage: "docker build",
+                stage: "docker load",
                 detail: message,
                 tail: tail.text(),
             });
         }
     }
     // The stream ending without an error is the daemon's success; confirm the tag landed.
-    if image_present(docker, hash).await? {
-        Ok(())
+    if image_present(docker, &content_hash(binary, arch)).await? {
+        Ok(reference)
     } else {
         Err(LabError::Build {
-            stage: "docker build",
-            detail: format!("the build finished but {reference} is not there"),
+            stage: "docker load",
+            detail: format!("the load finished but {reference} is not there"),
             tail: tail.text(),
         })
     }
@@ -417,38 +523,60 @@ impl Tail {
 mod tests {
     use super::*;
 
-    #[test]
-    fn context_holds_the_dockerfile_and_an_executable_binary() {
-        let tar_bytes = build_context(b"\x7fELF fake").unwrap();
-        let mut archive = tar::Archive::new(&tar_bytes[..]);
-        let entries: Vec<(String, u32, u64)> = archive
+    fn entries(tar_bytes: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
+        let mut archive = tar::Archive::new(tar_bytes);
+        archive
             .entries()
             .unwrap()
             .map(|e| {
-                let e = e.unwrap();
-                let h = e.header();
-                (
-                    e.path().unwrap().to_string_lossy().into_owned(),
-                    h.mode().unwrap(),
-                    h.size().unwrap(),
-                )
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mode = e.header().mode().unwrap();
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+                (name, mode, data)
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn archive_is_what_docker_load_reads() {
+        let binary = b"\x7fELF fake";
+        let (archive, reference) = image_archive(binary, Arch::Aarch64).unwrap();
+        let files = entries(&archive);
+        let names: Vec<&str> = files.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names[0], "manifest.json");
+        let manifest: Value = serde_json::from_slice(&files[0].2).unwrap();
+        assert_eq!(manifest[0]["RepoTags"][0], reference.as_str());
+        let config_name = manifest[0]["Config"].as_str().unwrap();
+        let layer_name = manifest[0]["Layers"][0].as_str().unwrap();
+        assert_eq!(names[1..], [config_name, layer_name]);
+        // Docker checks the layer's digest against the config's diff_ids.
+        let config: Value = serde_json::from_slice(&files[1].2).unwrap();
+        let layer = &files[2].2;
         assert_eq!(
-            entries,
-            vec![
-                ("Dockerfile".into(), 0o644, DOCKERFILE.len() as u64),
-                ("labd".into(), 0o755, 9)
-            ]
+            config["rootfs"]["diff_ids"][0],
+            format!("sha256:{}", hex(Sha256::digest(layer)))
+        );
+        assert_eq!(config["architecture"], "arm64");
+        assert_eq!(config["config"]["User"], LAB_USER);
+        assert_eq!(
+            config["config"]["Labels"][labels::CONTENT_HASH],
+            content_hash(binary, Arch::Aarch64)
+        );
+        assert_eq!(
+            entries(layer),
+            vec![("labd".into(), 0o755, binary.to_vec())]
         );
     }
 
     #[test]
-    fn hash_covers_binary_and_names_the_tag() {
-        let a = content_hash(b"one");
+    fn hash_covers_binary_and_architecture_and_names_the_tag() {
+        let a = content_hash(b"one", Arch::X86_64);
         assert_eq!(a.len(), 64);
-        assert_ne!(a, content_hash(b"two"));
+        assert_ne!(a, content_hash(b"two", Arch::X86_64));
+        assert_ne!(a, content_hash(b"one", Arch::Aarch64));
+        assert_eq!(a, content_hash(b"one", Arch::X86_64));
         assert_eq!(reference_for(&a), format!("bulkhead/labd:{}", &a[..12]));
-        assert!(DOCKERFILE.contains("USER 10001:10001"));
     }
 }

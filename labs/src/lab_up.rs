@@ -383,7 +383,8 @@ async fn bring_up(
         .into_iter()
         .filter_map(|(zone, id)| Some((zone.clone(), id?)))
         .collect();
-    tracing::debug!(%session, elapsed = ?started.elapsed(), "containers started");
+    let up_in = started.elapsed();
+    tracing::debug!(%session, elapsed = ?up_in, "containers started");
 
     let zone_of: HashMap<String, String> = plan
         .networks
@@ -422,6 +423,7 @@ async fn bring_up(
         networks: network_ids,
         containers,
         credentials: plan.credentials.clone(),
+        up_in,
         ready_in: started.elapsed(),
     })
 }

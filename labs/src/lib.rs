@@ -1,4 +1,4 @@
-//! Real Bulkhead labs on Docker (bollard): lab images built from source with no registry,
+//! Real Bulkhead labs on Docker (bollard): lab images made from an embedded or freshly built `labd`,
 //! lab lifecycle (up, down, reaper), telemetry turned into observations, and mitigations
 //! confirmed against the real state. `DockerLab` implements the engine's `Lab` trait.
 
@@ -6,6 +6,7 @@ pub mod docker;
 pub mod docker_lab;
 pub mod doctor;
 pub mod drive;
+pub mod embedded;
 pub mod error;
 pub mod image;
 pub mod lab_down;

@@ -62,7 +62,9 @@ pub struct RunningLab {
     /// Service id → container.
     pub containers: BTreeMap<String, ContainerInfo>,
     pub credentials: Credentials,
-    /// Wall time from the call to lab_up until every container was healthy.
+    /// Wall time from the call to lab_up until every container was started.
+    pub up_in: Duration,
+    /// Wall time from the call to lab_up until every container answered its health check.
     pub ready_in: Duration,
 }
 

@@ -145,7 +145,7 @@ fn play(url: &str, code: &str, seat: u32, scale: f64, length: Duration) -> Measu
         };
         let arrived = Instant::now();
         match msg {
-            ServerMsg::LabReady => send(ClientMsg::Begin),
+            ServerMsg::LabReady { .. } => send(ClientMsg::Begin),
             ServerMsg::Answer { .. } => {
                 if let Some((at, _, false)) = sent.as_mut().map(|s| (s.0, s.1, s.2)) {
                     m.answer_ms.push(ms(arrived - at));

@@ -506,7 +506,9 @@ fn a_mentor_whispers_reveals_a_hint_and_fires_an_inject_into_the_record() {
         pace: Pace::Clocked,
     })
     .unwrap();
-    wait_for(&conn, "the lab", |m| matches!(m, ServerMsg::LabReady));
+    wait_for(&conn, "the lab", |m| {
+        matches!(m, ServerMsg::LabReady { .. })
+    });
     conn.send(ClientMsg::Begin).unwrap();
     let mentor = |what: &str, form: &str| {
         let path = format!("/mentor/1/{what}");

@@ -330,7 +330,7 @@ fn a_reset_code_drops_the_holder_and_the_new_code_resumes_the_session() {
     let second = remote::connect(&server.url(), &fresh, "Ada").unwrap();
     assert!(matches!(next(&second), ServerMsg::Welcome { .. }));
     assert!(matches!(next(&second), ServerMsg::Opened { .. }));
-    assert!(matches!(next(&second), ServerMsg::LabReady));
+    assert!(matches!(next(&second), ServerMsg::LabReady { .. }));
     // The session went on while nobody watched: the clock is past where the first client left.
     match wait_for(&second, "a view", |m| matches!(m, ServerMsg::View(_))) {
         ServerMsg::View(v) => assert!(v.now_ms >= before + 750, "{} vs {before}", v.now_ms),
@@ -362,7 +362,7 @@ fn a_dropped_client_reconnects_with_its_code_and_resumes() {
     let second = second.expect("the seat was never freed");
     assert!(matches!(next(&second), ServerMsg::Welcome { .. }));
     assert!(matches!(next(&second), ServerMsg::Opened { .. }));
-    assert!(matches!(next(&second), ServerMsg::LabReady));
+    assert!(matches!(next(&second), ServerMsg::LabReady { .. }));
     match next(&second) {
         ServerMsg::View(v) => assert!(v.now_ms >= left_at, "{} < {left_at}", v.now_ms),
         other => panic!("{other:?}"),

@@ -16,7 +16,7 @@ mod signals;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Exit code for input the user must fix (bad file, unknown scenario, bad flag).
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -103,13 +103,29 @@ pub fn report(err: impl Into<miette::Report>, code: u8) -> Exit {
     Exit(code)
 }
 
+/// `bulkhead --version`: the version and which `labd` builds this binary carries (a release
+/// build carries them; a developer build makes them with cargo). Built once per process; clap
+/// wants it for the program's life.
+fn version_line() -> &'static str {
+    let line = format!(
+        "{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        bulkhead_labs::embedded::summary()
+    );
+    Box::leak(line.into_boxed_str())
+}
+
 pub fn main() -> ExitCode {
     // With no verb at all, open the game: the main job.
-    let parsed = if std::env::args_os().len() <= 1 {
-        Cli::try_parse_from(["bulkhead", "play"])
+    let args: Vec<std::ffi::OsString> = if std::env::args_os().len() <= 1 {
+        vec!["bulkhead".into(), "play".into()]
     } else {
-        Cli::try_parse()
+        std::env::args_os().collect()
     };
+    let parsed = Cli::command()
+        .version(version_line())
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {

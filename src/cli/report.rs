@@ -10,7 +10,10 @@ pub fn report(path: &Path, json: bool) -> Result<(), Exit> {
     let record = Record::read(path).map_err(|e| fail(e, EXIT_BAD_INPUT))?;
     let card = score(&record.scenario, &record.topology, &record.lines, None);
     if json {
-        println!("{}", scorecard::json(&card, record.seed, record.backend));
+        println!(
+            "{}",
+            scorecard::json(&card, record.seed, record.backend, None)
+        );
     } else {
         print!(
             "{}",

@@ -303,10 +303,13 @@ fn ended(played: Result<Played, PlayError>, stop: &StopFlag) -> Result<Played, E
 }
 
 fn print_card(args: &RunArgs, played: &Played, record_place: &str) {
+    if let Some(line) = played.lab.line() {
+        eprintln!("{line}");
+    }
     if args.json {
         println!(
             "{}",
-            scorecard::json(&played.card, played.seed, played.backend)
+            scorecard::json(&played.card, played.seed, played.backend, Some(&played.lab))
         );
         return;
     }

@@ -4,9 +4,11 @@ use std::fmt::Write;
 
 use bulkhead_engine::format::scenario::Scenario;
 use bulkhead_engine::score::RefusedCommand;
-use bulkhead_engine::{Backend, ScoreCard};
+use bulkhead_engine::{Backend, LabTimings, ScoreCard};
 
-pub fn json(card: &ScoreCard, seed: u64, backend: Backend) -> String {
+/// The card as one JSON object, with the seed, the backend and, for a session just played on a
+/// real lab, how long the lab took (`lab`: `image_s`, `up_s`, `ready_s`, `down_s`).
+pub fn json(card: &ScoreCard, seed: u64, backend: Backend, lab: Option<&LabTimings>) -> String {
     let mut value = serde_json::to_value(card).unwrap_or_default();
     if let Some(obj) = value.as_object_mut() {
         obj.insert("seed".into(), seed.into());
@@ -14,6 +16,9 @@ pub fn json(card: &ScoreCard, seed: u64, backend: Backend) -> String {
             "backend".into(),
             serde_json::to_value(backend).unwrap_or_default(),
         );
+        if let Some(lab) = lab.filter(|lab| !lab.is_empty()) {
+            obj.insert("lab".into(), serde_json::to_value(lab).unwrap_or_default());
+        }
     }
     value.to_string()
 }

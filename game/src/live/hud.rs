@@ -86,6 +86,11 @@ fn draw(
                 if let Some(scale) = seat.time_scale.filter(|s| *s != 1.0 && *s > 0.0) {
                     theme::note(ui, format!("×{scale}"));
                 }
+                if let Some(ready) = view.lab_timings.ready_s {
+                    // The lab's own speed, for whoever wonders why the start took a while.
+                    theme::note(ui, format!("lab ready in {ready:.1} s"))
+                        .on_hover_text(view.lab_timings.line().unwrap_or_default());
+                }
                 if let Some(e) = &snap.lab_error {
                     theme::pill(ui, "LAB ERROR", BAD).on_hover_text(e);
                 }

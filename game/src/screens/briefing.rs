@@ -106,7 +106,13 @@ fn draw(
                     ui.add_space(10.0);
                     match &view.lab {
                         LabState::Ready => {
-                            theme::pill(ui, &format!("{} ready", seat.backend.title()), theme::GOOD);
+                            let ready = match view.lab_timings.ready_s {
+                                Some(s) => format!("{} ready in {s:.2} s", seat.backend.title()),
+                                None => format!("{} ready", seat.backend.title()),
+                            };
+                            theme::pill(ui, &ready, theme::GOOD).on_hover_text(
+                                view.lab_timings.line().unwrap_or_default(),
+                            );
                         }
                         LabState::Starting | LabState::Idle => {
                             ui.spinner();

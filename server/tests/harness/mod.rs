@@ -170,7 +170,7 @@ pub fn begin_clocked(conn: &Connection, past_ms: u64) -> u64 {
         pace: Pace::Clocked,
     })
     .unwrap();
-    wait_for(conn, "lab", |m| matches!(m, ServerMsg::LabReady));
+    wait_for(conn, "lab", |m| matches!(m, ServerMsg::LabReady { .. }));
     conn.send(ClientMsg::Begin).unwrap();
     match wait_for(
         conn,
