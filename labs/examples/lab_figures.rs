@@ -1,12 +1,13 @@
-//! Measures the lab lifecycle on this machine and prints medians: image build (cold and warm),
-//! lab ready time with the image cached, time until Docker itself reports every container
-//! healthy, teardown time, and the memory a running lab uses.
+//! Measures the lab lifecycle on this machine and prints p50/p95: image check (cold and warm),
+//! lab up (containers started) and ready (every service answering) with the image present,
+//! teardown, the memory a running lab uses, and the floor: a plain `docker run -d` and
+//! `docker rm -f` of one container of the same image.
 //!
 //! ```sh
-//! cargo run --release -p bulkhead-labs --example lab_figures -- --runs 5 --cold 1
+//! cargo run --release -p bulkhead-labs --example lab_figures -- --runs 20 --cold 1
 //! ```
 //! `--runs N` up/down cycles (default 5); `--cold N` cold image builds, each a static `labd`
-//! build into a fresh target dir plus a Docker build (default 0: takes minutes each);
+//! build into a fresh target dir plus an image load (default 0: takes minutes each);
 //! `--scenario ID` (default stolen-credentials).
 
 use std::time::{Duration, Instant};
@@ -75,8 +76,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         warm.push(started.elapsed());
     }
 
+    let mut up = Vec::new();
     let mut ready = Vec::new();
-    let mut docker_healthy = Vec::new();
     let mut down = Vec::new();
     let mut memory = Vec::new();
     for i in 0..runs {
@@ -88,54 +89,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &image.reference,
         )
         .await?;
-        let healthy_after =
-            lab_up::wait_docker_healthy(&docker, &lab, Duration::from_secs(30)).await?;
         // Let the agents settle before reading memory.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mib = lab_memory_mib(&docker, &lab).await;
         let report = lab_down::lab_down(&docker, &lab).await?;
         println!(
-            "run {}: ready {}, Docker healthy {} later, memory {mib:.1} MiB, down {} ({} containers, {} networks)",
+            "run {}: up {}, ready {}, memory {mib:.1} MiB, down {} ({} containers, {} networks)",
             i + 1,
+            ms(lab.up_in),
             ms(lab.ready_in),
-            ms(healthy_after),
             ms(report.took),
             report.containers.len(),
             report.networks.len()
         );
+        up.push(lab.up_in);
         ready.push(lab.ready_in);
-        docker_healthy.push(lab.ready_in + healthy_after);
         down.push(report.took);
         memory.push(mib);
     }
+    let (plain_run, plain_rm) = plain_docker_run(&image.reference, runs)?;
 
     println!(
-        "\nmedians over {runs} runs ({} topology, {} containers):",
+        "\np50 / p95 over {runs} runs ({} topology, {} containers):",
         loaded.topology.id,
         loaded.topology.services.len()
     );
     if cold > 0 {
         println!(
-            "  cold image build: cargo {:.1?} + docker load {:.1?} (over {cold})",
+            "  cold image: cargo {:.1?} + docker load {:.1?} (median over {cold})",
             median(&mut cold_cargo),
             median(&mut cold_docker)
         );
     }
-    println!(
-        "  warm image check (no-op cargo, hash, lookup):  {}",
-        ms(median(&mut warm))
+    let row = |name: &str, values: &mut Vec<Duration>| {
+        let (p50, p95) = p50_p95(values);
+        println!("  {name:<46} {} / {}", ms(p50), ms(p95));
+    };
+    row("warm image check (labd, hash, lookup):", &mut warm);
+    row("lab up (every container started):", &mut up);
+    row("lab ready (every service answering):", &mut ready);
+    row("lab teardown:", &mut down);
+    row(
+        "floor: plain `docker run -d`, one container:",
+        &mut plain_run.clone(),
     );
-    println!(
-        "  lab ready (image cached):                      {}",
-        ms(median(&mut ready))
-    );
-    println!(
-        "  until Docker reports all healthy:              {}",
-        ms(median(&mut docker_healthy))
-    );
-    println!(
-        "  teardown:                                      {}",
-        ms(median(&mut down))
+    row(
+        "floor: plain `docker rm -f`, one container:",
+        &mut plain_rm.clone(),
     );
     memory.sort_by(f64::total_cmp);
     println!(
@@ -190,6 +190,50 @@ async fn lab_memory_mib(docker: &Docker, lab: &bulkhead_labs::RunningLab) -> f64
         }
     }
     total as f64 / (1024.0 * 1024.0)
+}
+
+/// The floor on this host: `docker run -d` (returns once the container started) and `docker rm
+/// -f` of one container of the lab image, with no network, through the docker CLI.
+fn plain_docker_run(
+    image: &str,
+    runs: usize,
+) -> Result<(Vec<Duration>, Vec<Duration>), Box<dyn std::error::Error>> {
+    let docker = |args: &[&str]| -> Result<(Duration, String), Box<dyn std::error::Error>> {
+        let started = Instant::now();
+        let out = std::process::Command::new("docker").args(args).output()?;
+        if !out.status.success() {
+            return Err(
+                format!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into(),
+            );
+        }
+        Ok((
+            started.elapsed(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        ))
+    };
+    let (mut run, mut rm) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // The traffic role idles without a gateway to talk to: a long-running container.
+        let (took, id) = docker(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "-e",
+            "LABD_GATEWAY=10.0.0.1",
+            image,
+            "traffic",
+        ])?;
+        run.push(took);
+        rm.push(docker(&["rm", "-f", &id])?.0);
+    }
+    Ok((run, rm))
+}
+
+fn p50_p95(values: &mut [Duration]) -> (Duration, Duration) {
+    values.sort();
+    let at = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.5), at(0.95))
 }
 
 fn median(values: &mut [Duration]) -> Duration {

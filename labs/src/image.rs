@@ -86,8 +86,13 @@ pub fn binary_path(source: &Path, arch: Arch) -> PathBuf {
 }
 
 /// The image's config, without its labels: what `FROM scratch`, `COPY labd /labd`, `USER`,
-/// `HEALTHCHECK` and `ENTRYPOINT` would have said. `labd health` is the health check; the role
-/// is the container's Cmd. `layer_digest` is the sha256 (hex) of the uncompressed layer.
+/// `HEALTHCHECK` and `ENTRYPOINT` would have said. The role is the container's Cmd.
+///
+/// `labd health` is the health check, every 30 s: it is for people reading `docker ps`, not for
+/// the range, which waits for readiness itself (`lab_up::wait_ready`, from the host). Each
+/// check is an exec, which costs dockerd, containerd and runc tens of milliseconds of CPU: at
+/// one a second, seven containers a lab made the checks alone cost a lab about a fifth of a
+/// core, the largest share of what capped a host at five labs.
 pub fn image_config(arch: Arch, layer_digest: &str) -> Value {
     const SECOND_NS: u64 = 1_000_000_000;
     json!({
@@ -99,9 +104,9 @@ pub fn image_config(arch: Arch, layer_digest: &str) -> Value {
             "Entrypoint": ["/labd"],
             "Healthcheck": {
                 "Test": ["CMD", "/labd", "health"],
-                "Interval": SECOND_NS,
-                "Timeout": SECOND_NS,
-                "Retries": 30,
+                "Interval": 30 * SECOND_NS,
+                "Timeout": 2 * SECOND_NS,
+                "Retries": 3,
             },
         },
         "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{layer_digest}")] },

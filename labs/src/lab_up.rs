@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HealthStatusEnum, HostConfig,
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
     HostConfigLogConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
@@ -27,8 +27,7 @@ use crate::image::LAB_USER;
 use crate::spec::{CONTROL_PORT, ContainerInfo, Credentials, LabOptions, RunningLab, SERVICE_PORT};
 use crate::{lab_down, labels};
 
-/// How long the containers of a lab may take to answer their health check. The image's
-/// HEALTHCHECK gives up after 30 one-second tries; this matches it.
+/// How long the containers of a lab may take to answer their health check.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Size of the writable `/tmp` (the root file system is read-only).
 pub const TMPFS_TMP: &str = "rw,noexec,nosuid,nodev,size=16m";
@@ -550,10 +549,9 @@ fn addresses(
 
 /// Wait until every container's control API answers `GET /healthz` with 200: the check the
 /// image's HEALTHCHECK runs inside, done here from the host on the lab address. Docker runs
-/// its first health probe only one interval (1 s) after start and API 1.41 has no start
-/// interval, so waiting for Docker's `healthy` would add a second to every start; Docker's
-/// status follows shortly after (see [`wait_docker_healthy`]). A container that exits fails
-/// at once, with its last output.
+/// its first health probe only one interval (30 s, see `image::image_config`) after start and
+/// API 1.41 has no start interval, so the range never waits for Docker's `healthy`. A
+/// container that exits fails at once, with its last output.
 pub async fn wait_ready(
     docker: &Docker,
     session: &str,
@@ -673,48 +671,6 @@ pub async fn logs_tail(docker: &Docker, container: &str, lines: usize) -> String
         .map(|l| format!("  | {l}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Wait until Docker itself reports every container of the lab `healthy` (the image's
-/// HEALTHCHECK), e.g. before reading health as telemetry. Returns how long it took.
-pub async fn wait_docker_healthy(
-    docker: &Docker,
-    lab: &RunningLab,
-    timeout: Duration,
-) -> Result<Duration, LabError> {
-    let started = Instant::now();
-    loop {
-        let states = join_all(
-            lab.containers
-                .values()
-                .map(|c| async move { (c, docker.inspect_container(&c.id, None).await) }),
-        )
-        .await;
-        let mut pending = Vec::new();
-        for (c, inspect) in states {
-            let inspect =
-                inspect.map_err(|e| LabError::docker("inspect container", c.name.clone(), e))?;
-            let health = inspect.state.and_then(|s| s.health).and_then(|h| h.status);
-            if health != Some(HealthStatusEnum::HEALTHY) {
-                pending.push(format!(
-                    "{} (health {})",
-                    c.name,
-                    health.map_or_else(|| "none".into(), |h| h.to_string())
-                ));
-            }
-        }
-        if pending.is_empty() {
-            return Ok(started.elapsed());
-        }
-        if started.elapsed() >= timeout {
-            return Err(LabError::HealthTimeout {
-                session: lab.session.clone(),
-                waited: started.elapsed(),
-                pending,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn random_hex(rng: &mut StdRng, len: usize) -> String {
