@@ -30,12 +30,12 @@ pub enum LabError {
         source: bollard::errors::Error,
     },
 
-    /// The daemon has no address pool left for one more network (each zone of a lab takes one).
+    /// No subnet is left for one more lab network (each zone of a lab takes one /26 of
+    /// 198.18.0.0/15, see `subnets.rs`), or the daemon has no address pool left.
     #[error(
-        "Docker has no free address pool for network {network}: {detail}\n  \
+        "no free subnet for network {network}: {detail}\n  \
          what to do: remove leftover labs (`bulkhead labs prune`) and unused networks \
-         (`docker network prune`), or give the daemon more pools (`default-address-pools` in \
-         /etc/docker/daemon.json)"
+         (`docker network prune`)"
     )]
     AddressPoolsExhausted { network: String, detail: String },
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
-    HostConfigLogConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
+    HostConfigLogConfig, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkingConfig,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
 use bulkhead_engine::format::scenario::{Scenario, Weakness};
@@ -25,7 +26,7 @@ use serde_json::json;
 use crate::error::LabError;
 use crate::image::LAB_USER;
 use crate::spec::{CONTROL_PORT, ContainerInfo, Credentials, LabOptions, RunningLab, SERVICE_PORT};
-use crate::{lab_down, labels};
+use crate::{lab_down, labels, subnets};
 
 /// How long the containers of a lab may take to answer their health check.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -437,25 +438,40 @@ async fn create_network(
 ) -> Result<String, LabError> {
     let mut net_labels = plan.base_labels.clone();
     net_labels.insert(labels::ZONE.into(), zone.to_owned());
-    let request = NetworkCreateRequest {
-        name: name.to_owned(),
-        driver: Some("bridge".into()),
-        internal: Some(true),
-        enable_ipv6: Some(false),
-        labels: Some(net_labels),
-        // A fixed interface prefix lets one host firewall rule (`-i bh-+`) cover every lab
-        // network: see doctor.rs.
-        options: Some(HashMap::from([(
-            "com.docker.network.bridge.name".into(),
-            bridge.to_owned(),
-        )])),
-        ..Default::default()
-    };
-    let created = docker
-        .create_network(request)
-        .await
-        .map_err(|e| LabError::docker("create network", name, e))?;
-    Ok(created.id)
+    // Another process may take the subnet between the listing and the creation; the daemon
+    // refuses the overlap and the next free one is tried.
+    let mut refused = Vec::new();
+    loop {
+        let lease = subnets::lease(docker, &refused).await?;
+        let request = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".into()),
+            internal: Some(true),
+            enable_ipv6: Some(false),
+            labels: Some(net_labels.clone()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(lease.subnet()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            // A fixed interface prefix lets one host firewall rule (`-i bh-+`) cover every lab
+            // network: see doctor.rs.
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.name".into(),
+                bridge.to_owned(),
+            )])),
+            ..Default::default()
+        };
+        match docker.create_network(request).await {
+            Ok(created) => return Ok(created.id),
+            Err(e) if subnets::is_overlap(&e) && refused.len() < 16 => {
+                refused.extend(subnets::parse_cidr(&lease.subnet()));
+            }
+            Err(e) => return Err(LabError::docker("create network", name, e)),
+        }
+    }
 }
 
 /// Wait until a network exists (created by another task of the same lab_up).

@@ -15,6 +15,7 @@ pub mod labels;
 pub mod reaper;
 pub mod shield;
 pub mod spec;
+pub mod subnets;
 pub mod telemetry;
 
 pub use error::LabError;

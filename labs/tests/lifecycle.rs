@@ -28,8 +28,8 @@ use bulkhead_labs::{image, labels, reaper};
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
-/// Labs this test process may hold at once. Each zone takes one of the daemon's ~30 default
-/// address pools (5 per lab here), and libtest runs as many tests at once as there are cores.
+/// Labs this test process may hold at once: libtest runs as many tests at once as there are
+/// cores, and each lab is seven containers starting on a small host.
 static LAB_SLOTS: Semaphore = Semaphore::const_new(4);
 
 fn root() -> PathBuf {
