@@ -39,15 +39,22 @@ for n in "${counts[@]}"; do
       >"$dir/$i.json" 2>"$dir/$i.err" &
     pids+=($!)
   done
-  # Every lab is up once each process has printed its timings... which happens at the end;
-  # instead wait until N labs' containers all run (7 containers per lab here).
+  # Wait until N labs' containers all run (7 containers per lab here), or a session gave up.
   want=$((n * 7))
   started=$(date +%s.%N)
+  failed=0
   for _ in $(seq 1 600); do
     running=$(docker ps -q --filter label=bulkhead.session | wc -l)
     [ "$running" -ge "$want" ] && break
+    failed=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || failed=$((failed + 1)); done
+    [ "$failed" -gt 0 ] && break
     sleep 0.5
   done
+  if [ "$failed" -gt 0 ]; then
+    echo "N=$n: $failed session(s) ended before their lab was up:" >&2
+    cat "$dir"/*.err | grep -v '^$' | sort | uniq -c | head -5 >&2
+  fi
   up_s=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')
   sleep 5 # let readiness checks settle
   read -r b0 t0 < <(cpu_now); sleep "$window"; read -r b1 t1 < <(cpu_now)

@@ -15,6 +15,8 @@ version="$(target/release/bulkhead --version | head -1 | awk '{print $2}')"
 name="bulkhead-$version-$(uname -m)-linux"
 rm -rf "dist/$name" && mkdir -p "dist/$name"
 cp target/release/bulkhead "dist/$name/"
+# Symbols are most of the binary's size (bevy, wgpu); errors and backtraces need none of them.
+strip "dist/$name/bulkhead"
 cp README.md "dist/$name/"
 tar -C dist -czf "dist/$name.tar.gz" "$name"
 "dist/$name/bulkhead" --version

@@ -466,7 +466,7 @@ async fn create_network(
         };
         match docker.create_network(request).await {
             Ok(created) => return Ok(created.id),
-            Err(e) if subnets::is_overlap(&e) && refused.len() < 16 => {
+            Err(e) if subnets::is_overlap(&e) && refused.len() < 32 => {
                 refused.extend(subnets::parse_cidr(&lease.subnet()));
             }
             Err(e) => return Err(LabError::docker("create network", name, e)),

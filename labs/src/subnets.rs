@@ -5,9 +5,11 @@
 //! RFC 2544 sets aside for benchmarking and no real network routes: 2048 lab networks, about
 //! 400 labs of five zones.
 //!
-//! Picking is first-free against the subnets of every network the daemon already has, plus
-//! those this process is creating right now; a race with another process is settled by the
-//! daemon, which refuses an overlapping subnet, and the caller tries the next one.
+//! A pick is a free /26, checked against the subnets of every network the daemon already has
+//! and those this process is creating right now, scanning from a random place in the block:
+//! processes starting labs at once (a room of 20 on one host) would otherwise all pick the same
+//! first free one. A race that still happens is settled by the daemon, which refuses an
+//! overlapping subnet, and the caller tries another.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -51,14 +53,16 @@ fn format_subnet(first: u32) -> String {
     format!("{}/{PREFIX}", Ipv4Addr::from(first))
 }
 
-/// The first /26 of the block that overlaps none of `taken`, skipping `also` (picked by this
-/// process). `None` when the block is full.
-pub fn first_free(taken: &[Range], also: &BTreeSet<u32>) -> Option<u32> {
-    let (start, prefix) = BLOCK;
-    let start = u32::from(start);
-    let count = 1u32 << (PREFIX - prefix);
+/// The number of /26 subnets in the block.
+pub const SLOTS: u32 = 1 << (PREFIX - BLOCK.1);
+
+/// The first /26 of the block from slot `from` on (wrapping around) that overlaps none of
+/// `taken`, skipping `also` (picked by this process). `None` when the block is full.
+pub fn first_free(taken: &[Range], also: &BTreeSet<u32>, from: u32) -> Option<u32> {
+    let start = u32::from(BLOCK.0);
     let size = 1u64 << (32 - PREFIX);
-    (0..count).map(|i| start + i * size as u32).find(|&first| {
+    let slot = |i: u32| start + ((from + i) % SLOTS) * size as u32;
+    (0..SLOTS).map(slot).find(|&first| {
         !also.contains(&first)
             && !taken
                 .iter()
@@ -110,10 +114,12 @@ pub async fn lease(docker: &Docker, refused: &[Range]) -> Result<Lease, LabError
     let mut picked = PICKED
         .lock()
         .map_err(|_| LabError::Runtime("the subnet list was poisoned".into()))?;
-    let first = first_free(&taken, &picked).ok_or_else(|| LabError::AddressPoolsExhausted {
-        network: "a lab zone".into(),
-        detail: format!("every /{PREFIX} of {}/{} is in use", BLOCK.0, BLOCK.1),
-    })?;
+    let from = rand::random_range(0..SLOTS);
+    let first =
+        first_free(&taken, &picked, from).ok_or_else(|| LabError::AddressPoolsExhausted {
+            network: "a lab zone".into(),
+            detail: format!("every /{PREFIX} of {}/{} is in use", BLOCK.0, BLOCK.1),
+        })?;
     picked.insert(first);
     Ok(Lease { first })
 }
@@ -131,23 +137,30 @@ mod tests {
     #[test]
     fn picks_the_first_subnet_nothing_overlaps() {
         let none = BTreeSet::new();
-        let first = first_free(&[], &none).unwrap();
+        let first = first_free(&[], &none, 0).unwrap();
         assert_eq!(format_subnet(first), "198.18.0.0/26");
         // A daemon network covering the first 128 addresses pushes the pick past it.
         let taken = [parse_cidr("198.18.0.0/25").unwrap()];
         assert_eq!(
-            format_subnet(first_free(&taken, &none).unwrap()),
+            format_subnet(first_free(&taken, &none, 0).unwrap()),
             "198.18.0.128/26"
         );
         // What this process picked counts too.
-        let mine = BTreeSet::from([first_free(&taken, &none).unwrap()]);
+        let mine = BTreeSet::from([first_free(&taken, &none, 0).unwrap()]);
         assert_eq!(
-            format_subnet(first_free(&taken, &mine).unwrap()),
+            format_subnet(first_free(&taken, &mine, 0).unwrap()),
             "198.18.0.192/26"
         );
+        // The scan starts where asked and wraps around past the block's end.
+        assert_eq!(
+            format_subnet(first_free(&[], &none, SLOTS - 1).unwrap()),
+            "198.19.255.192/26"
+        );
+        let last = [parse_cidr("198.19.255.192/26").unwrap()];
+        assert_eq!(first_free(&last, &none, SLOTS - 1), Some(first));
         // A network holding the whole block leaves nothing.
         assert_eq!(
-            first_free(&[parse_cidr("198.16.0.0/12").unwrap()], &none),
+            first_free(&[parse_cidr("198.16.0.0/12").unwrap()], &none, 7),
             None
         );
         // Docker's default pools do not touch the block.
@@ -155,7 +168,7 @@ mod tests {
             parse_cidr("172.17.0.0/16").unwrap(),
             parse_cidr("192.168.0.0/20").unwrap(),
         ];
-        assert_eq!(first_free(&defaults, &none), Some(first));
+        assert_eq!(first_free(&defaults, &none, 0), Some(first));
     }
 
     #[test]
@@ -175,13 +188,14 @@ mod tests {
         fn a_pick_never_overlaps_what_is_taken(
             taken in proptest::collection::vec((any::<u32>(), 12u8..=32), 0..40),
             parse in ".{0,24}",
+            from in 0..SLOTS,
         ) {
             let _ = parse_cidr(&parse);
             let taken: Vec<Range> = taken
                 .iter()
                 .filter_map(|(addr, p)| parse_cidr(&format!("{}/{p}", Ipv4Addr::from(*addr))))
                 .collect();
-            if let Some(first) = first_free(&taken, &BTreeSet::new()) {
+            if let Some(first) = first_free(&taken, &BTreeSet::new(), from) {
                 let pick = (u64::from(first), 1u64 << (32 - PREFIX));
                 prop_assert!(taken.iter().all(|&t| !overlaps(t, pick)));
                 let block = parse_cidr("198.18.0.0/15").unwrap();
