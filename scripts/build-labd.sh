@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target_dir="${BULKHEAD_LABD_TARGET_DIR:-target-labd}"
+# Absolute, so the printed paths hold from any folder (an absolute override stays as it is).
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 for target in x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu; do
   linker_var="CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_LINKER"
   linker=""
@@ -17,5 +19,5 @@ for target in x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu; do
   env ${linker:+"$linker_var=$linker"} RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release -p labd --target "$target" --target-dir "$target_dir" >&2
 done
-echo "BULKHEAD_LABD_X86_64=$PWD/$target_dir/x86_64-unknown-linux-gnu/release/labd"
-echo "BULKHEAD_LABD_AARCH64=$PWD/$target_dir/aarch64-unknown-linux-gnu/release/labd"
+echo "BULKHEAD_LABD_X86_64=$target_dir/x86_64-unknown-linux-gnu/release/labd"
+echo "BULKHEAD_LABD_AARCH64=$target_dir/aarch64-unknown-linux-gnu/release/labd"

@@ -25,6 +25,7 @@ pub const LINES: &[&str] = &[
     r#"{"ts_ms":6,"service":"gateway","event":"flow","source":"203.0.113.9","upstream":"web","requests":1200,"denied":3,"errors":1}"#,
     r#"{"ts_ms":5,"service":"attacker","event":"outcome","trace":9,"ok":false,"status":403,"records":0,"detail":"403"}"#,
     r#"{"ts_ms":5,"service":"web","event":"ready","role":"web"}"#,
+    r#"{"ts_ms":1700000000250,"service":"tenant-a","event":"metrics","cpu_ns":125000000,"memory_bytes":10485760,"pids":3,"pids_max":64,"throttled_periods":2,"rx_bytes":1024,"tx_bytes":512}"#,
 ];
 
 fn main() {

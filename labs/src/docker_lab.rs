@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
@@ -26,8 +26,13 @@ use crate::drive::{self, Done, Labd};
 use crate::error::LabError;
 use crate::spec::{LabOptions, RunningLab};
 use crate::telemetry::{
-    Clock, Evidence, LabdLine, NetCounters, held_by_limits, metrics_from_stats, parse_labd_line,
+    CgroupRates, CgroupSample, Clock, Evidence, LabdLine, NetCounters, held_by_limits,
+    metrics_from_stats, parse_labd_line,
 };
+
+/// Docker's stats feed the detector only when labd's own metrics lines (every
+/// `METRICS_PERIOD_MS`) stopped this long ago: a paused container, or a labd that died.
+const LABD_METRICS_STALE: Duration = Duration::from_millis(1500);
 
 /// A job running in a container. A hostile one's outcome is judged every second from the
 /// container's stats; a benign one (a backup) succeeded when it started, and fails if the
@@ -97,6 +102,8 @@ struct Shared {
     addresses: Mutex<BTreeMap<String, Ipv4Addr>>,
     /// Confirmed state per service, from mitigations and Docker events.
     hops: Mutex<HashMap<String, HopState>>,
+    /// When labd last reported its container's metrics, per service.
+    labd_metrics_at: Mutex<HashMap<String, Instant>>,
 }
 
 impl Shared {
@@ -104,6 +111,38 @@ impl Shared {
         if let Ok(tx) = self.tx.lock() {
             let _ = tx.send(out);
         }
+    }
+
+    /// A labd `metrics` line of a company service: its rates over the last interval feed the
+    /// detector, stamped with labd's own reading time.
+    fn labd_metrics(
+        &self,
+        service: &str,
+        ts_ms: u64,
+        sample: CgroupSample,
+        rates: &mut CgroupRates,
+    ) {
+        if !self.company(service) {
+            return;
+        }
+        if let Ok(mut seen) = self.labd_metrics_at.lock() {
+            seen.insert(service.to_owned(), Instant::now());
+        }
+        if let Some(metrics) = rates.next(service, ts_ms, sample) {
+            self.emit(LabOutput::Observation(Observation {
+                t_ms: self.clock.of_unix_ms(ts_ms),
+                body: ObservationBody::Metrics(metrics),
+            }));
+        }
+    }
+
+    /// Whether labd's own metrics of `service` are current (then Docker's stats only judge).
+    fn labd_metrics_current(&self, service: &str) -> bool {
+        self.labd_metrics_at
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(service).copied())
+            .is_some_and(|at| at.elapsed() < LABD_METRICS_STALE)
     }
 
     fn observe(&self, t_ms: Millis, event: LogEvent) {
@@ -331,6 +370,7 @@ impl DockerLab {
             execs: Mutex::new(HashMap::new()),
             addresses: Mutex::new(addresses),
             hops: Mutex::new(HashMap::new()),
+            labd_metrics_at: Mutex::new(HashMap::new()),
         });
         let mut tasks = Vec::new();
         let _guard = runtime.enter();
@@ -713,6 +753,7 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
         .build();
     let mut stream = shared.docker.logs(&container, Some(options));
     let mut partial = String::new();
+    let mut rates = CgroupRates::default();
     while let Some(Ok(chunk)) = stream.next().await {
         partial.push_str(&chunk.to_string());
         while let Some(end) = partial.find('\n') {
@@ -734,6 +775,11 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
                     }
                     shared.emit(LabOutput::Outcome(outcome));
                 }
+                Some(LabdLine::Metrics {
+                    ts_ms,
+                    service,
+                    sample,
+                }) => shared.labd_metrics(&service, ts_ms, sample, &mut rates),
                 _ => {}
             }
         }
@@ -796,10 +842,13 @@ async fn follow_stats(shared: Arc<Shared>, service: String, container: String) {
                     }));
                 }
             }
-            shared.emit(LabOutput::Observation(Observation {
-                t_ms: t,
-                body: ObservationBody::Metrics(metrics),
-            }));
+            // The cross-check: Docker's view feeds the detector only while labd's is missing.
+            if !shared.labd_metrics_current(&service) {
+                shared.emit(LabOutput::Observation(Observation {
+                    t_ms: t,
+                    body: ObservationBody::Metrics(metrics),
+                }));
+            }
         }
         // The stream ends when the container stops: report it idle until it runs again.
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;

@@ -25,7 +25,10 @@ use serde_json::json;
 
 use crate::error::LabError;
 use crate::image::LAB_USER;
-use crate::spec::{CONTROL_PORT, ContainerInfo, Credentials, LabOptions, RunningLab, SERVICE_PORT};
+use crate::spec::{
+    CONTROL_PORT, ContainerInfo, Credentials, LabOptions, METRICS_PERIOD_MS, RunningLab,
+    SERVICE_PORT,
+};
 use crate::{lab_down, labels, subnets};
 
 /// How long the containers of a lab may take to answer their health check.
@@ -206,6 +209,10 @@ impl<'a> Plan<'a> {
                 format!("LABD_PORT={SERVICE_PORT}"),
                 format!("LABD_CONTROL_PORT={CONTROL_PORT}"),
             ];
+            // The range's own actors are not watched by the detector.
+            if !service.range_only {
+                env.push(format!("LABD_METRICS_MS={METRICS_PERIOD_MS}"));
+            }
             match service.role {
                 Role::Gateway => env.push(format!("LABD_UPSTREAM={}", alias_of(Role::Web)?)),
                 Role::Web => {
@@ -441,6 +448,7 @@ async fn create_network(
     // Another process may take the subnet between the listing and the creation; the daemon
     // refuses the overlap and the next free one is tried.
     let mut refused = Vec::new();
+    let t0 = Instant::now();
     loop {
         let lease = subnets::lease(docker, &refused).await?;
         let request = NetworkCreateRequest {
@@ -465,7 +473,10 @@ async fn create_network(
             ..Default::default()
         };
         match docker.create_network(request).await {
-            Ok(created) => return Ok(created.id),
+            Ok(created) => {
+                tracing::debug!(%name, took = ?t0.elapsed(), "network created");
+                return Ok(created.id);
+            }
             Err(e) if subnets::is_overlap(&e) && refused.len() < 32 => {
                 refused.extend(subnets::parse_cidr(&lease.subnet()));
             }
@@ -758,6 +769,8 @@ mod tests {
             serde_json::from_str(env_of(&plan, "datastore")["LABD_DATASETS"]).unwrap();
         assert_eq!(datasets["orders"], 50000);
         assert!(!env_of(&plan, "datastore").contains_key("LABD_CREDENTIALS"));
+        assert_eq!(env_of(&plan, "tenant-a")["LABD_METRICS_MS"], "250");
+        assert!(!env_of(&plan, "attacker").contains_key("LABD_METRICS_MS"));
 
         for c in &plan.containers {
             let host = c.body.host_config.as_ref().unwrap();

@@ -72,8 +72,61 @@ pub enum LabdLine {
         /// What the lab's state must settle (see `Evidence`); `None` when the line did.
         evidence: Option<Evidence>,
     },
+    /// The container's own resource counters (`LABD_METRICS_MS`).
+    Metrics {
+        ts_ms: u64,
+        service: String,
+        sample: CgroupSample,
+    },
     /// Lines with nothing for the session (ready, query, job, block).
     Other,
+}
+
+/// One `metrics` line of labd: cumulative counters read from the container's cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CgroupSample {
+    pub cpu_ns: u64,
+    pub memory_bytes: u64,
+    pub pids: u64,
+    /// `None`: no pids limit.
+    pub pids_max: Option<u64>,
+    pub throttled_periods: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+/// The previous `metrics` line of one container, to turn counters into rates. (Throttling and
+/// the pids limit are carried for the record; whether a hog is held by a cap is still judged
+/// from Docker's stats, once a second, like its outcome.)
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CgroupRates {
+    last: Option<(u64, CgroupSample)>,
+}
+
+impl CgroupRates {
+    /// Metrics over the interval since the previous line. `None` for the first line, and for
+    /// a line not later than the previous one or whose counters went back (the container
+    /// restarted): it starts a new interval.
+    pub fn next(&mut self, service: &str, ts_ms: u64, sample: CgroupSample) -> Option<Metrics> {
+        let previous = self.last.replace((ts_ms, sample));
+        let (then, before) = previous?;
+        let grew = sample.cpu_ns >= before.cpu_ns
+            && sample.rx_bytes >= before.rx_bytes
+            && sample.tx_bytes >= before.tx_bytes;
+        if ts_ms <= then || !grew {
+            return None;
+        }
+        let secs = (ts_ms - then) as f64 / 1000.0;
+        let kib_per_s = |now: u64, was: u64| ((now - was) as f64 / 1024.0 / secs) as f32;
+        Some(Metrics {
+            service: service.to_string(),
+            cpu_pct: ((sample.cpu_ns - before.cpu_ns) as f64 / 1e7 / secs) as f32,
+            memory_mib: (sample.memory_bytes as f64 / (1024.0 * 1024.0)) as f32,
+            pids: u32::try_from(sample.pids).unwrap_or(u32::MAX),
+            net_rx_kbps: kib_per_s(sample.rx_bytes, before.rx_bytes),
+            net_tx_kbps: kib_per_s(sample.tx_bytes, before.tx_bytes),
+        })
+    }
 }
 
 fn s(v: &Value, key: &str) -> Option<String> {
@@ -199,6 +252,19 @@ pub fn parse_labd_line(line: &str) -> Option<LabdLine> {
                 evidence,
             })
         }
+        "metrics" => Some(LabdLine::Metrics {
+            ts_ms,
+            service,
+            sample: CgroupSample {
+                cpu_ns: n(&v, "cpu_ns"),
+                memory_bytes: n(&v, "memory_bytes"),
+                pids: n(&v, "pids"),
+                pids_max: v.get("pids_max").and_then(Value::as_u64),
+                throttled_periods: n(&v, "throttled_periods"),
+                rx_bytes: n(&v, "rx_bytes"),
+                tx_bytes: n(&v, "tx_bytes"),
+            },
+        }),
         _ => Some(LabdLine::Other),
     }
 }
@@ -413,6 +479,31 @@ mod tests {
             parse_labd_line(r#"{"ts_ms":5,"service":"x","event":"outcome","ok":true}"#),
             None
         );
+    }
+
+    #[test]
+    fn cgroup_counters_become_rates_over_the_interval_between_lines() {
+        let line = r#"{"ts_ms":1000,"service":"web","event":"metrics","cpu_ns":0,"memory_bytes":10485760,"pids":3,"pids_max":64,"throttled_periods":0,"rx_bytes":0,"tx_bytes":0}"#;
+        let Some(LabdLine::Metrics { ts_ms, sample, .. }) = parse_labd_line(line) else {
+            panic!("not a metrics line");
+        };
+        assert_eq!((ts_ms, sample.pids_max, sample.pids), (1000, Some(64), 3));
+        let mut rates = CgroupRates::default();
+        assert!(rates.next("web", ts_ms, sample).is_none(), "first line");
+        // 250 ms later: 125 ms of CPU (50% of a core), 256 KiB in (1 MiB/s).
+        let later = CgroupSample {
+            cpu_ns: 125_000_000,
+            rx_bytes: 256 * 1024,
+            ..sample
+        };
+        let m = rates.next("web", 1250, later).expect("a rate");
+        assert!((m.cpu_pct - 50.0).abs() < 0.01, "{}", m.cpu_pct);
+        assert!((m.net_rx_kbps - 1024.0).abs() < 0.01, "{}", m.net_rx_kbps);
+        assert_eq!((m.memory_mib, m.pids), (10.0, 3));
+        // A restarted container's counters start again from zero: a new interval, no rate.
+        assert!(rates.next("web", 2000, sample).is_none());
+        assert!(rates.next("web", 2000, later).is_none(), "same instant");
+        assert!(rates.next("web", 2250, later).is_some());
     }
 
     #[test]

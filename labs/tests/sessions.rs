@@ -130,7 +130,7 @@ fn scenario_on_docker(id: &str) {
         "{id}: not contained {:?}",
         bot.facts.contained_ms
     );
-    // The alerts came from real telemetry: labd's logs and Docker's stats.
+    // The alerts came from real telemetry: labd's logs and its cgroup readings.
     let observed = lines
         .iter()
         .filter(|l| matches!(l, RecordLine::Observation(_)))
@@ -150,6 +150,24 @@ fn scenario_on_docker(id: &str) {
     assert!(
         observed > 500 && metrics > 100,
         "{id}: {observed} observations, {metrics} metrics"
+    );
+    // labd reports each company container four times a wall second (LABD_METRICS_MS=250);
+    // Docker's stats alone would give one.
+    let web_readings: Vec<u64> = lines
+        .iter()
+        .filter_map(|l| match l {
+            RecordLine::Observation(Observation {
+                t_ms,
+                body: ObservationBody::Metrics(m),
+            }) if m.service == "web" => Some(*t_ms),
+            _ => None,
+        })
+        .collect();
+    let wall_s = web_readings.last().copied().unwrap_or(0) as f64 / 1000.0 / TIME_SCALE;
+    let per_wall_second = web_readings.len() as f64 / wall_s.max(1.0);
+    assert!(
+        per_wall_second >= 3.0,
+        "{id}: web's metrics came {per_wall_second:.1} times a wall second"
     );
 
     // Parity: the simulated lab detects the attack the same way.

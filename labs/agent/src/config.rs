@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -40,6 +41,8 @@ pub struct Env {
     pub credentials: Option<String>,
     pub admin_token: Option<String>,
     pub datasets: Option<String>,
+    /// `LABD_METRICS_MS`: report this container's resource use that often (unset: never).
+    pub metrics_every: Option<Duration>,
 }
 
 impl Env {
@@ -63,6 +66,7 @@ impl Env {
             credentials: non_empty("LABD_CREDENTIALS"),
             admin_token: non_empty("LABD_ADMIN_TOKEN"),
             datasets: non_empty("LABD_DATASETS"),
+            metrics_every: metrics_every(non_empty("LABD_METRICS_MS"))?,
         })
     }
 
@@ -84,6 +88,24 @@ fn port(value: Option<String>, name: &str, default: u16) -> Result<u16, ConfigEr
             .filter(|p| *p != 0)
             .ok_or_else(|| ConfigError(format!("{name}={v:?} is not a port number (1-65535)"))),
     }
+}
+
+/// 50 ms to 10 s: faster would cost the container more than it tells; slower is what Docker's
+/// stats already give.
+fn metrics_every(value: Option<String>) -> Result<Option<Duration>, ConfigError> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| (50..=10_000).contains(ms))
+        .map(|ms| Some(Duration::from_millis(ms)))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "LABD_METRICS_MS={v:?} is not a period in ms (50-10000)"
+            ))
+        })
 }
 
 pub fn parse_credentials(text: &str) -> Result<Vec<Credential>, ConfigError> {
@@ -132,6 +154,17 @@ mod tests {
         let err = env(&[("LABD_PORT", "http")]).unwrap_err();
         assert!(err.0.contains("LABD_PORT"), "{err}");
         assert!(env(&[("LABD_CONTROL_PORT", "0")]).is_err());
+    }
+
+    #[test]
+    fn the_metrics_period_is_off_unless_set_and_bounded() {
+        assert_eq!(env(&[]).unwrap().metrics_every, None);
+        let e = env(&[("LABD_METRICS_MS", "250")]).unwrap();
+        assert_eq!(e.metrics_every, Some(Duration::from_millis(250)));
+        for bad in ["0", "5", "60000", "fast"] {
+            let err = env(&[("LABD_METRICS_MS", bad)]).unwrap_err();
+            assert!(err.0.contains("LABD_METRICS_MS"), "{err}");
+        }
     }
 
     #[test]

@@ -7,4 +7,5 @@ pub mod checks;
 pub mod config;
 pub mod http;
 pub mod log;
+pub mod metrics;
 pub mod roles;

@@ -138,6 +138,9 @@ async fn serve(role: Role, env: Env) -> ExitCode {
         }
     };
     let log = Log::stdout(&env.service);
+    if let Some(every) = env.metrics_every {
+        tokio::spawn(labd::metrics::report(log.clone(), every));
+    }
     tokio::select! {
         result = roles::run(role, &env, log, listeners) => match result {
             Err(e) => {
