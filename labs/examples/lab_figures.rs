@@ -1,7 +1,7 @@
 //! Measures the lab lifecycle on this machine and prints p50/p95: image check (cold and warm),
 //! lab up (containers started) and ready (every service answering) with the image present,
 //! teardown, the memory a running lab uses, and the floor: a plain `docker run -d` and
-//! `docker rm -f` of one container of the same image.
+//! `docker rm -f` of one container of the same image, and of as many at once as a lab has.
 //!
 //! ```sh
 //! cargo run --release -p bulkhead-labs --example lab_figures -- --runs 20 --cold 1
@@ -108,6 +108,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         memory.push(mib);
     }
     let (plain_run, plain_rm) = plain_docker_run(&image.reference, runs)?;
+    let containers = loaded.topology.services.len();
+    let (mut floor_up, mut floor_down) = plain_lab_floor(&image.reference, containers, runs)?;
 
     println!(
         "\np50 / p95 over {runs} runs ({} topology, {} containers):",
@@ -136,6 +138,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     row(
         "floor: plain `docker rm -f`, one container:",
         &mut plain_rm.clone(),
+    );
+    row(
+        &format!("floor: {containers} plain `docker run -d` at once:"),
+        &mut floor_up,
+    );
+    row(
+        &format!("floor: `docker rm -f` of those {containers}, network rm:"),
+        &mut floor_down,
     );
     memory.sort_by(f64::total_cmp);
     println!(
@@ -228,6 +238,70 @@ fn plain_docker_run(
         rm.push(docker(&["rm", "-f", &id])?.0);
     }
     Ok((run, rm))
+}
+
+/// The floor for a whole lab: as many plain `docker run -d` at once as the lab has containers,
+/// on one internal network (a lab has one per zone), then one `docker rm -f` of them all and
+/// `docker network rm`. What the Docker CLI pays on this host, with no range code involved.
+fn plain_lab_floor(
+    image: &str,
+    containers: usize,
+    runs: usize,
+) -> Result<(Vec<Duration>, Vec<Duration>), Box<dyn std::error::Error>> {
+    let docker = |args: &[&str]| -> Result<String, String> {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "docker {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let network = format!("floor-{}", std::process::id());
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        docker(&["network", "create", "--internal", &network])?;
+        let started = Instant::now();
+        let ids: Vec<Result<String, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..containers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        docker(&[
+                            "run",
+                            "-d",
+                            "--network",
+                            &network,
+                            "-e",
+                            "LABD_GATEWAY=10.0.0.1",
+                            image,
+                            "traffic",
+                        ])
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+                .collect()
+        });
+        up.push(started.elapsed());
+        let ids: Vec<String> = ids.into_iter().filter_map(Result::ok).collect();
+        let started = Instant::now();
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(ids.iter().map(String::as_str));
+        let removed = docker(&rm);
+        docker(&["network", "rm", &network])?;
+        down.push(started.elapsed());
+        removed?;
+        if ids.len() < containers {
+            return Err(format!("only {} of {containers} containers started", ids.len()).into());
+        }
+    }
+    Ok((up, down))
 }
 
 fn p50_p95(values: &mut [Duration]) -> (Duration, Duration) {
