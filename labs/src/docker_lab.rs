@@ -786,8 +786,9 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
     }
 }
 
-/// Docker's stats stream (one sample a second) as metrics; also judges running hostile jobs:
-/// a hog succeeds while its container takes more than the topology says it should.
+/// Docker's stats stream (one sample a second): judges running hostile jobs (a hog succeeds
+/// while its container takes more than the topology says it should), and stands in as the
+/// detector's metrics only while labd's own readings of the service are stale.
 async fn follow_stats(shared: Arc<Shared>, service: String, container: String) {
     let declared = shared.topology.service(&service).map(|s| s.limits);
     loop {
