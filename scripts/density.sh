@@ -3,17 +3,22 @@
 # sessions at once (stolen-credentials, idle defender, real time), wait until every lab is up
 # and in its warm-up (benign traffic running), then read the whole host's CPU (from /proc/stat:
 # dockerd, containerd, the shims, the labs and the bulkhead processes alike) and memory over a
-# window, and stop them. Prints one line per N. Needs Docker and a built bulkhead.
-# Usage: scripts/density.sh [-b path/to/bulkhead] [-w window_seconds] [N...]
+# window, and stop them. Prints one line per N. With -l, it then measures alert latency on one
+# more lab while the N run (the `latency` example: a login from a new source, the log path; a
+# CPU hog, the metrics path), so the N at which a latency target breaks shows.
+# Needs Docker and a built bulkhead (and the latency example for -l).
+# Usage: scripts/density.sh [-b path/to/bulkhead] [-w window_seconds] [-l path/to/latency] [N...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=target/release/bulkhead
 window=20
-while getopts "b:w:" opt; do
+latency=""
+while getopts "b:w:l:" opt; do
   case $opt in
     b) bin=$OPTARG ;;
     w) window=$OPTARG ;;
+    l) latency=$OPTARG ;;
     *) exit 2 ;;
   esac
 done
@@ -63,6 +68,9 @@ for n in "${counts[@]}"; do
   per_lab=$(awk -v u="$cores_used" -v i="$idle_cores" -v n="$n" 'BEGIN{printf "%.3f", (u-i)/n}')
   mem_lab=$(awk -v m="$mem" -v b="$base_mem" -v n="$n" 'BEGIN{printf "%.0f", (m-b)/n}')
   echo "N=$n: $running containers up after ${up_s}s; host CPU $cores_used cores ($per_lab per lab above idle); memory $mem_lab MiB per lab"
+  if [ -n "$latency" ]; then
+    "$latency" --runs 5 2>/dev/null | sed "s/^/N=$n: /"
+  fi
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
   rm -rf "$dir"

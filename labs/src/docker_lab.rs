@@ -15,8 +15,8 @@ use bulkhead_engine::format::scenario::Scenario;
 use bulkhead_engine::format::topology::{Role, Topology};
 use bulkhead_engine::observation::LifecycleState;
 use bulkhead_engine::{
-    Action, Backend, Cause, Effect, EffectKind, Lab, LabOutput, LabTimings, LogEvent, Millis,
-    Mitigation, Observation, ObservationBody, Origin, Outcome,
+    Action, Backend, Cause, Effect, EffectKind, Lab, LabOutput, LabTimings, LogEvent, Metrics,
+    Millis, Mitigation, Observation, ObservationBody, Origin, Outcome,
 };
 use futures_util::StreamExt;
 use serde_json::json;
@@ -30,13 +30,17 @@ use crate::telemetry::{
     metrics_from_stats, parse_labd_line,
 };
 
-/// Docker's stats feed the detector only when labd's own metrics lines (every
-/// `METRICS_PERIOD_MS`) stopped this long ago: a paused container, or a labd that died.
+/// Docker's stats stream opens only when labd's own metrics lines (at least once a second)
+/// stopped this long ago: a paused container, or a labd that died.
 const LABD_METRICS_STALE: Duration = Duration::from_millis(1500);
 
-/// A job running in a container. A hostile one's outcome is judged every second from the
-/// container's stats; a benign one (a backup) succeeded when it started, and fails if the
-/// container is stopped under it (collateral, when a trainee's mitigation did that).
+/// How often a running hostile job is judged (the outcome lines in the record).
+const JUDGE_EVERY: Duration = Duration::from_secs(1);
+
+/// A job running in a container. A hostile one's outcome is judged once a second from the
+/// container's use (labd's readings, or Docker's stats while labd is silent); a benign one (a
+/// backup) succeeded when it started, and fails if the container is stopped under it
+/// (collateral, when a trainee's mitigation did that).
 #[derive(Debug, Clone)]
 struct RunningJob {
     effect: u64,
@@ -85,6 +89,15 @@ impl HopState {
     }
 }
 
+/// labd's readings of one container turned into rates: for the detector (every line) and for
+/// judging the container's hostile jobs (once a second, over the second).
+#[derive(Debug, Default)]
+struct Rates {
+    detector: CgroupRates,
+    judge: CgroupRates,
+    judged: Option<Instant>,
+}
+
 /// An exec session the lab started, so that Docker's `exec_start` event can name who ran it
 /// (what an orchestrator's audit log records). Driver-internal execs (`labd ctl`) are `None`.
 type ExecAudit = HashMap<String, Option<(String, String, u64)>>;
@@ -113,25 +126,81 @@ impl Shared {
         }
     }
 
-    /// A labd `metrics` line of a company service: its rates over the last interval feed the
-    /// detector, stamped with labd's own reading time.
-    fn labd_metrics(
-        &self,
-        service: &str,
-        ts_ms: u64,
-        sample: CgroupSample,
-        rates: &mut CgroupRates,
-    ) {
+    /// A labd `metrics` line of a company service: its rates over the interval since the
+    /// previous line feed the detector, stamped with labd's own reading time; once a second,
+    /// the rates since the last judgement judge its hostile jobs.
+    fn labd_metrics(&self, service: &str, ts_ms: u64, sample: CgroupSample, rates: &mut Rates) {
         if !self.company(service) {
             return;
         }
         if let Ok(mut seen) = self.labd_metrics_at.lock() {
             seen.insert(service.to_owned(), Instant::now());
         }
-        if let Some(metrics) = rates.next(service, ts_ms, sample) {
+        let t = self.clock.of_unix_ms(ts_ms);
+        if let Some(reading) = rates.detector.next(service, ts_ms, sample) {
             self.emit(LabOutput::Observation(Observation {
-                t_ms: self.clock.of_unix_ms(ts_ms),
-                body: ObservationBody::Metrics(metrics),
+                t_ms: t,
+                body: ObservationBody::Metrics(reading.metrics),
+            }));
+        }
+        if rates.judged.is_none_or(|at| at.elapsed() >= JUDGE_EVERY) {
+            rates.judged = Some(Instant::now());
+            if let Some(reading) = rates.judge.next(service, ts_ms, sample) {
+                self.judge_jobs(service, t, &reading.metrics, reading.held);
+            }
+        }
+    }
+
+    /// Judge the hostile jobs running in `service` from its use over the last interval: a hog
+    /// succeeds while its container takes more than the topology allows; within its limits,
+    /// the record says why when the lab knows (paused, stopped, or capped and `held` back by
+    /// the kernel).
+    fn judge_jobs(&self, service: &str, t: Millis, metrics: &Metrics, held: bool) {
+        let Some(limits) = self.topology.service(service).map(|s| s.limits) else {
+            return;
+        };
+        let now = Instant::now();
+        let active: Vec<u64> = match self.jobs.lock() {
+            Ok(mut jobs) => {
+                jobs.retain(|j| j.until > now);
+                jobs.iter()
+                    .filter(|j| j.hostile && j.service == service)
+                    .map(|j| j.effect)
+                    .collect()
+            }
+            Err(_) => return,
+        };
+        if active.is_empty() {
+            return;
+        }
+        let over = limits.exceeded_by(metrics.cpu_pct, metrics.memory_mib, metrics.pids);
+        // Within its limits: frozen by a pause, held by the trainee's cap, or not the
+        // trainee's doing at all (the job is starved, or simply small).
+        let cause = if over {
+            None
+        } else {
+            let hop = self.hop(service);
+            match hop.halted(service) {
+                Some(down) => Some(down),
+                // Capped only when the kernel is seen holding it back.
+                None if hop.capped && held => Some(Cause::Capped {
+                    service: service.to_owned(),
+                }),
+                None => None,
+            }
+        };
+        let detail = format!(
+            "{:.0}% cpu, {:.0} MiB, {} pids",
+            metrics.cpu_pct, metrics.memory_mib, metrics.pids
+        );
+        for effect in active {
+            self.emit(LabOutput::Outcome(Outcome {
+                t_ms: t,
+                effect,
+                ok: over,
+                records: 0,
+                detail: detail.clone(),
+                cause: cause.clone(),
             }));
         }
     }
@@ -359,6 +428,13 @@ impl DockerLab {
             .iter()
             .filter_map(|(s, c)| c.address().map(|a| (s.clone(), a)))
             .collect();
+        // labd reports from the start of each container: Docker's stats are not needed
+        // unless it falls silent.
+        let labd_started = lab
+            .containers
+            .keys()
+            .map(|service| (service.clone(), Instant::now()))
+            .collect();
         let shared = Arc::new(Shared {
             docker,
             lab,
@@ -370,7 +446,7 @@ impl DockerLab {
             execs: Mutex::new(HashMap::new()),
             addresses: Mutex::new(addresses),
             hops: Mutex::new(HashMap::new()),
-            labd_metrics_at: Mutex::new(HashMap::new()),
+            labd_metrics_at: Mutex::new(labd_started),
         });
         let mut tasks = Vec::new();
         let _guard = runtime.enter();
@@ -753,7 +829,7 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
         .build();
     let mut stream = shared.docker.logs(&container, Some(options));
     let mut partial = String::new();
-    let mut rates = CgroupRates::default();
+    let mut rates = Rates::default();
     while let Some(Ok(chunk)) = stream.next().await {
         partial.push_str(&chunk.to_string());
         while let Some(end) = partial.find('\n') {
@@ -786,95 +862,78 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
     }
 }
 
-/// Docker's stats stream (one sample a second): judges running hostile jobs (a hog succeeds
-/// while its container takes more than the topology says it should), and stands in as the
-/// detector's metrics only while labd's own readings of the service are stale.
+/// Docker's stats stream (one sample a second), the cross-check of labd's readings: open only
+/// while those are stale (a paused container, a dead labd, a container without a cgroup to
+/// read), when it feeds the detector and judges the service's hostile jobs in their place. A
+/// stream per container all the time cost the daemon more than the lab's own work.
 async fn follow_stats(shared: Arc<Shared>, service: String, container: String) {
-    let declared = shared.topology.service(&service).map(|s| s.limits);
     loop {
+        while shared.labd_metrics_current(&service) {
+            tokio::time::sleep(LABD_METRICS_STALE / 3).await;
+        }
         let mut net = NetCounters::default();
         let mut stream = shared.docker.stats(
             &container,
             Some(StatsOptionsBuilder::default().stream(true).build()),
         );
+        let mut ended = true;
         while let Some(Ok(sample)) = stream.next().await {
+            if shared.labd_metrics_current(&service) {
+                ended = false;
+                break;
+            }
+            // A stream's first sample has no earlier one to take a CPU rate from.
+            if !has_previous_sample(&sample) {
+                continue;
+            }
             let metrics = metrics_from_stats(&service, &sample, &mut net);
             let t = shared.clock.now();
-            let now = Instant::now();
-            let active: Vec<u64> = match shared.jobs.lock() {
-                Ok(mut jobs) => {
-                    jobs.retain(|j| j.until > now);
-                    jobs.iter()
-                        .filter(|j| j.hostile && j.service == service)
-                        .map(|j| j.effect)
-                        .collect()
-                }
-                Err(_) => Vec::new(),
-            };
-            if let Some(limits) = declared {
-                let over = limits.exceeded_by(metrics.cpu_pct, metrics.memory_mib, metrics.pids);
-                // Within its limits: frozen by a pause, held by the trainee's cap, or not the
-                // trainee's doing at all (the job is starved, or simply small).
-                let cause = if over {
-                    None
-                } else {
-                    let hop = shared.hop(&service);
-                    match hop.halted(&service) {
-                        Some(down) => Some(down),
-                        // Capped only when the kernel is seen holding it back.
-                        None if hop.capped && held_by_limits(&sample) => Some(Cause::Capped {
-                            service: service.clone(),
-                        }),
-                        None => None,
-                    }
-                };
-                for effect in active {
-                    let detail = format!(
-                        "{:.0}% cpu, {:.0} MiB, {} pids",
-                        metrics.cpu_pct, metrics.memory_mib, metrics.pids
-                    );
-                    shared.emit(LabOutput::Outcome(Outcome {
-                        t_ms: t,
-                        effect,
-                        ok: over,
-                        records: 0,
-                        detail,
-                        cause: cause.clone(),
-                    }));
-                }
-            }
-            // The cross-check: Docker's view feeds the detector only while labd's is missing.
-            if !shared.labd_metrics_current(&service) {
-                shared.emit(LabOutput::Observation(Observation {
-                    t_ms: t,
-                    body: ObservationBody::Metrics(metrics),
-                }));
-            }
-        }
-        // The stream ends when the container stops: report it idle until it runs again.
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        let running = shared
-            .docker
-            .inspect_container(&container, None)
-            .await
-            .ok()
-            .and_then(|i| i.state)
-            .and_then(|s| s.running)
-            .unwrap_or(false);
-        if !running {
-            let idle = bulkhead_engine::Metrics {
-                service: service.clone(),
-                cpu_pct: 0.0,
-                memory_mib: 0.0,
-                pids: 0,
-                net_rx_kbps: 0.0,
-                net_tx_kbps: 0.0,
-            };
+            shared.judge_jobs(&service, t, &metrics, held_by_limits(&sample));
             shared.emit(LabOutput::Observation(Observation {
-                t_ms: shared.clock.now(),
-                body: ObservationBody::Metrics(idle),
+                t_ms: t,
+                body: ObservationBody::Metrics(metrics),
             }));
         }
+        if ended {
+            report_if_stopped(&shared, &service, &container).await;
+        }
+    }
+}
+
+/// Whether a stats sample carries the one before it (Docker leaves it empty in the first
+/// sample of a stream).
+fn has_previous_sample(sample: &bollard::models::ContainerStatsResponse) -> bool {
+    sample
+        .precpu_stats
+        .as_ref()
+        .and_then(|c| c.system_cpu_usage)
+        .is_some_and(|s| s > 0)
+}
+
+/// The stats stream ends when the container stops: report it idle until it runs again.
+async fn report_if_stopped(shared: &Shared, service: &str, container: &str) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let running = shared
+        .docker
+        .inspect_container(container, None)
+        .await
+        .ok()
+        .and_then(|i| i.state)
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    if !running {
+        let idle = bulkhead_engine::Metrics {
+            service: service.to_owned(),
+            cpu_pct: 0.0,
+            memory_mib: 0.0,
+            pids: 0,
+            net_rx_kbps: 0.0,
+            net_tx_kbps: 0.0,
+        };
+        shared.emit(LabOutput::Observation(Observation {
+            t_ms: shared.clock.now(),
+            body: ObservationBody::Metrics(idle),
+        }));
     }
 }
 

@@ -58,6 +58,7 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
         }
     }
 
+    tracing::debug!(%session, took = ?started.elapsed(), "containers removed");
     let networks = list_session_networks(docker, &filter).await?;
     let removed = join_all(
         networks

@@ -95,19 +95,31 @@ pub struct CgroupSample {
     pub tx_bytes: u64,
 }
 
-/// The previous `metrics` line of one container, to turn counters into rates. (Throttling and
-/// the pids limit are carried for the record; whether a hog is held by a cap is still judged
-/// from Docker's stats, once a second, like its outcome.)
+/// A container's use over the interval between two `metrics` lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CgroupReading {
+    pub metrics: Metrics,
+    /// The kernel held the container back during the interval: the CFS quota throttled it,
+    /// or it sits at its pids limit (what tells a capped hog from a small one).
+    pub held: bool,
+}
+
+/// The previous `metrics` line of one container, to turn counters into rates.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CgroupRates {
     last: Option<(u64, CgroupSample)>,
 }
 
 impl CgroupRates {
-    /// Metrics over the interval since the previous line. `None` for the first line, and for
+    /// Use over the interval since the previous line. `None` for the first line, and for
     /// a line not later than the previous one or whose counters went back (the container
     /// restarted): it starts a new interval.
-    pub fn next(&mut self, service: &str, ts_ms: u64, sample: CgroupSample) -> Option<Metrics> {
+    pub fn next(
+        &mut self,
+        service: &str,
+        ts_ms: u64,
+        sample: CgroupSample,
+    ) -> Option<CgroupReading> {
         let previous = self.last.replace((ts_ms, sample));
         let (then, before) = previous?;
         let grew = sample.cpu_ns >= before.cpu_ns
@@ -118,14 +130,19 @@ impl CgroupRates {
         }
         let secs = (ts_ms - then) as f64 / 1000.0;
         let kib_per_s = |now: u64, was: u64| ((now - was) as f64 / 1024.0 / secs) as f32;
-        Some(Metrics {
+        let metrics = Metrics {
             service: service.to_string(),
             cpu_pct: ((sample.cpu_ns - before.cpu_ns) as f64 / 1e7 / secs) as f32,
             memory_mib: (sample.memory_bytes as f64 / (1024.0 * 1024.0)) as f32,
             pids: u32::try_from(sample.pids).unwrap_or(u32::MAX),
             net_rx_kbps: kib_per_s(sample.rx_bytes, before.rx_bytes),
             net_tx_kbps: kib_per_s(sample.tx_bytes, before.tx_bytes),
-        })
+        };
+        let held = sample.throttled_periods > before.throttled_periods
+            || sample
+                .pids_max
+                .is_some_and(|max| max > 0 && sample.pids >= max);
+        Some(CgroupReading { metrics, held })
     }
 }
 
@@ -496,12 +513,35 @@ mod tests {
             rx_bytes: 256 * 1024,
             ..sample
         };
-        let m = rates.next("web", 1250, later).expect("a rate");
+        let reading = rates.next("web", 1250, later).expect("a rate");
+        let m = &reading.metrics;
         assert!((m.cpu_pct - 50.0).abs() < 0.01, "{}", m.cpu_pct);
         assert!((m.net_rx_kbps - 1024.0).abs() < 0.01, "{}", m.net_rx_kbps);
         assert_eq!((m.memory_mib, m.pids), (10.0, 3));
+        assert!(!reading.held, "running free, under its pids limit");
+        let throttled = CgroupSample {
+            cpu_ns: 200_000_000,
+            throttled_periods: 2,
+            ..later
+        };
+        assert!(
+            rates.next("web", 1500, throttled).unwrap().held,
+            "throttled"
+        );
+        let at_limit = CgroupSample {
+            cpu_ns: 210_000_000,
+            pids: 64,
+            ..throttled
+        };
+        assert!(
+            rates.next("web", 1750, at_limit).unwrap().held,
+            "at its pids limit"
+        );
         // A restarted container's counters start again from zero: a new interval, no rate.
-        assert!(rates.next("web", 2000, sample).is_none());
+        assert!(
+            rates.next("web", 2000, sample).is_none(),
+            "counters went back"
+        );
         assert!(rates.next("web", 2000, later).is_none(), "same instant");
         assert!(rates.next("web", 2250, later).is_some());
     }

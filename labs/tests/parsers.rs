@@ -59,7 +59,9 @@ proptest! {
         let mut rates = CgroupRates::default();
         for (ts_ms, [cpu_ns, memory_bytes, pids, rx_bytes, tx_bytes], pids_max) in lines {
             let sample = CgroupSample { cpu_ns, memory_bytes, pids, pids_max, throttled_periods: cpu_ns % 7, rx_bytes, tx_bytes };
-            if let Some(m) = rates.next("svc", ts_ms, sample) {
+            if let Some(reading) = rates.next("svc", ts_ms, sample) {
+                let m = reading.metrics;
+                prop_assert!(!reading.held || sample.throttled_periods > 0 || sample.pids_max.is_some());
                 for v in [m.cpu_pct, m.memory_mib, m.net_rx_kbps, m.net_tx_kbps] {
                     prop_assert!(v.is_finite() && v >= 0.0, "{:?}", m);
                 }

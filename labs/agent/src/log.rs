@@ -112,6 +112,11 @@ impl Log {
     /// Writes one line. `fields` should be a JSON object; anything else is logged under `value`
     /// rather than dropped, so a programming slip still leaves a trace.
     pub fn emit(&self, event: &str, trace: Option<u64>, fields: Value) {
+        self.emit_at(now_ms(), event, trace, fields);
+    }
+
+    /// Writes one line stamped `ts_ms` (a reading taken earlier, written now).
+    pub fn emit_at(&self, ts_ms: u64, event: &str, trace: Option<u64>, fields: Value) {
         let fields = match fields {
             Value::Object(map) => map,
             Value::Null => serde_json::Map::new(),
@@ -122,7 +127,7 @@ impl Log {
             }
         };
         let line = Line {
-            ts_ms: now_ms(),
+            ts_ms,
             service: &self.service,
             event,
             trace,

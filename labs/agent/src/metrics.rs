@@ -1,6 +1,8 @@
-//! This container's own resource use, read from its cgroup (v1 or v2) and `/proc/net/dev`, and
-//! reported as a `metrics` log line every `LABD_METRICS_MS`: cumulative counters, so the driver
-//! computes rates over whatever interval it sees and a lost line loses no usage.
+//! This container's own resource use, read from its cgroup (v1 or v2) and `/proc/net/dev` every
+//! `LABD_METRICS_MS`, and reported as `metrics` log lines of cumulative counters, so the driver
+//! computes rates over whatever interval it sees and a skipped or lost line loses no usage.
+//! A reading becomes a line when it moved (see `Reporter`), else once a second: a quiet lab
+//! costs its host a quarter of the lines, a hog still shows within one reading.
 //!
 //! Why here and not only Docker's stats stream: Docker samples once a second and delivers late
 //! under load (2.4-2.9 s from a hog to its alert was measured); a file read every 250 ms inside the
@@ -154,8 +156,108 @@ pub fn parse_net_dev(text: &str) -> (u64, u64) {
         })
 }
 
-/// Write a `metrics` line every `every` until the process ends. Without a cgroup to read
-/// (labd run by hand outside a container) it says so once and reports nothing.
+/// A quiet container still writes a line this often, so the driver can tell labd is alive
+/// (it falls back to Docker's stats after 1.5 s of silence).
+pub const HEARTBEAT_MS: u64 = 1000;
+/// A change of CPU, in percent of one core, over one reading interval that is written at once.
+pub const CPU_BAND_PCT: f64 = 5.0;
+/// A change of network rate (either direction), in KiB/s, that is written at once.
+pub const NET_BAND_KIB_S: f64 = 50.0;
+/// A change of memory in use that is written at once.
+pub const MEMORY_BAND_BYTES: u64 = 4 << 20;
+
+/// Rates over one reading interval, to compare readings with the last one written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rates {
+    cpu_pct: f64,
+    rx_kib_s: f64,
+    tx_kib_s: f64,
+}
+
+impl Rates {
+    const IDLE: Rates = Rates {
+        cpu_pct: 0.0,
+        rx_kib_s: 0.0,
+        tx_kib_s: 0.0,
+    };
+
+    /// `None` when the counters went back (the cgroup was reset) or the clock did not advance.
+    fn between(then: (u64, Sample), now: (u64, Sample)) -> Option<Self> {
+        let ((t0, a), (t1, b)) = (then, now);
+        if t1 <= t0 || b.cpu_ns < a.cpu_ns || b.rx_bytes < a.rx_bytes || b.tx_bytes < a.tx_bytes {
+            return None;
+        }
+        let secs = (t1 - t0) as f64 / 1000.0;
+        Some(Rates {
+            cpu_pct: (b.cpu_ns - a.cpu_ns) as f64 / 1e7 / secs,
+            rx_kib_s: (b.rx_bytes - a.rx_bytes) as f64 / 1024.0 / secs,
+            tx_kib_s: (b.tx_bytes - a.tx_bytes) as f64 / 1024.0 / secs,
+        })
+    }
+
+    fn moved_from(&self, written: &Rates) -> bool {
+        (self.cpu_pct - written.cpu_pct).abs() > CPU_BAND_PCT
+            || (self.rx_kib_s - written.rx_kib_s).abs() > NET_BAND_KIB_S
+            || (self.tx_kib_s - written.tx_kib_s).abs() > NET_BAND_KIB_S
+    }
+}
+
+/// Decides which readings become lines. A reading is written when its rates moved beyond a
+/// band from the interval last written, when memory, pids or the pids limit changed, when the
+/// CPU quota held the container back, or when `HEARTBEAT_MS` passed since the last line. When a
+/// reading moved, the reading before it is written too (if it was not): the driver then sees
+/// the jump over one reading interval, not diluted over the second before it.
+#[derive(Debug, Clone, Default)]
+pub struct Reporter {
+    /// The previous reading, and whether it was written.
+    previous: Option<((u64, Sample), bool)>,
+    /// The last reading written, and the rates of the interval that ended with it.
+    written: Option<((u64, Sample), Option<Rates>)>,
+}
+
+impl Reporter {
+    /// The readings to write now (oldest first) for a reading of `sample` at `at_ms`.
+    pub fn decide(&mut self, at_ms: u64, sample: Sample) -> Vec<(u64, Sample)> {
+        let now = (at_ms, sample);
+        let previous = self.previous.replace((now, false));
+        let rates = previous.and_then(|(p, _)| Rates::between(p, now));
+        let moved = match (self.written, previous) {
+            (None, _) | (_, None) => true,
+            // The counters went back, or the clock: a new series starts here.
+            (_, Some(_)) if rates.is_none() => true,
+            (Some(((_, last), written_rates)), Some(_)) => {
+                last.memory_bytes.abs_diff(sample.memory_bytes) > MEMORY_BAND_BYTES
+                    || last.pids != sample.pids
+                    || last.pids_max != sample.pids_max
+                    || sample.throttled_periods > last.throttled_periods
+                    // No rates were known when the last line was written (the first line, or
+                    // a reset): compare with an idle container.
+                    || rates.is_some_and(|r| r.moved_from(&written_rates.unwrap_or(Rates::IDLE)))
+            }
+        };
+        let due = self
+            .written
+            .is_none_or(|((t, _), _)| at_ms.saturating_sub(t) >= HEARTBEAT_MS);
+        if !moved && !due {
+            return Vec::new();
+        }
+        let mut lines = Vec::with_capacity(2);
+        if let Some((p, false)) = previous
+            && moved
+            && rates.is_some()
+        {
+            lines.push(p);
+        }
+        lines.push(now);
+        self.previous = Some((now, true));
+        self.written = Some((now, rates));
+        lines
+    }
+}
+
+/// Read the cgroup every `every` until the process ends, and write the readings `Reporter`
+/// picks as `metrics` lines stamped with their reading time. Without a cgroup to read (labd
+/// run by hand outside a container) it says so once and reports nothing.
 pub async fn report(log: Log, every: Duration) {
     let Some(cgroup) = Cgroup::find(Path::new("/sys/fs/cgroup")) else {
         log.emit(
@@ -169,14 +271,18 @@ pub async fn report(log: Log, every: Duration) {
     let mut tick = tokio::time::interval(every);
     // A container frozen by `docker pause` wakes with missed ticks: one reading, not a burst.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reporter = Reporter::default();
     loop {
         tick.tick().await;
         let sample = cgroup.read(net_dev);
-        log.emit(
-            "metrics",
-            None,
-            serde_json::to_value(sample).unwrap_or_default(),
-        );
+        for (at_ms, sample) in reporter.decide(crate::log::now_ms(), sample) {
+            log.emit_at(
+                at_ms,
+                "metrics",
+                None,
+                serde_json::to_value(sample).unwrap_or_default(),
+            );
+        }
     }
 }
 
@@ -269,7 +375,117 @@ mod tests {
         assert_eq!(Cgroup::find(root.path()), None);
     }
 
+    /// Readings every 250 ms of a container using `cpu_pct` of a core from `from_tick` on
+    /// (idle before), with memory and network steady.
+    fn readings(ticks: u64, from_tick: u64, cpu_pct: u64) -> Vec<(u64, Sample)> {
+        let mut cpu_ns = 0;
+        (0..ticks)
+            .map(|i| {
+                if i >= from_tick {
+                    cpu_ns += cpu_pct * 10_000_000 / 4;
+                }
+                let sample = Sample {
+                    cpu_ns,
+                    memory_bytes: 8 << 20,
+                    pids: 3,
+                    ..Sample::default()
+                };
+                (1_000 + i * 250, sample)
+            })
+            .collect()
+    }
+
+    fn written(readings: &[(u64, Sample)]) -> Vec<u64> {
+        let mut reporter = Reporter::default();
+        readings
+            .iter()
+            .flat_map(|(at, s)| reporter.decide(*at, *s))
+            .map(|(at, _)| at)
+            .collect()
+    }
+
+    #[test]
+    fn a_quiet_container_writes_once_a_second() {
+        let at = written(&readings(40, u64::MAX, 0));
+        assert_eq!(at.len(), 10, "{at:?}");
+        assert!(at.windows(2).all(|w| w[1] - w[0] == HEARTBEAT_MS), "{at:?}");
+    }
+
+    #[test]
+    fn a_hog_is_written_at_the_reading_it_starts_with_the_reading_before() {
+        // Idle for 2.5 s, then a full core: the readings at 3250 ms (before) and 3500 ms (the
+        // first interval with the hog) are written at once, then it is steady again.
+        let at = written(&readings(40, 10, 100));
+        assert!(at.contains(&3_250) && at.contains(&3_500), "{at:?}");
+        let after: Vec<u64> = at.iter().copied().filter(|&t| t > 3_500).collect();
+        assert_eq!(after.first(), Some(&4_500), "steady again: {at:?}");
+    }
+
+    #[test]
+    fn throttling_memory_and_pids_changes_are_written_at_once() {
+        let base = Sample {
+            memory_bytes: 8 << 20,
+            pids: 3,
+            ..Sample::default()
+        };
+        let mut reporter = Reporter::default();
+        assert_eq!(reporter.decide(1_000, base).len(), 1);
+        assert!(reporter.decide(1_250, base).is_empty());
+        for (at, changed) in [
+            (
+                1_500,
+                Sample {
+                    throttled_periods: 1,
+                    ..base
+                },
+            ),
+            (1_750, Sample { pids: 4, ..base }),
+            (
+                2_000,
+                Sample {
+                    memory_bytes: 20 << 20,
+                    ..base
+                },
+            ),
+        ] {
+            let lines = reporter.decide(at, changed);
+            assert_eq!(lines.last(), Some(&(at, changed)), "{changed:?}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn lines_come_in_order_and_never_further_apart_than_the_heartbeat(
+            steps in proptest::collection::vec((0u64..400_000_000, 0u64..1 << 24, 0u64..200_000, any::<bool>()), 1..200),
+        ) {
+            let mut reporter = Reporter::default();
+            let mut sample = Sample::default();
+            let mut lines = Vec::new();
+            let mut last_at = 0;
+            for (i, (cpu, memory, bytes, reset)) in steps.iter().enumerate() {
+                sample = if *reset {
+                    Sample::default()
+                } else {
+                    Sample {
+                        cpu_ns: sample.cpu_ns + cpu,
+                        memory_bytes: *memory,
+                        rx_bytes: sample.rx_bytes + bytes,
+                        tx_bytes: sample.tx_bytes + bytes / 2,
+                        ..sample
+                    }
+                };
+                last_at = 1_000 + i as u64 * 250;
+                lines.extend(reporter.decide(last_at, sample));
+            }
+            prop_assert_eq!(lines.first().map(|l| l.0), Some(1_000));
+            prop_assert!(lines.windows(2).all(|w| w[0].0 < w[1].0), "out of order: {:?}", lines);
+            prop_assert!(
+                lines.windows(2).all(|w| w[1].0 - w[0].0 <= HEARTBEAT_MS),
+                "a gap beyond the heartbeat: {:?}", lines
+            );
+            prop_assert!(last_at - lines.last().map_or(0, |l| l.0) < HEARTBEAT_MS);
+        }
+
         #[test]
         fn the_parsers_never_panic(text in ".{0,400}", key in "[a-z_]{0,12}") {
             let _ = parse_net_dev(&text);
