@@ -1,7 +1,8 @@
 //! Measures the lab lifecycle on this machine and prints p50/p95: image check (cold and warm),
 //! lab up (containers started) and ready (every service answering) with the image present,
 //! teardown, the memory a running lab uses, and the floor: a plain `docker run -d` and
-//! `docker rm -f` of one container of the same image, and of as many at once as a lab has.
+//! `docker rm -f` of one container of the same image, and a whole lab's networks and
+//! containers made and removed at once by the Docker CLI.
 //!
 //! ```sh
 //! cargo run --release -p bulkhead-labs --example lab_figures -- --runs 20 --cold 1
@@ -108,8 +109,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         memory.push(mib);
     }
     let (plain_run, plain_rm) = plain_docker_run(&image.reference, runs)?;
-    let containers = loaded.topology.services.len();
-    let (mut floor_up, mut floor_down) = plain_lab_floor(&image.reference, containers, runs)?;
+    let shape: Vec<Vec<String>> = loaded
+        .topology
+        .services
+        .iter()
+        .map(|s| s.zones.clone())
+        .collect();
+    let zones = loaded.topology.zones.len();
+    let containers = shape.len();
+    let (mut floor_up, mut floor_down) = plain_lab_floor(&image.reference, &shape, runs)?;
 
     println!(
         "\np50 / p95 over {runs} runs ({} topology, {} containers):",
@@ -140,11 +148,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut plain_rm.clone(),
     );
     row(
-        &format!("floor: {containers} plain `docker run -d` at once:"),
+        &format!("floor: {zones} networks, {containers} containers at once:"),
         &mut floor_up,
     );
     row(
-        &format!("floor: `docker rm -f` of those {containers}, network rm:"),
+        &format!("floor: `docker rm -f` of those, {zones} network rm:"),
         &mut floor_down,
     );
     memory.sort_by(f64::total_cmp);
@@ -240,68 +248,92 @@ fn plain_docker_run(
     Ok((run, rm))
 }
 
-/// The floor for a whole lab: as many plain `docker run -d` at once as the lab has containers,
-/// on one internal network (a lab has one per zone), then one `docker rm -f` of them all and
-/// `docker network rm`. What the Docker CLI pays on this host, with no range code involved.
+/// The floor for a whole lab, in the lab's own shape, through the Docker CLI with no range code
+/// involved: one internal network per zone, created at once; then per service, at once, `docker
+/// create` on its first zone, `docker network connect` to the others, `docker start`. Teardown:
+/// one `docker rm -f` of them all, then every network removed at once.
 fn plain_lab_floor(
     image: &str,
-    containers: usize,
+    shape: &[Vec<String>],
     runs: usize,
 ) -> Result<(Vec<Duration>, Vec<Duration>), Box<dyn std::error::Error>> {
-    let docker = |args: &[&str]| -> Result<String, String> {
-        let out = std::process::Command::new("docker")
-            .args(args)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "docker {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
+    let mut zones: Vec<&String> = shape.iter().flatten().collect();
+    zones.sort();
+    zones.dedup();
+    let net = |zone: &str| format!("floor-{}-{zone}", std::process::id());
+    let start_service = |service_zones: &Vec<String>| -> Result<String, String> {
+        let first = net(&service_zones[0]);
+        let id = cli(&[
+            "create",
+            "--network",
+            &first,
+            "-e",
+            "LABD_GATEWAY=10.0.0.1",
+            image,
+            "traffic",
+        ])?;
+        for zone in &service_zones[1..] {
+            cli(&["network", "connect", &net(zone), &id])?;
         }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        cli(&["start", &id])?;
+        Ok(id)
     };
-    let network = format!("floor-{}", std::process::id());
     let (mut up, mut down) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        docker(&["network", "create", "--internal", &network])?;
         let started = Instant::now();
-        let ids: Vec<Result<String, String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..containers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        docker(&[
-                            "run",
-                            "-d",
-                            "--network",
-                            &network,
-                            "-e",
-                            "LABD_GATEWAY=10.0.0.1",
-                            image,
-                            "traffic",
-                        ])
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
-                .collect()
+        let created = at_once(&zones, |z| {
+            cli(&["network", "create", "--internal", &net(z)])
         });
+        let ids = at_once(shape, start_service);
         up.push(started.elapsed());
         let ids: Vec<String> = ids.into_iter().filter_map(Result::ok).collect();
         let started = Instant::now();
         let mut rm = vec!["rm", "-f"];
         rm.extend(ids.iter().map(String::as_str));
-        let removed = docker(&rm);
-        docker(&["network", "rm", &network])?;
+        let removed = cli(&rm);
+        at_once(&zones, |z| cli(&["network", "rm", &net(z)]));
         down.push(started.elapsed());
         removed?;
-        if ids.len() < containers {
-            return Err(format!("only {} of {containers} containers started", ids.len()).into());
+        if let Some(Err(e)) = created.into_iter().find(Result::is_err) {
+            return Err(e.into());
+        }
+        if ids.len() < shape.len() {
+            return Err(format!("only {} of {} containers started", ids.len(), shape.len()).into());
         }
     }
     Ok((up, down))
+}
+
+/// One docker CLI command: its trimmed stdout, or what it said on failure.
+fn cli(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `work` on every item at once, one thread each; results in the items' order.
+fn at_once<T: Sync>(
+    items: &[T],
+    work: impl Fn(&T) -> Result<String, String> + Sync,
+) -> Vec<Result<String, String>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .iter()
+            .map(|item| scope.spawn(|| work(item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+            .collect()
+    })
 }
 
 fn p50_p95(values: &mut [Duration]) -> (Duration, Duration) {

@@ -72,7 +72,7 @@ pub struct RunningLab {
 pub const SERVICE_PORT: u16 = 8080;
 /// Port of the control API (health, jobs, blocks, actions).
 pub const CONTROL_PORT: u16 = 7070;
-/// How often labd reports its container's resource use (`LABD_METRICS_MS`): four times a
+/// How often labd reads its container's resource use (`LABD_METRICS_MS`): four times a
 /// second, so a hog is seen within a second of starting (Docker's stats come once a second,
-/// late under load).
+/// late under load). It writes a reading only when it moved, else once a second.
 pub const METRICS_PERIOD_MS: u64 = 250;
