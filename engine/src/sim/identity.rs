@@ -1,0 +1,298 @@
+//! Web's side of identity, as labd's web role does it: logins, sessions, API keys, requests and
+//! data reads by an identity, and the trainee's revocation of every credential of one.
+
+use rand::Rng;
+
+use super::{ApiKey, SimLab};
+use crate::action::Cause;
+use crate::format::topology::Role;
+use crate::observation::{CredentialChange, LogEvent, Millis};
+
+impl SimLab {
+    /// Why a credential was rejected: revoked by the trainee, or never valid.
+    pub(super) fn auth_cause(&self, identity: &str) -> Cause {
+        if self.revoked.contains(identity) {
+            Cause::Revoked {
+                identity: identity.into(),
+            }
+        } else {
+            Cause::Refused
+        }
+    }
+
+    /// Authenticate: an existing session, a login with the password, or an API key.
+    fn authenticate(
+        &mut self,
+        t: Millis,
+        hostile: bool,
+        identity: &str,
+        source: &str,
+        trace: u64,
+    ) -> Result<String, String> {
+        let web = self.name_of(Role::Web);
+        let key = (hostile, identity.to_string());
+        if self.sessions.contains(&key) && !self.revoked.contains(identity) {
+            return Ok("session".into());
+        }
+        if !self.revoked.contains(identity) && self.topology.identity(identity).is_some() {
+            self.sessions.insert(key);
+            self.observe(
+                t,
+                LogEvent::Login {
+                    service: web,
+                    identity: identity.into(),
+                    source: source.into(),
+                    ok: true,
+                    trace: Some(trace),
+                },
+            );
+            return Ok("password".into());
+        }
+        self.observe(
+            t,
+            LogEvent::Login {
+                service: web,
+                identity: identity.into(),
+                source: source.into(),
+                ok: false,
+                trace: Some(trace),
+            },
+        );
+        if let Some(k) = self
+            .keys
+            .iter()
+            .find(|k| k.identity == identity && k.hostile == hostile && !k.revoked)
+        {
+            return Ok(k.id.clone());
+        }
+        Err("401 credential rejected".into())
+    }
+
+    pub(super) fn login(
+        &mut self,
+        t: Millis,
+        effect: u64,
+        hostile: bool,
+        identity: &str,
+        source: &str,
+    ) {
+        if let Err((d, cause)) = self.reach_web(hostile, source) {
+            return self.failed(t, effect, d, cause);
+        }
+        let ok = !self.revoked.contains(identity);
+        if ok {
+            self.sessions.insert((hostile, identity.to_owned()));
+        }
+        self.observe(
+            t,
+            LogEvent::Login {
+                service: self.name_of(Role::Web),
+                identity: identity.to_owned(),
+                source: source.to_owned(),
+                ok,
+                trace: Some(effect),
+            },
+        );
+        if ok {
+            self.outcome(t, effect, true, 0, "logged in");
+        } else {
+            let cause = self.auth_cause(identity);
+            self.failed(t, effect, "401 credential rejected", cause);
+        }
+    }
+
+    /// A request to web's API, anonymous or as `identity`; `/admin` needs an admin.
+    pub(super) fn request(
+        &mut self,
+        t: Millis,
+        effect: u64,
+        hostile: bool,
+        identity: Option<&str>,
+        source: &str,
+        endpoint: &str,
+    ) {
+        if let Err((d, cause)) = self.reach_web(hostile, source) {
+            return self.failed(t, effect, d, cause);
+        }
+        let (status, cause) = match identity {
+            None => (200, None),
+            Some(id) => match self.authenticate(t, hostile, id, source, effect) {
+                Err(_) => (401, Some(self.auth_cause(id))),
+                Ok(_) => {
+                    let admin = self.topology.identity(id).is_some_and(|i| i.admin);
+                    if endpoint.starts_with("/admin") && !admin {
+                        (403, Some(Cause::Refused))
+                    } else {
+                        (200, None)
+                    }
+                }
+            },
+        };
+        self.observe(
+            t,
+            LogEvent::Request {
+                service: self.name_of(Role::Web),
+                identity: identity.map(str::to_owned),
+                source: source.to_owned(),
+                endpoint: endpoint.to_owned(),
+                status,
+                trace: Some(effect),
+            },
+        );
+        match cause {
+            Some(cause) => self.failed(t, effect, format!("{status}"), cause),
+            None => self.outcome(t, effect, true, 0, format!("{status}")),
+        }
+    }
+
+    /// `records` of `dataset` read through web as `identity`: needs the credential and the
+    /// datastore; the bytes show on both tiers.
+    pub(super) fn read_data(
+        &mut self,
+        t: Millis,
+        effect: u64,
+        hostile: bool,
+        source: &str,
+        (identity, dataset, records): (&str, &str, u32),
+    ) {
+        if let Err((d, cause)) = self.reach_web(hostile, source) {
+            return self.failed(t, effect, d, cause);
+        }
+        let web = self.name_of(Role::Web);
+        let auth = self.authenticate(t, hostile, identity, source, effect);
+        let store = &self.services[self.role_idx(Role::Datastore)];
+        let store_up = store.reachable();
+        let store_down = store.down_cause();
+        let ok = auth.is_ok() && store_up;
+        let got = if ok { records } else { 0 };
+        if auth.is_ok() {
+            self.observe(
+                t,
+                LogEvent::DataAccess {
+                    service: web.clone(),
+                    identity: identity.to_owned(),
+                    source: source.to_owned(),
+                    dataset: dataset.to_owned(),
+                    records: got,
+                    ok,
+                    trace: Some(effect),
+                },
+            );
+            let ds = self.role_idx(Role::Datastore);
+            self.services[ds].tx_bytes += got as f32 * 100.0;
+            let w = self.role_idx(Role::Web);
+            self.services[w].tx_bytes += got as f32 * 100.0;
+        }
+        let status = if auth.is_err() {
+            401
+        } else if ok {
+            200
+        } else {
+            502
+        };
+        self.observe(
+            t,
+            LogEvent::Request {
+                service: web,
+                identity: Some(identity.to_owned()),
+                source: source.to_owned(),
+                endpoint: format!("/data/{dataset}"),
+                status,
+                trace: Some(effect),
+            },
+        );
+        if ok {
+            self.outcome(t, effect, true, got, format!("{status}"));
+        } else if auth.is_err() {
+            let cause = self.auth_cause(identity);
+            self.failed(t, effect, format!("{status}"), cause);
+        } else {
+            self.failed(t, effect, format!("{status}"), store_down);
+        }
+    }
+
+    /// An API key created by `identity` for itself (persistence, when the attacker does it).
+    pub(super) fn create_key(
+        &mut self,
+        t: Millis,
+        effect: u64,
+        hostile: bool,
+        identity: &str,
+        source: &str,
+    ) {
+        if let Err((d, cause)) = self.reach_web(hostile, source) {
+            return self.failed(t, effect, d, cause);
+        }
+        let web = self.name_of(Role::Web);
+        let request = |status| LogEvent::Request {
+            service: web.clone(),
+            identity: Some(identity.to_owned()),
+            source: source.to_owned(),
+            endpoint: "/keys".into(),
+            status,
+            trace: Some(effect),
+        };
+        if let Err(d) = self.authenticate(t, hostile, identity, source, effect) {
+            self.observe(t, request(401));
+            let cause = self.auth_cause(identity);
+            return self.failed(t, effect, d, cause);
+        }
+        let id = format!("key-{:04x}", self.rng.random::<u16>());
+        self.keys.push(ApiKey {
+            id: id.clone(),
+            identity: identity.to_owned(),
+            hostile,
+            revoked: false,
+        });
+        self.observe(t, request(200));
+        self.observe(
+            t,
+            LogEvent::Credential {
+                service: web,
+                identity: identity.to_owned(),
+                by: identity.to_owned(),
+                credential: id.clone(),
+                change: CredentialChange::Created,
+                source: source.to_owned(),
+                trace: Some(effect),
+            },
+        );
+        self.outcome(t, effect, true, 0, format!("created {id}"));
+    }
+
+    /// Revoke every credential of `identity`: its password (and so its sessions) and its keys.
+    pub(super) fn revoke(&mut self, t: Millis, identity: &str) -> Result<String, String> {
+        if self.topology.identity(identity).is_none() {
+            return Err(format!("no identity {identity}"));
+        }
+        self.revoked.insert(identity.to_owned());
+        self.sessions.retain(|(_, i)| i != identity);
+        let web = self.name_of(Role::Web);
+        let keys: Vec<String> = self
+            .keys
+            .iter_mut()
+            .filter(|k| k.identity == identity && !k.revoked)
+            .map(|k| {
+                k.revoked = true;
+                k.id.clone()
+            })
+            .collect();
+        let mut n = 0;
+        for credential in std::iter::once("password".to_string()).chain(keys) {
+            n += 1;
+            self.observe(
+                t,
+                LogEvent::Credential {
+                    service: web.clone(),
+                    identity: identity.to_owned(),
+                    by: "admin".into(),
+                    credential,
+                    change: CredentialChange::Revoked,
+                    source: "console".into(),
+                    trace: None,
+                },
+            );
+        }
+        Ok(format!("revoked {n} credential(s) of {identity}"))
+    }
+}

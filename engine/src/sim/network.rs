@@ -1,0 +1,178 @@
+//! The network, as labd's gateway and Docker's networks make it: requests through the gateway to
+//! web (block rules, a tier that does not answer, an overloaded web), floods, the gateway's flow
+//! logs, and the trainee's isolation of a container and block of a source.
+
+use rand::Rng;
+
+use super::SimLab;
+use crate::action::{Cause, Outcome};
+use crate::format::topology::Role;
+use crate::lab::LabOutput;
+use crate::observation::{LifecycleState, LogEvent, Millis};
+
+impl SimLab {
+    /// Through the gateway to web: `Err((detail, cause))` when the request does not arrive.
+    pub(super) fn reach_web(&mut self, hostile: bool, source: &str) -> Result<(), (String, Cause)> {
+        let origin = self.role_idx(if hostile {
+            Role::Attacker
+        } else {
+            Role::Traffic
+        });
+        if !self.services[origin].reachable() {
+            // The client is range machinery: nobody's mitigation can take it off the network.
+            return Err(("client cannot reach the network".into(), Cause::Lab));
+        }
+        let gw = self.role_idx(Role::Gateway);
+        let web = self.role_idx(Role::Web);
+        let flow = self.flows.entry(source.to_string()).or_default();
+        flow.requests += 1;
+        if self.blocked.contains(source) {
+            flow.denied += 1;
+            let cause = Cause::Blocked {
+                source: source.into(),
+            };
+            return Err(("403 blocked at the gateway".into(), cause));
+        }
+        if !self.services[gw].reachable() {
+            flow.errors += 1;
+            return Err(("gateway unreachable".into(), self.services[gw].down_cause()));
+        }
+        if !self.services[web].reachable() {
+            flow.errors += 1;
+            return Err((
+                "502 web unreachable".into(),
+                self.services[web].down_cause(),
+            ));
+        }
+        self.services[gw].rx_bytes += 600.0;
+        self.services[web].rx_bytes += 600.0;
+        self.web_requests_this_second += 1;
+        let health = self.web_health;
+        if self.rng.random::<f32>() > health {
+            flow.errors += 1;
+            let service = self.services[web].id.clone();
+            return Err(("503 web overloaded".into(), Cause::Overloaded { service }));
+        }
+        Ok(())
+    }
+
+    /// This second of every running flood: its requests spread over the second, and one
+    /// outcome (it succeeds while at least half its requests reach web), which carries the
+    /// reason most of its failed requests met.
+    pub(super) fn flood_second(&mut self, t: Millis) {
+        let floods = std::mem::take(&mut self.floods);
+        let mut keep = Vec::new();
+        for (effect, source, rps, until, endpoint) in floods {
+            if t > until {
+                continue;
+            }
+            let mut arrived = 0;
+            let mut served = 0;
+            // Why requests failed, in first-seen order so that ties resolve the same every run.
+            let mut why: Vec<(Cause, u32)> = Vec::new();
+            let web = self.name_of(Role::Web);
+            for k in 0..rps {
+                // Spread over the coming second; the queue releases them in time order.
+                let at = t + u64::from(k) * 1000 / u64::from(rps.max(1));
+                let result = self.reach_web(true, &source);
+                if let Err((_, cause)) = &result {
+                    match why.iter_mut().find(|(c, _)| c == cause) {
+                        Some((_, n)) => *n += 1,
+                        None => why.push((cause.clone(), 1)),
+                    }
+                }
+                let status = match result {
+                    Ok(()) => {
+                        served += 1;
+                        200
+                    }
+                    Err((_, Cause::Overloaded { .. })) => 503,
+                    Err(_) => continue,
+                };
+                arrived += 1;
+                self.observe(
+                    at,
+                    LogEvent::Request {
+                        service: web.clone(),
+                        identity: None,
+                        source: source.clone(),
+                        endpoint: endpoint.clone(),
+                        status,
+                        trace: Some(effect),
+                    },
+                );
+            }
+            let ok = arrived * 2 >= rps;
+            let mut dominant: Option<(Cause, u32)> = None;
+            for (c, n) in why {
+                if dominant.as_ref().is_none_or(|(_, best)| n > *best) {
+                    dominant = Some((c, n));
+                }
+            }
+            self.push(
+                t,
+                LabOutput::Outcome(Outcome {
+                    t_ms: t,
+                    effect,
+                    ok,
+                    records: served,
+                    detail: format!("{arrived}/{rps} requests reached web"),
+                    cause: if ok { None } else { dominant.map(|(c, _)| c) },
+                }),
+            );
+            keep.push((effect, source, rps, until, endpoint));
+        }
+        self.floods = keep;
+    }
+
+    /// The gateway's flow log of the last second: one line per source.
+    pub(super) fn flow_logs(&mut self, t: Millis) {
+        let gateway = self.name_of(Role::Gateway);
+        let upstream = self.name_of(Role::Web);
+        for (source, f) in std::mem::take(&mut self.flows) {
+            self.observe(
+                t,
+                LogEvent::Flow {
+                    service: gateway.clone(),
+                    source,
+                    upstream: upstream.clone(),
+                    requests: f.requests,
+                    denied: f.denied,
+                    errors: f.errors,
+                },
+            );
+        }
+    }
+
+    pub(super) fn isolate(&mut self, t: Millis, i: usize) -> Result<String, String> {
+        if self.services[i].isolated {
+            return Err("already isolated".into());
+        }
+        self.services[i].isolated = true;
+        self.lifecycle(t, i, LifecycleState::Isolated);
+        Ok("disconnected from all networks".into())
+    }
+
+    pub(super) fn reconnect(&mut self, t: Millis, i: usize) -> Result<String, String> {
+        if !self.services[i].isolated {
+            return Err("not isolated".into());
+        }
+        self.services[i].isolated = false;
+        self.lifecycle(t, i, LifecycleState::Reconnected);
+        Ok("reconnected to its networks".into())
+    }
+
+    pub(super) fn block(&mut self, source: &str) -> Result<String, String> {
+        if !self.blocked.insert(source.to_owned()) {
+            return Err("already blocked".into());
+        }
+        Ok(format!("gateway blocks {source}"))
+    }
+
+    pub(super) fn unblock(&mut self, source: &str) -> Result<String, String> {
+        if !self.blocked.remove(source) {
+            return Err("not blocked".into());
+        }
+        Ok(format!("gateway lets {source} through again"))
+    }
+}

@@ -1,0 +1,435 @@
+//! The simulated lab's own tests: each mitigation and failure says what happened and why.
+
+use super::*;
+use crate::format::{self, Loaded};
+use crate::observation::CredentialChange;
+
+fn lab(id: &str) -> (Loaded, SimLab) {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let l = format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root).unwrap();
+    let lab = SimLab::new(l.topology.clone(), &l.scenario, 1);
+    (l, lab)
+}
+
+fn act(id: u64, action: Action) -> Effect {
+    Effect {
+        id,
+        origin: Origin::Attack { step: "t".into() },
+        kind: EffectKind::Act(action),
+    }
+}
+
+fn mitigate(id: u64, m: Mitigation) -> Effect {
+    Effect {
+        id,
+        origin: Origin::Defender,
+        kind: EffectKind::Mitigate(m),
+    }
+}
+
+fn outcomes(out: &[LabOutput], effect: u64) -> Vec<bool> {
+    out.iter()
+        .filter_map(|o| match o {
+            LabOutput::Outcome(o) if o.effect == effect => Some(o.ok),
+            _ => None,
+        })
+        .collect()
+}
+
+fn causes(out: &[LabOutput], effect: u64) -> Vec<Option<Cause>> {
+    out.iter()
+        .filter_map(|o| match o {
+            LabOutput::Outcome(o) if o.effect == effect => Some(o.cause.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn svc(m: fn(String) -> Mitigation, service: &str) -> Mitigation {
+    m(service.into())
+}
+
+fn hog(service: &str, seconds: u32) -> Action {
+    Action::Hog {
+        service: service.into(),
+        cpu_workers: 3,
+        memory_mib: 100,
+        threads: 10,
+        seconds,
+    }
+}
+
+fn read(identity: &str, source: &str) -> Action {
+    Action::ReadData {
+        identity: identity.into(),
+        source: source.into(),
+        dataset: "customers".into(),
+        records: 50,
+    }
+}
+
+#[test]
+fn a_blocked_source_and_a_revoked_identity_stop_reads_and_say_so() {
+    let (_, mut lab) = lab("stolen-credentials");
+    let mut out = Vec::new();
+    lab.apply(0, &act(1, read("alice", "198.51.100.23")));
+    lab.apply(
+        100,
+        &mitigate(
+            2,
+            Mitigation::Block {
+                source: "198.51.100.23".into(),
+            },
+        ),
+    );
+    lab.apply(200, &act(3, read("alice", "198.51.100.23")));
+    lab.apply(300, &act(4, read("alice", "10.20.0.11")));
+    lab.apply(
+        400,
+        &mitigate(
+            5,
+            Mitigation::Revoke {
+                identity: "alice".into(),
+            },
+        ),
+    );
+    lab.apply(500, &act(6, read("alice", "10.20.0.11")));
+    lab.apply(
+        600,
+        &mitigate(
+            7,
+            Mitigation::Block {
+                source: "198.51.100.23".into(),
+            },
+        ),
+    );
+    lab.advance(1000, &mut out);
+    assert_eq!(outcomes(&out, 1), vec![true]);
+    assert_eq!(outcomes(&out, 2), vec![true]);
+    assert_eq!(outcomes(&out, 3), vec![false], "blocked at the gateway");
+    assert_eq!(outcomes(&out, 4), vec![true], "another source still works");
+    assert_eq!(outcomes(&out, 6), vec![false], "revoked");
+    assert_eq!(
+        outcomes(&out, 7),
+        vec![false],
+        "blocking twice is reported, not hidden"
+    );
+    let blocked = Cause::Blocked {
+        source: "198.51.100.23".into(),
+    };
+    let revoked = Cause::Revoked {
+        identity: "alice".into(),
+    };
+    assert_eq!(causes(&out, 1), vec![None], "a success carries no cause");
+    assert_eq!(causes(&out, 3), vec![Some(blocked)]);
+    assert_eq!(causes(&out, 6), vec![Some(revoked)]);
+    let revoked = out.iter().any(|o| {
+        matches!(
+            o,
+            LabOutput::Observation(Observation {
+                body: ObservationBody::Event(LogEvent::Credential {
+                    change: CredentialChange::Revoked,
+                    ..
+                }),
+                ..
+            })
+        )
+    });
+    assert!(revoked);
+}
+
+#[test]
+fn a_hog_without_limits_starves_the_host_until_it_is_capped() {
+    let (_, mut lab) = lab("resource-exhaustion");
+    let mut out = Vec::new();
+    let hog = Action::Hog {
+        service: "tenant-a".into(),
+        cpu_workers: 3,
+        memory_mib: 100,
+        threads: 10,
+        seconds: 60,
+    };
+    lab.apply(0, &act(1, hog));
+    lab.advance(5000, &mut out);
+    assert!(
+        outcomes(&out, 1).iter().all(|ok| *ok),
+        "unlimited, the hog takes more than it should"
+    );
+    let cpu = |out: &[LabOutput]| {
+        out.iter()
+            .rev()
+            .find_map(|o| match o {
+                LabOutput::Observation(Observation {
+                    body: ObservationBody::Metrics(m),
+                    ..
+                }) if m.service == "tenant-a" => Some(m.cpu_pct),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert!(cpu(&out) > 100.0);
+    out.clear();
+    lab.apply(
+        5000,
+        &mitigate(
+            2,
+            Mitigation::Cap {
+                service: "tenant-a".into(),
+                cpu_cores: Some(0.5),
+                memory_mib: Some(256),
+                pids: Some(64),
+            },
+        ),
+    );
+    lab.advance(10_000, &mut out);
+    assert_eq!(outcomes(&out, 2), vec![true]);
+    let after = outcomes(&out, 1);
+    assert!(
+        !after.is_empty() && after.iter().all(|ok| !*ok),
+        "capped, the hog fails: {after:?}"
+    );
+    assert!(cpu(&out) <= 60.0, "cpu falls to the cap: {}", cpu(&out));
+    let capped = Some(Cause::Capped {
+        service: "tenant-a".into(),
+    });
+    assert!(
+        causes(&out, 1).iter().all(|c| *c == capped),
+        "held down by the trainee's cap: {:?}",
+        causes(&out, 1)
+    );
+}
+
+#[test]
+fn isolating_a_tier_fails_what_needs_it_and_reconnecting_restores_it() {
+    let (_, mut lab) = lab("stolen-credentials");
+    let mut out = Vec::new();
+    lab.apply(
+        0,
+        &mitigate(
+            1,
+            Mitigation::Isolate {
+                service: "web".into(),
+            },
+        ),
+    );
+    lab.apply(10, &act(2, read("bob", "10.20.0.12")));
+    lab.apply(
+        20,
+        &mitigate(
+            3,
+            Mitigation::Reconnect {
+                service: "web".into(),
+            },
+        ),
+    );
+    lab.apply(30, &act(4, read("bob", "10.20.0.12")));
+    lab.advance(1000, &mut out);
+    assert_eq!(outcomes(&out, 2), vec![false]);
+    assert_eq!(outcomes(&out, 4), vec![true]);
+}
+
+#[test]
+fn a_failed_read_names_the_tier_that_did_not_answer_and_why() {
+    type Case = (fn(String) -> Mitigation, &'static str, fn(String) -> Cause);
+    let cases: [Case; 6] = [
+        (
+            |s| Mitigation::Isolate { service: s },
+            "web",
+            |s| Cause::Isolated { service: s },
+        ),
+        (
+            |s| Mitigation::Pause { service: s },
+            "web",
+            |s| Cause::Paused { service: s },
+        ),
+        (
+            |s| Mitigation::Stop { service: s },
+            "web",
+            |s| Cause::Stopped { service: s },
+        ),
+        (
+            |s| Mitigation::Isolate { service: s },
+            "gateway",
+            |s| Cause::Isolated { service: s },
+        ),
+        (
+            |s| Mitigation::Pause { service: s },
+            "datastore",
+            |s| Cause::Paused { service: s },
+        ),
+        (
+            |s| Mitigation::Stop { service: s },
+            "datastore",
+            |s| Cause::Stopped { service: s },
+        ),
+    ];
+    for (m, service, cause) in cases {
+        let (_, mut lab) = lab("stolen-credentials");
+        let mut out = Vec::new();
+        lab.apply(0, &mitigate(1, svc(m, service)));
+        lab.apply(10, &act(2, read("bob", "10.20.0.12")));
+        lab.advance(1000, &mut out);
+        assert_eq!(outcomes(&out, 1), vec![true], "{service}");
+        assert_eq!(causes(&out, 2), vec![Some(cause(service.into()))]);
+    }
+}
+
+#[test]
+fn refusals_of_the_application_are_not_a_mitigation() {
+    let (_, mut lab) = lab("stolen-credentials");
+    let mut out = Vec::new();
+    let request = |identity: &str, endpoint: &str| Action::Request {
+        identity: Some(identity.into()),
+        source: "10.20.0.12".into(),
+        endpoint: endpoint.into(),
+    };
+    lab.apply(0, &act(1, request("bob", "/admin/users")));
+    lab.apply(10, &act(2, request("nobody", "/orders")));
+    lab.advance(1000, &mut out);
+    assert_eq!(causes(&out, 1), vec![Some(Cause::Refused)], "403");
+    assert_eq!(causes(&out, 2), vec![Some(Cause::Refused)], "never valid");
+}
+
+#[test]
+fn jobs_and_execs_in_a_frozen_or_stopped_container_say_which() {
+    let (_, mut lab) = lab("resource-exhaustion");
+    let mut out = Vec::new();
+    let exec = |service: &str| Action::Exec {
+        service: service.into(),
+        identity: "ivan".into(),
+        command: "sh".into(),
+    };
+    lab.apply(0, &act(1, hog("tenant-a", 60)));
+    lab.advance(2000, &mut out);
+    lab.apply(
+        2000,
+        &mitigate(2, svc(|s| Mitigation::Pause { service: s }, "tenant-a")),
+    );
+    lab.apply(2010, &act(3, exec("tenant-a")));
+    lab.advance(4000, &mut out);
+    lab.apply(
+        4000,
+        &mitigate(4, svc(|s| Mitigation::Stop { service: s }, "tenant-a")),
+    );
+    lab.apply(4010, &act(5, exec("tenant-a")));
+    lab.advance(6000, &mut out);
+    let paused = Some(Cause::Paused {
+        service: "tenant-a".into(),
+    });
+    let stopped = Some(Cause::Stopped {
+        service: "tenant-a".into(),
+    });
+    assert_eq!(causes(&out, 3), vec![paused.clone()]);
+    assert_eq!(causes(&out, 5), vec![stopped.clone()]);
+    let hog = causes(&out, 1);
+    assert_eq!(hog.first(), Some(&None), "unlimited, it takes too much");
+    assert!(hog.contains(&paused), "frozen: {hog:?}");
+    assert_eq!(hog.last(), Some(&stopped), "killed by the stop: {hog:?}");
+}
+
+#[test]
+fn a_benign_backup_killed_by_a_stop_fails_and_says_why() {
+    let (_, mut lab) = lab("resource-exhaustion");
+    let mut out = Vec::new();
+    let backup = Effect {
+        id: 1,
+        origin: Origin::Benign,
+        kind: EffectKind::Act(Action::Backup {
+            service: "tenant-b".into(),
+            seconds: 60,
+        }),
+    };
+    lab.apply(0, &backup);
+    lab.advance(2000, &mut out);
+    lab.apply(
+        2000,
+        &mitigate(2, svc(|s| Mitigation::Stop { service: s }, "tenant-b")),
+    );
+    lab.advance(4000, &mut out);
+    assert_eq!(outcomes(&out, 1), vec![true, false], "started, then lost");
+    let stopped = Some(Cause::Stopped {
+        service: "tenant-b".into(),
+    });
+    assert_eq!(causes(&out, 1).last(), Some(&stopped));
+}
+
+#[test]
+fn a_hog_that_ends_by_itself_or_under_its_own_limits_gets_no_trainee_cause() {
+    let (_, mut lab) = lab("resource-exhaustion");
+    let mut out = Vec::new();
+    // tenant-b keeps its hardened limits: they, not a trainee, hold the hog down.
+    lab.apply(0, &act(1, hog("tenant-b", 3)));
+    lab.apply(0, &act(2, hog("tenant-a", 3)));
+    lab.advance(8000, &mut out);
+    for effect in [1, 2] {
+        let all = causes(&out, effect);
+        assert!(!all.is_empty());
+        assert!(
+            all.iter().flatten().all(|c| c.entity().is_none()),
+            "{effect}: {all:?}"
+        );
+    }
+}
+
+#[test]
+fn a_flood_second_carries_the_dominant_reason_its_requests_failed() {
+    let (_, mut lab) = lab("stolen-credentials");
+    let mut out = Vec::new();
+    let flood = Action::Flood {
+        source: "203.0.113.9".into(),
+        rps: 40,
+        seconds: 5,
+        endpoint: "/".into(),
+    };
+    lab.apply(0, &act(1, flood));
+    lab.advance(2000, &mut out);
+    lab.apply(
+        2000,
+        &mitigate(
+            2,
+            Mitigation::Block {
+                source: "203.0.113.9".into(),
+            },
+        ),
+    );
+    lab.advance(5000, &mut out);
+    let all = causes(&out, 1);
+    assert_eq!(all.first(), Some(&None), "a flood that arrives succeeds");
+    assert_eq!(
+        all.last(),
+        Some(&Some(Cause::Blocked {
+            source: "203.0.113.9".into()
+        }))
+    );
+}
+
+#[test]
+fn a_memory_cap_that_oom_kills_the_hog_is_named_and_so_is_the_dead_container() {
+    let (_, mut lab) = lab("resource-exhaustion");
+    let mut out = Vec::new();
+    let greedy = Action::Hog {
+        service: "tenant-a".into(),
+        cpu_workers: 1,
+        memory_mib: 600,
+        threads: 10,
+        seconds: 60,
+    };
+    lab.apply(0, &act(1, greedy.clone()));
+    lab.advance(1000, &mut out);
+    let cap = Mitigation::Cap {
+        service: "tenant-a".into(),
+        cpu_cores: None,
+        memory_mib: Some(256),
+        pids: None,
+    };
+    lab.apply(1000, &mitigate(2, cap));
+    lab.advance(10_000, &mut out);
+    lab.apply(10_000, &act(3, greedy));
+    lab.advance(11_000, &mut out);
+    let oom = Some(Cause::OomKilled {
+        service: "tenant-a".into(),
+    });
+    assert_eq!(outcomes(&out, 2), vec![true]);
+    assert_eq!(causes(&out, 1).last(), Some(&oom), "{:?}", causes(&out, 1));
+    assert_eq!(causes(&out, 3), vec![oom], "it stays down out of memory");
+}
