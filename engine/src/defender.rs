@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Command, Mitigation, Verdict};
-use crate::detector::rules::Severity;
 use crate::detector::{Alert, Novelty, Signal};
+use crate::format::rules::Severity;
 use crate::format::topology::Criticality;
 use crate::observation::{EntityRef, MetricKind};
 use crate::session::{Defender, DefenderView, Phase};

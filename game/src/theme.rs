@@ -3,7 +3,7 @@
 
 use bevy::prelude::*;
 use bevy_egui::egui::{self, Color32, CornerRadius, FontFamily, FontId, Stroke, TextStyle};
-use bulkhead_engine::detector::rules::Severity;
+use bulkhead_engine::format::rules::Severity;
 
 pub const BG: Color32 = Color32::from_rgb(0x0e, 0x13, 0x1a);
 pub const PANEL: Color32 = Color32::from_rgb(0x14, 0x1b, 0x24);

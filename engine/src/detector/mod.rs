@@ -3,20 +3,20 @@
 //! dataset, endpoint and hour) plus signature rules from data. Emits grouped alerts.
 
 pub mod baseline;
-pub mod rules;
+mod matching;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::format::rules::{Rule, Severity, Subject};
 use crate::format::scenario::Scenario;
 use crate::format::topology::{Sensitivity, Topology};
 use crate::observation::{
     EntityRef, EventKind, LogEvent, MetricKind, Metrics, Millis, Observation, ObservationBody,
 };
 use baseline::{Band, Welford};
-use rules::{Rule, Severity, Subject};
 
 /// Why an alert fired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

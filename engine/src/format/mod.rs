@@ -3,6 +3,7 @@
 pub mod builtin;
 pub mod defender_file;
 pub mod load;
+pub mod rules;
 pub mod scenario;
 pub mod sources;
 pub mod topology;

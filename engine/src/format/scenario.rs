@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::rules::Rule;
 use crate::action::Action;
-use crate::detector::rules::Rule;
 use crate::observation::EntityRef;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::detector::rules::{Condition, NamedCondition, Rule};
+use super::rules::{Condition, NamedCondition, Rule};
 
 /// A lab: the company network that scenarios play out on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

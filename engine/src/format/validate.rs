@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
+use super::rules::{Condition, Rule};
 use crate::action::Action;
-use crate::detector::rules::{Condition, Rule};
 use crate::format::load::{FormatError, SourceFile};
 use crate::format::scenario::{Scenario, Step};
 use crate::format::topology::{Role, Topology};

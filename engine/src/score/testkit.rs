@@ -3,8 +3,8 @@
 
 use crate::action::{Action, AlertRef, Cause, Command, Effect, EffectKind, Mitigation, Origin};
 use crate::action::{Outcome, Verdict};
-use crate::detector::rules::Severity;
 use crate::detector::{Alert, Signal};
+use crate::format::rules::Severity;
 use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
 use crate::observation::{EntityRef, Millis};

@@ -11,7 +11,7 @@ use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 use bevy::sprite::Anchor;
 use bevy::text::{Justify, LineBreak, TextBounds, TextLayout};
-use bulkhead_engine::detector::rules::Severity;
+use bulkhead_engine::format::rules::Severity;
 use bulkhead_engine::format::topology::{Role, Topology};
 use bulkhead_engine::{EntityRef, Verdict};
 
