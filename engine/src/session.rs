@@ -187,6 +187,15 @@ impl Session {
         seed: u64,
         record: RecordWriter,
     ) -> Self {
+        // A scenario with variants plays the one of this seed. Callers that resolved it
+        // already (a seat, to brief the trainee) pass one without variants: nothing changes.
+        // Loading checked every variant, so resolving cannot fail here; if it did, the
+        // scenario is played as written rather than not at all.
+        let scenario = if scenario.variants.is_empty() {
+            scenario
+        } else {
+            crate::format::variants::resolve(&scenario, seed).map_or(scenario, Arc::new)
+        };
         let warmup = scenario.timing.warmup_ms();
         let mut timeline: Vec<Scheduled> = schedule(&scenario.attack, true, warmup)
             .chain(schedule(&scenario.decoys, false, warmup))

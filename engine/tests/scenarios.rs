@@ -333,3 +333,64 @@ fn every_scenario_asks_only_for_involved_entities_to_be_named() {
         }
     }
 }
+
+#[test]
+fn a_seed_always_plays_the_same_variant_and_seeds_spread_over_all_of_them() {
+    let loaded = load("insider-access");
+    assert!(!loaded.scenario.variants.is_empty());
+    let mut outsiders = std::collections::BTreeSet::new();
+    let mut starts = std::collections::BTreeSet::new();
+    for seed in 0..64 {
+        let variant = loaded.variant(seed).unwrap();
+        assert_eq!(variant.scenario, loaded.variant(seed).unwrap().scenario);
+        assert!(variant.scenario.variants.is_empty(), "a variant is plain");
+        assert_eq!(
+            variant.variant(seed + 1).unwrap().scenario,
+            variant.scenario,
+            "resolving a variant again changes nothing"
+        );
+        let text = serde_json::to_string(&*variant.scenario).unwrap();
+        assert!(
+            !text.contains("{outsider."),
+            "seed {seed}: a placeholder is left: {text}"
+        );
+        let step = |id: &str| {
+            variant
+                .scenario
+                .attack
+                .iter()
+                .find(|s| s.id == id)
+                .unwrap()
+                .clone()
+        };
+        let bulkhead_engine::Action::ReadData { source, .. } = &step("outsider").action else {
+            panic!("the outsider reads data");
+        };
+        assert!(
+            variant
+                .scenario
+                .objectives
+                .attribute
+                .contains(&EntityRef::Source(source.clone())),
+            "seed {seed}: the objectives name the variant's outsider"
+        );
+        assert!(
+            variant.scenario.debrief.contains(source.as_str()),
+            "seed {seed}: the debrief names the variant's outsider"
+        );
+        let hoard = step("hoard").at_s;
+        assert!((40..=50).contains(&hoard), "seed {seed}: {hoard}");
+        assert_eq!(
+            step("outsider").at_s - hoard,
+            110,
+            "the attack shifts as a whole"
+        );
+        outsiders.insert(source.clone());
+        starts.insert(hoard);
+    }
+    assert_eq!(outsiders.len(), 3, "{outsiders:?}");
+    assert!(
+        starts.len() > 5,
+        "the attack's start barely varies: {starts:?}"
+    );
+}

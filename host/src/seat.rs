@@ -658,6 +658,18 @@ impl SeatThread {
         };
         self.close_session();
         let seed = seed_or_random(self.config.seed);
+        // Each seed plays its own variant of the scenario (attacker, victim, timing), so a
+        // room of trainees with their own seeds cannot pass the answer around.
+        let loaded = match loaded.variant(seed) {
+            Ok(variant) => variant,
+            Err(e) => {
+                self.send(ServerMsg::error(
+                    ErrorKind::NotNow,
+                    format!("\"{id}\": {e}"),
+                ));
+                return;
+            }
+        };
         tracing::info!(seat = self.config.seat, scenario = id, seed, "opening");
         let brief = bulkhead_engine::TraineeBrief::of(&loaded.scenario, &loaded.topology);
         self.send(ServerMsg::Opened {

@@ -8,6 +8,7 @@ pub mod scenario;
 pub mod sources;
 pub mod topology;
 pub mod validate;
+pub mod variants;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +24,20 @@ pub struct Loaded {
     pub scenario: Arc<Scenario>,
     pub topology: Arc<Topology>,
     pub path: PathBuf,
+}
+
+impl Loaded {
+    /// The variant a session with `seed` plays (every variant was checked when the scenario
+    /// loaded, so an error here is a bug).
+    pub fn variant(&self, seed: u64) -> Result<Loaded, variants::VariantError> {
+        if self.scenario.variants.is_empty() {
+            return Ok(self.clone());
+        }
+        Ok(Loaded {
+            scenario: Arc::new(variants::resolve(&self.scenario, seed)?),
+            ..self.clone()
+        })
+    }
 }
 
 pub fn load_topology(path: &Path) -> Result<Topology, LoadError> {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::rules::Rule;
+use super::variants::Variants;
 use crate::action::Action;
 use crate::observation::EntityRef;
 
@@ -38,6 +39,10 @@ pub struct Scenario {
     /// Rules this scenario adds to the topology's.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// What differs from one seed to the next (see `variants`). A session plays the resolved
+    /// scenario, which declares none; left out of records when empty.
+    #[serde(default, skip_serializing_if = "Variants::is_empty")]
+    pub variants: Variants,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use crate::action::Action;
 use crate::format::load::{FormatError, SourceFile};
 use crate::format::scenario::{Scenario, Step};
 use crate::format::topology::{Role, Topology};
+use crate::format::variants::{Pick, VariantError, resolve_pick};
 use crate::observation::EntityRef;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -302,8 +303,117 @@ fn valid_source(s: &str) -> bool {
     s.parse::<Ipv4Addr>().is_ok()
 }
 
-/// Validate a scenario against the topology it names.
+/// Most variants a scenario may declare: each one is validated at load.
+pub const MAX_VARIANTS: usize = 512;
+
+/// Validate a scenario against the topology it names: as written, or, when it declares
+/// variants, every one of them (a problem shared by several is reported once).
 pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<FormatError> {
+    if s.variants.is_empty() {
+        return check_plain_scenario(s, file, t);
+    }
+    let mut c = Checker::new(file);
+    check_choices(&mut c, s);
+    if !c.errors.is_empty() {
+        return c.errors;
+    }
+    let Some(picks) = Pick::all(&s.variants, MAX_VARIANTS) else {
+        c.fail(
+            None,
+            "variants",
+            format!("more than {MAX_VARIANTS} variants (every combination of candidates)"),
+            "declare fewer choices or fewer candidates",
+        );
+        return c.errors;
+    };
+    for pick in picks {
+        match resolve_pick(s, &pick) {
+            Err(VariantError::UnknownPlaceholder(name)) => {
+                let message = format!("unknown placeholder {{{name}}}");
+                if !c.errors.iter().any(|e| e.message == message) {
+                    c.fail(
+                        None,
+                        &format!("{{{name}}}"),
+                        message,
+                        "name a field of a choice declared under `variants`, as {choice.field}",
+                    );
+                }
+            }
+            Err(e @ VariantError::Internal(_)) => {
+                c.fail(None, "variants", e.to_string(), "report this as a bug");
+            }
+            Ok(variant) => {
+                for e in check_plain_scenario(&variant, file, t) {
+                    let seen = c.errors.iter().any(|x| {
+                        x.message == e.message && x.location.to_string() == e.location.to_string()
+                    });
+                    if !seen {
+                        c.errors.push(e);
+                    }
+                }
+            }
+        }
+    }
+    c.errors
+}
+
+/// The choices themselves: unique ids, at least one candidate, the same fields in each; and
+/// no placeholder in what the lab starts from (benign traffic and weaknesses are the baseline
+/// every variant shares).
+fn check_choices(c: &mut Checker, s: &Scenario) {
+    for (section, text) in [
+        ("traffic", serde_json::to_string(&s.traffic)),
+        ("weaknesses", serde_json::to_string(&s.weaknesses)),
+    ] {
+        let mut placeholder = None;
+        crate::format::variants::substitute(
+            &text.unwrap_or_default(),
+            &Default::default(),
+            &mut placeholder,
+        );
+        if let Some(name) = placeholder {
+            c.fail(
+                Some(section),
+                &format!("{{{name}}}"),
+                format!("placeholder {{{name}}} in `{section}`"),
+                "benign traffic and weaknesses are the same in every variant: write the values out",
+            );
+        }
+    }
+    let variants = &s.variants;
+    c.unique("choice", variants.choices.iter().map(|ch| ch.id.as_str()));
+    for choice in &variants.choices {
+        let anchor = Some(choice.id.as_str());
+        let Some(first) = choice.candidates.first() else {
+            c.fail(
+                anchor,
+                "candidates",
+                format!("choice \"{}\" has no candidates", choice.id),
+                "list at least one candidate",
+            );
+            continue;
+        };
+        let fields: Vec<&String> = first.keys().collect();
+        if choice
+            .candidates
+            .iter()
+            .any(|cand| cand.keys().collect::<Vec<_>>() != fields)
+        {
+            c.fail(
+                anchor,
+                "candidates",
+                format!(
+                    "the candidates of choice \"{}\" do not all name the same fields",
+                    choice.id
+                ),
+                "give every candidate the same fields, so each placeholder has a value",
+            );
+        }
+    }
+}
+
+/// Validate a scenario as written (or one resolved variant of it).
+fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<FormatError> {
     let mut c = Checker::new(file);
     if s.schema_version != SCHEMA_VERSION {
         c.fail(
@@ -806,6 +916,80 @@ mod tests {
             .expect("needle present")
             .0;
         text[..at].matches('\n').count() + 1
+    }
+
+    const INSIDER: &str = include_str!("../../../scenarios/insider-access.ron");
+
+    #[test]
+    fn the_shipped_variants_all_validate() {
+        assert!(
+            INSIDER.contains("variants: Variants("),
+            "insider-access declares variants"
+        );
+        assert_eq!(problems(INSIDER), vec![]);
+    }
+
+    #[test]
+    fn a_bad_candidate_an_unknown_placeholder_and_uneven_fields_are_located() {
+        // An address that is not one: reported once, at the candidate.
+        let text = INSIDER.replacen(
+            r#"{"source": "198.51.100.160"}"#,
+            r#"{"source": "not-an-ip"}"#,
+            1,
+        );
+        let found = problems(&text);
+        let line = line_of(&text, "not-an-ip", 0);
+        let about: Vec<_> = found
+            .iter()
+            .filter(|(_, m)| m.contains("not-an-ip"))
+            .collect();
+        assert!(
+            !about.is_empty() && about.iter().all(|(l, _)| *l == line),
+            "{found:?}"
+        );
+        let distinct: HashSet<_> = about.iter().map(|(_, m)| m).collect();
+        assert_eq!(distinct.len(), about.len(), "each problem once: {found:?}");
+
+        let text = INSIDER.replacen(
+            "the outsider at {outsider.source} out",
+            "the outsider at {outsider.address} out",
+            1,
+        );
+        let found = problems(&text);
+        let line = line_of(&text, "{outsider.address}", 0);
+        assert_eq!(
+            found,
+            vec![(line, "unknown placeholder {outsider.address}".to_string())]
+        );
+
+        let text = INSIDER.replacen(
+            r#"{"source": "203.0.113.201"}"#,
+            r#"{"address": "203.0.113.201"}"#,
+            1,
+        );
+        let found = problems(&text);
+        assert!(
+            found
+                .iter()
+                .any(|(_, m)| m.contains("do not all name the same fields")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn placeholders_stay_out_of_the_traffic_the_lab_starts_from() {
+        let text = INSIDER.replacen(
+            r#"sources: ["10.20.0.14"]"#,
+            r#"sources: ["{outsider.source}"]"#,
+            1,
+        );
+        let found = problems(&text);
+        assert!(
+            found
+                .iter()
+                .any(|(_, m)| m == "placeholder {outsider.source} in `traffic`"),
+            "{found:?}"
+        );
     }
 
     fn login(id: &str, at_s: u32, source: &str) -> String {
