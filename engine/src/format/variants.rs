@@ -161,10 +161,8 @@ pub fn resolve_pick(scenario: &Scenario, pick: &Pick) -> Result<Scenario, Varian
 /// binding goes to `unknown`.
 fn write_out(value: &mut Value, bindings: &BTreeMap<String, String>, unknown: &mut Option<String>) {
     match value {
-        Value::String(text) => {
-            if text.contains('{') {
-                *text = substitute(text, bindings, unknown);
-            }
+        Value::String(text) if text.contains('{') => {
+            *text = substitute(text, bindings, unknown);
         }
         Value::Array(items) => items
             .iter_mut()
