@@ -1,5 +1,6 @@
-//! The two one-shot subcommands: `labd health` (the image's `HEALTHCHECK`) and `labd probe`
-//! (what an exec session runs to show who it is).
+//! The one-shot subcommands: `labd health` (the image's `HEALTHCHECK`), `labd ctl` (a control
+//! request from inside the container) and `labd probe` (what an exec session runs to show who
+//! it is).
 
 use std::time::Duration;
 
@@ -22,7 +23,9 @@ pub async fn health(control_port: u16) -> bool {
 /// through `docker exec`, which works even when the container is cut off from every network.
 /// Prints the answer; true on a 2xx.
 pub async fn control(control_port: u16, path: &str, body: &str) -> bool {
-    let client = Client::new(Duration::from_secs(3));
+    // Longer than anything a control endpoint waits for (a pivot: 2 s), so that the endpoint's
+    // own answer is printed rather than this client's timeout.
+    let client = Client::new(Duration::from_secs(5));
     let host = format!("127.0.0.1:{control_port}");
     let body = Bytes::from(body.to_string());
     match client.call(Method::POST, &host, path, &[], body).await {

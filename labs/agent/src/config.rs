@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use ipnet::Ipv4Net;
 use serde::Deserialize;
+
+use crate::zones::{Route, Zones};
 
 pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_CONTROL_PORT: u16 = 7070;
@@ -41,6 +44,10 @@ pub struct Env {
     pub credentials: Option<String>,
     pub admin_token: Option<String>,
     pub datasets: Option<String>,
+    /// `LABD_ZONES` (firewall): zone id → IPv4 subnet, as JSON.
+    pub zones: Option<String>,
+    /// `LABD_ROUTES` (firewall): the routes between zones, as JSON.
+    pub routes: Option<String>,
     /// `LABD_METRICS_MS`: report this container's resource use that often (unset: never).
     pub metrics_every: Option<Duration>,
 }
@@ -66,6 +73,8 @@ impl Env {
             credentials: non_empty("LABD_CREDENTIALS"),
             admin_token: non_empty("LABD_ADMIN_TOKEN"),
             datasets: non_empty("LABD_DATASETS"),
+            zones: non_empty("LABD_ZONES"),
+            routes: non_empty("LABD_ROUTES"),
             metrics_every: metrics_every(non_empty("LABD_METRICS_MS"))?,
         })
     }
@@ -120,6 +129,36 @@ pub fn parse_datasets(text: &str) -> Result<BTreeMap<String, u64>, ConfigError> 
     serde_json::from_str(text).map_err(|e| {
         ConfigError(format!(
             "LABD_DATASETS is not a JSON object of dataset name to record count: {e}"
+        ))
+    })
+}
+
+/// `LABD_ZONES`: `{"tenants": "10.201.3.0/24", ...}`, zone id → IPv4 subnet.
+pub fn parse_zones(text: &str) -> Result<Zones, ConfigError> {
+    let bad = |why: String| ConfigError(format!("LABD_ZONES {why}"));
+    let written: BTreeMap<String, String> = serde_json::from_str(text).map_err(|e| {
+        bad(format!(
+            "is not a JSON object of zone id to IPv4 subnet (like {{\"data\": \"10.201.4.0/24\"}}): {e}"
+        ))
+    })?;
+    let mut subnets = BTreeMap::new();
+    for (zone, cidr) in written {
+        let net: Ipv4Net = cidr.trim().parse().map_err(|_| {
+            bad(format!(
+                "gives zone `{zone}` the subnet {cidr:?}, which is not an IPv4 CIDR like 10.201.4.0/24"
+            ))
+        })?;
+        subnets.insert(zone, net);
+    }
+    Zones::new(subnets).map_err(bad)
+}
+
+/// `LABD_ROUTES`: `[{"from": "tenants", "to": "data", "endpoints": ["/records"]}]`. Which zones
+/// they may name is checked against `LABD_ZONES` when the firewall starts.
+pub fn parse_routes(text: &str) -> Result<Vec<Route>, ConfigError> {
+    serde_json::from_str(text).map_err(|e| {
+        ConfigError(format!(
+            "LABD_ROUTES is not a JSON list of {{\"from\",\"to\",\"endpoints\"}}: {e}"
         ))
     })
 }
@@ -179,5 +218,61 @@ mod tests {
         let d = parse_datasets(r#"{"orders": 5000}"#).unwrap();
         assert_eq!(d["orders"], 5000);
         assert!(parse_datasets(r#"{"orders": -1}"#).is_err());
+    }
+
+    #[test]
+    fn zones_and_routes_are_read_from_the_environment() {
+        let e = env(&[
+            (
+                "LABD_ZONES",
+                r#"{"tenants":"10.201.3.0/24","data":"10.201.4.0/24"}"#,
+            ),
+            (
+                "LABD_ROUTES",
+                r#"[{"from":"tenants","to":"data","endpoints":["/records"]}]"#,
+            ),
+        ])
+        .unwrap();
+        let zones = parse_zones(e.zones.as_deref().unwrap()).unwrap();
+        assert_eq!(zones.ids().collect::<Vec<_>>(), ["data", "tenants"]);
+        assert_eq!(zones.zone_of("10.201.4.9".parse().unwrap()), Some("data"));
+        let routes = parse_routes(e.routes.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (routes[0].from.as_str(), routes[0].to.as_str()),
+            ("tenants", "data")
+        );
+        assert_eq!(routes[0].endpoints, ["/records"]);
+        // `endpoints` may be left out: any path.
+        assert!(
+            parse_routes(r#"[{"from":"a","to":"b"}]"#).unwrap()[0]
+                .endpoints
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_zones_and_routes_say_which_variable_and_what_is_wrong() {
+        for (text, says) in [
+            ("[]", "JSON object"),
+            (r#"{"data": "10.201.4.0/33"}"#, "`data`"),
+            (r#"{"data": "fd00::/64"}"#, "IPv4"),
+            (r#"{"data": 24}"#, "JSON object"),
+            ("{}", "no zone"),
+            (r#"{"a": "10.0.0.0/8", "b": "10.9.0.0/16"}"#, "overlapping"),
+        ] {
+            let err = parse_zones(text).unwrap_err();
+            assert!(
+                err.0.starts_with("LABD_ZONES") && err.0.contains(says),
+                "{text}: {err}"
+            );
+        }
+        for text in [
+            "{}",
+            r#"[{"from":"a"}]"#,
+            r#"[{"from":"a","to":"b","ports":[80]}]"#,
+        ] {
+            let err = parse_routes(text).unwrap_err();
+            assert!(err.0.starts_with("LABD_ROUTES"), "{text}: {err}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the roles: a plain HTTP/1 server loop, a pooled client with a
-//! hard timeout, and helpers for the headers every role reads (`X-Request-Id`,
-//! `X-Bulkhead-Source`).
+//! hard timeout, helpers for the headers every role reads (`X-Request-Id`,
+//! `X-Bulkhead-Source`), and what the relaying roles (gateway, firewall) share: which headers
+//! belong to one hop only.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -24,6 +25,27 @@ pub type Resp = Response<Body>;
 
 pub const REQUEST_ID: &str = "x-request-id";
 pub const SOURCE: &str = "x-bulkhead-source";
+/// The `host:port` a firewall is asked to relay a request to.
+pub const TO: &str = "x-bulkhead-to";
+/// Set by a firewall on the answers it makes itself (refusals, failures to reach the target),
+/// never on the target's answers it relays, so a client can tell the two apart: a target's
+/// own `403` or `502` can carry a `reason` too.
+pub const FIREWALL: &str = "x-bulkhead-firewall";
+
+/// Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus those the client
+/// library sets itself.
+const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
 
 /// Request bodies larger than this are refused: every API here takes small JSON documents,
 /// and the gateway must not be an easy way to exhaust a capped container's memory.
@@ -124,6 +146,35 @@ pub fn error(status: StatusCode, message: &str) -> Resp {
 
 pub fn not_found() -> Resp {
     error(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// The headers of a request worth passing to the next hop: neither hop-by-hop nor `Host`
+/// (the next hop has its own), nor any of `also_dropped` (lower case), which the relay
+/// replaces or consumes.
+pub fn end_to_end<'a>(
+    headers: &'a HeaderMap,
+    also_dropped: &'a [&'a str],
+) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> + 'a {
+    headers.iter().filter(move |(name, _)| {
+        !is_hop_by_hop(name) && *name != HOST && !also_dropped.contains(&name.as_str())
+    })
+}
+
+/// An upstream's answer passed on as this hop's own: same status and body, end-to-end
+/// headers only, less any of `also_dropped` (lower case).
+pub fn relayed(answer: Answer, also_dropped: &[&str]) -> Resp {
+    let mut resp = Response::new(Full::new(answer.body));
+    *resp.status_mut() = answer.status;
+    for (name, value) in &answer.headers {
+        if !is_hop_by_hop(name) && !also_dropped.contains(&name.as_str()) {
+            resp.headers_mut().append(name, value.clone());
+        }
+    }
+    resp
 }
 
 /// Binds `0.0.0.0:<port>` (all interfaces: the container's address is not known in advance).
@@ -293,7 +344,7 @@ impl Client {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

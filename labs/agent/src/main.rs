@@ -1,12 +1,12 @@
 //! `labd <role>`: reads the environment, binds, runs the role until SIGTERM. Also the
-//! `health` and `probe` subcommands.
+//! `health`, `probe` and `ctl` subcommands.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use labd::config::Env;
 use labd::log::Log;
-use labd::roles::{self, Listeners, Role};
+use labd::roles::{self, Configured, Listeners, Role};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +25,8 @@ enum Command {
     Web,
     /// Reverse proxy with source blocks and per-second flow logs.
     Gateway,
+    /// Relay between trust zones along allowed routes, with segments and crossing logs.
+    Firewall,
     /// Synthetic records per dataset.
     Datastore,
     /// CPU, memory and pids hog on request.
@@ -37,7 +39,8 @@ enum Command {
     Health,
     /// Print `uid=<uid>` and exit.
     Probe,
-    /// POST a JSON body to this container's control API (e.g. `ctl /hog '{"seconds":5}'`).
+    /// POST a JSON body to this container's control API (e.g. `ctl /hog '{"seconds":5}'`,
+    /// `ctl /pivot '{"to":"data-store:8080","path":"/records/customers"}'`).
     Ctl { path: String, body: String },
 }
 
@@ -50,8 +53,8 @@ fn main() -> ExitCode {
                 .map(|a| a.to_string_lossy().into_owned())
                 .unwrap_or_default();
             eprintln!(
-                "labd: unknown role `{asked}`; expected one of: web, gateway, datastore, worker, \
-                 traffic, attacker, health, probe, ctl"
+                "labd: unknown role `{asked}`; expected one of: web, gateway, firewall, datastore, \
+                 worker, traffic, attacker, health, probe, ctl"
             );
             return ExitCode::from(2);
         }
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         }
         Command::Web => Role::Web,
         Command::Gateway => Role::Gateway,
+        Command::Firewall => Role::Firewall,
         Command::Datastore => Role::Datastore,
         Command::Worker => Role::Worker,
         Command::Traffic => Role::Traffic,
@@ -127,6 +131,14 @@ fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 async fn serve(role: Role, env: Env) -> ExitCode {
+    // Configuration first: a role that cannot start says why even when its ports are taken.
+    let configured = match Configured::from_env(role, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("labd {}: {e}", role.name());
+            return ExitCode::from(2);
+        }
+    };
     let listeners = match Listeners::from_env(&env).await {
         Ok(l) => l,
         Err(e) => {
@@ -142,16 +154,10 @@ async fn serve(role: Role, env: Env) -> ExitCode {
         tokio::spawn(labd::metrics::report(log.clone(), every));
     }
     tokio::select! {
-        result = roles::run(role, &env, log, listeners) => match result {
-            Err(e) => {
-                eprintln!("labd {}: {e}", role.name());
-                ExitCode::from(2)
-            }
-            Ok(()) => {
-                eprintln!("labd {}: a server stopped unexpectedly", role.name());
-                ExitCode::FAILURE
-            }
-        },
+        () = roles::run(configured, log, listeners) => {
+            eprintln!("labd {}: a server stopped unexpectedly", role.name());
+            ExitCode::FAILURE
+        }
         () = terminated() => ExitCode::SUCCESS,
     }
 }

@@ -113,3 +113,77 @@ fn health_follows_the_role_and_sigterm_stops_it_promptly() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_firewall_with_bad_zones_or_routes_says_which_variable_and_exits_2() {
+    let zones = r#"{"tenants": "10.201.3.0/24", "data": "10.201.4.0/24"}"#;
+    for (zones, routes, named) in [
+        (None, None, "LABD_ZONES"),
+        (Some(r#"{"data": "10.201.4.0/33"}"#), None, "LABD_ZONES"),
+        (Some(zones), Some(r#"{"from": "tenants"}"#), "LABD_ROUTES"),
+        (
+            Some(zones),
+            Some(r#"[{"from": "tenants", "to": "mars"}]"#),
+            "mars",
+        ),
+    ] {
+        let mut cmd = Command::new(LABD);
+        cmd.arg("firewall")
+            .env_remove("LABD_ZONES")
+            .env_remove("LABD_ROUTES")
+            .env("LABD_PORT", free_port().to_string())
+            .env("LABD_CONTROL_PORT", free_port().to_string());
+        if let Some(z) = zones {
+            cmd.env("LABD_ZONES", z);
+        }
+        if let Some(r) = routes {
+            cmd.env("LABD_ROUTES", r);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{zones:?} {routes:?}: {stderr}");
+        assert!(stderr.contains(named), "{named}: {stderr}");
+    }
+}
+
+#[test]
+fn ctl_pivot_prints_the_report_and_exits_0() {
+    let control = free_port();
+    let mut child = Command::new(LABD)
+        .arg("worker")
+        .env("LABD_SERVICE", "worker-1")
+        .env("LABD_PORT", free_port().to_string())
+        .env("LABD_CONTROL_PORT", control.to_string())
+        .env_remove("LABD_METRICS_MS")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines.next().and_then(Result::ok).unwrap_or_default();
+    let ctl = |body: String| {
+        Command::new(LABD)
+            .args(["ctl", "/pivot", &body])
+            .env("LABD_CONTROL_PORT", control.to_string())
+            .output()
+            .unwrap()
+    };
+    let closed = free_port();
+    let refused = ctl(format!(r#"{{"to": "127.0.0.1:{closed}", "path": "/"}}"#));
+    let bad = ctl(r#"{"to": "nowhere", "path": "/"}"#.to_owned());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready.contains("\"ready\""), "{ready}");
+
+    assert!(refused.status.success());
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    let report: serde_json::Value = serde_json::from_str(
+        stdout
+            .strip_prefix("200 ")
+            .unwrap_or_else(|| panic!("{stdout}")),
+    )
+    .unwrap();
+    assert_eq!(report["cause"], "refused", "{report}");
+    assert_eq!(report["ok"], false);
+    assert_eq!(bad.status.code(), Some(1), "a bad body is a 400");
+    assert!(String::from_utf8_lossy(&bad.stdout).starts_with("400 "));
+}

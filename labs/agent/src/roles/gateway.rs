@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use hyper::header::{self, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -17,21 +17,6 @@ use crate::log::{Log, now_ms};
 /// Longer than web's datastore timeout (so web's own `502` gets through) and shorter than the
 /// clients' 2 s (so clients see the gateway's `502` rather than their own timeout).
 const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1800);
-
-/// Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus those the client
-/// library sets itself.
-const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -116,10 +101,9 @@ impl Gateway {
             self.cfg.upstream,
             req.path_and_query()
         ));
-        for (name, value) in &req.headers {
-            if !is_hop_by_hop(name) && name != header::HOST && name.as_str() != http::SOURCE {
-                builder = builder.header(name, value);
-            }
+        // The gateway relabels the source with the one it used (PROTOCOL.md).
+        for (name, value) in http::end_to_end(&req.headers, &[http::SOURCE]) {
+            builder = builder.header(name, value);
         }
         builder = builder.header(http::SOURCE, source.as_str());
         let upstream_req = match builder.body(http_body_util::Full::new(req.body.clone())) {
@@ -133,14 +117,7 @@ impl Gateway {
         match self.client.send(upstream_req).await {
             Ok(answer) => {
                 self.count(&source, request_bytes + answer.body.len() as u64, |_| {});
-                let mut resp = Response::new(http_body_util::Full::new(answer.body));
-                *resp.status_mut() = answer.status;
-                for (name, value) in &answer.headers {
-                    if !is_hop_by_hop(name) {
-                        resp.headers_mut().append(name, value.clone());
-                    }
-                }
-                resp
+                http::relayed(answer, &[])
             }
             Err(e) => {
                 self.count(&source, request_bytes, |c| c.errors += 1);
@@ -254,8 +231,4 @@ impl Gateway {
             _ => http::not_found(),
         }
     }
-}
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
 }

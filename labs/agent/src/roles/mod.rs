@@ -1,13 +1,17 @@
-//! The roles a container can play, and what they all share: listeners, `/healthz`, `ready`.
+//! The roles a container can play, and what they all share: listeners, `/healthz`, `ready`,
+//! and `POST /pivot` on the control API.
 
 pub mod datastore;
 pub mod executor;
+pub mod firewall;
 pub mod gateway;
+pub mod pivot;
 pub mod web;
 pub mod worker;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use hyper::{Method, StatusCode};
 use serde_json::json;
@@ -22,6 +26,7 @@ use crate::log::Log;
 pub enum Role {
     Web,
     Gateway,
+    Firewall,
     Datastore,
     Worker,
     Traffic,
@@ -33,6 +38,7 @@ impl Role {
         match self {
             Self::Web => "web",
             Self::Gateway => "gateway",
+            Self::Firewall => "firewall",
             Self::Datastore => "datastore",
             Self::Worker => "worker",
             Self::Traffic => "traffic",
@@ -60,7 +66,13 @@ impl Listeners {
 
     /// Two ephemeral ports on 127.0.0.1, for tests.
     pub async fn loopback() -> std::io::Result<Self> {
-        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::ephemeral(IpAddr::V4(Ipv4Addr::LOCALHOST)).await
+    }
+
+    /// Two ephemeral ports on `ip`: tests place services in different "zones" by giving them
+    /// different loopback addresses (all of 127.0.0.0/8 is loopback on Linux).
+    pub async fn ephemeral(ip: IpAddr) -> std::io::Result<Self> {
+        let any = SocketAddr::new(ip, 0);
         Ok(Self {
             service: TcpListener::bind(any).await?,
             control: TcpListener::bind(any).await?,
@@ -80,32 +92,47 @@ impl Listeners {
     }
 }
 
-/// Runs `role` until the process ends. Returns early only when the environment does not
-/// configure the role well enough to start.
-pub async fn run(role: Role, env: &Env, log: Log, listeners: Listeners) -> Result<(), ConfigError> {
-    match role {
-        Role::Web => web::run(web::WebConfig::from_env(env)?, log, listeners).await,
-        Role::Gateway => {
-            gateway::run(gateway::GatewayConfig::from_env(env)?, log, listeners).await;
-        }
-        Role::Datastore => {
-            datastore::run(datastore::DatastoreConfig::from_env(env)?, log, listeners).await;
-        }
-        Role::Worker => worker::run(log, listeners).await,
-        Role::Traffic | Role::Attacker => {
-            executor::run(
-                role,
-                executor::ExecutorConfig::from_env(env, role)?,
-                log,
-                listeners,
-            )
-            .await;
-        }
-    }
-    Ok(())
+/// A role with its configuration read from the environment: everything it needs but sockets.
+/// Read before anything is bound, so a bad configuration is always reported as one.
+#[derive(Debug, Clone)]
+pub enum Configured {
+    Web(web::WebConfig),
+    Gateway(gateway::GatewayConfig),
+    Firewall(firewall::FirewallConfig),
+    Datastore(datastore::DatastoreConfig),
+    Worker,
+    /// `traffic` or `attacker`.
+    Executor(Role, executor::ExecutorConfig),
 }
 
-/// `GET /healthz` → `200 ok`; every control API starts with this.
+impl Configured {
+    /// Fails when the environment does not configure `role` well enough to start.
+    pub fn from_env(role: Role, env: &Env) -> Result<Self, ConfigError> {
+        Ok(match role {
+            Role::Web => Self::Web(web::WebConfig::from_env(env)?),
+            Role::Gateway => Self::Gateway(gateway::GatewayConfig::from_env(env)?),
+            Role::Firewall => Self::Firewall(firewall::FirewallConfig::from_env(env)?),
+            Role::Datastore => Self::Datastore(datastore::DatastoreConfig::from_env(env)?),
+            Role::Worker => Self::Worker,
+            Role::Traffic | Role::Attacker => {
+                Self::Executor(role, executor::ExecutorConfig::from_env(env, role)?)
+            }
+        })
+    }
+}
+
+/// Runs the role until the process ends.
+pub async fn run(configured: Configured, log: Log, listeners: Listeners) {
+    match configured {
+        Configured::Web(cfg) => web::run(cfg, log, listeners).await,
+        Configured::Gateway(cfg) => gateway::run(cfg, log, listeners).await,
+        Configured::Firewall(cfg) => firewall::run(cfg, log, listeners).await,
+        Configured::Datastore(cfg) => datastore::run(cfg, log, listeners).await,
+        Configured::Worker => worker::run(log, listeners).await,
+        Configured::Executor(role, cfg) => executor::run(role, cfg, log, listeners).await,
+    }
+}
+
 /// A `502` that names the hop that did not answer and how (`reason`: `timeout`,
 /// `unreachable` or `error`), so that the client can say which tier failed it (PROTOCOL.md).
 pub fn hop_error(message: &str, reason: &str, upstream: &str) -> Resp {
@@ -116,12 +143,14 @@ pub fn hop_error(message: &str, reason: &str, upstream: &str) -> Resp {
     )
 }
 
+/// `GET /healthz` → `200 ok`; every control API starts with this.
 pub fn healthz(req: &Req) -> Option<Resp> {
     (req.method == Method::GET && req.path == "/healthz").then(|| http::text(StatusCode::OK, "ok"))
 }
 
 /// Starts both servers, logs `ready`, then waits forever. The service port of roles without a
 /// service API still answers `/healthz`, so the driver can test reachability on either port.
+/// The control API answers `POST /pivot` here, for every role, before `control` sees anything.
 pub async fn serve_both<S, SF, C, CF>(
     role: Role,
     log: &Log,
@@ -134,6 +163,18 @@ pub async fn serve_both<S, SF, C, CF>(
     C: Fn(Req) -> CF + Clone + Send + Sync + 'static,
     CF: Future<Output = Resp> + Send + 'static,
 {
+    // The log is stamped with LABD_SERVICE: that is who a pivot says it is.
+    let me: Arc<str> = log.service().into();
+    let control = move |req: Req| {
+        let (control, me) = (control.clone(), me.clone());
+        async move {
+            if req.path == pivot::PATH {
+                pivot::answer(&me, &req).await
+            } else {
+                control(req).await
+            }
+        }
+    };
     let service_task = tokio::spawn(http::serve(listeners.service, service));
     let control_task = tokio::spawn(http::serve(listeners.control, control));
     log.emit("ready", None, json!({ "role": role.name() }));
