@@ -1,20 +1,21 @@
 //! In-process tests of zones over loopback: a firewall between zone `tenants` (127.0.0.1) and
 //! zone `data` (127.0.0.2), a datastore in `data`, and pivots from an attacker in `tenants`.
 //! All of 127.0.0.0/8 is loopback on Linux, so a client bound to 127.0.0.9 is a peer in no
-//! zone. Every log line is captured in memory.
+//! zone, and a target on 127.0.0.5 is outside the lab (an exfiltration's destination). Every
+//! log line is captured in memory.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
-use hyper::{Method, Request};
+use hyper::{Method, Request, StatusCode};
 use labd::config;
 use labd::dial;
-use labd::http::{Body, Client};
+use labd::http::{self, Body, Client, Req};
 use labd::log::{Log, MemorySink};
-use labd::roles::{Listeners, Role, datastore, executor, firewall, gateway};
+use labd::roles::{Listeners, Role, datastore, executor, firewall, gateway, pivot};
 use labd::zones::Policy;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket};
@@ -22,6 +23,8 @@ use tokio::net::{TcpListener, TcpSocket};
 const TENANTS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 const DATA: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 const NOWHERE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
+/// In none of the firewall's zones: where exfiltration attempts send their bytes.
+const OUTSIDE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5));
 
 struct Range {
     sink: Arc<MemorySink>,
@@ -101,15 +104,33 @@ async fn range() -> Range {
 impl Range {
     /// A relay request to the firewall from a client bound to `from`.
     async fn relay(&self, from: IpAddr, to: &str, path: &str, trace: u64) -> Reply {
+        self.relay_body(from, to, path, trace, Bytes::new()).await
+    }
+
+    /// A relay request carrying `body` (a `POST` when there is one, else a `GET`).
+    async fn relay_body(
+        &self,
+        from: IpAddr,
+        to: &str,
+        path: &str,
+        trace: u64,
+        body: Bytes,
+    ) -> Reply {
         let socket = TcpSocket::new_v4().unwrap();
         socket.bind(SocketAddr::new(from, 0)).unwrap();
         let stream = socket.connect(self.firewall).await.unwrap();
+        let method = if body.is_empty() {
+            Method::GET
+        } else {
+            Method::POST
+        };
         let req = Request::builder()
+            .method(method)
             .uri(path)
             .header("host", self.firewall.to_string())
             .header("x-bulkhead-to", to)
             .header("x-request-id", trace.to_string())
-            .body(Body::default())
+            .body(Body::new(body))
             .unwrap();
         let answer = dial::exchange(stream, req).await.unwrap();
         Reply {
@@ -191,6 +212,54 @@ fn closed_port(ip: IpAddr) -> SocketAddr {
         .unwrap()
 }
 
+/// What a [`RecordingTarget`] saw of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Received {
+    method: Method,
+    content_length: Option<String>,
+    /// The length of the body actually read.
+    body: usize,
+    trace: Option<u64>,
+}
+
+/// A service that answers every request `200` and keeps what it received, to check what a
+/// pivot delivered.
+struct RecordingTarget {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl RecordingTarget {
+    async fn start(ip: IpAddr) -> Self {
+        let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let record = received.clone();
+        tokio::spawn(http::serve(listener, move |req: Req| {
+            record.lock().unwrap().push(Received {
+                method: req.method.clone(),
+                content_length: http::header_str(&req.headers, "content-length").map(Into::into),
+                body: req.body.len(),
+                trace: req.trace(),
+            });
+            async { http::text(StatusCode::OK, "stored") }
+        }));
+        Self { addr, received }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Whether anything connected to `listener` (which accepts nothing on its own): a connection
+/// made before now is already waiting in the backlog, so a short wait is enough.
+async fn was_connected_to(listener: &TcpListener) -> bool {
+    tokio::time::timeout(Duration::from_millis(200), listener.accept())
+        .await
+        .is_ok()
+}
+
 fn fields(line: &Value, names: &[&str]) -> Value {
     names
         .iter()
@@ -225,6 +294,7 @@ async fn an_allowed_crossing_is_relayed_and_logged_with_its_zones() {
                 "to",
                 "to_zone",
                 "endpoint",
+                "bytes",
                 "allowed",
                 "reason",
                 "status"
@@ -232,7 +302,7 @@ async fn an_allowed_crossing_is_relayed_and_logged_with_its_zones() {
         ),
         json!({
             "service": "fw", "peer": "127.0.0.1", "from_zone": "tenants", "to": "127.0.0.2",
-            "to_zone": "data", "endpoint": "/records/customers", "allowed": true,
+            "to_zone": "data", "endpoint": "/records/customers", "bytes": 0, "allowed": true,
             "reason": null, "status": 200,
         })
     );
@@ -651,5 +721,163 @@ async fn every_role_answers_pivots_on_its_control_api() {
         r.sink.values().iter().all(|l| l["event"] == "ready"),
         "a pivot logs nothing in its own container: {:#?}",
         r.sink.values()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exfiltrating_pivot_posts_exactly_its_bytes_and_the_crossing_counts_them() {
+    let r = range().await;
+    let target = RecordingTarget::start(DATA).await;
+    let (to, fw) = (target.addr.to_string(), r.firewall.to_string());
+    for (trace, bytes) in [(101, 100_000), (102, pivot::MAX_BYTES)] {
+        let body = json!({ "to": to, "path": "/records/upload", "via": fw, "trace": trace, "bytes": bytes });
+        let report = r.pivot(body).await;
+        assert_eq!(
+            fields(&report, &["ok", "status", "cause", "via"]),
+            json!({ "ok": true, "status": 200, "cause": null, "via": "firewall" }),
+            "{bytes} bytes: {report}"
+        );
+        assert!(
+            report["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("POST /records/upload ({bytes} bytes) on {to}")),
+            "{report}"
+        );
+        assert_eq!(
+            fields(
+                &r.crossing(trace),
+                &["to_zone", "endpoint", "bytes", "allowed", "status"]
+            ),
+            json!({
+                "to_zone": "data", "endpoint": "/records/upload", "bytes": bytes,
+                "allowed": true, "status": 200,
+            })
+        );
+    }
+    let delivered = |trace: u64, bytes: usize| Received {
+        method: Method::POST,
+        content_length: Some(bytes.to_string()),
+        body: bytes,
+        trace: Some(trace),
+    };
+    assert_eq!(
+        target.received(),
+        [delivered(101, 100_000), delivered(102, pivot::MAX_BYTES)],
+        "the firewall relays the body whole; the cap is a body every labd accepts"
+    );
+
+    // Straight to the target, the same POST arrives.
+    let direct = r
+        .pivot(json!({ "to": to, "path": "/upload", "trace": 103, "bytes": 10 }))
+        .await;
+    assert_eq!(
+        fields(&direct, &["ok", "status", "via"]),
+        json!({ "ok": true, "status": 200, "via": "direct" })
+    );
+    assert_eq!(target.received()[2], delivered(103, 10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_firewall_never_connects_outside_its_zones() {
+    let r = range().await;
+    // Something does listen outside: only the firewall's rule keeps the bytes in.
+    let outside = TcpListener::bind(SocketAddr::new(OUTSIDE, 0))
+        .await
+        .unwrap();
+    let to = outside.local_addr().unwrap().to_string();
+    let fw = r.firewall.to_string();
+    let expected = |to: &str, bytes: usize| {
+        json!({
+            "from_zone": "tenants", "to": to, "to_zone": null, "bytes": bytes,
+            "allowed": false, "reason": "unreachable", "status": 502,
+        })
+    };
+    let crossing = |trace: u64| {
+        fields(
+            &r.crossing(trace),
+            &[
+                "from_zone",
+                "to",
+                "to_zone",
+                "bytes",
+                "allowed",
+                "reason",
+                "status",
+            ],
+        )
+    };
+
+    let report = r
+        .pivot(json!({ "to": to, "path": "/upload", "via": fw, "trace": 111, "bytes": 65536 }))
+        .await;
+    assert_eq!(
+        fields(&report, &["ok", "status", "cause", "via"]),
+        json!({ "ok": false, "status": 502, "cause": "unreachable", "via": "firewall" }),
+        "{report}"
+    );
+    assert_eq!(crossing(111), expected("127.0.0.5", 65536));
+
+    let relayed = r
+        .relay_body(TENANTS, &to, "/upload", 112, Bytes::from(vec![7; 1000]))
+        .await;
+    assert_eq!(
+        (
+            relayed.status,
+            &relayed.body["reason"],
+            relayed.from_firewall
+        ),
+        (502, &json!("unreachable"), true),
+        "{}",
+        relayed.text
+    );
+    assert_eq!(crossing(112), expected("127.0.0.5", 1000));
+    assert!(
+        !was_connected_to(&outside).await,
+        "the firewall opened a connection outside its zones"
+    );
+
+    // An address outside the lab, as a scenario writes one.
+    let report = r
+        .pivot(json!({ "to": "203.0.113.5:443", "path": "/", "via": fw, "trace": 113, "bytes": 1 }))
+        .await;
+    assert_eq!(
+        (&report["status"], &report["cause"]),
+        (&json!(502), &json!("unreachable")),
+        "{report}"
+    );
+    assert_eq!(crossing(113), expected("203.0.113.5", 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exfiltrating_pivot_fails_as_any_pivot_and_its_bytes_are_capped() {
+    let r = range().await;
+    let closed = closed_port(DATA).to_string();
+    let refused = r
+        .pivot(json!({ "to": closed, "path": "/upload", "bytes": 4096 }))
+        .await;
+    assert_eq!(
+        fields(&refused, &["ok", "status", "cause", "via"]),
+        json!({ "ok": false, "status": 0, "cause": "refused", "via": "direct" })
+    );
+
+    let over_the_cap = [json!(pivot::MAX_BYTES + 1), json!(u64::MAX)];
+    let not_a_length = [json!(-1), json!(2.5), json!("10")];
+    for bytes in over_the_cap.iter().chain(&not_a_length) {
+        let body = json!({ "to": closed, "path": "/upload", "bytes": bytes });
+        let reply = r.call(Method::POST, r.attacker, "/pivot", Some(body)).await;
+        assert_eq!(reply.status, 400, "{bytes}: {}", reply.text);
+        // The parser's own messages do not name the field; the cap's does.
+        if over_the_cap.contains(bytes) {
+            let error = reply.body["error"].as_str().unwrap();
+            assert!(
+                error.contains("bytes") && error.contains("4194304"),
+                "{error}"
+            );
+        }
+    }
+    assert!(
+        r.sink.events("crossing").is_empty(),
+        "a refused body is no attempt"
     );
 }

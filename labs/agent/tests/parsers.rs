@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use fuzz_labd::mutate::{self, Rng};
 use labd::config::{parse_routes, parse_zones};
 use labd::roles::firewall::Segment;
-use labd::roles::pivot::Pivot;
+use labd::roles::pivot::{self, Pivot};
 
 /// LABD_ZONES and LABD_ROUTES as the driver writes them.
 const ZONE_CONFIGS: &[&str] = &[
@@ -30,6 +30,8 @@ const PIVOTS: &[&str] = &[
     r#"{"to":"data-store:8080","path":"/records/customers","via":"fw-tenants-data:8080","trace":17}"#,
     r#"{"to":"web:8080","path":"/admin/users?x=1","via":null,"trace":null}"#,
     r#"{"to":"10.201.4.5:8080","path":"/"}"#,
+    r#"{"to":"203.0.113.5:443","path":"/upload","via":"fw-tenants-data:8080","trace":18,"bytes":1048576}"#,
+    r#"{"to":"198.51.100.7:80","path":"/","via":null,"bytes":0}"#,
 ];
 const SEGMENTS: &[&str] = &[r#"{"from":"tenants","to":"data"}"#];
 
@@ -50,12 +52,14 @@ fn zones_and_routes(text: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// A pivot body is accepted only with both hops and the path well formed.
+/// A pivot body is accepted only with both hops and the path well formed, and a body length
+/// within the cap.
 fn pivot_body(body: &[u8]) -> Result<(), TestCaseError> {
     match Pivot::from_json(body) {
         Ok(p) => {
             prop_assert!(p.path.starts_with('/'), "{:?}", p.path);
             prop_assert!(p.to.port != 0 && !p.to.host.is_empty(), "{:?}", p.to);
+            prop_assert!(p.bytes <= pivot::MAX_BYTES, "{}", p.bytes);
         }
         Err(bad) => prop_assert!(!bad.0.is_empty()),
     }

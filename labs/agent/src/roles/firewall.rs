@@ -67,6 +67,9 @@ struct Crossing {
     to_zone: Option<String>,
     /// The path, without the query.
     endpoint: String,
+    /// The length of the request body the client sent (0 for a `GET`): what an exfiltration
+    /// attempt tried to carry across, whether or not it went through.
+    bytes: usize,
     /// The routes and segments let it through (the target may still have failed it).
     allowed: bool,
     reason: Option<Reason>,
@@ -126,6 +129,7 @@ impl Firewall {
             to,
             to_zone: None,
             endpoint: req.path.clone(),
+            bytes: req.body.len(),
             allowed: false,
             reason: None,
         };
@@ -152,6 +156,9 @@ impl Firewall {
         let addrs = dial::by(deadline, DialError::Timeout, dial::resolve(&crossing.to))
             .await
             .map_err(|_| Reason::Unreachable)?;
+        // The only address the firewall ever connects to is one inside its zones: a target
+        // outside them (code in a zone sending data out of the lab) is refused here, before any
+        // connection, so the firewall is never a way out of the lab.
         let (addr, to) = zones.first_inside(&addrs).ok_or(Reason::Unreachable)?;
         crossing.to_zone = Some(to.to_owned());
         let segmented = lock(&self.segments).contains(&Segment {
@@ -254,6 +261,7 @@ impl Firewall {
                 "to": c.to.host,
                 "to_zone": c.to_zone,
                 "endpoint": c.endpoint,
+                "bytes": c.bytes,
                 "allowed": c.allowed,
                 "reason": c.reason.map(Reason::as_str),
                 "status": status.as_u16(),

@@ -1,11 +1,15 @@
 //! `POST /pivot`, on the control API of every role: code running in this container reaching
 //! another service, directly or through a firewall, as an intruder moving laterally would. It
 //! reports what the network did with the attempt; it decides nothing and logs nothing (the
-//! firewall and the target log what they see).
+//! firewall and the target log what they see). A pivot that carries `bytes` is an exfiltration
+//! attempt: a `POST` of that many bytes, usually to an address outside the lab, which the
+//! network never lets out; the firewall's `crossing` line is where it shows.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use hyper::header::HOST;
+use hyper::body::Bytes;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -21,6 +25,27 @@ pub const PATH: &str = "/pivot";
 /// comes back rather than this timeout; shorter than `labd ctl`'s wait for the answer.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The most `bytes` a pivot may send: the largest request body any labd accepts. A bigger one
+/// would be refused by the firewall's HTTP server (`413`) before the relay judges it, so no
+/// `crossing` line would show the attempt, and the pivot would take that `413` for the
+/// target's answer.
+pub const MAX_BYTES: usize = http::MAX_REQUEST_BODY;
+
+/// `bytes` bytes of filler (zeros) for an exfiltrating pivot's body: slices of one buffer,
+/// allocated on the first exfiltration and shared by every one after, so that concurrent
+/// attempts cost no more memory than one. (Not a zeroed `static`: that would sit in
+/// `.rodata` and add 4 MiB to every lab image.)
+fn filler(bytes: usize) -> Bytes {
+    static FILLER: OnceLock<Bytes> = OnceLock::new();
+    if bytes == 0 {
+        return Bytes::new();
+    }
+    FILLER
+        .get_or_init(|| Bytes::from(vec![0; MAX_BYTES]))
+        // `from_json` caps `bytes`; a `Pivot` built by hand must not panic here either.
+        .slice(..bytes.min(MAX_BYTES))
+}
+
 /// The body of `POST /pivot`, as the driver writes it. Strict: a misspelt `via` would
 /// otherwise turn a pivot through the firewall into a direct one.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +57,9 @@ pub struct PivotRequest {
     pub via: Option<String>,
     #[serde(default)]
     pub trace: Option<u64>,
+    /// A body of this many bytes to send (a `POST`); absent, null or 0: a `GET` with none.
+    #[serde(default)]
+    pub bytes: Option<u64>,
 }
 
 /// A pivot whose hops and path are known to be well formed.
@@ -43,6 +71,8 @@ pub struct Pivot {
     /// Path and query, starting with `/`.
     pub path: String,
     pub trace: Option<u64>,
+    /// The length of the body to send, at most [`MAX_BYTES`]; 0: a `GET` without one.
+    pub bytes: usize,
 }
 
 /// The answer to `POST /pivot`.
@@ -94,7 +124,17 @@ impl Pivot {
             via: asked.via.as_deref().map(|v| hop(v, "via")).transpose()?,
             path: asked.path,
             trace: asked.trace,
+            bytes: body_length(asked.bytes)?,
         })
+    }
+
+    /// `POST` when there is a body to send, else `GET`.
+    pub fn method(&self) -> Method {
+        if self.bytes > 0 {
+            Method::POST
+        } else {
+            Method::GET
+        }
     }
 
     /// Makes the attempt as service `service` and says what became of it.
@@ -128,10 +168,15 @@ impl Pivot {
 
     fn request(&self, service: &str) -> Result<Request<Body>, DialError> {
         let mut builder = Request::builder()
-            .method(Method::GET)
+            .method(self.method())
             .uri(self.path.as_str())
             .header(HOST, self.hop().text.as_str())
             .header(http::SOURCE, service);
+        if self.bytes > 0 {
+            builder = builder
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, self.bytes);
+        }
         if self.via.is_some() {
             builder = builder.header(http::TO, self.to.text.as_str());
         }
@@ -140,7 +185,7 @@ impl Pivot {
         }
         // Only a service id that is no header value can fail here.
         builder
-            .body(Body::default())
+            .body(Body::new(filler(self.bytes)))
             .map_err(|e| DialError::Unreachable(format!("cannot build the request: {e}")))
     }
 
@@ -148,7 +193,7 @@ impl Pivot {
     /// refusal, whose `reason` is the cause.
     fn answered(&self, answer: &Answer) -> Report {
         let status = answer.status.as_u16();
-        let target = format!("GET {} on {}", self.path, self.to);
+        let target = self.attempt();
         let refused_by_firewall = self.via.is_some() && answer.headers.contains_key(http::FIREWALL);
         if !refused_by_firewall {
             return self.report(true, status, None, format!("{target}: {status}"));
@@ -161,6 +206,16 @@ impl Pivot {
             body["error"].as_str().unwrap_or_default()
         );
         self.report(false, status, reason, detail)
+    }
+
+    /// What was tried, for a `detail`: `GET /records on data-store:8080`, or
+    /// `POST /upload (1048576 bytes) on 203.0.113.5:443`.
+    fn attempt(&self) -> String {
+        let body = match self.bytes {
+            0 => String::new(),
+            n => format!(" ({n} bytes)"),
+        };
+        format!("{} {}{body} on {}", self.method(), self.path, self.to)
     }
 
     fn report(&self, ok: bool, status: u16, cause: Option<String>, detail: String) -> Report {
@@ -178,6 +233,19 @@ impl Pivot {
     }
 }
 
+/// The body length a pivot asked for, refused over [`MAX_BYTES`] like any other bad body.
+fn body_length(asked: Option<u64>) -> Result<usize, BadBody> {
+    let asked = asked.unwrap_or(0);
+    usize::try_from(asked)
+        .ok()
+        .filter(|n| *n <= MAX_BYTES)
+        .ok_or_else(|| {
+            BadBody(format!(
+                "bytes: {asked} is more than the {MAX_BYTES} a pivot may send"
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,14 +257,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!((p.to.host.as_str(), p.to.port), ("data-store", 8080));
-        assert_eq!(p.via.unwrap().text, "fw:8080");
+        assert_eq!(p.via.as_ref().unwrap().text, "fw:8080");
+        assert_eq!((p.bytes, p.method()), (0, Method::GET), "no bytes: a GET");
         assert_eq!(
             (p.path.as_str(), p.trace),
             ("/records/customers?n=3", Some(17))
         );
         let direct =
-            Pivot::from_json(br#"{"to":"a:1","path":"/","via":null,"trace":null}"#).unwrap();
-        assert_eq!((direct.via, direct.trace), (None, None));
+            Pivot::from_json(br#"{"to":"a:1","path":"/","via":null,"trace":null,"bytes":null}"#)
+                .unwrap();
+        assert_eq!((direct.via, direct.trace, direct.bytes), (None, None, 0));
+        let exfil =
+            Pivot::from_json(br#"{"to":"203.0.113.5:443","path":"/u","bytes":4194304}"#).unwrap();
+        assert_eq!((exfil.bytes, exfil.method()), (MAX_BYTES, Method::POST));
+        assert_eq!(exfil.to.host, "203.0.113.5");
+        assert_eq!(
+            exfil.attempt(),
+            "POST /u (4194304 bytes) on 203.0.113.5:443"
+        );
         for bad in [
             r#"{"to":"a:1","path":"/","vai":"fw:8080"}"#,
             r#"{"to":"a:1","path":"records"}"#,
@@ -204,6 +282,11 @@ mod tests {
             r#"{"to":"a","path":"/"}"#,
             r#"{"to":"a:1","path":"/","via":"fw"}"#,
             r#"{"path":"/"}"#,
+            r#"{"to":"a:1","path":"/","bytes":4194305}"#,
+            r#"{"to":"a:1","path":"/","bytes":18446744073709551615}"#,
+            r#"{"to":"a:1","path":"/","bytes":-1}"#,
+            r#"{"to":"a:1","path":"/","bytes":1.5}"#,
+            r#"{"to":"a:1","path":"/","bytes":"10"}"#,
             "",
         ] {
             let err = Pivot::from_json(bad.as_bytes()).unwrap_err();
