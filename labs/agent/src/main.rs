@@ -82,7 +82,7 @@ fn main() -> ExitCode {
             };
         }
         Command::Ctl { path, body } => {
-            let ok = runtime(1)
+            let ok = one_thread()
                 .is_ok_and(|rt| rt.block_on(labd::checks::control(env.control_port, &path, &body)));
             return if ok {
                 ExitCode::SUCCESS
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
         }
         Command::Health => {
             let healthy =
-                runtime(1).is_ok_and(|rt| rt.block_on(labd::checks::health(env.control_port)));
+                one_thread().is_ok_and(|rt| rt.block_on(labd::checks::health(env.control_port)));
             return if healthy {
                 ExitCode::SUCCESS
             } else {
@@ -122,10 +122,22 @@ fn main() -> ExitCode {
     code
 }
 
+/// The runtime of a short command the driver runs through `docker exec` (`ctl`, `health`): one
+/// thread, so the range's own machinery adds a single pid to the container it pokes, not a
+/// pool of them that the detector would see as a burst of processes.
+fn one_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .max_blocking_threads(8)
+        // Name lookups run on blocking threads; idle ones go after a second rather than ten,
+        // so a few lookups leave no lasting crowd of pids in the container's count.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .enable_all()
         .build()
 }
