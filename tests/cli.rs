@@ -193,6 +193,7 @@ fn check_accepts_the_repository_and_list_shows_every_scenario() {
         "stolen-credentials",
         "resource-exhaustion",
         "insider-access",
+        "poisoned-pdf",
     ] {
         assert!(listed.contains(id), "{listed}");
     }

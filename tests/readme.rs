@@ -1,5 +1,6 @@
 //! The README's examples, run: every command of its `sh` blocks and every RON block (a scripted
-//! defender, played against the scenario it was written for). An example that stops working
+//! defender, played against the scenario it was written for; an excerpt of a shipped data file,
+//! found in that file, which the data tests load and validate). An example that stops working
 //! fails here instead of on a newcomer's machine.
 
 use std::path::PathBuf;
@@ -185,7 +186,10 @@ impl Drop for ReadmeServer {
 
 #[test]
 fn the_readme_defender_defends_its_scenario_with_no_refusal() {
-    let scripts = blocks(&readme(), "ron");
+    let scripts: Vec<String> = blocks(&readme(), "ron")
+        .into_iter()
+        .filter(|b| b.contains("TimedCommand"))
+        .collect();
     assert!(!scripts.is_empty(), "the README lost its defender example");
     for script in scripts {
         let dir = tempfile::tempdir().unwrap();
@@ -222,5 +226,27 @@ fn the_readme_defender_defends_its_scenario_with_no_refusal() {
             "the example contains nothing\n{text}"
         );
         assert_eq!(points("attribution"), 100, "{text}");
+    }
+}
+
+/// Text with every run of whitespace made one space, so an excerpt indented for a list item
+/// still matches its file.
+fn squeezed(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn every_readme_excerpt_of_a_data_file_is_in_that_file() {
+    let excerpts: Vec<String> = blocks(&readme(), "ron")
+        .into_iter()
+        .filter(|b| !b.contains("TimedCommand"))
+        .collect();
+    assert!(!excerpts.is_empty(), "the README lost its routes example");
+    let saas = std::fs::read_to_string(root().join("labs/topologies/saas.ron")).unwrap();
+    for excerpt in excerpts {
+        assert!(
+            squeezed(&saas).contains(&squeezed(&excerpt)),
+            "this README excerpt is not in labs/topologies/saas.ron:\n{excerpt}"
+        );
     }
 }

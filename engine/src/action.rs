@@ -56,7 +56,32 @@ pub enum Action {
         seconds: u32,
         endpoint: String,
     },
+    /// Code running in `from` opens a connection to `to` and asks for `endpoint`: directly
+    /// over a zone they share, else through the firewall between their zones (see `reach`).
+    Pivot {
+        from: String,
+        to: String,
+        endpoint: String,
+    },
+    /// Code running in `from` tries every other service of `zone` (`GET /`), as a port scan
+    /// would; it succeeds when at least one answers.
+    Scan {
+        from: String,
+        zone: String,
+    },
+    /// Code running in `from` tries to send `bytes` to an address outside the lab (`POST` to
+    /// `to`, port 443), through the firewall of its zone where there is one. Lab networks have
+    /// no route out, so it always fails: the attempt, seen at a firewall, is the evidence.
+    Exfiltrate {
+        from: String,
+        to: String,
+        bytes: u32,
+    },
 }
+
+/// The path and port an exfiltration posts to.
+pub const EXFILTRATION_PATH: &str = "/upload";
+pub const EXFILTRATION_PORT: u16 = 443;
 
 impl Action {
     /// Every entity the action involves, for attributing alerts to what caused them.
@@ -82,6 +107,9 @@ impl Action {
             } => vec![svc(service), id(identity)],
             Action::Hog { service, .. } | Action::Backup { service, .. } => vec![svc(service)],
             Action::Flood { source, .. } => vec![src(source)],
+            Action::Pivot { from, to, .. } => vec![svc(from), svc(to)],
+            Action::Scan { from, .. } => vec![svc(from)],
+            Action::Exfiltrate { from, to, .. } => vec![svc(from), src(to)],
         }
     }
 
@@ -138,6 +166,11 @@ impl Action {
                 seconds,
                 endpoint,
             } => format!("flood {endpoint} from {source} at {rps} req/s for {seconds} s"),
+            Action::Pivot { from, to, endpoint } => format!("from {from}, reach {to} {endpoint}"),
+            Action::Scan { from, zone } => format!("from {from}, scan zone {zone}"),
+            Action::Exfiltrate { from, to, bytes } => {
+                format!("from {from}, send {bytes} bytes to {to}")
+            }
         }
     }
 }
@@ -183,6 +216,15 @@ pub enum Mitigation {
     Unblock {
         source: String,
     },
+    /// Close the route from one zone to another at every firewall between them.
+    Segment {
+        from_zone: String,
+        to_zone: String,
+    },
+    Unsegment {
+        from_zone: String,
+        to_zone: String,
+    },
 }
 
 impl Mitigation {
@@ -199,6 +241,9 @@ impl Mitigation {
             Mitigation::Block { source } | Mitigation::Unblock { source } => {
                 EntityRef::Source(source.clone())
             }
+            Mitigation::Segment { from_zone, .. } | Mitigation::Unsegment { from_zone, .. } => {
+                EntityRef::Zone(from_zone.clone())
+            }
         }
     }
 
@@ -206,7 +251,10 @@ impl Mitigation {
     pub fn is_undo(&self) -> bool {
         matches!(
             self,
-            Mitigation::Reconnect { .. } | Mitigation::Unpause { .. } | Mitigation::Unblock { .. }
+            Mitigation::Reconnect { .. }
+                | Mitigation::Unpause { .. }
+                | Mitigation::Unblock { .. }
+                | Mitigation::Unsegment { .. }
         )
     }
 
@@ -219,6 +267,7 @@ impl Mitigation {
                 | Mitigation::Stop { .. }
                 | Mitigation::Restart { .. }
                 | Mitigation::Revoke { .. }
+                | Mitigation::Segment { .. }
         )
     }
 
@@ -234,6 +283,8 @@ impl Mitigation {
             Mitigation::Revoke { .. } => "revoke",
             Mitigation::Block { .. } => "block",
             Mitigation::Unblock { .. } => "unblock",
+            Mitigation::Segment { .. } => "segment",
+            Mitigation::Unsegment { .. } => "unsegment",
         }
     }
 
@@ -256,6 +307,12 @@ impl Mitigation {
                     parts.push(format!("{p} pids"));
                 }
                 format!("cap {service} to {}", parts.join(", "))
+            }
+            Mitigation::Segment { from_zone, to_zone } => {
+                format!("segment {from_zone} from {to_zone}")
+            }
+            Mitigation::Unsegment { from_zone, to_zone } => {
+                format!("reopen the route from {from_zone} to {to_zone}")
             }
             other => format!("{} {}", other.verb(), other.target().name()),
         }
@@ -490,6 +547,12 @@ pub enum Cause {
     OomKilled { service: String },
     /// A service on the path was too busy to answer (503, time-out): nobody's mitigation.
     Overloaded { service: String },
+    /// The firewall refused the connection because the route from `from_zone` to `to_zone`
+    /// was closed by a segmentation.
+    Segmented { from_zone: String, to_zone: String },
+    /// No route leads there: the networks do not connect the two services, or the firewall
+    /// between them has no route for it. The lab's design, nobody's mitigation.
+    NoRoute,
     /// The application refused the action for its own reasons (a wrong password, a forbidden
     /// endpoint, no credential to use): the attack's own failure.
     Refused,
@@ -508,7 +571,8 @@ impl Cause {
             | Cause::Stopped { service }
             | Cause::Capped { service }
             | Cause::OomKilled { service } => Some(EntityRef::Service(service.clone())),
-            Cause::Overloaded { .. } | Cause::Refused | Cause::Lab => None,
+            Cause::Segmented { from_zone, .. } => Some(EntityRef::Zone(from_zone.clone())),
+            Cause::Overloaded { .. } | Cause::NoRoute | Cause::Refused | Cause::Lab => None,
         }
     }
 
@@ -525,7 +589,12 @@ impl Cause {
             // A cap holds a job down; a memory cap is also what gets it OOM-killed, and a cap
             // that could only be applied by a restart stops the job.
             Cause::Capped { .. } | Cause::OomKilled { .. } => matches!(m, Mitigation::Cap { .. }),
-            Cause::Overloaded { .. } | Cause::Refused | Cause::Lab => false,
+            // The zone pair must match too: closing another way out of the zone did not.
+            Cause::Segmented { to_zone, .. } => matches!(
+                m,
+                Mitigation::Segment { to_zone: closed, .. } if closed == to_zone
+            ),
+            Cause::Overloaded { .. } | Cause::NoRoute | Cause::Refused | Cause::Lab => false,
         };
         verb_fits && self.entity() == Some(m.target())
     }
@@ -541,6 +610,10 @@ impl Cause {
             Cause::Capped { service } => format!("{service} held under its cap"),
             Cause::OomKilled { service } => format!("{service} killed out of memory"),
             Cause::Overloaded { service } => format!("{service} overloaded"),
+            Cause::Segmented { from_zone, to_zone } => {
+                format!("the route from {from_zone} to {to_zone} closed")
+            }
+            Cause::NoRoute => "no route between the two zones".into(),
             Cause::Refused => "refused by the application".into(),
             Cause::Lab => "the lab could not carry it out".into(),
         }

@@ -139,6 +139,34 @@ impl Bot {
                     );
                 }
             }
+            (EntityRef::Service(service), _)
+                if alert
+                    .related
+                    .iter()
+                    .any(|e| matches!(e, EntityRef::Zone(_))) =>
+            {
+                // A connection across zones that should not happen: code in the service itself
+                // is moving. Cut it off its networks (its own work stops; its neighbours' goes
+                // on), unless it is a critical tier, where that would finish the attacker's job.
+                let Some(svc) = view.topology().service(service) else {
+                    return;
+                };
+                self.suspects.insert(alert.entity.clone());
+                self.once(
+                    out,
+                    Command::Attribute {
+                        entity: alert.entity.clone(),
+                    },
+                );
+                if svc.criticality < Criticality::High {
+                    self.once(
+                        out,
+                        Command::Mitigate(Mitigation::Isolate {
+                            service: service.clone(),
+                        }),
+                    );
+                }
+            }
             (EntityRef::Service(_), _) => {
                 // Exec sessions and the like: the person behind it is the lead.
                 for e in alert
@@ -184,7 +212,7 @@ impl Bot {
                     identity: identity.clone(),
                 }),
             ),
-            EntityRef::Service(_) => {}
+            EntityRef::Service(_) | EntityRef::Zone(_) => {}
         }
     }
 

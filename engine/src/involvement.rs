@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 
 use crate::action::Action;
 use crate::format::scenario::Scenario;
-use crate::format::topology::{Role, Topology};
+use crate::format::topology::{Role, Service, Topology};
 use crate::observation::EntityRef;
+use crate::reach::{Way, scan_targets, way, way_out};
 
 fn role(topology: &Topology, role: Role) -> Option<EntityRef> {
     topology
@@ -18,8 +19,9 @@ fn role(topology: &Topology, role: Role) -> Option<EntityRef> {
 
 /// The entities an action involves: who acts (identity, source), where it runs (the container
 /// of an exec or a job) and what it is aimed at (the tiers a flood hits, the datastore a read
-/// drains). An alert about one of these, while the step acts, is about the step; naming or
-/// mitigating one of them is never "touching an innocent".
+/// drains, the services a scan tries). Lateral movement also involves the zone it leaves, the
+/// one a segmentation closes. An alert about one of these, while the step acts, is about the
+/// step; naming or mitigating one of them is never "touching an innocent".
 pub fn involved(action: &Action, topology: &Topology) -> BTreeSet<EntityRef> {
     let mut set: BTreeSet<EntityRef> = action.entities().into_iter().collect();
     let targets: &[Role] = match action {
@@ -28,7 +30,43 @@ pub fn involved(action: &Action, topology: &Topology) -> BTreeSet<EntityRef> {
         _ => &[],
     };
     set.extend(targets.iter().filter_map(|r| role(topology, *r)));
+    set.extend(movement(action, topology));
     set
+}
+
+/// The ways lateral movement takes: to each service it tries, and how it gets there.
+fn ways<'a>(action: &'a Action, topology: &'a Topology) -> Vec<(&'a str, Way<'a>)> {
+    let Some(from) = (match action {
+        Action::Pivot { from, .. } | Action::Scan { from, .. } => topology.service(from),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    let targets: Vec<&Service> = match action {
+        Action::Pivot { to, .. } => topology.service(to).into_iter().collect(),
+        Action::Scan { zone, .. } => scan_targets(topology, &from.id, zone),
+        _ => Vec::new(),
+    };
+    targets
+        .into_iter()
+        .map(|t| (t.id.as_str(), way(topology, from, t)))
+        .collect()
+}
+
+/// What lateral movement involves: the services a scan tries and every zone it leaves
+/// through a firewall (the one a segmentation closes).
+fn movement(action: &Action, topology: &Topology) -> Vec<EntityRef> {
+    let scan = matches!(action, Action::Scan { .. });
+    let mut out = Vec::new();
+    for (target, w) in ways(action, topology) {
+        if scan {
+            out.push(EntityRef::Service(target.to_string()));
+        }
+        if let Way::Firewall { from_zone, .. } = w {
+            out.push(EntityRef::Zone(from_zone.to_string()));
+        }
+    }
+    out
 }
 
 /// The entities an action's attempts depend on: what it involves plus every company service it
@@ -41,9 +79,29 @@ pub fn path(action: &Action, topology: &Topology) -> BTreeSet<EntityRef> {
         | Action::CreateKey { .. }
         | Action::Flood { .. } => &[Role::Gateway, Role::Web],
         Action::ReadData { .. } => &[Role::Gateway, Role::Web, Role::Datastore],
-        Action::Exec { .. } | Action::Hog { .. } | Action::Backup { .. } => &[],
+        Action::Exec { .. }
+        | Action::Hog { .. }
+        | Action::Backup { .. }
+        | Action::Pivot { .. }
+        | Action::Scan { .. }
+        | Action::Exfiltrate { .. } => &[],
     };
     set.extend(through.iter().filter_map(|r| role(topology, *r)));
+    // Lateral movement passes the firewalls between the zones it crosses; an exfiltration the
+    // firewall of its zone.
+    set.extend(
+        ways(action, topology)
+            .into_iter()
+            .filter_map(|(_, w)| match w {
+                Way::Firewall { via, .. } => Some(EntityRef::Service(via.id.clone())),
+                _ => None,
+            }),
+    );
+    if let Action::Exfiltrate { from, .. } = action
+        && let Some((via, _)) = topology.service(from).and_then(|f| way_out(topology, f))
+    {
+        set.insert(EntityRef::Service(via.id.clone()));
+    }
     set
 }
 

@@ -5,18 +5,23 @@ use serde::{Deserialize, Serialize};
 /// Session time in milliseconds since the session started (end of briefing).
 pub type Millis = u64;
 
-/// Something a defender can point at: a container, an account or a network source.
+/// Something a defender can point at: a container, an account, a network source or a trust
+/// zone (what a segmentation closes the way out of).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EntityRef {
     Service(String),
     Identity(String),
     Source(String),
+    Zone(String),
 }
 
 impl EntityRef {
     pub fn name(&self) -> &str {
         match self {
-            EntityRef::Service(s) | EntityRef::Identity(s) | EntityRef::Source(s) => s,
+            EntityRef::Service(s)
+            | EntityRef::Identity(s)
+            | EntityRef::Source(s)
+            | EntityRef::Zone(s) => s,
         }
     }
 
@@ -25,6 +30,7 @@ impl EntityRef {
             EntityRef::Service(_) => "service",
             EntityRef::Identity(_) => "identity",
             EntityRef::Source(_) => "source",
+            EntityRef::Zone(_) => "zone",
         }
     }
 }
@@ -191,6 +197,27 @@ pub enum LogEvent {
         service: String,
         state: LifecycleState,
     },
+    /// One connection attempt from a service in one zone to a service in another, logged by
+    /// the firewall between them (`service`): lateral movement made visible.
+    Crossing {
+        service: String,
+        /// The service the connection came from, as the pivoting container names itself.
+        from: String,
+        /// The zone it came from: the firewall knows it by the network the connection used,
+        /// never by what the client says.
+        from_zone: String,
+        /// The service it asked for.
+        to: String,
+        /// `None` when the firewall could not find the target on any of its zones.
+        to_zone: Option<String>,
+        endpoint: String,
+        /// What the client tried to carry across (a request body; 0 for a plain request).
+        #[serde(default)]
+        bytes: u64,
+        allowed: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<u64>,
+    },
 }
 
 /// Which kind of log event, for rules.
@@ -203,10 +230,11 @@ pub enum EventKind {
     Credential,
     Flow,
     Lifecycle,
+    Crossing,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Login,
         EventKind::Request,
         EventKind::DataAccess,
@@ -214,6 +242,7 @@ impl EventKind {
         EventKind::Credential,
         EventKind::Flow,
         EventKind::Lifecycle,
+        EventKind::Crossing,
     ];
 }
 
@@ -227,6 +256,7 @@ impl LogEvent {
             LogEvent::Credential { .. } => EventKind::Credential,
             LogEvent::Flow { .. } => EventKind::Flow,
             LogEvent::Lifecycle { .. } => EventKind::Lifecycle,
+            LogEvent::Crossing { .. } => EventKind::Crossing,
         }
     }
 
@@ -238,7 +268,16 @@ impl LogEvent {
             | LogEvent::Exec { service, .. }
             | LogEvent::Credential { service, .. }
             | LogEvent::Flow { service, .. }
-            | LogEvent::Lifecycle { service, .. } => service,
+            | LogEvent::Lifecycle { service, .. }
+            | LogEvent::Crossing { service, .. } => service,
+        }
+    }
+
+    /// The service that acted: the one a crossing came from, else the one that logged.
+    pub fn acting_service(&self) -> &str {
+        match self {
+            LogEvent::Crossing { from, .. } => from,
+            other => other.service(),
         }
     }
 
@@ -249,7 +288,7 @@ impl LogEvent {
             | LogEvent::Exec { identity, .. }
             | LogEvent::Credential { identity, .. } => Some(identity),
             LogEvent::Request { identity, .. } => identity.as_deref(),
-            LogEvent::Flow { .. } | LogEvent::Lifecycle { .. } => None,
+            LogEvent::Flow { .. } | LogEvent::Lifecycle { .. } | LogEvent::Crossing { .. } => None,
         }
     }
 
@@ -260,7 +299,7 @@ impl LogEvent {
             | LogEvent::DataAccess { source, .. }
             | LogEvent::Credential { source, .. }
             | LogEvent::Flow { source, .. } => Some(source),
-            LogEvent::Exec { .. } | LogEvent::Lifecycle { .. } => None,
+            LogEvent::Exec { .. } | LogEvent::Lifecycle { .. } | LogEvent::Crossing { .. } => None,
         }
     }
 
@@ -270,7 +309,8 @@ impl LogEvent {
             | LogEvent::Request { trace, .. }
             | LogEvent::DataAccess { trace, .. }
             | LogEvent::Exec { trace, .. }
-            | LogEvent::Credential { trace, .. } => *trace,
+            | LogEvent::Credential { trace, .. }
+            | LogEvent::Crossing { trace, .. } => *trace,
             LogEvent::Flow { .. } | LogEvent::Lifecycle { .. } => None,
         }
     }
@@ -329,6 +369,25 @@ impl LogEvent {
                 "flow {source} -> {upstream}: {requests} req, {denied} denied, {errors} errors"
             ),
             LogEvent::Lifecycle { state, .. } => format!("container {state:?}").to_lowercase(),
+            LogEvent::Crossing {
+                from,
+                from_zone,
+                to,
+                to_zone,
+                endpoint,
+                bytes,
+                allowed,
+                ..
+            } => format!(
+                "{from} ({from_zone}) -> {to} ({}) {endpoint}{}: {}",
+                to_zone.as_deref().unwrap_or("in no zone"),
+                if *bytes > 0 {
+                    format!(", {bytes} bytes")
+                } else {
+                    String::new()
+                },
+                if *allowed { "allowed" } else { "denied" }
+            ),
         }
     }
 }

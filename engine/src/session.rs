@@ -482,19 +482,33 @@ impl Session {
             }
         }
         let visitors = &scenario.traffic.visitors;
-        if visitors.sources.is_empty() || visitors.endpoints.is_empty() {
-            return;
+        if !visitors.sources.is_empty() && !visitors.endpoints.is_empty() {
+            let n = poisson(&mut self.rng, visitors.per_second * dt);
+            for _ in 0..n {
+                let t = self.now + self.rng.random_range(0..until - self.now);
+                let source = &visitors.sources[self.rng.random_range(0..visitors.sources.len())];
+                let endpoint =
+                    &visitors.endpoints[self.rng.random_range(0..visitors.endpoints.len())];
+                let action = Action::Request {
+                    identity: None,
+                    source: source.clone(),
+                    endpoint: endpoint.clone(),
+                };
+                self.issue(t, Origin::Benign, EffectKind::Act(action));
+            }
         }
-        let n = poisson(&mut self.rng, visitors.per_second * dt);
-        for _ in 0..n {
-            let t = self.now + self.rng.random_range(0..until - self.now);
-            let action = Action::Request {
-                identity: None,
-                source: visitors.sources[self.rng.random_range(0..visitors.sources.len())].clone(),
-                endpoint: visitors.endpoints[self.rng.random_range(0..visitors.endpoints.len())]
-                    .clone(),
-            };
-            self.issue(t, Origin::Benign, EffectKind::Act(action));
+        // Last, so that scenarios without internal flows draw exactly what they always drew.
+        for flow in &scenario.traffic.internal {
+            let n = poisson(&mut self.rng, flow.per_minute / 60.0 * dt);
+            for _ in 0..n {
+                let t = self.now + self.rng.random_range(0..until - self.now);
+                let action = Action::Pivot {
+                    from: flow.from.clone(),
+                    to: flow.to.clone(),
+                    endpoint: flow.endpoint.clone(),
+                };
+                self.issue(t, Origin::Benign, EffectKind::Act(action));
+            }
         }
     }
 
@@ -678,6 +692,17 @@ impl Session {
                 self.check_entity(entity)
             }
             Command::Mitigate(m) => {
+                if let Mitigation::Segment { from_zone, to_zone }
+                | Mitigation::Unsegment { from_zone, to_zone } = m
+                {
+                    let between =
+                        crate::reach::firewalls_between(&self.topology, from_zone, to_zone);
+                    if from_zone == to_zone || between.count() == 0 {
+                        return refuse(format!(
+                            "no firewall stands between {from_zone} and {to_zone}: there is no route to close"
+                        ));
+                    }
+                }
                 if let Mitigation::Cap {
                     cpu_cores,
                     memory_mib,
@@ -746,6 +771,10 @@ impl Session {
             EntityRef::Source(s) => match s.parse::<std::net::Ipv4Addr>() {
                 Ok(_) => Ok(()),
                 Err(_) => Err(Refused(format!("\"{s}\" is not an IPv4 source address"))),
+            },
+            EntityRef::Zone(id) => match self.topology.zone(id) {
+                Some(z) if !z.outside => Ok(()),
+                _ => Err(Refused(format!("no company zone \"{id}\""))),
             },
         }
     }

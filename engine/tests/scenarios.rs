@@ -12,10 +12,11 @@ use bulkhead_engine::record::Record;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{Defender, DefenderView, RecordWriter, ScoreCard, Session, SimLab, score};
 
-const SCENARIOS: [&str; 3] = [
+const SCENARIOS: [&str; 4] = [
     "stolen-credentials",
     "resource-exhaustion",
     "insider-access",
+    "poisoned-pdf",
 ];
 
 fn root() -> PathBuf {
@@ -221,6 +222,7 @@ impl Defender for HitsDecoy {
                 EntityRef::Source(source) => Mitigation::Block { source },
                 EntityRef::Identity(identity) => Mitigation::Revoke { identity },
                 EntityRef::Service(service) => Mitigation::Pause { service },
+                EntityRef::Zone(zone) => panic!("no decoy acts as a whole zone ({zone})"),
             };
             out.push(Command::Mitigate(m));
         }

@@ -37,7 +37,28 @@ fn loss(service: &Service, topology: &Topology) -> String {
                 });
             format!("its batch jobs stop; {owner} will notice")
         }
+        Role::Firewall => {
+            "every route it carries between zones is cut, the legitimate ones too".into()
+        }
         Role::Traffic | Role::Attacker => "range machinery: no company impact".into(),
+    }
+}
+
+/// Who loses a route: the company services that sit in `from_zone` (they open the
+/// connections the route carried).
+fn route_users(from_zone: &str, topology: &Topology) -> String {
+    let users: Vec<&str> = topology
+        .services
+        .iter()
+        .filter(|s| {
+            !s.range_only && s.role != Role::Firewall && s.zones.iter().any(|z| z == from_zone)
+        })
+        .map(|s| s.id.as_str())
+        .collect();
+    if users.is_empty() {
+        "nothing in it".into()
+    } else {
+        users.join(", ")
     }
 }
 
@@ -147,6 +168,39 @@ pub fn collateral(m: &Mitigation, topology: &Topology, context: &Context) -> Str
         }
         Mitigation::Unpause { service: id } => format!("Undoes the pause: {id} runs again."),
         Mitigation::Unblock { source } => format!("Undoes the block: {source} may connect again."),
+        Mitigation::Segment { from_zone, to_zone } => {
+            let allowed: Vec<String> = topology
+                .routes
+                .iter()
+                .filter(|r| r.from == *from_zone && r.to == *to_zone)
+                .map(|r| {
+                    if r.endpoints.is_empty() {
+                        "any path".to_string()
+                    } else {
+                        r.endpoints.join(", ")
+                    }
+                })
+                .collect();
+            format!(
+                "The firewall refuses every connection from {from_zone} into {to_zone}: {} lose{} what the route carried ({}). Everything else keeps running.",
+                route_users(from_zone, topology),
+                if route_users(from_zone, topology).contains(", ") {
+                    ""
+                } else {
+                    "s"
+                },
+                if allowed.is_empty() {
+                    "no route was declared, so nothing legitimate".to_string()
+                } else {
+                    allowed.join("; ")
+                }
+            )
+        }
+        Mitigation::Unsegment { from_zone, to_zone } => {
+            format!(
+                "Undoes the segmentation: {from_zone} may reach {to_zone} again as its routes allow."
+            )
+        }
     };
     text.trim().to_string()
 }

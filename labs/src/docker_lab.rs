@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
+use bulkhead_engine::action::{EXFILTRATION_PATH, EXFILTRATION_PORT};
 use bulkhead_engine::format::scenario::Scenario;
-use bulkhead_engine::format::topology::{Role, Topology};
+use bulkhead_engine::format::topology::{Role, Service, Topology};
 use bulkhead_engine::observation::LifecycleState;
+use bulkhead_engine::reach;
 use bulkhead_engine::{
     Action, Backend, Cause, Effect, EffectKind, Lab, LabOutput, LabTimings, LogEvent, Metrics,
     Millis, Mitigation, Observation, ObservationBody, Origin, Outcome,
@@ -24,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::drive::{self, Done, Labd};
 use crate::error::LabError;
+use crate::movement;
 use crate::spec::{LabOptions, RunningLab};
 use crate::telemetry::{
     CgroupRates, CgroupSample, Clock, Evidence, LabdLine, NetCounters, held_by_limits,
@@ -315,7 +318,9 @@ impl Shared {
                 Mitigation::Cap { .. } => h.capped = true,
                 Mitigation::Revoke { .. }
                 | Mitigation::Block { .. }
-                | Mitigation::Unblock { .. } => {}
+                | Mitigation::Unblock { .. }
+                | Mitigation::Segment { .. }
+                | Mitigation::Unsegment { .. } => {}
             }
         });
     }
@@ -676,6 +681,21 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
             let result = result.map(|out| format!("exec session ran: {out}"));
             shared.outcome_because(effect, result, Some(shared.cannot_run(service)));
         }
+        Action::Pivot { from, to, endpoint } => {
+            let (result, cause) = match pivot(shared, effect, from, to, endpoint).await {
+                Ok(detail) => (Ok(detail), None),
+                Err((detail, cause)) => (Err(detail), Some(cause)),
+            };
+            shared.outcome_because(effect, result, cause);
+        }
+        Action::Scan { from, zone } => scan(shared, effect, from, zone).await,
+        Action::Exfiltrate { from, to, bytes } => {
+            let (result, cause) = match exfiltrate(shared, effect, from, to, *bytes).await {
+                Ok(detail) => (Ok(detail), None),
+                Err((detail, cause)) => (Err(detail), Some(cause)),
+            };
+            shared.outcome_because(effect, result, cause);
+        }
         _ => {
             let role = if hostile {
                 Role::Attacker
@@ -704,6 +724,197 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
                 shared.outcome_because(effect, Err(e), Some(Cause::Lab));
             }
         }
+    }
+}
+
+/// Code in `from` reaching `to` (see `movement`): `Ok(what answered)`, or why not. Nothing is
+/// run in an origin the lab knows to be down (isolated, paused, stopped), as the simulated lab
+/// decides: in an isolated container, the name lookups of code with no network would pile up
+/// threads that the detector would take for the attacker's.
+async fn pivot(
+    shared: &Shared,
+    trace: u64,
+    from: &str,
+    to: &str,
+    path: &str,
+) -> Result<String, (String, Cause)> {
+    let topology = shared.topology.clone();
+    let (Some(origin), Some(target), Some(container)) = (
+        topology.service(from),
+        topology.service(to),
+        shared.container(from),
+    ) else {
+        return Err((
+            format!("no way from {from} to {to} in this lab"),
+            Cause::Lab,
+        ));
+    };
+    if let Some(cause) = shared.hop(from).down(from) {
+        return Err((
+            format!("{from} cannot reach anything: {}", cause.summary()),
+            cause,
+        ));
+    }
+    let way = reach::way(&topology, origin, target);
+    let attempt = movement::Attempt::get(to, path, movement::via(&way), trace);
+    let exec = |id: &str| shared.driver_exec(id);
+    match movement::pivot(&shared.docker, container, &attempt, exec).await {
+        // The origin could not run code: it is not running.
+        Err(e) => Err((e, shared.cannot_run(from))),
+        Ok(report) if report.ok => Ok(format!("{to} answered {}", report.status)),
+        Ok(report) => {
+            let down = |s: &str| shared.hop(s).down(s);
+            let cause = movement::cause_of(report.cause.as_deref(), &way, from, to, down);
+            Err((format!("{to} not reached: {}", report.detail), cause))
+        }
+    }
+}
+
+/// An exfiltration from `from` to an address outside the lab, through the firewall of its
+/// zone where there is one (see `reach::way_out`): it cannot succeed on internal networks.
+async fn exfiltrate(
+    shared: &Shared,
+    trace: u64,
+    from: &str,
+    to: &str,
+    bytes: u32,
+) -> Result<String, (String, Cause)> {
+    let topology = shared.topology.clone();
+    let (Some(origin), Some(container)) = (topology.service(from), shared.container(from)) else {
+        return Err((format!("no container {from}"), Cause::Lab));
+    };
+    if let Some(cause) = shared.hop(from).down(from) {
+        return Err((
+            format!("{from} cannot reach anything: {}", cause.summary()),
+            cause,
+        ));
+    }
+    let out = reach::way_out(&topology, origin);
+    let attempt = movement::Attempt {
+        to,
+        port: EXFILTRATION_PORT,
+        path: EXFILTRATION_PATH,
+        via: out.map(|(via, _)| via.id.as_str()),
+        bytes,
+        trace,
+    };
+    let exec = |id: &str| shared.driver_exec(id);
+    match movement::pivot(&shared.docker, container, &attempt, exec).await {
+        Err(e) => Err((e, shared.cannot_run(from))),
+        // Something outside answered: the lab leaks, which its shield must never allow.
+        Ok(report) if report.ok => Ok(format!("LEAK: {to} answered: {}", report.detail)),
+        Ok(report) => {
+            let down = |s: &str| shared.hop(s).down(s);
+            let cause = down(from)
+                .or_else(|| out.and_then(|(via, _)| down(&via.id)))
+                .unwrap_or(Cause::NoRoute);
+            Err((report.detail, cause))
+        }
+    }
+}
+
+/// A scan: a `GET /` to every company service of the zone, one after another, as the
+/// simulated lab does; it succeeds when one answers.
+async fn scan(shared: &Shared, effect: u64, from: &str, zone: &str) {
+    let topology = shared.topology.clone();
+    let targets = reach::scan_targets(&topology, from, zone);
+    let mut reached = Vec::new();
+    let mut first_failure = None;
+    for target in &targets {
+        match pivot(shared, effect, from, &target.id, "/").await {
+            Ok(_) => reached.push(target.id.as_str()),
+            Err((_, cause)) => {
+                first_failure.get_or_insert(cause);
+            }
+        }
+    }
+    let detail = format!(
+        "{} of {} services of {zone} answered{}{}",
+        reached.len(),
+        targets.len(),
+        if reached.is_empty() { "" } else { ": " },
+        reached.join(", ")
+    );
+    let cause = match first_failure {
+        Some(cause) if reached.is_empty() => Some(cause),
+        _ if targets.is_empty() => Some(Cause::NoRoute),
+        _ => None,
+    };
+    shared.emit(LabOutput::Outcome(Outcome {
+        t_ms: shared.clock.now(),
+        effect,
+        ok: cause.is_none(),
+        records: reached.len() as u32,
+        detail,
+        cause,
+    }));
+}
+
+/// Close or reopen a route at every firewall between the zones, each confirmed by its list
+/// and then by a probe: a pivot from the zone into the other, refused for the segment (or no
+/// longer refused for it) at the firewall.
+async fn segment(shared: &Shared, from_zone: &str, to_zone: &str, close: bool) -> Done {
+    let topology = shared.topology.clone();
+    let mut done = Vec::new();
+    for firewall in reach::firewalls_between(&topology, from_zone, to_zone) {
+        let address = shared
+            .address(&firewall.id)
+            .ok_or_else(|| format!("{} has no address (isolated?)", firewall.id))?;
+        done.push(
+            shared
+                .labd
+                .segment(address, from_zone, to_zone, close)
+                .await?,
+        );
+        done.push(probe_route(shared, firewall, from_zone, to_zone, close).await?);
+    }
+    if done.is_empty() {
+        return Err(format!(
+            "no firewall stands between {from_zone} and {to_zone}"
+        ));
+    }
+    Ok(done.join("; "))
+}
+
+/// Try the route through `firewall` from a running company service of `from_zone` to one of
+/// `to_zone`. Its crossing carries the probe trace, which keeps it from the detector.
+async fn probe_route(
+    shared: &Shared,
+    firewall: &Service,
+    from_zone: &str,
+    to_zone: &str,
+    closed: bool,
+) -> Done {
+    let topology = shared.topology.clone();
+    let usable = |s: &&Service, zone: &str| {
+        !s.range_only
+            && s.role != Role::Firewall
+            && s.zones.iter().any(|z| z == zone)
+            && shared.hop(&s.id).down(&s.id).is_none()
+    };
+    let origin = topology.services.iter().find(|s| usable(s, from_zone));
+    let target = topology.services.iter().find(|s| {
+        usable(s, to_zone)
+            && origin.is_some_and(|o| {
+                matches!(reach::way(&topology, o, s), reach::Way::Firewall { via, .. } if via.id == firewall.id)
+            })
+    });
+    let (Some(origin), Some(target), Some(container)) =
+        (origin, target, origin.and_then(|o| shared.container(&o.id)))
+    else {
+        return Ok("no running service on both sides to probe with".into());
+    };
+    let exec = |id: &str| shared.driver_exec(id);
+    let via = Some(firewall.id.as_str());
+    let attempt = movement::Attempt::get(&target.id, "/", via, movement::PROBE_TRACE);
+    let report = movement::pivot(&shared.docker, container, &attempt, exec).await?;
+    let refused_for_it = report.cause.as_deref() == Some("segmented");
+    let seen = format!("a probe from {} to {}", origin.id, target.id);
+    match (closed, refused_for_it) {
+        (true, true) => Ok(format!("{seen} was refused (confirmed)")),
+        (false, false) => Ok(format!("{seen} is no longer refused for it (confirmed)")),
+        (true, false) => Err(format!("{seen} was not refused: {}", report.detail)),
+        (false, true) => Err(format!("{seen} is still refused")),
     }
 }
 
@@ -778,6 +989,12 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
                 .revoke(web, &shared.lab.credentials.admin_token, identity)
                 .await
         }
+        Mitigation::Segment { from_zone, to_zone } => {
+            segment(shared, from_zone, to_zone, true).await
+        }
+        Mitigation::Unsegment { from_zone, to_zone } => {
+            segment(shared, from_zone, to_zone, false).await
+        }
         Mitigation::Block { source } | Mitigation::Unblock { source } => {
             let gw = shared
                 .role_service(Role::Gateway)
@@ -820,6 +1037,12 @@ fn console_request(event: &LogEvent) -> bool {
     matches!(event, LogEvent::Request { identity: Some(who), endpoint, .. } if who == "admin" && endpoint.starts_with("/admin"))
 }
 
+/// A crossing the driver's own probe caused (a segmentation being checked): the defender's
+/// action, not the company's traffic.
+fn probe_crossing(event: &LogEvent) -> bool {
+    matches!(event, LogEvent::Crossing { trace: Some(t), .. } if *t == movement::PROBE_TRACE)
+}
+
 /// labd's stdout, line by line, as events (company services) and outcomes (actors).
 async fn follow_logs(shared: Arc<Shared>, container: String) {
     let options = LogsOptionsBuilder::default()
@@ -836,7 +1059,9 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
             let line: String = partial.drain(..=end).collect();
             match parse_labd_line(&line) {
                 Some(LabdLine::Event { ts_ms, event })
-                    if shared.company(event.service()) && !console_request(&event) =>
+                    if shared.company(event.service())
+                        && !console_request(&event)
+                        && !probe_crossing(&event) =>
                 {
                     shared.observe(shared.clock.of_unix_ms(ts_ms), event);
                 }

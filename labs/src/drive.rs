@@ -72,7 +72,12 @@ pub fn act_body(
             source,
             json!({"kind": "flood", "rps": rps, "seconds": flood_seconds, "endpoint": endpoint}),
         ),
-        Action::Exec { .. } | Action::Hog { .. } | Action::Backup { .. } => return None,
+        Action::Exec { .. }
+        | Action::Hog { .. }
+        | Action::Backup { .. }
+        | Action::Pivot { .. }
+        | Action::Scan { .. }
+        | Action::Exfiltrate { .. } => return None,
     };
     let mut body = json!({"trace": trace, "source": source, "do": what});
     if let Some((identity, password)) = identity {
@@ -153,6 +158,49 @@ impl Labd {
             (true, true) => Ok(format!("gateway blocks {source} (confirmed)")),
             (false, false) => Ok(format!("gateway lets {source} through again (confirmed)")),
             _ => Err("the gateway's rule list does not show the change".into()),
+        }
+    }
+
+    /// Close (or reopen) the route `from` → `to` at a firewall, confirmed against its list.
+    pub async fn segment(&self, firewall: Ipv4Addr, from: &str, to: &str, close: bool) -> Done {
+        let base = format!("http://{firewall}:{CONTROL_PORT}/segments");
+        let sent = if close {
+            self.http
+                .post(&base)
+                .json(&json!({"from": from, "to": to}))
+                .send()
+                .await
+        } else {
+            self.http.delete(format!("{base}/{from}/{to}")).send().await
+        };
+        match sent {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) if close && r.status() == reqwest::StatusCode::CONFLICT => {
+                return Err("already segmented".into());
+            }
+            Ok(r) if !close && r.status() == reqwest::StatusCode::NOT_FOUND => {
+                return Err("not segmented".into());
+            }
+            Ok(r) => return Err(format!("firewall answered {}", r.status())),
+            Err(e) => return Err(format!("firewall unreachable: {e}")),
+        }
+        let list: Vec<serde_json::Value> = self
+            .http
+            .get(&base)
+            .send()
+            .await
+            .map_err(|e| format!("cannot confirm: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("cannot confirm: {e}"))?;
+        let listed = list.iter().any(|p| p["from"] == from && p["to"] == to);
+        if listed == close {
+            Ok(format!(
+                "the firewall {} the route from {from} to {to}",
+                if close { "closed" } else { "reopened" }
+            ))
+        } else {
+            Err("the firewall's segment list does not show the change".into())
         }
     }
 

@@ -123,8 +123,14 @@ struct ContainerPlan {
     name: String,
     /// Network names to join, the home zone's first.
     networks: Vec<String>,
+    /// A firewall's zones, in the order of `networks`: it is told each zone's subnet
+    /// (`LABD_ZONES`) once the networks exist, to know a connection's zone by its address.
+    firewall_zones: Option<Vec<String>>,
     body: ContainerCreateBody,
 }
+
+/// A created network: its id and the subnet it was given.
+type NetworkMade = Option<(String, String)>;
 
 impl<'a> Plan<'a> {
     fn new(
@@ -246,6 +252,15 @@ impl<'a> Plan<'a> {
                     env.push(format!("LABD_GATEWAY={}", alias_of(Role::Gateway)?));
                 }
                 Role::Worker => {}
+                Role::Firewall => {
+                    let routes: Vec<_> = topology
+                        .routes
+                        .iter()
+                        .filter(|r| r.via == service.id)
+                        .map(|r| json!({"from": r.from, "to": r.to, "endpoints": r.endpoints}))
+                        .collect();
+                    env.push(format!("LABD_ROUTES={}", json!(routes)));
+                }
             }
             let mut container_labels = base_labels.clone();
             container_labels.insert(labels::SERVICE.into(), service.id.clone());
@@ -257,6 +272,7 @@ impl<'a> Plan<'a> {
                 service: service.id.clone(),
                 name,
                 networks: nets,
+                firewall_zones: (service.role == Role::Firewall).then(|| service.zones.clone()),
             });
         }
         Ok(Plan {
@@ -350,14 +366,14 @@ async fn bring_up(
     // while other zones' networks are still being made. A failed network leaves its error
     // here; the containers waiting for it fail with a placeholder that this error replaces.
     let network_error: Mutex<Option<LabError>> = Mutex::new(None);
-    let networks: HashMap<&str, Shared<BoxFuture<'_, Option<String>>>> = plan
+    let networks: HashMap<&str, Shared<BoxFuture<'_, NetworkMade>>> = plan
         .networks
         .iter()
         .map(|(zone, name, bridge)| {
             let network_error = &network_error;
             let created = async move {
                 match create_network(docker, plan, zone, name, bridge).await {
-                    Ok(id) => Some(id),
+                    Ok(made) => Some(made),
                     Err(e) => {
                         if let Ok(mut slot) = network_error.lock() {
                             slot.get_or_insert(e);
@@ -369,11 +385,11 @@ async fn bring_up(
             (name.as_str(), created.boxed().shared())
         })
         .collect();
-    let all_networks = join_all(
-        plan.networks
-            .iter()
-            .map(|(zone, name, _)| networks[name.as_str()].clone().map(move |id| (zone, id))),
-    );
+    let all_networks = join_all(plan.networks.iter().map(|(zone, name, _)| {
+        networks[name.as_str()]
+            .clone()
+            .map(move |made| (zone, made.map(|(id, _)| id)))
+    }));
     // join_all, not try_join_all: on a failure the others run to their end, so no creation
     // is still in flight (and unseen) when the cleanup lists the session's objects.
     let all_containers = join_all(
@@ -435,14 +451,14 @@ async fn bring_up(
     })
 }
 
-/// Create the internal network of one zone; returns its id.
+/// Create the internal network of one zone; returns its id and subnet.
 async fn create_network(
     docker: &Docker,
     plan: &Plan<'_>,
     zone: &str,
     name: &str,
     bridge: &str,
-) -> Result<String, LabError> {
+) -> Result<(String, String), LabError> {
     let mut net_labels = plan.base_labels.clone();
     net_labels.insert(labels::ZONE.into(), zone.to_owned());
     // Another process may take the subnet between the listing and the creation; the daemon
@@ -475,7 +491,7 @@ async fn create_network(
         match docker.create_network(request).await {
             Ok(created) => {
                 tracing::debug!(%name, took = ?t0.elapsed(), "network created");
-                return Ok(created.id);
+                return Ok((created.id, lease.subnet()));
             }
             Err(e) if subnets::is_overlap(&e) && refused.len() < 32 => {
                 refused.extend(subnets::parse_cidr(&lease.subnet()));
@@ -485,16 +501,16 @@ async fn create_network(
     }
 }
 
-/// Wait until a network exists (created by another task of the same lab_up).
+/// Wait until a network exists (created by another task of the same lab_up); its subnet.
 async fn network_ready(
-    networks: &HashMap<&str, Shared<BoxFuture<'_, Option<String>>>>,
+    networks: &HashMap<&str, Shared<BoxFuture<'_, NetworkMade>>>,
     network: &str,
-) -> Result<(), LabError> {
+) -> Result<String, LabError> {
     match networks.get(network) {
         Some(created) => created
             .clone()
             .await
-            .map(|_| ())
+            .map(|(_, subnet)| subnet)
             .ok_or_else(|| network_failed(network)),
         None => Err(network_failed(network)),
     }
@@ -511,14 +527,22 @@ async fn create_and_start(
     docker: &Docker,
     plan: &ContainerPlan,
     image: &str,
-    networks: &HashMap<&str, Shared<BoxFuture<'_, Option<String>>>>,
+    networks: &HashMap<&str, Shared<BoxFuture<'_, NetworkMade>>>,
 ) -> Result<ContainerInspectResponse, LabError> {
     let name = &plan.name;
     network_ready(networks, &plan.networks[0]).await?;
-    let body = ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         image: Some(image.to_owned()),
         ..plan.body.clone()
     };
+    if let Some(zones) = &plan.firewall_zones {
+        let mut subnets = serde_json::Map::new();
+        for (zone, network) in zones.iter().zip(&plan.networks) {
+            subnets.insert(zone.clone(), json!(network_ready(networks, network).await?));
+        }
+        let zones_env = format!("LABD_ZONES={}", serde_json::Value::Object(subnets));
+        body.env.get_or_insert_with(Vec::new).push(zones_env);
+    }
     // Times since the create call, logged at debug level: on a slow start they show which
     // daemon step took the time (on the reference machine: start, 0.3-1.5 s each).
     let t0 = Instant::now();

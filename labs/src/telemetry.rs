@@ -245,6 +245,19 @@ pub fn parse_labd_line(line: &str) -> Option<LabdLine> {
             denied: n(&v, "denied") as u32,
             errors: n(&v, "errors") as u32,
         }),
+        // A connection from an address in none of the firewall's zones has no zone to cross
+        // from: nothing in a lab makes one, so it is not the company's telemetry.
+        "crossing" => log(LogEvent::Crossing {
+            service,
+            from: s(&v, "source")?,
+            from_zone: s(&v, "from_zone")?,
+            to: s(&v, "to").unwrap_or_default(),
+            to_zone: s(&v, "to_zone"),
+            endpoint: s(&v, "endpoint").unwrap_or_default(),
+            bytes: n(&v, "bytes"),
+            allowed: b(&v, "allowed"),
+            trace,
+        }),
         "outcome" => {
             let ok = b(&v, "ok");
             let judged = match s(&v, "cause") {
@@ -438,6 +451,33 @@ mod tests {
         // Blocked without the source it needs cannot be credited to a block.
         let bare = r#"{"ts_ms":5,"service":"attacker","event":"outcome","trace":9,"ok":false,"cause":"blocked"}"#;
         assert_eq!(judged(bare), (Some(Cause::Lab), None));
+    }
+
+    #[test]
+    fn a_crossing_names_its_zones_and_one_from_no_zone_is_not_company_telemetry() {
+        let line = r#"{"ts_ms":5,"service":"firewall","event":"crossing","peer":"198.18.0.5","source":"invoice-worker","from_zone":"jobs","to":"ledger-db","to_zone":"data","endpoint":"/records/invoices","bytes":0,"allowed":false,"reason":"no_route","status":403,"trace":4}"#;
+        let Some(LabdLine::Event { event, .. }) = parse_labd_line(line) else {
+            panic!("not an event");
+        };
+        assert_eq!(
+            event,
+            LogEvent::Crossing {
+                service: "firewall".into(),
+                from: "invoice-worker".into(),
+                from_zone: "jobs".into(),
+                to: "ledger-db".into(),
+                to_zone: Some("data".into()),
+                endpoint: "/records/invoices".into(),
+                bytes: 0,
+                allowed: false,
+                trace: Some(4),
+            }
+        );
+        let unzoned = line.replace(r#""from_zone":"jobs""#, r#""from_zone":null"#);
+        assert!(!matches!(
+            parse_labd_line(&unzoned),
+            Some(LabdLine::Event { .. })
+        ));
     }
 
     #[test]

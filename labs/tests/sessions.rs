@@ -11,11 +11,12 @@ use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::record::RecordLine;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
-    Action, Cause, Defender, Effect, EffectKind, EntityRef, Lab, LabOutput, Mitigation,
+    Action, Cause, Defender, Effect, EffectKind, EntityRef, Lab, LabOutput, LogEvent, Mitigation,
     Observation, ObservationBody, Origin, RecordWriter, ScoreCard, Session, SimLab,
 };
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
+use bulkhead_labs::movement::Attempt;
 
 /// Session seconds per wall second: a 10-minute scenario plays in one minute.
 const TIME_SCALE: f64 = 10.0;
@@ -187,9 +188,21 @@ fn scenario_on_docker(id: &str) {
     let on_docker = detections(&loaded, &lines);
     let on_sim = detections(&loaded, &sim_lines);
     assert!(!on_docker.is_empty());
+    let evidence = |lines: &[RecordLine]| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| match l {
+                RecordLine::Alert(a) => Some(format!("{} {}: {}", a.rule, a.entity, a.evidence)),
+                _ => None,
+            })
+            .collect()
+    };
     assert_eq!(
-        on_docker, on_sim,
-        "{id}: Docker and the simulated lab detect the attack differently"
+        on_docker,
+        on_sim,
+        "{id}: Docker and the simulated lab detect the attack differently\non Docker: {:#?}\non sim: {:#?}",
+        evidence(&lines),
+        evidence(&sim_lines)
     );
 
     let (idle, _) = play(&loaded, docker_lab(&loaded, TIME_SCALE), &mut Idle);
@@ -214,6 +227,11 @@ fn resource_exhaustion_on_docker() {
 #[test]
 fn insider_access_on_docker() {
     scenario_on_docker("insider-access");
+}
+
+#[test]
+fn poisoned_pdf_on_docker() {
+    scenario_on_docker("poisoned-pdf");
 }
 
 /// Drives a real lab directly, effect by effect, collecting its outputs.
@@ -484,12 +502,15 @@ fn mitigations_take_effect_on_real_containers() {
     );
     p.wait(4000);
     let after = p.cpu_since("tenant-a", mark);
-    let tail = &after[after.len().saturating_sub(3)..];
+    let mut tail = after[after.len().saturating_sub(5)..].to_vec();
+    tail.sort_by(f32::total_cmp);
     // On a loaded 2-core host (CI runs the suites side by side) a 0.3-core quota has read
-    // 30-37 % (Docker's stats, against the host's clock). Within 1.5x the cap, below the
-    // uncapped hog's 60 % floor asserted above, tells a cap that holds from one that does not.
+    // 30-37 % (Docker's stats, against the host's clock), and one reading in a few over a
+    // quarter second has read 65 % (a reading taken late). The median of the last five within
+    // 1.5x the cap, below the uncapped hog's 60 % floor asserted above, tells a cap that holds
+    // from one that does not.
     assert!(
-        !tail.is_empty() && tail.iter().all(|c| *c <= 45.0),
+        tail.len() >= 3 && tail[tail.len() / 2] <= 45.0,
         "capped at 0.3 cores: {after:?} (uncapped peak {peak})"
     );
     assert_eq!(
@@ -568,6 +589,220 @@ fn mitigations_take_effect_on_real_containers() {
             })
         ),
         Some(true)
+    );
+    p.lab.shutdown().unwrap();
+}
+
+/// The crossings the lab's firewall logged for `effect`: (from zone, to zone, allowed).
+fn crossings(outputs: &[LabOutput], effect: u64) -> Vec<(String, Option<String>, bool)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            LabOutput::Observation(Observation {
+                body:
+                    ObservationBody::Event(LogEvent::Crossing {
+                        from_zone,
+                        to_zone,
+                        allowed,
+                        trace: Some(t),
+                        ..
+                    }),
+                ..
+            }) if *t == effect => Some((from_zone.clone(), to_zone.clone(), *allowed)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Routes, pivots, scans and segmentation on real networks (the SaaS lab: queue workers in
+/// `jobs`, the console in `ops`, a firewall between them and `data`), with the outcomes and
+/// causes the simulated lab gives for the same moves.
+#[test]
+fn routes_pivots_and_segments_on_real_networks() {
+    if !docker_here("routes") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let topology = Arc::new(format::load_topology(&root.join("labs/topologies/saas.ron")).unwrap());
+    let mut scenario = (*load("stolen-credentials").scenario).clone();
+    scenario.topology = topology.id.clone();
+    let lab = DockerLab::start(
+        Arc::clone(&topology),
+        &scenario,
+        &LabOptions::default(),
+        |_| {},
+    )
+    .expect("the SaaS lab comes up");
+    let running = lab.running().clone();
+    let mut p = Probe {
+        lab: Box::new(lab),
+        now: 0,
+        next: 0,
+        outputs: Vec::new(),
+    };
+    let pivot = |from: &str, to: &str, endpoint: &str| Action::Pivot {
+        from: from.into(),
+        to: to.into(),
+        endpoint: endpoint.into(),
+    };
+    let attempt = |p: &mut Probe, kind: EffectKind| {
+        let id = p.apply(Origin::Attack { step: "t".into() }, kind);
+        p.wait(3000);
+        (id, p.outcome(id), p.cause(id))
+    };
+    let jobs_to_data = (String::from("jobs"), Some(String::from("data")));
+
+    // A declared route: through the firewall, which logs the crossing.
+    let (id, ok, _) = attempt(
+        &mut p,
+        EffectKind::Act(pivot("invoice-worker", "ledger-db", "/records/invoices")),
+    );
+    assert_eq!(ok, Some(true));
+    assert_eq!(
+        crossings(&p.outputs, id),
+        [(jobs_to_data.0.clone(), jobs_to_data.1.clone(), true)]
+    );
+    // Outside the route's endpoints: refused at the firewall, and logged.
+    let (id, ok, cause) = attempt(
+        &mut p,
+        EffectKind::Act(pivot("invoice-worker", "api", "/admin/users")),
+    );
+    assert_eq!((ok, cause), (Some(false), Some(Cause::NoRoute)));
+    assert_eq!(
+        crossings(&p.outputs, id),
+        [(jobs_to_data.0.clone(), jobs_to_data.1.clone(), false)]
+    );
+    // The same zone: directly, and no firewall sees it.
+    let (id, ok, _) = attempt(
+        &mut p,
+        EffectKind::Act(pivot("invoice-worker", "export-worker", "/")),
+    );
+    assert_eq!(ok, Some(true));
+    assert!(crossings(&p.outputs, id).is_empty());
+
+    // Without the firewall, the network itself refuses: the worker tries the datastore's
+    // own address on the data network, which it is not on.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db_ip = running.containers["ledger-db"].addresses["data"].to_string();
+    let report = rt
+        .block_on(async {
+            let docker = bulkhead_labs::docker::connect().await?;
+            let worker = &running.containers["invoice-worker"].id;
+            let attempt = Attempt::get(&db_ip, "/records/invoices", None, 99);
+            bulkhead_labs::movement::pivot(&docker, worker, &attempt, |_| {})
+                .await
+                .map_err(bulkhead_labs::LabError::Runtime)
+        })
+        .unwrap();
+    assert!(!report.ok, "{report:?}");
+    assert!(
+        matches!(report.cause.as_deref(), Some("timeout" | "unreachable")),
+        "the network, not labd, refused: {report:?}"
+    );
+
+    // A scan of the data zone from the console (whose route allows any path): both answer.
+    let (id, ok, _) = attempt(
+        &mut p,
+        EffectKind::Act(Action::Scan {
+            from: "ops-console".into(),
+            zone: "data".into(),
+        }),
+    );
+    assert_eq!(ok, Some(true));
+    assert_eq!(crossings(&p.outputs, id).len(), 2);
+
+    // Segment: confirmed by a probe; the route is closed for that pair of zones only.
+    let segment = Mitigation::Segment {
+        from_zone: "jobs".into(),
+        to_zone: "data".into(),
+    };
+    let id = p.apply(Origin::Defender, EffectKind::Mitigate(segment.clone()));
+    p.wait(4000);
+    assert_eq!(p.outcome(id), Some(true));
+    let (_, ok, cause) = attempt(
+        &mut p,
+        EffectKind::Act(pivot("invoice-worker", "ledger-db", "/records/invoices")),
+    );
+    let closed = Cause::Segmented {
+        from_zone: "jobs".into(),
+        to_zone: "data".into(),
+    };
+    assert_eq!((ok, cause.clone()), (Some(false), Some(closed)));
+    assert!(cause.unwrap().explained_by(&segment));
+    let (_, ok, _) = attempt(
+        &mut p,
+        EffectKind::Act(pivot("ops-console", "ledger-db", "/records/invoices")),
+    );
+    assert_eq!(ok, Some(true), "the ops route stays open");
+    // The probe's own crossing never reaches the detector.
+    assert!(crossings(&p.outputs, bulkhead_labs::movement::PROBE_TRACE).is_empty());
+    let reopen = Mitigation::Unsegment {
+        from_zone: "jobs".into(),
+        to_zone: "data".into(),
+    };
+    let id = p.apply(Origin::Defender, EffectKind::Mitigate(reopen));
+    p.wait(4000);
+    assert_eq!(p.outcome(id), Some(true));
+
+    // An exfiltration: refused at the worker's firewall before any connection out, and the
+    // crossing counts what it tried to carry.
+    let (id, ok, cause) = attempt(
+        &mut p,
+        EffectKind::Act(Action::Exfiltrate {
+            from: "invoice-worker".into(),
+            to: "203.0.113.5".into(),
+            bytes: 300_000,
+        }),
+    );
+    assert_eq!((ok, cause), (Some(false), Some(Cause::NoRoute)));
+    let carried: Vec<(Option<String>, u64)> = p
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            LabOutput::Observation(Observation {
+                body:
+                    ObservationBody::Event(LogEvent::Crossing {
+                        to_zone,
+                        bytes,
+                        trace: Some(t),
+                        ..
+                    }),
+                ..
+            }) if *t == id => Some((to_zone.clone(), *bytes)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(carried, [(None, 300_000)]);
+
+    // An isolated target: the firewall cannot find it, and the record names the isolation.
+    let id = p.apply(
+        Origin::Defender,
+        EffectKind::Mitigate(Mitigation::Isolate {
+            service: "ledger-db".into(),
+        }),
+    );
+    p.wait(3000);
+    assert_eq!(p.outcome(id), Some(true));
+    let (id, ok, cause) = attempt(
+        &mut p,
+        EffectKind::Act(pivot("invoice-worker", "ledger-db", "/records/invoices")),
+    );
+    assert_eq!(
+        (ok, cause),
+        (
+            Some(false),
+            Some(Cause::Isolated {
+                service: "ledger-db".into()
+            })
+        )
+    );
+    assert_eq!(
+        crossings(&p.outputs, id),
+        [(String::from("jobs"), None, false)]
     );
     p.lab.shutdown().unwrap();
 }

@@ -14,9 +14,13 @@ impl Condition {
             Condition::CredentialCreated | Condition::CredentialRevoked => {
                 Some(vec![EventKind::Credential])
             }
-            Condition::EndpointPrefix(_) | Condition::StatusAtLeast(_) => {
-                Some(vec![EventKind::Request])
-            }
+            Condition::EndpointPrefix(_) => Some(vec![EventKind::Request, EventKind::Crossing]),
+            Condition::StatusAtLeast(_) => Some(vec![EventKind::Request]),
+            Condition::FromZone(_)
+            | Condition::ToZone(_)
+            | Condition::ToService(_)
+            | Condition::BytesAtLeast(_) => Some(vec![EventKind::Crossing]),
+            Condition::CommandPrefix(_) => Some(vec![EventKind::Exec]),
             Condition::All(cs) => cs.iter().find_map(Condition::event_kinds),
             Condition::Any(cs) => {
                 let mut all = Vec::new();
@@ -52,16 +56,36 @@ impl Condition {
                 .identity()
                 .and_then(|i| topology.identity(i))
                 .is_some_and(|i| i.admin == *admin),
-            Condition::EndpointPrefix(prefix) => {
-                matches!(event, LogEvent::Request { endpoint, .. } if endpoint.starts_with(prefix.as_str()))
-            }
+            Condition::EndpointPrefix(prefix) => match event {
+                LogEvent::Request { endpoint, .. } | LogEvent::Crossing { endpoint, .. } => {
+                    endpoint.starts_with(prefix.as_str())
+                }
+                _ => false,
+            },
             Condition::StatusAtLeast(min) => {
                 matches!(event, LogEvent::Request { status, .. } if status >= min)
             }
             Condition::Failed => matches!(
                 event,
-                LogEvent::Login { ok: false, .. } | LogEvent::DataAccess { ok: false, .. }
+                LogEvent::Login { ok: false, .. }
+                    | LogEvent::DataAccess { ok: false, .. }
+                    | LogEvent::Crossing { allowed: false, .. }
             ),
+            Condition::FromZone(zone) => {
+                matches!(event, LogEvent::Crossing { from_zone, .. } if from_zone == zone)
+            }
+            Condition::ToZone(zone) => {
+                matches!(event, LogEvent::Crossing { to_zone: Some(to), .. } if to == zone)
+            }
+            Condition::ToService(service) => {
+                matches!(event, LogEvent::Crossing { to, .. } if to == service)
+            }
+            Condition::BytesAtLeast(min) => {
+                matches!(event, LogEvent::Crossing { bytes, .. } if bytes >= min)
+            }
+            Condition::CommandPrefix(prefix) => {
+                matches!(event, LogEvent::Exec { command, .. } if command.starts_with(prefix.as_str()))
+            }
             Condition::CredentialCreated => matches!(
                 event,
                 LogEvent::Credential {

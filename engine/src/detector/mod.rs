@@ -642,7 +642,7 @@ impl Detector {
                 continue;
             }
             let entity = match rule.subject {
-                Subject::Service => Some(EntityRef::Service(e.service().to_string())),
+                Subject::Service => Some(EntityRef::Service(e.acting_service().to_string())),
                 Subject::Identity => e.identity().map(|i| EntityRef::Identity(i.to_string())),
                 Subject::Source => e.source().map(|s| EntityRef::Source(s.to_string())),
             };
@@ -655,6 +655,18 @@ impl Detector {
                 related.push(EntityRef::Source(s.to_string()));
             }
             related.push(EntityRef::Service(e.service().to_string()));
+            if let LogEvent::Crossing {
+                to,
+                from_zone,
+                to_zone,
+                ..
+            } = e
+            {
+                related.push(EntityRef::Service(to.clone()));
+                // The zone left, then the zone entered: the order a segmentation names them in.
+                related.push(EntityRef::Zone(from_zone.clone()));
+                related.extend(to_zone.iter().map(|z| EntityRef::Zone(z.clone())));
+            }
             related.retain(|r| *r != entity);
             fired.push(Alert {
                 id: 0,

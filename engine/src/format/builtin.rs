@@ -25,12 +25,16 @@ macro_rules! shipped {
 /// The shipped scenarios (`scenarios/*.ron`), sorted by id.
 pub const SCENARIOS: &[BuiltIn] = &[
     shipped!("scenarios", "insider-access"),
+    shipped!("scenarios", "poisoned-pdf"),
     shipped!("scenarios", "resource-exhaustion"),
     shipped!("scenarios", "stolen-credentials"),
 ];
 
 /// The shipped lab topologies (`labs/topologies/*.ron`), sorted by id.
-pub const TOPOLOGIES: &[BuiltIn] = &[shipped!("labs/topologies", "company")];
+pub const TOPOLOGIES: &[BuiltIn] = &[
+    shipped!("labs/topologies", "company"),
+    shipped!("labs/topologies", "saas"),
+];
 
 #[cfg(test)]
 mod tests {

@@ -29,8 +29,18 @@ pub enum Condition {
     IdentityAdmin(bool),
     EndpointPrefix(String),
     StatusAtLeast(u16),
-    /// Login or data access that failed.
+    /// Login or data access that failed, or a crossing the firewall refused.
     Failed,
+    /// A crossing from this zone.
+    FromZone(String),
+    /// A crossing into this zone.
+    ToZone(String),
+    /// A crossing toward this service.
+    ToService(String),
+    /// A crossing that tried to carry at least this many bytes.
+    BytesAtLeast(u64),
+    /// An exec session whose command starts with this text.
+    CommandPrefix(String),
     CredentialCreated,
     CredentialRevoked,
     Lifecycle(LifecycleState),
@@ -73,7 +83,10 @@ impl Condition {
     pub fn references(&self, out: &mut Vec<(&'static str, String)>) {
         match self {
             Condition::Service(s) => out.push(("service", s.clone())),
-            Condition::Zone(z) => out.push(("zone", z.clone())),
+            Condition::Zone(z) | Condition::FromZone(z) | Condition::ToZone(z) => {
+                out.push(("zone", z.clone()));
+            }
+            Condition::ToService(s) => out.push(("service", s.clone())),
             Condition::Identity(i) => out.push(("identity", i.clone())),
             Condition::Macro(m) => out.push(("condition", m.clone())),
             Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.references(out)),

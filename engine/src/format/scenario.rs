@@ -150,6 +150,20 @@ pub struct TrafficProfile {
     pub users: Vec<BenignUser>,
     /// Anonymous storefront visitors.
     pub visitors: Visitors,
+    /// Services' own connections to each other (a worker reading the datastore through the
+    /// firewall): the crossings a baseline is made of. Left out of records when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub internal: Vec<InternalFlow>,
+}
+
+/// One service's habit of reaching another (a benign `Pivot`, a Poisson process).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternalFlow {
+    pub from: String,
+    pub to: String,
+    pub endpoint: String,
+    pub per_minute: f32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

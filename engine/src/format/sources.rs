@@ -415,7 +415,7 @@ mod tests {
             assert_eq!(entry.where_from(), "built-in");
             loaded.unwrap_or_else(|e| panic!("{}: {e}", entry.name));
         }
-        assert_eq!(ids(&sources.topologies()), ["company"]);
+        assert_eq!(ids(&sources.topologies()), ["company", "saas"]);
     }
 
     #[test]
@@ -478,6 +478,7 @@ mod tests {
             [
                 "drill",
                 "insider-access",
+                "poisoned-pdf",
                 "resource-exhaustion",
                 "stolen-credentials"
             ]
@@ -529,7 +530,7 @@ mod tests {
         let sources = Sources::new(vec![Layer::user(user.path())]);
         let err = sources.resolve("nothing-here").unwrap_err().to_string();
         assert!(
-            err.contains("available: insider-access, resource-exhaustion, ship"),
+            err.contains("available: insider-access, poisoned-pdf, resource-exhaustion, ship"),
             "{err}"
         );
         let err = sources.resolve("ship").unwrap_err().to_string();
@@ -565,8 +566,9 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
         }
         let names: Vec<String> = files.into_iter().map(|e| e.name).collect();
-        assert_eq!(names.len(), 5, "{names:?}");
+        assert_eq!(names.len(), 7, "{names:?}");
         assert!(names.contains(&"built-in:labs/topologies/company.ron".to_string()));
+        assert!(names.contains(&"built-in:labs/topologies/saas.ron".to_string()));
         assert!(!names.contains(&"built-in:scenarios/stolen-credentials.ron".to_string()));
         let folder = Sources::folder(repo.path());
         assert_eq!(folder.files_to_check().len(), 1);

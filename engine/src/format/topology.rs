@@ -21,6 +21,48 @@ pub struct Topology {
     pub conditions: Vec<NamedCondition>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Which zone may open connections to which, through which firewall (schema_version 2).
+    /// Zones without a route between them do not reach each other at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+}
+
+/// A declared route: services in zone `from` may open connections to services in zone `to`,
+/// through the firewall service `via` (which sits in both), for the listed endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub from: String,
+    pub to: String,
+    pub via: String,
+    /// Path prefixes the route allows (`/records` allows `/records/orders`); empty: any path.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+}
+
+impl Route {
+    /// Whether the route allows a request for `endpoint`, as labd's firewall decides: any
+    /// path when it lists no endpoint; else a listed prefix on a segment boundary (`/records`
+    /// allows `/records/x` and `/records`, not `/recordsx`), and never a path with a `.` or
+    /// `..` segment (`/records/../admin` is not under `/records`).
+    pub fn allows(&self, endpoint: &str) -> bool {
+        if self.endpoints.is_empty() {
+            return true;
+        }
+        let path = endpoint.split('?').next().unwrap_or(endpoint);
+        let dotted = path.split('/').any(|segment| {
+            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+            decoded == "." || decoded == ".."
+        });
+        !dotted
+            && self
+                .endpoints
+                .iter()
+                .any(|prefix| match path.strip_prefix(prefix.as_str()) {
+                    None => false,
+                    Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'),
+                })
+    }
 }
 
 /// A trust zone: one internal network per zone in a real lab.
@@ -42,6 +84,8 @@ pub enum Role {
     Worker,
     Traffic,
     Attacker,
+    /// Sits in several zones and relays what their routes allow, logging every crossing.
+    Firewall,
 }
 
 impl Role {
@@ -53,6 +97,7 @@ impl Role {
             Role::Worker => "worker",
             Role::Traffic => "traffic",
             Role::Attacker => "attacker",
+            Role::Firewall => "firewall",
         }
     }
 }

@@ -12,7 +12,20 @@ use crate::format::topology::{Role, Topology};
 use crate::format::variants::{Pick, VariantError, resolve_pick};
 use crate::observation::EntityRef;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Version 1 files (one way in, no routes) still load as they are; version 2 adds routes,
+/// firewalls and lateral movement.
+fn check_schema_version(c: &mut Checker, version: u32) {
+    if !(1..=SCHEMA_VERSION).contains(&version) {
+        c.fail(
+            None,
+            "schema_version",
+            format!("unsupported schema_version {version}"),
+            &format!("this version of Bulkhead reads schema_version 1 to {SCHEMA_VERSION}"),
+        );
+    }
+}
 
 /// Collects problems in one file.
 struct Checker<'a> {
@@ -96,14 +109,7 @@ fn quoted(s: &str) -> String {
 /// Validate a topology on its own.
 pub fn check_topology(t: &Topology, file: &SourceFile) -> Vec<FormatError> {
     let mut c = Checker::new(file);
-    if t.schema_version != SCHEMA_VERSION {
-        c.fail(
-            None,
-            "schema_version",
-            format!("unsupported schema_version {}", t.schema_version),
-            "this version of Bulkhead reads schema_version: 1",
-        );
-    }
+    check_schema_version(&mut c, t.schema_version);
     c.unique(
         "topology",
         t.zones
@@ -176,6 +182,7 @@ pub fn check_topology(t: &Topology, file: &SourceFile) -> Vec<FormatError> {
             );
         }
     }
+    check_routes(&mut c, t);
     for i in &t.identities {
         let (start, end) = i.work_hours;
         if start >= end || end > 24 {
@@ -357,6 +364,111 @@ pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Form
     c.errors
 }
 
+/// Routes and firewalls (schema_version 2): a route joins two company zones through a
+/// firewall that sits in both; a firewall is company infrastructure.
+fn check_routes(c: &mut Checker, t: &Topology) {
+    let format_2 = !t.routes.is_empty() || t.services_with_role(Role::Firewall).next().is_some();
+    if format_2 && t.schema_version < 2 {
+        c.fail(
+            None,
+            "schema_version",
+            "routes and firewalls need schema_version: 2".into(),
+            "write schema_version: 2",
+        );
+    }
+    for f in t.services_with_role(Role::Firewall) {
+        if f.range_only || f.zones.len() < 2 {
+            c.fail(
+                Some(&anchor_of(&f.id)),
+                "zones",
+                format!(
+                    "firewall \"{}\" must be a company service in two zones or more",
+                    f.id
+                ),
+                "list the zones it stands between, and leave range_only out",
+            );
+        }
+        // A firewall knows where a connection comes from and goes to by the network it
+        // crosses; a service on two of its networks would make that a guess.
+        for s in t.services.iter().filter(|s| s.id != f.id) {
+            let shared: Vec<&String> = s.zones.iter().filter(|z| f.zones.contains(z)).collect();
+            if shared.len() > 1 {
+                c.fail(
+                    Some(&anchor_of(&s.id)),
+                    "zones",
+                    format!(
+                        "service \"{}\" sits in {} zones of firewall \"{}\" ({})",
+                        s.id,
+                        shared.len(),
+                        f.id,
+                        shared
+                            .iter()
+                            .map(|z| z.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    "a service may share at most one zone with each firewall",
+                );
+            }
+        }
+    }
+    for r in &t.routes {
+        // Routes are written one to a line, `from` then `to`: that locates each one's problems.
+        let anchor = format!("from: \"{}\", to: \"{}\"", r.from, r.to);
+        let a = Some(anchor.as_str());
+        for zone in [&r.from, &r.to] {
+            match t.zone(zone) {
+                None => c.fail(
+                    a,
+                    &quoted(zone),
+                    format!("route names unknown zone \"{zone}\""),
+                    "use a zone id declared under `zones`",
+                ),
+                Some(z) if z.outside => c.fail(
+                    a,
+                    &quoted(zone),
+                    format!("route touches the outside zone \"{zone}\""),
+                    "the way in from outside is the gateway's; routes join company zones",
+                ),
+                _ => {}
+            }
+        }
+        if r.from == r.to {
+            c.fail(
+                a,
+                &quoted(&r.to),
+                format!("route from \"{}\" to itself", r.from),
+                "services of one zone reach each other without a route",
+            );
+        }
+        match t.service(&r.via) {
+            Some(f)
+                if f.role == Role::Firewall
+                    && f.zones.contains(&r.from)
+                    && f.zones.contains(&r.to) => {}
+            _ => c.fail(
+                a,
+                &quoted(&r.via),
+                format!(
+                    "route via \"{}\", which is not a firewall in both \"{}\" and \"{}\"",
+                    r.via, r.from, r.to
+                ),
+                "name a service of role Firewall that joins both zones",
+            ),
+        }
+        for e in &r.endpoints {
+            if !e.starts_with('/') {
+                c.fail(
+                    a,
+                    &quoted(e),
+                    format!("route endpoint \"{e}\" does not start with /"),
+                    "write endpoints as path prefixes",
+                );
+            }
+        }
+    }
+}
+
 /// The choices themselves: unique ids, at least one candidate, the same fields in each; and
 /// no placeholder in what the lab starts from (benign traffic and weaknesses are the baseline
 /// every variant shares).
@@ -415,14 +527,7 @@ fn check_choices(c: &mut Checker, s: &Scenario) {
 /// Validate a scenario as written (or one resolved variant of it).
 fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<FormatError> {
     let mut c = Checker::new(file);
-    if s.schema_version != SCHEMA_VERSION {
-        c.fail(
-            None,
-            "schema_version",
-            format!("unsupported schema_version {}", s.schema_version),
-            "this version of Bulkhead reads schema_version: 1",
-        );
-    }
+    check_schema_version(&mut c, s.schema_version);
     if s.topology != t.id {
         c.fail(
             None,
@@ -485,6 +590,16 @@ fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Fo
         EntityRef::Service(id) => service(c, anchor, id, true),
         EntityRef::Identity(id) => identity(c, anchor, id),
         EntityRef::Source(src) => source(c, anchor, src),
+        EntityRef::Zone(zone) => {
+            if t.zone(zone).is_none() {
+                c.fail(
+                    anchor,
+                    &quoted(zone),
+                    format!("unknown zone \"{zone}\""),
+                    "use a zone id of the topology",
+                );
+            }
+        }
     };
 
     for a in &s.context.assets {
@@ -571,6 +686,19 @@ fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Fo
     );
     for src in &s.traffic.visitors.sources {
         source(&mut c, Some("visitors"), src);
+    }
+    for flow in &s.traffic.internal {
+        service(&mut c, Some("internal"), &flow.from, true);
+        service(&mut c, Some("internal"), &flow.to, true);
+        c.range(Some("internal"), "per_minute", flow.per_minute, 0.0, 60.0);
+        if !flow.endpoint.starts_with('/') {
+            c.fail(
+                Some("internal"),
+                &quoted(&flow.endpoint),
+                format!("endpoint \"{}\" does not start with /", flow.endpoint),
+                "write endpoints as paths",
+            );
+        }
     }
 
     let injected = s.injects.iter().flat_map(|i| i.steps().map(|(st, _)| st));
@@ -874,6 +1002,43 @@ fn check_step(
                 );
             }
         }
+        Action::Pivot { from, to, endpoint } => {
+            service(c, a, from, false);
+            service(c, a, to, true);
+            if t.service(to).is_some_and(|s| s.role == Role::Gateway) {
+                c.fail(
+                    a,
+                    &quoted(to),
+                    format!("pivot to the gateway \"{to}\""),
+                    "the gateway is the way in from outside: reach it with Request",
+                );
+            }
+            if !endpoint.starts_with('/') {
+                c.fail(
+                    a,
+                    &quoted(endpoint),
+                    format!("endpoint \"{endpoint}\" does not start with /"),
+                    "write endpoints as paths",
+                );
+            }
+        }
+        Action::Exfiltrate { from, to, bytes } => {
+            service(c, a, from, false);
+            source(c, a, to);
+            // labd's largest request body: a bigger attempt would never reach the firewall.
+            c.range(a, "bytes", *bytes, 1, 4 * 1024 * 1024);
+        }
+        Action::Scan { from, zone } => {
+            service(c, a, from, false);
+            if t.zone(zone).is_none_or(|z| z.outside) {
+                c.fail(
+                    a,
+                    &quoted(zone),
+                    format!("\"{zone}\" is not a company zone"),
+                    "scan a zone id of the topology (not the outside)",
+                );
+            }
+        }
     }
 }
 
@@ -919,6 +1084,132 @@ mod tests {
     }
 
     const INSIDER: &str = include_str!("../../../scenarios/insider-access.ron");
+
+    const SAAS: &str = include_str!("../../../labs/topologies/saas.ron");
+
+    /// Every problem of a topology text, as `(line, message)`.
+    fn topology_problems(text: &str) -> Vec<(usize, String)> {
+        let file = SourceFile::new("t.ron", text);
+        let topology: Topology = file.parse("topology").expect("the text parses");
+        check_topology(&topology, &file)
+            .into_iter()
+            .map(|e| (e.location.line, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn the_saas_topology_with_its_routes_and_firewall_validates() {
+        assert_eq!(topology_problems(SAAS), vec![]);
+    }
+
+    #[test]
+    fn routes_need_a_firewall_in_both_company_zones_and_paths() {
+        let route = r#"Route(from: "jobs", to: "data", via: "firewall", endpoints: ["/records"]),"#;
+        assert!(SAAS.contains(route));
+        for (bad, expect) in [
+            (
+                r#"Route(from: "jobs", to: "edge", via: "firewall", endpoints: ["/records"]),"#,
+                "not a firewall in both",
+            ),
+            (
+                r#"Route(from: "jobs", to: "data", via: "api", endpoints: ["/records"]),"#,
+                "not a firewall in both",
+            ),
+            (
+                r#"Route(from: "jobs", to: "outside", via: "firewall", endpoints: ["/records"]),"#,
+                "touches the outside zone",
+            ),
+            (
+                r#"Route(from: "jobs", to: "jobs", via: "firewall", endpoints: ["/records"]),"#,
+                "to itself",
+            ),
+            (
+                r#"Route(from: "jobs", to: "vault", via: "firewall", endpoints: ["/records"]),"#,
+                "unknown zone \"vault\"",
+            ),
+            (
+                r#"Route(from: "jobs", to: "data", via: "firewall", endpoints: ["records"]),"#,
+                "does not start with /",
+            ),
+        ] {
+            let text = SAAS.replace(route, bad);
+            let found = topology_problems(&text);
+            let line = line_of(&text, bad, 0);
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(expect)),
+                "{bad}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_firewall_is_a_company_service_that_knows_each_neighbours_zone() {
+        // The API joins data (a firewall zone); joining jobs too would put it on two of the
+        // firewall's networks.
+        let api = r#"role: Web, zones: ["app", "data"],"#;
+        assert!(SAAS.contains(api));
+        let text = SAAS.replace(api, r#"role: Web, zones: ["app", "data", "jobs"],"#);
+        let found = topology_problems(&text);
+        assert!(
+            found
+                .iter()
+                .any(|(_, m)| m.contains("sits in 2 zones of firewall")),
+            "{found:?}"
+        );
+        let text = SAAS.replace("schema_version: 2,", "schema_version: 1,");
+        let found = topology_problems(&text);
+        assert!(
+            found
+                .iter()
+                .any(|(l, m)| *l == line_of(&text, "schema_version", 0)
+                    && m.contains("need schema_version: 2")),
+            "{found:?}"
+        );
+        let text = SAAS.replace("schema_version: 2,", "schema_version: 3,");
+        assert!(
+            topology_problems(&text)
+                .iter()
+                .any(|(_, m)| m.contains("unsupported schema_version 3"))
+        );
+    }
+
+    #[test]
+    fn pivots_and_scans_name_real_services_and_company_zones() {
+        let step = r#"action: Login(identity: "alice", source: "198.51.100.23"),"#;
+        assert!(SCENARIO.contains(step));
+        for (bad, expect) in [
+            (
+                r#"action: Pivot(from: "tenant-a", to: "nowhere", endpoint: "/"),"#,
+                "unknown service \"nowhere\"",
+            ),
+            (
+                r#"action: Pivot(from: "tenant-a", to: "gateway", endpoint: "/"),"#,
+                "pivot to the gateway",
+            ),
+            (
+                r#"action: Pivot(from: "tenant-a", to: "web", endpoint: "admin"),"#,
+                "does not start with /",
+            ),
+            (
+                r#"action: Scan(from: "tenant-a", zone: "outside"),"#,
+                "is not a company zone",
+            ),
+        ] {
+            let text = SCENARIO.replacen(step, bad, 1);
+            let found = problems(&text);
+            let line = line_of(&text, bad, 0);
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(expect)),
+                "{bad}: {found:?}"
+            );
+        }
+        let fine = SCENARIO.replacen(
+            step,
+            r#"action: Pivot(from: "tenant-a", to: "datastore", endpoint: "/records/orders"),"#,
+            1,
+        );
+        assert_eq!(problems(&fine), vec![]);
+    }
 
     #[test]
     fn the_shipped_variants_all_validate() {

@@ -7,7 +7,8 @@
 //! `network` (the gateway: reaching web, block rules, floods, flow logs, isolation), `identity`
 //! (web's logins, sessions, API keys, data reads, revocation), `workload` (containers: jobs,
 //! execs, CPU contention, memory, OOM, pause, stop, restart, caps) and `metrics` (what each
-//! container reports once a second).
+//! container reports once a second) and `movement` (code in one service reaching another:
+//! pivots, scans, the firewalls between zones and their segmentations).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::observation::{LifecycleState, LogEvent, Millis, Observation, Observat
 
 mod identity;
 mod metrics;
+mod movement;
 mod network;
 mod workload;
 
@@ -148,6 +150,8 @@ pub struct SimLab {
     sessions: BTreeSet<(bool, String)>,
     keys: Vec<ApiKey>,
     blocked: BTreeSet<String>,
+    /// Routes closed by the trainee: (from zone, to zone).
+    segments: BTreeSet<(String, String)>,
     floods: Vec<(u64, String, u32, Millis, String)>,
     queue: Vec<(Millis, u64, LabOutput)>,
     seq: u64,
@@ -166,6 +170,7 @@ impl std::fmt::Debug for SimLab {
 fn base_load(role: Role) -> (f32, f32, u32) {
     match role {
         Role::Gateway => (3.0, 14.0, 6),
+        Role::Firewall => (2.0, 12.0, 5),
         Role::Web => (5.0, 38.0, 9),
         Role::Datastore => (2.5, 52.0, 7),
         Role::Worker => (4.0, 24.0, 5),
@@ -226,6 +231,7 @@ impl SimLab {
             sessions: BTreeSet::new(),
             keys: Vec::new(),
             blocked: BTreeSet::new(),
+            segments: BTreeSet::new(),
             floods: Vec::new(),
             queue: Vec::new(),
             seq: 0,
@@ -380,6 +386,9 @@ impl SimLab {
                 self.now + u64::from(*seconds) * 1000,
                 endpoint.clone(),
             )),
+            Action::Pivot { from, to, endpoint } => self.pivot(t, effect, from, to, endpoint),
+            Action::Scan { from, zone } => self.scan(t, effect, from, zone),
+            Action::Exfiltrate { from, to, bytes } => self.exfiltrate(t, effect, from, to, *bytes),
         }
     }
 
@@ -398,6 +407,10 @@ impl SimLab {
             Mitigation::Revoke { identity } => return self.revoke(t, identity),
             Mitigation::Block { source } => return self.block(source),
             Mitigation::Unblock { source } => return self.unblock(source),
+            Mitigation::Segment { from_zone, to_zone } => return self.segment(from_zone, to_zone),
+            Mitigation::Unsegment { from_zone, to_zone } => {
+                return self.unsegment(from_zone, to_zone);
+            }
             _ => {}
         }
         let target = m.target();
@@ -417,9 +430,11 @@ impl SimLab {
             Mitigation::Unpause { .. } => self.unpause(t, i),
             Mitigation::Stop { .. } => self.stop(t, i),
             Mitigation::Restart { .. } => Ok(self.restart(t, i)),
-            Mitigation::Revoke { .. } | Mitigation::Block { .. } | Mitigation::Unblock { .. } => {
-                Err("not applicable".into())
-            }
+            Mitigation::Revoke { .. }
+            | Mitigation::Block { .. }
+            | Mitigation::Unblock { .. }
+            | Mitigation::Segment { .. }
+            | Mitigation::Unsegment { .. } => Err("not applicable".into()),
         }
     }
 

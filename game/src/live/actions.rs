@@ -61,21 +61,41 @@ pub fn service_actions(
     ]
 }
 
-/// Whether the trainee's last word on a source was to block it.
-fn blocked(source: &str, snap: &Snapshot) -> bool {
+/// Whether the trainee's last word on something was to restrict it: `said` reads a
+/// mitigation as restricting it (`Some(true)`), undoing that (`Some(false)`) or neither.
+fn restricted(snap: &Snapshot, said: impl Fn(&Mitigation) -> Option<bool>) -> bool {
     snap.mitigations
         .iter()
         .rev()
         .filter(|m| m.result.as_ref().is_none_or(|(ok, _)| *ok))
-        .find_map(|m| match &m.mitigation {
-            Mitigation::Block { source: s } if s == source => Some(true),
-            Mitigation::Unblock { source: s } if s == source => Some(false),
-            _ => None,
-        })
+        .find_map(|m| said(&m.mitigation))
         .unwrap_or(false)
 }
 
-/// The mitigations for the accounts and addresses an alert names.
+/// Whether the trainee's last word on a source was to block it.
+fn blocked(source: &str, snap: &Snapshot) -> bool {
+    restricted(snap, |m| match m {
+        Mitigation::Block { source: s } if s == source => Some(true),
+        Mitigation::Unblock { source: s } if s == source => Some(false),
+        _ => None,
+    })
+}
+
+/// Whether the trainee's last word on a route was to close it.
+fn segmented(from: &str, to: &str, snap: &Snapshot) -> bool {
+    restricted(snap, |m| match m {
+        Mitigation::Segment { from_zone, to_zone } if from_zone == from && to_zone == to => {
+            Some(true)
+        }
+        Mitigation::Unsegment { from_zone, to_zone } if from_zone == from && to_zone == to => {
+            Some(false)
+        }
+        _ => None,
+    })
+}
+
+/// The mitigations for the accounts and addresses an alert names, and for the route between
+/// the zones a crossing alert names (the zone left first, then the zone entered).
 pub fn entity_actions(entry: &AlertEntry, snap: &Snapshot) -> Vec<Mitigation> {
     let mut entities = vec![entry.alert.entity.clone()];
     for e in &entry.alert.related {
@@ -83,6 +103,24 @@ pub fn entity_actions(entry: &AlertEntry, snap: &Snapshot) -> Vec<Mitigation> {
             entities.push(e.clone());
         }
     }
+    let zones: Vec<&str> = entities
+        .iter()
+        .filter_map(|e| match e {
+            EntityRef::Zone(z) => Some(z.as_str()),
+            _ => None,
+        })
+        .collect();
+    let route = match zones.as_slice() {
+        [from, to, ..] if segmented(from, to, snap) => Some(Mitigation::Unsegment {
+            from_zone: from.to_string(),
+            to_zone: to.to_string(),
+        }),
+        [from, to, ..] => Some(Mitigation::Segment {
+            from_zone: from.to_string(),
+            to_zone: to.to_string(),
+        }),
+        _ => None,
+    };
     entities
         .into_iter()
         .filter_map(|e| match e {
@@ -91,8 +129,9 @@ pub fn entity_actions(entry: &AlertEntry, snap: &Snapshot) -> Vec<Mitigation> {
                 Some(Mitigation::Unblock { source })
             }
             EntityRef::Source(source) => Some(Mitigation::Block { source }),
-            EntityRef::Service(_) => None,
+            EntityRef::Service(_) | EntityRef::Zone(_) => None,
         })
+        .chain(route)
         .collect()
 }
 
@@ -116,6 +155,10 @@ fn label(m: &Mitigation) -> String {
         Mitigation::Revoke { identity } => format!("Revoke {identity}"),
         Mitigation::Block { source } => format!("Block {source}"),
         Mitigation::Unblock { source } => format!("Unblock {source}"),
+        Mitigation::Segment { from_zone, to_zone } => format!("Segment {from_zone} → {to_zone}"),
+        Mitigation::Unsegment { from_zone, to_zone } => {
+            format!("Reopen {from_zone} → {to_zone}")
+        }
         _ => title,
     }
 }
@@ -124,7 +167,8 @@ fn label(m: &Mitigation) -> String {
 fn entity_key(m: &Mitigation) -> &'static str {
     match m {
         Mitigation::Revoke { .. } => "Shift+R",
-        _ => "Shift+B",
+        Mitigation::Block { .. } | Mitigation::Unblock { .. } => "Shift+B",
+        _ => "no shortcut: click it",
     }
 }
 

@@ -27,6 +27,7 @@ pub fn role_label(role: Role) -> &'static str {
         Role::Worker => "Worker",
         Role::Traffic => "Traffic",
         Role::Attacker => "Attacker",
+        Role::Firewall => "Firewall",
     }
 }
 

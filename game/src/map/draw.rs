@@ -55,7 +55,8 @@ struct Art {
 impl Art {
     fn icon(&self, role: Role) -> Handle<Image> {
         match role {
-            Role::Gateway => self.gateway.clone(),
+            // A firewall is a gateway between inside zones: the same kind of box.
+            Role::Gateway | Role::Firewall => self.gateway.clone(),
             Role::Web => self.web.clone(),
             Role::Datastore => self.datastore.clone(),
             _ => self.worker.clone(),
@@ -206,7 +207,7 @@ fn zone_colors(outside: bool, id: &str) -> (Color, Color, Color) {
 
 fn role_color(role: Role) -> Color {
     theme::to_bevy(match role {
-        Role::Gateway => theme::ACCENT,
+        Role::Gateway | Role::Firewall => theme::ACCENT,
         Role::Web => theme::BLUE,
         Role::Datastore => theme::VIOLET,
         _ => bevy_egui::egui::Color32::from_rgb(0x7f, 0xc8, 0x8c),
@@ -424,6 +425,8 @@ fn alert_node(entity: &EntityRef, topology: &Topology) -> Option<String> {
         EntityRef::Service(s) => return Some(s.clone()),
         EntityRef::Identity(_) => Role::Web,
         EntityRef::Source(_) => Role::Gateway,
+        // A zone is left through its firewall.
+        EntityRef::Zone(_) => Role::Firewall,
     };
     topology
         .services_with_role(role)

@@ -277,49 +277,86 @@ mod tests {
         bulkhead_engine::format::load_topology(&root.join("labs/topologies/company.ron")).unwrap()
     }
 
+    /// Every shipped topology, and a crowded one: 16 company services, 12 of them in one zone,
+    /// across five zones chained through services in two zones each.
+    fn topologies() -> Vec<Topology> {
+        let mut all: Vec<Topology> = bulkhead_engine::format::builtin::TOPOLOGIES
+            .iter()
+            .map(|b| {
+                let file = bulkhead_engine::format::load::SourceFile::new(b.path, b.text);
+                bulkhead_engine::format::topology_from_source(&file).unwrap()
+            })
+            .collect();
+        let mut crowded = company();
+        let template = crowded.service("tenant-a").unwrap().clone();
+        for i in 0..11 {
+            let mut s = template.clone();
+            s.id = format!("worker-{i}");
+            s.zones = vec![if i < 10 { "tenants" } else { "data" }.into()];
+            crowded.services.push(s);
+        }
+        all.push(crowded);
+        all
+    }
+
     #[test]
     fn every_company_service_sits_inside_its_home_zone_and_machinery_is_hidden() {
-        let t = company();
-        let map = layout(&t);
-        let company: Vec<_> = t.services.iter().filter(|s| !s.range_only).collect();
-        assert_eq!(map.nodes.len(), company.len());
-        for (node, service) in map.nodes.iter().zip(&company) {
-            assert_eq!(node.service, service.id);
-            let zone = map.zones.iter().find(|z| z.id == node.zone).unwrap();
-            let inner = zone.rect().inflate(-NODE_RADIUS);
-            assert!(
-                inner.contains(node.pos),
-                "{} outside {}",
-                node.service,
-                zone.id
-            );
-            assert_eq!(Some(&node.zone), service.zones.first());
+        for t in topologies() {
+            let map = layout(&t);
+            let company: Vec<_> = t.services.iter().filter(|s| !s.range_only).collect();
+            assert_eq!(map.nodes.len(), company.len(), "{}", t.id);
+            for (node, service) in map.nodes.iter().zip(&company) {
+                assert_eq!(node.service, service.id);
+                let zone = map.zones.iter().find(|z| z.id == node.zone).unwrap();
+                let inner = zone.rect().inflate(-NODE_RADIUS);
+                assert!(
+                    inner.contains(node.pos),
+                    "{}: {} outside {}",
+                    t.id,
+                    node.service,
+                    zone.id
+                );
+                assert_eq!(Some(&node.zone), service.zones.first());
+            }
+            assert!(map.node("attacker").is_none() && map.node("traffic").is_none());
+            assert_eq!(map.zones.len(), t.zones.len());
         }
-        assert!(map.node("attacker").is_none() && map.node("traffic").is_none());
-        assert_eq!(map.zones.len(), t.zones.len());
     }
 
     #[test]
     fn zones_and_nodes_do_not_overlap_and_the_internet_is_leftmost() {
-        let map = layout(&company());
-        for (i, a) in map.zones.iter().enumerate() {
-            for b in &map.zones[i + 1..] {
-                let overlap = a.rect().intersect(b.rect());
-                assert!(overlap.is_empty(), "{} overlaps {}", a.id, b.id);
+        let all = topologies();
+        assert!(
+            all.iter()
+                .any(|t| t.services.iter().filter(|s| !s.range_only).count() >= 16)
+        );
+        for t in all {
+            let map = layout(&t);
+            for (i, a) in map.zones.iter().enumerate() {
+                for b in &map.zones[i + 1..] {
+                    let overlap = a.rect().intersect(b.rect());
+                    assert!(overlap.is_empty(), "{}: {} overlaps {}", t.id, a.id, b.id);
+                }
             }
-        }
-        for (i, a) in map.nodes.iter().enumerate() {
-            for b in &map.nodes[i + 1..] {
-                assert!(a.pos.distance(b.pos) > 2.5 * NODE_RADIUS);
+            for (i, a) in map.nodes.iter().enumerate() {
+                for b in &map.nodes[i + 1..] {
+                    assert!(
+                        a.pos.distance(b.pos) > 2.5 * NODE_RADIUS,
+                        "{}: {} and {} crowd each other",
+                        t.id,
+                        a.service,
+                        b.service
+                    );
+                }
             }
+            let outside = map.zones.iter().find(|z| z.outside).unwrap();
+            assert!(map.zones.iter().all(|z| z.center.x >= outside.center.x));
+            assert_eq!(map.ingress, Some(outside.center));
+            // Internet → gateway → web → datastore.
+            assert_eq!(map.links.len(), 3);
+            assert!(map.bounds.contains(Vec2::ZERO));
+            assert!((map.bounds.center()).length() < 1.0);
         }
-        let outside = map.zones.iter().find(|z| z.outside).unwrap();
-        assert!(map.zones.iter().all(|z| z.center.x >= outside.center.x));
-        assert_eq!(map.ingress, Some(outside.center));
-        // Internet → gateway → web → datastore.
-        assert_eq!(map.links.len(), 3);
-        assert!(map.bounds.contains(Vec2::ZERO));
-        assert!((map.bounds.center()).length() < 1.0);
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn entity(e: &EntityRef) -> String {
         EntityRef::Service(s) => format!("service {s}"),
         EntityRef::Identity(i) => format!("account {i}"),
         EntityRef::Source(s) => format!("address {s}"),
+        EntityRef::Zone(z) => format!("zone {z}"),
     }
 }
 
