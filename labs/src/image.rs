@@ -573,6 +573,16 @@ mod tests {
             entries(layer),
             vec![("labd".into(), 0o755, binary.to_vec())]
         );
+        // What the scenario validator lets an exec run is what the layer holds.
+        let programs: Vec<&str> = bulkhead_engine::format::validate::IMAGE_PROGRAMS
+            .iter()
+            .map(|(program, _)| *program)
+            .collect();
+        let held: Vec<String> = entries(layer)
+            .into_iter()
+            .map(|(name, _, _)| format!("/{name}"))
+            .collect();
+        assert_eq!(programs, held);
     }
 
     #[test]

@@ -364,6 +364,39 @@ pub fn check_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Form
     c.errors
 }
 
+/// What the lab image provides to run (`labs/src/image.rs` builds it `FROM scratch` with
+/// `labd` alone): each program and the subcommands it takes. An exec of anything else would
+/// fail in the real lab, so the validator refuses it up front.
+pub const IMAGE_PROGRAMS: &[(&str, &[&str])] = &[("/labd", &["probe", "health", "ctl"])];
+
+/// An exec's command: a program of the lab image, with one of its subcommands.
+fn check_command(c: &mut Checker, a: Option<&str>, command: &str) {
+    let mut words = command.split_whitespace();
+    let (program, sub) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let offered = || {
+        IMAGE_PROGRAMS
+            .iter()
+            .map(|(p, subs)| format!("{p} ({})", subs.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match IMAGE_PROGRAMS.iter().find(|(p, _)| *p == program) {
+        None => c.fail(
+            a,
+            &quoted(command),
+            format!("the lab image has no program \"{program}\""),
+            &format!("exec what the image holds: {}", offered()),
+        ),
+        Some((_, subs)) if !subs.contains(&sub) => c.fail(
+            a,
+            &quoted(command),
+            format!("{program} has no subcommand \"{sub}\""),
+            &format!("exec what the image holds: {}", offered()),
+        ),
+        Some(_) => {}
+    }
+}
+
 /// Routes and firewalls (schema_version 2): a route joins two company zones through a
 /// firewall that sits in both; a firewall is company infrastructure.
 fn check_routes(c: &mut Checker, t: &Topology) {
@@ -959,10 +992,11 @@ fn check_step(
         Action::Exec {
             service: sv,
             identity: i,
-            ..
+            command,
         } => {
             service(c, a, sv, true);
             identity(c, a, i);
+            check_command(c, a, command);
         }
         Action::Hog {
             service: sv,
@@ -1171,6 +1205,25 @@ mod tests {
                 .iter()
                 .any(|(_, m)| m.contains("unsupported schema_version 3"))
         );
+    }
+
+    #[test]
+    fn an_exec_runs_only_what_the_lab_image_holds() {
+        let step =
+            r#"action: Exec(service: "datastore", identity: "dave", command: "/labd probe"),"#;
+        assert!(INSIDER.contains(step));
+        for (bad, expect) in [
+            ("/bin/sh -c id", "has no program \"/bin/sh\""),
+            ("/labd rm-rf", "has no subcommand \"rm-rf\""),
+            ("", "has no program \"\""),
+        ] {
+            let text = INSIDER.replacen(step, &step.replace("/labd probe", bad), 1);
+            let found = problems(&text);
+            assert!(
+                found.iter().any(|(_, m)| m.contains(expect)),
+                "{bad}: {found:?}"
+            );
+        }
     }
 
     #[test]
