@@ -31,7 +31,7 @@ fn root() -> PathBuf {
 }
 
 fn scenarios() -> Vec<Loaded> {
-    ["stolen-credentials", "resource-exhaustion"]
+    ["stolen-credentials", "resource-exhaustion", "poisoned-pdf"]
         .iter()
         .map(|id| {
             bulkhead_engine::format::load_scenario(
@@ -120,7 +120,11 @@ fn phase(app: &App) -> Option<Phase> {
 
 /// Open the scenario, start it and wait for the live phase.
 fn live(app: &mut App) {
-    send(app, Intent::Open(SCENARIO.into()));
+    live_in(app, SCENARIO);
+}
+
+fn live_in(app: &mut App, scenario: &str) {
+    send(app, Intent::Open(scenario.into()));
     until(app, Duration::from_secs(10), "the lab", |a| {
         view(a).lab == LabState::Ready
     });
@@ -197,6 +201,53 @@ fn screens_follow_the_session_from_menu_to_debrief() {
     app.update();
     assert_eq!(screen(&app), Screen::Menu);
     assert!(view(&app).opening.is_none() && view(&app).brief.is_none());
+}
+
+/// The SaaS lab in the game: the firewall's alert about a refused crossing offers closing the
+/// route it names, and the segmentation the action bar writes is carried out and confirmed.
+#[test]
+fn a_crossing_alert_offers_segmenting_its_route_and_the_segment_is_confirmed() {
+    let mut app = app(&config(60.0));
+    live_in(&mut app, "poisoned-pdf");
+    let crossing = |a: &App| {
+        view(a).snapshot.as_ref().and_then(|s| {
+            s.alerts
+                .iter()
+                .find(|e| e.alert.rule == "rule.crossing-denied")
+                .map(|e| bulkhead_game::live::actions::entity_actions(e, s))
+        })
+    };
+    until(&mut app, Duration::from_secs(30), "a crossing alert", |a| {
+        crossing(a).is_some()
+    });
+    let segment = Mitigation::Segment {
+        from_zone: "jobs".into(),
+        to_zone: "data".into(),
+    };
+    let offered = crossing(&app).unwrap();
+    assert!(offered.contains(&segment), "{offered:?}");
+    send(
+        &mut app,
+        Intent::Command(Command::Mitigate(segment.clone())),
+    );
+    until(
+        &mut app,
+        Duration::from_secs(10),
+        "the segmentation's result",
+        |a| {
+            view(a).snapshot.as_ref().is_some_and(|s| {
+                s.mitigations.iter().any(|m| {
+                    m.mitigation == segment && m.result.as_ref().is_some_and(|(ok, _)| *ok)
+                })
+            })
+        },
+    );
+    // Once closed, the same alert offers to reopen it.
+    let reopen = Mitigation::Unsegment {
+        from_zone: "jobs".into(),
+        to_zone: "data".into(),
+    };
+    assert!(crossing(&app).unwrap().contains(&reopen));
 }
 
 #[test]
@@ -497,7 +548,7 @@ fn a_served_seat_shows_its_offers_and_backend_and_hears_the_protocol() {
     let mut app = app_on(&served_config(), attached);
     let seat = app.world().resource::<SeatInfo>();
     assert_eq!(seat.backend, Backend::Docker);
-    assert_eq!(seat.offers.len(), 2);
+    assert_eq!(seat.offers.len(), scenarios().len());
     assert!(seat.served.as_ref().is_some_and(|s| s.seat == 4));
     assert!(seat.backend_hint.is_empty(), "the server chooses the lab");
     assert_eq!(
