@@ -2,6 +2,7 @@
 //! firewall between their zones, or not at all. The one definition the simulated lab, the
 //! Docker driver (which tells labd which way to go) and the validator share.
 
+use crate::action::Cause;
 use crate::format::topology::{Role, Route, Service, Topology};
 
 /// The way from one service to another.
@@ -100,6 +101,29 @@ pub fn scan_targets<'a>(topology: &'a Topology, from: &'a str, zone: &'a str) ->
                 && s.zones.iter().any(|z| z == zone)
         })
         .collect()
+}
+
+/// How a scan went, worded and judged alike on both backends: `(why it failed, detail)`, the
+/// cause `None` when a service answered. It fails for the first failure's cause when none did,
+/// and for want of a route when the zone held nothing to try.
+pub fn scan_verdict(
+    zone: &str,
+    tried: usize,
+    reached: &[&str],
+    first_failure: Option<Cause>,
+) -> (Option<Cause>, String) {
+    let detail = format!(
+        "{} of {tried} services of {zone} answered{}{}",
+        reached.len(),
+        if reached.is_empty() { "" } else { ": " },
+        reached.join(", ")
+    );
+    let cause = match first_failure {
+        Some(cause) if reached.is_empty() => Some(cause),
+        _ if tried == 0 => Some(Cause::NoRoute),
+        _ => None,
+    };
+    (cause, detail)
 }
 
 #[cfg(test)]

@@ -828,18 +828,7 @@ async fn scan(shared: &Shared, effect: u64, from: &str, zone: &str) {
             }
         }
     }
-    let detail = format!(
-        "{} of {} services of {zone} answered{}{}",
-        reached.len(),
-        targets.len(),
-        if reached.is_empty() { "" } else { ": " },
-        reached.join(", ")
-    );
-    let cause = match first_failure {
-        Some(cause) if reached.is_empty() => Some(cause),
-        _ if targets.is_empty() => Some(Cause::NoRoute),
-        _ => None,
-    };
+    let (cause, detail) = reach::scan_verdict(zone, targets.len(), &reached, first_failure);
     shared.emit(LabOutput::Outcome(Outcome {
         t_ms: shared.clock.now(),
         effect,

@@ -145,20 +145,25 @@ impl Labd {
             });
         }
         // Confirm against the gateway's rule list.
-        let list: Vec<String> = self
-            .http
-            .get(&base)
-            .send()
-            .await
-            .map_err(|e| format!("cannot confirm: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("cannot confirm: {e}"))?;
+        let list: Vec<String> = self.list(&base).await?;
         match (block, list.iter().any(|s| s == source)) {
             (true, true) => Ok(format!("gateway blocks {source} (confirmed)")),
             (false, false) => Ok(format!("gateway lets {source} through again (confirmed)")),
             _ => Err("the gateway's rule list does not show the change".into()),
         }
+    }
+
+    /// A control API's list (the gateway's blocks, a firewall's segments), read back to
+    /// confirm a change.
+    async fn list<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<Vec<T>, String> {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("cannot confirm: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("cannot confirm: {e}"))
     }
 
     /// Close (or reopen) the route `from` → `to` at a firewall, confirmed against its list.
@@ -184,15 +189,7 @@ impl Labd {
             Ok(r) => return Err(format!("firewall answered {}", r.status())),
             Err(e) => return Err(format!("firewall unreachable: {e}")),
         }
-        let list: Vec<serde_json::Value> = self
-            .http
-            .get(&base)
-            .send()
-            .await
-            .map_err(|e| format!("cannot confirm: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("cannot confirm: {e}"))?;
+        let list: Vec<serde_json::Value> = self.list(&base).await?;
         let listed = list.iter().any(|p| p["from"] == from && p["to"] == to);
         if listed == close {
             Ok(format!(

@@ -7,7 +7,7 @@ use super::SimLab;
 use crate::action::{Cause, EXFILTRATION_PATH};
 use crate::format::topology::Role;
 use crate::observation::{LogEvent, Millis};
-use crate::reach::{Way, scan_targets, way, way_out};
+use crate::reach::{Way, scan_targets, scan_verdict, way, way_out};
 
 /// What web answers an anonymous `GET` of `endpoint` (labd's web role does the same).
 fn anonymous_status(endpoint: &str) -> u16 {
@@ -53,17 +53,9 @@ impl SimLab {
                 }
             }
         }
-        let detail = format!(
-            "{} of {} services of {zone} answered{}{}",
-            reached.len(),
-            targets.len(),
-            if reached.is_empty() { "" } else { ": " },
-            reached.join(", ")
-        );
-        match first_failure {
-            Some(cause) if reached.is_empty() => self.failed(t, effect, detail, cause),
-            _ if targets.is_empty() => self.failed(t, effect, detail, Cause::NoRoute),
-            _ => self.outcome(t, effect, true, reached.len() as u32, detail),
+        match scan_verdict(zone, targets.len(), &reached, first_failure) {
+            (Some(cause), detail) => self.failed(t, effect, detail, cause),
+            (None, detail) => self.outcome(t, effect, true, reached.len() as u32, detail),
         }
     }
 
