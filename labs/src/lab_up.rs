@@ -850,6 +850,40 @@ mod tests {
     }
 
     #[test]
+    fn a_firewall_is_told_its_routes_and_its_zones_wait_for_their_subnets() {
+        let loaded =
+            bulkhead_engine::format::resolve_scenario(&crate::image::source_dir(), "poisoned-pdf")
+                .unwrap();
+        let plan = Plan::new(&loaded.topology, &loaded.scenario, &LabOptions::default()).unwrap();
+        let routes: serde_json::Value =
+            serde_json::from_str(env_of(&plan, "firewall")["LABD_ROUTES"]).unwrap();
+        assert_eq!(
+            routes,
+            json!([
+                {"from": "jobs", "to": "data", "endpoints": ["/records"]},
+                {"from": "ops", "to": "data", "endpoints": []},
+            ])
+        );
+        let firewall = plan
+            .containers
+            .iter()
+            .find(|c| c.service == "firewall")
+            .unwrap();
+        assert_eq!(
+            firewall.firewall_zones.as_deref(),
+            Some(&["jobs".to_owned(), "ops".to_owned(), "data".to_owned()][..])
+        );
+        // Subnets are leased as the networks are made: not known, so not set, at plan time.
+        assert!(!env_of(&plan, "firewall").contains_key("LABD_ZONES"));
+        assert!(
+            plan.containers
+                .iter()
+                .filter(|c| c.service != "firewall")
+                .all(|c| c.firewall_zones.is_none())
+        );
+    }
+
+    #[test]
     fn random_secrets_have_the_asked_shape() {
         let mut rng = StdRng::from_os_rng();
         let hex = random_hex(&mut rng, 32);
