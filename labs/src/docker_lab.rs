@@ -1026,10 +1026,11 @@ fn console_request(event: &LogEvent) -> bool {
     matches!(event, LogEvent::Request { identity: Some(who), endpoint, .. } if who == "admin" && endpoint.starts_with("/admin"))
 }
 
-/// A crossing the driver's own probe caused (a segmentation being checked): the defender's
-/// action, not the company's traffic.
+/// What the driver's own probe caused (a segmentation being checked: the crossing, and the
+/// target's request when the route is open again): the defender's action, not the company's
+/// traffic. Effects are numbered from 1, so no effect carries the probe's trace.
 fn probe_crossing(event: &LogEvent) -> bool {
-    matches!(event, LogEvent::Crossing { trace: Some(t), .. } if *t == movement::PROBE_TRACE)
+    event.trace() == Some(movement::PROBE_TRACE)
 }
 
 /// labd's stdout, line by line, as events (company services) and outcomes (actors).

@@ -13,7 +13,8 @@ use crate::drive;
 use crate::spec::SERVICE_PORT;
 
 /// The trace of the driver's own probes (a segmentation checked by trying the route): no
-/// effect has it, and the driver keeps the crossings it causes away from the detector.
+/// effect has it (sessions number effects from 1), and the driver keeps what it causes (the
+/// crossing, the target's request) away from the detector.
 pub const PROBE_TRACE: u64 = 0;
 
 /// What labd's pivot reported (PROTOCOL.md, "Pivots").

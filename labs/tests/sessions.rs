@@ -747,6 +747,12 @@ fn routes_pivots_and_segments_on_real_networks() {
     let id = p.apply(Origin::Defender, EffectKind::Mitigate(reopen));
     p.wait(4000);
     assert_eq!(p.outcome(id), Some(true));
+    // Nothing the probes caused, through the firewall or at their target, reached the detector.
+    let probed = p.outputs.iter().any(|o| {
+        matches!(o, LabOutput::Observation(Observation { body: ObservationBody::Event(e), .. })
+            if e.trace() == Some(bulkhead_labs::movement::PROBE_TRACE))
+    });
+    assert!(!probed, "a probe's traces reached the detector");
 
     // An exfiltration: refused at the worker's firewall before any connection out, and the
     // crossing counts what it tried to carry.
