@@ -78,11 +78,13 @@ impl Cgroup {
         })
     }
 
-    /// Read every counter; a file that cannot be read counts as zero (a controller the host
-    /// does not mount must not stop the others from being reported).
+    /// Read every counter, CPU time first: the caller stamps the reading just before, and a
+    /// CPU rate is only as good as that stamp (labd runs inside the container it measures, so
+    /// a CPU cap can hold it back for a whole quota period between two file reads). A file
+    /// that cannot be read counts as zero (a controller the host does not mount must not stop
+    /// the others from being reported).
     pub fn read(&self, net_dev: &Path) -> Sample {
         let text = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
-        let (rx_bytes, tx_bytes) = parse_net_dev(&text(net_dev.to_path_buf()));
         match self {
             Cgroup::V1 {
                 cpuacct,
@@ -90,10 +92,12 @@ impl Cgroup {
                 memory,
                 pids,
             } => {
+                let cpu_ns = parse_number(&text(cpuacct.join("cpuacct.usage")));
+                let (rx_bytes, tx_bytes) = parse_net_dev(&text(net_dev.to_path_buf()));
                 let usage = parse_number(&text(memory.join("memory.usage_in_bytes")));
                 let stat = text(memory.join("memory.stat"));
                 Sample {
-                    cpu_ns: parse_number(&text(cpuacct.join("cpuacct.usage"))),
+                    cpu_ns,
                     memory_bytes: usage.saturating_sub(stat_value(&stat, "cache")),
                     pids: parse_number(&text(pids.join("pids.current"))),
                     pids_max: parse_limit(&text(pids.join("pids.max"))),
@@ -104,6 +108,7 @@ impl Cgroup {
             }
             Cgroup::V2 { dir } => {
                 let cpu_stat = text(dir.join("cpu.stat"));
+                let (rx_bytes, tx_bytes) = parse_net_dev(&text(net_dev.to_path_buf()));
                 let usage = parse_number(&text(dir.join("memory.current")));
                 let stat = text(dir.join("memory.stat"));
                 Sample {
@@ -274,8 +279,9 @@ pub async fn report(log: Log, every: Duration) {
     let mut reporter = Reporter::default();
     loop {
         tick.tick().await;
+        let read_at = crate::log::now_ms();
         let sample = cgroup.read(net_dev);
-        for (at_ms, sample) in reporter.decide(crate::log::now_ms(), sample) {
+        for (at_ms, sample) in reporter.decide(read_at, sample) {
             log.emit_at(
                 at_ms,
                 "metrics",
