@@ -61,13 +61,13 @@ fn readme_defender() -> std::path::PathBuf {
     // The README's defender for stolen-credentials, as tests/readme.rs plays it.
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    // The README has other RON blocks (a topology excerpt): the defender is the one of commands.
     let ron = readme
         .split("```ron\n")
-        .nth(1)
-        .unwrap()
-        .split("```")
-        .next()
-        .unwrap();
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains("TimedCommand"))
+        .expect("the README's defender");
     let dir = std::env::temp_dir().join(format!("bulkhead-serve-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("defender.ron");
