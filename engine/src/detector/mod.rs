@@ -167,7 +167,9 @@ pub struct Detector {
     source_rate_band: Option<Band>,
     second: u64,
     novelty_seen: BTreeSet<(String, Novelty, String)>,
-    groups: HashMap<(String, EntityRef), (u32, u32, Millis)>,
+    /// Open alert groups by rule, entity and, for novelties, the new value: a second
+    /// never-seen source of one account is news of its own, not a repeat of the first.
+    groups: HashMap<(String, EntityRef, Option<String>), (u32, u32, Millis)>,
     next_id: u32,
 }
 
@@ -689,7 +691,11 @@ impl Detector {
     }
 
     fn emit(&mut self, mut alert: Alert, out: &mut Vec<Detection>) {
-        let key = (alert.rule.clone(), alert.entity.clone());
+        let novel = match &alert.signal {
+            Signal::Novelty { value, .. } => Some(value.clone()),
+            _ => None,
+        };
+        let key = (alert.rule.clone(), alert.entity.clone(), novel);
         if let Some((id, count, last)) = self.groups.get_mut(&key)
             && alert.t_ms.saturating_sub(*last) <= GROUP_WINDOW_MS
         {
