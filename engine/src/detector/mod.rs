@@ -79,6 +79,9 @@ pub enum Detection {
 /// Alerts for the same rule and entity within this window are one group.
 pub const GROUP_WINDOW_MS: Millis = 60_000;
 
+/// What makes alerts one group: rule, entity and, for a novelty, its new value.
+type GroupKey = (String, EntityRef, Option<String>);
+
 /// Tuning per metric: spread floor, minimum absolute rise, samples that must agree.
 #[derive(Debug, Clone, Copy)]
 struct Tuning {
@@ -169,7 +172,7 @@ pub struct Detector {
     novelty_seen: BTreeSet<(String, Novelty, String)>,
     /// Open alert groups by rule, entity and, for novelties, the new value: a second
     /// never-seen source of one account is news of its own, not a repeat of the first.
-    groups: HashMap<(String, EntityRef, Option<String>), (u32, u32, Millis)>,
+    groups: HashMap<GroupKey, (u32, u32, Millis)>,
     next_id: u32,
 }
 
