@@ -12,7 +12,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Run, Served, browser_here, joined_run, seats_json, stderr, stdout};
+use common::{Run, Served, browser_here, joined_run, seats_json, stderr, stdout, step_source};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -706,7 +706,7 @@ async fn mentor_page_whispers_and_fires_an_inject() {
     })
     .await;
 
-    let words = "Who else logs in as alice today?";
+    let words = "Who else logs in from where today?";
     let textarea = browser
         .c()
         .find(Locator::Css("form.whisper textarea[name=\"text\"]"))
@@ -766,26 +766,34 @@ async fn mentor_page_whispers_and_fires_an_inject() {
         .as_str()
         .expect("seat 1's record path")
         .to_owned();
+    // The injected login comes from the seat's variant's second address, which nothing else
+    // in the scenario uses: the record's effect says which once the inject acts.
+    let new_source = || {
+        let text = std::fs::read_to_string(&record).unwrap_or_default();
+        step_source(&text, "new-source-login")
+    };
     let injected_lines = || {
         let text = match std::fs::read_to_string(&record) {
             Ok(text) => text,
             Err(e) => return format!("cannot read {record}: {e}"),
         };
+        let source = new_source().unwrap_or_else(|| "(no effect yet)".into());
         let lines: Vec<String> = text
             .lines()
-            .filter(|l| l.contains("198.51.100.77") || l.contains("\"kind\":\"mentor\""))
+            .filter(|l| l.contains(&source) || l.contains("\"kind\":\"mentor\""))
             .map(|l| l.chars().take(300).collect())
             .collect();
         lines.join("\n")
     };
-    // The injected login comes from 198.51.100.77, an address nothing else in the scenario
-    // uses: a row the page had not shown before, naming it, true to the attack (the mentor
-    // sees the truth) and untriaged (the idle trainee did nothing).
+    // The inject's alert: a row the page had not shown before, naming the new source, true to
+    // the attack (the mentor sees the truth) and untriaged (the idle trainee did nothing).
     let row = until("the inject's alert on the mentor page", LIMIT, async || {
         let now = browser.js(alert_rows, vec![]).await;
         let seen_before = |id: &Value| before.as_array().unwrap().iter().any(|b| &b[0] == id);
+        let source = new_source();
         let new = now.as_array().unwrap().iter().find(|row| {
-            !seen_before(&row[0]) && row[1].as_str().unwrap().contains("198.51.100.77")
+            let text = row[1].as_str().unwrap();
+            !seen_before(&row[0]) && source.as_ref().is_some_and(|s| text.contains(s.as_str()))
         });
         new.cloned().ok_or_else(|| {
             format!(

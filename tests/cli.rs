@@ -118,8 +118,8 @@ fn a_wrong_type_is_rejected_at_its_line() {
 fn an_attribution_objective_naming_an_uninvolved_entity_is_rejected_at_its_line() {
     // Carol is a decoy: naming her costs points, so no objective may ask for her.
     let s = original().replacen(
-        "attribute: [Source(\"198.51.100.23\"), Identity(\"alice\")]",
-        "attribute: [Source(\"198.51.100.23\"), Identity(\"carol\")]",
+        "attribute: [Source(\"{intruder.source}\"), Identity(\"{victim.identity}\")]",
+        "attribute: [Source(\"{intruder.source}\"), Identity(\"carol\")]",
         1,
     );
     let line = line_of(&s, "Identity(\"carol\")]");
@@ -134,8 +134,8 @@ fn an_attribution_objective_naming_an_uninvolved_entity_is_rejected_at_its_line(
 #[test]
 fn a_dangling_reference_is_rejected_at_its_line() {
     let s = original().replacen(
-        "Login(identity: \"alice\", source: \"198.51.100.23\")",
-        "Login(identity: \"mallory\", source: \"198.51.100.23\")",
+        "Login(identity: \"{victim.identity}\", source: \"{intruder.source}\")",
+        "Login(identity: \"mallory\", source: \"{intruder.source}\")",
         1,
     );
     let line = line_of(&s, "mallory");
@@ -295,9 +295,24 @@ fn run_json_prints_the_score_card_and_report_reproduces_it_from_the_record() {
 fn a_scripted_defender_plays_its_commands() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("defender.ron");
+    // Written for seed 3's variant: its intruder's address, as its debrief would name it.
+    let loaded = bulkhead_engine::format::resolve_scenario(&root(), "stolen-credentials").unwrap();
+    let variant = loaded.variant(3).unwrap();
+    let intruder = variant
+        .scenario
+        .objectives
+        .attribute
+        .iter()
+        .find_map(|e| match e {
+            bulkhead_engine::EntityRef::Source(source) => Some(source.clone()),
+            _ => None,
+        });
+    let intruder = intruder.expect("stolen-credentials asks for the intruder's source");
     std::fs::write(
         &script,
-        "[\n  TimedCommand(at_s: 40.0, command: Mitigate(Block(source: \"198.51.100.23\"))),\n  TimedCommand(at_s: 41.0, command: Attribute(entity: Source(\"198.51.100.23\"))),\n]\n",
+        format!(
+            "[\n  TimedCommand(at_s: 40.0, command: Mitigate(Block(source: \"{intruder}\"))),\n  TimedCommand(at_s: 41.0, command: Attribute(entity: Source(\"{intruder}\"))),\n]\n"
+        ),
     )
     .unwrap();
     let out = bulkhead(

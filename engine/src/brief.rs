@@ -76,34 +76,48 @@ mod tests {
 
     #[test]
     fn the_brief_holds_no_attack_step_and_no_range_machinery() {
-        let scenario: Scenario =
+        let written: Scenario =
             ron::from_str(include_str!("../../scenarios/stolen-credentials.ron")).unwrap();
         let topology: Topology =
             ron::from_str(include_str!("../../labs/topologies/company.ron")).unwrap();
-        let brief = TraineeBrief::of(&scenario, &topology);
-        let json = serde_json::to_string(&brief).unwrap();
-        let injected = scenario
-            .injects
-            .iter()
-            .flat_map(|i| i.steps().map(|(s, _)| s));
-        for step in scenario
-            .attack
-            .iter()
-            .chain(&scenario.decoys)
-            .chain(injected)
-        {
-            assert!(!json.contains(&step.narrative), "{} leaks", step.id);
-        }
-        assert!(!scenario.injects.is_empty(), "the test covers injects");
-        for inject in &scenario.injects {
-            assert!(!json.contains(&inject.description), "{} leaks", inject.id);
+        // Each seed briefs its own variant: none may give its intruder away.
+        let mut intruders = std::collections::BTreeSet::new();
+        for seed in 0..12 {
+            let scenario = crate::format::variants::resolve(&written, seed).unwrap();
+            let brief = TraineeBrief::of(&scenario, &topology);
+            let json = serde_json::to_string(&brief).unwrap();
+            let injected = scenario
+                .injects
+                .iter()
+                .flat_map(|i| i.steps().map(|(s, _)| s));
+            for step in scenario
+                .attack
+                .iter()
+                .chain(&scenario.decoys)
+                .chain(injected)
+            {
+                assert!(!json.contains(&step.narrative), "{} leaks", step.id);
+            }
+            assert!(!scenario.injects.is_empty(), "the test covers injects");
+            for inject in &scenario.injects {
+                assert!(!json.contains(&inject.description), "{} leaks", inject.id);
+            }
+            for entity in &scenario.objectives.attribute {
+                if let crate::observation::EntityRef::Source(source) = entity {
+                    assert!(
+                        !json.contains(source.as_str()),
+                        "{source} leaks (seed {seed})"
+                    );
+                    intruders.insert(source.clone());
+                }
+            }
+            assert!(!json.contains(&scenario.debrief));
+            assert!(brief.topology.services.iter().all(|s| !s.range_only));
+            assert_eq!(brief.objectives.attribute_count, 2);
         }
         assert!(
-            !json.contains("198.51.100.23"),
-            "the intruder's address leaks"
+            intruders.len() > 1,
+            "the seeds drew one intruder: {intruders:?}"
         );
-        assert!(!json.contains(&scenario.debrief));
-        assert!(brief.topology.services.iter().all(|s| !s.range_only));
-        assert_eq!(brief.objectives.attribute_count, 2);
     }
 }

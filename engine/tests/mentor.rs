@@ -14,7 +14,6 @@ use bulkhead_engine::score::{MomentKind, Truth, alert_truths};
 use bulkhead_engine::{Phase, RecordWriter, ScoreCard, Session, SimLab, score};
 
 const STOLEN: &str = "stolen-credentials";
-const NEW_SOURCE: &str = "198.51.100.77";
 
 fn load(id: &str) -> Loaded {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -33,6 +32,26 @@ impl std::io::Write for SharedBuf {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The address the `new-source` inject moves the intruder to in this session's variant (each
+/// seed draws its own).
+fn new_source(session: &Session) -> String {
+    let inject = session
+        .scenario()
+        .injects
+        .iter()
+        .find(|i| i.id == "new-source");
+    let steps = inject
+        .expect("stolen-credentials has the new-source inject")
+        .steps();
+    steps
+        .filter_map(|(step, _)| match &step.action {
+            bulkhead_engine::Action::Login { source, .. } => Some(source.clone()),
+            _ => None,
+        })
+        .next()
+        .expect("the inject logs in from its new source")
 }
 
 /// A session of a scenario on the simulated lab, still in its briefing, and its record's bytes.
@@ -128,15 +147,12 @@ fn an_inject_fired_live_acts_after_the_firing_and_raises_a_true_alert_the_traine
         effects.len(),
         "every injected attempt has its outcome"
     );
-    // The detector flags Alice's new address, and the trainee sees it.
+    // The detector flags the phished account's new address, and the trainee sees it.
     let seen = s
         .alerts()
         .iter()
         .find(|a| {
-            a.alert.t_ms >= fired_at
-                && a.alert
-                    .related
-                    .contains(&EntityRef::Source(NEW_SOURCE.into()))
+            a.alert.t_ms >= fired_at && a.alert.related.contains(&EntityRef::Source(new_source(&s)))
         })
         .expect("an alert on the new source reaches the trainee");
     let truths = alert_truths(s.scenario(), s.topology(), lines);
@@ -372,7 +388,7 @@ fn alerts_on_an_injected_attack_are_true_alerts_the_bot_is_credited_for() {
         }
     }
     let card = s.score().cloned().unwrap();
-    // The bot revoked Alice long before: the new source's attempts fail because of it.
+    // The bot revoked the phished account long before: the new source's attempts fail because of it.
     let injected = effects_of(s.record_lines(), &["new-source-login", "new-source-scrape"]);
     assert!(!injected.is_empty());
     assert_eq!(
@@ -387,5 +403,5 @@ fn alerts_on_an_injected_attack_are_true_alerts_the_bot_is_credited_for() {
         s.topology(),
         &card.facts.injects_fired,
     );
-    assert!(involved.contains(&EntityRef::Source(NEW_SOURCE.into())));
+    assert!(involved.contains(&EntityRef::Source(new_source(&s))));
 }

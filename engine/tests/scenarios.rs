@@ -60,6 +60,15 @@ impl std::io::Write for SharedBuf {
     }
 }
 
+/// The account the intruder logs in as in a variant of stolen-credentials.
+fn phished(variant: &Loaded) -> String {
+    let login = variant.scenario.attack.iter().find(|s| s.id == "login");
+    match &login.expect("stolen-credentials logs in").action {
+        bulkhead_engine::Action::Login { identity, .. } => identity.clone(),
+        other => panic!("the first step is a login, not {other:?}"),
+    }
+}
+
 fn points(card: &ScoreCard, key: &str) -> i32 {
     card.components
         .iter()
@@ -282,12 +291,13 @@ fn the_attack_raises_true_alerts_and_the_decoy_raises_decoy_alerts() {
 fn a_scripted_triage_by_rule_and_entity_resolves_and_an_early_one_is_refused_with_why() {
     use bulkhead_engine::action::AlertRef;
     use bulkhead_engine::defender::{Scripted, TimedCommand};
+    let victim = phished(&load("stolen-credentials").variant(1).unwrap());
     let by_match = |at_s: f64| TimedCommand {
         at_s,
         command: Command::Triage {
             alert: AlertRef::Match {
                 rule: "novelty.source".into(),
-                entity: EntityRef::Identity("alice".into()),
+                entity: EntityRef::Identity(victim.clone()),
             },
             verdict: Verdict::Incident,
         },
@@ -395,4 +405,40 @@ fn a_seed_always_plays_the_same_variant_and_seeds_spread_over_all_of_them() {
         starts.len() > 5,
         "the attack's start barely varies: {starts:?}"
     );
+}
+
+#[test]
+fn stolen_credentials_draws_its_victim_and_intruder_from_the_seed() {
+    let loaded = load("stolen-credentials");
+    let mut victims = std::collections::BTreeSet::new();
+    let mut intruders = std::collections::BTreeSet::new();
+    for seed in 0..64 {
+        let variant = loaded.variant(seed).unwrap();
+        assert_eq!(variant.scenario, loaded.variant(seed).unwrap().scenario);
+        let text = serde_json::to_string(&*variant.scenario).unwrap();
+        assert!(!text.contains("{victim."), "seed {seed}: {text}");
+        assert!(!text.contains("{intruder."), "seed {seed}: {text}");
+        let victim = phished(&variant);
+        let objectives = &variant.scenario.objectives.attribute;
+        assert!(objectives.contains(&EntityRef::Identity(victim.clone())));
+        let Some(EntityRef::Source(source)) = objectives.first() else {
+            panic!("seed {seed}: the first objective is the intruder's source");
+        };
+        for step in &variant.scenario.attack {
+            assert!(
+                format!("{:?}", step.action).contains(source.as_str()),
+                "seed {seed}: {} does not come from {source}",
+                step.id
+            );
+        }
+        let debrief = &variant.scenario.debrief;
+        assert!(debrief.contains(source.as_str()), "seed {seed}: {debrief}");
+        let name = variant.topology.identity(&victim).unwrap().name.clone();
+        let first_name = name.split(' ').next().unwrap();
+        assert!(debrief.contains(first_name), "seed {seed}: {debrief}");
+        victims.insert(victim);
+        intruders.insert(source.clone());
+    }
+    assert_eq!(victims.len(), 2, "{victims:?}");
+    assert_eq!(intruders.len(), 3, "{intruders:?}");
 }

@@ -12,7 +12,7 @@ use bulkhead_engine::Phase;
 use bulkhead_engine::score::MomentKind;
 use bulkhead_host::remote::{self, ConnectError};
 use bulkhead_host::{ClientMsg, ErrorKind, Pace, ServerMsg};
-use harness::{Server, form_secret, mentor_key, request, wait_for};
+use harness::{SEED, Server, form_secret, inject_source, mentor_key, request, wait_for};
 
 const CONSOLE: &str = "/facilitator";
 
@@ -565,10 +565,11 @@ fn a_mentor_whispers_reveals_a_hint_and_fires_an_inject_into_the_record() {
         409,
         "an inject fires once"
     );
-    // The inject's new source (198.51.100.77) reaches the trainee as an alert.
+    // The inject's new source reaches the trainee as an alert.
+    let new_source = inject_source("stolen-credentials", "new-source", SEED);
     wait_for(&conn, "an alert on the inject's source", |m| {
         matches!(m, ServerMsg::View(v) if v.alerts.iter().any(|a| {
-            a.alert.t_ms > live.now_ms && format!("{:?}", a.alert).contains("198.51.100.77")
+            a.alert.t_ms > live.now_ms && format!("{:?}", a.alert).contains(&new_source)
         }))
     });
     // The mentor page shows the inject as fired.
@@ -584,7 +585,7 @@ fn a_mentor_whispers_reveals_a_hint_and_fires_an_inject_into_the_record() {
         "the page marks the inject fired"
     );
     assert!(
-        page.body.contains("data-service=\"web\"") && page.body.contains("198.51.100.77"),
+        page.body.contains("data-service=\"web\"") && page.body.contains(&new_source),
         "the mentor sees the trainee's map and the inject's source"
     );
     let over = wait_for(&conn, "the end", |m| matches!(m, ServerMsg::Over { .. }));

@@ -334,3 +334,26 @@ pub fn seats_json(url: &str, token: &str) -> serde_json::Value {
     let body = response.split("\r\n\r\n").nth(1).unwrap();
     serde_json::from_str(body).unwrap()
 }
+
+/// The address an attack step acted from, read off the record's effect lines: each seed plays
+/// its own variant of a scenario, so a test learns the intruder's address the way a debrief
+/// does, from what happened. `None` until an effect of `step` is recorded.
+pub fn step_source(record: &str, step: &str) -> Option<String> {
+    fn source_in(value: &serde_json::Value) -> Option<String> {
+        match value {
+            serde_json::Value::Object(fields) => match fields.get("source") {
+                Some(serde_json::Value::String(source)) => Some(source.clone()),
+                _ => fields.values().find_map(source_in),
+            },
+            _ => None,
+        }
+    }
+    record.lines().find_map(|line| {
+        let line: serde_json::Value = serde_json::from_str(line).ok()?;
+        let is_step =
+            line["kind"] == "effect" && line["effect"]["origin"]["attack"]["step"] == step;
+        is_step
+            .then(|| source_in(&line["effect"]["kind"]))
+            .flatten()
+    })
+}

@@ -1228,7 +1228,7 @@ mod tests {
 
     #[test]
     fn pivots_and_scans_name_real_services_and_company_zones() {
-        let step = r#"action: Login(identity: "alice", source: "198.51.100.23"),"#;
+        let step = r#"action: Login(identity: "{victim.identity}", source: "{intruder.source}"),"#;
         assert!(SCENARIO.contains(step));
         for (bad, expect) in [
             (

@@ -87,11 +87,11 @@ mod tests {
         let mut r = Rec::new();
         let a = r.attack_alert(at_live(10));
         r.triage(at_live(20), a, Verdict::Benign);
-        // The attack starts at live 30 s and par is 45 s: 135 s after it is 3x par, so a third
+        // The attack starts at live 35 s and par is 45 s: 135 s after it is 3x par, so a third
         // of the points is left.
-        r.triage(at_live(165), a, Verdict::Incident);
+        r.triage(at_live(170), a, Verdict::Incident);
         let card = r.score();
-        assert_eq!(card.facts.detected_ms, Some(at_live(165)));
+        assert_eq!(card.facts.detected_ms, Some(at_live(170)));
         assert_eq!(points(&card, "detection"), 83);
     }
 

@@ -1,5 +1,6 @@
 //! Small hand-written records for the score components' unit tests, on the stolen-credentials
-//! scenario (attack from live 30 s: login, recon, scrape every 10 s, persist; decoys by carol).
+//! scenario's variant of seed 11 (attack from live 35 s: login, recon, scrape every 10 s,
+//! persist; decoys by carol).
 
 use crate::action::{Action, AlertRef, Cause, Command, Effect, EffectKind, Mitigation, Origin};
 use crate::action::{Outcome, Verdict};
@@ -12,8 +13,18 @@ use crate::record::{MentorAct, RecordLine};
 
 use super::{ScoreCard, score};
 
+/// The variant these tests write records for: seed 11's, whose intruder is [`INTRUDER`]
+/// logging in as alice from live 35 s.
 pub fn scenario() -> Scenario {
-    ron::from_str(include_str!("../../../scenarios/stolen-credentials.ron")).unwrap()
+    let written = ron::from_str(include_str!("../../../scenarios/stolen-credentials.ron")).unwrap();
+    let variant = crate::format::variants::resolve(&written, 11).unwrap();
+    let first = &variant.objectives.attribute[0];
+    assert_eq!(
+        *first,
+        EntityRef::Source(INTRUDER.into()),
+        "seed 11 drew another intruder"
+    );
+    variant
 }
 
 pub fn topology() -> Topology {

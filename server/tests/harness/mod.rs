@@ -17,12 +17,28 @@ use bulkhead_host::{
 };
 use bulkhead_server::{Running, ServerConfig};
 
+/// The seed of every seat (the variant each plays).
+pub const SEED: u64 = 11;
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 pub fn load(id: &str) -> Loaded {
     bulkhead_engine::format::resolve_scenario(&root(), id).unwrap()
+}
+
+/// Where the login of `inject` comes from in the variant of `seed` (each seed draws its own).
+pub fn inject_source(scenario: &str, inject: &str, seed: u64) -> String {
+    let variant = load(scenario).variant(seed).unwrap();
+    let inject = variant.scenario.injects.iter().find(|i| i.id == inject);
+    let mut steps = inject.unwrap().attack.iter().map(|s| &s.action);
+    steps
+        .find_map(|a| match a {
+            bulkhead_engine::Action::Login { source, .. } => Some(source.clone()),
+            _ => None,
+        })
+        .expect("the inject logs in")
 }
 
 pub fn sim_lab() -> LabFactory {
@@ -49,7 +65,7 @@ impl Server {
                 backend: Backend::Sim,
                 catalogue: catalogue.clone(),
                 make_lab: sim_lab(),
-                seed: Some(11),
+                seed: Some(SEED),
                 time_scale,
                 stop_at: None,
                 publish_every: Duration::from_millis(20),
