@@ -225,6 +225,17 @@ pub enum Mitigation {
         from_zone: String,
         to_zone: String,
     },
+    /// Disconnect a container from one zone's network, leaving it in its other zones: a
+    /// narrower cut than isolation (a tier that bridges two zones keeps serving one).
+    Detach {
+        service: String,
+        zone: String,
+    },
+    /// Connect it to that zone's network again.
+    Attach {
+        service: String,
+        zone: String,
+    },
 }
 
 impl Mitigation {
@@ -236,7 +247,9 @@ impl Mitigation {
             | Mitigation::Pause { service }
             | Mitigation::Unpause { service }
             | Mitigation::Stop { service }
-            | Mitigation::Restart { service } => EntityRef::Service(service.clone()),
+            | Mitigation::Restart { service }
+            | Mitigation::Detach { service, .. }
+            | Mitigation::Attach { service, .. } => EntityRef::Service(service.clone()),
             Mitigation::Revoke { identity } => EntityRef::Identity(identity.clone()),
             Mitigation::Block { source } | Mitigation::Unblock { source } => {
                 EntityRef::Source(source.clone())
@@ -255,6 +268,7 @@ impl Mitigation {
                 | Mitigation::Unpause { .. }
                 | Mitigation::Unblock { .. }
                 | Mitigation::Unsegment { .. }
+                | Mitigation::Attach { .. }
         )
     }
 
@@ -268,6 +282,7 @@ impl Mitigation {
                 | Mitigation::Restart { .. }
                 | Mitigation::Revoke { .. }
                 | Mitigation::Segment { .. }
+                | Mitigation::Detach { .. }
         )
     }
 
@@ -285,6 +300,8 @@ impl Mitigation {
             Mitigation::Unblock { .. } => "unblock",
             Mitigation::Segment { .. } => "segment",
             Mitigation::Unsegment { .. } => "unsegment",
+            Mitigation::Detach { .. } => "detach",
+            Mitigation::Attach { .. } => "attach",
         }
     }
 
@@ -314,6 +331,8 @@ impl Mitigation {
             Mitigation::Unsegment { from_zone, to_zone } => {
                 format!("reopen the route from {from_zone} to {to_zone}")
             }
+            Mitigation::Detach { service, zone } => format!("detach {service} from {zone}"),
+            Mitigation::Attach { service, zone } => format!("attach {service} to {zone} again"),
             other => format!("{} {}", other.verb(), other.target().name()),
         }
     }
@@ -550,6 +569,8 @@ pub enum Cause {
     /// The firewall refused the connection because the route from `from_zone` to `to_zone`
     /// was closed by a segmentation.
     Segmented { from_zone: String, to_zone: String },
+    /// A service on the path was detached from the zone the connection needed.
+    Detached { service: String, zone: String },
     /// No route leads there: the networks do not connect the two services, or the firewall
     /// between them has no route for it. The lab's design, nobody's mitigation.
     NoRoute,
@@ -570,7 +591,8 @@ impl Cause {
             | Cause::Paused { service }
             | Cause::Stopped { service }
             | Cause::Capped { service }
-            | Cause::OomKilled { service } => Some(EntityRef::Service(service.clone())),
+            | Cause::OomKilled { service }
+            | Cause::Detached { service, .. } => Some(EntityRef::Service(service.clone())),
             Cause::Segmented { from_zone, .. } => Some(EntityRef::Zone(from_zone.clone())),
             Cause::Overloaded { .. } | Cause::NoRoute | Cause::Refused | Cause::Lab => None,
         }
@@ -594,6 +616,11 @@ impl Cause {
                 m,
                 Mitigation::Segment { to_zone: closed, .. } if closed == to_zone
             ),
+            // Detaching the service from another of its zones did not cut this path.
+            Cause::Detached { zone, .. } => matches!(
+                m,
+                Mitigation::Detach { zone: cut, .. } if cut == zone
+            ),
             Cause::Overloaded { .. } | Cause::NoRoute | Cause::Refused | Cause::Lab => false,
         };
         verb_fits && self.entity() == Some(m.target())
@@ -613,6 +640,7 @@ impl Cause {
             Cause::Segmented { from_zone, to_zone } => {
                 format!("the route from {from_zone} to {to_zone} closed")
             }
+            Cause::Detached { service, zone } => format!("{service} detached from {zone}"),
             Cause::NoRoute => "no route between the two zones".into(),
             Cause::Refused => "refused by the application".into(),
             Cause::Lab => "the lab could not carry it out".into(),

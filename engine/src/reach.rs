@@ -27,14 +27,29 @@ pub enum Way<'a> {
 /// declared route (in declaration order) between a zone of each; else any firewall that
 /// joins a zone of each (zones in the services' order).
 pub fn way<'a>(topology: &'a Topology, from: &Service, to: &Service) -> Way<'a> {
-    if let Some(zone) = from.zones.iter().find(|z| to.zones.contains(z)) {
+    way_where(topology, from, to, |_, _| true)
+}
+
+/// The way as [`way`] finds it over the networks services are still `attached` to (a service
+/// the trainee detached from a zone has no network there): code inside a container can only
+/// use the networks it has, so both backends choose the way through this one function.
+pub fn way_where<'a>(
+    topology: &'a Topology,
+    from: &Service,
+    to: &Service,
+    attached: impl Fn(&Service, &str) -> bool,
+) -> Way<'a> {
+    let has = |s: &Service, zone: &str| s.zones.iter().any(|z| z == zone) && attached(s, zone);
+    if let Some(zone) = from.zones.iter().find(|z| has(from, z) && has(to, z)) {
         let zone = topology.zone(zone).map_or("", |z| z.id.as_str());
         return Way::Direct { zone };
     }
     for route in &topology.routes {
-        if from.zones.contains(&route.from)
-            && to.zones.contains(&route.to)
+        if has(from, &route.from)
+            && has(to, &route.to)
             && let Some(via) = topology.service(&route.via)
+            && has(via, &route.from)
+            && has(via, &route.to)
         {
             return Way::Firewall {
                 via,
@@ -44,11 +59,11 @@ pub fn way<'a>(topology: &'a Topology, from: &Service, to: &Service) -> Way<'a> 
             };
         }
     }
-    for from_zone in &from.zones {
-        for to_zone in &to.zones {
-            let firewall = topology.services_with_role(Role::Firewall).find(|f| {
-                f.zones.contains(from_zone) && f.zones.contains(to_zone) && f.id != from.id
-            });
+    for from_zone in from.zones.iter().filter(|z| has(from, z)) {
+        for to_zone in to.zones.iter().filter(|z| has(to, z)) {
+            let firewall = topology
+                .services_with_role(Role::Firewall)
+                .find(|f| has(f, from_zone) && has(f, to_zone) && f.id != from.id);
             if let Some(via) = firewall {
                 return Way::Firewall {
                     via,
@@ -60,6 +75,53 @@ pub fn way<'a>(topology: &'a Topology, from: &Service, to: &Service) -> Way<'a> 
         }
     }
     Way::Unreachable
+}
+
+/// Whether two services that share zones (a tier and the one it forwards to) lost every
+/// shared network to a detachment: `Some((service, zone))` names the first zone they share and
+/// the one of them detached from it. `None` while any shared zone still joins them, or when
+/// they never shared one.
+pub fn link_cut<'a>(
+    a: &'a Service,
+    b: &'a Service,
+    attached: impl Fn(&Service, &str) -> bool,
+) -> Option<(&'a str, &'a str)> {
+    let mut shared = a.zones.iter().filter(|z| b.zones.contains(z));
+    let first = shared.clone().next()?;
+    if shared.any(|z| attached(a, z) && attached(b, z)) {
+        return None;
+    }
+    let service = if attached(a, first) { b } else { a };
+    Some((service.id.as_str(), first.as_str()))
+}
+
+/// Why `from` no longer reaches `to` when the declared networks would connect them: the first
+/// service on the declared way that was detached from a zone that way needs, and that zone.
+/// `None` where nothing is detached on the way (or there never was one).
+pub fn detachment_on<'a>(
+    topology: &'a Topology,
+    from: &'a Service,
+    to: &'a Service,
+    attached: impl Fn(&Service, &str) -> bool,
+) -> Option<(&'a str, &'a str)> {
+    let hops: Vec<(&Service, &str)> = match way(topology, from, to) {
+        Way::Direct { zone } => vec![(from, zone), (to, zone)],
+        Way::Firewall {
+            via,
+            from_zone,
+            to_zone,
+            ..
+        } => vec![
+            (from, from_zone),
+            (via, from_zone),
+            (via, to_zone),
+            (to, to_zone),
+        ],
+        Way::Unreachable => Vec::new(),
+    };
+    hops.into_iter()
+        .find(|(service, zone)| !attached(service, zone))
+        .map(|(service, zone)| (service.id.as_str(), zone))
 }
 
 /// The way out of `from` for traffic to an address outside the lab: the first firewall of its

@@ -442,3 +442,23 @@ fn stolen_credentials_draws_its_victim_and_intruder_from_the_seed() {
     assert_eq!(victims.len(), 2, "{victims:?}");
     assert_eq!(intruders.len(), 3, "{intruders:?}");
 }
+
+#[test]
+fn a_detachment_from_a_zone_the_service_does_not_sit_in_is_refused_with_where_it_sits() {
+    use bulkhead_engine::defender::{Scripted, TimedCommand};
+    let detach = |at_s: f64, zone: &str| TimedCommand {
+        at_s,
+        command: Command::Mitigate(bulkhead_engine::Mitigation::Detach {
+            service: "web".into(),
+            zone: zone.into(),
+        }),
+    };
+    let mut script = Scripted::new(vec![detach(5.0, "tenants"), detach(6.0, "data")]);
+    let (card, _) = play("stolen-credentials", 1, &mut script);
+    assert_eq!(card.refused.len(), 1, "{:?}", card.refused);
+    let why = &card.refused[0].why;
+    assert!(
+        why.contains("web has no network in tenants: it sits in app, data"),
+        "{why}"
+    );
+}

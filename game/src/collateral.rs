@@ -62,6 +62,32 @@ fn route_users(from_zone: &str, topology: &Topology) -> String {
     }
 }
 
+/// Who shares `zone` with `id`: what a detachment of `id` from it cuts off. The range's
+/// machinery in an outside zone is, to the company, the internet.
+fn zone_neighbours(id: &str, zone: &str, topology: &Topology) -> String {
+    if topology.zone(zone).is_some_and(|z| z.outside) {
+        return "clients on the internet".into();
+    }
+    let mut neighbours: Vec<&str> = topology
+        .services
+        .iter()
+        .filter(|s| s.id != id && s.zones.iter().any(|z| z == zone))
+        .map(|s| {
+            if s.range_only {
+                "customers and employees"
+            } else {
+                s.id.as_str()
+            }
+        })
+        .collect();
+    neighbours.dedup();
+    if neighbours.is_empty() {
+        "nothing else in it".into()
+    } else {
+        neighbours.join(", ")
+    }
+}
+
 fn criticality(service: &Service) -> &'static str {
     match service.criticality {
         Criticality::High => "high criticality",
@@ -196,6 +222,30 @@ pub fn collateral(m: &Mitigation, topology: &Topology, context: &Context) -> Str
                 }
             )
         }
+        Mitigation::Detach { service: id, zone } => {
+            let keeps: Vec<&str> = service(id)
+                .map(|s| {
+                    s.zones
+                        .iter()
+                        .filter(|z| *z != zone)
+                        .map(String::as_str)
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "Cuts {id} off the {zone} network only: {} can no longer reach it there, nor it them. It keeps {}.{}",
+                zone_neighbours(id, zone, topology),
+                if keeps.is_empty() {
+                    "no other network: this isolates it".to_string()
+                } else {
+                    keeps.join(", ")
+                },
+                note(id)
+            )
+        }
+        Mitigation::Attach { service: id, zone } => {
+            format!("Undoes the detachment: {id} rejoins the {zone} network.")
+        }
         Mitigation::Unsegment { from_zone, to_zone } => {
             format!(
                 "Undoes the segmentation: {from_zone} may reach {to_zone} again as its routes allow."
@@ -227,6 +277,27 @@ mod tests {
             &root,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_detachment_names_who_is_cut_off_and_what_the_service_keeps() {
+        let l = loaded();
+        let (t, s) = (&l.topology, &l.scenario.context);
+        let detach = |service: &str, zone: &str| {
+            let m = Mitigation::Detach {
+                service: service.into(),
+                zone: zone.into(),
+            };
+            collateral(&m, t, s)
+        };
+        let web = detach("web", "data");
+        assert!(web.contains("datastore can no longer reach it"), "{web}");
+        assert!(web.contains("It keeps app."), "{web}");
+        let edge = detach("gateway", "outside");
+        assert!(edge.contains("clients on the internet"), "{edge}");
+        assert!(edge.contains("It keeps edge, app."), "{edge}");
+        let alone = detach("datastore", "data");
+        assert!(alone.contains("this isolates it"), "{alone}");
     }
 
     #[test]

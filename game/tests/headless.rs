@@ -250,6 +250,48 @@ fn a_crossing_alert_offers_segmenting_its_route_and_the_segment_is_confirmed() {
     assert!(crossing(&app).unwrap().contains(&reopen));
 }
 
+/// A tier that bridges two zones offers a detachment from each; the one the action bar
+/// writes is confirmed, and the same zone then offers to attach it again.
+#[test]
+fn a_bridging_tier_can_be_detached_from_one_zone_and_attached_again() {
+    use bulkhead_game::live::actions::zone_actions;
+    let mut app = app(&config(60.0));
+    live(&mut app);
+    let offered = |a: &App| {
+        let snap = view(a).snapshot.as_ref().unwrap();
+        let brief = view(a).brief.as_ref().unwrap();
+        let zones = &brief.topology.service("web").unwrap().zones;
+        zone_actions("web", zones, snap.services.get("web"), snap)
+    };
+    let detach = Mitigation::Detach {
+        service: "web".into(),
+        zone: "data".into(),
+    };
+    let before = offered(&app);
+    assert!(before.contains(&detach), "{before:?}");
+    send(&mut app, Intent::Command(Command::Mitigate(detach.clone())));
+    until(&mut app, Duration::from_secs(10), "the detachment", |a| {
+        view(a).snapshot.as_ref().is_some_and(|s| {
+            s.mitigations
+                .iter()
+                .any(|m| m.mitigation == detach && m.result.as_ref().is_some_and(|(ok, _)| *ok))
+        })
+    });
+    let after = offered(&app);
+    let attach = Mitigation::Attach {
+        service: "web".into(),
+        zone: "data".into(),
+    };
+    assert!(after.contains(&attach), "{after:?}");
+    assert!(
+        after.contains(&Mitigation::Detach {
+            service: "web".into(),
+            zone: "app".into()
+        }),
+        "the other zone stays detachable: {after:?}"
+    );
+}
+
 #[test]
 fn a_block_intent_reaches_the_session_and_refusals_come_back() {
     let mut app = app(&config(60.0));

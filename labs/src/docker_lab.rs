@@ -3,7 +3,7 @@
 //! observations in session time, effects are carried out by labd and the Docker API, and
 //! every mitigation is confirmed against the real state before its outcome is reported.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -61,6 +61,8 @@ struct HopState {
     stopped: bool,
     /// The trainee capped it (confirmed).
     capped: bool,
+    /// Zones whose network the trainee disconnected it from (confirmed).
+    detached: BTreeSet<String>,
     /// Docker reported it OOM-killed since it last started.
     oom: bool,
     /// A stop, restart or cap is under way: a `die` now is its doing, for this reason.
@@ -244,6 +246,11 @@ impl Shared {
         }));
     }
 
+    /// Whether `service` still has its network in `zone` (the trainee may have detached it).
+    fn attached(&self, service: &str, zone: &str) -> bool {
+        !self.hop(service).detached.contains(zone)
+    }
+
     fn hop(&self, service: &str) -> HopState {
         self.hops
             .lock()
@@ -264,7 +271,8 @@ impl Shared {
     }
 
     /// The executor saw a hop fail; the lab's confirmed state says why.
-    fn resolve(&self, evidence: &Evidence) -> Cause {
+    /// `client` is the service whose executor sent the request (the attacker or the traffic).
+    fn resolve(&self, evidence: &Evidence, client: Option<&str>) -> Cause {
         match evidence {
             Evidence::Overloaded => {
                 let web = self.role_service(Role::Web).unwrap_or_default();
@@ -274,6 +282,7 @@ impl Shared {
             }
             Evidence::Silent { hop, timed_out } => match self.hop(hop).down(hop) {
                 Some(cause) => cause,
+                None if let Some(cause) = self.detached_before(hop, client) => cause,
                 // Up as far as the lab knows: slow to answer is overload, not a mitigation.
                 None if *timed_out => Cause::Overloaded {
                     service: hop.clone(),
@@ -281,6 +290,25 @@ impl Shared {
                 None => Cause::Lab,
             },
         }
+    }
+
+    /// Why a request could not reach `hop` from the tier in front of it (the gateway for web,
+    /// web for the datastore, the request's `client` for the gateway): a detachment cut the
+    /// network they share. The simulated lab checks the same links (`SimLab::reach_web`).
+    fn detached_before(&self, hop: &str, client: Option<&str>) -> Option<Cause> {
+        let to = self.topology.service(hop)?;
+        let front = match to.role {
+            Role::Gateway => client.and_then(|c| self.topology.service(c)),
+            Role::Web => self.topology.services_with_role(Role::Gateway).next(),
+            Role::Datastore => self.topology.services_with_role(Role::Web).next(),
+            _ => None,
+        }?;
+        let attached = |s: &Service, zone: &str| self.attached(&s.id, zone);
+        let (service, zone) = reach::link_cut(front, to, attached)?;
+        Some(Cause::Detached {
+            service: service.into(),
+            zone: zone.into(),
+        })
     }
 
     /// Before a mitigation runs: a stop, restart or cap may kill the container's jobs.
@@ -308,7 +336,17 @@ impl Shared {
             }
             match m {
                 Mitigation::Isolate { .. } => h.isolated = true,
-                Mitigation::Reconnect { .. } => h.isolated = false,
+                // Reconnecting connects every zone's network, those detached before too.
+                Mitigation::Reconnect { .. } => {
+                    h.isolated = false;
+                    h.detached.clear();
+                }
+                Mitigation::Detach { zone, .. } => {
+                    h.detached.insert(zone.clone());
+                }
+                Mitigation::Attach { zone, .. } => {
+                    h.detached.remove(zone);
+                }
                 Mitigation::Pause { .. } => h.paused = true,
                 Mitigation::Unpause { .. } => h.paused = false,
                 Mitigation::Stop { .. } => h.stopped = true,
@@ -755,7 +793,9 @@ async fn pivot(
             cause,
         ));
     }
-    let way = reach::way(&topology, origin, target);
+    // Code in the origin has only the networks it is still attached to.
+    let attached = |s: &Service, zone: &str| shared.attached(&s.id, zone);
+    let way = reach::way_where(&topology, origin, target, attached);
     let attempt = movement::Attempt::get(to, path, movement::via(&way), trace);
     let exec = |id: &str| shared.driver_exec(id);
     match movement::pivot(&shared.docker, container, &attempt, exec).await {
@@ -764,7 +804,16 @@ async fn pivot(
         Ok(report) if report.ok => Ok(format!("{to} answered {}", report.status)),
         Ok(report) => {
             let down = |s: &str| shared.hop(s).down(s);
-            let cause = movement::cause_of(report.cause.as_deref(), &way, from, to, down);
+            let detached = reach::detachment_on(&topology, origin, target, attached);
+            let cause = match (&way, detached) {
+                (reach::Way::Unreachable, Some((service, zone))) if down(from).is_none() => {
+                    Cause::Detached {
+                        service: service.into(),
+                        zone: zone.into(),
+                    }
+                }
+                _ => movement::cause_of(report.cause.as_deref(), &way, from, to, down),
+            };
             Err((format!("{to} not reached: {}", report.detail), cause))
         }
     }
@@ -790,6 +839,13 @@ async fn exfiltrate(
         ));
     }
     let out = reach::way_out(&topology, origin);
+    if let Some((_, zone)) = out.filter(|(_, zone)| !shared.attached(from, zone)) {
+        let cause = Cause::Detached {
+            service: from.into(),
+            zone: zone.into(),
+        };
+        return Err((format!("{from} has no network in {zone}"), cause));
+    }
     let attempt = movement::Attempt {
         to,
         port: EXFILTRATION_PORT,
@@ -978,6 +1034,21 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
                 .revoke(web, &shared.lab.credentials.admin_token, identity)
                 .await
         }
+        Mitigation::Detach { zone, .. } => {
+            let result = drive::detach(docker, container()?, zone, &shared.lab.networks).await;
+            // The driver may have been reaching its control API on that network.
+            refresh_address(shared, service).await;
+            result
+        }
+        Mitigation::Attach { zone, .. } => {
+            if shared.hop(service).isolated {
+                return Err(bulkhead_engine::sim::ISOLATED_NOT_ATTACHED.into());
+            }
+            let networks = &shared.lab.networks;
+            let result = drive::attach(docker, container()?, service, zone, networks).await;
+            refresh_address(shared, service).await;
+            result
+        }
         Mitigation::Segment { from_zone, to_zone } => {
             segment(shared, from_zone, to_zone, true).await
         }
@@ -1041,6 +1112,10 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
         .stderr(false)
         .build();
     let mut stream = shared.docker.logs(&container, Some(options));
+    // The service this container runs: the client of the requests its executor reports.
+    let client = (shared.lab.containers.iter())
+        .find(|(_, c)| c.id == container)
+        .map(|(service, _)| service.clone());
     let mut partial = String::new();
     let mut rates = Rates::default();
     while let Some(Ok(chunk)) = stream.next().await {
@@ -1062,7 +1137,7 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
                 }) => {
                     outcome.t_ms = shared.clock.of_unix_ms(ts_ms);
                     if let Some(evidence) = evidence {
-                        outcome.cause = Some(shared.resolve(&evidence));
+                        outcome.cause = Some(shared.resolve(&evidence, client.as_deref()));
                     }
                     shared.emit(LabOutput::Outcome(outcome));
                 }

@@ -401,6 +401,82 @@ pub async fn reconnect(
     }
 }
 
+/// Disconnect a container from one zone's network of its lab (its others stay), then confirm.
+pub async fn detach(
+    docker: &Docker,
+    container: &str,
+    zone: &str,
+    lab_networks: &BTreeMap<String, String>,
+) -> Done {
+    let net = lab_networks
+        .get(zone)
+        .ok_or_else(|| format!("the lab has no {zone} network"))?;
+    if !lab_networks_of(docker, container, lab_networks)
+        .await?
+        .contains(net)
+    {
+        return Err(format!(
+            "not attached to {zone} (already detached or isolated)"
+        ));
+    }
+    let request = NetworkDisconnectRequest {
+        container: container.to_string(),
+        force: Some(true),
+    };
+    docker
+        .disconnect_network(net, request)
+        .await
+        .map_err(|e| format!("disconnect failed: {e}"))?;
+    let now = lab_networks_of(docker, container, lab_networks).await?;
+    if now.contains(net) {
+        Err(format!("still attached to {zone} after disconnecting"))
+    } else {
+        let left = now.len();
+        Ok(format!(
+            "disconnected from the {zone} network, {left} network(s) left (confirmed)"
+        ))
+    }
+}
+
+/// Connect a container to one zone's network again (with its service id as alias), then
+/// confirm.
+pub async fn attach(
+    docker: &Docker,
+    container: &str,
+    service: &str,
+    zone: &str,
+    lab_networks: &BTreeMap<String, String>,
+) -> Done {
+    let net = lab_networks
+        .get(zone)
+        .ok_or_else(|| format!("the lab has no {zone} network"))?;
+    if lab_networks_of(docker, container, lab_networks)
+        .await?
+        .contains(net)
+    {
+        return Err(format!("already attached to {zone}"));
+    }
+    let request = NetworkConnectRequest {
+        container: container.to_string(),
+        endpoint_config: Some(EndpointSettings {
+            aliases: Some(vec![service.to_string()]),
+            ..Default::default()
+        }),
+    };
+    docker
+        .connect_network(net, request)
+        .await
+        .map_err(|e| format!("connect failed: {e}"))?;
+    if lab_networks_of(docker, container, lab_networks)
+        .await?
+        .contains(net)
+    {
+        Ok(format!("connected to the {zone} network again (confirmed)"))
+    } else {
+        Err(format!("not attached to {zone} after connecting"))
+    }
+}
+
 /// Lower a container's limits. On cgroup v1 the kernel refuses a memory limit below what the
 /// container uses; then the container is restarted under the new limits (what an operator does),
 /// which ends whatever was hogging it.

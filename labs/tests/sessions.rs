@@ -394,6 +394,42 @@ fn mitigations_take_effect_on_real_containers() {
     );
     assert_eq!(step(&mut p, attack(read())), Some(true), "reconnected");
 
+    // Detach: one network only. Web cut from the data zone cannot read, and says why; the
+    // gateway cut from the internet keeps its other networks but the attacker cannot reach it.
+    let detach = |service: &str, zone: &str| Mitigation::Detach {
+        service: service.into(),
+        zone: zone.into(),
+    };
+    let attach = |service: &str, zone: &str| Mitigation::Attach {
+        service: service.into(),
+        zone: zone.into(),
+    };
+    for (service, zone) in [("web", "data"), ("gateway", "outside")] {
+        assert_eq!(step(&mut p, defend(detach(service, zone))), Some(true));
+        assert_eq!(
+            attempt(&mut p, read()),
+            (
+                Some(false),
+                Some(Cause::Detached {
+                    service: service.into(),
+                    zone: zone.into()
+                })
+            ),
+            "{service} detached from {zone}: the record says so"
+        );
+        assert_eq!(
+            step(&mut p, defend(detach(service, zone))),
+            Some(false),
+            "detaching twice is reported"
+        );
+        assert_eq!(step(&mut p, defend(attach(service, zone))), Some(true));
+        assert_eq!(
+            step(&mut p, attack(read())),
+            Some(true),
+            "{service} attached to {zone} again"
+        );
+    }
+
     // Block: the gateway denies that source only.
     assert_eq!(
         step(
@@ -753,6 +789,41 @@ fn routes_pivots_and_segments_on_real_networks() {
             if e.trace() == Some(bulkhead_labs::movement::PROBE_TRACE))
     });
     assert!(!probed, "a probe's traces reached the detector");
+
+    // Detach: the firewall cut from the data zone carries no route into it, and the record
+    // names the detachment; attached again, the route works.
+    let firewall_data = |attach: bool| {
+        let (service, zone) = ("firewall".to_string(), "data".to_string());
+        EffectKind::Mitigate(if attach {
+            Mitigation::Attach { service, zone }
+        } else {
+            Mitigation::Detach { service, zone }
+        })
+    };
+    let id = p.apply(Origin::Defender, firewall_data(false));
+    p.wait(3000);
+    assert_eq!(p.outcome(id), Some(true));
+    let (id, ok, cause) = attempt(
+        &mut p,
+        EffectKind::Act(pivot("invoice-worker", "ledger-db", "/records/invoices")),
+    );
+    let cut = Cause::Detached {
+        service: "firewall".into(),
+        zone: "data".into(),
+    };
+    assert_eq!((ok, cause), (Some(false), Some(cut)));
+    assert!(
+        crossings(&p.outputs, id).is_empty(),
+        "no firewall on the way"
+    );
+    let id = p.apply(Origin::Defender, firewall_data(true));
+    p.wait(3000);
+    assert_eq!(p.outcome(id), Some(true));
+    let (_, ok, _) = attempt(
+        &mut p,
+        EffectKind::Act(pivot("invoice-worker", "ledger-db", "/records/invoices")),
+    );
+    assert_eq!(ok, Some(true), "attached again, the route carries /records");
 
     // An exfiltration: refused at the worker's firewall before any connection out, and the
     // crossing counts what it tried to carry.

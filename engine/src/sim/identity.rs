@@ -160,10 +160,14 @@ impl SimLab {
         }
         let web = self.name_of(Role::Web);
         let auth = self.authenticate(t, hostile, identity, source, effect);
-        let store = &self.services[self.role_idx(Role::Datastore)];
-        let store_up = store.reachable();
-        let store_down = store.down_cause();
-        let ok = auth.is_ok() && store_up;
+        let (w, ds) = (self.role_idx(Role::Web), self.role_idx(Role::Datastore));
+        let store = &self.services[ds];
+        let store_down = if store.reachable() {
+            self.link_cut(w, ds)
+        } else {
+            Some(store.down_cause())
+        };
+        let ok = auth.is_ok() && store_down.is_none();
         let got = if ok { records } else { 0 };
         if auth.is_ok() {
             self.observe(
@@ -178,9 +182,7 @@ impl SimLab {
                     trace: Some(effect),
                 },
             );
-            let ds = self.role_idx(Role::Datastore);
             self.services[ds].tx_bytes += got as f32 * 100.0;
-            let w = self.role_idx(Role::Web);
             self.services[w].tx_bytes += got as f32 * 100.0;
         }
         let status = if auth.is_err() {
@@ -207,7 +209,8 @@ impl SimLab {
             let cause = self.auth_cause(identity);
             self.failed(t, effect, format!("{status}"), cause);
         } else {
-            self.failed(t, effect, format!("{status}"), store_down);
+            let cause = store_down.unwrap_or(Cause::Lab);
+            self.failed(t, effect, format!("{status}"), cause);
         }
     }
 

@@ -26,6 +26,7 @@ mod identity;
 mod metrics;
 mod movement;
 mod network;
+pub use network::ISOLATED_NOT_ATTACHED;
 mod workload;
 
 /// CPU of the host all containers share, in percent of one core.
@@ -64,6 +65,8 @@ struct SimService {
     enforced: (Option<f32>, Option<u32>, Option<u32>),
     state: RunState,
     isolated: bool,
+    /// Zones whose network the trainee disconnected it from (it keeps its others).
+    detached: BTreeSet<String>,
     /// Whether the trainee has capped it: only then is a hog held down credited to a cap.
     capped: bool,
     /// Whether it is stopped because the kernel killed it out of memory (not a trainee's stop).
@@ -209,6 +212,7 @@ impl SimLab {
                     enforced,
                     state: RunState::Running,
                     isolated: false,
+                    detached: BTreeSet::new(),
                     capped: false,
                     oom_killed: false,
                     base_cpu: cpu,
@@ -420,6 +424,8 @@ impl SimLab {
         match m {
             Mitigation::Isolate { .. } => self.isolate(t, i),
             Mitigation::Reconnect { .. } => self.reconnect(t, i),
+            Mitigation::Detach { zone, .. } => self.detach(i, zone),
+            Mitigation::Attach { zone, .. } => self.attach(i, zone),
             Mitigation::Cap {
                 cpu_cores,
                 memory_mib,

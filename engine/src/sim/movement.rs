@@ -6,8 +6,9 @@
 use super::SimLab;
 use crate::action::{Cause, EXFILTRATION_PATH};
 use crate::format::topology::Role;
+use crate::format::topology::Service;
 use crate::observation::{LogEvent, Millis};
-use crate::reach::{Way, scan_targets, scan_verdict, way, way_out};
+use crate::reach::{Way, detachment_on, scan_targets, scan_verdict, way_out, way_where};
 
 /// What web answers an anonymous `GET` of `endpoint` (labd's web role does the same).
 fn anonymous_status(endpoint: &str) -> u16 {
@@ -82,8 +83,17 @@ impl SimLab {
         if !self.services[f].reachable() {
             return Err(self.services[f].down_cause());
         }
-        match way(&topology, from_svc, to_svc) {
-            Way::Unreachable => return Err(Cause::NoRoute),
+        let attached = |s: &Service, zone: &str| self.is_attached(&s.id, zone);
+        match way_where(&topology, from_svc, to_svc, attached) {
+            Way::Unreachable => {
+                return Err(match detachment_on(&topology, from_svc, to_svc, attached) {
+                    Some((service, zone)) => Cause::Detached {
+                        service: service.into(),
+                        zone: zone.into(),
+                    },
+                    None => Cause::NoRoute,
+                });
+            }
             Way::Direct { .. } => {
                 if !self.services[target].reachable() {
                     return Err(self.services[target].down_cause());
@@ -169,6 +179,18 @@ impl SimLab {
             let detail = "no route out of the lab: the network refused";
             return self.failed(t, effect, detail, Cause::NoRoute);
         };
+        if !self.is_attached(from, from_zone) {
+            let cause = Cause::Detached {
+                service: from.into(),
+                zone: from_zone.into(),
+            };
+            return self.failed(
+                t,
+                effect,
+                format!("{from} has no network in {from_zone}"),
+                cause,
+            );
+        }
         let firewall = self.idx(&via.id).unwrap_or(f);
         if !self.services[firewall].reachable() {
             let cause = self.services[firewall].down_cause();
@@ -192,6 +214,12 @@ impl SimLab {
         );
         let detail = format!("{} refused: {to} is outside every zone", via.id);
         self.failed(t, effect, detail, Cause::NoRoute);
+    }
+
+    /// Whether `service` still has its network in `zone` (the trainee may have detached it).
+    pub(super) fn is_attached(&self, service: &str, zone: &str) -> bool {
+        self.idx(service)
+            .is_none_or(|i| !self.services[i].detached.contains(zone))
     }
 
     pub(super) fn segment(&mut self, from_zone: &str, to_zone: &str) -> Result<String, String> {

@@ -6,9 +6,13 @@ use rand::Rng;
 
 use super::SimLab;
 use crate::action::{Cause, Outcome};
-use crate::format::topology::Role;
+use crate::format::topology::{Role, Service};
 use crate::lab::LabOutput;
 use crate::observation::{LifecycleState, LogEvent, Millis};
+use crate::reach;
+
+/// Why an isolated container is not attached to one zone: reconnecting restores them all.
+pub const ISOLATED_NOT_ATTACHED: &str = "isolated: reconnect it to restore its networks";
 
 impl SimLab {
     /// Through the gateway to web: `Err((detail, cause))` when the request does not arrive.
@@ -24,6 +28,11 @@ impl SimLab {
         }
         let gw = self.role_idx(Role::Gateway);
         let web = self.role_idx(Role::Web);
+        // A gateway detached from the client's zone never sees the request: no flow, no block.
+        if let Some(cause) = self.link_cut(origin, gw) {
+            return Err(("gateway unreachable".into(), cause));
+        }
+        let to_web = self.link_cut(gw, web);
         let flow = self.flows.entry(source.to_string()).or_default();
         flow.requests += 1;
         if self.blocked.contains(source) {
@@ -43,6 +52,10 @@ impl SimLab {
                 "502 web unreachable".into(),
                 self.services[web].down_cause(),
             ));
+        }
+        if let Some(cause) = to_web {
+            flow.errors += 1;
+            return Err(("502 web unreachable".into(), cause));
         }
         self.services[gw].rx_bytes += 600.0;
         self.services[web].rx_bytes += 600.0;
@@ -158,8 +171,45 @@ impl SimLab {
             return Err("not isolated".into());
         }
         self.services[i].isolated = false;
+        // Reconnecting connects every zone's network, those detached before too.
+        self.services[i].detached.clear();
         self.lifecycle(t, i, LifecycleState::Reconnected);
         Ok("reconnected to its networks".into())
+    }
+
+    /// Whether services `a` and `b` still share a network: `Some(why not)` when every zone
+    /// they share is one a trainee detached either of them from.
+    pub(super) fn link_cut(&self, a: usize, b: usize) -> Option<Cause> {
+        let topology = &self.topology;
+        let a = topology.service(&self.services[a].id)?;
+        let b = topology.service(&self.services[b].id)?;
+        let attached = |s: &Service, zone: &str| self.is_attached(&s.id, zone);
+        reach::link_cut(a, b, attached).map(|(service, zone)| Cause::Detached {
+            service: service.into(),
+            zone: zone.into(),
+        })
+    }
+
+    pub(super) fn detach(&mut self, i: usize, zone: &str) -> Result<String, String> {
+        if self.services[i].isolated {
+            return Err(format!(
+                "not attached to {zone} (already detached or isolated)"
+            ));
+        }
+        if !self.services[i].detached.insert(zone.to_owned()) {
+            return Err(format!("already detached from {zone}"));
+        }
+        Ok(format!("disconnected from the {zone} network"))
+    }
+
+    pub(super) fn attach(&mut self, i: usize, zone: &str) -> Result<String, String> {
+        if self.services[i].isolated {
+            return Err(ISOLATED_NOT_ATTACHED.into());
+        }
+        if !self.services[i].detached.remove(zone) {
+            return Err(format!("not detached from {zone}"));
+        }
+        Ok(format!("connected to the {zone} network again"))
     }
 
     pub(super) fn block(&mut self, source: &str) -> Result<String, String> {

@@ -433,3 +433,156 @@ fn a_memory_cap_that_oom_kills_the_hog_is_named_and_so_is_the_dead_container() {
     assert_eq!(causes(&out, 1).last(), Some(&oom), "{:?}", causes(&out, 1));
     assert_eq!(causes(&out, 3), vec![oom], "it stays down out of memory");
 }
+
+fn detach(id: u64, service: &str, zone: &str) -> Effect {
+    let m = Mitigation::Detach {
+        service: service.into(),
+        zone: zone.into(),
+    };
+    mitigate(id, m)
+}
+
+fn attach(id: u64, service: &str, zone: &str) -> Effect {
+    let m = Mitigation::Attach {
+        service: service.into(),
+        zone: zone.into(),
+    };
+    mitigate(id, m)
+}
+
+fn login(source: &str) -> Action {
+    Action::Login {
+        identity: "bob".into(),
+        source: source.into(),
+    }
+}
+
+#[test]
+fn detaching_web_from_the_data_zone_stops_reads_but_not_logins_until_attached_again() {
+    let (_, mut lab) = lab("stolen-credentials");
+    let mut out = Vec::new();
+    lab.apply(0, &detach(1, "web", "data"));
+    lab.apply(100, &act(2, read("alice", "198.51.100.23")));
+    lab.apply(200, &act(3, login("198.51.100.23")));
+    lab.apply(300, &detach(4, "web", "data"));
+    lab.apply(400, &attach(5, "web", "data"));
+    lab.apply(500, &act(6, read("alice", "198.51.100.23")));
+    lab.apply(600, &attach(7, "web", "data"));
+    lab.advance(1000, &mut out);
+    assert_eq!(outcomes(&out, 1), vec![true]);
+    let cut = Cause::Detached {
+        service: "web".into(),
+        zone: "data".into(),
+    };
+    assert_eq!(
+        causes(&out, 2),
+        vec![Some(cut.clone())],
+        "web cannot reach the data"
+    );
+    assert!(cut.explained_by(&Mitigation::Detach {
+        service: "web".into(),
+        zone: "data".into()
+    }));
+    assert!(!cut.explained_by(&Mitigation::Detach {
+        service: "web".into(),
+        zone: "app".into()
+    }));
+    assert_eq!(
+        outcomes(&out, 3),
+        vec![true],
+        "web still answers in its app zone"
+    );
+    assert_eq!(
+        outcomes(&out, 4),
+        vec![false],
+        "detaching twice is reported"
+    );
+    assert_eq!(outcomes(&out, 5), vec![true]);
+    assert_eq!(outcomes(&out, 6), vec![true], "attached again");
+    assert_eq!(
+        outcomes(&out, 7),
+        vec![false],
+        "attaching twice is reported"
+    );
+}
+
+#[test]
+fn a_gateway_detached_from_the_internet_keeps_serving_the_office() {
+    let (_, mut lab) = lab("stolen-credentials");
+    let mut out = Vec::new();
+    lab.apply(0, &detach(1, "gateway", "outside"));
+    lab.apply(100, &act(2, login("198.51.100.23")));
+    let benign = Effect {
+        id: 3,
+        origin: Origin::Benign,
+        kind: EffectKind::Act(login("10.20.0.12")),
+    };
+    lab.apply(200, &benign);
+    lab.advance(2500, &mut out);
+    let cut = Cause::Detached {
+        service: "gateway".into(),
+        zone: "outside".into(),
+    };
+    assert_eq!(causes(&out, 2), vec![Some(cut)], "the attacker is outside");
+    assert_eq!(
+        outcomes(&out, 3),
+        vec![true],
+        "the office comes in from the edge"
+    );
+    let seen_from_outside = out.iter().any(|o| {
+        matches!(o, LabOutput::Observation(Observation {
+            body: ObservationBody::Event(LogEvent::Flow { source, .. }), ..
+        }) if source == "198.51.100.23")
+    });
+    assert!(
+        !seen_from_outside,
+        "a request that never arrives is in no flow log"
+    );
+}
+
+#[test]
+fn lateral_movement_needs_the_networks_its_way_crosses() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let l = format::load_scenario(&root.join("scenarios/poisoned-pdf.ron"), &root).unwrap();
+    let mut lab = SimLab::new(l.topology.clone(), &l.scenario, 1);
+    let pivot = |id| {
+        let action = Action::Pivot {
+            from: "invoice-worker".into(),
+            to: "ledger-db".into(),
+            endpoint: "/records".into(),
+        };
+        act(id, action)
+    };
+    let mut out = Vec::new();
+    lab.apply(0, &pivot(1));
+    lab.apply(100, &detach(2, "firewall", "data"));
+    lab.apply(200, &pivot(3));
+    lab.apply(300, &attach(4, "firewall", "data"));
+    lab.apply(400, &detach(5, "invoice-worker", "jobs"));
+    lab.apply(500, &pivot(6));
+    lab.apply(
+        600,
+        &mitigate(
+            7,
+            svc(|service| Mitigation::Isolate { service }, "export-worker"),
+        ),
+    );
+    lab.apply(700, &attach(8, "export-worker", "jobs"));
+    lab.advance(1500, &mut out);
+    assert_eq!(outcomes(&out, 1), vec![true], "the route carries /records");
+    let firewall_cut = Cause::Detached {
+        service: "firewall".into(),
+        zone: "data".into(),
+    };
+    assert_eq!(causes(&out, 3), vec![Some(firewall_cut)]);
+    let worker_cut = Cause::Detached {
+        service: "invoice-worker".into(),
+        zone: "jobs".into(),
+    };
+    assert_eq!(causes(&out, 6), vec![Some(worker_cut)]);
+    assert_eq!(
+        outcomes(&out, 8),
+        vec![false],
+        "an isolated service is reconnected, not attached"
+    );
+}

@@ -94,6 +94,48 @@ fn segmented(from: &str, to: &str, snap: &Snapshot) -> bool {
     })
 }
 
+/// Whether the trainee's last word on a service's network in a zone was to detach it.
+fn detached(service: &str, zone: &str, snap: &Snapshot) -> bool {
+    restricted(snap, |m| match m {
+        Mitigation::Detach {
+            service: s,
+            zone: z,
+        } if s == service && z == zone => Some(true),
+        Mitigation::Attach {
+            service: s,
+            zone: z,
+        } if s == service && z == zone => Some(false),
+        // Reconnecting an isolated service restores every one of its networks.
+        Mitigation::Reconnect { service: s } if s == service => Some(false),
+        _ => None,
+    })
+}
+
+/// For a service that sits in several zones: detach it from each one (a narrower cut than
+/// isolating it: a tier that bridges two zones keeps serving the other), or attach it again.
+/// Nothing while it is isolated: reconnecting restores every network.
+pub fn zone_actions(
+    service: &str,
+    zones: &[String],
+    status: Option<&ServiceStatus>,
+    snap: &Snapshot,
+) -> Vec<Mitigation> {
+    if zones.len() < 2 || status.is_some_and(|s| s.isolated) {
+        return Vec::new();
+    }
+    zones
+        .iter()
+        .map(|zone| {
+            let (service, zone) = (service.to_string(), zone.clone());
+            if detached(&service, &zone, snap) {
+                Mitigation::Attach { service, zone }
+            } else {
+                Mitigation::Detach { service, zone }
+            }
+        })
+        .collect()
+}
+
 /// The mitigations for the accounts and addresses an alert names, and for the route between
 /// the zones a crossing alert names (the zone left first, then the zone entered).
 pub fn entity_actions(entry: &AlertEntry, snap: &Snapshot) -> Vec<Mitigation> {
@@ -159,6 +201,8 @@ fn label(m: &Mitigation) -> String {
         Mitigation::Unsegment { from_zone, to_zone } => {
             format!("Reopen {from_zone} → {to_zone}")
         }
+        Mitigation::Detach { zone, .. } => format!("Detach from {zone}"),
+        Mitigation::Attach { zone, .. } => format!("Attach to {zone}"),
         _ => title,
     }
 }
@@ -226,8 +270,12 @@ fn draw(
                             }
                         });
                         ui.horizontal_wrapped(|ui| {
-                            let actions =
-                                service_actions(&node, snap.services.get(&node), (cpu, mem));
+                            let status = snap.services.get(&node);
+                            let zones = topology
+                                .service(&node)
+                                .map_or(&[][..], |s| s.zones.as_slice());
+                            let mut actions = service_actions(&node, status, (cpu, mem));
+                            actions.extend(zone_actions(&node, zones, status, snap));
                             for m in actions {
                                 let color = if m.is_disruptive() { WARN } else { ACCENT };
                                 let b = ui.add(
