@@ -401,6 +401,20 @@ pub async fn reconnect(
     }
 }
 
+/// The lab's network of `zone`, and whether the container is attached to it now.
+async fn zone_network<'a>(
+    docker: &Docker,
+    container: &str,
+    zone: &str,
+    lab_networks: &'a BTreeMap<String, String>,
+) -> Result<(&'a String, bool), String> {
+    let net = lab_networks
+        .get(zone)
+        .ok_or_else(|| format!("the lab has no {zone} network"))?;
+    let attached = lab_networks_of(docker, container, lab_networks).await?;
+    Ok((net, attached.contains(net)))
+}
+
 /// Disconnect a container from one zone's network of its lab (its others stay), then confirm.
 pub async fn detach(
     docker: &Docker,
@@ -408,13 +422,8 @@ pub async fn detach(
     zone: &str,
     lab_networks: &BTreeMap<String, String>,
 ) -> Done {
-    let net = lab_networks
-        .get(zone)
-        .ok_or_else(|| format!("the lab has no {zone} network"))?;
-    if !lab_networks_of(docker, container, lab_networks)
-        .await?
-        .contains(net)
-    {
+    let (net, attached) = zone_network(docker, container, zone, lab_networks).await?;
+    if !attached {
         return Err(format!(
             "not attached to {zone} (already detached or isolated)"
         ));
@@ -447,13 +456,8 @@ pub async fn attach(
     zone: &str,
     lab_networks: &BTreeMap<String, String>,
 ) -> Done {
-    let net = lab_networks
-        .get(zone)
-        .ok_or_else(|| format!("the lab has no {zone} network"))?;
-    if lab_networks_of(docker, container, lab_networks)
-        .await?
-        .contains(net)
-    {
+    let (net, attached) = zone_network(docker, container, zone, lab_networks).await?;
+    if attached {
         return Err(format!("already attached to {zone}"));
     }
     let request = NetworkConnectRequest {
