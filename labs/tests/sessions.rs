@@ -39,6 +39,9 @@ fn load(id: &str) -> Loaded {
     format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root).unwrap()
 }
 
+/// The seed of every session here: each seed plays its own variant of a scenario.
+const SEED: u64 = 1;
+
 fn play(
     loaded: &Loaded,
     lab: Box<dyn Lab>,
@@ -48,7 +51,7 @@ fn play(
         loaded.scenario.clone(),
         loaded.topology.clone(),
         lab,
-        1,
+        SEED,
         RecordWriter::discard(),
     );
     let card = session.run(defender, |_| {});
@@ -112,7 +115,9 @@ fn scenario_on_docker(id: &str) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let loaded = load(id);
+    // The variant the session plays, as a seat resolves it: the lab starts for it, and which
+    // alerts are true is judged against its attacker, not the placeholders it was written with.
+    let loaded = load(id).variant(SEED).unwrap();
 
     let (bot, lines) = play(
         &loaded,
@@ -183,7 +188,7 @@ fn scenario_on_docker(id: &str) {
     );
 
     // Parity: the simulated lab detects the attack the same way.
-    let sim = SimLab::new(loaded.topology.clone(), &loaded.scenario, 1);
+    let sim = SimLab::new(loaded.topology.clone(), &loaded.scenario, SEED);
     let (_, sim_lines) = play(&loaded, Box::new(sim), &mut Bot::default());
     let on_docker = detections(&loaded, &lines);
     let on_sim = detections(&loaded, &sim_lines);
