@@ -705,16 +705,13 @@ impl Session {
                 }
                 if let Mitigation::Detach { service, zone } | Mitigation::Attach { service, zone } =
                     m
-                    && self
-                        .topology
-                        .service(service)
-                        .is_some_and(|s| !s.range_only && !s.zones.contains(zone))
+                    && let Some(s) = self.topology.service(service)
+                    && !s.range_only
+                    && !s.zones.contains(zone)
                 {
                     return refuse(format!(
                         "{service} has no network in {zone}: it sits in {}",
-                        self.topology
-                            .service(service)
-                            .map_or(String::new(), |s| s.zones.join(", "))
+                        s.zones.join(", ")
                     ));
                 }
                 if let Mitigation::Cap {

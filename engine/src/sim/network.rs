@@ -1,6 +1,7 @@
 //! The network, as labd's gateway and Docker's networks make it: requests through the gateway to
 //! web (block rules, a tier that does not answer, an overloaded web), floods, the gateway's flow
-//! logs, and the trainee's isolation of a container and block of a source.
+//! logs, and the trainee's isolation of a container, detachment from one zone's network, and
+//! block of a source.
 
 use rand::Rng;
 

@@ -580,9 +580,16 @@ fn lateral_movement_needs_the_networks_its_way_crosses() {
         zone: "jobs".into(),
     };
     assert_eq!(causes(&out, 6), vec![Some(worker_cut)]);
+    let refused: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            LabOutput::Outcome(o) if o.effect == 8 => Some(o.detail.as_str()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        outcomes(&out, 8),
-        vec![false],
+        refused,
+        [ISOLATED_NOT_ATTACHED],
         "an isolated service is reconnected, not attached"
     );
 }
