@@ -12,23 +12,33 @@ pub enum Action {
     Login {
         identity: String,
         source: String,
+        /// The web tier it goes to, through the gateway in front of it (optional where the
+        /// topology has one web tier).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     /// An authenticated request to a web endpoint (anonymous when `identity` is `None`).
     Request {
         identity: Option<String>,
         source: String,
         endpoint: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     ReadData {
         identity: String,
         source: String,
         dataset: String,
         records: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     /// Create an API key for the identity (persistence when an intruder does it).
     CreateKey {
         identity: String,
         source: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     /// An interactive exec session into a container.
     Exec {
@@ -45,16 +55,15 @@ pub enum Action {
         seconds: u32,
     },
     /// The benign nightly backup: a moderate CPU and memory burst.
-    Backup {
-        service: String,
-        seconds: u32,
-    },
+    Backup { service: String, seconds: u32 },
     /// Anonymous requests at a high rate through the gateway.
     Flood {
         source: String,
         rps: u32,
         seconds: u32,
         endpoint: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     /// Code running in `from` opens a connection to `to` and asks for `endpoint`: directly
     /// over a zone they share, else through the firewall between their zones (see `reach`).
@@ -65,10 +74,7 @@ pub enum Action {
     },
     /// Code running in `from` tries every other service of `zone` (`GET /`), as a port scan
     /// would; it succeeds when at least one answers.
-    Scan {
-        from: String,
-        zone: String,
-    },
+    Scan { from: String, zone: String },
     /// Code running in `from` tries to send `bytes` to an address outside the lab (`POST` to
     /// `to`, port 443), through the firewall of its zone where there is one. Lab networks have
     /// no route out, so it always fails: the attempt, seen at a firewall, is the evidence.
@@ -90,8 +96,12 @@ impl Action {
         let src = |s: &String| EntityRef::Source(s.clone());
         let svc = |s: &String| EntityRef::Service(s.clone());
         match self {
-            Action::Login { identity, source }
-            | Action::CreateKey { identity, source }
+            Action::Login {
+                identity, source, ..
+            }
+            | Action::CreateKey {
+                identity, source, ..
+            }
             | Action::ReadData {
                 identity, source, ..
             } => vec![id(identity), src(source)],
@@ -113,6 +123,31 @@ impl Action {
         }
     }
 
+    /// The web tier named by an action through the front door (`None`: the only one, or an
+    /// action that does not go through the front door).
+    pub fn via(&self) -> Option<&str> {
+        match self {
+            Action::Login { via, .. }
+            | Action::Request { via, .. }
+            | Action::ReadData { via, .. }
+            | Action::CreateKey { via, .. }
+            | Action::Flood { via, .. } => via.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the action comes in through a gateway to a web tier.
+    pub fn through_front_door(&self) -> bool {
+        matches!(
+            self,
+            Action::Login { .. }
+                | Action::Request { .. }
+                | Action::ReadData { .. }
+                | Action::CreateKey { .. }
+                | Action::Flood { .. }
+        )
+    }
+
     /// How long the action keeps running, in seconds (0 for a single request).
     pub fn duration_s(&self) -> u32 {
         match self {
@@ -125,11 +160,14 @@ impl Action {
 
     pub fn summary(&self) -> String {
         match self {
-            Action::Login { identity, source } => format!("log in as {identity} from {source}"),
+            Action::Login {
+                identity, source, ..
+            } => format!("log in as {identity} from {source}"),
             Action::Request {
                 identity,
                 source,
                 endpoint,
+                ..
             } => format!(
                 "request {endpoint} as {} from {source}",
                 identity.as_deref().unwrap_or("anonymous")
@@ -139,8 +177,11 @@ impl Action {
                 dataset,
                 records,
                 source,
+                ..
             } => format!("read {records} records of {dataset} as {identity} from {source}"),
-            Action::CreateKey { identity, source } => {
+            Action::CreateKey {
+                identity, source, ..
+            } => {
                 format!("create an API key for {identity} from {source}")
             }
             Action::Exec {
@@ -165,6 +206,7 @@ impl Action {
                 rps,
                 seconds,
                 endpoint,
+                ..
             } => format!("flood {endpoint} from {source} at {rps} req/s for {seconds} s"),
             Action::Pivot { from, to, endpoint } => format!("from {from}, reach {to} {endpoint}"),
             Action::Scan { from, zone } => format!("from {from}, scan zone {zone}"),

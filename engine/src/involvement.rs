@@ -6,15 +6,27 @@ use std::collections::BTreeSet;
 
 use crate::action::Action;
 use crate::format::scenario::Scenario;
-use crate::format::topology::{Role, Service, Topology};
+use crate::format::topology::{Service, Topology};
 use crate::observation::EntityRef;
 use crate::reach::{Way, scan_targets, way, way_out};
 
-fn role(topology: &Topology, role: Role) -> Option<EntityRef> {
-    topology
-        .services_with_role(role)
-        .next()
+/// The tiers a request through the front door passes: the gateway, the web tier and, for a
+/// read, the datastore behind it.
+fn front_door_tiers(action: &Action, topology: &Topology) -> Vec<EntityRef> {
+    if !action.through_front_door() {
+        return Vec::new();
+    }
+    let Some((gateway, web)) = topology.front_door(action.via()) else {
+        return Vec::new();
+    };
+    let mut tiers = vec![gateway, web];
+    if matches!(action, Action::ReadData { .. }) {
+        tiers.extend(topology.upstream_of(web));
+    }
+    tiers
+        .into_iter()
         .map(|s| EntityRef::Service(s.id.clone()))
+        .collect()
 }
 
 /// The entities an action involves: who acts (identity, source), where it runs (the container
@@ -24,12 +36,13 @@ fn role(topology: &Topology, role: Role) -> Option<EntityRef> {
 /// step; naming or mitigating one of them is never "touching an innocent".
 pub fn involved(action: &Action, topology: &Topology) -> BTreeSet<EntityRef> {
     let mut set: BTreeSet<EntityRef> = action.entities().into_iter().collect();
-    let targets: &[Role] = match action {
-        Action::Flood { .. } => &[Role::Gateway, Role::Web],
-        Action::ReadData { .. } => &[Role::Datastore],
-        _ => &[],
-    };
-    set.extend(targets.iter().filter_map(|r| role(topology, *r)));
+    let tiers = front_door_tiers(action, topology);
+    match action {
+        // A flood is aimed at the tiers it floods, a read at the datastore it drains.
+        Action::Flood { .. } => set.extend(tiers.into_iter().take(2)),
+        Action::ReadData { .. } => set.extend(tiers.into_iter().skip(2)),
+        _ => {}
+    }
     set.extend(movement(action, topology));
     set
 }
@@ -73,20 +86,7 @@ fn movement(action: &Action, topology: &Topology) -> Vec<EntityRef> {
 /// passes through. A mitigation on one of these can be what made an attempt fail.
 pub fn path(action: &Action, topology: &Topology) -> BTreeSet<EntityRef> {
     let mut set = involved(action, topology);
-    let through: &[Role] = match action {
-        Action::Login { .. }
-        | Action::Request { .. }
-        | Action::CreateKey { .. }
-        | Action::Flood { .. } => &[Role::Gateway, Role::Web],
-        Action::ReadData { .. } => &[Role::Gateway, Role::Web, Role::Datastore],
-        Action::Exec { .. }
-        | Action::Hog { .. }
-        | Action::Backup { .. }
-        | Action::Pivot { .. }
-        | Action::Scan { .. }
-        | Action::Exfiltrate { .. } => &[],
-    };
-    set.extend(through.iter().filter_map(|r| role(topology, *r)));
+    set.extend(front_door_tiers(action, topology));
     // Lateral movement passes the firewalls between the zones it crosses; an exfiltration the
     // firewall of its zone.
     set.extend(

@@ -208,6 +208,7 @@ mod tests {
             owner: "o".into(),
             tags: vec![],
             range_only: false,
+            upstream: None,
         }
     }
 

@@ -467,6 +467,7 @@ impl Session {
                         source,
                         dataset: habit.dataset.clone(),
                         records: self.rng.random_range(habit.records.0..=habit.records.1),
+                        via: user.via.clone(),
                     }
                 } else if !user.endpoints.is_empty() {
                     Action::Request {
@@ -474,6 +475,7 @@ impl Session {
                         source,
                         endpoint: user.endpoints[self.rng.random_range(0..user.endpoints.len())]
                             .clone(),
+                        via: user.via.clone(),
                     }
                 } else {
                     continue;
@@ -493,6 +495,7 @@ impl Session {
                     identity: None,
                     source: source.clone(),
                     endpoint: endpoint.clone(),
+                    via: visitors.via.clone(),
                 };
                 self.issue(t, Origin::Benign, EffectKind::Act(action));
             }

@@ -11,13 +11,19 @@ use bulkhead_engine::{EntityRef, Mitigation};
 /// What breaks for whom when a service is unavailable, by its role.
 fn loss(service: &Service, topology: &Topology) -> String {
     match service.role {
-        Role::Gateway => {
-            "every customer and employee request enters through it: the whole shop goes dark".into()
-        }
-        Role::Web => "every customer request, login and API call fails".into(),
+        Role::Gateway => match topology.upstream_of(service) {
+            Some(web) if topology.services_with_role(Role::Web).count() > 1 => format!(
+                "every request to {} enters through it: that tier goes dark",
+                web.id
+            ),
+            _ => "every customer and employee request enters through it: the whole shop goes dark"
+                .into(),
+        },
+        Role::Web => "every customer request, login and API call to it fails".into(),
         Role::Datastore => {
             let users: Vec<&str> = topology
                 .services_with_role(Role::Web)
+                .filter(|w| topology.upstream_of(w).is_some_and(|d| d.id == service.id))
                 .map(|s| s.id.as_str())
                 .collect();
             format!(

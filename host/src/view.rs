@@ -146,20 +146,16 @@ pub struct TrafficMeter {
     scanned: usize,
     /// (session time, edge, passed, refused)
     recent: VecDeque<(Millis, (FlowEnd, FlowEnd), u32, u32)>,
-    datastore: Option<String>,
-    looked_up: bool,
 }
 
 impl TrafficMeter {
     pub fn scan(&mut self, session: &Session) {
-        if !self.looked_up {
-            self.looked_up = true;
-            self.datastore = session
-                .topology()
-                .services_with_role(bulkhead_engine::format::topology::Role::Datastore)
-                .next()
-                .map(|s| s.id.clone());
-        }
+        let topology = session.topology();
+        // A web tier reads the datastore behind it.
+        let store_behind = |web: &str| {
+            let web = topology.service(web)?;
+            topology.upstream_of(web).map(|store| store.id.clone())
+        };
         let lines = session.record_lines();
         for line in &lines[self.scanned.min(lines.len())..] {
             let RecordLine::Observation(obs) = line else {
@@ -191,12 +187,12 @@ impl TrafficMeter {
                     ));
                 }
                 LogEvent::DataAccess { service, ok, .. } => {
-                    if let Some(ds) = &self.datastore {
+                    if let Some(ds) = store_behind(service) {
                         self.recent.push_back((
                             obs.t_ms,
                             (
                                 FlowEnd::Service(service.clone()),
-                                FlowEnd::Service(ds.clone()),
+                                FlowEnd::Service(ds),
                             ),
                             u32::from(*ok),
                             u32::from(!*ok),

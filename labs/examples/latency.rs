@@ -142,6 +142,7 @@ fn main() {
             Action::Login {
                 identity: "alice".into(),
                 source: "10.20.0.11".into(),
+                via: None,
             },
         );
         rig.idle(Duration::from_millis(500));
@@ -159,6 +160,7 @@ fn main() {
             Action::Login {
                 identity: "alice".into(),
                 source,
+                via: None,
             },
         );
         match rig.until_alert("novelty.source", Duration::from_secs(5)) {

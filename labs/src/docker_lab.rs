@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use crate::drive::{self, Done, Labd};
 use crate::error::LabError;
 use crate::movement;
-use crate::spec::{LabOptions, RunningLab};
+use crate::spec::{LabOptions, RunningLab, SERVICE_PORT};
 use crate::telemetry::{
     CgroupRates, CgroupSample, Clock, Evidence, LabdLine, NetCounters, held_by_limits,
     metrics_from_stats, parse_labd_line,
@@ -122,6 +122,9 @@ struct Shared {
     hops: Mutex<HashMap<String, HopState>>,
     /// When labd last reported its container's metrics, per service.
     labd_metrics_at: Mutex<HashMap<String, Instant>>,
+    /// The web tier each effect through the front door was sent to, by effect id: what an
+    /// executor's "overloaded" or a silent datastore is about where the lab has several tiers.
+    tiers: Mutex<HashMap<u64, String>>,
 }
 
 impl Shared {
@@ -271,18 +274,18 @@ impl Shared {
     }
 
     /// The executor saw a hop fail; the lab's confirmed state says why.
-    /// `client` is the service whose executor sent the request (the attacker or the traffic).
-    fn resolve(&self, evidence: &Evidence, client: Option<&str>) -> Cause {
+    /// `client` is the service whose executor sent the request (the attacker or the traffic),
+    /// `effect` the action it carried out.
+    fn resolve(&self, evidence: &Evidence, client: Option<&str>, effect: u64) -> Cause {
+        let web = self.tier_of(effect).unwrap_or_default();
         match evidence {
-            Evidence::Overloaded => {
-                let web = self.role_service(Role::Web).unwrap_or_default();
-                self.hop(&web)
-                    .down(&web)
-                    .unwrap_or(Cause::Overloaded { service: web })
-            }
+            Evidence::Overloaded => self
+                .hop(&web)
+                .down(&web)
+                .unwrap_or(Cause::Overloaded { service: web }),
             Evidence::Silent { hop, timed_out } => match self.hop(hop).down(hop) {
                 Some(cause) => cause,
-                None if let Some(cause) = self.detached_before(hop, client) => cause,
+                None if let Some(cause) = self.detached_before(hop, client, &web) => cause,
                 // Up as far as the lab knows: slow to answer is overload, not a mitigation.
                 None if *timed_out => Cause::Overloaded {
                     service: hop.clone(),
@@ -292,15 +295,22 @@ impl Shared {
         }
     }
 
-    /// Why a request could not reach `hop` from the tier in front of it (the gateway for web,
-    /// web for the datastore, the request's `client` for the gateway): a detachment cut the
-    /// network they share. The simulated lab checks the same links (`SimLab::reach_web`).
-    fn detached_before(&self, hop: &str, client: Option<&str>) -> Option<Cause> {
+    /// The web tier an effect went to: the one the driver sent it to, else the only one.
+    fn tier_of(&self, effect: u64) -> Option<String> {
+        let sent = self.tiers.lock().ok().and_then(|t| t.get(&effect).cloned());
+        sent.or_else(|| self.topology.web_tier(None).map(|w| w.id.clone()))
+    }
+
+    /// Why a request could not reach `hop` from the tier in front of it (the gateway for web
+    /// tier `web`, that tier for its datastore, the request's `client` for the gateway): a
+    /// detachment cut the network they share. The simulated lab checks the same links
+    /// (`SimLab::reach_web`).
+    fn detached_before(&self, hop: &str, client: Option<&str>, web: &str) -> Option<Cause> {
         let to = self.topology.service(hop)?;
         let front = match to.role {
             Role::Gateway => client.and_then(|c| self.topology.service(c)),
-            Role::Web => self.topology.services_with_role(Role::Gateway).next(),
-            Role::Datastore => self.topology.services_with_role(Role::Web).next(),
+            Role::Web => self.topology.gateway_of(hop),
+            Role::Datastore => self.topology.service(web),
             _ => None,
         }?;
         let attached = |s: &Service, zone: &str| self.attached(&s.id, zone);
@@ -371,11 +381,16 @@ impl Shared {
         self.addresses.lock().ok()?.get(service).copied()
     }
 
-    fn role_service(&self, role: Role) -> Option<String> {
-        self.topology
-            .services_with_role(role)
-            .next()
+    /// Every service of a role: the tiers a revocation or a block applies at.
+    fn role_services(&self, role: Role) -> Vec<String> {
+        (self.topology.services_with_role(role))
             .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// The only service of a role (the range's traffic generator, its attacker).
+    fn role_service(&self, role: Role) -> Option<String> {
+        self.topology.only(role).map(|s| s.id.clone())
     }
 
     fn company(&self, service: &str) -> bool {
@@ -489,6 +504,7 @@ impl DockerLab {
             execs: Mutex::new(HashMap::new()),
             addresses: Mutex::new(addresses),
             hops: Mutex::new(HashMap::new()),
+            tiers: Mutex::new(HashMap::new()),
             labd_metrics_at: Mutex::new(labd_started),
         });
         let mut tasks = Vec::new();
@@ -745,14 +761,17 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
                 Action::Flood { seconds, .. } => shared.clock.wall_seconds(*seconds),
                 _ => 1,
             };
+            let door = shared.topology.front_door(action.via());
+            let gateway = door.map(|(gateway, _)| format!("{}:{SERVICE_PORT}", gateway.id));
+            if let (Some((_, web)), Ok(mut tiers)) = (door, shared.tiers.lock()) {
+                tiers.insert(effect, web.id.clone());
+            }
             let (Some(executor), Some(body)) = (
                 executor,
-                drive::act_body(
-                    effect,
-                    action,
-                    &shared.lab.credentials.passwords,
-                    flood_seconds,
-                ),
+                gateway.and_then(|gateway| {
+                    let passwords = &shared.lab.credentials.passwords;
+                    drive::act_body(effect, action, passwords, flood_seconds, &gateway)
+                }),
             ) else {
                 let none = Err("no executor for this action".into());
                 return shared.outcome_because(effect, none, Some(Cause::Lab));
@@ -1025,14 +1044,11 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
             result
         }
         Mitigation::Revoke { identity } => {
-            let web = shared
-                .role_service(Role::Web)
-                .and_then(|s| shared.address(&s))
-                .ok_or("web has no address (isolated?)")?;
-            shared
-                .labd
-                .revoke(web, &shared.lab.credentials.admin_token, identity)
-                .await
+            let token = &shared.lab.credentials.admin_token;
+            at_every(shared, Role::Web, |web| {
+                shared.labd.revoke(web, token, identity)
+            })
+            .await
         }
         Mitigation::Detach { zone, .. } => {
             let result = drive::detach(docker, container()?, zone, &shared.lab.networks).await;
@@ -1056,16 +1072,42 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
             segment(shared, from_zone, to_zone, false).await
         }
         Mitigation::Block { source } | Mitigation::Unblock { source } => {
-            let gw = shared
-                .role_service(Role::Gateway)
-                .and_then(|s| shared.address(&s))
-                .ok_or("the gateway has no address (isolated?)")?;
-            shared
-                .labd
-                .block(gw, source, matches!(m, Mitigation::Block { .. }))
-                .await
+            let block = matches!(m, Mitigation::Block { .. });
+            at_every(shared, Role::Gateway, |gw| {
+                shared.labd.block(gw, source, block)
+            })
+            .await
         }
     }
+}
+
+/// A change applied at every service of a role (a revocation at each web tier, a block at each
+/// gateway), each confirmed by its own control API: done when all are, else the first refusal.
+async fn at_every<F, Fut>(shared: &Shared, role: Role, apply: F) -> Done
+where
+    F: Fn(Ipv4Addr) -> Fut,
+    Fut: std::future::Future<Output = Done>,
+{
+    let services = shared.role_services(role);
+    let several = services.len() > 1;
+    let mut details = Vec::new();
+    for service in services {
+        let address = (shared.address(&service))
+            .ok_or_else(|| format!("{service} has no address (isolated?)"))?;
+        let done = apply(address).await;
+        details.push(done.map_err(|e| {
+            if several {
+                format!("{service}: {e}")
+            } else {
+                e
+            }
+        })?);
+    }
+    // One tier: its own words, as a lab of one tier has always said.
+    Ok(match details.as_slice() {
+        [one] => one.clone(),
+        _ => details.join("; "),
+    })
 }
 
 async fn refresh_address(shared: &Shared, service: &str) {
@@ -1137,7 +1179,8 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
                 }) => {
                     outcome.t_ms = shared.clock.of_unix_ms(ts_ms);
                     if let Some(evidence) = evidence {
-                        outcome.cause = Some(shared.resolve(&evidence, client.as_deref()));
+                        let effect = outcome.effect;
+                        outcome.cause = Some(shared.resolve(&evidence, client.as_deref(), effect));
                     }
                     shared.emit(LabOutput::Outcome(outcome));
                 }

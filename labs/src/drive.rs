@@ -23,12 +23,14 @@ use crate::spec::{CONTROL_PORT, SERVICE_PORT};
 pub type Done = Result<String, String>;
 
 /// The JSON body of labd's `POST /act` for an actor's action (`None` for actions that are not
-/// an actor's: jobs and exec sessions).
+/// an actor's: jobs and exec sessions), sent to `gateway` (`host:port`: the gateway in front of
+/// the action's web tier).
 pub fn act_body(
     trace: u64,
     action: &Action,
     passwords: &BTreeMap<String, String>,
     flood_seconds: u32,
+    gateway: &str,
 ) -> Option<serde_json::Value> {
     let who = |identity: &str| {
         (
@@ -37,13 +39,14 @@ pub fn act_body(
         )
     };
     let (identity, source, what) = match action {
-        Action::Login { identity, source } => {
-            (Some(who(identity)), source, json!({"kind": "login"}))
-        }
+        Action::Login {
+            identity, source, ..
+        } => (Some(who(identity)), source, json!({"kind": "login"})),
         Action::Request {
             identity,
             source,
             endpoint,
+            ..
         } => (
             identity.as_deref().map(who),
             source,
@@ -54,14 +57,15 @@ pub fn act_body(
             source,
             dataset,
             records,
+            ..
         } => (
             Some(who(identity)),
             source,
             json!({"kind": "read_data", "dataset": dataset, "records": records}),
         ),
-        Action::CreateKey { identity, source } => {
-            (Some(who(identity)), source, json!({"kind": "create_key"}))
-        }
+        Action::CreateKey {
+            identity, source, ..
+        } => (Some(who(identity)), source, json!({"kind": "create_key"})),
         Action::Flood {
             source,
             rps,
@@ -79,7 +83,7 @@ pub fn act_body(
         | Action::Scan { .. }
         | Action::Exfiltrate { .. } => return None,
     };
-    let mut body = json!({"trace": trace, "source": source, "do": what});
+    let mut body = json!({"trace": trace, "source": source, "gateway": gateway, "do": what});
     if let Some((identity, password)) = identity {
         body["identity"] = json!(identity);
         body["password"] = json!(password);
@@ -605,9 +609,11 @@ mod tests {
             source: "198.51.100.23".into(),
             dataset: "customers".into(),
             records: 250,
+            via: Some("partner-portal".into()),
         };
-        let body = act_body(17, &read, &passwords, 3).unwrap();
+        let body = act_body(17, &read, &passwords, 3, "partner-gateway:8080").unwrap();
         assert_eq!(body["trace"], 17);
+        assert_eq!(body["gateway"], "partner-gateway:8080");
         assert_eq!(body["password"], "s3cret");
         assert_eq!(body["do"]["kind"], "read_data");
         assert_eq!(body["do"]["records"], 250);
@@ -616,8 +622,9 @@ mod tests {
             rps: 300,
             seconds: 30,
             endpoint: "/public/catalog".into(),
+            via: None,
         };
-        let body = act_body(2, &flood, &passwords, 3).unwrap();
+        let body = act_body(2, &flood, &passwords, 3, "gateway:8080").unwrap();
         assert_eq!(body["do"]["seconds"], 3, "durations are wall seconds");
         assert!(body.get("identity").is_none());
         assert!(
@@ -628,7 +635,8 @@ mod tests {
                     seconds: 5
                 },
                 &passwords,
-                1
+                1,
+                "gateway:8080"
             )
             .is_none()
         );

@@ -172,13 +172,24 @@ impl<'a> Plan<'a> {
                 .collect(),
             admin_token: random_hex(&mut rng, 32),
         };
-        let alias_of = |role: Role| -> Result<String, LabError> {
-            topology
-                .services_with_role(role)
-                .next()
-                .map(|s| format!("{}:{SERVICE_PORT}", s.id))
-                .ok_or_else(|| invalid(format!("it has no {} service", role.label())))
+        let alias = |s: &Service| format!("{}:{SERVICE_PORT}", s.id);
+        let upstream_of = |s: &Service| -> Result<String, LabError> {
+            let next = if s.role == Role::Gateway {
+                "web"
+            } else {
+                "datastore"
+            };
+            (topology.upstream_of(s).map(alias)).ok_or_else(|| {
+                let (role, id) = (s.role.label(), &s.id);
+                invalid(format!("{role} {id} has no {next} service upstream"))
+            })
         };
+        // The executors' default way in; each action names the gateway of its own web tier.
+        let default_gateway = (topology.front_door(None))
+            .map(|(gateway, _)| gateway)
+            .or_else(|| topology.services_with_role(Role::Gateway).next())
+            .map(alias)
+            .ok_or_else(|| invalid("it has no gateway service".into()))?;
         let no_limits: Vec<&str> = scenario
             .weaknesses
             .iter()
@@ -220,9 +231,9 @@ impl<'a> Plan<'a> {
                 env.push(format!("LABD_METRICS_MS={METRICS_PERIOD_MS}"));
             }
             match service.role {
-                Role::Gateway => env.push(format!("LABD_UPSTREAM={}", alias_of(Role::Web)?)),
+                Role::Gateway => env.push(format!("LABD_UPSTREAM={}", upstream_of(service)?)),
                 Role::Web => {
-                    env.push(format!("LABD_UPSTREAM={}", alias_of(Role::Datastore)?));
+                    env.push(format!("LABD_UPSTREAM={}", upstream_of(service)?));
                     let creds: Vec<_> = topology
                         .identities
                         .iter()
@@ -238,9 +249,11 @@ impl<'a> Plan<'a> {
                     env.push(format!("LABD_ADMIN_TOKEN={}", credentials.admin_token));
                 }
                 Role::Datastore => {
+                    // Each datastore keeps the datasets stored in it.
                     let datasets: serde_json::Map<String, serde_json::Value> = topology
                         .datasets
                         .iter()
+                        .filter(|d| topology.store_of(d).is_some_and(|s| s.id == service.id))
                         .map(|d| (d.id.clone(), json!(d.records)))
                         .collect();
                     env.push(format!(
@@ -249,7 +262,7 @@ impl<'a> Plan<'a> {
                     ));
                 }
                 Role::Traffic | Role::Attacker => {
-                    env.push(format!("LABD_GATEWAY={}", alias_of(Role::Gateway)?));
+                    env.push(format!("LABD_GATEWAY={default_gateway}"));
                 }
                 Role::Worker => {}
                 Role::Firewall => {
@@ -873,6 +886,23 @@ mod tests {
             firewall.firewall_zones.as_deref(),
             Some(&["jobs".to_owned(), "ops".to_owned(), "data".to_owned()][..])
         );
+        // Two ways in: each gateway forwards to its own tier, each tier reads its own store,
+        // and each store keeps its own datasets; the executors default to the API's gateway.
+        assert_eq!(env_of(&plan, "gateway")["LABD_UPSTREAM"], "api:8080");
+        let partner = env_of(&plan, "partner-gateway");
+        assert_eq!(partner["LABD_UPSTREAM"], "partner-portal:8080");
+        assert_eq!(
+            env_of(&plan, "partner-portal")["LABD_UPSTREAM"],
+            "payouts-db:8080"
+        );
+        assert_eq!(env_of(&plan, "api")["LABD_UPSTREAM"], "ledger-db:8080");
+        let kept = |store| -> serde_json::Value {
+            serde_json::from_str(env_of(&plan, store)["LABD_DATASETS"]).unwrap()
+        };
+        assert_eq!(kept("payouts-db"), json!({"payouts": 3000}));
+        assert!(kept("ledger-db").get("payouts").is_none());
+        assert!(kept("ledger-db").get("card-tokens").is_some());
+        assert_eq!(env_of(&plan, "attacker")["LABD_GATEWAY"], "gateway:8080");
         // Subnets are leased as the networks are made: not known, so not set, at plan time.
         assert!(!env_of(&plan, "firewall").contains_key("LABD_ZONES"));
         assert!(

@@ -147,6 +147,7 @@ mod tests {
             owner: "o".into(),
             tags: vec![],
             range_only: false,
+            upstream: None,
         }
     }
 

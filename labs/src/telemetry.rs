@@ -240,7 +240,13 @@ pub fn parse_labd_line(line: &str) -> Option<LabdLine> {
         "flow" => log(LogEvent::Flow {
             service,
             source: s(&v, "source").unwrap_or_default(),
-            upstream: s(&v, "upstream").unwrap_or_default(),
+            // labd names the upstream as it dials it (`api:8080`); the lab names services.
+            upstream: s(&v, "upstream")
+                .map(|u| {
+                    u.rsplit_once(':')
+                        .map_or(u.clone(), |(host, _)| host.to_owned())
+                })
+                .unwrap_or_default(),
             requests: n(&v, "requests") as u32,
             denied: n(&v, "denied") as u32,
             errors: n(&v, "errors") as u32,
@@ -531,6 +537,13 @@ mod tests {
             Some(LabdLine::Other)
         );
         assert_eq!(parse_labd_line("not json"), None);
+        // A gateway's flow names its upstream as a service, as the simulated lab does.
+        let flow = r#"{"ts_ms":5,"service":"partner-gateway","event":"flow","source":"192.0.2.60","upstream":"partner-portal:8080","requests":3,"denied":0,"errors":0,"bytes":900}"#;
+        assert!(matches!(
+            parse_labd_line(flow),
+            Some(LabdLine::Event { event: LogEvent::Flow { upstream, .. }, .. })
+                if upstream == "partner-portal"
+        ));
         // An outcome without a trace cannot be attributed to an effect.
         assert_eq!(
             parse_labd_line(r#"{"ts_ms":5,"service":"x","event":"outcome","ok":true}"#),

@@ -110,9 +110,11 @@ fn points(card: &ScoreCard, key: &str) -> i32 {
         .unwrap()
 }
 
-fn scenario_on_docker(id: &str) {
+/// Plays a scenario on Docker with the bot and idle; the idle run's record lines (the company's
+/// traffic with no mitigation in its way), or `None` where there is no Docker (skipped visibly).
+fn scenario_on_docker(id: &str) -> Option<Vec<RecordLine>> {
     if !docker_here(id) {
-        return;
+        return None;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // The variant the session plays, as a seat resolves it: the lab starts for it, and which
@@ -210,13 +212,14 @@ fn scenario_on_docker(id: &str) {
         evidence(&sim_lines)
     );
 
-    let (idle, _) = play(&loaded, docker_lab(&loaded, TIME_SCALE), &mut Idle);
+    let (idle, idle_lines) = play(&loaded, docker_lab(&loaded, TIME_SCALE), &mut Idle);
     assert!(
         idle.total <= 300,
         "{id}: idle scored {} on Docker",
         idle.total
     );
     assert_eq!(points(&idle, "containment"), 0);
+    Some(idle_lines)
 }
 
 #[test]
@@ -236,7 +239,49 @@ fn insider_access_on_docker() {
 
 #[test]
 fn poisoned_pdf_on_docker() {
-    scenario_on_docker("poisoned-pdf");
+    let Some(lines) = scenario_on_docker("poisoned-pdf") else {
+        return;
+    };
+    // The SaaS lab has two ways in: the partner's reads went through the partner gateway to the
+    // partner portal, which read its own datastore; the API never saw her.
+    let events: Vec<&LogEvent> = lines
+        .iter()
+        .filter_map(|l| match l {
+            RecordLine::Observation(Observation {
+                body: ObservationBody::Event(e),
+                ..
+            }) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let reads_at = |tier: &str| {
+        (events.iter())
+            .filter(|e| {
+                matches!(e, LogEvent::DataAccess { service, identity, ok: true, records, .. }
+                    if service == tier && identity == "priya" && *records > 0)
+            })
+            .count()
+    };
+    let asked: Vec<String> = (lines.iter())
+        .filter_map(|l| match l {
+            RecordLine::Effect { effect, .. } => Some(effect),
+            _ => None,
+        })
+        .filter(|e| matches!(&e.kind, EffectKind::Act(Action::ReadData { identity, .. }) if identity == "priya"))
+        .map(|e| format!("#{} {:?}", e.id, e.kind))
+        .collect();
+    assert!(
+        reads_at("partner-portal") > 0,
+        "the portal served none of the partner's reads: {asked:#?}"
+    );
+    assert_eq!(reads_at("api"), 0, "the API served the partner's reads");
+    let portal_flows = (events.iter())
+        .filter(|e| {
+            matches!(e, LogEvent::Flow { service, upstream, .. }
+                if service == "partner-gateway" && upstream == "partner-portal")
+        })
+        .count();
+    assert!(portal_flows > 0, "no flow at the partner gateway");
 }
 
 /// Drives a real lab directly, effect by effect, collecting its outputs.
@@ -339,6 +384,7 @@ fn mitigations_take_effect_on_real_containers() {
         source: "198.51.100.23".into(),
         dataset: "orders".into(),
         records: 20,
+        via: None,
     };
     let step = |p: &mut Probe, (o, k): (Origin, EffectKind)| {
         let id = p.apply(o, k);

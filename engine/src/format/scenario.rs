@@ -177,6 +177,9 @@ pub struct BenignUser {
     /// Datasets the user reads now and then, with the records per read `(min, max)`.
     #[serde(default)]
     pub reads: Vec<ReadHabit>,
+    /// The web tier this user works in (optional where the topology has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +195,9 @@ pub struct Visitors {
     pub per_second: f32,
     pub sources: Vec<String>,
     pub endpoints: Vec<String>,
+    /// The web tier they browse (optional where the topology has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// One step of an attack or a decoy, at a time relative to the start of the live phase (in an

@@ -147,6 +147,10 @@ pub struct Service {
     /// hidden from the trainee's map and never a mitigation target.
     #[serde(default)]
     pub range_only: bool,
+    /// The next hop of a request: the web tier a gateway forwards to, the datastore a web tier
+    /// reads from. Optional where the topology has one service of that role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +187,9 @@ pub struct Dataset {
     pub title: String,
     pub records: u32,
     pub sensitivity: Sensitivity,
+    /// The datastore that holds it. Optional where the topology has one datastore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 impl Topology {
@@ -205,6 +212,56 @@ impl Topology {
     /// The services of one role (gateway, web, ...), in declaration order.
     pub fn services_with_role(&self, role: Role) -> impl Iterator<Item = &Service> {
         self.services.iter().filter(move |s| s.role == role)
+    }
+
+    /// The one service of a role, or `None` when there are none or several.
+    pub fn only(&self, role: Role) -> Option<&Service> {
+        let mut all = self.services_with_role(role);
+        let first = all.next()?;
+        all.next().is_none().then_some(first)
+    }
+
+    /// The next hop of a gateway (its web tier) or a web tier (its datastore): the declared
+    /// `upstream`, else the only service of the next role. `None` for other roles, and where
+    /// that is ambiguous (the validator asks for `upstream` there).
+    pub fn upstream_of(&self, service: &Service) -> Option<&Service> {
+        let next = match service.role {
+            Role::Gateway => Role::Web,
+            Role::Web => Role::Datastore,
+            _ => return None,
+        };
+        match &service.upstream {
+            Some(id) => self.service(id).filter(|s| s.role == next),
+            None => self.only(next),
+        }
+    }
+
+    /// The web tier a request through the front door goes to: `via`, else the only web tier.
+    pub fn web_tier(&self, via: Option<&str>) -> Option<&Service> {
+        match via {
+            Some(id) => self.service(id).filter(|s| s.role == Role::Web),
+            None => self.only(Role::Web),
+        }
+    }
+
+    /// The gateway in front of a web tier (the first whose upstream it is).
+    pub fn gateway_of(&self, web: &str) -> Option<&Service> {
+        self.services_with_role(Role::Gateway)
+            .find(|g| self.upstream_of(g).is_some_and(|u| u.id == web))
+    }
+
+    /// The way in for a request to web tier `via`: `(gateway, web tier)`.
+    pub fn front_door(&self, via: Option<&str>) -> Option<(&Service, &Service)> {
+        let web = self.web_tier(via)?;
+        Some((self.gateway_of(&web.id)?, web))
+    }
+
+    /// The datastore that holds a dataset: its declared `store`, else the only datastore.
+    pub fn store_of(&self, dataset: &Dataset) -> Option<&Service> {
+        match &dataset.store {
+            Some(id) => self.service(id).filter(|s| s.role == Role::Datastore),
+            None => self.only(Role::Datastore),
+        }
     }
 
     pub fn condition(&self, id: &str) -> Option<&Condition> {

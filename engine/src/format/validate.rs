@@ -162,26 +162,8 @@ pub fn check_topology(t: &Topology, file: &SourceFile) -> Vec<FormatError> {
             );
         }
     }
-    for role in [
-        Role::Gateway,
-        Role::Web,
-        Role::Datastore,
-        Role::Traffic,
-        Role::Attacker,
-    ] {
-        let n = t.services_with_role(role).count();
-        if n != 1 {
-            c.fail(
-                None,
-                "services",
-                format!(
-                    "the lab needs exactly one {} service, found {n}",
-                    role.label()
-                ),
-                "declare one service of each role: Gateway, Web, Datastore, Traffic, Attacker",
-            );
-        }
-    }
+    check_roles(&mut c, t);
+    check_tiers(&mut c, t);
     check_routes(&mut c, t);
     for i in &t.identities {
         let (start, end) = i.work_hours;
@@ -212,6 +194,187 @@ pub fn check_topology(t: &Topology, file: &SourceFile) -> Vec<FormatError> {
         check_rule(&mut c, t, r);
     }
     c.errors
+}
+
+/// The range needs one traffic generator and one attacker, and a company at least one way in:
+/// a gateway, a web tier and a datastore.
+fn check_roles(c: &mut Checker, t: &Topology) {
+    for (role, exactly_one) in [
+        (Role::Gateway, false),
+        (Role::Web, false),
+        (Role::Datastore, false),
+        (Role::Traffic, true),
+        (Role::Attacker, true),
+    ] {
+        let n = t.services_with_role(role).count();
+        if n == 0 || (exactly_one && n > 1) {
+            let (want, help) = if exactly_one {
+                (
+                    "exactly one",
+                    "declare one service of this role: the range's own machinery",
+                )
+            } else {
+                (
+                    "at least one",
+                    "declare a Gateway in front of a Web tier that reads a Datastore",
+                )
+            };
+            c.fail(
+                None,
+                "services",
+                format!("the lab needs {want} {} service, found {n}", role.label()),
+                help,
+            );
+        }
+    }
+}
+
+/// Each gateway forwards to one web tier and each web tier reads one datastore, over a zone
+/// they share (on Docker, a name resolves only there); each dataset is kept in one datastore.
+fn check_tiers(c: &mut Checker, t: &Topology) {
+    for s in &t.services {
+        let a = anchor_of(&s.id);
+        let next = match s.role {
+            Role::Gateway => Role::Web,
+            Role::Web => Role::Datastore,
+            _ => {
+                if let Some(up) = &s.upstream {
+                    c.fail(
+                        Some(&a),
+                        &quoted(up),
+                        format!(
+                            "service \"{}\" is a {} and has no upstream",
+                            s.id,
+                            s.role.label()
+                        ),
+                        "only gateways (to a web tier) and web tiers (to a datastore) have one",
+                    );
+                }
+                continue;
+            }
+        };
+        let Some(up) = t.upstream_of(s) else {
+            let all: Vec<&str> = t.services_with_role(next).map(|x| x.id.as_str()).collect();
+            match &s.upstream {
+                Some(id) => c.fail(
+                    Some(&a),
+                    &quoted(id),
+                    format!(
+                        "upstream \"{id}\" of \"{}\" is not a {} service",
+                        s.id,
+                        next.label()
+                    ),
+                    &format!("name one of: {}", all.join(", ")),
+                ),
+                None if all.len() > 1 => c.fail(
+                    Some(&a),
+                    &quoted(&s.id),
+                    format!(
+                        "{} \"{}\" needs an `upstream`: the lab has several {} services",
+                        s.role.label(),
+                        s.id,
+                        next.label()
+                    ),
+                    &format!("add `upstream: \"…\"` naming one of: {}", all.join(", ")),
+                ),
+                // No service of the next role: check_roles says so.
+                None => {}
+            }
+            continue;
+        };
+        if !s.zones.iter().any(|z| up.zones.contains(z)) {
+            c.fail(
+                Some(&a),
+                "zones",
+                format!("\"{}\" and its upstream \"{}\" share no zone", s.id, up.id),
+                "put both in a common zone: a service reaches only the zones it sits in",
+            );
+        }
+    }
+    for d in &t.datasets {
+        if t.store_of(d).is_some() {
+            continue;
+        }
+        let stores: Vec<&str> = (t.services_with_role(Role::Datastore))
+            .map(|x| x.id.as_str())
+            .collect();
+        let (needle, message) = match &d.store {
+            Some(id) => (
+                quoted(id),
+                format!("store \"{id}\" of dataset \"{}\" is not a datastore", d.id),
+            ),
+            None if stores.len() > 1 => (
+                quoted(&d.id),
+                format!(
+                    "dataset \"{}\" needs a `store`: the lab has several datastores",
+                    d.id
+                ),
+            ),
+            None => continue,
+        };
+        c.fail(
+            Some(&anchor_of(&d.id)),
+            &needle,
+            message,
+            &format!("name one of: {}", stores.join(", ")),
+        );
+    }
+}
+
+/// Where a request through the front door goes (`via`, a web tier), and for a read whether that
+/// tier's datastore keeps the dataset.
+fn check_door(
+    c: &mut Checker,
+    t: &Topology,
+    a: Option<&str>,
+    via: Option<&str>,
+    dataset: Option<&str>,
+) {
+    let tiers: Vec<&str> = t
+        .services_with_role(Role::Web)
+        .map(|x| x.id.as_str())
+        .collect();
+    let Some(web) = t.web_tier(via) else {
+        match via {
+            Some(id) => c.fail(
+                a,
+                &quoted(id),
+                format!("via \"{id}\" is not a web tier"),
+                &format!("name one of: {}", tiers.join(", ")),
+            ),
+            None if tiers.len() > 1 => c.fail(
+                a,
+                "source",
+                "the lab has several web tiers: this request needs a `via`".into(),
+                &format!("add `via: Some(\"…\")` naming one of: {}", tiers.join(", ")),
+            ),
+            None => {}
+        }
+        return;
+    };
+    if t.gateway_of(&web.id).is_none() {
+        c.fail(
+            a,
+            via.map_or("source".into(), quoted).as_str(),
+            format!("no gateway forwards to web tier \"{}\"", web.id),
+            "name a web tier that a Gateway has as its upstream",
+        );
+    }
+    let (Some(dataset), Some(store)) = (dataset.and_then(|d| t.dataset(d)), t.upstream_of(web))
+    else {
+        return;
+    };
+    if let Some(kept) = t.store_of(dataset).filter(|kept| kept.id != store.id) {
+        c.fail(
+            a,
+            &quoted(&dataset.id),
+            format!(
+                "dataset \"{}\" is kept in \"{}\", and web tier \"{}\" reads \"{}\"",
+                dataset.id, kept.id, web.id, store.id
+            ),
+            "go through a web tier whose upstream keeps the dataset (`via`)",
+        );
+    }
 }
 
 /// Whether the named condition `target` can reach itself through `cond`, or through a chain of
@@ -686,7 +849,9 @@ fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Fo
                 );
             }
         }
+        check_door(&mut c, t, Some(&a), u.via.as_deref(), None);
         for r in &u.reads {
+            check_door(&mut c, t, Some(&a), u.via.as_deref(), Some(&r.dataset));
             match t.dataset(&r.dataset) {
                 None => c.fail(
                     Some(&a),
@@ -719,6 +884,15 @@ fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Fo
     );
     for src in &s.traffic.visitors.sources {
         source(&mut c, Some("visitors"), src);
+    }
+    if !s.traffic.visitors.sources.is_empty() {
+        check_door(
+            &mut c,
+            t,
+            Some("visitors"),
+            s.traffic.visitors.via.as_deref(),
+            None,
+        );
     }
     for flow in &s.traffic.internal {
         service(&mut c, Some("internal"), &flow.from, true);
@@ -941,14 +1115,23 @@ fn check_step(
             );
         }
     }
+    if st.action.through_front_door() {
+        let dataset = match &st.action {
+            Action::ReadData { dataset, .. } => Some(dataset.as_str()),
+            _ => None,
+        };
+        check_door(c, t, a, st.action.via(), dataset);
+    }
     match &st.action {
         Action::Login {
             identity: i,
             source: s,
+            ..
         }
         | Action::CreateKey {
             identity: i,
             source: s,
+            ..
         } => {
             identity(c, a, i);
             source(c, a, s);
@@ -957,6 +1140,7 @@ fn check_step(
             identity: i,
             source: s,
             endpoint,
+            ..
         } => {
             if let Some(i) = i {
                 identity(c, a, i);
@@ -976,6 +1160,7 @@ fn check_step(
             source: s,
             dataset,
             records,
+            ..
         } => {
             identity(c, a, i);
             source(c, a, s);
@@ -1023,6 +1208,7 @@ fn check_step(
             rps,
             seconds,
             endpoint,
+            ..
         } => {
             source(c, a, s);
             c.range(a, "rps", *rps, 1, 2000);
@@ -1427,5 +1613,122 @@ mod tests {
             &inject("again", &login("a1", 0, "198.51.100.77")).replace("alice", "mallory"),
         );
         assert_one(&unknown, "unknown identity \"mallory\"", "\"mallory\"", 0);
+    }
+
+    const POISONED: &str = include_str!("../../../scenarios/poisoned-pdf.ron");
+
+    /// Every problem of a scenario text on the SaaS topology (text given), as `(line, message)`.
+    fn saas_problems(text: &str, topology: &str) -> Vec<(usize, String)> {
+        let file = SourceFile::new("s.ron", text);
+        let scenario: Scenario = file.parse("scenario").expect("the text parses");
+        let topology: Topology = ron::from_str(topology).expect("the topology parses");
+        check_scenario(&scenario, &file, &topology)
+            .into_iter()
+            .map(|e| (e.location.line, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn several_tiers_each_name_their_upstream_over_a_shared_zone() {
+        let declared = r#"upstream: Some("partner-portal"),"#;
+        assert!(SAAS.contains(declared));
+        for (bad, expect) in [
+            ("", "needs an `upstream`: the lab has several web services"),
+            (r#"upstream: Some("payouts-db"),"#, "is not a web service"),
+            (r#"upstream: Some("api"),"#, "share no zone"),
+        ] {
+            let text = SAAS.replace(declared, bad);
+            let found = topology_problems(&text);
+            // On the service's id, or on the upstream it names (the line after).
+            let line = line_of(&text, "id: \"partner-gateway\"", 0);
+            assert!(
+                found
+                    .iter()
+                    .any(|(l, m)| (line..=line + 1).contains(l) && m.contains(expect)),
+                "{bad:?}: {found:?}"
+            );
+        }
+        let kept = r#"store: Some("payouts-db")"#;
+        for (bad, expect) in [
+            ("", "needs a `store`: the lab has several datastores"),
+            (r#"store: Some("api")"#, "is not a datastore"),
+        ] {
+            let text = match bad {
+                "" => SAAS.replace(&format!(", {kept}"), ""),
+                bad => SAAS.replace(kept, bad),
+            };
+            let found = topology_problems(&text);
+            let line = line_of(&text, "id: \"payouts\"", 0);
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(expect)),
+                "{bad:?}: {found:?}"
+            );
+        }
+        // A worker has no upstream; a lab needs at least one tier of each kind of the way in.
+        let worker = r#"role: Worker, zones: ["ops"],"#;
+        let text = SAAS.replace(worker, &format!(r#"{worker} upstream: Some("api"),"#));
+        let found = topology_problems(&text);
+        assert!(
+            found.iter().any(|(_, m)| m.contains("has no upstream")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_request_names_its_web_tier_where_there_are_several_and_reads_what_it_keeps() {
+        assert!(saas_problems(POISONED, SAAS).is_empty());
+        let lena = r#"BenignUser(identity: "lena", via: Some("api"), "#;
+        assert!(POISONED.contains(lena));
+        for (bad, expect) in [
+            (
+                r#"BenignUser(identity: "lena", "#,
+                "several web tiers: this request needs a `via`",
+            ),
+            (
+                r#"BenignUser(identity: "lena", via: Some("ledger-db"), "#,
+                "via \"ledger-db\" is not a web tier",
+            ),
+            (
+                r#"BenignUser(identity: "lena", via: Some("partner-portal"), "#,
+                "dataset \"invoices\" is kept in \"ledger-db\", and web tier \"partner-portal\" reads \"payouts-db\"",
+            ),
+        ] {
+            let text = POISONED.replace(lena, bad);
+            let found = saas_problems(&text, SAAS);
+            let line = line_of(&text, "identity: \"lena\"", 0);
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(expect)),
+                "{bad}: {found:?}"
+            );
+        }
+        // An attack step is held to the same: a read through the API of what only the partner
+        // portal's store keeps is an authoring mistake, named where the step is.
+        let step = r#"Step(id: "knock", at_s: 40, action: Pivot(from: "invoice-worker", to: "ops-console", endpoint: "/"),"#;
+        assert!(POISONED.contains(step));
+        let read = r#"Step(id: "knock", at_s: 40, action: ReadData(identity: "priya", source: "192.0.2.9", dataset: "payouts", records: 5, via: Some("api")),"#;
+        let text = POISONED.replace(step, read);
+        let found = saas_problems(&text, SAAS);
+        let line = line_of(&text, read, 0);
+        assert!(
+            found
+                .iter()
+                .any(|(l, m)| *l == line && m.contains("kept in \"payouts-db\"")),
+            "{found:?}"
+        );
+        // A web tier no gateway forwards to has no way in from outside.
+        let fronted =
+            r#"zones: ["edge", "outside", "partners"], upstream: Some("partner-portal"),"#;
+        assert!(SAAS.contains(fronted));
+        let orphan = SAAS.replace(
+            fronted,
+            r#"zones: ["edge", "outside", "app"], upstream: Some("api"),"#,
+        );
+        let found = saas_problems(POISONED, &orphan);
+        assert!(
+            found
+                .iter()
+                .any(|(_, m)| m.contains("no gateway forwards to web tier \"partner-portal\"")),
+            "{found:?}"
+        );
     }
 }

@@ -127,6 +127,7 @@ impl Rec {
             identity: None,
             source: "203.0.113.9".into(),
             endpoint: "/".into(),
+            via: None,
         };
         let id = self.effect(t_ms, Origin::Benign, EffectKind::Act(action));
         self.outcome(t_ms + 40, id, ok, 0, cause);

@@ -3,7 +3,7 @@
 
 use rand::Rng;
 
-use super::{ApiKey, SimLab};
+use super::{ApiKey, Door, SimLab};
 use crate::action::Cause;
 use crate::format::topology::Role;
 use crate::observation::{CredentialChange, LogEvent, Millis};
@@ -24,13 +24,13 @@ impl SimLab {
     fn authenticate(
         &mut self,
         t: Millis,
-        hostile: bool,
+        (hostile, door): (bool, Door),
         identity: &str,
         source: &str,
         trace: u64,
     ) -> Result<String, String> {
-        let web = self.name_of(Role::Web);
-        let key = (hostile, identity.to_string());
+        let web = self.services[door.web].id.clone();
+        let key = (hostile, identity.to_string(), door.web);
         if self.sessions.contains(&key) && !self.revoked.contains(identity) {
             return Ok("session".into());
         }
@@ -58,11 +58,9 @@ impl SimLab {
                 trace: Some(trace),
             },
         );
-        if let Some(k) = self
-            .keys
-            .iter()
-            .find(|k| k.identity == identity && k.hostile == hostile && !k.revoked)
-        {
+        if let Some(k) = self.keys.iter().find(|k| {
+            k.identity == identity && k.hostile == hostile && k.web == door.web && !k.revoked
+        }) {
             return Ok(k.id.clone());
         }
         Err("401 credential rejected".into())
@@ -72,21 +70,22 @@ impl SimLab {
         &mut self,
         t: Millis,
         effect: u64,
-        hostile: bool,
+        (hostile, door): (bool, Door),
         identity: &str,
         source: &str,
     ) {
-        if let Err((d, cause)) = self.reach_web(hostile, source) {
+        if let Err((d, cause)) = self.reach_web((hostile, door), source) {
             return self.failed(t, effect, d, cause);
         }
         let ok = !self.revoked.contains(identity);
         if ok {
-            self.sessions.insert((hostile, identity.to_owned()));
+            self.sessions
+                .insert((hostile, identity.to_owned(), door.web));
         }
         self.observe(
             t,
             LogEvent::Login {
-                service: self.name_of(Role::Web),
+                service: self.services[door.web].id.clone(),
                 identity: identity.to_owned(),
                 source: source.to_owned(),
                 ok,
@@ -101,22 +100,20 @@ impl SimLab {
         }
     }
 
-    /// A request to web's API, anonymous or as `identity`; `/admin` needs an admin.
+    /// A request to a web tier's API, anonymous or as `identity`; `/admin` needs an admin.
     pub(super) fn request(
         &mut self,
         t: Millis,
         effect: u64,
-        hostile: bool,
-        identity: Option<&str>,
-        source: &str,
-        endpoint: &str,
+        (hostile, door): (bool, Door),
+        (identity, source, endpoint): (Option<&str>, &str, &str),
     ) {
-        if let Err((d, cause)) = self.reach_web(hostile, source) {
+        if let Err((d, cause)) = self.reach_web((hostile, door), source) {
             return self.failed(t, effect, d, cause);
         }
         let (status, cause) = match identity {
             None => (200, None),
-            Some(id) => match self.authenticate(t, hostile, id, source, effect) {
+            Some(id) => match self.authenticate(t, (hostile, door), id, source, effect) {
                 Err(_) => (401, Some(self.auth_cause(id))),
                 Ok(_) => {
                     let admin = self.topology.identity(id).is_some_and(|i| i.admin);
@@ -131,7 +128,7 @@ impl SimLab {
         self.observe(
             t,
             LogEvent::Request {
-                service: self.name_of(Role::Web),
+                service: self.services[door.web].id.clone(),
                 identity: identity.map(str::to_owned),
                 source: source.to_owned(),
                 endpoint: endpoint.to_owned(),
@@ -145,22 +142,26 @@ impl SimLab {
         }
     }
 
-    /// `records` of `dataset` read through web as `identity`: needs the credential and the
-    /// datastore; the bytes show on both tiers.
+    /// `records` of `dataset` read through a web tier as `identity`: needs the credential and
+    /// the datastore behind that tier; the bytes show on both tiers.
     pub(super) fn read_data(
         &mut self,
         t: Millis,
         effect: u64,
-        hostile: bool,
+        (hostile, door): (bool, Door),
         source: &str,
         (identity, dataset, records): (&str, &str, u32),
     ) {
-        if let Err((d, cause)) = self.reach_web(hostile, source) {
+        if let Err((d, cause)) = self.reach_web((hostile, door), source) {
             return self.failed(t, effect, d, cause);
         }
-        let web = self.name_of(Role::Web);
-        let auth = self.authenticate(t, hostile, identity, source, effect);
-        let (w, ds) = (self.role_idx(Role::Web), self.role_idx(Role::Datastore));
+        let w = door.web;
+        let web = self.services[w].id.clone();
+        let auth = self.authenticate(t, (hostile, door), identity, source, effect);
+        // The validator puts every dataset a tier reads in the store behind it.
+        let Some(ds) = self.store_behind(w) else {
+            return self.failed(t, effect, "no datastore behind web", Cause::Lab);
+        };
         let store = &self.services[ds];
         let store_down = if store.reachable() {
             self.link_cut(w, ds)
@@ -219,14 +220,14 @@ impl SimLab {
         &mut self,
         t: Millis,
         effect: u64,
-        hostile: bool,
+        (hostile, door): (bool, Door),
         identity: &str,
         source: &str,
     ) {
-        if let Err((d, cause)) = self.reach_web(hostile, source) {
+        if let Err((d, cause)) = self.reach_web((hostile, door), source) {
             return self.failed(t, effect, d, cause);
         }
-        let web = self.name_of(Role::Web);
+        let web = self.services[door.web].id.clone();
         let request = |status| LogEvent::Request {
             service: web.clone(),
             identity: Some(identity.to_owned()),
@@ -235,7 +236,7 @@ impl SimLab {
             status,
             trace: Some(effect),
         };
-        if let Err(d) = self.authenticate(t, hostile, identity, source, effect) {
+        if let Err(d) = self.authenticate(t, (hostile, door), identity, source, effect) {
             self.observe(t, request(401));
             let cause = self.auth_cause(identity);
             return self.failed(t, effect, d, cause);
@@ -246,6 +247,7 @@ impl SimLab {
             identity: identity.to_owned(),
             hostile,
             revoked: false,
+            web: door.web,
         });
         self.observe(t, request(200));
         self.observe(
@@ -263,38 +265,44 @@ impl SimLab {
         self.outcome(t, effect, true, 0, format!("created {id}"));
     }
 
-    /// Revoke every credential of `identity`: its password (and so its sessions) and its keys.
+    /// Revoke every credential of `identity` at every web tier (the admin revokes company
+    /// accounts everywhere): its password (and so its sessions) and its keys.
     pub(super) fn revoke(&mut self, t: Millis, identity: &str) -> Result<String, String> {
         if self.topology.identity(identity).is_none() {
             return Err(format!("no identity {identity}"));
         }
         self.revoked.insert(identity.to_owned());
-        self.sessions.retain(|(_, i)| i != identity);
-        let web = self.name_of(Role::Web);
-        let keys: Vec<String> = self
-            .keys
-            .iter_mut()
-            .filter(|k| k.identity == identity && !k.revoked)
-            .map(|k| {
-                k.revoked = true;
-                k.id.clone()
-            })
+        self.sessions.retain(|(_, i, _)| i != identity);
+        let tiers: Vec<usize> = (0..self.services.len())
+            .filter(|&i| self.services[i].role == Role::Web)
             .collect();
         let mut n = 0;
-        for credential in std::iter::once("password".to_string()).chain(keys) {
-            n += 1;
-            self.observe(
-                t,
-                LogEvent::Credential {
-                    service: web.clone(),
-                    identity: identity.to_owned(),
-                    by: "admin".into(),
-                    credential,
-                    change: CredentialChange::Revoked,
-                    source: "console".into(),
-                    trace: None,
-                },
-            );
+        for w in tiers {
+            let web = self.services[w].id.clone();
+            let keys: Vec<String> = self
+                .keys
+                .iter_mut()
+                .filter(|k| k.identity == identity && k.web == w && !k.revoked)
+                .map(|k| {
+                    k.revoked = true;
+                    k.id.clone()
+                })
+                .collect();
+            for credential in std::iter::once("password".to_string()).chain(keys) {
+                n += 1;
+                self.observe(
+                    t,
+                    LogEvent::Credential {
+                        service: web.clone(),
+                        identity: identity.to_owned(),
+                        by: "admin".into(),
+                        credential,
+                        change: CredentialChange::Revoked,
+                        source: "console".into(),
+                        trace: None,
+                    },
+                );
+            }
         }
         Ok(format!("revoked {n} credential(s) of {identity}"))
     }

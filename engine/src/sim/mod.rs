@@ -79,6 +79,10 @@ struct SimService {
     rx_bytes: f32,
     tx_bytes: f32,
     cpu_now: f32,
+    /// A web tier's requests this second, and the share of them it can serve (starved of CPU
+    /// or of capacity, it drops requests).
+    requests_this_second: u32,
+    health: f32,
 }
 
 impl SimService {
@@ -133,6 +137,26 @@ struct ApiKey {
     identity: String,
     hostile: bool,
     revoked: bool,
+    /// The web tier that issued it (and the only one that knows it).
+    web: usize,
+}
+
+/// The way in for a request: the gateway and the web tier behind it (indices of services).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Door {
+    gateway: usize,
+    web: usize,
+}
+
+/// A running flood: its effect, source, rate, end and endpoint, and the door it hammers.
+#[derive(Debug, Clone)]
+struct Flood {
+    effect: u64,
+    source: String,
+    rps: u32,
+    until: Millis,
+    endpoint: String,
+    door: Door,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -149,19 +173,18 @@ pub struct SimLab {
     now: Millis,
     services: Vec<SimService>,
     revoked: BTreeSet<String>,
-    /// Logged-in sessions: (hostile actor?, identity).
-    sessions: BTreeSet<(bool, String)>,
+    /// Logged-in sessions: (hostile actor?, identity, web tier).
+    sessions: BTreeSet<(bool, String, usize)>,
     keys: Vec<ApiKey>,
     blocked: BTreeSet<String>,
     /// Routes closed by the trainee: (from zone, to zone).
     segments: BTreeSet<(String, String)>,
-    floods: Vec<(u64, String, u32, Millis, String)>,
+    floods: Vec<Flood>,
     queue: Vec<(Millis, u64, LabOutput)>,
     seq: u64,
     next_tick: Millis,
-    flows: BTreeMap<String, FlowCount>,
-    web_requests_this_second: u32,
-    web_health: f32,
+    /// This second's requests per (gateway, source).
+    flows: BTreeMap<(usize, String), FlowCount>,
 }
 
 impl std::fmt::Debug for SimLab {
@@ -223,6 +246,8 @@ impl SimLab {
                     rx_bytes: 0.0,
                     tx_bytes: 0.0,
                     cpu_now: cpu,
+                    requests_this_second: 0,
+                    health: 1.0,
                 }
             })
             .collect();
@@ -241,8 +266,6 @@ impl SimLab {
             seq: 0,
             next_tick: 1000,
             flows: BTreeMap::new(),
-            web_requests_this_second: 0,
-            web_health: 1.0,
         }
     }
 
@@ -314,8 +337,19 @@ impl SimLab {
         self.failed(t, effect, "container is not running", cause);
     }
 
-    fn name_of(&self, role: Role) -> String {
-        self.services[self.role_idx(role)].id.clone()
+    /// The way in to web tier `via` (the only one when `None`), as the topology declares it.
+    fn door(&self, via: Option<&str>) -> Option<Door> {
+        let (gateway, web) = self.topology.front_door(via)?;
+        Some(Door {
+            gateway: self.idx(&gateway.id)?,
+            web: self.idx(&web.id)?,
+        })
+    }
+
+    /// The datastore behind web tier `web`.
+    fn store_behind(&self, web: usize) -> Option<usize> {
+        let web = self.topology.service(&self.services[web].id)?;
+        self.idx(&self.topology.upstream_of(web)?.id)
     }
 
     fn lifecycle(&mut self, t: Millis, i: usize, state: LifecycleState) {
@@ -327,24 +361,7 @@ impl SimLab {
     fn act(&mut self, effect: u64, hostile: bool, action: &Action) {
         let t = self.now + HOP_MS;
         match action {
-            Action::Login { identity, source } => self.login(t, effect, hostile, identity, source),
-            Action::Request {
-                identity,
-                source,
-                endpoint,
-            } => self.request(t, effect, hostile, identity.as_deref(), source, endpoint),
-            Action::ReadData {
-                identity,
-                source,
-                dataset,
-                records,
-            } => {
-                let read = (identity.as_str(), dataset.as_str(), *records);
-                self.read_data(t, effect, hostile, source, read);
-            }
-            Action::CreateKey { identity, source } => {
-                self.create_key(t, effect, hostile, identity, source);
-            }
+            a if a.through_front_door() => self.act_at_door(t, effect, hostile, a),
             Action::Exec {
                 service,
                 identity,
@@ -378,21 +395,60 @@ impl SimLab {
                 };
                 self.start_job(t, effect, service, job);
             }
+            Action::Pivot { from, to, endpoint } => self.pivot(t, effect, from, to, endpoint),
+            Action::Scan { from, zone } => self.scan(t, effect, from, zone),
+            Action::Exfiltrate { from, to, bytes } => self.exfiltrate(t, effect, from, to, *bytes),
+            _ => {}
+        }
+    }
+
+    /// An action through the front door, to the web tier it names.
+    fn act_at_door(&mut self, t: Millis, effect: u64, hostile: bool, action: &Action) {
+        let Some(door) = self.door(action.via()) else {
+            let why = format!("no way in to web tier {}", action.via().unwrap_or("(none)"));
+            return self.failed(t, effect, why, Cause::Lab);
+        };
+        match action {
+            Action::Login {
+                identity, source, ..
+            } => self.login(t, effect, (hostile, door), identity, source),
+            Action::Request {
+                identity,
+                source,
+                endpoint,
+                ..
+            } => {
+                let request = (identity.as_deref(), source.as_str(), endpoint.as_str());
+                self.request(t, effect, (hostile, door), request);
+            }
+            Action::ReadData {
+                identity,
+                source,
+                dataset,
+                records,
+                ..
+            } => {
+                let read = (identity.as_str(), dataset.as_str(), *records);
+                self.read_data(t, effect, (hostile, door), source, read);
+            }
+            Action::CreateKey {
+                identity, source, ..
+            } => self.create_key(t, effect, (hostile, door), identity, source),
             Action::Flood {
                 source,
                 rps,
                 seconds,
                 endpoint,
-            } => self.floods.push((
+                ..
+            } => self.floods.push(Flood {
                 effect,
-                source.clone(),
-                *rps,
-                self.now + u64::from(*seconds) * 1000,
-                endpoint.clone(),
-            )),
-            Action::Pivot { from, to, endpoint } => self.pivot(t, effect, from, to, endpoint),
-            Action::Scan { from, zone } => self.scan(t, effect, from, zone),
-            Action::Exfiltrate { from, to, bytes } => self.exfiltrate(t, effect, from, to, *bytes),
+                source: source.clone(),
+                rps: *rps,
+                until: self.now + u64::from(*seconds) * 1000,
+                endpoint: endpoint.clone(),
+                door,
+            }),
+            _ => {}
         }
     }
 

@@ -5,7 +5,7 @@
 
 use rand::Rng;
 
-use super::SimLab;
+use super::{Door, Flood, SimLab};
 use crate::action::{Cause, Outcome};
 use crate::format::topology::{Role, Service};
 use crate::lab::LabOutput;
@@ -16,8 +16,13 @@ use crate::reach;
 pub const ISOLATED_NOT_ATTACHED: &str = "isolated: reconnect it to restore its networks";
 
 impl SimLab {
-    /// Through the gateway to web: `Err((detail, cause))` when the request does not arrive.
-    pub(super) fn reach_web(&mut self, hostile: bool, source: &str) -> Result<(), (String, Cause)> {
+    /// Through the door's gateway to its web tier: `Err((detail, cause))` when the request does
+    /// not arrive.
+    pub(super) fn reach_web(
+        &mut self,
+        (hostile, door): (bool, Door),
+        source: &str,
+    ) -> Result<(), (String, Cause)> {
         let origin = self.role_idx(if hostile {
             Role::Attacker
         } else {
@@ -27,14 +32,13 @@ impl SimLab {
             // The client is range machinery: nobody's mitigation can take it off the network.
             return Err(("client cannot reach the network".into(), Cause::Lab));
         }
-        let gw = self.role_idx(Role::Gateway);
-        let web = self.role_idx(Role::Web);
+        let Door { gateway: gw, web } = door;
         // A gateway detached from the client's zone never sees the request: no flow, no block.
         if let Some(cause) = self.link_cut(origin, gw) {
             return Err(("gateway unreachable".into(), cause));
         }
         let to_web = self.link_cut(gw, web);
-        let flow = self.flows.entry(source.to_string()).or_default();
+        let flow = self.flows.entry((gw, source.to_string())).or_default();
         flow.requests += 1;
         if self.blocked.contains(source) {
             flow.denied += 1;
@@ -60,8 +64,8 @@ impl SimLab {
         }
         self.services[gw].rx_bytes += 600.0;
         self.services[web].rx_bytes += 600.0;
-        self.web_requests_this_second += 1;
-        let health = self.web_health;
+        self.services[web].requests_this_second += 1;
+        let health = self.services[web].health;
         if self.rng.random::<f32>() > health {
             flow.errors += 1;
             let service = self.services[web].id.clone();
@@ -76,19 +80,26 @@ impl SimLab {
     pub(super) fn flood_second(&mut self, t: Millis) {
         let floods = std::mem::take(&mut self.floods);
         let mut keep = Vec::new();
-        for (effect, source, rps, until, endpoint) in floods {
-            if t > until {
+        for flood in floods {
+            if t > flood.until {
                 continue;
             }
+            let Flood {
+                effect,
+                ref source,
+                rps,
+                door,
+                ..
+            } = flood;
             let mut arrived = 0;
             let mut served = 0;
             // Why requests failed, in first-seen order so that ties resolve the same every run.
             let mut why: Vec<(Cause, u32)> = Vec::new();
-            let web = self.name_of(Role::Web);
+            let web = self.services[door.web].id.clone();
             for k in 0..rps {
                 // Spread over the coming second; the queue releases them in time order.
                 let at = t + u64::from(k) * 1000 / u64::from(rps.max(1));
-                let result = self.reach_web(true, &source);
+                let result = self.reach_web((true, door), source);
                 if let Err((_, cause)) = &result {
                     match why.iter_mut().find(|(c, _)| c == cause) {
                         Some((_, n)) => *n += 1,
@@ -110,7 +121,7 @@ impl SimLab {
                         service: web.clone(),
                         identity: None,
                         source: source.clone(),
-                        endpoint: endpoint.clone(),
+                        endpoint: flood.endpoint.clone(),
                         status,
                         trace: Some(effect),
                     },
@@ -134,22 +145,25 @@ impl SimLab {
                     cause: if ok { None } else { dominant.map(|(c, _)| c) },
                 }),
             );
-            keep.push((effect, source, rps, until, endpoint));
+            keep.push(flood);
         }
         self.floods = keep;
     }
 
-    /// The gateway's flow log of the last second: one line per source.
+    /// Each gateway's flow log of the last second: one line per source.
     pub(super) fn flow_logs(&mut self, t: Millis) {
-        let gateway = self.name_of(Role::Gateway);
-        let upstream = self.name_of(Role::Web);
-        for (source, f) in std::mem::take(&mut self.flows) {
+        for ((gw, source), f) in std::mem::take(&mut self.flows) {
+            let gateway = self.services[gw].id.clone();
+            let upstream = (self.topology.service(&gateway))
+                .and_then(|g| self.topology.upstream_of(g))
+                .map(|web| web.id.clone())
+                .unwrap_or_default();
             self.observe(
                 t,
                 LogEvent::Flow {
-                    service: gateway.clone(),
+                    service: gateway,
                     source,
-                    upstream: upstream.clone(),
+                    upstream,
                     requests: f.requests,
                     denied: f.denied,
                     errors: f.errors,

@@ -65,6 +65,7 @@ fn read(identity: &str, source: &str) -> Action {
         source: source.into(),
         dataset: "customers".into(),
         records: 50,
+        via: None,
     }
 }
 
@@ -282,6 +283,7 @@ fn refusals_of_the_application_are_not_a_mitigation() {
         identity: Some(identity.into()),
         source: "10.20.0.12".into(),
         endpoint: endpoint.into(),
+        via: None,
     };
     lab.apply(0, &act(1, request("bob", "/admin/users")));
     lab.apply(10, &act(2, request("nobody", "/orders")));
@@ -380,6 +382,7 @@ fn a_flood_second_carries_the_dominant_reason_its_requests_failed() {
         rps: 40,
         seconds: 5,
         endpoint: "/".into(),
+        via: None,
     };
     lab.apply(0, &act(1, flood));
     lab.advance(2000, &mut out);
@@ -454,6 +457,7 @@ fn login(source: &str) -> Action {
     Action::Login {
         identity: "bob".into(),
         source: source.into(),
+        via: None,
     }
 }
 
@@ -591,5 +595,240 @@ fn lateral_movement_needs_the_networks_its_way_crosses() {
         refused,
         [ISOLATED_NOT_ATTACHED],
         "an isolated service is reconnected, not attached"
+    );
+}
+
+/// An action through the front door of the SaaS lab: to the API, or to the partner portal.
+fn at_tier(via: &str, action: Action) -> Action {
+    let via = Some(via.to_string());
+    match action {
+        Action::ReadData {
+            identity,
+            source,
+            dataset,
+            records,
+            ..
+        } => Action::ReadData {
+            identity,
+            source,
+            dataset,
+            records,
+            via,
+        },
+        Action::CreateKey {
+            identity, source, ..
+        } => Action::CreateKey {
+            identity,
+            source,
+            via,
+        },
+        Action::Flood {
+            source,
+            rps,
+            seconds,
+            endpoint,
+            ..
+        } => Action::Flood {
+            source,
+            rps,
+            seconds,
+            endpoint,
+            via,
+        },
+        other => other,
+    }
+}
+
+fn log_events(out: &[LabOutput]) -> Vec<&LogEvent> {
+    out.iter()
+        .filter_map(|o| match o {
+            LabOutput::Observation(Observation {
+                body: ObservationBody::Event(e),
+                ..
+            }) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_web_tier_has_its_own_gateway_store_logins_and_capacity() {
+    let (_, mut lab) = lab("poisoned-pdf");
+    let mut out = Vec::new();
+    let payouts = |records| Action::ReadData {
+        identity: "priya".into(),
+        source: "192.0.2.60".into(),
+        dataset: "payouts".into(),
+        records,
+        via: None,
+    };
+    lab.apply(0, &act(1, at_tier("partner-portal", payouts(12))));
+    lab.apply(0, &act(2, at_tier("api", read("lena", "10.30.0.21"))));
+    let key = Action::CreateKey {
+        identity: "priya".into(),
+        source: "192.0.2.60".into(),
+        via: None,
+    };
+    lab.apply(0, &act(3, at_tier("partner-portal", key)));
+    lab.advance(1500, &mut out);
+    assert_eq!(
+        outcomes(&out, 1),
+        vec![true],
+        "the portal reads its own store"
+    );
+    assert_eq!(outcomes(&out, 2), vec![true], "the API reads the ledger");
+    let events = log_events(&out);
+    let served_by = |effect: u64| -> Vec<&str> {
+        (events.iter())
+            .filter(|e| e.trace() == Some(effect))
+            .map(|e| e.service())
+            .collect()
+    };
+    assert!(
+        served_by(1).iter().all(|s| *s == "partner-portal"),
+        "{:?}",
+        served_by(1)
+    );
+    assert!(
+        served_by(2).iter().all(|s| *s == "api"),
+        "{:?}",
+        served_by(2)
+    );
+    let flows: Vec<(&str, &str, &str)> = (events.iter())
+        .filter_map(|e| match e {
+            LogEvent::Flow {
+                service,
+                source,
+                upstream,
+                ..
+            } => Some((service.as_str(), source.as_str(), upstream.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        flows.contains(&("partner-gateway", "192.0.2.60", "partner-portal")),
+        "{flows:?}"
+    );
+    assert!(
+        flows.contains(&("gateway", "10.30.0.21", "api")),
+        "{flows:?}"
+    );
+
+    // A flood on the portal overloads the portal only: the API keeps serving.
+    let flood = Action::Flood {
+        source: "203.0.113.9".into(),
+        rps: 400,
+        seconds: 5,
+        endpoint: "/public/login".into(),
+        via: None,
+    };
+    lab.apply(1500, &act(4, at_tier("partner-portal", flood)));
+    lab.advance(5000, &mut out);
+    for (n, at) in [(5, 5000), (6, 5100), (7, 5200), (8, 5300)] {
+        lab.apply(at, &act(n, at_tier("api", read("lena", "10.30.0.21"))));
+        lab.apply(at, &act(n + 10, at_tier("partner-portal", payouts(5))));
+    }
+    lab.advance(6500, &mut out);
+    let api_ok = (5..=8).filter(|&n| outcomes(&out, n) == vec![true]).count();
+    let portal_overloaded = (15..=18)
+        .filter(|&n| {
+            causes(&out, n)
+                == vec![Some(Cause::Overloaded {
+                    service: "partner-portal".into(),
+                })]
+        })
+        .count();
+    assert_eq!(api_ok, 4, "the API has its own capacity");
+    assert!(
+        portal_overloaded >= 2,
+        "the flooded portal drops most requests"
+    );
+
+    // A revocation applies at every tier; the key priya made at the portal goes with it.
+    let mut out = Vec::new();
+    lab.apply(
+        7000,
+        &mitigate(
+            20,
+            Mitigation::Revoke {
+                identity: "priya".into(),
+            },
+        ),
+    );
+    lab.advance(8000, &mut out);
+    let revoked: Vec<(&str, &str)> = (log_events(&out).into_iter())
+        .filter_map(|e| match e {
+            LogEvent::Credential {
+                service,
+                credential,
+                change: CredentialChange::Revoked,
+                ..
+            } => Some((service.as_str(), credential.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert!(revoked.contains(&("api", "password")), "{revoked:?}");
+    assert!(
+        revoked.contains(&("partner-portal", "password")),
+        "{revoked:?}"
+    );
+    assert!(
+        revoked
+            .iter()
+            .any(|(s, c)| *s == "partner-portal" && c.starts_with("key-")),
+        "{revoked:?}"
+    );
+    assert!(
+        !revoked
+            .iter()
+            .any(|(s, c)| *s == "api" && c.starts_with("key-")),
+        "the API never knew the key"
+    );
+}
+
+#[test]
+fn a_block_holds_at_every_gateway_and_a_detached_portal_store_is_named() {
+    let (_, mut lab) = lab("poisoned-pdf");
+    let mut out = Vec::new();
+    let payouts = Action::ReadData {
+        identity: "priya".into(),
+        source: "192.0.2.60".into(),
+        dataset: "payouts".into(),
+        records: 5,
+        via: Some("partner-portal".into()),
+    };
+    let block = Mitigation::Block {
+        source: "192.0.2.60".into(),
+    };
+    lab.apply(0, &mitigate(1, block));
+    lab.apply(100, &act(2, payouts.clone()));
+    lab.apply(100, &act(3, at_tier("api", read("priya", "192.0.2.60"))));
+    let unblock = Mitigation::Unblock {
+        source: "192.0.2.60".into(),
+    };
+    lab.apply(200, &mitigate(4, unblock));
+    let detach = Mitigation::Detach {
+        service: "payouts-db".into(),
+        zone: "partners".into(),
+    };
+    lab.apply(300, &mitigate(5, detach));
+    lab.apply(400, &act(6, payouts));
+    lab.advance(1500, &mut out);
+    let blocked = Some(Cause::Blocked {
+        source: "192.0.2.60".into(),
+    });
+    assert_eq!(
+        causes(&out, 2),
+        vec![blocked.clone()],
+        "the partner gateway blocks"
+    );
+    assert_eq!(causes(&out, 3), vec![blocked], "and so does the API's");
+    assert_eq!(
+        causes(&out, 6),
+        vec![Some(Cause::Detached {
+            service: "payouts-db".into(),
+            zone: "partners".into(),
+        })],
+        "the portal's read fails for the detachment of its own store"
     );
 }

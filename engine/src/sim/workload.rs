@@ -64,7 +64,7 @@ impl SimLab {
     }
 
     /// CPU contention on the shared host this second: the share of its demand each container
-    /// gets, and the web tier's health (starved of CPU or of capacity, it drops requests).
+    /// gets, and each web tier's health (starved of CPU or of capacity, it drops requests).
     pub(super) fn share_host_cpu(&mut self) -> f32 {
         let demand: f32 = self.services.iter().map(SimService::demand_cpu).sum();
         let share = if demand > HOST_CPU_PCT {
@@ -72,16 +72,18 @@ impl SimLab {
         } else {
             1.0
         };
-        let web_load = self.web_requests_this_second as f32;
-        let overload = if web_load > WEB_CAPACITY_RPS {
-            WEB_CAPACITY_RPS / web_load
-        } else {
-            1.0
-        };
-        // Starved of CPU below 90 % of its share, the web tier starts dropping requests.
+        // Starved of CPU below 90 % of its share, a web tier starts dropping requests.
         let cpu_health = (share / 0.9).min(1.0).powi(2);
-        self.web_health = (cpu_health * overload).clamp(0.02, 1.0);
-        self.web_requests_this_second = 0;
+        for web in self.services.iter_mut().filter(|s| s.role == Role::Web) {
+            let load = web.requests_this_second as f32;
+            let overload = if load > WEB_CAPACITY_RPS {
+                WEB_CAPACITY_RPS / load
+            } else {
+                1.0
+            };
+            web.health = (cpu_health * overload).clamp(0.02, 1.0);
+            web.requests_this_second = 0;
+        }
         share
     }
 

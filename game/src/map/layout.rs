@@ -231,26 +231,28 @@ pub fn layout(topology: &Topology) -> MapLayout {
     let nodes: Vec<NodeSpot> = nodes.into_iter().map(|(_, n)| n).collect();
 
     let ingress = zones.iter().find(|z| z.outside).map(|z| z.center);
-    let first = |role: Role| {
-        nodes
-            .iter()
-            .find(|n| n.role == role)
-            .map(|n| FlowEnd::Service(n.service.clone()))
-    };
-    // The request path every scenario shares: Internet → gateway → web → datastore.
+    // The request paths: Internet → each gateway → its web tier → that tier's datastore.
     let mut links = Vec::new();
-    let path = [
-        ingress.map(|_| FlowEnd::Ingress),
-        first(Role::Gateway),
-        first(Role::Web),
-        first(Role::Datastore),
-    ];
-    for pair in path.windows(2) {
-        if let [Some(a), Some(b)] = pair {
-            links.push(Link {
-                from: a.clone(),
-                to: b.clone(),
-            });
+    for gateway in topology.services_with_role(Role::Gateway) {
+        let web = topology.upstream_of(gateway);
+        let store = web.and_then(|w| topology.upstream_of(w));
+        let path = [
+            ingress.map(|_| FlowEnd::Ingress),
+            Some(FlowEnd::Service(gateway.id.clone())),
+            web.map(|w| FlowEnd::Service(w.id.clone())),
+            store.map(|d| FlowEnd::Service(d.id.clone())),
+        ];
+        for pair in path.windows(2) {
+            if let [Some(a), Some(b)] = pair {
+                let link = Link {
+                    from: a.clone(),
+                    to: b.clone(),
+                };
+                // Two gateways to one tier, or two tiers on one store, share a link.
+                if !links.contains(&link) {
+                    links.push(link);
+                }
+            }
         }
     }
     let bounds = zones
@@ -352,8 +354,17 @@ mod tests {
             let outside = map.zones.iter().find(|z| z.outside).unwrap();
             assert!(map.zones.iter().all(|z| z.center.x >= outside.center.x));
             assert_eq!(map.ingress, Some(outside.center));
-            // Internet → gateway → web → datastore.
-            assert_eq!(map.links.len(), 3);
+            // Internet → each gateway → its web tier → that tier's datastore, as declared.
+            let gateways = t.services_with_role(Role::Gateway).count();
+            let from_internet = map.links.iter().filter(|l| l.from == FlowEnd::Ingress);
+            assert_eq!(from_internet.count(), gateways, "{}", t.id);
+            assert_eq!(map.links.len(), 3 * gateways, "{}: {:?}", t.id, map.links);
+            for link in &map.links {
+                if let (FlowEnd::Service(a), FlowEnd::Service(b)) = (&link.from, &link.to) {
+                    let next = t.service(a).and_then(|a| t.upstream_of(a));
+                    assert_eq!(next.map(|n| n.id.as_str()), Some(b.as_str()), "{}", t.id);
+                }
+            }
             assert!(map.bounds.contains(Vec2::ZERO));
             assert!((map.bounds.center()).length() < 1.0);
         }

@@ -22,6 +22,7 @@ struct Lab {
     gateway: SocketAddr,
     gateway_control: SocketAddr,
     web: SocketAddr,
+    datastore: SocketAddr,
     actor: SocketAddr,
     client: Client,
 }
@@ -90,6 +91,7 @@ async fn lab() -> Lab {
         gateway: gw_addr,
         gateway_control: gw_control,
         web: web_addr,
+        datastore: ds_addr,
         actor,
         client: Client::new(Duration::from_secs(5)),
     };
@@ -673,6 +675,117 @@ async fn executor_logs_outcomes_of_login_read_data_and_flood() {
         (&json!(false), &json!(403), &json!(0))
     );
     assert_eq!(blocked["cause"], "blocked");
+}
+
+/// A second web tier ("portal") behind a gateway of its own, on the lab's datastore: what a
+/// topology with several web tiers runs. Returns the portal gateway's address.
+async fn second_tier(lab: &Lab, datastore: SocketAddr) -> SocketAddr {
+    let log = |service: &str| Log::new(service, lab.sink.clone());
+    let w = Listeners::loopback().await.unwrap();
+    let portal = w.service_addr();
+    tokio::spawn(web::run(
+        web::WebConfig {
+            upstream: datastore.to_string(),
+            credentials: vec![Credential {
+                identity: "alice".into(),
+                password: "alice-pw".into(),
+                admin: false,
+            }],
+            admin_token: Some(ADMIN_TOKEN.into()),
+        },
+        log("portal"),
+        w,
+    ));
+    let g = Listeners::loopback().await.unwrap();
+    let portal_gateway = g.service_addr();
+    tokio::spawn(gateway::run(
+        gateway::GatewayConfig {
+            upstream: portal.to_string(),
+            flow_window: Duration::from_secs(1),
+        },
+        log("portal-gateway"),
+        g,
+    ));
+    lab.wait_for("the second tier ready", |l| {
+        l.sink.events("ready").len() == 6
+    })
+    .await;
+    portal_gateway
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_goes_through_the_gateway_an_action_names_with_credentials_per_tier() {
+    let lab = lab().await;
+    let portal_gateway = second_tier(&lab, lab.datastore).await;
+    let alice = |trace: u64, gateway: Option<String>, what: Value| {
+        let mut action = json!({ "trace": trace, "identity": "alice", "password": "alice-pw", "source": SOURCE, "do": what });
+        if let Some(g) = gateway {
+            action["gateway"] = json!(g);
+        }
+        action
+    };
+    let portal = Some(portal_gateway.to_string());
+    let request = json!({ "kind": "request", "endpoint": "/api/orders" });
+    assert_eq!(
+        lab.act(alice(91, None, json!({ "kind": "login" }))).await,
+        202
+    );
+    lab.wait_for("the login", |l| {
+        !l.lines("attacker", "outcome", 91).is_empty()
+    })
+    .await;
+    assert_eq!(
+        lab.act(alice(92, portal.clone(), request.clone())).await,
+        202
+    );
+    lab.wait_for("the portal request", |l| {
+        !l.lines("attacker", "outcome", 92).is_empty()
+    })
+    .await;
+    assert_eq!(lab.lines("attacker", "outcome", 92)[0]["ok"], true);
+    // The token of the first tier is not offered to the portal: it logs in there first.
+    assert_eq!(lab.lines("portal", "login", 92).len(), 1);
+    assert_eq!(
+        lab.lines("portal", "request", 92).len(),
+        2,
+        "the login and the request"
+    );
+    assert!(
+        lab.lines("web", "request", 92).is_empty(),
+        "nothing reached the first tier"
+    );
+    // Each tier's token is remembered for that tier.
+    lab.act(alice(93, portal.clone(), request.clone())).await;
+    lab.act(alice(94, None, request.clone())).await;
+    lab.wait_for("both requests", |l| {
+        !l.lines("attacker", "outcome", 93).is_empty()
+            && !l.lines("attacker", "outcome", 94).is_empty()
+    })
+    .await;
+    assert!(lab.lines("portal", "login", 93).is_empty());
+    assert!(lab.lines("web", "login", 94).is_empty());
+    assert_eq!(lab.lines("portal", "request", 93).len(), 1);
+    assert_eq!(lab.lines("web", "request", 94).len(), 1);
+
+    // A gateway that does not answer is the hop named by its host.
+    lab.act(alice(95, Some("127.0.0.1:1".into()), request.clone()))
+        .await;
+    lab.wait_for("the dead gateway", |l| {
+        !l.lines("attacker", "outcome", 95).is_empty()
+    })
+    .await;
+    assert_eq!(
+        lab.lines("attacker", "outcome", 95)[0]["cause"],
+        "unreachable:127.0.0.1"
+    );
+    // Not a host:port: refused at once.
+    for bad in ["portal", "portal:http", ":8080", "a b:80", "portal:0"] {
+        assert_eq!(
+            lab.act(alice(96, Some(bad.into()), request.clone())).await,
+            400,
+            "{bad}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,10 @@ pub struct Action {
     pub password: Option<String>,
     #[serde(default)]
     pub source: Option<String>,
+    /// `host:port` of the gateway to go through (the one in front of the web tier the action
+    /// is for); absent: `LABD_GATEWAY`.
+    #[serde(default)]
+    pub gateway: Option<String>,
     #[serde(rename = "do")]
     pub what: Do,
 }
@@ -121,8 +125,25 @@ impl Action {
         {
             return Err("source must be a printable label".into());
         }
+        if let Some(gateway) = &self.gateway
+            && !valid_host_port(gateway)
+        {
+            return Err(format!("gateway {gateway:?} must be host:port"));
+        }
         Ok(())
     }
+}
+
+/// A `host:port` a client may connect to: a name or address, a colon, a port number.
+fn valid_host_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
 /// What one attempt came to, as logged in its `outcome` line.
@@ -136,11 +157,12 @@ struct Outcome {
     cause: Option<String>,
 }
 
-/// Credentials the executor has obtained, per identity.
+/// Credentials the executor has obtained, per (gateway, identity): each web tier issues and
+/// knows its own tokens and keys.
 #[derive(Default)]
 struct Memory {
-    tokens: HashMap<String, String>,
-    keys: HashMap<String, String>,
+    tokens: HashMap<(String, String), String>,
+    keys: HashMap<(String, String), String>,
 }
 
 struct Executor {
@@ -167,6 +189,16 @@ pub async fn run(role: Role, cfg: ExecutorConfig, log: Log, listeners: Listeners
 impl Executor {
     fn memory(&self) -> MutexGuard<'_, Memory> {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The gateway an action goes through.
+    fn gateway<'a>(&'a self, action: &'a Action) -> &'a str {
+        action.gateway.as_deref().unwrap_or(&self.cfg.gateway)
+    }
+
+    /// What a credential of `identity` obtained for this action is remembered under.
+    fn remembered_as(&self, action: &Action, identity: &str) -> (String, String) {
+        (self.gateway(action).to_owned(), identity.to_owned())
     }
 
     fn control(self: &Arc<Self>, req: &Req) -> Resp {
@@ -262,7 +294,7 @@ impl Executor {
     ) -> Result<Answer, ClientError> {
         let headers = Self::headers(action, auth);
         self.client
-            .call(method, &self.cfg.gateway, path, &headers, body)
+            .call(method, self.gateway(action), path, &headers, body)
             .await
     }
 
@@ -287,7 +319,8 @@ impl Executor {
                 match &token {
                     Some(t) => {
                         o.notes.push("logged in".into());
-                        self.memory().tokens.insert(identity.clone(), t.clone());
+                        let remembered = self.remembered_as(action, identity);
+                        self.memory().tokens.insert(remembered, t.clone());
                     }
                     None => {
                         o.notes.push(format!("login refused ({})", o.status));
@@ -299,7 +332,7 @@ impl Executor {
             Err(e) => {
                 o.status = 0;
                 o.notes.push(format!("login failed: {e}"));
-                o.cause = Some(cause_of_error(&e));
+                o.cause = Some(cause_of_error(&e, self.gateway(action)));
                 None
             }
         }
@@ -322,10 +355,11 @@ impl Executor {
         let mut o = Outcome::default();
         let Some(identity) = action.identity.clone() else {
             let r = self.call(action, method, path, None, Bytes::new()).await;
-            let body = settle(&mut o, r, "anonymous");
+            let body = settle(&mut o, r, ("anonymous", self.gateway(action)));
             return (o, body);
         };
-        let remembered = self.memory().tokens.get(&identity).cloned();
+        let remembered_as = self.remembered_as(action, &identity);
+        let remembered = self.memory().tokens.get(&remembered_as).cloned();
         let mut fresh = false;
         let mut token = match remembered {
             Some(t) => Some(t),
@@ -350,25 +384,25 @@ impl Executor {
                 o.status = StatusCode::UNAUTHORIZED.as_u16();
                 o.cause = cause_of(a);
                 o.notes.push("token rejected".into());
-                self.memory().tokens.remove(&identity);
+                self.memory().tokens.remove(&remembered_as);
                 if !fresh {
                     fresh = true;
                     token = self.login(action, &mut o).await;
                 }
                 continue;
             }
-            let body = settle(&mut o, r, "token");
+            let body = settle(&mut o, r, ("token", self.gateway(action)));
             return (o, body);
         }
-        let key = self.memory().keys.get(&identity).cloned();
+        let key = self.memory().keys.get(&remembered_as).cloned();
         if let Some(k) = key {
             let r = self
                 .call(action, method, path, Some(("x-api-key", k)), Bytes::new())
                 .await;
             if matches!(&r, Ok(a) if a.status == StatusCode::UNAUTHORIZED) {
-                self.memory().keys.remove(&identity);
+                self.memory().keys.remove(&remembered_as);
             }
-            let body = settle(&mut o, r, "api key");
+            let body = settle(&mut o, r, ("api key", self.gateway(action)));
             return (o, body);
         }
         o.ok = false;
@@ -388,7 +422,8 @@ impl Executor {
                     .and_then(|b| json_str(b, "id"))
                     .unwrap_or_default();
                 o.notes.push(format!("created {id}"));
-                self.memory().keys.insert(identity.clone(), key);
+                let remembered = self.remembered_as(action, identity);
+                self.memory().keys.insert(remembered, key);
             }
             (true, _, _) => {
                 o.ok = false;
@@ -465,7 +500,7 @@ impl Executor {
                         continue;
                     };
                     let client = self.client.clone();
-                    let gateway = self.cfg.gateway.clone();
+                    let gateway = self.gateway(action).to_owned();
                     let path = endpoint.to_owned();
                     let headers = headers.clone();
                     set.spawn(async move {
@@ -475,7 +510,7 @@ impl Executor {
                         drop(permit);
                         match r {
                             Ok(a) => (Some(a.status.as_u16()), cause_of(&a)),
-                            Err(e) => (None, Some(cause_of_error(&e))),
+                            Err(e) => (None, Some(cause_of_error(&e, &gateway))),
                         }
                     });
                 }
@@ -489,7 +524,11 @@ impl Executor {
 }
 
 /// Folds one final exchange into the outcome and hands back the body of a success.
-fn settle(o: &mut Outcome, r: Result<Answer, ClientError>, via: &str) -> Option<Bytes> {
+fn settle(
+    o: &mut Outcome,
+    r: Result<Answer, ClientError>,
+    (via, gateway): (&str, &str),
+) -> Option<Bytes> {
     match r {
         Ok(a) => {
             o.status = a.status.as_u16();
@@ -501,7 +540,7 @@ fn settle(o: &mut Outcome, r: Result<Answer, ClientError>, via: &str) -> Option<
         Err(e) => {
             o.status = 0;
             o.ok = false;
-            o.cause = Some(cause_of_error(&e));
+            o.cause = Some(cause_of_error(&e, gateway));
             o.notes.push(format!("{via}: {e}"));
             None
         }
@@ -541,11 +580,13 @@ pub fn cause_of(a: &Answer) -> Option<String> {
     })
 }
 
-/// Why the gateway itself did not answer: it timed out, or could not be reached at all.
-pub fn cause_of_error(e: &ClientError) -> String {
+/// Why the gateway itself (`host:port`) did not answer: it timed out, or could not be reached
+/// at all. The hop is named by its host, the gateway's service id.
+pub fn cause_of_error(e: &ClientError, gateway: &str) -> String {
+    let host = gateway.rsplit_once(':').map_or(gateway, |(host, _)| host);
     match e {
-        ClientError::Timeout => "timeout:gateway".into(),
-        ClientError::Failed(_) => "unreachable:gateway".into(),
+        ClientError::Timeout => format!("timeout:{host}"),
+        ClientError::Failed(_) => format!("unreachable:{host}"),
     }
 }
 
@@ -672,10 +713,11 @@ mod tests {
             let got = cause_of(&answer(status, body.clone()));
             assert_eq!(got.as_deref(), want, "{status} {body}");
         }
-        assert_eq!(cause_of_error(&ClientError::Timeout), "timeout:gateway");
+        let timeout = cause_of_error(&ClientError::Timeout, "gateway:8080");
+        assert_eq!(timeout, "timeout:gateway");
         assert_eq!(
-            cause_of_error(&ClientError::Failed("refused".into())),
-            "unreachable:gateway"
+            cause_of_error(&ClientError::Failed("refused".into()), "partner-gw:8080"),
+            "unreachable:partner-gw"
         );
     }
 
