@@ -421,3 +421,145 @@ fn run_defended(script: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     bulkhead(&args, &root())
 }
+
+/// A bot session of stolen-credentials (seed 7) on the simulated lab, recorded into `dir`
+/// with the data files of `data`.
+fn recorded(dir: &Path, data: &Path) -> PathBuf {
+    let record = dir.join("session.jsonl");
+    let out = bulkhead(
+        &[
+            "run",
+            "stolen-credentials",
+            "--backend",
+            "sim",
+            "--seed",
+            "7",
+        ]
+        .into_iter()
+        .chain(["--record", record.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+        data,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    record
+}
+
+fn total(out: &Output) -> u64 {
+    let card: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    card["total"].as_u64().unwrap()
+}
+
+#[test]
+fn report_scores_against_the_installed_scenario_and_says_when_it_changed() {
+    let data = data_copy();
+    let dir = tempfile::tempdir().unwrap();
+    let record = recorded(dir.path(), data.path());
+    let path = record.to_str().unwrap();
+    let out = bulkhead(&["report", path, "--json"], data.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("warning"), "{}", text(&out));
+    let played = total(&out);
+
+    // The scenario is edited after the session: a tighter par costs detection points.
+    let file = data.path().join("scenarios/stolen-credentials.ron");
+    let edited = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("detect_par_s: 45,", "detect_par_s: 1,");
+    std::fs::write(&file, edited).unwrap();
+    let out = bulkhead(&["report", path, "--json"], data.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "warning: the scenario stolen-credentials changed since this record was played"
+        ) && stderr.contains("--embedded"),
+        "{stderr}"
+    );
+    assert!(
+        total(&out) < played,
+        "scored against the installed, stricter scenario"
+    );
+    // The record's own copy scores as the session did, with nothing to warn about.
+    let out = bulkhead(&["report", path, "--json", "--embedded"], data.path());
+    assert_eq!(total(&out), played);
+    assert!(!text(&out).contains("warning"), "{}", text(&out));
+
+    // A scenario that is no longer installed is bad input, with the way out named.
+    std::fs::remove_file(&file).unwrap();
+    let renamed = std::fs::read_to_string(&record).unwrap().replacen(
+        "\"id\":\"stolen-credentials\"",
+        "\"id\":\"retired-scenario\"",
+        1,
+    );
+    std::fs::write(&record, renamed).unwrap();
+    let out = bulkhead(&["report", path], data.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("pass --embedded"), "{}", text(&out));
+    let out = bulkhead(&["report", path, "--embedded", "--json"], data.path());
+    assert_eq!(total(&out), played);
+}
+
+#[test]
+fn a_record_from_a_newer_bulkhead_is_refused_and_records_lists_what_was_played() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = recorded(dir.path(), &root());
+    let html = dir.path().join("report.html");
+    let out = bulkhead(
+        &[
+            "report",
+            record.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("wrote "));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Stolen credentials") && !page.contains("https://"));
+
+    let out = bulkhead(&["records", "--dir", dir.path().to_str().unwrap()], &root());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let row = listing
+        .lines()
+        .find(|l| l.contains("session.jsonl"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(row.contains("stolen-credentials") && row.contains(" 7 ") && row.contains("sim"));
+    assert!(row.contains("/1000"), "{row}");
+    assert!(!listing.contains("report.html"), "only records are listed");
+    let out = bulkhead(
+        &["records", "--dir", dir.path().to_str().unwrap(), "--json"],
+        &root(),
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["seed"], 7);
+    assert_eq!(rows[0]["backend"], "sim");
+
+    // Newer records come first.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let newer = dir.path().join("newer.jsonl");
+    let text_of = std::fs::read_to_string(&record).unwrap();
+    let (header, rest) = text_of.split_once('\n').unwrap();
+    let mut header: serde_json::Value = serde_json::from_str(header).unwrap();
+    header["record_version"] = 99.into();
+    std::fs::write(&newer, format!("{header}\n{rest}")).unwrap();
+    let out = bulkhead(&["report", newer.to_str().unwrap()], &root());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("record format version 99"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("panicked"));
+    let out = bulkhead(
+        &["records", "--dir", dir.path().to_str().unwrap(), "--json"],
+        &root(),
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rows[0]["path"].as_str().unwrap().ends_with("newer.jsonl"));
+    assert!(
+        rows[0].get("scenario").is_none(),
+        "a record it cannot read has no summary"
+    );
+}

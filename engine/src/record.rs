@@ -26,6 +26,12 @@ pub enum RecordLine {
         backend: Backend,
         scenario: Box<Scenario>,
         topology: Box<Topology>,
+        /// `content_hash` of the scenario as played (its variant resolved) and of the topology:
+        /// what `report` compares with the files installed now. Absent in older records.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scenario_sha256: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topology_sha256: Option<String>,
     },
     Phase {
         t_ms: Millis,
@@ -68,6 +74,17 @@ pub enum MentorAct {
     RevealHint { index: u32 },
     /// Made the live phase this much longer.
     Extend { seconds: u32 },
+}
+
+/// SHA-256 (hex) of a value's canonical form: its JSON, fields in declaration order. Two
+/// scenarios or topologies with the same hash score a record the same way.
+pub fn content_hash<T: Serialize>(value: &T) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    Sha256::digest(&json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Appends lines to a sink, flushing each one so that nothing is lost if the run dies.
@@ -142,6 +159,26 @@ pub enum ReadRecordError {
     #[error("{path}: the record has no header line")]
     #[diagnostic(help("the first line of a record names its scenario; this file is not a record"))]
     NoHeader { path: String },
+    #[error(
+        "{path}:1: record format version {found}; this bulkhead reads version {RECORD_VERSION}"
+    )]
+    #[diagnostic(help("the record was written by a newer bulkhead: read it with that version"))]
+    Version { path: String, found: u64 },
+}
+
+/// A first line from a newer record format is refused before its lines are read: they may
+/// not parse, and a line they misread would score wrong.
+fn check_version(first: &str, name: &str) -> Result<(), ReadRecordError> {
+    let found = serde_json::from_str::<serde_json::Value>(first)
+        .ok()
+        .and_then(|v| v.get("record_version")?.as_u64());
+    match found {
+        Some(found) if found > u64::from(RECORD_VERSION) => Err(ReadRecordError::Version {
+            path: name.to_string(),
+            found,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A whole record, read back.
@@ -151,6 +188,9 @@ pub struct Record {
     pub backend: Backend,
     pub scenario: Scenario,
     pub topology: Topology,
+    /// The header's content hashes (`None` in records older than them).
+    pub scenario_sha256: Option<String>,
+    pub topology_sha256: Option<String>,
     pub lines: Vec<RecordLine>,
 }
 
@@ -174,6 +214,9 @@ impl Record {
             if line.trim().is_empty() {
                 continue;
             }
+            if lines.is_empty() {
+                check_version(&line, name)?;
+            }
             let parsed: RecordLine =
                 serde_json::from_str(&line).map_err(|e| ReadRecordError::Line {
                     path: name.to_string(),
@@ -190,17 +233,96 @@ impl Record {
                 backend,
                 scenario,
                 topology,
+                scenario_sha256,
+                topology_sha256,
                 ..
             }) => Ok(Record {
                 seed,
                 backend,
                 scenario: *scenario,
                 topology: *topology,
+                scenario_sha256,
+                topology_sha256,
                 lines: iter.collect(),
             }),
             _ => Err(ReadRecordError::NoHeader {
                 path: name.to_string(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn played(seed: u64) -> Vec<u8> {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let loaded =
+            crate::format::load_scenario(&root.join("scenarios/insider-access.ron"), &root)
+                .unwrap()
+                .variant(seed)
+                .unwrap();
+        let lab = crate::SimLab::new(loaded.topology.clone(), &loaded.scenario, seed);
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let record = RecordWriter::new(Box::new(Sink(buffer.clone())));
+        let scenario = loaded.scenario.clone();
+        let mut session = crate::Session::new(
+            scenario,
+            loaded.topology.clone(),
+            Box::new(lab),
+            seed,
+            record,
+        );
+        session.run(&mut crate::defender::Idle, |_| {});
+        drop(session);
+        buffer.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_record_names_what_it_played_by_content_hash_and_refuses_a_newer_format() {
+        let bytes = played(3);
+        let record = Record::from_reader(&bytes[..], "r.jsonl").unwrap();
+        // The hashes are of what was played: the variant, and its topology.
+        assert_eq!(record.scenario_sha256, Some(content_hash(&record.scenario)));
+        assert_eq!(record.topology_sha256, Some(content_hash(&record.topology)));
+        let other = played(4);
+        let other = Record::from_reader(&other[..], "r.jsonl").unwrap();
+        assert_ne!(
+            record.scenario_sha256, other.scenario_sha256,
+            "seeds 3 and 4 play different variants"
+        );
+        assert_eq!(record.topology_sha256, other.topology_sha256);
+
+        // An older record, without hashes, still reads.
+        let text = String::from_utf8(bytes).unwrap();
+        let (header, rest) = text.split_once('\n').unwrap();
+        let mut old: serde_json::Value = serde_json::from_str(header).unwrap();
+        old.as_object_mut().unwrap().remove("scenario_sha256");
+        old.as_object_mut().unwrap().remove("topology_sha256");
+        let older = format!("{old}\n{rest}");
+        let read = Record::from_reader(older.as_bytes(), "old.jsonl").unwrap();
+        assert_eq!(read.scenario_sha256, None);
+        assert_eq!(read.lines.len(), record.lines.len());
+
+        // A newer format is refused before its lines are read, naming both versions.
+        let mut newer: serde_json::Value = serde_json::from_str(header).unwrap();
+        newer["record_version"] = (RECORD_VERSION + 1).into();
+        let newer = format!("{newer}\n{{\"kind\":\"something_new\"}}\n");
+        let err = Record::from_reader(newer.as_bytes(), "new.jsonl").unwrap_err();
+        assert!(
+            matches!(err, ReadRecordError::Version { found, .. } if found == u64::from(RECORD_VERSION) + 1)
+        );
+        assert!(err.to_string().contains("version 2"), "{err}");
     }
 }

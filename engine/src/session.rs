@@ -22,7 +22,7 @@ use crate::observation::{
     EntityRef, LifecycleState, LogEvent, Metrics, Millis, Observation, ObservationBody,
 };
 pub use crate::phase::Phase;
-use crate::record::{RECORD_VERSION, RecordLine, RecordWriter};
+use crate::record::{RECORD_VERSION, RecordLine, RecordWriter, content_hash};
 use crate::score::{ScoreCard, score};
 pub use mentor::{EXTEND_MAX_S, WHISPER_MAX_CHARS, WHISPER_MAX_COST, Whisper};
 
@@ -250,6 +250,8 @@ impl Session {
             backend: session.lab.backend(),
             scenario: Box::new((*session.scenario).clone()),
             topology: Box::new((*session.topology).clone()),
+            scenario_sha256: Some(content_hash(&*session.scenario)),
+            topology_sha256: Some(content_hash(&*session.topology)),
         };
         session.write(header);
         session

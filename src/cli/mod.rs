@@ -7,6 +7,7 @@ mod game;
 mod labs;
 mod list;
 mod play;
+mod records;
 mod report;
 mod run;
 pub mod scorecard;
@@ -57,6 +58,16 @@ pub enum Verb {
     Serve(serve::ServeArgs),
     /// Is Docker reachable, are the lab images built, can the game render here?
     Doctor,
+    /// The session records kept in your data folder, newest first: date, scenario, seed,
+    /// backend, score and path.
+    Records {
+        /// Look in this folder instead of the data folder's `records/`.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print them as one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage lab objects on Docker.
     Labs {
         #[command(subcommand)]
@@ -69,6 +80,13 @@ pub enum Verb {
         /// Print the score card as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Write the after-action report to this file: one self-contained HTML page that opens
+        /// offline (with --json, the line saying so goes to stderr).
+        #[arg(long, value_name = "OUT")]
+        html: Option<PathBuf>,
+        /// Score against the scenario and topology the record carries, not the ones installed.
+        #[arg(long)]
+        embedded: bool,
     },
 }
 
@@ -149,7 +167,13 @@ pub fn main() -> ExitCode {
         Verb::Check { paths } => check::check(&paths),
         Verb::Run(args) => run::run(&args),
         Verb::Serve(args) => serve::serve(&args),
-        Verb::Report { record, json } => report::report(&record, json),
+        Verb::Report {
+            record,
+            json,
+            html,
+            embedded,
+        } => report::report(&record, json, html.as_deref(), embedded),
+        Verb::Records { dir, json } => records::records(dir.as_deref(), json),
         Verb::Doctor => doctor::doctor(),
         Verb::Labs {
             action: LabsAction::Prune,

@@ -15,7 +15,7 @@ use crate::observation::{EntityRef, Millis};
 use crate::record::{MentorAct, RecordLine};
 
 /// Seconds after a step stops acting during which its alerts still count as its own.
-const ALERT_GRACE_MS: Millis = 60_000;
+pub const ALERT_GRACE_MS: Millis = 60_000;
 
 /// What an alert turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ use crate::record::RecordLine;
 
 pub use crate::involvement::{involved, involved_in_attack, involved_in_attack_with, path};
 pub use history::RefusedCommand;
-pub use involved::{Truth, alert_truths};
+pub use involved::{ALERT_GRACE_MS, Truth, alert_truths};
 
 pub const MAX_SCORE: u32 = 1000;
 const DETECTION: f64 = 250.0;
