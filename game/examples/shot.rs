@@ -47,6 +47,7 @@ fn main() {
             backend_hint: "run with --backend docker for real containers".into(),
             seed: Some(7),
             time_scale: scale,
+            records: None,
         }),
         start,
         screenshot: shot.map(|path| ScreenshotConfig {

@@ -170,6 +170,8 @@ pub struct Outcome(pub Option<Scored>);
 pub struct Scored {
     pub card: ScoreCard,
     pub scenario: Scenario,
+    /// Where the seat kept the session's record (what `bulkhead report` reads), if it did.
+    pub record: Option<String>,
 }
 
 /// The game's end of its seat: the connection, and the seat itself when it runs in this process.
@@ -503,7 +505,12 @@ impl SessionIo<'_> {
                 backend, offers, ..
             } => self.seat.welcome(backend, offers),
             ServerMsg::Opened { brief, seed } => self.opened(*brief, seed),
-            ServerMsg::Over { card, scenario, .. } => self.over(*card, *scenario),
+            ServerMsg::Over {
+                card,
+                scenario,
+                record,
+                ..
+            } => self.over(*card, *scenario, record),
             ServerMsg::Error { kind, message } if kind.is_fatal() => {
                 // The server closes the connection after this: say why when it does.
                 let why = format!("the server closed the connection: {message}");
@@ -531,7 +538,7 @@ impl SessionIo<'_> {
         self.view.snapshot = None;
     }
 
-    fn over(&mut self, card: ScoreCard, scenario: Scenario) {
+    fn over(&mut self, card: ScoreCard, scenario: Scenario, record: Option<String>) {
         if self.view.brief.is_none() {
             // The end of a session the trainee has already left.
             return;
@@ -544,7 +551,11 @@ impl SessionIo<'_> {
                 format!("best score not saved to {}: {e}", path.display()),
             );
         }
-        self.outcome.0 = Some(Scored { card, scenario });
+        self.outcome.0 = Some(Scored {
+            card,
+            scenario,
+            record,
+        });
         self.next.set(Screen::Debrief);
     }
 

@@ -48,6 +48,8 @@ pub struct LocalSeat {
     pub seed: Option<u64>,
     /// Session seconds per wall second; 1 is real time, 0 runs as fast as the lab allows.
     pub time_scale: f64,
+    /// The folder each session's record is written to (`None`: kept nowhere).
+    pub records: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for LocalSeat {
@@ -241,8 +243,12 @@ fn local_config(local: &LocalSeat, shot_at: Option<Millis>) -> SeatConfig {
         },
         stop_at: shot_at,
         publish_every: PUBLISH_EVERY,
-        // Practice at the game keeps no record; best scores are kept by the game itself.
-        records: Records::None,
+        // Every session leaves a record for the debrief and the after-action report; a
+        // screenshot run keeps none.
+        records: match (&local.records, shot_at) {
+            (Some(dir), None) => Records::Dir(dir.clone()),
+            _ => Records::None,
+        },
         // The game owns its seat and ends it when it closes.
         idle_timeout: None,
     }

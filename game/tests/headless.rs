@@ -55,6 +55,7 @@ fn config(time_scale: f64) -> GameConfig {
             backend_hint: "run with --backend docker".into(),
             seed: Some(7),
             time_scale,
+            records: None,
         }),
         start: None,
         screenshot: None,

@@ -55,6 +55,7 @@ fn render_child() {
             backend_hint: String::new(),
             seed: Some(7),
             time_scale: 1.0,
+            records: None,
         }),
         start: Some("stolen-credentials".into()),
         screenshot: Some(ScreenshotConfig {

@@ -752,15 +752,12 @@ impl SeatThread {
                 self.record_file_used = true;
                 path.clone()
             }
-            Records::Dir(dir) => {
-                let stamp = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                dir.join(format!(
-                    "seat{}-{}-seed{seed}-{stamp}.jsonl",
-                    self.config.seat, loaded.scenario.id
-                ))
-            }
+            Records::Dir(dir) => dir.join(record_name(
+                std::time::SystemTime::now(),
+                &loaded.scenario.id,
+                seed,
+                (!self.config.workshop.is_empty()).then_some(self.config.seat),
+            )),
         };
         let file = std::fs::File::create(&path)
             .map_err(|e| format!("cannot create the record {}: {e}", path.display()))?;
@@ -1180,5 +1177,38 @@ fn over_message(session: &mut Session, loaded: &Loaded, record: Option<String>) 
         record_error,
         lab_error: session.lab_error().map(str::to_string),
         lab: session.lab_timings(),
+    }
+}
+
+/// A record's file name: `20261206-072011-stolen-credentials-7.jsonl` (UTC, to the second, so
+/// names sort by date), with `-seat3` for a served seat.
+fn record_name(at: std::time::SystemTime, scenario: &str, seed: u64, seat: Option<u32>) -> String {
+    let format = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    let date = time::OffsetDateTime::from(at)
+        .format(&format)
+        .unwrap_or_default();
+    match seat {
+        Some(n) => format!("{date}-{scenario}-{seed}-seat{n}.jsonl"),
+        None => format!("{date}-{scenario}-{seed}.jsonl"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_names_sort_by_date_and_say_what_was_played() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_541_611);
+        assert_eq!(
+            record_name(at, "poisoned-pdf", 7, None),
+            "20261206-072011-poisoned-pdf-7.jsonl"
+        );
+        assert_eq!(
+            record_name(at, "poisoned-pdf", 7, Some(3)),
+            "20261206-072011-poisoned-pdf-7-seat3.jsonl"
+        );
+        let later = at + std::time::Duration::from_secs(1);
+        assert!(record_name(later, "a", 1, None) > record_name(at, "z", 1, None));
     }
 }

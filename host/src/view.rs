@@ -190,10 +190,7 @@ impl TrafficMeter {
                     if let Some(ds) = store_behind(service) {
                         self.recent.push_back((
                             obs.t_ms,
-                            (
-                                FlowEnd::Service(service.clone()),
-                                FlowEnd::Service(ds),
-                            ),
+                            (FlowEnd::Service(service.clone()), FlowEnd::Service(ds)),
                             u32::from(*ok),
                             u32::from(!*ok),
                         ));

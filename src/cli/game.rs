@@ -81,13 +81,32 @@ fn local_seat(
         backend::BackendChoice::Docker => bulkhead_engine::Backend::Docker,
         backend::BackendChoice::Sim => bulkhead_engine::Backend::Sim,
     };
-    Ok(play::local_seat(
+    let mut seat = play::local_seat(
         args,
         scenarios,
         engine_backend,
         backend::hint(choice),
         make_lab,
-    ))
+    );
+    if let SeatSource::Local(local) = &mut seat {
+        local.records = records_folder();
+    }
+    Ok(seat)
+}
+
+/// The records folder, made if missing: a game that cannot keep records still plays.
+fn records_folder() -> Option<std::path::PathBuf> {
+    let dir = super::records::default_dir()?;
+    match std::fs::create_dir_all(&dir) {
+        Ok(()) => Some(dir),
+        Err(e) => {
+            tracing::warn!(
+                "sessions keep no record: cannot create {}: {e}",
+                dir.display()
+            );
+            None
+        }
+    }
 }
 
 /// Run the game, mapping how it ended to an exit code. Ctrl+C and SIGTERM close it as its

@@ -122,6 +122,8 @@ pub fn local_seat(
         backend_hint,
         seed: args.seed,
         time_scale: args.time_scale,
+        // The CLI names the records folder (`game.rs`); none here.
+        records: None,
     })
 }
 

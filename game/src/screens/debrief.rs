@@ -265,6 +265,13 @@ fn draw(
                                 "Alerts: {} true, {} false",
                                 f.true_alerts, f.false_alerts
                             ));
+                            if let Some(path) = &scored.record {
+                                // The record outlives the window: say where it is and how
+                                // to walk through it again.
+                                ui.label(format!(
+                                    "Record: {path}\n(bulkhead report {path} --html report.html)"
+                                ));
+                            }
                         });
                     });
             });
