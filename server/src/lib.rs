@@ -66,7 +66,7 @@ pub struct Running {
 
 /// The routes: the JSON API, the join socket and the pages.
 pub fn router(app: App) -> Router {
-    use pages::{export, facilitator, home, mentor, scoreboard};
+    use pages::{export, facilitator, home, mentor, report, scoreboard};
     Router::new()
         .route("/api/health", get(api::health))
         .route("/api/seats", get(api::seats))
@@ -84,6 +84,8 @@ pub fn router(app: App) -> Router {
         .route("/facilitator/export.csv", get(export::export_csv))
         .route("/facilitator/export.json", get(export::export_json))
         .route("/mentor/{seat}", get(mentor::show))
+        .route(report::REPORT, get(report::report))
+        .route(report::RECORD, get(report::record))
         .route("/mentor/{seat}/events", get(mentor::events))
         .route("/mentor/{seat}/{act}", post(mentor::act))
         .fallback(api::not_found)

@@ -475,6 +475,7 @@ fn the_facilitator_starts_pauses_extends_ends_and_exports_a_seat() {
         components as u64, score,
         "the components add up to the score"
     );
+    seat_report_and_record(&server, score);
     assert_eq!(act(1, "remove").status, 200);
     until(&server, 1, "the lab is down", |s| s["lab"] == "down");
 
@@ -630,4 +631,63 @@ fn a_mentor_opening_the_page_cold_sees_the_session_at_once() {
             "open {attempt}: the first render shows the session"
         );
     }
+}
+
+/// Seat 1 has played (scored `score`), seat 2 has not: the report and record of a seat open for
+/// the facilitator and that seat's mentor only, and say so where there is none yet.
+fn seat_report_and_record(server: &Server, score: u64) {
+    let token = server.running().facilitator_token().to_string();
+    let page = console(server);
+    assert!(
+        page.contains("/mentor/1/report.html"),
+        "the console links seat 1's report"
+    );
+    assert!(
+        !page.contains("/mentor/2/report.html"),
+        "seat 2 kept no record"
+    );
+    let (mentor_1, mentor_2) = (mentor_key(&page, 1), mentor_key(&page, 2));
+    let get = |path: &str, secret: Option<&str>| {
+        let auth = secret.map(bearer);
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        request(server, "GET", path, &headers, None)
+    };
+    for path in ["/mentor/1/report.html", "/mentor/1/record.jsonl"] {
+        assert_eq!(get(path, None).status, 401, "{path} without a credential");
+        assert_eq!(
+            get(path, Some("not-the-token")).status,
+            403,
+            "{path}, a wrong one"
+        );
+        assert_eq!(
+            get(path, Some(&mentor_2)).status,
+            403,
+            "{path}, another seat's mentor"
+        );
+        assert_eq!(
+            get(path, Some(&mentor_1)).status,
+            200,
+            "{path}, the seat's mentor"
+        );
+    }
+    let report = get("/mentor/1/report.html", Some(&token));
+    assert_eq!(report.status, 200);
+    assert!(report.header("content-type").starts_with("text/html"));
+    assert!(report.body.contains("After-action report"));
+    assert!(
+        report.body.contains(&format!(">{score}<")),
+        "the report shows the score {score}"
+    );
+    assert!(!report.body.contains("https://") && !report.body.contains("<script"));
+    let record = get("/mentor/1/record.jsonl", Some(&token));
+    assert!(record.header("content-disposition").contains("attachment"));
+    let lines: Vec<serde_json::Value> = (record.body.lines())
+        .map(|l| serde_json::from_str(l).expect("every line is whole JSON"))
+        .collect();
+    assert_eq!(lines[0]["kind"], "header");
+    assert!(lines.len() > 10, "{} lines", lines.len());
+    let none = get("/mentor/2/report.html", Some(&token));
+    assert_eq!(none.status, 404);
+    assert!(none.body.contains("no record yet"), "{}", none.body);
 }

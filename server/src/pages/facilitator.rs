@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::App;
 use crate::access::{Viewer, admit_form, admit_page, admit_reader};
-use crate::pages::{Fields, Layout, clock, live_region, page, phase_title};
+use crate::pages::{Fields, Layout, clock, live_region, page, phase_title, report};
 use crate::refusal::refusal_page;
 use crate::workshop::{SeatRow, Workshop};
 
@@ -175,6 +175,10 @@ fn controls(workshop: &Workshop, row: &SeatRow) -> Markup {
         (action(st.seat, "mentor-key", "New mentor link", secret))
         @if let Some(key) = workshop.mentor_key(st.seat) {
             a.mentor href=(format!("/mentor/{}?key={key}", st.seat)) { "Mentor" }
+        }
+        @if st.record.is_some() {
+            a.report href=(report::report_href(st.seat)) target="_blank" { "Report" }
+            a.record href=(report::record_href(st.seat)) { "Record" }
         }
     }
 }

@@ -60,6 +60,12 @@ pub async fn show(
     let base = mentor_path(seat);
     let body = html! {
         h1 { "Mentor · seat " (seat) }
+        // The seat's record so far, and its after-action report (404 until a session opens).
+        p.small {
+            a href=(super::report::report_href(seat)) target="_blank" { "After-action report" }
+            " · "
+            a href=(super::report::record_href(seat)) { "Record (JSON Lines)" }
+        }
         (live_region("mentor", &format!("{base}/events"), fragment(seat, view.as_deref(), &secret)))
         section.panel {
             h2 { "Whisper" }

@@ -7,6 +7,7 @@ pub mod facilitator;
 pub mod home;
 pub mod live;
 pub mod mentor;
+pub mod report;
 pub mod scoreboard;
 
 use axum::http::{StatusCode, header};
