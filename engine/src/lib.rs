@@ -24,7 +24,7 @@ pub use detector::{Alert, Detector};
 pub use format::Loaded;
 pub use lab::{Backend, Lab, LabOutput, LabTimings, Pacing};
 pub use observation::{EntityRef, LogEvent, Metrics, Millis, Observation, ObservationBody};
-pub use record::{MentorAct, Record, RecordLine, RecordWriter};
+pub use record::{MemoryRecord, MentorAct, Record, RecordLine, RecordWriter};
 pub use score::{ScoreCard, score};
 pub use session::{Defender, DefenderView, Phase, Session};
 pub use sim::SimLab;

@@ -76,6 +76,38 @@ pub enum MentorAct {
     Extend { seconds: u32 },
 }
 
+/// A record kept in memory, for a session whose record is read back in the same process (tests,
+/// examples): clones share the bytes, so the session writes through one while another reads.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryRecord(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl MemoryRecord {
+    /// A writer that appends to these bytes.
+    pub fn writer(&self) -> RecordWriter {
+        RecordWriter::new(Box::new(self.clone()))
+    }
+
+    /// What was written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+impl Write for MemoryRecord {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut bytes = self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
+        bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// SHA-256 (hex) of a value's canonical form: its JSON, fields in declaration order. Two
 /// scenarios or topologies with the same hash score a record the same way.
 pub fn content_hash<T: Serialize>(value: &T) -> String {
@@ -264,29 +296,17 @@ mod tests {
                 .variant(seed)
                 .unwrap();
         let lab = crate::SimLab::new(loaded.topology.clone(), &loaded.scenario, seed);
-        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl Write for Sink {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let record = RecordWriter::new(Box::new(Sink(buffer.clone())));
+        let memory = MemoryRecord::default();
         let scenario = loaded.scenario.clone();
         let mut session = crate::Session::new(
             scenario,
             loaded.topology.clone(),
             Box::new(lab),
             seed,
-            record,
+            memory.writer(),
         );
         session.run(&mut crate::defender::Idle, |_| {});
-        drop(session);
-        buffer.lock().unwrap().clone()
+        memory.bytes()
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! hints, an extension ends the session later, and a record with all of it rescores the same.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use bulkhead_engine::action::{Command, Effect, Origin};
 use bulkhead_engine::defender::Bot;
@@ -11,7 +10,7 @@ use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::{EntityRef, Millis};
 use bulkhead_engine::record::{MentorAct, Record, RecordLine};
 use bulkhead_engine::score::{MomentKind, Truth, alert_truths};
-use bulkhead_engine::{Phase, RecordWriter, ScoreCard, Session, SimLab, score};
+use bulkhead_engine::{MemoryRecord, Phase, ScoreCard, Session, SimLab, score};
 
 const STOLEN: &str = "stolen-credentials";
 
@@ -19,19 +18,6 @@ fn load(id: &str) -> Loaded {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root)
         .unwrap_or_else(|e| panic!("{id} does not load: {e}"))
-}
-
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The address the `new-source` inject moves the intruder to in this session's variant (each
@@ -55,11 +41,11 @@ fn new_source(session: &Session) -> String {
 }
 
 /// A session of a scenario on the simulated lab, still in its briefing, and its record's bytes.
-fn session(id: &str, seed: u64) -> (Session, SharedBuf) {
+fn session(id: &str, seed: u64) -> (Session, MemoryRecord) {
     let loaded = load(id);
     let lab = SimLab::new(loaded.topology.clone(), &loaded.scenario, seed);
-    let buffer = SharedBuf::default();
-    let record = RecordWriter::new(Box::new(buffer.clone()));
+    let buffer = MemoryRecord::default();
+    let record = buffer.writer();
     let session = Session::new(
         loaded.scenario,
         loaded.topology,
@@ -366,7 +352,7 @@ fn a_record_with_every_mentor_act_rescores_to_the_live_card() {
             live_card.timeline
         );
         drop(s);
-        let bytes = buffer.0.lock().unwrap().clone();
+        let bytes = buffer.bytes();
         let record = Record::from_reader(std::io::Cursor::new(bytes), id).unwrap();
         let again = score(&record.scenario, &record.topology, &record.lines, None);
         assert_eq!(again, live_card, "{id}: the record rescores differently");

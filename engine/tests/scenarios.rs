@@ -10,7 +10,7 @@ use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::EntityRef;
 use bulkhead_engine::record::Record;
 use bulkhead_engine::score::{Truth, alert_truths};
-use bulkhead_engine::{Defender, DefenderView, RecordWriter, ScoreCard, Session, SimLab, score};
+use bulkhead_engine::{Defender, DefenderView, MemoryRecord, ScoreCard, Session, SimLab, score};
 
 const SCENARIOS: [&str; 4] = [
     "stolen-credentials",
@@ -32,8 +32,8 @@ fn load(id: &str) -> Loaded {
 fn play(id: &str, seed: u64, defender: &mut dyn Defender) -> (ScoreCard, Vec<u8>) {
     let loaded = load(id);
     let lab = SimLab::new(loaded.topology.clone(), &loaded.scenario, seed);
-    let buffer = SharedBuf::default();
-    let record = RecordWriter::new(Box::new(buffer.clone()));
+    let buffer = MemoryRecord::default();
+    let record = buffer.writer();
     let mut session = Session::new(
         loaded.scenario.clone(),
         loaded.topology.clone(),
@@ -43,21 +43,8 @@ fn play(id: &str, seed: u64, defender: &mut dyn Defender) -> (ScoreCard, Vec<u8>
     );
     let card = session.run(defender, |_| {});
     drop(session);
-    let bytes = buffer.0.lock().unwrap().clone();
+    let bytes = buffer.bytes();
     (card, bytes)
-}
-
-#[derive(Clone, Default)]
-struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The account the intruder logs in as in a variant of stolen-credentials.

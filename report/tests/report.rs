@@ -7,14 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bulkhead_engine::defender::{Bot, Idle};
 use bulkhead_engine::format;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
-    Command, Defender, EffectKind, Origin, Phase, Record, RecordLine, RecordWriter, ScoreCard,
+    Command, Defender, EffectKind, MemoryRecord, Origin, Phase, Record, RecordLine, ScoreCard,
     Session, SimLab, Verdict, score,
 };
 use scraper::{ElementRef, Html, Selector};
@@ -41,20 +41,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A record sink the test keeps a handle on while the session owns the writer.
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Play a scenario on the simulated lab (`mentor` acts after every tick) and read its record
 /// back from the bytes written.
 fn play(
@@ -69,8 +55,8 @@ fn play(
         .variant(SEED)
         .unwrap();
     let lab = SimLab::new(loaded.topology.clone(), &loaded.scenario, SEED);
-    let buffer = SharedBuf::default();
-    let writer = RecordWriter::new(Box::new(buffer.clone()));
+    let buffer = MemoryRecord::default();
+    let writer = buffer.writer();
     let mut session = Session::new(
         loaded.scenario,
         loaded.topology,
@@ -89,7 +75,7 @@ fn play(
         }
     }
     drop(session);
-    let bytes = buffer.0.lock().unwrap().clone();
+    let bytes = buffer.bytes();
     let record = Record::from_reader(bytes.as_slice(), name).unwrap();
     let card = score(&record.scenario, &record.topology, &record.lines, None);
     let html = bulkhead_report::html(&record, &card);

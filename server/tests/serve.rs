@@ -6,12 +6,11 @@
 mod harness;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bulkhead_engine::defender::{Bot, Idle};
 use bulkhead_engine::record::RecordLine;
-use bulkhead_engine::{Phase, RecordWriter, Session, SimLab};
+use bulkhead_engine::{MemoryRecord, Phase, Session, SimLab};
 use bulkhead_host::client::{self, Quiet};
 use bulkhead_host::protocol::{Hello, MAX_CLIENT_FRAME, encode};
 use bulkhead_host::remote::{self, ConnectError};
@@ -21,27 +20,17 @@ use tungstenite::Message;
 
 fn record_beside_the_bot(id: &str, seed: u64) -> (bulkhead_engine::ScoreCard, Vec<u8>) {
     let loaded = load(id);
-    let sink = Arc::new(std::sync::Mutex::new(Vec::new()));
-    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    let sink = MemoryRecord::default();
     let mut session = Session::new(
         loaded.scenario.clone(),
         loaded.topology.clone(),
         Box::new(SimLab::new(loaded.topology.clone(), &loaded.scenario, seed)),
         seed,
-        RecordWriter::new(Box::new(Sink(sink.clone()))),
+        sink.writer(),
     );
     let card = session.run(&mut Bot::default(), |_| {});
     drop(session);
-    let bytes = sink.lock().unwrap().clone();
+    let bytes = sink.bytes();
     (card, bytes)
 }
 

@@ -17,7 +17,7 @@ use bulkhead_engine::format::load::{FormatError, LoadError, SourceFile};
 use bulkhead_engine::format::topology::Topology;
 use bulkhead_engine::format::{self, scenario_from_source, topology_from_source};
 use bulkhead_engine::record::{ReadRecordError, Record};
-use bulkhead_engine::{RecordWriter, Session, SimLab, score};
+use bulkhead_engine::{MemoryRecord, Session, SimLab, score};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -63,34 +63,21 @@ impl Corpus {
     }
 }
 
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A real record (the bot playing a scenario on the simulated lab), cut to its header and a
 /// sample of its lines of every kind: enough variety, small enough to parse fast.
 fn record_sample(loaded: &format::Loaded) -> Vec<u8> {
     let lab = SimLab::new(loaded.topology.clone(), &loaded.scenario, 7);
-    let buffer = SharedBuf::default();
+    let buffer = MemoryRecord::default();
     let mut session = Session::new(
         loaded.scenario.clone(),
         loaded.topology.clone(),
         Box::new(lab),
         7,
-        RecordWriter::new(Box::new(buffer.clone())),
+        buffer.writer(),
     );
     play_with_a_mentor(&mut session);
     drop(session);
-    let bytes = buffer.0.lock().unwrap().clone();
+    let bytes = buffer.bytes();
     let text = String::from_utf8(bytes).expect("records are UTF-8");
     let mut kinds = std::collections::HashMap::<String, usize>::new();
     let mut out = String::new();
