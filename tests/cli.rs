@@ -563,3 +563,40 @@ fn a_record_from_a_newer_bulkhead_is_refused_and_records_lists_what_was_played()
         "a record it cannot read has no summary"
     );
 }
+
+#[test]
+fn a_record_cut_mid_line_reports_what_was_played_and_says_it_did_not_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = recorded(dir.path(), &root());
+    let out = bulkhead(&["report", record.to_str().unwrap(), "--json"], &root());
+    assert!(!text(&out).contains("did not finish"), "{}", text(&out));
+    let played = total(&out);
+    // What a process killed while writing leaves: half a line at the end.
+    let bytes = std::fs::read(&record).unwrap();
+    let cut = bytes.len() / 2;
+    let killed = dir.path().join("killed.jsonl");
+    std::fs::write(&killed, &bytes[..cut]).unwrap();
+    assert_ne!(bytes[cut - 1], b'\n', "the cut falls inside a line");
+    let out = bulkhead(&["report", killed.to_str().unwrap(), "--json"], &root());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("did not finish") && stderr.contains("cut short"),
+        "{stderr}"
+    );
+    assert!(
+        total(&out) <= played,
+        "half a session scores no more than all of it"
+    );
+    let out = bulkhead(&["records", "--dir", dir.path().to_str().unwrap()], &root());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let row = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap()
+            .to_string()
+    };
+    assert!(row("killed.jsonl").contains("(unfinished)"), "{listing}");
+    assert!(!row("session.jsonl").contains("(unfinished)"), "{listing}");
+}

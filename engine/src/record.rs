@@ -224,6 +224,24 @@ pub struct Record {
     pub scenario_sha256: Option<String>,
     pub topology_sha256: Option<String>,
     pub lines: Vec<RecordLine>,
+    /// The last line was cut short (the process died while writing it) and was left out.
+    pub cut_short: bool,
+}
+
+impl Record {
+    /// Whether the session ended with its debrief: a record without one was stopped (Ctrl+C,
+    /// a killed process, a lost lab) and scores only what was played.
+    pub fn finished(&self) -> bool {
+        self.lines.iter().any(|l| {
+            matches!(
+                l,
+                RecordLine::Phase {
+                    phase: Phase::Debrief,
+                    ..
+                }
+            )
+        })
+    }
 }
 
 impl Record {
@@ -236,27 +254,43 @@ impl Record {
         Self::from_reader(std::io::BufReader::new(file), &name)
     }
 
-    pub fn from_reader(reader: impl BufRead, name: &str) -> Result<Record, ReadRecordError> {
+    /// Reads every complete line. A last line with no newline that does not parse is what a
+    /// process killed mid-write leaves: it is left out (`cut_short`), and everything before it
+    /// scores. Any other line that does not parse is an error, with its place.
+    pub fn from_reader(mut reader: impl BufRead, name: &str) -> Result<Record, ReadRecordError> {
         let mut lines = Vec::new();
-        for (i, line) in reader.lines().enumerate() {
-            let line = line.map_err(|source| ReadRecordError::Io {
-                path: name.to_string(),
-                source,
-            })?;
+        let mut cut_short = false;
+        let mut buf = String::new();
+        for i in 0.. {
+            buf.clear();
+            let read = reader
+                .read_line(&mut buf)
+                .map_err(|source| ReadRecordError::Io {
+                    path: name.to_string(),
+                    source,
+                })?;
+            if read == 0 {
+                break;
+            }
+            let line = buf.trim_end_matches(['\n', '\r']);
             if line.trim().is_empty() {
                 continue;
             }
             if lines.is_empty() {
-                check_version(&line, name)?;
+                check_version(line, name)?;
             }
-            let parsed: RecordLine =
-                serde_json::from_str(&line).map_err(|e| ReadRecordError::Line {
-                    path: name.to_string(),
-                    line: i + 1,
-                    column: e.column(),
-                    message: e.to_string(),
-                })?;
-            lines.push(parsed);
+            match serde_json::from_str::<RecordLine>(line) {
+                Ok(parsed) => lines.push(parsed),
+                Err(_) if !buf.ends_with('\n') && !lines.is_empty() => cut_short = true,
+                Err(e) => {
+                    return Err(ReadRecordError::Line {
+                        path: name.to_string(),
+                        line: i + 1,
+                        column: e.column(),
+                        message: e.to_string(),
+                    });
+                }
+            }
         }
         let mut iter = lines.into_iter();
         match iter.next() {
@@ -276,6 +310,7 @@ impl Record {
                 scenario_sha256,
                 topology_sha256,
                 lines: iter.collect(),
+                cut_short,
             }),
             _ => Err(ReadRecordError::NoHeader {
                 path: name.to_string(),
@@ -344,5 +379,41 @@ mod tests {
             matches!(err, ReadRecordError::Version { found, .. } if found == u64::from(RECORD_VERSION) + 1)
         );
         assert!(err.to_string().contains("version 2"), "{err}");
+    }
+
+    #[test]
+    fn a_record_cut_mid_line_reads_up_to_its_last_whole_line_and_says_it_is_unfinished() {
+        let bytes = played(5);
+        let whole = Record::from_reader(&bytes[..], "r.jsonl").unwrap();
+        assert!(whole.finished() && !whole.cut_short);
+        // Killed while writing a line, a third of the way through the session.
+        let cut = bytes.len() / 3;
+        let start_of_line = bytes[..cut].iter().rposition(|b| *b == b'\n').unwrap() + 1;
+        assert!(cut > start_of_line + 2, "the cut falls inside a line");
+        let record = Record::from_reader(&bytes[..cut], "killed.jsonl").unwrap();
+        assert!(record.cut_short && !record.finished());
+        let complete_lines = bytes[..start_of_line]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        assert_eq!(
+            record.lines.len() + 1,
+            complete_lines,
+            "every whole line but the header"
+        );
+        // Cut exactly at a line's end: nothing is missing, and it is still unfinished.
+        let record = Record::from_reader(&bytes[..start_of_line], "stopped.jsonl").unwrap();
+        assert!(!record.cut_short && !record.finished());
+        // A broken line that is not the last is an error, with its place.
+        let mut broken = bytes[..start_of_line].to_vec();
+        broken.extend_from_slice(b"{\"kind\":\n");
+        broken.extend_from_slice(&bytes[start_of_line..]);
+        let err = Record::from_reader(&broken[..], "broken.jsonl").unwrap_err();
+        let line = complete_lines + 1;
+        assert!(
+            err.to_string()
+                .starts_with(&format!("broken.jsonl:{line}:")),
+            "{err}"
+        );
     }
 }

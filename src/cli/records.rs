@@ -49,14 +49,14 @@ pub fn records(dir: Option<&Path>, json: bool) -> Result<(), Exit> {
         return Ok(());
     }
     println!(
-        "{:<17} {:<22} {:>6} {:<7} {:>10}  path",
+        "{:<17} {:<22} {:>6} {:<7} {:>22}  path",
         "date (UTC)", "scenario", "seed", "backend", "score"
     );
     for r in &found {
         let date = utc_minute(r.modified);
         match &r.summary {
             Some(s) => println!(
-                "{date:<17} {:<22} {:>6} {:<7} {:>10}  {}",
+                "{date:<17} {:<22} {:>6} {:<7} {:>22}  {}",
                 s.scenario,
                 s.seed,
                 s.backend,
@@ -100,7 +100,17 @@ fn summary(path: &Path) -> Option<Summary> {
             Backend::Docker => "docker",
         }
         .to_string(),
-        score: format!("{}/{}", card.total, card.max),
+        // A session stopped before its debrief scores only what was played: say so.
+        score: format!(
+            "{}/{}{}",
+            card.total,
+            card.max,
+            if record.finished() {
+                ""
+            } else {
+                " (unfinished)"
+            }
+        ),
     })
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use bulkhead_engine::record::content_hash;
-use bulkhead_engine::{Record, ScoreCard, score};
+use bulkhead_engine::{Record, RecordLine, ScoreCard, score};
 
 use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit, report as fail, scorecard};
 
@@ -18,6 +18,9 @@ pub fn report(path: &Path, json: bool, html: Option<&Path>, embedded: bool) -> R
         against_installed(record)?
     };
     let card = score(&record.scenario, &record.topology, &record.lines, None);
+    if let Some(note) = unfinished(&record) {
+        eprintln!("{note}");
+    }
     if let Some(out) = html {
         let wrote = write_html(&record, &card, out)?;
         // With --json, stdout stays one JSON object for whoever parses it.
@@ -39,6 +42,39 @@ pub fn report(path: &Path, json: bool, html: Option<&Path>, embedded: bool) -> R
         );
     }
     Ok(())
+}
+
+/// What to say of a record that stops before its debrief: the session was stopped (Ctrl+C, a
+/// killed process), and the score counts what was played.
+fn unfinished(record: &Record) -> Option<String> {
+    if record.finished() {
+        return None;
+    }
+    let last = record.lines.iter().filter_map(line_time).max().unwrap_or(0);
+    let cut = if record.cut_short {
+        " (its last line was cut short and is left out)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "note: this record stops at {}:{:02} of session time, before the debrief{cut}: the session did not finish, and the score counts what was played",
+        last / 60_000,
+        last / 1000 % 60
+    ))
+}
+
+/// The session time a record line carries, if any.
+fn line_time(line: &RecordLine) -> Option<u64> {
+    match line {
+        RecordLine::Phase { t_ms, .. }
+        | RecordLine::Command { t_ms, .. }
+        | RecordLine::Effect { t_ms, .. }
+        | RecordLine::Mentor { t_ms, .. } => Some(*t_ms),
+        RecordLine::Observation(o) => Some(o.t_ms),
+        RecordLine::Alert(a) => Some(a.t_ms),
+        RecordLine::Outcome(o) => Some(o.t_ms),
+        RecordLine::Header { .. } => None,
+    }
 }
 
 /// The record with the installed scenario (its variant for the record's seed) and topology in
