@@ -219,7 +219,7 @@ fn two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop() {
             r.file_name()
                 .unwrap()
                 .to_string_lossy()
-                .starts_with("seat2-")
+                .ends_with("-seat2.jsonl")
         })
         .expect("seat 2's record");
     assert_inject_acted(&record, "new-source-login");

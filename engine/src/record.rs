@@ -61,6 +61,22 @@ pub enum RecordLine {
     },
 }
 
+impl RecordLine {
+    /// When the line happened, in session time (the header has no time).
+    pub fn t_ms(&self) -> Option<Millis> {
+        match self {
+            RecordLine::Header { .. } => None,
+            RecordLine::Phase { t_ms, .. }
+            | RecordLine::Command { t_ms, .. }
+            | RecordLine::Effect { t_ms, .. }
+            | RecordLine::Mentor { t_ms, .. } => Some(*t_ms),
+            RecordLine::Observation(o) => Some(o.t_ms),
+            RecordLine::Alert(a) => Some(a.t_ms),
+            RecordLine::Outcome(o) => Some(o.t_ms),
+        }
+    }
+}
+
 /// What a mentor (or, for `Extend`, a facilitator) did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

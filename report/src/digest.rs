@@ -371,20 +371,6 @@ fn is_hint(kind: HelpKind) -> bool {
     matches!(kind, HelpKind::Hint | HelpKind::RevealedHint)
 }
 
-/// When a line happened (the header has no time).
-fn line_ms(line: &RecordLine) -> Option<Millis> {
-    match line {
-        RecordLine::Header { .. } => None,
-        RecordLine::Phase { t_ms, .. }
-        | RecordLine::Command { t_ms, .. }
-        | RecordLine::Effect { t_ms, .. }
-        | RecordLine::Mentor { t_ms, .. } => Some(*t_ms),
-        RecordLine::Observation(o) => Some(o.t_ms),
-        RecordLine::Alert(a) => Some(a.t_ms),
-        RecordLine::Outcome(o) => Some(o.t_ms),
-    }
-}
-
 fn end_ms(lines: &[RecordLine]) -> Millis {
     let debrief = lines.iter().find_map(|l| match l {
         RecordLine::Phase {
@@ -393,7 +379,7 @@ fn end_ms(lines: &[RecordLine]) -> Millis {
         } => Some(*t_ms),
         _ => None,
     });
-    let last = lines.iter().filter_map(line_ms).max().unwrap_or(0);
+    let last = lines.iter().filter_map(RecordLine::t_ms).max().unwrap_or(0);
     // At least a second, so that an empty record still has an axis.
     debrief.unwrap_or(last).max(last).max(1000)
 }

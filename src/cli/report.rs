@@ -50,7 +50,12 @@ fn unfinished(record: &Record) -> Option<String> {
     if record.finished() {
         return None;
     }
-    let last = record.lines.iter().filter_map(line_time).max().unwrap_or(0);
+    let last = record
+        .lines
+        .iter()
+        .filter_map(RecordLine::t_ms)
+        .max()
+        .unwrap_or(0);
     let cut = if record.cut_short {
         " (its last line was cut short and is left out)"
     } else {
@@ -61,20 +66,6 @@ fn unfinished(record: &Record) -> Option<String> {
         last / 60_000,
         last / 1000 % 60
     ))
-}
-
-/// The session time a record line carries, if any.
-fn line_time(line: &RecordLine) -> Option<u64> {
-    match line {
-        RecordLine::Phase { t_ms, .. }
-        | RecordLine::Command { t_ms, .. }
-        | RecordLine::Effect { t_ms, .. }
-        | RecordLine::Mentor { t_ms, .. } => Some(*t_ms),
-        RecordLine::Observation(o) => Some(o.t_ms),
-        RecordLine::Alert(a) => Some(a.t_ms),
-        RecordLine::Outcome(o) => Some(o.t_ms),
-        RecordLine::Header { .. } => None,
-    }
 }
 
 /// The record with the installed scenario (its variant for the record's seed) and topology in
