@@ -426,20 +426,16 @@ fn run_defended(script: &Path, extra: &[&str]) -> Output {
 /// with the data files of `data`.
 fn recorded(dir: &Path, data: &Path) -> PathBuf {
     let record = dir.join("session.jsonl");
-    let out = bulkhead(
-        &[
-            "run",
-            "stolen-credentials",
-            "--backend",
-            "sim",
-            "--seed",
-            "7",
-        ]
-        .into_iter()
-        .chain(["--record", record.to_str().unwrap()])
-        .collect::<Vec<_>>(),
-        data,
-    );
+    let path = record.to_str().unwrap();
+    let run = [
+        "run",
+        "stolen-credentials",
+        "--backend",
+        "sim",
+        "--seed",
+        "7",
+    ];
+    let out = bulkhead(&[&run[..], &["--record", path]].concat(), data);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     record
 }

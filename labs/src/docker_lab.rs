@@ -122,7 +122,7 @@ struct Shared {
     hops: Mutex<HashMap<String, HopState>>,
     /// When labd last reported its container's metrics, per service.
     labd_metrics_at: Mutex<HashMap<String, Instant>>,
-    /// The web tier each effect through the front door was sent to, by effect id: what an
+    /// The web tier each effect that named one (`via`) was sent to, by effect id: what an
     /// executor's "overloaded" or a silent datastore is about where the lab has several tiers.
     tiers: Mutex<HashMap<u64, String>>,
 }
@@ -763,8 +763,10 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
             };
             let door = shared.topology.front_door(action.via());
             let gateway = door.map(|(gateway, _)| format!("{}:{SERVICE_PORT}", gateway.id));
-            if let (Some((_, web)), Ok(mut tiers)) = (door, shared.tiers.lock()) {
-                tiers.insert(effect, web.id.clone());
+            // Only an action that names its tier needs remembering: without `via` the lab has
+            // one tier, and `tier_of` finds it. A one-tier lab's benign traffic adds nothing.
+            if let (Some(via), Ok(mut tiers)) = (action.via(), shared.tiers.lock()) {
+                tiers.insert(effect, via.to_owned());
             }
             let (Some(executor), Some(body)) = (
                 executor,
