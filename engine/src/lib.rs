@@ -12,6 +12,7 @@ pub mod observation;
 pub mod phase;
 pub mod reach;
 pub mod record;
+pub mod replay;
 pub mod score;
 pub mod session;
 pub mod sim;

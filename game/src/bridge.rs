@@ -6,17 +6,21 @@
 //! session (lab, pacing, record) on its own thread, and only what the trainee may see crosses
 //! the connection. The ground truth arrives once, with the score, and goes into `Outcome`, which
 //! only the debrief reads: nothing the live screens read can hold a `Scenario`.
+//!
+//! A record played back (`bulkhead replay`) stands where the seat would: its player answers the
+//! same messages, polled here each frame, and the replay bar moves and paces it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bulkhead_engine::format::scenario::Scenario;
 use bulkhead_engine::{Command, LabTimings, Millis, Phase, ScoreCard, TraineeBrief};
+use bulkhead_host::replay::{Player, ReplayStatus};
 use bulkhead_host::{ClientMsg, Connection, Pace, Seat, ServerMsg};
 
 use crate::screens::Screen;
@@ -47,6 +51,17 @@ pub enum Intent {
     Next,
     /// Abandon the session and go back to the menu.
     Menu,
+    /// Replays only: move or pace the playback.
+    Replay(ReplayControl),
+}
+
+/// What the replay bar asks of the playback.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReplayControl {
+    /// Jump to this session time.
+    Seek(Millis),
+    /// Session seconds per wall second.
+    Speed(f64),
 }
 
 /// Where the lab of the open scenario stands.
@@ -174,11 +189,10 @@ pub struct Scored {
     pub record: Option<String>,
 }
 
-/// The game's end of its seat: the connection, and the seat itself when it runs in this process.
+/// The game's end of its seat: the connection (and the seat itself in local play), or the
+/// player of a record.
 pub struct Link {
-    connection: Connection,
-    /// `Some` in local play: the game owns the seat and ends it, lab and all, when it closes.
-    seat: Option<Seat>,
+    peer: Peer,
     /// The connection reported `Closed`; nothing more will arrive.
     closed: bool,
     /// An `Open` has been sent. Until then, a session the seat reports (`Opened` on a rejoin)
@@ -186,22 +200,95 @@ pub struct Link {
     opened_any: bool,
 }
 
+enum Peer {
+    Seat {
+        connection: Connection,
+        /// `Some` in local play: the game owns the seat and ends it, lab and all, when it closes.
+        seat: Option<Seat>,
+    },
+    Replay(Box<Replaying>),
+}
+
+/// A record's player, polled once a frame by the wall clock.
+struct Replaying {
+    player: Player,
+    /// What the player said that the bridge has not taken yet.
+    said: Vec<ServerMsg>,
+    last_poll: Option<Instant>,
+    /// Offscreen: jump here as soon as playback begins, and whether to hold there.
+    jump: Option<(Millis, bool)>,
+}
+
 impl Link {
     pub(crate) fn local(connection: Connection, seat: Seat) -> Link {
-        Link {
+        Link::of(Peer::Seat {
             connection,
             seat: Some(seat),
+        })
+    }
+
+    pub(crate) fn remote(connection: Connection) -> Link {
+        Link::of(Peer::Seat {
+            connection,
+            seat: None,
+        })
+    }
+
+    pub(crate) fn replay(player: Player, jump: Option<(Millis, bool)>) -> Link {
+        Link::of(Peer::Replay(Box::new(Replaying {
+            player,
+            said: Vec::new(),
+            last_poll: None,
+            jump,
+        })))
+    }
+
+    fn of(peer: Peer) -> Link {
+        Link {
+            peer,
             closed: false,
             opened_any: false,
         }
     }
 
-    pub(crate) fn remote(connection: Connection) -> Link {
-        Link {
-            connection,
-            seat: None,
-            closed: false,
-            opened_any: false,
+    /// Send a message to the seat (or the player); false when it cannot arrive.
+    fn send(&mut self, msg: ClientMsg) -> bool {
+        match &mut self.peer {
+            Peer::Seat { connection, .. } => connection.send(msg).is_ok(),
+            Peer::Replay(r) => {
+                let begins = matches!(msg, ClientMsg::Begin);
+                r.player.handle(msg, &mut r.said);
+                if begins && let Some((at, hold)) = r.jump {
+                    r.player.seek(at, &mut r.said);
+                    if hold {
+                        r.player.handle(ClientMsg::TogglePause, &mut r.said);
+                    }
+                }
+                r.last_poll = None;
+                true
+            }
+        }
+    }
+
+    /// Everything the seat sent (or the player played) since the last call.
+    fn drain(&mut self, messages: &mut Vec<ServerMsg>) {
+        match &mut self.peer {
+            Peer::Seat { connection, .. } => {
+                while !self.closed {
+                    match connection.try_recv() {
+                        Ok(Some(msg)) => messages.push(msg),
+                        Ok(None) => break,
+                        Err(_) => self.closed = true,
+                    }
+                }
+            }
+            Peer::Replay(r) => {
+                let now = Instant::now();
+                let elapsed = r.last_poll.map_or(Duration::ZERO, |last| now - last);
+                r.last_poll = Some(now);
+                r.player.poll(elapsed, &mut r.said);
+                messages.append(&mut r.said);
+            }
         }
     }
 }
@@ -240,7 +327,7 @@ impl Bridge {
             return false;
         };
         link.opened_any |= matches!(msg, ClientMsg::Open { .. });
-        link.connection.send(msg).is_ok()
+        link.send(msg)
     }
 
     /// Everything the seat sent since the last call, and whether the connection has closed.
@@ -250,14 +337,32 @@ impl Bridge {
             return (Vec::new(), true);
         };
         let mut messages = Vec::new();
-        while !link.closed {
-            match link.connection.try_recv() {
-                Ok(Some(msg)) => messages.push(msg),
-                Ok(None) => break,
-                Err(_) => link.closed = true,
+        link.drain(&mut messages);
+        (messages, link.closed)
+    }
+
+    /// Where a replay stands (`None` on a seat).
+    pub fn replay_status(&self) -> Option<ReplayStatus> {
+        match &self.lock().as_ref()?.peer {
+            Peer::Replay(r) => Some(r.player.status()),
+            Peer::Seat { .. } => None,
+        }
+    }
+
+    /// Apply a replay control; true when playback went back in time (what the trainee was
+    /// told since is to be forgotten: it comes again).
+    fn control_replay(&self, control: &ReplayControl) -> bool {
+        let mut link = self.lock();
+        let Some(Peer::Replay(r)) = link.as_mut().map(|l| &mut l.peer) else {
+            return false;
+        };
+        match *control {
+            ReplayControl::Seek(t_ms) => r.player.seek(t_ms, &mut r.said),
+            ReplayControl::Speed(speed) => {
+                r.player.set_speed(speed);
+                false
             }
         }
-        (messages, link.closed)
     }
 
     fn opened_any(&self) -> bool {
@@ -271,9 +376,10 @@ impl Bridge {
         let Some(link) = self.lock().take() else {
             return;
         };
-        let Link {
-            connection, seat, ..
-        } = link;
+        let Peer::Seat { connection, seat } = link.peer else {
+            // A replay has nothing to end.
+            return;
+        };
         drop(connection);
         let Some(seat) = seat else { return };
         let (done, finished) = mpsc::channel();
@@ -314,12 +420,22 @@ pub(crate) fn resume(mut resumed: ResMut<Resumed>, mut io: SessionIo) {
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BridgeSet;
 
+/// Where a replay's playback stands, refreshed each frame (`None`: a seat, not a replay).
+#[derive(Resource, Debug, Default)]
+pub struct Playback(pub Option<ReplayStatus>);
+
 /// The bridge's systems. `add_logic` inserts the `Bridge` and `SeatInfo` they need.
 pub fn plugin(app: &mut App) {
     app.add_message::<Intent>()
         .init_resource::<SessionView>()
         .init_resource::<Outcome>()
-        .add_systems(Update, (act_on_intents, pull).chain().in_set(BridgeSet))
+        .init_resource::<Playback>()
+        .add_systems(
+            Update,
+            (act_on_intents, pull, track_playback)
+                .chain()
+                .in_set(BridgeSet),
+        )
         .add_systems(Update, close_on_request);
 }
 
@@ -371,6 +487,11 @@ fn act_on_intents(mut intents: MessageReader<Intent>, mut io: SessionIo) {
             Intent::Command(command) => io.command(command.clone()),
             Intent::TogglePause => io.control(ClientMsg::TogglePause),
             Intent::Finish => io.control(ClientMsg::Finish),
+            Intent::Replay(control) => {
+                if io.bridge.control_replay(control) {
+                    io.view.feedback.clear();
+                }
+            }
         }
     }
 }
@@ -393,6 +514,13 @@ fn pull(mut io: SessionIo) {
     }
     if closed {
         io.lose();
+    }
+}
+
+fn track_playback(bridge: Res<Bridge>, mut playback: ResMut<Playback>) {
+    let status = bridge.replay_status();
+    if playback.0 != status {
+        playback.0 = status;
     }
 }
 
@@ -478,7 +606,12 @@ impl SessionIo<'_> {
     }
 
     fn command(&mut self, command: Command) {
-        if !self.view.is_open() {
+        if self.seat.replay {
+            self.view.push_feedback(
+                FeedbackKind::Refused,
+                "a replay takes no commands: it shows what was done".into(),
+            );
+        } else if !self.view.is_open() {
             self.view.push_feedback(
                 FeedbackKind::Refused,
                 "no session is running: the command was not sent".into(),
@@ -543,7 +676,8 @@ impl SessionIo<'_> {
             // The end of a session the trainee has already left.
             return;
         }
-        if let Some(path) = &self.info.scores_file
+        // A replay is not a game played: it sets no best score.
+        if let Some(path) = self.info.scores_file.as_ref().filter(|_| !self.seat.replay)
             && let Err(e) = scores::record(path, &scenario.id, &card)
         {
             self.view.push_feedback(

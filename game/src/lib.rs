@@ -25,7 +25,7 @@ use seat::{Attached, SeatInfo};
 /// Builds the lab a session runs on; called on the seat's thread, so a slow lab (Docker
 /// images, containers) never stalls a frame.
 pub use bulkhead_host::LabFactory;
-pub use seat::{JoinSeat, LocalSeat, SeatSource};
+pub use seat::{JoinSeat, LocalSeat, ReplaySource, SeatSource};
 
 /// How long `run` waits, after the game closes, for a local seat's lab to come down.
 const TEARDOWN_WAIT: Duration = Duration::from_secs(20);

@@ -1,6 +1,7 @@
 //! Where the trainee's seat is, and attaching the game to it: a seat spawned in this process over
 //! the local scenarios and lab, or a seat on a `bulkhead serve` server joined with the
-//! facilitator's code. Both end in the same `Connection`, so the bridge has one code path.
+//! facilitator's code. Both end in the same `Connection`, so the bridge has one code path. A
+//! record played back (`bulkhead replay`) needs no seat: its player speaks the same messages.
 //!
 //! Attaching happens once, before the app runs: joining a server waits for its greeting (a few
 //! round trips at most), which must not stall a frame, and a refused join must end the game
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bulkhead_engine::{Backend, Loaded, Millis};
+use bulkhead_host::replay::Player;
 use bulkhead_host::seat::Records;
 use bulkhead_host::{Connection, Offer, Seat, SeatConfig, ServerMsg};
 
@@ -31,6 +33,17 @@ pub enum SeatSource {
     Local(LocalSeat),
     /// A seat on a `bulkhead serve` server: the server owns the lab, its backend, seed and clock.
     Join(JoinSeat),
+    /// No seat: a record played back on the same screens (`bulkhead replay`).
+    Replay(ReplaySource),
+}
+
+/// A record to play back, and where it was read from (named in the debrief).
+#[derive(Clone, Debug)]
+pub struct ReplaySource {
+    pub record: Box<bulkhead_engine::Record>,
+    pub path: String,
+    /// Session seconds per wall second to start at (1 to 60).
+    pub speed: f64,
 }
 
 /// A seat in this process, over these scenarios and this lab.
@@ -94,6 +107,8 @@ pub struct SeatInfo {
     pub served: Option<Served>,
     /// Session seconds per wall second, when the game knows it (local play).
     pub time_scale: Option<f64>,
+    /// The seat is a record played back: no commands, a replay bar instead.
+    pub replay: bool,
     /// Why the connection to the seat is gone, once it is.
     pub lost: Option<String>,
 }
@@ -175,6 +190,7 @@ impl Attached {
             served: Some(welcome.served),
             // The server's clock, as its greeting says.
             time_scale: Some(welcome.time_scale).filter(|s| *s > 0.0),
+            replay: false,
             lost: None,
         };
         let resumed = catch_up(&connection, welcome.resume)?;
@@ -198,6 +214,34 @@ pub(crate) fn attach(config: &GameConfig) -> Result<Attached, GameError> {
                 })?;
             Attached::greeted(connection)
         }
+        SeatSource::Replay(source) => {
+            // A picture holds its moment; measuring frames plays on at the replay's speed.
+            let jump = config.shot_at().map(|at| (at, !config.report_fps));
+            Ok(attach_replay(source, jump))
+        }
+    }
+}
+
+/// A record played back: the player answers as a seat would, in this thread, paced by frames.
+/// For a screenshot, playback jumps to its moment as soon as it begins (and holds there, when
+/// the flag says so).
+fn attach_replay(source: &ReplaySource, jump: Option<(Millis, bool)>) -> Attached {
+    let mut player = Player::new((*source.record).clone(), Some(source.path.clone()));
+    player.set_speed(source.speed);
+    let info = SeatInfo {
+        offers: vec![player.offer()],
+        backend: player.backend(),
+        backend_hint: String::new(),
+        served: None,
+        // The replay bar shows the speed.
+        time_scale: None,
+        replay: true,
+        lost: None,
+    };
+    Attached {
+        link: Link::replay(player, jump),
+        info,
+        resumed: Vec::new(),
     }
 }
 
@@ -216,6 +260,7 @@ fn attach_local(local: &LocalSeat, shot_at: Option<Millis>) -> Result<Attached, 
         served: None,
         // A screenshot runs flat out: no pace worth showing.
         time_scale: shot_at.is_none().then_some(local.time_scale),
+        replay: false,
         lost: None,
     };
     Ok(Attached {

@@ -55,7 +55,7 @@ fn config(args: &[&str]) -> bulkhead_game::GameConfig {
 fn local(config: &bulkhead_game::GameConfig) -> &LocalSeat {
     match &config.seat {
         SeatSource::Local(local) => local,
-        SeatSource::Join(join) => panic!("a local seat was expected, got {join:?}"),
+        other => panic!("a local seat was expected, got {other:?}"),
     }
 }
 

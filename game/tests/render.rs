@@ -11,11 +11,12 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bevy::math::Vec2;
-use bulkhead_engine::{Backend, Loaded, SimLab};
+use bulkhead_engine::defender::Bot;
+use bulkhead_engine::{Backend, Loaded, Record, RecordWriter, Session, SimLab};
 use bulkhead_game::live::regions;
 use bulkhead_game::map::camera::{frame, world_to_screen};
 use bulkhead_game::map::layout::{NODE_RADIUS, layout};
-use bulkhead_game::{GameConfig, LocalSeat, ScreenshotConfig, SeatSource, run};
+use bulkhead_game::{GameConfig, LocalSeat, ReplaySource, ScreenshotConfig, SeatSource, run};
 
 const W: u32 = 1280;
 const H: u32 = 720;
@@ -44,8 +45,13 @@ fn render_child() {
         .unwrap()
         .parse()
         .unwrap();
-    let config = GameConfig {
-        seat: SeatSource::Local(LocalSeat {
+    let seat = match std::env::var("BULKHEAD_RENDER_REPLAY") {
+        Ok(record) => SeatSource::Replay(ReplaySource {
+            record: Box::new(Record::read(Path::new(&record)).unwrap()),
+            path: record,
+            speed: 10.0,
+        }),
+        Err(_) => SeatSource::Local(LocalSeat {
             scenarios: vec![loaded()],
             make_lab: Arc::new(|l: &Loaded, seed| {
                 Ok(Box::new(SimLab::new(l.topology.clone(), &l.scenario, seed))
@@ -57,6 +63,9 @@ fn render_child() {
             time_scale: 1.0,
             records: None,
         }),
+    };
+    let config = GameConfig {
+        seat,
         start: Some("stolen-credentials".into()),
         screenshot: Some(ScreenshotConfig {
             path,
@@ -75,14 +84,18 @@ enum Shot {
     NoGpu(String),
 }
 
-fn shoot(dir: &Path, name: &str, after_s: f64) -> Shot {
+/// A picture of a local session (`replay: None`) or of a record played back.
+fn shoot(dir: &Path, name: &str, after_s: f64, replay: Option<&Path>) -> Shot {
     let path = dir.join(format!("{name}.png"));
-    let out = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child
         .args(["render_child", "--exact", "--ignored", "--nocapture"])
         .env("BULKHEAD_RENDER_PATH", &path)
-        .env("BULKHEAD_RENDER_AFTER", after_s.to_string())
-        .output()
-        .expect("spawn the render child");
+        .env("BULKHEAD_RENDER_AFTER", after_s.to_string());
+    if let Some(record) = replay {
+        child.env("BULKHEAD_RENDER_REPLAY", record);
+    }
+    let out = child.output().expect("spawn the render child");
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -177,7 +190,7 @@ fn render_live_and_debrief() {
     let out = keep.as_deref().unwrap_or(dir.path());
 
     // Live: 30 s into the live phase of stolen-credentials (warm-up is 120 s).
-    let live = match shoot(out, "live", 150.0) {
+    let live = match shoot(out, "live", 150.0, None) {
         Shot::Taken(p) => p,
         Shot::NoGpu(log) => {
             if required {
@@ -196,7 +209,37 @@ fn render_live_and_debrief() {
     let png = Png::read(&live);
     assert_not_blank(&png, "live");
 
-    // Nodes are drawn where layout() puts them, framed by the camera into the map region.
+    nodes_drawn(&png, "live");
+    let live_bar = violet_in_bar(&png);
+
+    // Debrief: past the end of the session.
+    let debrief = match shoot(out, "debrief", 700.0, None) {
+        Shot::Taken(p) => p,
+        Shot::NoGpu(log) => panic!("the second render found no GPU after the first did:\n{log}"),
+    };
+    let png = Png::read(&debrief);
+    assert_not_blank(&png, "debrief");
+
+    // Replay: a bot's record of the same scenario, held 80 s into the live phase. The same
+    // live screen (nodes where the layout puts them), with the replay bar over the map's foot.
+    let record = out.join("bot.jsonl");
+    write_bot_record(&record);
+    let replay = match shoot(out, "replay", 200.0, Some(&record)) {
+        Shot::Taken(p) => p,
+        Shot::NoGpu(log) => panic!("the replay render found no GPU after the first did:\n{log}"),
+    };
+    let png = Png::read(&replay);
+    assert_not_blank(&png, "replay");
+    nodes_drawn(&png, "replay");
+    let replay_bar = violet_in_bar(&png);
+    assert!(
+        replay_bar > 200 && replay_bar > live_bar * 4,
+        "the replay bar's violet (pill, played part) is missing: {replay_bar} pixels, {live_bar} on the live screen"
+    );
+}
+
+/// Nodes are drawn where layout() puts them, framed by the camera into the map region.
+fn nodes_drawn(png: &Png, name: &str) {
     let l = loaded();
     let map = layout(&l.topology);
     let screen = Vec2::new(W as f32, H as f32);
@@ -216,7 +259,7 @@ fn render_live_and_debrief() {
             .count();
         assert!(
             hits >= 2,
-            "node {} not drawn at {c}: {:?}",
+            "{name}: node {} not drawn at {c}: {:?}",
             node.service,
             samples.map(|p| png.at(p.x, p.y))
         );
@@ -227,16 +270,38 @@ fn render_live_and_debrief() {
         );
         assert!(
             !near(&away, &DISC, 3),
-            "node {} looks too big",
+            "{name}: node {} looks too big",
             node.service
         );
     }
+}
 
-    // Debrief: past the end of the session.
-    let debrief = match shoot(out, "debrief", 700.0) {
-        Shot::Taken(p) => p,
-        Shot::NoGpu(log) => panic!("the second render found no GPU after the first did:\n{log}"),
-    };
-    let png = Png::read(&debrief);
-    assert_not_blank(&png, "debrief");
+/// Pixels of the replay bar's violet in the strip over the foot of the map, where the bar goes.
+fn violet_in_bar(png: &Png) -> usize {
+    const VIOLET: [u8; 3] = [0xa0, 0x8c, 0xf0];
+    let map = regions(Vec2::new(W as f32, H as f32)).map;
+    let mut n = 0;
+    for y in (map.max.y - 70.0) as u32..map.max.y as u32 {
+        for x in map.min.x as u32..map.max.x as u32 {
+            let p = png.at(x as f32, y as f32);
+            if near(&p, &VIOLET, 40) || near(&p, &VIOLET.map(|c| (f32::from(c) * 0.7) as u8), 25) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// A bot's session of stolen-credentials on the simulated lab, its record written to `path`.
+fn write_bot_record(path: &Path) {
+    let l = loaded();
+    let file = std::fs::File::create(path).unwrap();
+    let mut session = Session::new(
+        l.scenario.clone(),
+        l.topology.clone(),
+        Box::new(SimLab::new(l.topology.clone(), &l.scenario, 7)),
+        7,
+        RecordWriter::new(Box::new(file)),
+    );
+    session.run(&mut Bot::default(), |_| {});
 }

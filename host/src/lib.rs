@@ -8,6 +8,7 @@ pub mod connection;
 pub mod oversight;
 pub mod protocol;
 pub mod remote;
+pub mod replay;
 pub mod seat;
 pub mod view;
 

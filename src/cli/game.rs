@@ -111,7 +111,7 @@ fn records_folder() -> Option<std::path::PathBuf> {
 
 /// Run the game, mapping how it ended to an exit code. Ctrl+C and SIGTERM close it as its
 /// window would: `run` ends the local seat, lab and all, before it returns.
-fn run_game(config: bulkhead_game::GameConfig) -> Result<(), Exit> {
+pub(super) fn run_game(config: bulkhead_game::GameConfig) -> Result<(), Exit> {
     let stop = signals::install(|signal| bulkhead_game::bridge::request_close(signal.exit_code()));
     let result = bulkhead_game::run(config);
     if let Some(signal) = stop.signal() {

@@ -8,6 +8,7 @@ mod labs;
 mod list;
 mod play;
 mod records;
+mod replay;
 mod report;
 mod run;
 pub mod scorecard;
@@ -68,6 +69,9 @@ pub enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Play a session record back in the game: play/pause, 1x to 60x, a timeline to scrub, what
+    /// the trainee did as they did it, and the debrief.
+    Replay(replay::ReplayArgs),
     /// Manage lab objects on Docker.
     Labs {
         #[command(subcommand)]
@@ -173,6 +177,7 @@ pub fn main() -> ExitCode {
             html,
             embedded,
         } => report::report(&record, json, html.as_deref(), embedded),
+        Verb::Replay(args) => replay::replay(&args),
         Verb::Records { dir, json } => records::records(dir.as_deref(), json),
         Verb::Doctor => doctor::doctor(),
         Verb::Labs {

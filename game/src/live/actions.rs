@@ -10,6 +10,7 @@ use crate::bridge::{FeedbackKind, Intent, SessionView, Snapshot};
 use crate::collateral::collateral;
 use crate::live::{LiveUi, Pending, egui_rect, regions};
 use crate::screens::{Screen, UiPass, region};
+use crate::seat::SeatInfo;
 use crate::theme::{self, ACCENT, BAD, DIM, GOOD, WARN};
 
 pub fn plugin(app: &mut App) {
@@ -219,12 +220,17 @@ fn entity_key(m: &Mitigation) -> &'static str {
 fn draw(
     mut contexts: EguiContexts,
     view: Res<SessionView>,
+    seat: Res<SeatInfo>,
     mut live: ResMut<LiveUi>,
     mut intents: MessageWriter<Intent>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let r = regions(super::screen_size(ctx));
     let mut ui = region(ctx, "actions", egui_rect(r.bottom));
+    if seat.replay {
+        // A replay shows what was done (under "Your actions"); it takes no commands.
+        ui.disable();
+    }
     let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         return Ok(());
     };

@@ -10,6 +10,7 @@ use bulkhead_engine::{Command, EntityRef, Verdict};
 use crate::bridge::{Intent, SessionView, Snapshot};
 use crate::live::{AlertSort, LiveUi, egui_rect, regions, screen_size, sorted_alerts};
 use crate::screens::{Screen, UiPass, region};
+use crate::seat::SeatInfo;
 use crate::theme::{self, ACCENT, BAD, CARD_HI, DIM, GOOD, LINE, TEXT, VIOLET};
 
 pub fn plugin(app: &mut App) {
@@ -30,6 +31,7 @@ fn verdict_tag(v: Option<Verdict>) -> Option<(&'static str, egui::Color32)> {
 fn draw(
     mut contexts: EguiContexts,
     view: Res<SessionView>,
+    seat: Res<SeatInfo>,
     mut live: ResMut<LiveUi>,
     mut intents: MessageWriter<Intent>,
 ) -> Result {
@@ -101,7 +103,9 @@ fn draw(
                 });
             if let Some(entry) = live.alert(snap).cloned() {
                 ui.add_space(6.0);
-                details(ui, &entry, snap, &mut intents);
+                // A replay shows the verdicts given; it takes none.
+                let commands = !seat.replay;
+                details(ui, &entry, snap, commands, &mut intents);
             }
         });
     Ok(())
@@ -194,6 +198,7 @@ fn details(
     ui: &mut egui::Ui,
     entry: &AlertEntry,
     snap: &Snapshot,
+    commands: bool,
     intents: &mut MessageWriter<Intent>,
 ) {
     let a = &entry.alert;
@@ -238,6 +243,19 @@ fn details(
                 }
             });
         ui.add_space(4.0);
+        ui.add_enabled_ui(commands, |ui| triage_buttons(ui, entry, snap, intents));
+    });
+}
+
+/// Triage and attribution of the selected alert.
+fn triage_buttons(
+    ui: &mut egui::Ui,
+    entry: &AlertEntry,
+    snap: &Snapshot,
+    intents: &mut MessageWriter<Intent>,
+) {
+    let a = &entry.alert;
+    {
         ui.horizontal(|ui| {
             let inc = ui.add_enabled(
                 entry.verdict != Some(Verdict::Incident),
@@ -283,5 +301,5 @@ fn details(
                 }
             }
         });
-    });
+    }
 }

@@ -126,7 +126,7 @@ fn draw(
                         None => "No hints left".into(),
                     };
                     let hint = ui.add_enabled(
-                        snap.hints_left > 0 && snap.phase == Phase::Live,
+                        snap.hints_left > 0 && snap.phase == Phase::Live && !seat.replay,
                         egui::Button::new(hint_text),
                     );
                     if hint.on_hover_text("Reveal the next hint; it costs points").clicked() {

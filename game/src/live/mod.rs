@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod help;
 pub mod hud;
 pub mod inspector;
+pub mod replay_bar;
 pub mod shortcuts;
 
 use bevy::math::{Rect, Vec2};
@@ -173,6 +174,7 @@ pub fn panels_plugin(app: &mut App) {
         inspector::plugin,
         actions::plugin,
         help::plugin,
+        replay_bar::plugin,
     ));
 }
 
