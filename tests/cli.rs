@@ -596,3 +596,44 @@ fn a_record_cut_mid_line_reports_what_was_played_and_says_it_did_not_finish() {
     assert!(row("killed.jsonl").contains("(unfinished)"), "{listing}");
     assert!(!row("session.jsonl").contains("(unfinished)"), "{listing}");
 }
+
+#[test]
+fn replay_refuses_what_it_cannot_play_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = recorded(dir.path(), &root());
+    let path = record.to_str().unwrap();
+    let refused = |args: &[&str], mention: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+            .args(args)
+            .env("BULKHEAD_DATA", root())
+            .env("NO_COLOR", "1")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(mention), "{args:?}: {}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    };
+    refused(
+        &["replay", path, "--speed", "7"],
+        "use one of 1, 2, 5, 10, 30, 60",
+    );
+    let missing = dir.path().join("missing.jsonl");
+    refused(&["replay", missing.to_str().unwrap()], "missing.jsonl");
+    let bogus = dir.path().join("bogus.jsonl");
+    let original = std::fs::read_to_string(&record).unwrap();
+    let header = original.lines().next().unwrap();
+    std::fs::write(&bogus, format!("{header}\nnot json\n")).unwrap();
+    refused(&["replay", bogus.to_str().unwrap()], "bogus.jsonl:2:");
+    let newer = dir.path().join("newer.jsonl");
+    let mut head: serde_json::Value = serde_json::from_str(header).unwrap();
+    head["record_version"] = 99.into();
+    std::fs::write(&newer, format!("{head}\n")).unwrap();
+    refused(
+        &["replay", newer.to_str().unwrap()],
+        "record format version 99",
+    );
+    // A good record on a machine with no display: what to do instead.
+    refused(&["replay", path], "DISPLAY");
+}

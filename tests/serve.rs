@@ -223,6 +223,12 @@ fn two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop() {
         })
         .expect("seat 2's record");
     assert_inject_acted(&record, "new-source-login");
+    // The served record, inject and all, replays as it was played (`bulkhead replay`).
+    let read = bulkhead_engine::Record::read(&record).unwrap();
+    assert_eq!(
+        bulkhead_engine::replay::Replay::check(std::sync::Arc::new(read)),
+        Ok(())
+    );
     let left = leftovers(pid);
     assert!(
         left.0.is_empty() && left.1.is_empty(),

@@ -185,7 +185,7 @@ impl Replay {
 
     /// Go to session time `t`: back means starting again from the warm-up.
     pub fn seek(&mut self, t: Millis, done: &mut Vec<Replayed>) {
-        if t < self.session.now() || self.session.is_over() && t < self.end_ms {
+        if t < self.session.now() || (self.session.is_over() && t < self.end_ms) {
             self.session = Self::session_of(&self.record, &self.lines);
             self.next_act = 0;
         }

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use bulkhead_engine::defender::{Bot, Idle};
 use bulkhead_engine::format::{self, Loaded};
-use bulkhead_engine::record::RecordLine;
+use bulkhead_engine::record::{Record, RecordLine};
+use bulkhead_engine::replay::Replay;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
-    Action, Cause, Defender, Effect, EffectKind, EntityRef, Lab, LabOutput, LogEvent, Mitigation,
-    Observation, ObservationBody, Origin, RecordWriter, ScoreCard, Session, SimLab,
+    Action, Cause, Defender, Effect, EffectKind, EntityRef, Lab, LabOutput, LogEvent, MemoryRecord,
+    Mitigation, Observation, ObservationBody, Origin, ScoreCard, Session, SimLab,
 };
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
@@ -47,15 +48,28 @@ fn play(
     lab: Box<dyn Lab>,
     defender: &mut dyn Defender,
 ) -> (ScoreCard, Vec<RecordLine>) {
+    let (card, record) = play_recorded(loaded, lab, defender);
+    (card, record.lines)
+}
+
+/// A whole session and its record, written and read back as `bulkhead replay` reads it.
+fn play_recorded(
+    loaded: &Loaded,
+    lab: Box<dyn Lab>,
+    defender: &mut dyn Defender,
+) -> (ScoreCard, Record) {
+    let memory = MemoryRecord::default();
     let mut session = Session::new(
         loaded.scenario.clone(),
         loaded.topology.clone(),
         lab,
         SEED,
-        RecordWriter::discard(),
+        memory.writer(),
     );
     let card = session.run(defender, |_| {});
-    (card, session.record_lines().to_vec())
+    drop(session);
+    let record = Record::from_reader(&memory.bytes()[..], "docker session").unwrap();
+    (card, record)
 }
 
 fn docker_lab(loaded: &Loaded, scale: f64) -> Box<dyn Lab> {
@@ -121,11 +135,20 @@ fn scenario_on_docker(id: &str) -> Option<Vec<RecordLine>> {
     // alerts are true is judged against its attacker, not the placeholders it was written with.
     let loaded = load(id).variant(SEED).unwrap();
 
-    let (bot, lines) = play(
+    let (bot, record) = play_recorded(
         &loaded,
         docker_lab(&loaded, TIME_SCALE),
         &mut Bot::default(),
     );
+    // Replayed, the Docker record shows what the session showed: the same alerts at the same
+    // times, each command accepted or refused as it was.
+    let record = Arc::new(record);
+    assert_eq!(
+        Replay::check(record.clone()),
+        Ok(()),
+        "{id}: the record replays otherwise"
+    );
+    let lines = record.lines.clone();
     assert!(
         bot.total >= 700,
         "{id}: the bot scored {} on Docker\n{:#?}",
