@@ -13,6 +13,10 @@ use crate::lab::Backend;
 use crate::observation::{Millis, Observation};
 use crate::phase::Phase;
 
+mod writer;
+
+pub use writer::{BACKLOG_MAX_BYTES, RecordHealth, RecordWriter};
+
 pub const RECORD_VERSION: u32 = 1;
 
 /// One line of a record.
@@ -133,59 +137,6 @@ pub fn content_hash<T: Serialize>(value: &T) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Appends lines to a sink, flushing each one so that nothing is lost if the run dies.
-pub struct RecordWriter {
-    sink: Box<dyn Write + Send>,
-    error: Option<std::io::Error>,
-    lines: u64,
-}
-
-impl std::fmt::Debug for RecordWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordWriter")
-            .field("lines", &self.lines)
-            .finish()
-    }
-}
-
-impl RecordWriter {
-    pub fn new(sink: Box<dyn Write + Send>) -> Self {
-        RecordWriter {
-            sink,
-            error: None,
-            lines: 0,
-        }
-    }
-
-    /// A writer that keeps nothing (benchmarks).
-    pub fn discard() -> Self {
-        Self::new(Box::new(std::io::sink()))
-    }
-
-    pub fn write(&mut self, line: &RecordLine) {
-        if self.error.is_some() {
-            return;
-        }
-        let result = serde_json::to_writer(&mut self.sink, line)
-            .map_err(std::io::Error::other)
-            .and_then(|()| self.sink.write_all(b"\n"))
-            .and_then(|()| self.sink.flush());
-        match result {
-            Ok(()) => self.lines += 1,
-            Err(e) => self.error = Some(e),
-        }
-    }
-
-    /// The first write error, if any (the session keeps running; the caller reports it).
-    pub fn take_error(&mut self) -> Option<std::io::Error> {
-        self.error.take()
-    }
-
-    pub fn lines(&self) -> u64 {
-        self.lines
-    }
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -324,9 +324,14 @@ impl Session {
         &self.lines
     }
 
-    /// The first record write error, if any.
+    /// At the end: whether every line of the record was written, and if not, why.
     pub fn record_error(&mut self) -> Option<std::io::Error> {
         self.record.take_error()
+    }
+
+    /// How the writing of the record stands: lines waiting for the disk, dropped, why.
+    pub fn record_health(&self) -> crate::record::RecordHealth {
+        self.record.health()
     }
 
     pub fn lab_error(&self) -> Option<&str> {

@@ -61,6 +61,11 @@ pub trait Watcher {
     fn whisper(&mut self, from: &str, text: &str) {
         tracing::info!("{from}: {text}");
     }
+    /// Something the seat says that answers no command (a pause refused, the record's disk
+    /// full and then writable again).
+    fn notice(&mut self, text: &str) {
+        tracing::info!("{text}");
+    }
 }
 
 /// A watcher that wants nothing.
@@ -130,7 +135,7 @@ pub fn play(
                     watcher.refused(live_s, &command, &why);
                 }
             }
-            ServerMsg::Notice(text) => tracing::info!("{text}"),
+            ServerMsg::Notice(text) => watcher.notice(&text),
             ServerMsg::Whisper { from, text } => watcher.whisper(&from, &text),
             ServerMsg::Over {
                 card,

@@ -23,6 +23,7 @@ use crate::connection::Connection;
 use crate::oversight::{Activity, ControlReply, Health, MentorView, SeatControl};
 use crate::protocol::{ClientMsg, ErrorKind, Offer, PROTOCOL_VERSION, Pace, ServerMsg};
 use crate::view::{TrafficMeter, snapshot};
+use bulkhead_engine::record::RecordHealth;
 
 /// Builds the lab a session runs on, from the scenario and the session's seed. Called on the
 /// seat's thread.
@@ -374,6 +375,8 @@ struct Open {
     /// Lockstep: a view is owed for the tick just run (or the start). Only then does one go out,
     /// so the client decides exactly once per tick, as a defender beside the session does.
     step_view_owed: bool,
+    /// How the writing of the record stood when last told (the trainee hears of each change).
+    record_health: RecordHealth,
 }
 
 struct SeatThread {
@@ -698,6 +701,7 @@ impl SeatThread {
             last_publish: None,
             changed: true,
             step_view_owed: false,
+            record_health: RecordHealth::default(),
         };
         match self.start_session(&open) {
             Ok((session, record)) => {
@@ -759,12 +763,10 @@ impl SeatThread {
                 (!self.config.workshop.is_empty()).then_some(self.config.seat),
             )),
         };
-        let file = std::fs::File::create(&path)
+        let writer = std::fs::File::create(&path)
+            .and_then(RecordWriter::file)
             .map_err(|e| format!("cannot create the record {}: {e}", path.display()))?;
-        Ok((
-            RecordWriter::new(Box::new(std::io::BufWriter::new(file))),
-            Some(path.display().to_string()),
-        ))
+        Ok((writer, Some(path.display().to_string())))
     }
 
     /// End the open session, if any: a session that has begun is finished (its record closed,
@@ -1071,6 +1073,11 @@ impl Open {
             match due {
                 Some(d) if d.is_zero() => {
                     session.tick();
+                    out.extend(record_notice(
+                        &mut self.record_health,
+                        session.record_health(),
+                        config.seat,
+                    ));
                     self.traffic.scan(session);
                     self.changed = true;
                     self.step_view_owed = true;
@@ -1158,6 +1165,35 @@ fn clocked_wait(session: &Session, clock: &mut Clock, time_scale: f64) -> Durati
     let (wall, at) = *clock.anchor.get_or_insert((Instant::now(), session.now()));
     let due = Duration::from_secs_f64((session.now() + TICK_MS - at) as f64 / 1000.0 / time_scale);
     due.saturating_sub(wall.elapsed())
+}
+
+/// What to tell the trainee when the writing of the record changed: lines wait for a full
+/// disk, are written again, or are dropped. Logged for whoever runs the seat too.
+fn record_notice(told: &mut RecordHealth, now: RecordHealth, seat: u32) -> Option<ServerMsg> {
+    if *told == now || told.waiting > 0 && now.waiting > 0 && told.dropped == now.dropped {
+        return None;
+    }
+    let text = if now.dropped > told.dropped && told.dropped == 0 {
+        format!(
+            "the session record has kept {} MiB in memory and drops lines from now on: it will \
+             end early",
+            bulkhead_engine::record::BACKLOG_MAX_BYTES >> 20
+        )
+    } else if now.waiting > 0 && told.waiting == 0 {
+        format!(
+            "the session record cannot be written ({}): its lines are kept in memory and \
+             written when the disk has room; nothing is lost",
+            now.why.as_deref().unwrap_or("the disk refused a write")
+        )
+    } else if now.waiting == 0 && told.waiting > 0 {
+        "the session record is written again: the lines kept in memory are on disk".to_string()
+    } else {
+        *told = now;
+        return None;
+    };
+    tracing::warn!(seat, "{text}");
+    *told = now;
+    Some(ServerMsg::Notice(text))
 }
 
 fn over_message(session: &mut Session, loaded: &Loaded, record: Option<String>) -> ServerMsg {

@@ -343,6 +343,14 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+
+    /// A line on stderr, above the bar when one shows.
+    fn say(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
 }
 
 struct RunWatcher<'a> {
@@ -391,10 +399,11 @@ impl Watcher for RunWatcher<'_> {
 
     // A served seat's mentor speaks to whoever plays it: a script's author reads it too.
     fn whisper(&mut self, from: &str, text: &str) {
-        let line = format!("{from} says: {text}");
-        match &self.progress.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
+        self.progress.say(format!("{from} says: {text}"));
+    }
+
+    // What the seat says of the session itself (the record's disk full, then writable again).
+    fn notice(&mut self, text: &str) {
+        self.progress.say(format!("note: {text}"));
     }
 }
