@@ -755,6 +755,95 @@ fn random_text(rng: &mut StdRng, len: usize) -> String {
 mod tests {
     use super::*;
 
+    /// Lab safety, for every shipped scenario and every variant it can play: no container is
+    /// privileged, adds a capability, shares a host namespace, or mounts a host path, a device
+    /// or the Docker socket. The hardening phase's weaknesses must keep to this too.
+    #[test]
+    fn no_lab_container_of_any_scenario_or_variant_gets_host_access() {
+        use bulkhead_engine::format::variants::{Pick, resolve_pick};
+        let root = crate::image::source_dir();
+        let ids = bulkhead_engine::format::list_ids(&root.join("scenarios"));
+        assert!(ids.len() >= 4, "{ids:?}");
+        let mut checked = 0;
+        for id in ids {
+            let loaded = bulkhead_engine::format::resolve_scenario(&root, &id).unwrap();
+            let picks = Pick::all(&loaded.scenario.variants, 4096).expect("few enough variants");
+            for pick in picks {
+                let scenario = resolve_pick(&loaded.scenario, &pick).unwrap();
+                let plan = Plan::new(&loaded.topology, &scenario, &LabOptions::default()).unwrap();
+                for c in &plan.containers {
+                    assert_no_host_access(c, &format!("{id} {pick:?} {}", c.service));
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20, "{checked} containers checked");
+    }
+
+    fn assert_no_host_access(c: &ContainerPlan, what: &str) {
+        let host = c.body.host_config.as_ref().expect("a host config");
+        assert_eq!(host.privileged, Some(false), "{what}: privileged");
+        assert!(
+            host.cap_add.as_ref().is_none_or(Vec::is_empty),
+            "{what}: adds capabilities"
+        );
+        assert_eq!(
+            host.cap_drop.as_deref(),
+            Some(&["ALL".to_owned()][..]),
+            "{what}"
+        );
+        for (namespace, mode) in [
+            ("pid", &host.pid_mode),
+            ("uts", &host.uts_mode),
+            ("userns", &host.userns_mode),
+            (
+                "cgroupns",
+                &host.cgroupns_mode.as_ref().map(|m| format!("{m:?}")),
+            ),
+        ] {
+            assert!(
+                mode.as_deref()
+                    .is_none_or(|m| !m.to_lowercase().contains("host")),
+                "{what}: shares the host's {namespace} namespace"
+            );
+        }
+        assert_eq!(host.ipc_mode.as_deref(), Some("private"), "{what}: ipc");
+        let network = host.network_mode.as_deref().unwrap_or_default();
+        assert!(
+            c.networks.iter().any(|n| n == network),
+            "{what}: network mode {network} is not one of the lab's networks"
+        );
+        assert!(
+            host.binds.as_ref().is_none_or(Vec::is_empty),
+            "{what}: binds a host path"
+        );
+        assert!(
+            host.mounts.as_ref().is_none_or(Vec::is_empty),
+            "{what}: mounts"
+        );
+        assert!(
+            host.devices.as_ref().is_none_or(Vec::is_empty),
+            "{what}: devices"
+        );
+        assert!(
+            host.volumes_from.as_ref().is_none_or(Vec::is_empty),
+            "{what}: volumes"
+        );
+        assert!(
+            c.body.volumes.as_ref().is_none_or(|v| v.is_empty()),
+            "{what}: volumes"
+        );
+        let everything = format!("{:?}", c.body);
+        assert!(
+            !everything.contains("docker.sock"),
+            "{what}: names the Docker socket"
+        );
+        assert!(
+            !everything.contains("DOCKER_HOST"),
+            "{what}: names the Docker daemon"
+        );
+    }
+
     #[test]
     fn names_fit_linux_interface_names() {
         let s = new_session_id();
