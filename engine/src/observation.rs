@@ -134,6 +134,9 @@ pub enum LifecycleState {
     Capped,
     OomKilled,
     Died,
+    /// The lab started it again after it died with no cause the range knows of (killed from
+    /// outside, a crash): not the trainee's doing, nor the scenario's.
+    Restored,
 }
 
 /// A log line from a service, or a container event from the engine that runs it.
@@ -368,6 +371,10 @@ impl LogEvent {
             } => format!(
                 "flow {source} -> {upstream}: {requests} req, {denied} denied, {errors} errors"
             ),
+            LogEvent::Lifecycle {
+                state: LifecycleState::Restored,
+                ..
+            } => "container restored by the lab: it died with no cause the range knows of".into(),
             LogEvent::Lifecycle { state, .. } => format!("container {state:?}").to_lowercase(),
             LogEvent::Crossing {
                 from,

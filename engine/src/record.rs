@@ -17,7 +17,9 @@ mod writer;
 
 pub use writer::{BACKLOG_MAX_BYTES, RecordHealth, RecordWriter};
 
-pub const RECORD_VERSION: u32 = 1;
+/// The record format this version writes; it reads every version up to it. 2: a container's
+/// lifecycle may say the lab `restored` it (a version 1 reader would not know the word).
+pub const RECORD_VERSION: u32 = 2;
 
 /// One line of a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -345,7 +347,8 @@ mod tests {
         assert!(
             matches!(err, ReadRecordError::Version { found, .. } if found == u64::from(RECORD_VERSION) + 1)
         );
-        assert!(err.to_string().contains("version 2"), "{err}");
+        let named = format!("version {}", RECORD_VERSION + 1);
+        assert!(err.to_string().contains(&named), "{err}");
     }
 
     #[test]

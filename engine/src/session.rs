@@ -594,7 +594,7 @@ impl Session {
                         LogEvent::Request { .. } => s.requests_this_second += 1,
                         LogEvent::Flow { requests, .. } => s.requests_this_second += requests,
                         LogEvent::Lifecycle { state, .. } => match state {
-                            LifecycleState::Started => {
+                            LifecycleState::Started | LifecycleState::Restored => {
                                 s.running = true;
                                 s.paused = false;
                             }

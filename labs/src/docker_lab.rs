@@ -1148,18 +1148,50 @@ fn probe_crossing(event: &LogEvent) -> bool {
     event.trace() == Some(movement::PROBE_TRACE)
 }
 
-/// labd's stdout, line by line, as events (company services) and outcomes (actors).
+/// labd's log lines of one container, for the container's whole life in the lab: Docker ends a
+/// followed stream when the container stops, so once it runs again (a trainee's restart, or the
+/// lab restoring it) the stream is opened again from the second after it ended (a line written
+/// in that second by the new process is the price of not reading the old one twice).
 async fn follow_logs(shared: Arc<Shared>, container: String) {
-    let options = LogsOptionsBuilder::default()
-        .follow(true)
-        .stdout(true)
-        .stderr(false)
-        .build();
-    let mut stream = shared.docker.logs(&container, Some(options));
     // The service this container runs: the client of the requests its executor reports.
     let client = (shared.lab.containers.iter())
         .find(|(_, c)| c.id == container)
         .map(|(service, _)| service.clone());
+    let mut since: Option<i64> = None;
+    loop {
+        read_logs(&shared, &container, client.as_deref(), since).await;
+        let ended = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        since = Some(ended + 1);
+        // Wait for it to run again; the lab's teardown aborts this task.
+        while !running(&shared.docker, &container).await {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// Whether Docker says the container runs (false when it cannot tell).
+async fn running(docker: &Docker, container: &str) -> bool {
+    docker
+        .inspect_container(container, None)
+        .await
+        .ok()
+        .and_then(|i| i.state)
+        .and_then(|s| s.running)
+        .unwrap_or(false)
+}
+
+/// One followed log stream, until Docker ends it.
+async fn read_logs(shared: &Shared, container: &str, client: Option<&str>, since: Option<i64>) {
+    let mut options = LogsOptionsBuilder::default()
+        .follow(true)
+        .stdout(true)
+        .stderr(false);
+    if let Some(since) = since {
+        options = options.since(i32::try_from(since).unwrap_or(i32::MAX));
+    }
+    let mut stream = shared.docker.logs(container, Some(options.build()));
     let mut partial = String::new();
     let mut rates = Rates::default();
     while let Some(Ok(chunk)) = stream.next().await {
@@ -1182,7 +1214,7 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
                     outcome.t_ms = shared.clock.of_unix_ms(ts_ms);
                     if let Some(evidence) = evidence {
                         let effect = outcome.effect;
-                        outcome.cause = Some(shared.resolve(&evidence, client.as_deref(), effect));
+                        outcome.cause = Some(shared.resolve(&evidence, client, effect));
                     }
                     shared.emit(LabOutput::Outcome(outcome));
                 }
@@ -1273,6 +1305,33 @@ async fn report_if_stopped(shared: &Shared, service: &str, container: &str) {
 }
 
 /// Docker events of this session's containers: lifecycle changes and exec sessions.
+/// Start a container again that died with no cause the range knows of, and say so in the
+/// record and to the trainee (`Restored`). Its labd starts afresh: sessions and keys it held
+/// are gone, as after any restart.
+async fn restore(shared: Arc<Shared>, service: String, container: String) {
+    let started = Instant::now();
+    match shared.docker.start_container(&container, None).await {
+        Ok(()) => {
+            tracing::warn!(
+                service,
+                took_ms = started.elapsed().as_millis() as u64,
+                "a lab container died with no cause the range knows of; the lab restored it"
+            );
+            shared.observe(
+                shared.clock.now(),
+                LogEvent::Lifecycle {
+                    service,
+                    state: LifecycleState::Restored,
+                },
+            );
+        }
+        Err(e) => tracing::warn!(
+            service,
+            "a lab container died and could not be restored: {e}"
+        ),
+    }
+}
+
 async fn follow_events(shared: Arc<Shared>) {
     let filters = HashMap::from([
         ("type".to_string(), vec!["container".to_string()]),
@@ -1359,6 +1418,12 @@ async fn follow_events(shared: Arc<Shared>) {
                     // A stop or restart under way (or done) did it; otherwise nobody we know.
                     let hop = shared.hop(service);
                     let cause = hop.ending.clone().or_else(|| hop.halted(service));
+                    if cause.is_none() {
+                        // Killed from outside, or crashed: nothing the trainee or the scenario
+                        // did, so the lab brings it back rather than lose the session to it.
+                        let id = actor.id.clone().unwrap_or_default();
+                        tokio::spawn(restore(shared.clone(), service.clone(), id));
+                    }
                     shared.end_jobs(service, "container died", cause);
                 }
                 LifecycleState::Started => shared.update_hop(service, |h| h.oom = false),

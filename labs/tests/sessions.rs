@@ -3,11 +3,13 @@
 //! simulated lab; and each kind of mitigation taking effect on the real state.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bulkhead_engine::defender::{Bot, Idle};
 use bulkhead_engine::format::{self, Loaded};
+use bulkhead_engine::observation::LifecycleState;
 use bulkhead_engine::record::{Record, RecordLine};
 use bulkhead_engine::replay::Replay;
 use bulkhead_engine::score::{Truth, alert_truths};
@@ -73,19 +75,22 @@ fn play_recorded(
 }
 
 fn docker_lab(loaded: &Loaded, scale: f64) -> Box<dyn Lab> {
+    Box::new(docker_lab_of(loaded, scale))
+}
+
+/// The lab itself, for a test that needs its containers.
+fn docker_lab_of(loaded: &Loaded, scale: f64) -> DockerLab {
     let options = LabOptions {
         time_scale: scale,
         ..LabOptions::default()
     };
-    Box::new(
-        DockerLab::start(
-            Arc::clone(&loaded.topology),
-            &loaded.scenario,
-            &options,
-            |_| {},
-        )
-        .expect("the lab comes up"),
+    DockerLab::start(
+        Arc::clone(&loaded.topology),
+        &loaded.scenario,
+        &options,
+        |_| {},
     )
+    .expect("the lab comes up")
 }
 
 /// What detected the attack: (rule family, entity) of true alerts about the attack's own
@@ -243,6 +248,76 @@ fn scenario_on_docker(id: &str) -> Option<Vec<RecordLine>> {
     );
     assert_eq!(points(&idle, "containment"), 0);
     Some(idle_lines)
+}
+
+#[test]
+fn a_container_killed_from_outside_is_restored_and_its_telemetry_goes_on() {
+    let test = "a_container_killed_from_outside_is_restored";
+    if !docker_here(test) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let loaded = load("stolen-credentials").variant(SEED).unwrap();
+    let lab = docker_lab_of(&loaded, TIME_SCALE);
+    let web = lab.running().containers["web"].id.clone();
+    let mut session = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        Box::new(lab),
+        SEED,
+        bulkhead_engine::RecordWriter::discard(),
+    );
+    let live = loaded.scenario.timing.warmup_ms();
+    session.begin();
+    while session.now() < live + 20_000 && session.tick() {}
+    // Killed by someone outside the range: not a trainee's action, not the scenario's.
+    let killed = std::process::Command::new("docker")
+        .args(["kill", &web])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    let killed_at = session.now();
+    while session.now() < live + 120_000 && session.tick() {}
+    let inspect = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Running}}", &web])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
+    let lines = session.record_lines().to_vec();
+    session.finish();
+
+    let web_lifecycle = |state: LifecycleState| {
+        lines.iter().find_map(|l| match l {
+            RecordLine::Observation(Observation {
+                t_ms,
+                body: ObservationBody::Event(LogEvent::Lifecycle { service, state: s }),
+            }) if service == "web" && *s == state && *t_ms >= killed_at => Some(*t_ms),
+            _ => None,
+        })
+    };
+    let died = web_lifecycle(LifecycleState::Died).expect("the record says web died");
+    let restored = web_lifecycle(LifecycleState::Restored).expect("the lab restored web");
+    assert!(restored >= died);
+    // A figure for the closing note, shown with --nocapture.
+    let _ = writeln!(
+        std::io::stderr(),
+        "figure: a killed web container restored {:.1} wall s after the kill",
+        (restored - killed_at) as f64 / 1000.0 / TIME_SCALE
+    );
+    // Its logs are followed again: the company's logins and requests to web after it.
+    let served_after = lines
+        .iter()
+        .filter(|l| {
+            matches!(l, RecordLine::Observation(Observation {
+                t_ms,
+                body: ObservationBody::Event(LogEvent::Request { service, .. } | LogEvent::Login { service, .. }),
+            }) if service == "web" && *t_ms > restored + 2_000)
+        })
+        .count();
+    assert!(
+        served_after > 10,
+        "{served_after} of web's log lines after it came back"
+    );
 }
 
 #[test]
