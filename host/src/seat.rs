@@ -13,9 +13,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use bulkhead_engine::observation::LifecycleState;
+use bulkhead_engine::record::{RecordHealth, RecordLine};
 use bulkhead_engine::session::TICK_MS;
 use bulkhead_engine::{
-    Backend, Lab, Loaded, Millis, Pacing, Phase, RecordWriter, ScoreCard, Session,
+    Backend, Lab, Loaded, LogEvent, Millis, Observation, ObservationBody, Pacing, Phase,
+    RecordWriter, ScoreCard, Session,
 };
 use serde::Serialize;
 
@@ -23,7 +26,6 @@ use crate::connection::Connection;
 use crate::oversight::{Activity, ControlReply, Health, MentorView, SeatControl};
 use crate::protocol::{ClientMsg, ErrorKind, Offer, PROTOCOL_VERSION, Pace, ServerMsg};
 use crate::view::{TrafficMeter, snapshot};
-use bulkhead_engine::record::RecordHealth;
 
 /// Builds the lab a session runs on, from the scenario and the session's seed. Called on the
 /// seat's thread.
@@ -377,6 +379,8 @@ struct Open {
     step_view_owed: bool,
     /// How the writing of the record stood when last told (the trainee hears of each change).
     record_health: RecordHealth,
+    /// Record lines already looked at for faults the trainee must hear of.
+    faults_scanned: usize,
 }
 
 struct SeatThread {
@@ -702,6 +706,7 @@ impl SeatThread {
             changed: true,
             step_view_owed: false,
             record_health: RecordHealth::default(),
+            faults_scanned: 0,
         };
         match self.start_session(&open) {
             Ok((session, record)) => {
@@ -1078,6 +1083,10 @@ impl Open {
                         session.record_health(),
                         config.seat,
                     ));
+                    out.extend(fault_notices(
+                        session.record_lines(),
+                        &mut self.faults_scanned,
+                    ));
                     self.traffic.scan(session);
                     self.changed = true;
                     self.step_view_owed = true;
@@ -1165,6 +1174,30 @@ fn clocked_wait(session: &Session, clock: &mut Clock, time_scale: f64) -> Durati
     let (wall, at) = *clock.anchor.get_or_insert((Instant::now(), session.now()));
     let due = Duration::from_secs_f64((session.now() + TICK_MS - at) as f64 / 1000.0 / time_scale);
     due.saturating_sub(wall.elapsed())
+}
+
+/// What to tell the trainee of faults the lab met and recovered from since the last look (a
+/// container restored after it died from outside the range), so that nobody takes the outage
+/// for their own doing.
+fn fault_notices(lines: &[RecordLine], scanned: &mut usize) -> Vec<ServerMsg> {
+    let new = lines.get(*scanned..).unwrap_or_default();
+    *scanned = lines.len();
+    new.iter()
+        .filter_map(|line| match line {
+            RecordLine::Observation(Observation {
+                body:
+                    ObservationBody::Event(LogEvent::Lifecycle {
+                        service,
+                        state: LifecycleState::Restored,
+                    }),
+                ..
+            }) => Some(ServerMsg::Notice(format!(
+                "{service} died with no cause the range knows of (not your doing) and the lab \
+                 restarted it; its sessions and keys are gone, as after any restart"
+            ))),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What to tell the trainee when the writing of the record changed: lines wait for a full

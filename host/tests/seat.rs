@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bulkhead_engine::defender::{Bot, Idle};
-use bulkhead_engine::{Backend, Loaded, RecordWriter, Session, SimLab};
+use bulkhead_engine::observation::LifecycleState;
+use bulkhead_engine::{
+    Backend, Lab, Loaded, LogEvent, Observation, ObservationBody, RecordWriter, Session, SimLab,
+};
 use bulkhead_host::client::{self, Quiet};
 use bulkhead_host::{
     ClientMsg, Connection, ErrorKind, LabFactory, Pace, Records, Seat, SeatConfig, ServerMsg,
@@ -268,4 +271,77 @@ fn a_running_sim_lab_is_healthy_with_telemetry_on_time_and_its_disruptions_flagg
     let health = bulkhead_host::Health::of(&session);
     assert_eq!(health.disruptive.len(), 1, "{health:?}");
     assert!(health.services_up < health.services, "{health:?}");
+}
+
+/// The simulated lab, plus a container that dies from outside the range at 30 s of session
+/// time and is restored by the lab, as the Docker lab reports it.
+struct KilledOnce {
+    sim: SimLab,
+    killed: bool,
+}
+
+impl Lab for KilledOnce {
+    fn backend(&self) -> Backend {
+        Backend::Sim
+    }
+
+    fn pacing(&self) -> bulkhead_engine::Pacing {
+        self.sim.pacing()
+    }
+
+    fn apply(&mut self, now: bulkhead_engine::Millis, effect: &bulkhead_engine::Effect) {
+        self.sim.apply(now, effect);
+    }
+
+    fn advance(
+        &mut self,
+        until: bulkhead_engine::Millis,
+        out: &mut Vec<bulkhead_engine::LabOutput>,
+    ) {
+        self.sim.advance(until, out);
+        if until >= 30_000 && !self.killed {
+            self.killed = true;
+            for state in [LifecycleState::Died, LifecycleState::Restored] {
+                out.push(bulkhead_engine::LabOutput::Observation(Observation {
+                    t_ms: until,
+                    body: ObservationBody::Event(LogEvent::Lifecycle {
+                        service: "web".into(),
+                        state,
+                    }),
+                }));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_container_the_lab_restored_is_told_to_the_trainee_as_not_their_doing() {
+    let mut cfg = config(vec![load("stolen-credentials")], 3, Records::None);
+    cfg.make_lab = Arc::new(|loaded: &Loaded, seed| {
+        Ok(Box::new(KilledOnce {
+            sim: SimLab::new(loaded.topology.clone(), &loaded.scenario, seed),
+            killed: false,
+        }) as _)
+    });
+    let seat = Seat::spawn(cfg).unwrap();
+    let conn = seat.try_attach(None).unwrap();
+    conn.send(ClientMsg::Open {
+        scenario: "stolen-credentials".into(),
+        pace: Pace::Clocked,
+    })
+    .unwrap();
+    wait_for(&conn, "the lab", |m| {
+        matches!(m, ServerMsg::LabReady { .. })
+    });
+    conn.send(ClientMsg::Begin).unwrap();
+    let told = wait_for(&conn, "a notice", |m| matches!(m, ServerMsg::Notice(_)));
+    let ServerMsg::Notice(text) = told else {
+        unreachable!()
+    };
+    assert!(
+        text.starts_with("web died")
+            && text.contains("not your doing")
+            && text.contains("restarted"),
+        "{text}"
+    );
 }
