@@ -246,3 +246,46 @@ fn the_end_of_a_replay_is_the_debrief_of_the_record() {
     assert_eq!(screen(&app), Screen::Briefing);
     assert_eq!(playback(&app).now_ms, 0);
 }
+
+/// Press `key` for one frame, as a trainee would.
+fn press(app: &mut App, key: KeyCode) {
+    app.world_mut()
+        .resource_mut::<ButtonInput<KeyCode>>()
+        .press(key);
+    app.update();
+    let mut input = app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
+    input.release(key);
+    input.clear();
+    app.update();
+}
+
+#[test]
+fn arrows_move_a_replay_ten_seconds_and_brackets_step_its_speed() {
+    let record = bot_record();
+    let mut app = replaying(&record);
+    let start = seek(&mut app, 200_000);
+    press(&mut app, KeyCode::ArrowRight);
+    let later = playback(&app).now_ms;
+    assert!(
+        later >= start + 10_000 && later < start + 10_250,
+        "{start} -> {later}"
+    );
+    press(&mut app, KeyCode::ArrowLeft);
+    press(&mut app, KeyCode::ArrowLeft);
+    let back = playback(&app).now_ms;
+    assert!(
+        back + 10_000 <= later && back + 10_500 >= start,
+        "{later} -> {back}"
+    );
+    assert_eq!(
+        shown(&app),
+        expected(&record, back),
+        "seeking by key is seeking"
+    );
+    assert_eq!(playback(&app).speed, 60.0);
+    press(&mut app, KeyCode::BracketLeft);
+    assert_eq!(playback(&app).speed, 30.0);
+    press(&mut app, KeyCode::BracketRight);
+    press(&mut app, KeyCode::BracketRight);
+    assert_eq!(playback(&app).speed, 60.0, "held at the fastest");
+}

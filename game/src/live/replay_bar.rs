@@ -43,7 +43,8 @@ fn draw(
                 .inner_margin(egui::Margin::symmetric(8, 4))
                 .show(ui, |ui| {
                     ui.spacing_mut().item_spacing.y = 2.0;
-                    controls(ui, status, &mut intents);
+                    let warmup_ms = view.snapshot.as_ref().map_or(0, |s| s.warmup_ms);
+                    controls(ui, status, warmup_ms, &mut intents);
                     if let Some(t) = timeline(
                         ui,
                         ui.available_width(),
@@ -62,7 +63,12 @@ fn draw(
 }
 
 /// Play/pause, the speeds, and the clock.
-fn controls(ui: &mut egui::Ui, status: &ReplayStatus, intents: &mut MessageWriter<Intent>) {
+fn controls(
+    ui: &mut egui::Ui,
+    status: &ReplayStatus,
+    warmup_ms: Millis,
+    intents: &mut MessageWriter<Intent>,
+) {
     ui.horizontal(|ui| {
         theme::pill(ui, "REPLAY", VIOLET)
             .on_hover_text("A record played back: it shows what was done and takes no commands");
@@ -81,13 +87,18 @@ fn controls(ui: &mut egui::Ui, status: &ReplayStatus, intents: &mut MessageWrite
             }
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            // Live-phase time, as the bar at the top counts it (negative: the warm-up).
+            let live_s = |t: Millis| (t as f64 - warmup_ms as f64) / 1000.0;
             let clock = format!(
                 "{} / {}",
-                theme::clock(status.now_ms as f64 / 1000.0),
-                theme::clock(status.end_ms as f64 / 1000.0)
+                theme::clock(live_s(status.now_ms)),
+                theme::clock(live_s(status.end_ms))
             );
             ui.label(egui::RichText::new(clock).monospace().color(TEXT))
-                .on_hover_text("Session time (warm-up included) / where the record ends");
+                .on_hover_text(
+                    "Live-phase time (negative: the warm-up) / where the record ends. \
+                     ← → move 10 s, [ ] change the speed",
+                );
         });
     });
 }

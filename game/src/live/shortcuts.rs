@@ -4,10 +4,12 @@
 use bevy::prelude::*;
 use bulkhead_engine::{Command, EntityRef, Mitigation, Verdict};
 
-use crate::bridge::{Intent, SessionView};
+use crate::bridge::{Intent, Playback, ReplayControl, SessionView};
 use crate::live::actions::{entity_actions, request, service_actions};
 use crate::live::{AlertSort, LiveUi, Pending, sorted_alerts};
 use crate::screens::Screen;
+use bulkhead_engine::Millis;
+use bulkhead_host::replay::SPEEDS;
 
 pub const DIGITS: [KeyCode; 9] = [
     KeyCode::Digit1,
@@ -49,15 +51,55 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("drag", "pan the map; click a node to select it"),
     ("/", "type in the log filter"),
     ("F1 / ?", "show or hide this help"),
+    ("← / →", "replay: back / forward 10 s"),
+    ("[ / ]", "replay: slower / faster"),
 ];
+
+/// How far ← and → move a replay, in session time.
+pub const REPLAY_STEP_MS: Millis = 10_000;
 
 pub fn plugin(app: &mut App) {
     app.add_systems(
         Update,
-        shortcuts
+        (shortcuts, replay_keys)
             .after(crate::bridge::BridgeSet)
             .run_if(in_state(Screen::Live)),
     );
+}
+
+/// A replay's keys: ← and → move it 10 s, [ and ] step through its speeds.
+fn replay_keys(
+    keys: Res<ButtonInput<KeyCode>>,
+    playback: Res<Playback>,
+    ui: Res<LiveUi>,
+    mut intents: MessageWriter<Intent>,
+) {
+    let Some(status) = &playback.0 else {
+        return;
+    };
+    if ui.typing {
+        return;
+    }
+    let pressed = |k: KeyCode| keys.just_pressed(k);
+    if pressed(KeyCode::ArrowLeft) {
+        let t = status.now_ms.saturating_sub(REPLAY_STEP_MS);
+        intents.write(Intent::Replay(ReplayControl::Seek(t)));
+    }
+    if pressed(KeyCode::ArrowRight) {
+        let t = (status.now_ms + REPLAY_STEP_MS).min(status.end_ms);
+        intents.write(Intent::Replay(ReplayControl::Seek(t)));
+    }
+    let at = SPEEDS.iter().position(|s| *s >= status.speed).unwrap_or(0);
+    let step = if pressed(KeyCode::BracketLeft) {
+        at.checked_sub(1)
+    } else if pressed(KeyCode::BracketRight) {
+        Some((at + 1).min(SPEEDS.len() - 1))
+    } else {
+        None
+    };
+    if let Some(i) = step {
+        intents.write(Intent::Replay(ReplayControl::Speed(SPEEDS[i])));
+    }
 }
 
 fn shortcuts(
