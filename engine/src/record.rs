@@ -15,7 +15,7 @@ use crate::phase::Phase;
 
 mod writer;
 
-pub use writer::{BACKLOG_MAX_BYTES, RecordHealth, RecordWriter};
+pub use writer::{BACKLOG_MAX_BYTES, RecordHealth, RecordState, RecordWriter};
 
 /// The record format this version writes; it reads every version up to it. 2: a container's
 /// lifecycle may say the lab `restored` it (a version 1 reader would not know the word).

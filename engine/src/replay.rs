@@ -12,6 +12,8 @@
 use std::sync::Arc;
 
 use crate::action::{Command, Effect};
+use crate::format::scenario::Scenario;
+use crate::format::topology::Topology;
 use crate::lab::{Backend, Lab, LabOutput, Pacing};
 use crate::observation::Millis;
 use crate::record::{MentorAct, Record, RecordLine, RecordWriter};
@@ -24,24 +26,19 @@ use crate::session::{Phase, Session};
 /// effect, and a replayed session issues the same effects with the same ids.
 #[derive(Debug)]
 pub struct RecordedLab {
-    backend: Backend,
-    lines: Arc<[RecordLine]>,
+    record: Arc<Record>,
     next: usize,
 }
 
 impl RecordedLab {
-    pub fn new(backend: Backend, lines: Arc<[RecordLine]>) -> RecordedLab {
-        RecordedLab {
-            backend,
-            lines,
-            next: 0,
-        }
+    pub fn new(record: Arc<Record>) -> RecordedLab {
+        RecordedLab { record, next: 0 }
     }
 }
 
 impl Lab for RecordedLab {
     fn backend(&self) -> Backend {
-        self.backend
+        self.record.backend
     }
 
     fn pacing(&self) -> Pacing {
@@ -51,7 +48,7 @@ impl Lab for RecordedLab {
     fn apply(&mut self, _now: Millis, _effect: &Effect) {}
 
     fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>) {
-        while let Some(line) = self.lines.get(self.next) {
+        while let Some(line) = self.record.lines.get(self.next) {
             // A lab yields outputs stamped up to `until` (Docker's include it); the session's
             // own lines (effects, commands, phases) at `until` or later belong to later ticks.
             let t = line.t_ms().unwrap_or(0);
@@ -88,7 +85,9 @@ pub enum Replayed {
 /// A record being played back: the session rebuilt up to `now`.
 pub struct Replay {
     record: Arc<Record>,
-    lines: Arc<[RecordLine]>,
+    /// What the record played, shared by every rebuild of the session.
+    scenario: Arc<Scenario>,
+    topology: Arc<Topology>,
     session: Session,
     /// The next record line to look at for commands, mentor acts and an early end.
     next_act: usize,
@@ -108,23 +107,32 @@ impl std::fmt::Debug for Replay {
 impl Replay {
     /// The record at the start of its warm-up.
     pub fn new(record: Arc<Record>) -> Replay {
-        let lines: Arc<[RecordLine]> = record.lines.clone().into();
-        let end_ms = lines.iter().filter_map(RecordLine::t_ms).max().unwrap_or(0);
-        let session = Self::session_of(&record, &lines);
+        let end_ms = (record.lines.iter())
+            .filter_map(RecordLine::t_ms)
+            .max()
+            .unwrap_or(0);
+        let scenario = Arc::new(record.scenario.clone());
+        let topology = Arc::new(record.topology.clone());
+        let session = Self::session_of(&record, &scenario, &topology);
         Replay {
             record,
-            lines,
+            scenario,
+            topology,
             session,
             next_act: 0,
             end_ms,
         }
     }
 
-    fn session_of(record: &Record, lines: &Arc<[RecordLine]>) -> Session {
-        let lab = RecordedLab::new(record.backend, lines.clone());
+    fn session_of(
+        record: &Arc<Record>,
+        scenario: &Arc<Scenario>,
+        topology: &Arc<Topology>,
+    ) -> Session {
+        let lab = RecordedLab::new(record.clone());
         let mut session = Session::new(
-            Arc::new(record.scenario.clone()),
-            Arc::new(record.topology.clone()),
+            scenario.clone(),
+            topology.clone(),
             Box::new(lab),
             record.seed,
             // The record being played is the record; the replay keeps no other.
@@ -186,7 +194,7 @@ impl Replay {
     /// Go to session time `t`: back means starting again from the warm-up.
     pub fn seek(&mut self, t: Millis, done: &mut Vec<Replayed>) {
         if t < self.session.now() || (self.session.is_over() && t < self.end_ms) {
-            self.session = Self::session_of(&self.record, &self.lines);
+            self.session = Self::session_of(&self.record, &self.scenario, &self.topology);
             self.next_act = 0;
         }
         self.advance_to(t, done);
@@ -196,8 +204,8 @@ impl Replay {
     /// between ticks, and end the session where the recorded one was ended early.
     fn submit_due(&mut self, done: &mut Vec<Replayed>) {
         let now = self.session.now();
-        let lines = self.lines.clone();
-        while let Some(line) = lines.get(self.next_act) {
+        let record = self.record.clone();
+        while let Some(line) = record.lines.get(self.next_act) {
             let Some(t) = line.t_ms() else {
                 self.next_act += 1;
                 continue;

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bulkhead_engine::observation::LifecycleState;
-use bulkhead_engine::record::{RecordHealth, RecordLine};
+use bulkhead_engine::record::{RecordHealth, RecordLine, RecordState};
 use bulkhead_engine::session::TICK_MS;
 use bulkhead_engine::{
     Backend, Lab, Loaded, LogEvent, Millis, Observation, ObservationBody, Pacing, Phase,
@@ -378,7 +378,7 @@ struct Open {
     /// so the client decides exactly once per tick, as a defender beside the session does.
     step_view_owed: bool,
     /// How the writing of the record stood when last told (the trainee hears of each change).
-    record_health: RecordHealth,
+    record_state: RecordState,
     /// Record lines already looked at for faults the trainee must hear of.
     faults_scanned: usize,
 }
@@ -705,7 +705,7 @@ impl SeatThread {
             last_publish: None,
             changed: true,
             step_view_owed: false,
-            record_health: RecordHealth::default(),
+            record_state: RecordState::default(),
             faults_scanned: 0,
         };
         match self.start_session(&open) {
@@ -1079,8 +1079,8 @@ impl Open {
                 Some(d) if d.is_zero() => {
                     session.tick();
                     out.extend(record_notice(
-                        &mut self.record_health,
-                        session.record_health(),
+                        &mut self.record_state,
+                        &session.record_health(),
                         config.seat,
                     ));
                     out.extend(fault_notices(
@@ -1200,32 +1200,29 @@ fn fault_notices(lines: &[RecordLine], scanned: &mut usize) -> Vec<ServerMsg> {
         .collect()
 }
 
-/// What to tell the trainee when the writing of the record changed: lines wait for a full
-/// disk, are written again, or are dropped. Logged for whoever runs the seat too.
-fn record_notice(told: &mut RecordHealth, now: RecordHealth, seat: u32) -> Option<ServerMsg> {
-    if *told == now || told.waiting > 0 && now.waiting > 0 && told.dropped == now.dropped {
+/// What to tell the trainee when the writing of the record changed state: lines wait for a
+/// full disk, are dropped, or are written again. Logged for whoever runs the seat too.
+fn record_notice(told: &mut RecordState, now: &RecordHealth, seat: u32) -> Option<ServerMsg> {
+    let state = now.state();
+    if state == std::mem::replace(told, state) {
         return None;
     }
-    let text = if now.dropped > told.dropped && told.dropped == 0 {
-        format!(
-            "the session record has kept {} MiB in memory and drops lines from now on: it will \
-             end early",
-            bulkhead_engine::record::BACKLOG_MAX_BYTES >> 20
-        )
-    } else if now.waiting > 0 && told.waiting == 0 {
-        format!(
+    let text = match state {
+        RecordState::Waiting => format!(
             "the session record cannot be written ({}): its lines are kept in memory and \
              written when the disk has room; nothing is lost",
             now.why.as_deref().unwrap_or("the disk refused a write")
-        )
-    } else if now.waiting == 0 && told.waiting > 0 {
-        "the session record is written again: the lines kept in memory are on disk".to_string()
-    } else {
-        *told = now;
-        return None;
+        ),
+        RecordState::Dropping => format!(
+            "the session record has kept {} MiB in memory and drops lines from now on: it will \
+             end early",
+            bulkhead_engine::record::BACKLOG_MAX_BYTES >> 20
+        ),
+        RecordState::Writing => {
+            "the session record is written again: the lines kept in memory are on disk".into()
+        }
     };
     tracing::warn!(seat, "{text}");
-    *told = now;
     Some(ServerMsg::Notice(text))
 }
 
@@ -1265,6 +1262,40 @@ fn record_name(at: std::time::SystemTime, scenario: &str, seed: u64, seat: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trainee_hears_each_change_of_the_records_state_once() {
+        let health = |waiting, dropped| RecordHealth {
+            waiting,
+            dropped,
+            why: Some("No space left on device".into()),
+        };
+        let mut told = RecordState::default();
+        let mut said = |h: RecordHealth| match record_notice(&mut told, &h, 1) {
+            Some(ServerMsg::Notice(text)) => Some(text),
+            _ => None,
+        };
+        assert_eq!(said(health(0, 0)), None);
+        let stalled = said(health(1, 0)).expect("the record stalls");
+        assert!(stalled.contains("No space left on device") && stalled.contains("nothing is lost"));
+        assert_eq!(
+            said(health(500, 0)),
+            None,
+            "more lines waiting is the same state"
+        );
+        assert!(
+            said(health(600, 3))
+                .expect("lines dropped")
+                .contains("end early")
+        );
+        assert_eq!(said(health(700, 9)), None);
+        assert!(
+            said(health(0, 9))
+                .expect("caught up")
+                .contains("written again")
+        );
+        assert_eq!(said(health(0, 9)), None);
+    }
 
     #[test]
     fn record_names_sort_by_date_and_say_what_was_played() {

@@ -1305,10 +1305,10 @@ async fn report_if_stopped(shared: &Shared, service: &str, container: &str) {
 }
 
 /// Docker events of this session's containers: lifecycle changes and exec sessions.
-/// Start a container again that died with no cause the range knows of, and say so in the
-/// record and to the trainee (`Restored`). Its labd starts afresh: sessions and keys it held
-/// are gone, as after any restart.
-async fn restore(shared: Arc<Shared>, service: String, container: String) {
+/// Start a container again that died with no cause the range knows of and, for a company
+/// service (`tell`), say so in the record and to the trainee (`Restored`). Its labd starts
+/// afresh: sessions and keys it held are gone, as after any restart.
+async fn restore(shared: Arc<Shared>, service: String, container: String, tell: bool) {
     let started = Instant::now();
     match shared.docker.start_container(&container, None).await {
         Ok(()) => {
@@ -1317,13 +1317,15 @@ async fn restore(shared: Arc<Shared>, service: String, container: String) {
                 took_ms = started.elapsed().as_millis() as u64,
                 "a lab container died with no cause the range knows of; the lab restored it"
             );
-            shared.observe(
-                shared.clock.now(),
-                LogEvent::Lifecycle {
-                    service,
-                    state: LifecycleState::Restored,
-                },
-            );
+            if tell {
+                shared.observe(
+                    shared.clock.now(),
+                    LogEvent::Lifecycle {
+                        service,
+                        state: LifecycleState::Restored,
+                    },
+                );
+            }
         }
         Err(e) => tracing::warn!(
             service,
@@ -1353,12 +1355,18 @@ async fn follow_events(shared: Arc<Shared>) {
         let Some(service) = actor.id.as_ref().and_then(|id| by_id.get(id)) else {
             continue;
         };
+        let action = event.action.unwrap_or_default();
+        let verb = action.split(':').next().unwrap_or_default().trim();
         if !shared.company(service) {
+            // The range's own containers (traffic, attacker) are not the trainee's to see, but
+            // a session without them is no session: one that dies is started again, quietly.
+            if verb == "die" {
+                let id = actor.id.clone().unwrap_or_default();
+                tokio::spawn(restore(shared.clone(), service.clone(), id, false));
+            }
             continue;
         }
-        let action = event.action.unwrap_or_default();
         let t = shared.clock.now();
-        let verb = action.split(':').next().unwrap_or_default().trim();
         let state = match verb {
             "start" => Some(LifecycleState::Started),
             "die" => Some(LifecycleState::Died),
@@ -1422,7 +1430,7 @@ async fn follow_events(shared: Arc<Shared>) {
                         // Killed from outside, or crashed: nothing the trainee or the scenario
                         // did, so the lab brings it back rather than lose the session to it.
                         let id = actor.id.clone().unwrap_or_default();
-                        tokio::spawn(restore(shared.clone(), service.clone(), id));
+                        tokio::spawn(restore(shared.clone(), service.clone(), id, true));
                     }
                     shared.end_jobs(service, "container died", cause);
                 }

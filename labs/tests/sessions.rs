@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bulkhead_engine::defender::{Bot, Idle};
+use bulkhead_engine::format::topology::Role;
 use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::LifecycleState;
 use bulkhead_engine::record::{Record, RecordLine};
@@ -260,6 +261,11 @@ fn a_container_killed_from_outside_is_restored_and_its_telemetry_goes_on() {
     let loaded = load("stolen-credentials").variant(SEED).unwrap();
     let lab = docker_lab_of(&loaded, TIME_SCALE);
     let web = lab.running().containers["web"].id.clone();
+    // The range's own traffic container: killed too, it must come back, unseen by the trainee.
+    let traffic = (loaded.topology.services.iter())
+        .find(|s| s.range_only && s.role == Role::Traffic)
+        .map(|s| lab.running().containers[&s.id].id.clone())
+        .expect("the range has a traffic container");
     let mut session = Session::new(
         loaded.scenario.clone(),
         loaded.topology.clone(),
@@ -272,17 +278,19 @@ fn a_container_killed_from_outside_is_restored_and_its_telemetry_goes_on() {
     while session.now() < live + 20_000 && session.tick() {}
     // Killed by someone outside the range: not a trainee's action, not the scenario's.
     let killed = std::process::Command::new("docker")
-        .args(["kill", &web])
+        .args(["kill", &web, &traffic])
         .output()
         .unwrap();
     assert!(killed.status.success(), "{killed:?}");
     let killed_at = session.now();
     while session.now() < live + 120_000 && session.tick() {}
-    let inspect = std::process::Command::new("docker")
-        .args(["inspect", "-f", "{{.State.Running}}", &web])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
+    for container in [&web, &traffic] {
+        let inspect = std::process::Command::new("docker")
+            .args(["inspect", "-f", "{{.State.Running}}", container])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
+    }
     let lines = session.record_lines().to_vec();
     session.finish();
 
@@ -318,6 +326,38 @@ fn a_container_killed_from_outside_is_restored_and_its_telemetry_goes_on() {
         served_after > 10,
         "{served_after} of web's log lines after it came back"
     );
+    // The traffic container's executor reports its benign attempts again.
+    let benign: BTreeSet<u64> = (lines.iter())
+        .filter_map(|l| match l {
+            RecordLine::Effect { effect, .. } if effect.origin == Origin::Benign => Some(effect.id),
+            _ => None,
+        })
+        .collect();
+    let reported_after = (lines.iter())
+        .filter(|l| {
+            matches!(l, RecordLine::Outcome(o) if benign.contains(&o.effect) && o.t_ms > restored + 5_000)
+        })
+        .count();
+    assert!(
+        reported_after > 10,
+        "{reported_after} benign outcomes after the restore"
+    );
+    // Only the company's container is the trainee's to hear of.
+    let restores = (lines.iter())
+        .filter(|l| {
+            matches!(
+                l,
+                RecordLine::Observation(Observation {
+                    body: ObservationBody::Event(LogEvent::Lifecycle {
+                        state: LifecycleState::Restored,
+                        ..
+                    }),
+                    ..
+                })
+            )
+        })
+        .count();
+    assert_eq!(restores, 1);
 }
 
 #[test]

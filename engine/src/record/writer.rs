@@ -34,6 +34,27 @@ impl RecordHealth {
     pub fn is_ok(&self) -> bool {
         self.waiting == 0 && self.dropped == 0
     }
+
+    /// Where the writing stands, in the few states a trainee is told about.
+    pub fn state(&self) -> RecordState {
+        match (self.waiting, self.dropped) {
+            (0, _) => RecordState::Writing,
+            (_, 0) => RecordState::Waiting,
+            _ => RecordState::Dropping,
+        }
+    }
+}
+
+/// Where the writing of a record stands: each change is worth a word to the trainee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordState {
+    /// Every line so far is written.
+    #[default]
+    Writing,
+    /// The disk refuses lines; they wait in memory.
+    Waiting,
+    /// So many wait that later ones are dropped: the record will end early.
+    Dropping,
 }
 
 /// Appends lines to a sink, flushing each one so that nothing is lost if the run dies.
