@@ -83,6 +83,22 @@ impl LabTimings {
     }
 }
 
+/// Whether a lab can go on: what a session asks it before each tick.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabHealth {
+    Up,
+    /// The lab cannot be reached for now (its container engine restarting or unreachable),
+    /// for `for_s` wall seconds so far: the session holds its clock until it answers again.
+    Held {
+        why: String,
+        for_s: f64,
+    },
+    /// It stayed unreachable past its limit: the session ends here, its card partial.
+    Lost {
+        why: String,
+    },
+}
+
 /// A lab the session can drive. Time is session time; the lab never reads the wall clock on its
 /// own behalf unless its pacing is `RealTime`.
 pub trait Lab: Send {
@@ -100,6 +116,12 @@ pub trait Lab: Send {
     /// Whether the lab can freeze (the game's pause): true for virtual time.
     fn can_pause(&self) -> bool {
         self.pacing() == Pacing::Virtual
+    }
+
+    /// Whether the lab can go on (asked before every tick). A lab that may lose its engine
+    /// mid-session says so here; one that cannot (the simulated lab) is always up.
+    fn health(&mut self) -> LabHealth {
+        LabHealth::Up
     }
 
     /// Tear the lab down. Called once when the session ends; must be safe to call again.

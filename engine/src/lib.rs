@@ -23,9 +23,9 @@ pub use action::{
 pub use brief::TraineeBrief;
 pub use detector::{Alert, Detector};
 pub use format::Loaded;
-pub use lab::{Backend, Lab, LabOutput, LabTimings, Pacing};
+pub use lab::{Backend, Lab, LabHealth, LabOutput, LabTimings, Pacing};
 pub use observation::{EntityRef, LogEvent, Metrics, Millis, Observation, ObservationBody};
-pub use record::{MemoryRecord, MentorAct, Record, RecordLine, RecordWriter};
+pub use record::{LabFault, MemoryRecord, MentorAct, Record, RecordLine, RecordWriter};
 pub use score::{ScoreCard, score};
 pub use session::{Defender, DefenderView, Phase, Session};
 pub use sim::SimLab;

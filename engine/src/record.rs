@@ -18,8 +18,9 @@ mod writer;
 pub use writer::{BACKLOG_MAX_BYTES, RecordHealth, RecordState, RecordWriter};
 
 /// The record format this version writes; it reads every version up to it. 2: a container's
-/// lifecycle may say the lab `restored` it (a version 1 reader would not know the word).
-pub const RECORD_VERSION: u32 = 2;
+/// lifecycle may say the lab `restored` it (a version 1 reader would not know the word). 3: a
+/// `fault` line says when the lab could not be reached and the session held its clock.
+pub const RECORD_VERSION: u32 = 3;
 
 /// One line of a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +66,11 @@ pub enum RecordLine {
         by: String,
         act: MentorAct,
     },
+    /// The lab could not be reached, answered again, or was lost: what the score card names.
+    Fault {
+        t_ms: Millis,
+        fault: LabFault,
+    },
 }
 
 impl RecordLine {
@@ -75,10 +81,44 @@ impl RecordLine {
             RecordLine::Phase { t_ms, .. }
             | RecordLine::Command { t_ms, .. }
             | RecordLine::Effect { t_ms, .. }
-            | RecordLine::Mentor { t_ms, .. } => Some(*t_ms),
+            | RecordLine::Mentor { t_ms, .. }
+            | RecordLine::Fault { t_ms, .. } => Some(*t_ms),
             RecordLine::Observation(o) => Some(o.t_ms),
             RecordLine::Alert(a) => Some(a.t_ms),
             RecordLine::Outcome(o) => Some(o.t_ms),
+        }
+    }
+}
+
+/// A fault of the lab itself (not of a container in it) that the session lived through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LabFault {
+    /// The lab stopped answering: the session's clock is held from here, commands that need
+    /// the lab are refused.
+    Held { why: String },
+    /// It answers again after `held_s` wall seconds: the clock runs on from where it stopped.
+    Resumed { held_s: f64 },
+    /// It stayed unreachable past the limit: the session ended here, its score partial.
+    Lost { why: String },
+}
+
+impl LabFault {
+    /// What to tell the trainee (and the card) about it.
+    pub fn text(&self) -> String {
+        match self {
+            LabFault::Held { why } => format!(
+                "the lab cannot be reached ({why}): the clock is held and mitigations wait \
+                 until it answers again"
+            ),
+            LabFault::Resumed { held_s } => format!(
+                "the lab answers again after {held_s:.1} s: the clock runs on, and any \
+                 container that died meanwhile was restored (its sessions and keys are gone)"
+            ),
+            LabFault::Lost { why } => format!(
+                "the lab stayed unreachable ({why}): the session ended early and its score is \
+                 partial"
+            ),
         }
     }
 }

@@ -17,12 +17,12 @@ use crate::brief::TraineeBrief;
 use crate::detector::{Alert, Detection, Detector};
 use crate::format::scenario::{Hint, Scenario, Step};
 use crate::format::topology::Topology;
-use crate::lab::{Lab, LabOutput};
+use crate::lab::{Lab, LabHealth, LabOutput};
 use crate::observation::{
     EntityRef, LifecycleState, LogEvent, Metrics, Millis, Observation, ObservationBody,
 };
 pub use crate::phase::Phase;
-use crate::record::{RECORD_VERSION, RecordLine, RecordWriter, content_hash};
+use crate::record::{LabFault, RECORD_VERSION, RecordLine, RecordWriter, content_hash};
 use crate::score::{ScoreCard, score};
 pub use mentor::{EXTEND_MAX_S, WHISPER_MAX_CHARS, WHISPER_MAX_COST, Whisper};
 
@@ -166,6 +166,8 @@ pub struct Session {
     detections: Vec<Detection>,
     final_score: Option<ScoreCard>,
     lab_error: Option<String>,
+    /// The lab cannot be reached: why, and for how long so far (wall seconds, as it said).
+    held: Option<(String, f64)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -243,6 +245,7 @@ impl Session {
             detections: Vec::new(),
             final_score: None,
             lab_error: None,
+            held: None,
         };
         let header = RecordLine::Header {
             record_version: RECORD_VERSION,
@@ -397,6 +400,9 @@ impl Session {
             Phase::Debrief => return false,
             _ => {}
         }
+        if let Some(more) = self.lab_holds() {
+            return more;
+        }
         let until = self.now + TICK_MS;
         self.benign_traffic(until);
         while self
@@ -424,6 +430,45 @@ impl Session {
             return false;
         }
         true
+    }
+
+    /// Ask the lab whether it can go on before a tick. One that cannot be reached holds the
+    /// session's clock (the tick does nothing: `Some(true)`); one lost past its limit ends the
+    /// session with a partial card (`Some(false)`). Each change is a `fault` line.
+    fn lab_holds(&mut self) -> Option<bool> {
+        match self.lab.health() {
+            LabHealth::Up => {
+                if let Some((_, held_s)) = self.held.take() {
+                    self.write_fault(LabFault::Resumed { held_s });
+                }
+                None
+            }
+            LabHealth::Held { why, for_s } => {
+                if self.held.is_none() {
+                    self.write_fault(LabFault::Held { why: why.clone() });
+                }
+                self.held = Some((why, for_s));
+                Some(true)
+            }
+            LabHealth::Lost { why } => {
+                self.held = None;
+                self.write_fault(LabFault::Lost { why });
+                self.finish();
+                Some(false)
+            }
+        }
+    }
+
+    fn write_fault(&mut self, fault: LabFault) {
+        self.write(RecordLine::Fault {
+            t_ms: self.now,
+            fault,
+        });
+    }
+
+    /// Why the lab cannot be reached, while the session holds its clock for it.
+    pub fn held(&self) -> Option<&str> {
+        self.held.as_ref().map(|(why, _)| why.as_str())
     }
 
     /// End the session now (normally at the end of the live phase): score it and tear down.
@@ -679,6 +724,11 @@ impl Session {
             return refuse(format!(
                 "the {} phase takes no commands; wait for the live phase",
                 self.phase.title().to_lowercase()
+            ));
+        }
+        if let (Command::Mitigate(_), Some(why)) = (command, self.held()) {
+            return refuse(format!(
+                "the lab cannot be reached ({why}); mitigate again once it answers"
             ));
         }
         match command {

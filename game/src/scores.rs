@@ -29,12 +29,14 @@ impl Scores {
         self.best.get(scenario)
     }
 
-    /// Keep `card` if it beats the best so far; returns whether it did.
+    /// Keep `card` if it beats the best so far; returns whether it did. A partial card (the
+    /// session ended early when its lab was lost) is no session played through: never kept.
     pub fn offer(&mut self, scenario: &str, card: &ScoreCard) -> bool {
-        if self
-            .best
-            .get(scenario)
-            .is_some_and(|b| b.total >= card.total)
+        if card.partial.is_some()
+            || self
+                .best
+                .get(scenario)
+                .is_some_and(|b| b.total >= card.total)
         {
             return false;
         }
@@ -91,7 +93,20 @@ mod tests {
             timeline: vec![],
             facts: Default::default(),
             refused: vec![],
+            faults: vec![],
+            partial: None,
         }
+    }
+
+    #[test]
+    fn a_partial_card_is_never_the_best() {
+        let mut scores = Scores::default();
+        let mut partial = card(900);
+        partial.partial = Some("Docker does not answer".into());
+        assert!(!scores.offer("s", &partial));
+        assert!(scores.offer("s", &card(100)));
+        assert!(!scores.offer("s", &partial));
+        assert_eq!(scores.best("s").map(|b| b.total), Some(100));
     }
 
     #[test]

@@ -1176,9 +1176,9 @@ fn clocked_wait(session: &Session, clock: &mut Clock, time_scale: f64) -> Durati
     due.saturating_sub(wall.elapsed())
 }
 
-/// What to tell the trainee of faults the lab met and recovered from since the last look (a
-/// container restored after it died from outside the range), so that nobody takes the outage
-/// for their own doing.
+/// What to tell the trainee of faults the lab met since the last look (a container restored
+/// after it died from outside the range; the lab unreachable, answering again, or lost), so
+/// that nobody takes the outage for their own doing.
 fn fault_notices(lines: &[RecordLine], scanned: &mut usize) -> Vec<ServerMsg> {
     let new = lines.get(*scanned..).unwrap_or_default();
     *scanned = lines.len();
@@ -1195,6 +1195,11 @@ fn fault_notices(lines: &[RecordLine], scanned: &mut usize) -> Vec<ServerMsg> {
                 "{service} died with no cause the range knows of (not your doing) and the lab \
                  restarted it; its sessions and keys are gone, as after any restart"
             ))),
+            RecordLine::Fault { fault, .. } => {
+                let text = fault.text();
+                tracing::warn!("{text}");
+                Some(ServerMsg::Notice(text))
+            }
             _ => None,
         })
         .collect()

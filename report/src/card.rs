@@ -55,6 +55,17 @@ pub fn components(card: &ScoreCard) -> Markup {
                 }
             }
         }
+        @if let Some(why) = &card.partial {
+            p.partial { b { "Partial score: " } "the session ended before its time (" (why) ")." }
+        }
+        @if !card.faults.is_empty() {
+            h3 { "Faults of the range" }
+            ul.faults {
+                @for f in &card.faults {
+                    li { (clock(f.t_ms)) " " (f.text) }
+                }
+            }
+        }
     }
 }
 

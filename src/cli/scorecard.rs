@@ -37,6 +37,12 @@ pub fn text(card: &ScoreCard, scenario: &Scenario, seed: u64, backend: Backend) 
         "Score {} / {}   grade {}",
         card.total, card.max, card.grade
     );
+    if let Some(why) = &card.partial {
+        let _ = writeln!(
+            out,
+            "  PARTIAL: the session ended before its time ({why}); the score covers what was played"
+        );
+    }
     for c in &card.components {
         if c.max > 0 {
             let _ = writeln!(out, "  {:<16} {:>4} / {}", c.title, c.points, c.max);
@@ -61,11 +67,27 @@ pub fn text(card: &ScoreCard, scenario: &Scenario, seed: u64, backend: Backend) 
             let _ = writeln!(out, "  {}", refusal(r, scenario));
         }
     }
+    if !card.faults.is_empty() {
+        let _ = writeln!(out, "Faults of the range ({}):", card.faults.len());
+        for f in &card.faults {
+            let _ = writeln!(
+                out,
+                "  at live {:.1} s: {}",
+                live_s(f.t_ms, scenario),
+                f.text
+            );
+        }
+    }
     out
+}
+
+/// Seconds into the live phase (negative in the warm-up).
+fn live_s(t_ms: bulkhead_engine::Millis, scenario: &Scenario) -> f64 {
+    (t_ms as f64 - scenario.timing.warmup_ms() as f64) / 1000.0
 }
 
 /// One refused command, timed in the live phase as a defender file writes it.
 pub fn refusal(r: &RefusedCommand, scenario: &Scenario) -> String {
-    let live_s = (r.t_ms as f64 - scenario.timing.warmup_ms() as f64) / 1000.0;
+    let live_s = live_s(r.t_ms, scenario);
     format!("at live {live_s:.1} s: {}: {}", r.command, r.why)
 }

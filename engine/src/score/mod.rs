@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
-use crate::observation::Millis;
-use crate::record::RecordLine;
+use crate::observation::{LifecycleState, LogEvent, Millis, Observation, ObservationBody};
+use crate::record::{LabFault, RecordLine};
 
 pub use crate::involvement::{involved, involved_in_attack, involved_in_attack_with, path};
 pub use history::RefusedCommand;
@@ -135,6 +135,20 @@ pub struct ScoreCard {
     /// Commands the session refused, with why (a script's typo, a triage too early).
     #[serde(default)]
     pub refused: Vec<RefusedCommand>,
+    /// What the range itself lived through (a container it restored, the lab unreachable and
+    /// the clock held): the score is read knowing it, and none of it is held against anyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<LabFaultNote>,
+    /// Why the session ended before its time (the lab was lost): the score is partial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
+}
+
+/// A fault of the range at a moment of the session, as the card names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabFaultNote {
+    pub t_ms: Millis,
+    pub text: String,
 }
 
 impl ScoreCard {
@@ -245,7 +259,44 @@ pub fn score(
         timeline,
         facts,
         refused: h.refused,
+        faults: lab_faults(lines, upto.unwrap_or(Millis::MAX)),
+        partial: lines.iter().find_map(|l| match l {
+            RecordLine::Fault {
+                fault: LabFault::Lost { why },
+                ..
+            } => Some(why.clone()),
+            _ => None,
+        }),
     }
+}
+
+/// The range's own faults up to `upto`: containers it restored, and the lab unreachable.
+fn lab_faults(lines: &[RecordLine], upto: Millis) -> Vec<LabFaultNote> {
+    lines
+        .iter()
+        .take_while(|l| l.t_ms().is_none_or(|t| t <= upto))
+        .filter_map(|l| {
+            let text = match l {
+                RecordLine::Fault { fault, .. } => fault.text(),
+                RecordLine::Observation(Observation {
+                    body:
+                        ObservationBody::Event(LogEvent::Lifecycle {
+                            service,
+                            state: LifecycleState::Restored,
+                        }),
+                    ..
+                }) => format!(
+                    "{service} died with no cause the range knows of and the lab restored it; \
+                     the outage is not counted against you"
+                ),
+                _ => return None,
+            };
+            Some(LabFaultNote {
+                t_ms: l.t_ms()?,
+                text,
+            })
+        })
+        .collect()
 }
 
 /// The hints component: hints the trainee asked for, hints and costed whispers from a mentor,

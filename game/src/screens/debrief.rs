@@ -231,6 +231,7 @@ fn draw(
                             });
                         });
                         ui.add_space(6.0);
+                        range_faults(ui, card, warmup_ms);
                         theme::card().show(ui, |ui| {
                             ui.set_width(ui.available_width());
                             theme::heading(ui, "What happened");
@@ -374,4 +375,30 @@ fn timeline(ui: &mut egui::Ui, moments: &[Moment], warmup_ms: u64, live_s: u32) 
             ui.label(&m.text);
         });
     }
+}
+
+/// What the range itself lived through (a container it restored, the lab unreachable), and
+/// whether the score is partial: nothing here is held against the trainee, and they should
+/// know it. Nothing is drawn for a session without faults.
+fn range_faults(ui: &mut egui::Ui, card: &bulkhead_engine::ScoreCard, warmup_ms: u64) {
+    if card.faults.is_empty() && card.partial.is_none() {
+        return;
+    }
+    theme::card().show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        theme::heading(ui, "Faults of the range");
+        if let Some(why) = &card.partial {
+            ui.label(
+                egui::RichText::new(format!(
+                    "Partial score: the session ended before its time ({why})."
+                ))
+                .color(BAD),
+            );
+        }
+        for f in &card.faults {
+            let at = theme::clock((f.t_ms as f64 - warmup_ms as f64) / 1000.0);
+            ui.label(egui::RichText::new(format!("{at}  {}", f.text)).color(DIM));
+        }
+    });
+    ui.add_space(6.0);
 }

@@ -1,0 +1,163 @@
+//! A session whose lab stops answering: it holds its clock and refuses mitigations while held,
+//! says so in the record (`fault` lines), runs on where it stopped, and, when the lab is lost,
+//! ends early with a partial card that names the fault. The lab here is the simulated one
+//! behind a health the test scripts; the Docker lab's own detection is tested on a real daemon
+//! (`labs/tests/daemon.rs`).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bulkhead_engine::action::{Command, Effect, Mitigation};
+use bulkhead_engine::format::{self, Loaded};
+use bulkhead_engine::observation::{EntityRef, Millis};
+use bulkhead_engine::record::{LabFault, Record, RecordLine};
+use bulkhead_engine::{Backend, Lab, LabHealth, LabOutput, MemoryRecord, Pacing, Session, SimLab};
+
+/// The simulated lab, with a health the test sets between ticks.
+struct Scripted {
+    inner: SimLab,
+    health: Arc<Mutex<LabHealth>>,
+}
+
+impl Lab for Scripted {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+    fn pacing(&self) -> Pacing {
+        self.inner.pacing()
+    }
+    fn apply(&mut self, now: Millis, effect: &Effect) {
+        self.inner.apply(now, effect);
+    }
+    fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>) {
+        self.inner.advance(until, out);
+    }
+    fn health(&mut self) -> LabHealth {
+        self.health.lock().unwrap().clone()
+    }
+}
+
+fn load(id: &str) -> Loaded {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root)
+        .unwrap_or_else(|e| panic!("{id} does not load: {e}"))
+}
+
+fn session() -> (Session, Arc<Mutex<LabHealth>>, MemoryRecord) {
+    let loaded = load("stolen-credentials");
+    let health = Arc::new(Mutex::new(LabHealth::Up));
+    let lab = Scripted {
+        inner: SimLab::new(loaded.topology.clone(), &loaded.scenario, 1),
+        health: health.clone(),
+    };
+    let buffer = MemoryRecord::default();
+    let session = Session::new(
+        loaded.scenario,
+        loaded.topology,
+        Box::new(lab),
+        1,
+        buffer.writer(),
+    );
+    (session, health, buffer)
+}
+
+fn faults(session: &Session) -> Vec<(Millis, LabFault)> {
+    (session.record_lines().iter())
+        .filter_map(|l| match l {
+            RecordLine::Fault { t_ms, fault } => Some((*t_ms, fault.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rescore(record: &Record) -> bulkhead_engine::ScoreCard {
+    bulkhead_engine::score(&record.scenario, &record.topology, &record.lines, None)
+}
+
+fn block() -> Command {
+    Command::Mitigate(Mitigation::Block {
+        source: "203.0.113.9".into(),
+    })
+}
+
+#[test]
+fn a_held_lab_stops_the_clock_refuses_mitigations_and_runs_on_where_it_stopped() {
+    let (mut session, health, buffer) = session();
+    session.begin();
+    let live = session.scenario().timing.warmup_ms();
+    while session.now() < live + 10_000 && session.tick() {}
+    let stopped_at = session.now();
+    *health.lock().unwrap() = LabHealth::Held {
+        why: "Docker does not answer".into(),
+        for_s: 1.0,
+    };
+    for _ in 0..40 {
+        assert!(session.tick(), "a held session is not over");
+    }
+    assert_eq!(session.now(), stopped_at, "session time stood still");
+    assert_eq!(session.held(), Some("Docker does not answer"));
+    let refused = session.submit(block()).unwrap_err();
+    assert!(refused.0.contains("cannot be reached"), "{}", refused.0);
+    // Triage and attribution need no lab.
+    session
+        .submit(Command::Attribute {
+            entity: EntityRef::Source("203.0.113.9".into()),
+        })
+        .unwrap();
+    *health.lock().unwrap() = LabHealth::Held {
+        why: "Docker does not answer".into(),
+        for_s: 4.5,
+    };
+    session.tick();
+    *health.lock().unwrap() = LabHealth::Up;
+    assert!(session.tick());
+    assert!(session.now() > stopped_at, "the clock runs on");
+    assert_eq!(session.held(), None);
+    session.submit(block()).unwrap();
+    assert_eq!(
+        faults(&session),
+        vec![
+            (
+                stopped_at,
+                LabFault::Held {
+                    why: "Docker does not answer".into()
+                }
+            ),
+            (stopped_at, LabFault::Resumed { held_s: 4.5 }),
+        ]
+    );
+    while session.tick() {}
+    let card = session.score().cloned().unwrap();
+    assert_eq!(card.partial, None, "a session that went on is whole");
+    assert_eq!(card.faults.len(), 2, "{:?}", card.faults);
+    assert!(card.faults[0].text.contains("clock is held"));
+    assert!(card.faults[1].text.contains("4.5 s"));
+    // The record reads back with its fault lines, and rescores the same.
+    let record = Record::from_reader(buffer.bytes().as_slice(), "held.jsonl").unwrap();
+    assert_eq!(rescore(&record).faults, card.faults);
+}
+
+#[test]
+fn a_lost_lab_ends_the_session_early_with_a_partial_card() {
+    let (mut session, health, buffer) = session();
+    session.begin();
+    let live = session.scenario().timing.warmup_ms();
+    while session.now() < live + 30_000 && session.tick() {}
+    let lost_at = session.now();
+    *health.lock().unwrap() = LabHealth::Lost {
+        why: "Docker does not answer, for more than 60 s".into(),
+    };
+    assert!(!session.tick(), "a lost lab ends the session");
+    assert!(session.is_over());
+    assert_eq!(session.now(), lost_at);
+    let card = session.score().cloned().unwrap();
+    let why = card.partial.as_deref().expect("the card is partial");
+    assert!(why.contains("more than 60 s"), "{why}");
+    assert!(
+        (card.faults.iter()).any(|f| f.t_ms == lost_at && f.text.contains("ended early")),
+        "{:?}",
+        card.faults
+    );
+    let record = Record::from_reader(buffer.bytes().as_slice(), "lost.jsonl").unwrap();
+    assert_eq!(rescore(&record).partial, card.partial);
+}
