@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
+use bollard::models::EventMessage;
 use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
 use bulkhead_engine::action::{EXFILTRATION_PATH, EXFILTRATION_PORT};
 use bulkhead_engine::format::scenario::Scenario;
@@ -17,25 +18,31 @@ use bulkhead_engine::format::topology::{Role, Service, Topology};
 use bulkhead_engine::observation::LifecycleState;
 use bulkhead_engine::reach;
 use bulkhead_engine::{
-    Action, Backend, Cause, Effect, EffectKind, Lab, LabOutput, LabTimings, LogEvent, Metrics,
-    Millis, Mitigation, Observation, ObservationBody, Origin, Outcome,
+    Action, Backend, Cause, Effect, EffectKind, Lab, LabHealth, LabOutput, LabTimings, LogEvent,
+    Metrics, Millis, Mitigation, Observation, ObservationBody, Origin, Outcome,
 };
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::drive::{self, Done, Labd};
+use recovery::{held_in_labd, restore, until_docker_answers, watch_daemon};
+
+mod recovery;
 use crate::error::LabError;
 use crate::movement;
 use crate::spec::{LabOptions, RunningLab, SERVICE_PORT};
 use crate::telemetry::{
-    CgroupRates, CgroupSample, Clock, Evidence, LabdLine, NetCounters, held_by_limits,
+    self, CgroupRates, CgroupSample, Evidence, HeldClock, LabdLine, NetCounters, held_by_limits,
     metrics_from_stats, parse_labd_line,
 };
 
 /// Docker's stats stream opens only when labd's own metrics lines (at least once a second)
 /// stopped this long ago: a paused container, or a labd that died.
 const LABD_METRICS_STALE: Duration = Duration::from_millis(1500);
+
+/// The longest `advance` (or a held session) sleeps before it looks at the daemon again.
+const ADVANCE_SLICE: Duration = Duration::from_millis(100);
 
 /// How often a running hostile job is judged (the outcome lines in the record).
 const JUDGE_EVERY: Duration = Duration::from_secs(1);
@@ -111,7 +118,13 @@ struct Shared {
     docker: Docker,
     lab: RunningLab,
     topology: Arc<Topology>,
-    clock: Clock,
+    /// Held while the daemon cannot be reached (see `recovery`).
+    clock: HeldClock,
+    /// Why the daemon cannot be reached, while it cannot.
+    unreachable: Mutex<Option<String>>,
+    /// The trainee's confirmed mitigations that labd holds in memory, in order: applied again
+    /// when a container holding them starts afresh.
+    kept: Mutex<Vec<Mitigation>>,
     labd: Labd,
     tx: Mutex<Sender<LabOutput>>,
     jobs: Mutex<Vec<RunningJob>>,
@@ -128,6 +141,16 @@ struct Shared {
 }
 
 impl Shared {
+    fn set_unreachable(&self, why: Option<String>) {
+        if let Ok(mut unreachable) = self.unreachable.lock() {
+            *unreachable = why;
+        }
+    }
+
+    fn kept_mitigations(&self) -> Vec<Mitigation> {
+        self.kept.lock().map(|k| k.clone()).unwrap_or_default()
+    }
+
     fn emit(&self, out: LabOutput) {
         if let Ok(tx) = self.tx.lock() {
             let _ = tx.send(out);
@@ -338,6 +361,15 @@ impl Shared {
 
     /// After it: what it confirmed becomes the service's known state.
     fn confirm(&self, m: &Mitigation, ok: bool) {
+        let held_in_labd = [Role::Web, Role::Gateway, Role::Firewall]
+            .into_iter()
+            .any(|role| held_in_labd(role, m));
+        if ok
+            && held_in_labd
+            && let Ok(mut kept) = self.kept.lock()
+        {
+            kept.push(m.clone());
+        }
         let target = m.target();
         self.update_hop(target.name(), |h| {
             h.ending = None;
@@ -434,6 +466,10 @@ pub struct DockerLab {
     tasks: Vec<JoinHandle<()>>,
     down: bool,
     timings: LabTimings,
+    /// How long the daemon may stay unreachable before the session is lost.
+    unreachable_limit: Duration,
+    /// How long the lab may live (its reaper label): the longest a late teardown waits.
+    ttl: Duration,
 }
 
 impl std::fmt::Debug for DockerLab {
@@ -497,7 +533,9 @@ impl DockerLab {
             docker,
             lab,
             topology,
-            clock: Clock::start(options.time_scale),
+            clock: HeldClock::start(options.time_scale),
+            unreachable: Mutex::new(None),
+            kept: Mutex::new(Vec::new()),
             labd: Labd::new(),
             tx: Mutex::new(tx),
             jobs: Mutex::new(Vec::new()),
@@ -520,6 +558,7 @@ impl DockerLab {
             }
         }
         tasks.push(tokio::spawn(follow_events(shared.clone())));
+        tasks.push(tokio::spawn(watch_daemon(shared.clone())));
         drop(_guard);
         Ok(DockerLab {
             runtime,
@@ -530,6 +569,8 @@ impl DockerLab {
             tasks,
             down: false,
             timings,
+            unreachable_limit: options.unreachable_limit,
+            ttl: options.ttl,
         })
     }
 
@@ -568,7 +609,17 @@ impl DockerLab {
             .runtime
             .block_on(crate::lab_down::lab_down(&shared.docker, &shared.lab));
         self.timings.down_s = Some(started.elapsed().as_secs_f64());
-        result.map(|_| ()).map_err(|e| e.to_string())
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if self.shared.clock.held_for().is_some() => {
+                recovery::take_down_when_docker_answers(&shared, self.ttl);
+                Err(format!(
+                    "{e}; Docker does not answer, so the lab is taken down once it does (or by \
+                     the reaper at the next start, if this process has ended by then)"
+                ))
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -599,9 +650,14 @@ impl Lab for DockerLab {
     }
 
     fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>) {
-        let deadline = self.shared.clock.instant_of(until);
-        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
+        // Wait in short slices: if the daemon stops answering meanwhile, the clock is held
+        // and the session should hear of it now, not when the wait would have ended.
+        while self.shared.clock.held_for().is_none() {
+            let deadline = self.shared.clock.instant_of(until);
+            match deadline.checked_duration_since(Instant::now()) {
+                Some(wait) => std::thread::sleep(wait.min(ADVANCE_SLICE)),
+                None => break,
+            }
         }
         self.pending.extend(self.rx.try_iter());
         let t_of = |o: &LabOutput| match o {
@@ -619,6 +675,29 @@ impl Lab for DockerLab {
             }
             self.released = t;
             out.push(o);
+        }
+    }
+
+    fn health(&mut self) -> LabHealth {
+        let Some(held) = self.shared.clock.held_for() else {
+            return LabHealth::Up;
+        };
+        let why = (self.shared.unreachable.lock().ok())
+            .and_then(|u| u.clone())
+            .unwrap_or_else(|| "Docker does not answer".into());
+        if held > self.unreachable_limit {
+            return LabHealth::Lost {
+                why: format!(
+                    "{why}, for more than {} s",
+                    self.unreachable_limit.as_secs()
+                ),
+            };
+        }
+        // The session asks again at once: wait here, as `advance` would have.
+        std::thread::sleep(ADVANCE_SLICE);
+        LabHealth::Held {
+            why,
+            for_s: held.as_secs_f64(),
         }
     }
 
@@ -1280,14 +1359,11 @@ fn has_previous_sample(sample: &bollard::models::ContainerStatsResponse) -> bool
 /// The stats stream ends when the container stops: report it idle until it runs again.
 async fn report_if_stopped(shared: &Shared, service: &str, container: &str) {
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let running = shared
-        .docker
-        .inspect_container(container, None)
-        .await
-        .ok()
-        .and_then(|i| i.state)
-        .and_then(|s| s.running)
-        .unwrap_or(false);
+    // A daemon that does not answer says nothing of the container: report nothing then.
+    let Ok(inspect) = shared.docker.inspect_container(container, None).await else {
+        return;
+    };
+    let running = inspect.state.and_then(|s| s.running).unwrap_or(false);
     if !running {
         let idle = bulkhead_engine::Metrics {
             service: service.to_owned(),
@@ -1304,36 +1380,9 @@ async fn report_if_stopped(shared: &Shared, service: &str, container: &str) {
     }
 }
 
-/// Docker events of this session's containers: lifecycle changes and exec sessions.
-/// Start a container again that died with no cause the range knows of and, for a company
-/// service (`tell`), say so in the record and to the trainee (`Restored`). Its labd starts
-/// afresh: sessions and keys it held are gone, as after any restart.
-async fn restore(shared: Arc<Shared>, service: String, container: String, tell: bool) {
-    let started = Instant::now();
-    match shared.docker.start_container(&container, None).await {
-        Ok(()) => {
-            tracing::warn!(
-                service,
-                took_ms = started.elapsed().as_millis() as u64,
-                "a lab container died with no cause the range knows of; the lab restored it"
-            );
-            if tell {
-                shared.observe(
-                    shared.clock.now(),
-                    LogEvent::Lifecycle {
-                        service,
-                        state: LifecycleState::Restored,
-                    },
-                );
-            }
-        }
-        Err(e) => tracing::warn!(
-            service,
-            "a lab container died and could not be restored: {e}"
-        ),
-    }
-}
-
+/// Docker events of this session's containers (lifecycle changes and exec sessions), for the
+/// lab's whole life: a daemon that went away ends the stream, which is opened again once it
+/// answers, from the last event handled.
 async fn follow_events(shared: Arc<Shared>) {
     let filters = HashMap::from([
         ("type".to_string(), vec!["container".to_string()]),
@@ -1342,108 +1391,131 @@ async fn follow_events(shared: Arc<Shared>) {
             vec![format!("{}={}", crate::labels::SESSION, shared.lab.session)],
         ),
     ]);
-    let options = EventsOptionsBuilder::default().filters(&filters).build();
-    let mut stream = shared.docker.events(Some(options));
     let by_id: HashMap<String, String> = shared
         .lab
         .containers
         .iter()
         .map(|(s, c)| (c.id.clone(), s.clone()))
         .collect();
-    while let Some(Ok(event)) = stream.next().await {
-        let Some(actor) = event.actor else { continue };
-        let Some(service) = actor.id.as_ref().and_then(|id| by_id.get(id)) else {
-            continue;
-        };
-        let action = event.action.unwrap_or_default();
-        let verb = action.split(':').next().unwrap_or_default().trim();
-        if !shared.company(service) {
-            // The range's own containers (traffic, attacker) are not the trainee's to see, but
-            // a session without them is no session: one that dies is started again, quietly.
-            if verb == "die" {
-                let id = actor.id.clone().unwrap_or_default();
-                tokio::spawn(restore(shared.clone(), service.clone(), id, false));
-            }
-            continue;
-        }
-        let t = shared.clock.now();
-        let state = match verb {
-            "start" => Some(LifecycleState::Started),
-            "die" => Some(LifecycleState::Died),
-            "oom" => Some(LifecycleState::OomKilled),
-            "pause" => Some(LifecycleState::Paused),
-            "unpause" => Some(LifecycleState::Unpaused),
-            "exec_start" => {
-                let exec_id = actor
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get("execID"))
-                    .cloned()
-                    .unwrap_or_default();
-                let audit = shared
-                    .execs
-                    .lock()
-                    .ok()
-                    .and_then(|mut e| e.remove(&exec_id));
-                // Docker runs the image's HEALTHCHECK as an exec every second: not a session.
-                if audit.is_none() && action.contains(HEALTHCHECK) {
+    // Docker's time of the last event handled (ns since the epoch): a stream opened again
+    // starts there, and skips what it repeats.
+    let mut last_ns = i64::try_from(telemetry::unix_ms_now())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000);
+    loop {
+        let since = format!("{}.{:09}", last_ns / 1_000_000_000, last_ns % 1_000_000_000);
+        let options = EventsOptionsBuilder::default()
+            .filters(&filters)
+            .since(&since)
+            .build();
+        let mut stream = shared.docker.events(Some(options));
+        while let Some(Ok(event)) = stream.next().await {
+            if let Some(t) = event.time_nano {
+                if t <= last_ns {
                     continue;
                 }
-                let (identity, command, trace) = match audit {
-                    // The driver's own `labd ctl`: plumbing, not a session.
-                    Some(None) => continue,
-                    Some(Some((identity, command, effect))) => (identity, command, Some(effect)),
-                    // Someone outside the range opened it: still worth an event.
-                    None => (
-                        "unknown".to_string(),
-                        action.trim_start_matches("exec_start:").trim().to_string(),
-                        None,
-                    ),
-                };
-                shared.observe(
-                    t,
-                    LogEvent::Exec {
-                        service: service.clone(),
-                        identity,
-                        command,
-                        trace,
-                    },
-                );
-                None
+                last_ns = t;
             }
-            _ => None,
-        };
-        if let Some(state) = state {
-            match state {
-                LifecycleState::OomKilled => {
-                    shared.update_hop(service, |h| h.oom = true);
-                    let cause = Cause::OomKilled {
-                        service: service.clone(),
-                    };
-                    shared.end_jobs(service, "container OOM-killed", Some(cause));
-                }
-                LifecycleState::Died => {
-                    // A stop or restart under way (or done) did it; otherwise nobody we know.
-                    let hop = shared.hop(service);
-                    let cause = hop.ending.clone().or_else(|| hop.halted(service));
-                    if cause.is_none() {
-                        // Killed from outside, or crashed: nothing the trainee or the scenario
-                        // did, so the lab brings it back rather than lose the session to it.
-                        let id = actor.id.clone().unwrap_or_default();
-                        tokio::spawn(restore(shared.clone(), service.clone(), id, true));
-                    }
-                    shared.end_jobs(service, "container died", cause);
-                }
-                LifecycleState::Started => shared.update_hop(service, |h| h.oom = false),
-                _ => {}
+            on_event(&shared, &by_id, event);
+        }
+        until_docker_answers(&shared).await;
+    }
+}
+
+/// One Docker event of a lab container.
+fn on_event(shared: &Arc<Shared>, by_id: &HashMap<String, String>, event: EventMessage) {
+    let Some(actor) = event.actor else { return };
+    let Some(service) = actor.id.as_ref().and_then(|id| by_id.get(id)) else {
+        return;
+    };
+    let action = event.action.unwrap_or_default();
+    let verb = action.split(':').next().unwrap_or_default().trim();
+    if !shared.company(service) {
+        // The range's own containers (traffic, attacker) are not the trainee's to see, but
+        // a session without them is no session: one that dies is started again, quietly.
+        if verb == "die" {
+            let id = actor.id.clone().unwrap_or_default();
+            tokio::spawn(restore(shared.clone(), service.clone(), id, false));
+        }
+        return;
+    }
+    let t = shared.clock.now();
+    let state = match verb {
+        "start" => Some(LifecycleState::Started),
+        "die" => Some(LifecycleState::Died),
+        "oom" => Some(LifecycleState::OomKilled),
+        "pause" => Some(LifecycleState::Paused),
+        "unpause" => Some(LifecycleState::Unpaused),
+        "exec_start" => {
+            let exec_id = actor
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get("execID"))
+                .cloned()
+                .unwrap_or_default();
+            let audit = shared
+                .execs
+                .lock()
+                .ok()
+                .and_then(|mut e| e.remove(&exec_id));
+            // Docker runs the image's HEALTHCHECK as an exec every second: not a session.
+            if audit.is_none() && action.contains(HEALTHCHECK) {
+                return;
             }
+            let (identity, command, trace) = match audit {
+                // The driver's own `labd ctl`: plumbing, not a session.
+                Some(None) => return,
+                Some(Some((identity, command, effect))) => (identity, command, Some(effect)),
+                // Someone outside the range opened it: still worth an event.
+                None => (
+                    "unknown".to_string(),
+                    action.trim_start_matches("exec_start:").trim().to_string(),
+                    None,
+                ),
+            };
             shared.observe(
                 t,
-                LogEvent::Lifecycle {
+                LogEvent::Exec {
                     service: service.clone(),
-                    state,
+                    identity,
+                    command,
+                    trace,
                 },
             );
+            None
         }
+        _ => None,
+    };
+    if let Some(state) = state {
+        match state {
+            LifecycleState::OomKilled => {
+                shared.update_hop(service, |h| h.oom = true);
+                let cause = Cause::OomKilled {
+                    service: service.clone(),
+                };
+                shared.end_jobs(service, "container OOM-killed", Some(cause));
+            }
+            LifecycleState::Died => {
+                // A stop or restart under way (or done) did it; otherwise nobody we know.
+                let hop = shared.hop(service);
+                let cause = hop.ending.clone().or_else(|| hop.halted(service));
+                if cause.is_none() {
+                    // Killed from outside, or crashed: nothing the trainee or the scenario
+                    // did, so the lab brings it back rather than lose the session to it.
+                    let id = actor.id.clone().unwrap_or_default();
+                    tokio::spawn(restore(shared.clone(), service.clone(), id, true));
+                }
+                shared.end_jobs(service, "container died", cause);
+            }
+            LifecycleState::Started => shared.update_hop(service, |h| h.oom = false),
+            _ => {}
+        }
+        shared.observe(
+            t,
+            LogEvent::Lifecycle {
+                service: service.clone(),
+                state,
+            },
+        );
     }
 }

@@ -12,6 +12,9 @@ pub struct LabOptions {
     pub ttl: Duration,
     /// Session time runs this many times faster than wall time (1 = real time).
     pub time_scale: f64,
+    /// How long the Docker daemon may stay unreachable (wall time) while the session holds its
+    /// clock, before the session ends with a partial score.
+    pub unreachable_limit: Duration,
 }
 
 impl Default for LabOptions {
@@ -19,6 +22,7 @@ impl Default for LabOptions {
         LabOptions {
             ttl: Duration::from_secs(2 * 3600),
             time_scale: 1.0,
+            unreachable_limit: Duration::from_secs(60),
         }
     }
 }

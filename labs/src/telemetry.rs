@@ -57,6 +57,95 @@ impl Clock {
     }
 }
 
+impl Clock {
+    /// Move the start later by `d`: session time stood still for `d` of wall time.
+    fn delay(&mut self, d: Duration) {
+        self.started += d;
+        self.started_unix_ms += d.as_millis() as u64;
+    }
+}
+
+/// A lab's clock that can be held: while the lab's engine cannot be reached, session time
+/// stands still, and it runs on from there once the engine answers again.
+#[derive(Debug)]
+pub struct HeldClock {
+    inner: std::sync::Mutex<(Clock, Option<Instant>)>,
+}
+
+impl HeldClock {
+    /// Session time 0 is now.
+    pub fn start(scale: f64) -> Self {
+        HeldClock {
+            inner: std::sync::Mutex::new((Clock::start(scale), None)),
+        }
+    }
+
+    /// The clock as if it ran on now, and since when it is held.
+    fn read(&self) -> (Clock, Option<Instant>) {
+        match self.inner.lock() {
+            Ok(inner) => *inner,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    /// The clock with the hold so far taken out: what it will read once released now.
+    fn released(&self) -> Clock {
+        let (mut clock, held) = self.read();
+        if let Some(since) = held {
+            clock.delay(since.elapsed());
+        }
+        clock
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.read().0.scale()
+    }
+
+    /// Session time now (while held: when the hold began).
+    pub fn now(&self) -> Millis {
+        self.released().now()
+    }
+
+    /// Session time of a Unix timestamp in ms.
+    pub fn of_unix_ms(&self, ts_ms: u64) -> Millis {
+        self.released().of_unix_ms(ts_ms)
+    }
+
+    /// The wall instant when the session reaches `t`, if the clock runs on from now.
+    pub fn instant_of(&self, t: Millis) -> Instant {
+        self.released().instant_of(t)
+    }
+
+    pub fn wall_seconds(&self, session_s: u32) -> u32 {
+        self.read().0.wall_seconds(session_s)
+    }
+
+    /// Stop session time now (no change if it is held already).
+    pub fn hold(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.1.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// How long it has been held, if it is.
+    pub fn held_for(&self) -> Option<Duration> {
+        self.read().1.map(|since| since.elapsed())
+    }
+
+    /// Let session time run on from where it stopped; returns how long it stood still.
+    pub fn release(&self) -> Duration {
+        let Ok(mut inner) = self.inner.lock() else {
+            return Duration::ZERO;
+        };
+        let Some(since) = inner.1.take() else {
+            return Duration::ZERO;
+        };
+        let held = since.elapsed();
+        inner.0.delay(held);
+        held
+    }
+}
+
 /// One labd log line, understood.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LabdLine {
@@ -403,6 +492,33 @@ pub fn held_by_limits(st: &ContainerStatsResponse) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_clock_stands_still_and_runs_on_from_where_it_stopped() {
+        // 100× so that a few wall milliseconds are many session ones.
+        let clock = HeldClock::start(100.0);
+        std::thread::sleep(Duration::from_millis(20));
+        clock.hold();
+        let at = clock.now();
+        assert!(at >= 2_000, "{at}");
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(clock.now(), at, "held: no session time passes");
+        // A line stamped during the hold maps to no later than the hold's start.
+        assert!(clock.of_unix_ms(unix_ms_now()) <= at + 100);
+        let held = clock.release();
+        assert!(held >= Duration::from_millis(30), "{held:?}");
+        let after = clock.now();
+        assert!(
+            (at..at + 1_000).contains(&after),
+            "runs on from {at}, not from {after} (the 3,000 ms of the hold are taken out)"
+        );
+        assert_eq!(clock.held_for(), None);
+        assert_eq!(
+            clock.release(),
+            Duration::ZERO,
+            "releasing twice is harmless"
+        );
+    }
 
     fn judged(line: &str) -> (Option<Cause>, Option<Evidence>) {
         match parse_labd_line(line) {

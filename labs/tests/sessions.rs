@@ -251,20 +251,57 @@ fn scenario_on_docker(id: &str) -> Option<Vec<RecordLine>> {
     Some(idle_lines)
 }
 
+/// What the gateway in container `id` blocks, asked of its control API (at its address now:
+/// a restored container may have a new one).
+fn gateway_blocks(id: &str) -> Vec<String> {
+    let inspect = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+            id,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout).to_string();
+    let ip = text
+        .split_whitespace()
+        .next()
+        .expect("the gateway has an address");
+    let url = format!("http://{ip}:{}/blocks", bulkhead_labs::spec::CONTROL_PORT);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() })
+}
+
+/// A lifecycle state of a service the record says it reached at or after `from`, and when.
+fn lifecycle_at(lines: &[RecordLine], of: &str, state: LifecycleState, from: u64) -> Option<u64> {
+    lines.iter().find_map(|l| match l {
+        RecordLine::Observation(Observation {
+            t_ms,
+            body: ObservationBody::Event(LogEvent::Lifecycle { service, state: s }),
+        }) if service == of && *s == state && *t_ms >= from => Some(*t_ms),
+        _ => None,
+    })
+}
+
 #[test]
-fn a_container_killed_from_outside_is_restored_and_its_telemetry_goes_on() {
-    let test = "a_container_killed_from_outside_is_restored";
+fn a_container_killed_or_crashed_is_restored_with_its_mitigations_and_its_telemetry_goes_on() {
+    let test = "a_container_killed_or_crashed_is_restored";
     if !docker_here(test) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let loaded = load("stolen-credentials").variant(SEED).unwrap();
     let lab = docker_lab_of(&loaded, TIME_SCALE);
-    let web = lab.running().containers["web"].id.clone();
+    let id_of = |service: &str| lab.running().containers[service].id.clone();
+    let (web, gateway) = (id_of("web"), id_of("gateway"));
     // The range's own traffic container: killed too, it must come back, unseen by the trainee.
     let traffic = (loaded.topology.services.iter())
         .find(|s| s.range_only && s.role == Role::Traffic)
-        .map(|s| lab.running().containers[&s.id].id.clone())
+        .map(|s| id_of(&s.id))
         .expect("the range has a traffic container");
     let mut session = Session::new(
         loaded.scenario.clone(),
@@ -275,43 +312,67 @@ fn a_container_killed_from_outside_is_restored_and_its_telemetry_goes_on() {
     );
     let live = loaded.scenario.timing.warmup_ms();
     session.begin();
+    while session.now() < live + 10_000 && session.tick() {}
+    // A block the trainee confirmed lives in the gateway's labd: a crash must not undo it.
+    let blocked = "198.51.100.77";
+    session
+        .submit(bulkhead_engine::Command::Mitigate(Mitigation::Block {
+            source: blocked.into(),
+        }))
+        .unwrap();
     while session.now() < live + 20_000 && session.tick() {}
-    // Killed by someone outside the range: not a trainee's action, not the scenario's.
+    assert_eq!(gateway_blocks(&gateway), vec![blocked.to_string()]);
+    // Killed by someone outside the range, and labd crashing in the gateway: neither is a
+    // trainee's action nor the scenario's.
     let killed = std::process::Command::new("docker")
         .args(["kill", &web, &traffic])
         .output()
         .unwrap();
     assert!(killed.status.success(), "{killed:?}");
+    let crashed = std::process::Command::new("docker")
+        .args(["exec", &gateway, "/labd", "ctl", "/crash", "{}"])
+        .output()
+        .unwrap();
     let killed_at = session.now();
     while session.now() < live + 120_000 && session.tick() {}
-    for container in [&web, &traffic] {
+    for container in [&web, &traffic, &gateway] {
         let inspect = std::process::Command::new("docker")
             .args(["inspect", "-f", "{{.State.Running}}", container])
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
     }
+    let exit = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.RestartCount}}",
+            &gateway,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        gateway_blocks(&gateway),
+        vec![blocked.to_string()],
+        "the restored gateway blocks what the trainee blocked ({crashed:?}, {exit:?})"
+    );
     let lines = session.record_lines().to_vec();
     session.finish();
 
-    let web_lifecycle = |state: LifecycleState| {
-        lines.iter().find_map(|l| match l {
-            RecordLine::Observation(Observation {
-                t_ms,
-                body: ObservationBody::Event(LogEvent::Lifecycle { service, state: s }),
-            }) if service == "web" && *s == state && *t_ms >= killed_at => Some(*t_ms),
-            _ => None,
-        })
-    };
-    let died = web_lifecycle(LifecycleState::Died).expect("the record says web died");
-    let restored = web_lifecycle(LifecycleState::Restored).expect("the lab restored web");
-    assert!(restored >= died);
-    // A figure for the closing note, shown with --nocapture.
-    let _ = writeln!(
-        std::io::stderr(),
-        "figure: a killed web container restored {:.1} wall s after the kill",
-        (restored - killed_at) as f64 / 1000.0 / TIME_SCALE
-    );
+    for service in ["web", "gateway"] {
+        let died = lifecycle_at(&lines, service, LifecycleState::Died, killed_at)
+            .unwrap_or_else(|| panic!("the record says {service} died"));
+        let restored = lifecycle_at(&lines, service, LifecycleState::Restored, killed_at)
+            .unwrap_or_else(|| panic!("the lab restored {service}"));
+        assert!(restored >= died);
+        // A figure for the closing note, shown with --nocapture.
+        let _ = writeln!(
+            std::io::stderr(),
+            "figure: {service} restored {:.1} wall s after the fault",
+            (restored - killed_at) as f64 / 1000.0 / TIME_SCALE
+        );
+    }
+    let restored = lifecycle_at(&lines, "web", LifecycleState::Restored, killed_at).unwrap();
     // Its logs are followed again: the company's logins and requests to web after it.
     let served_after = lines
         .iter()
@@ -342,7 +403,7 @@ fn a_container_killed_from_outside_is_restored_and_its_telemetry_goes_on() {
         reported_after > 10,
         "{reported_after} benign outcomes after the restore"
     );
-    // Only the company's container is the trainee's to hear of.
+    // Only the company's containers are the trainee's to hear of.
     let restores = (lines.iter())
         .filter(|l| {
             matches!(
@@ -357,7 +418,15 @@ fn a_container_killed_from_outside_is_restored_and_its_telemetry_goes_on() {
             )
         })
         .count();
-    assert_eq!(restores, 1);
+    assert_eq!(restores, 2);
+    // The score card names both, and holds neither against the trainee.
+    let card = bulkhead_engine::score(&loaded.scenario, &loaded.topology, &lines, None);
+    let named: Vec<&str> = (card.faults.iter()).map(|f| f.text.as_str()).collect();
+    assert_eq!(named.len(), 2, "{named:?}");
+    assert!(
+        named.iter().any(|t| t.starts_with("gateway died")),
+        "{named:?}"
+    );
 }
 
 #[test]

@@ -170,6 +170,8 @@ pub async fn serve_both<S, SF, C, CF>(
         async move {
             if req.path == pivot::PATH {
                 pivot::answer(&me, &req).await
+            } else if req.path == CRASH_PATH {
+                crash(&req)
             } else {
                 control(req).await
             }
@@ -184,6 +186,28 @@ pub async fn serve_both<S, SF, C, CF>(
         _ = service_task => {}
         _ = control_task => {}
     }
+}
+
+/// `POST /crash` on the control API, from inside the container only (`labd ctl /crash {}`):
+/// labd exits at once with `CRASH_EXIT`, as a crash would, so that the range's recovery from a
+/// dead agent can be tried on purpose (a fault-injection tool, not a feature of any role).
+pub const CRASH_PATH: &str = "/crash";
+
+/// The exit status of a crash on request (70: `EX_SOFTWARE`).
+pub const CRASH_EXIT: i32 = 70;
+
+fn crash(req: &Req) -> Resp {
+    if req.method != Method::POST {
+        return http::not_found();
+    }
+    if !req.peer.ip().is_loopback() {
+        return http::text(
+            StatusCode::FORBIDDEN,
+            "a crash is asked from inside the container",
+        );
+    }
+    eprintln!("labd: crashing on request ({CRASH_PATH})");
+    std::process::exit(CRASH_EXIT);
 }
 
 /// The service API of roles that have none: `/healthz`, and `404` for the rest.

@@ -1,0 +1,214 @@
+//! How a Docker lab lives through faults of its engine, as a reconcile loop would: a container
+//! that died from outside the range is started again; when the daemon stops answering, the lab
+//! holds its clock (the session waits), and once it answers again the lab puts back what a
+//! restart undid (containers started, pauses, the mitigations labd keeps in memory) before
+//! session time runs on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bulkhead_engine::format::topology::Role;
+use bulkhead_engine::observation::LifecycleState;
+use bulkhead_engine::{LogEvent, Mitigation};
+
+use super::{Shared, mitigate, refresh_address};
+use crate::drive;
+
+/// How often the daemon is asked whether it answers.
+const PING_EVERY: Duration = Duration::from_millis(500);
+
+/// A ping unanswered this long counts as no answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Pings missed in a row before the lab holds its clock: one slow answer from a busy daemon is
+/// not an outage.
+const MISSES_TO_HOLD: u32 = 2;
+
+/// How long a restored container's labd may take to answer before the mitigations it kept
+/// are given up on (they are retried until then).
+const REAPPLY_FOR: Duration = Duration::from_secs(10);
+
+/// Ask the daemon whether it answers, every half second, for the lab's whole life: hold the
+/// clock when it stops, re-sync and release it when it answers again.
+pub(super) async fn watch_daemon(shared: Arc<Shared>) {
+    let mut missed = 0;
+    loop {
+        tokio::time::sleep(PING_EVERY).await;
+        match ping(&shared).await {
+            Err(why) => {
+                missed += 1;
+                if missed >= MISSES_TO_HOLD && shared.clock.held_for().is_none() {
+                    tracing::warn!(session = %shared.lab.session, "{why}: the lab holds its clock");
+                    shared.set_unreachable(Some(why));
+                    shared.clock.hold();
+                }
+            }
+            Ok(()) => {
+                missed = 0;
+                if shared.clock.held_for().is_some() {
+                    let started = Instant::now();
+                    resync(&shared).await;
+                    let held = shared.clock.release();
+                    shared.set_unreachable(None);
+                    tracing::warn!(
+                        session = %shared.lab.session,
+                        held_s = held.as_secs_f64(),
+                        resync_ms = started.elapsed().as_millis() as u64,
+                        "Docker answers again: the lab re-synced and its clock runs on"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// One ping, with why it failed.
+async fn ping(shared: &Shared) -> Result<(), String> {
+    match tokio::time::timeout(PING_TIMEOUT, shared.docker.ping()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("Docker does not answer: {e}")),
+        Err(_) => Err(format!(
+            "Docker did not answer within {} s",
+            PING_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Wait until the daemon answers again (a stream it ended is opened again then).
+pub(super) async fn until_docker_answers(shared: &Shared) {
+    while ping(shared).await.is_err() {
+        tokio::time::sleep(PING_EVERY / 2).await;
+    }
+}
+
+/// After the daemon came back: every container the trainee did not stop runs again (a
+/// restarted daemon stopped them all), and those the trainee paused are paused again.
+async fn resync(shared: &Arc<Shared>) {
+    for (service, container) in &shared.lab.containers {
+        let Ok(inspect) = shared.docker.inspect_container(&container.id, None).await else {
+            continue;
+        };
+        let state = inspect.state.unwrap_or_default();
+        let hop = shared.hop(service);
+        if hop.stopped {
+            continue;
+        }
+        if !state.running.unwrap_or(false) {
+            // Whatever ran in it is gone, and nobody in the range is to blame.
+            shared.end_jobs(service, "container died", None);
+            let tell = shared.company(service);
+            restore(shared.clone(), service.clone(), container.id.clone(), tell).await;
+        }
+        if hop.paused && !state.paused.unwrap_or(false) {
+            let again = drive::set_state(&shared.docker, &container.id, "pause").await;
+            if let Err(e) = again {
+                tracing::warn!(service, "a paused container could not be paused again: {e}");
+            }
+        }
+    }
+}
+
+/// Start a container again that died with no cause the range knows of and, for a company
+/// service (`tell`), say so in the record and to the trainee (`Restored`). Its labd starts
+/// afresh: sessions and keys it held are gone, as after any restart, but the trainee's
+/// mitigations it held are applied again.
+pub(super) async fn restore(shared: Arc<Shared>, service: String, container: String, tell: bool) {
+    let started = Instant::now();
+    match shared.docker.start_container(&container, None).await {
+        Ok(()) => {
+            tracing::warn!(
+                service,
+                took_ms = started.elapsed().as_millis() as u64,
+                "a lab container died with no cause the range knows of; the lab restored it"
+            );
+            if tell {
+                shared.observe(
+                    shared.clock.now(),
+                    LogEvent::Lifecycle {
+                        service: service.clone(),
+                        state: LifecycleState::Restored,
+                    },
+                );
+            }
+            refresh_address(&shared, &service).await;
+            reapply(&shared, &service).await;
+        }
+        Err(e) => tracing::warn!(
+            service,
+            "a lab container died and could not be restored: {e}"
+        ),
+    }
+}
+
+/// The trainee's confirmed mitigations that labd holds in memory at a service of `role`:
+/// lost when its container starts again, so the lab applies them again.
+pub(super) fn held_in_labd(role: Role, m: &Mitigation) -> bool {
+    match m {
+        Mitigation::Revoke { .. } => role == Role::Web,
+        Mitigation::Block { .. } | Mitigation::Unblock { .. } => role == Role::Gateway,
+        Mitigation::Segment { .. } | Mitigation::Unsegment { .. } => role == Role::Firewall,
+        _ => false,
+    }
+}
+
+/// Apply again, in the order they were confirmed, the mitigations the restarted labd of
+/// `service` held, retrying while it starts up.
+async fn reapply(shared: &Shared, service: &str) {
+    let Some(role) = shared.topology.service(service).map(|s| s.role) else {
+        return;
+    };
+    let kept: Vec<Mitigation> = shared
+        .kept_mitigations()
+        .into_iter()
+        .filter(|m| held_in_labd(role, m))
+        .collect();
+    for m in kept {
+        let deadline = Instant::now() + REAPPLY_FOR;
+        loop {
+            match mitigate(shared, &m).await {
+                Ok(_) => break,
+                Err(e) if Instant::now() >= deadline => {
+                    tracing::warn!(service, "{} could not be applied again: {e}", m.summary());
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+}
+
+/// A lab whose teardown failed while the daemon was away is taken down once it answers again,
+/// from a thread of its own (the lab's runtime is going away), for up to `ttl`. If this process
+/// ends first, its labels let the reaper remove the lab at the next start.
+pub(super) fn take_down_when_docker_answers(shared: &Shared, ttl: Duration) {
+    let (docker, lab) = (shared.docker.clone(), shared.lab.clone());
+    let spawned = std::thread::Builder::new()
+        .name("bulkhead-late-teardown".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let deadline = Instant::now() + ttl;
+                while Instant::now() < deadline {
+                    match crate::lab_down::lab_down(&docker, &lab).await {
+                        Ok(report) => {
+                            tracing::warn!(
+                                session = %lab.session,
+                                containers = report.containers.len(),
+                                "Docker answers again: the lab was taken down"
+                            );
+                            return;
+                        }
+                        Err(_) => tokio::time::sleep(PING_EVERY * 2).await,
+                    }
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("the lab will be left to the reaper: {e}");
+    }
+}
