@@ -3,6 +3,7 @@
 
 use crate::action::{Effect, Outcome};
 use crate::observation::{Millis, Observation};
+use crate::record::LabFault;
 
 /// What a lab reports back while it runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -11,6 +12,29 @@ pub enum LabOutput {
     Observation(Observation),
     /// The result of an effect as its actor saw it: goes to the record (for scoring) only.
     Outcome(Outcome),
+    /// A fault of the range the lab met and repaired (a lab network removed under it): goes to
+    /// the record, the trainee's notices and the card.
+    Fault { t_ms: Millis, fault: LabFault },
+}
+
+impl LabOutput {
+    /// When it happened, in session time.
+    pub fn t_ms(&self) -> Millis {
+        match self {
+            LabOutput::Observation(obs) => obs.t_ms,
+            LabOutput::Outcome(o) => o.t_ms,
+            LabOutput::Fault { t_ms, .. } => *t_ms,
+        }
+    }
+
+    /// Move it to a later time (a line that arrived late keeps the record in time order).
+    pub fn set_t_ms(&mut self, t: Millis) {
+        match self {
+            LabOutput::Observation(obs) => obs.t_ms = t,
+            LabOutput::Outcome(o) => o.t_ms = t,
+            LabOutput::Fault { t_ms, .. } => *t_ms = t,
+        }
+    }
 }
 
 /// How a lab's clock relates to the wall clock.

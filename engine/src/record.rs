@@ -101,6 +101,9 @@ pub enum LabFault {
     Resumed { held_s: f64 },
     /// It stayed unreachable past the limit: the session ended here, its score partial.
     Lost { why: String },
+    /// The network of `zone` was removed from outside the range: the lab made it again and
+    /// reconnected `services` (those the trainee had not cut off it).
+    NetworkRestored { zone: String, services: Vec<String> },
 }
 
 impl LabFault {
@@ -118,6 +121,15 @@ impl LabFault {
             LabFault::Lost { why } => format!(
                 "the lab stayed unreachable ({why}): the session ended early and its score is \
                  partial"
+            ),
+            LabFault::NetworkRestored { zone, services } => format!(
+                "the {zone} network was removed from outside the range (not your doing); the lab \
+                 made it again and reconnected {}; connections open on it were lost",
+                if services.is_empty() {
+                    "nothing (every service on it was cut off by you)".to_string()
+                } else {
+                    services.join(", ")
+                }
             ),
         }
     }

@@ -589,6 +589,7 @@ impl Session {
                 }
                 self.write(RecordLine::Outcome(outcome));
             }
+            LabOutput::Fault { t_ms, fault } => self.write(RecordLine::Fault { t_ms, fault }),
         }
     }
 

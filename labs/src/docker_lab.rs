@@ -26,7 +26,9 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::drive::{self, Done, Labd};
-use recovery::{held_in_labd, restore, until_docker_answers, watch_daemon};
+use recovery::{
+    follow_network_events, held_in_labd, network_specs, restore, until_docker_answers, watch_daemon,
+};
 
 mod recovery;
 use crate::error::LabError;
@@ -125,6 +127,10 @@ struct Shared {
     /// The trainee's confirmed mitigations that labd holds in memory, in order: applied again
     /// when a container holding them starts afresh.
     kept: Mutex<Vec<Mitigation>>,
+    /// Zone → its network's id now (a network removed from outside is made again, new id).
+    networks: Mutex<BTreeMap<String, String>>,
+    /// Zone → how to make its network again.
+    network_specs: BTreeMap<String, bollard::models::NetworkCreateRequest>,
     labd: Labd,
     tx: Mutex<Sender<LabOutput>>,
     jobs: Mutex<Vec<RunningJob>>,
@@ -144,6 +150,19 @@ impl Shared {
     fn set_unreachable(&self, why: Option<String>) {
         if let Ok(mut unreachable) = self.unreachable.lock() {
             *unreachable = why;
+        }
+    }
+
+    /// Zone → network id, as they are now.
+    fn networks(&self) -> BTreeMap<String, String> {
+        (self.networks.lock().ok())
+            .map(|n| n.clone())
+            .unwrap_or_else(|| self.lab.networks.clone())
+    }
+
+    fn set_network(&self, zone: &str, id: String) {
+        if let Ok(mut networks) = self.networks.lock() {
+            networks.insert(zone.to_string(), id);
         }
     }
 
@@ -494,7 +513,7 @@ impl DockerLab {
             .enable_all()
             .build()
             .map_err(|e| LabError::Runtime(e.to_string()))?;
-        let (docker, lab, image_took) = runtime.block_on(async {
+        let (docker, lab, image_took, network_specs) = runtime.block_on(async {
             let docker = crate::docker::connect().await?;
             progress("removing leftovers of earlier runs");
             crate::reaper::reap(&docker).await?;
@@ -503,7 +522,8 @@ impl DockerLab {
             let lab =
                 crate::lab_up::lab_up(&docker, &topology, scenario, options, &image.reference)
                     .await?;
-            Ok::<_, LabError>((docker, lab, image.took))
+            let specs = network_specs(&docker, &lab.networks).await;
+            Ok::<_, LabError>((docker, lab, image.took, specs))
         })?;
         let timings = LabTimings {
             image_s: Some(image_took.as_secs_f64()),
@@ -517,6 +537,7 @@ impl DockerLab {
             timings.line().unwrap_or_default()
         ));
         let (tx, rx) = channel();
+        let networks = lab.networks.clone();
         let addresses = lab
             .containers
             .iter()
@@ -536,6 +557,8 @@ impl DockerLab {
             clock: HeldClock::start(options.time_scale),
             unreachable: Mutex::new(None),
             kept: Mutex::new(Vec::new()),
+            networks: Mutex::new(networks),
+            network_specs,
             labd: Labd::new(),
             tx: Mutex::new(tx),
             jobs: Mutex::new(Vec::new()),
@@ -559,6 +582,7 @@ impl DockerLab {
         }
         tasks.push(tokio::spawn(follow_events(shared.clone())));
         tasks.push(tokio::spawn(watch_daemon(shared.clone())));
+        tasks.push(tokio::spawn(follow_network_events(shared.clone())));
         drop(_guard);
         Ok(DockerLab {
             runtime,
@@ -660,19 +684,12 @@ impl Lab for DockerLab {
             }
         }
         self.pending.extend(self.rx.try_iter());
-        let t_of = |o: &LabOutput| match o {
-            LabOutput::Observation(obs) => obs.t_ms,
-            LabOutput::Outcome(o) => o.t_ms,
-        };
-        self.pending.sort_by_key(t_of);
-        let ready = self.pending.partition_point(|o| t_of(o) <= until);
+        self.pending.sort_by_key(LabOutput::t_ms);
+        let ready = self.pending.partition_point(|o| o.t_ms() <= until);
         for mut o in self.pending.drain(..ready) {
             // Lines that arrive late keep the record in time order.
-            let t = t_of(&o).max(self.released);
-            match &mut o {
-                LabOutput::Observation(obs) => obs.t_ms = t,
-                LabOutput::Outcome(oc) => oc.t_ms = t,
-            }
+            let t = o.t_ms().max(self.released);
+            o.set_t_ms(t);
             self.released = t;
             out.push(o);
         }
@@ -1074,7 +1091,7 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
     };
     match m {
         Mitigation::Isolate { .. } => {
-            drive::isolate(docker, container()?, &shared.lab.networks).await
+            drive::isolate(docker, container()?, &shared.networks()).await
         }
         Mitigation::Reconnect { .. } => {
             let zones = shared
@@ -1083,7 +1100,7 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
                 .map(|s| s.zones.clone())
                 .unwrap_or_default();
             let result =
-                drive::reconnect(docker, container()?, service, &zones, &shared.lab.networks).await;
+                drive::reconnect(docker, container()?, service, &zones, &shared.networks()).await;
             refresh_address(shared, service).await;
             result
         }
@@ -1132,7 +1149,7 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
             .await
         }
         Mitigation::Detach { zone, .. } => {
-            let result = drive::detach(docker, container()?, zone, &shared.lab.networks).await;
+            let result = drive::detach(docker, container()?, zone, &shared.networks()).await;
             // The driver may have been reaching its control API on that network.
             refresh_address(shared, service).await;
             result
@@ -1141,7 +1158,7 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
             if shared.hop(service).isolated {
                 return Err(bulkhead_engine::sim::ISOLATED_NOT_ATTACHED.into());
             }
-            let networks = &shared.lab.networks;
+            let networks = &shared.networks();
             let result = drive::attach(docker, container()?, service, zone, networks).await;
             refresh_address(shared, service).await;
             result

@@ -11,7 +11,7 @@ use bulkhead_engine::defender::{Bot, Idle};
 use bulkhead_engine::format::topology::Role;
 use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::LifecycleState;
-use bulkhead_engine::record::{Record, RecordLine};
+use bulkhead_engine::record::{LabFault, Record, RecordLine};
 use bulkhead_engine::replay::Replay;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
@@ -427,6 +427,109 @@ fn a_container_killed_or_crashed_is_restored_with_its_mitigations_and_its_teleme
         named.iter().any(|t| t.starts_with("gateway died")),
         "{named:?}"
     );
+}
+
+fn docker_out(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_lab_network_removed_from_outside_is_made_again_and_its_services_reconnected() {
+    let test = "a_lab_network_removed_from_outside";
+    if !docker_here(test) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let loaded = load("stolen-credentials").variant(SEED).unwrap();
+    let lab = docker_lab_of(&loaded, TIME_SCALE);
+    let network = docker_out(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.Name}}",
+        &lab.running().networks["data"],
+    ]);
+    let (web, datastore) = (
+        lab.running().containers["web"].id.clone(),
+        lab.running().containers["datastore"].id.clone(),
+    );
+    let session_id = lab.running().session.clone();
+    let mut session = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        Box::new(lab),
+        SEED,
+        bulkhead_engine::RecordWriter::discard(),
+    );
+    let live = loaded.scenario.timing.warmup_ms();
+    session.begin();
+    while session.now() < live + 10_000 && session.tick() {}
+    // Docker removes no network a container is on: whoever removes it disconnects them first.
+    for container in [&web, &datastore] {
+        docker_out(&["network", "disconnect", "-f", &network, container]);
+    }
+    docker_out(&["network", "rm", &network]);
+    let removed_at = session.now();
+    while session.now() < live + 60_000 && session.tick() {}
+
+    for container in [&web, &datastore] {
+        let on = docker_out(&[
+            "inspect",
+            "-f",
+            "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}",
+            container,
+        ]);
+        assert!(on.split_whitespace().any(|n| n == network), "{on}");
+    }
+    let lines = session.record_lines().to_vec();
+    let restored = (lines.iter())
+        .find_map(|l| match l {
+            RecordLine::Fault {
+                t_ms,
+                fault: LabFault::NetworkRestored { zone, services },
+            } => Some((*t_ms, zone.clone(), services.clone())),
+            _ => None,
+        })
+        .expect("the record says the lab made the network again");
+    assert_eq!(
+        (restored.1.as_str(), restored.2.clone()),
+        ("data", vec!["web".to_string(), "datastore".to_string()])
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "figure: a removed lab network made again {:.1} wall s after its removal",
+        (restored.0.saturating_sub(removed_at)) as f64 / 1000.0 / TIME_SCALE
+    );
+    // The company's reads reach the datastore again.
+    let reads_after = (lines.iter())
+        .filter(|l| {
+            matches!(l, RecordLine::Observation(Observation {
+                t_ms,
+                body: ObservationBody::Event(LogEvent::DataAccess { .. }),
+            }) if *t_ms > restored.0 + 2_000)
+        })
+        .count();
+    assert!(reads_after > 5, "{reads_after} datastore reads after");
+    let card = bulkhead_engine::score(&loaded.scenario, &loaded.topology, &lines, None);
+    assert!(
+        (card.faults.iter()).any(|f| f.text.contains("data network was removed")),
+        "{:?}",
+        card.faults
+    );
+    session.finish();
+    let left = docker_out(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label={}={session_id}", bulkhead_labs::labels::SESSION),
+    ]);
+    assert_eq!(left, "", "the network made again goes with the lab");
 }
 
 #[test]

@@ -2,14 +2,20 @@
 //! that died from outside the range is started again; when the daemon stops answering, the lab
 //! holds its clock (the session waits), and once it answers again the lab puts back what a
 //! restart undid (containers started, pauses, the mitigations labd keeps in memory) before
-//! session time runs on.
+//! session time runs on; a lab network removed under it is made again.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bollard::Docker;
+use bollard::models::{EndpointSettings, Ipam, NetworkConnectRequest, NetworkCreateRequest};
+use bollard::query_parameters::EventsOptionsBuilder;
 use bulkhead_engine::format::topology::Role;
 use bulkhead_engine::observation::LifecycleState;
-use bulkhead_engine::{LogEvent, Mitigation};
+use bulkhead_engine::record::LabFault;
+use bulkhead_engine::{LabOutput, LogEvent, Mitigation};
+use futures_util::StreamExt;
 
 use super::{Shared, mitigate, refresh_address};
 use crate::drive;
@@ -211,4 +217,114 @@ pub(super) fn take_down_when_docker_answers(shared: &Shared, ttl: Duration) {
     if let Err(e) = spawned {
         tracing::warn!("the lab will be left to the reaper: {e}");
     }
+}
+
+/// How to make a zone's network again as `lab_up` made it (name, subnet, labels, bridge
+/// name), read back from Docker when the lab comes up.
+pub(super) async fn network_specs(
+    docker: &Docker,
+    networks: &BTreeMap<String, String>,
+) -> BTreeMap<String, NetworkCreateRequest> {
+    let mut specs = BTreeMap::new();
+    for (zone, id) in networks {
+        let Ok(made) = docker.inspect_network(id, None).await else {
+            continue;
+        };
+        let request = NetworkCreateRequest {
+            name: made.name.unwrap_or_default(),
+            driver: made.driver,
+            internal: made.internal,
+            enable_ipv6: made.enable_ipv6,
+            labels: made.labels,
+            options: made.options,
+            ipam: made.ipam.map(|ipam| Ipam {
+                config: ipam.config,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        specs.insert(zone.clone(), request);
+    }
+    specs
+}
+
+/// Docker's `destroy` events of networks, for the lab's whole life: a network of this lab
+/// removed by anyone but the lab (whose teardown stops this task first) is made again.
+pub(super) async fn follow_network_events(shared: Arc<Shared>) {
+    let filters = HashMap::from([
+        ("type".to_string(), vec!["network".to_string()]),
+        ("event".to_string(), vec!["destroy".to_string()]),
+    ]);
+    loop {
+        let options = EventsOptionsBuilder::default().filters(&filters).build();
+        let mut stream = shared.docker.events(Some(options));
+        while let Some(Ok(event)) = stream.next().await {
+            let name = (event.actor.and_then(|a| a.attributes))
+                .and_then(|attributes| attributes.get("name").cloned());
+            let zone = (shared.network_specs.iter())
+                .find(|(_, spec)| Some(&spec.name) == name.as_ref())
+                .map(|(zone, _)| zone.clone());
+            if let Some(zone) = zone {
+                restore_network(&shared, &zone).await;
+            }
+        }
+        until_docker_answers(&shared).await;
+    }
+}
+
+/// Make the network of `zone` again and connect every service of the zone to it, but those the
+/// trainee cut off it (isolated, or detached from the zone); tell the record which (only the
+/// company's: the range's own machinery is not the trainee's to see).
+async fn restore_network(shared: &Shared, zone: &str) {
+    let started = Instant::now();
+    let Some(request) = shared.network_specs.get(zone) else {
+        return;
+    };
+    let id = match shared.docker.create_network(request.clone()).await {
+        Ok(created) => created.id,
+        Err(e) => {
+            tracing::warn!(zone, "a removed lab network could not be made again: {e}");
+            return;
+        }
+    };
+    shared.set_network(zone, id.clone());
+    let mut reconnected = Vec::new();
+    for service in &shared.topology.services {
+        let hop = shared.hop(&service.id);
+        let cut_off = hop.isolated || hop.detached.contains(zone);
+        let Some(container) = shared.container(&service.id) else {
+            continue;
+        };
+        if !service.zones.iter().any(|z| z == zone) || cut_off {
+            continue;
+        }
+        let connect = NetworkConnectRequest {
+            container: container.to_string(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(vec![service.id.clone()]),
+                ..Default::default()
+            }),
+        };
+        match shared.docker.connect_network(&id, connect).await {
+            Ok(()) => {
+                refresh_address(shared, &service.id).await;
+                if !service.range_only {
+                    reconnected.push(service.id.clone());
+                }
+            }
+            Err(e) => tracing::warn!(service = service.id, zone, "not reconnected: {e}"),
+        }
+    }
+    tracing::warn!(
+        zone,
+        took_ms = started.elapsed().as_millis() as u64,
+        "a lab network was removed from outside the range; the lab made it again"
+    );
+    shared.emit(LabOutput::Fault {
+        t_ms: shared.clock.now(),
+        fault: LabFault::NetworkRestored {
+            zone: zone.to_string(),
+            services: reconnected,
+        },
+    });
 }
