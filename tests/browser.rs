@@ -742,6 +742,17 @@ async fn mentor_page_whispers_and_fires_an_inject() {
         }
     })
     .await;
+    // Every telemetry source in full, for the mentor: web's logs among them, lines counted.
+    let web_logs = browser
+        .js(
+            "const r = document.querySelector('#mentor table.telemetry tr[data-source=\"web logs\"]'); return r ? Number(r.children[1].textContent) : null;",
+            vec![],
+        )
+        .await;
+    assert!(
+        web_logs.as_u64().is_some_and(|n| n > 0),
+        "web logs: {web_logs}"
+    );
     // Each alert row: its id, its text, the truth the mentor sees and the trainee's verdict.
     let alert_rows = "return Array.from(document.querySelectorAll('#mentor table.alerts tr[data-alert]')).map(r => [r.dataset.alert, r.textContent, (r.querySelector('span.truth') || {}).textContent, (r.querySelector('td.verdict') || {}).textContent]);";
     let before = browser.js(alert_rows, vec![]).await;

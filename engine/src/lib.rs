@@ -16,6 +16,7 @@ pub mod replay;
 pub mod score;
 pub mod session;
 pub mod sim;
+pub mod telemetry;
 
 pub use action::{
     Action, AlertRef, Cause, Command, Effect, EffectKind, Mitigation, Origin, Outcome, Verdict,

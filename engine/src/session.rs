@@ -24,6 +24,7 @@ use crate::observation::{
 pub use crate::phase::Phase;
 use crate::record::{LabFault, RECORD_VERSION, RecordLine, RecordWriter, content_hash};
 use crate::score::{ScoreCard, score};
+use crate::telemetry::TelemetryHealth;
 pub use mentor::{EXTEND_MAX_S, WHISPER_MAX_CHARS, WHISPER_MAX_COST, Whisper};
 
 /// Session time advanced per tick.
@@ -168,6 +169,10 @@ pub struct Session {
     lab_error: Option<String>,
     /// The lab cannot be reached: why, and for how long so far (wall seconds, as it said).
     held: Option<(String, f64)>,
+    /// How well the lab's telemetry reaches the session, per source.
+    telemetry: TelemetryHealth,
+    /// The moment of the last line the lab yielded, as stamped (lines stay in time order).
+    ingested_ms: Millis,
 }
 
 impl std::fmt::Debug for Session {
@@ -246,6 +251,8 @@ impl Session {
             final_score: None,
             lab_error: None,
             held: None,
+            telemetry: TelemetryHealth::default(),
+            ingested_ms: 0,
         };
         let header = RecordLine::Header {
             record_version: RECORD_VERSION,
@@ -418,7 +425,7 @@ impl Session {
         let mut outputs = std::mem::take(&mut self.outputs);
         self.lab.advance(until, &mut outputs);
         for output in outputs.drain(..) {
-            self.ingest(output);
+            self.ingest(output, until);
         }
         self.outputs = outputs;
         self.now = until;
@@ -464,6 +471,11 @@ impl Session {
             t_ms: self.now,
             fault,
         });
+    }
+
+    /// How well the lab's telemetry reaches the session, per source.
+    pub fn telemetry(&self) -> &TelemetryHealth {
+        &self.telemetry
     }
 
     /// Why the lab cannot be reached, while the session holds its clock for it.
@@ -567,7 +579,17 @@ impl Session {
         }
     }
 
-    fn ingest(&mut self, output: LabOutput) {
+    /// Take in what the lab yielded on the way from `self.now` to `until`.
+    fn ingest(&mut self, mut output: LabOutput, until: Millis) {
+        // How late it came is measured from its own moment; then, so that the record stays in
+        // time order, a late line is stamped no earlier than the last one taken in.
+        let late = match &output {
+            LabOutput::Observation(obs) => self.telemetry.observe(obs, self.now, until),
+            _ => None,
+        };
+        let t = output.t_ms().max(self.ingested_ms);
+        output.set_t_ms(t);
+        self.ingested_ms = t;
         match output {
             LabOutput::Observation(obs) => {
                 self.track(&obs);
@@ -575,7 +597,7 @@ impl Session {
                 self.detector.observe(&obs, &mut detections);
                 self.write(RecordLine::Observation(obs));
                 for d in detections.drain(..) {
-                    self.detection(d);
+                    self.detection(d, late);
                 }
                 self.detections = detections;
             }
@@ -593,9 +615,11 @@ impl Session {
         }
     }
 
-    fn detection(&mut self, d: Detection) {
+    /// A detection of an observation that reached the session `late` ms after its moment.
+    fn detection(&mut self, d: Detection, late: Option<Millis>) {
         match d {
-            Detection::New(alert) => {
+            Detection::New(mut alert) => {
+                alert.late_ms = late;
                 self.alert_index.insert(alert.id, self.alerts.len());
                 self.alerts.push(AlertEntry {
                     count: 1,

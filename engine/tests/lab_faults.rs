@@ -1,6 +1,7 @@
 //! A session whose lab stops answering: it holds its clock and refuses mitigations while held,
 //! says so in the record (`fault` lines), runs on where it stopped, and, when the lab is lost,
-//! ends early with a partial card that names the fault. The lab here is the simulated one
+//! ends early with a partial card that names the fault. A lab whose telemetry lags: the session
+//! counts late lines per source and marks the alerts late evidence opened. The lab here is the simulated one
 //! behind a health the test scripts; the Docker lab's own detection is tested on a real daemon
 //! (`labs/tests/daemon.rs`).
 
@@ -11,6 +12,7 @@ use bulkhead_engine::action::{Command, Effect, Mitigation};
 use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::{EntityRef, Millis};
 use bulkhead_engine::record::{LabFault, Record, RecordLine};
+use bulkhead_engine::telemetry::Feed;
 use bulkhead_engine::{Backend, Lab, LabHealth, LabOutput, MemoryRecord, Pacing, Session, SimLab};
 
 /// The simulated lab, with a health the test sets between ticks.
@@ -160,4 +162,105 @@ fn a_lost_lab_ends_the_session_early_with_a_partial_card() {
     );
     let record = Record::from_reader(buffer.bytes().as_slice(), "lost.jsonl").unwrap();
     assert_eq!(rescore(&record).partial, card.partial);
+}
+
+/// The simulated lab, holding back everything it observes during `window` (session time) and
+/// yielding it all at the window's end, stamped with its own moments: telemetry that lagged.
+struct Lagging {
+    inner: SimLab,
+    window: std::ops::Range<Millis>,
+    held_back: Vec<LabOutput>,
+}
+
+impl Lab for Lagging {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+    fn pacing(&self) -> Pacing {
+        self.inner.pacing()
+    }
+    fn apply(&mut self, now: Millis, effect: &Effect) {
+        self.inner.apply(now, effect);
+    }
+    fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>) {
+        let mut now = Vec::new();
+        self.inner.advance(until, &mut now);
+        if self.window.contains(&until) {
+            self.held_back.append(&mut now);
+        } else {
+            out.append(&mut self.held_back);
+            out.append(&mut now);
+        }
+    }
+}
+
+#[test]
+fn telemetry_that_lags_is_counted_per_source_and_named_on_the_alerts_it_opened() {
+    let loaded = load("stolen-credentials");
+    let live = loaded.scenario.timing.warmup_ms();
+    // The first 90 s of the live phase reach the session 90 s late, all at once.
+    let lab = Lagging {
+        inner: SimLab::new(loaded.topology.clone(), &loaded.scenario, 1),
+        window: live..live + 90_000,
+        held_back: Vec::new(),
+    };
+    let mut session = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        Box::new(lab),
+        1,
+        bulkhead_engine::RecordWriter::discard(),
+    );
+    session.begin();
+    while session.now() < live + 120_000 && session.tick() {}
+    let sources = session.telemetry().sources();
+    let web_logs = (sources.iter())
+        .find(|s| s.service == "web" && s.feed == Feed::Logs)
+        .expect("web's logs are a source");
+    assert!(
+        web_logs.late > 0 && web_logs.late <= web_logs.lines,
+        "{web_logs:?}"
+    );
+    assert!(web_logs.worst_lag_ms >= 85_000, "{web_logs:?}");
+    // On time before the window: the warm-up's lines were not late.
+    assert!(web_logs.late < web_logs.lines);
+    let alerts = session.alerts();
+    let late: Vec<_> = (alerts.iter())
+        .filter(|a| a.alert.late_ms.is_some())
+        .collect();
+    assert!(
+        !late.is_empty(),
+        "an alert opened by the held-back lines says so"
+    );
+    assert!((late.iter()).all(|a| a.alert.t_ms < live + 90_000));
+    assert!(
+        (alerts.iter()).all(|a| a.alert.late_ms.is_none() || a.alert.t_ms >= live),
+        "no warm-up alert is late"
+    );
+}
+
+#[test]
+fn the_simulated_lab_is_never_late() {
+    for id in [
+        "stolen-credentials",
+        "resource-exhaustion",
+        "insider-access",
+        "poisoned-pdf",
+    ] {
+        let loaded = load(id);
+        let lab = SimLab::new(loaded.topology.clone(), &loaded.scenario, 7);
+        let mut session = Session::new(
+            loaded.scenario.clone(),
+            loaded.topology.clone(),
+            Box::new(lab),
+            7,
+            bulkhead_engine::RecordWriter::discard(),
+        );
+        session.run(&mut bulkhead_engine::defender::Bot::default(), |_| {});
+        let late: Vec<_> = (session.telemetry().sources().into_iter())
+            .filter(|s| s.late > 0 || s.worst_lag_ms > 0)
+            .collect();
+        assert!(late.is_empty(), "{id}: {late:?}");
+        assert!((session.alerts().iter()).all(|a| a.alert.late_ms.is_none()));
+    }
 }

@@ -8,6 +8,7 @@ use bulkhead_engine::format::scenario::Hint;
 use bulkhead_engine::observation::{LogEvent, MetricKind};
 use bulkhead_engine::record::RecordLine;
 use bulkhead_engine::session::{AlertEntry, LogLine, MitigationEntry, ServiceStatus};
+use bulkhead_engine::telemetry::SourceHealth;
 use bulkhead_engine::{
     Backend, DefenderView, EntityRef, Millis, ObservationBody, Phase, Session, TraineeBrief,
 };
@@ -67,6 +68,13 @@ pub struct Snapshot {
     pub next_hint_cost: Option<u32>,
     pub traffic: Vec<EdgeTraffic>,
     pub lab_error: Option<String>,
+    /// Why the lab cannot be reached, while the session holds its clock for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    /// How well the lab's telemetry reaches the session, per source (the trainee's indicator
+    /// shows only the sources lagging now; a mentor sees them all).
+    #[serde(default)]
+    pub telemetry: Vec<SourceHealth>,
 }
 
 impl Snapshot {
@@ -137,6 +145,8 @@ pub fn snapshot(session: &Session, paused: bool, traffic: &TrafficMeter) -> Snap
         hints_left: session.hints_left(),
         traffic: traffic.edges(session.now()),
         lab_error: session.lab_error().map(str::to_string),
+        held: session.held().map(str::to_string),
+        telemetry: session.telemetry().sources(),
     }
 }
 

@@ -481,7 +481,6 @@ pub struct DockerLab {
     shared: Arc<Shared>,
     rx: Receiver<LabOutput>,
     pending: Vec<LabOutput>,
-    released: Millis,
     tasks: Vec<JoinHandle<()>>,
     down: bool,
     timings: LabTimings,
@@ -589,7 +588,6 @@ impl DockerLab {
             shared,
             rx,
             pending: Vec::new(),
-            released: 0,
             tasks,
             down: false,
             timings,
@@ -685,14 +683,10 @@ impl Lab for DockerLab {
         }
         self.pending.extend(self.rx.try_iter());
         self.pending.sort_by_key(LabOutput::t_ms);
+        // A line stamped before what the session has shown already is late: the session counts
+        // it so and stamps it in order.
         let ready = self.pending.partition_point(|o| o.t_ms() <= until);
-        for mut o in self.pending.drain(..ready) {
-            // Lines that arrive late keep the record in time order.
-            let t = o.t_ms().max(self.released);
-            o.set_t_ms(t);
-            self.released = t;
-            out.push(o);
-        }
+        out.extend(self.pending.drain(..ready));
     }
 
     fn health(&mut self) -> LabHealth {

@@ -62,6 +62,10 @@ pub struct Alert {
     /// Request id of the observation that opened the alert, when it had one.
     pub trace: Option<u64>,
     pub signal: Signal,
+    /// How late the evidence that opened it reached the session (telemetry lagged), when it
+    /// was late: the trainee could not have seen it sooner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_ms: Option<Millis>,
 }
 
 /// What the detector says about an observation.
@@ -376,6 +380,7 @@ impl Detector {
         let label = metric.label();
         let rule = format!("anomaly.{}", metric_key(metric));
         let alert = Alert {
+            late_ms: None,
             id: 0,
             t_ms,
             title: format!("{} of {} far above its baseline", label, entity.name()),
@@ -617,6 +622,7 @@ impl Detector {
                 ),
             };
             let alert = Alert {
+                late_ms: None,
                 id: 0,
                 t_ms,
                 rule: format!("novelty.{}", novelty_key(dim)),
@@ -674,6 +680,7 @@ impl Detector {
             }
             related.retain(|r| *r != entity);
             fired.push(Alert {
+                late_ms: None,
                 id: 0,
                 t_ms,
                 rule: format!("rule.{}", rule.id),

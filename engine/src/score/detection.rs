@@ -25,11 +25,24 @@ pub(super) fn score(h: &History, scenario: &Scenario, facts: &mut Facts) -> Vec<
         return vec![line(0.0, not_detected(h))];
     };
     facts.detected_ms = Some(t);
-    let took = t.saturating_sub(h.attack_start_ms);
+    // Evidence that reached the trainee late could not be escalated sooner: that wait is the
+    // telemetry's, not theirs.
+    let late = (h.alerts.get(&id)).and_then(|(alert, _)| alert.late_ms);
+    facts.detection_late_ms = late;
+    let took = t
+        .saturating_sub(h.attack_start_ms)
+        .saturating_sub(late.unwrap_or(0));
     let mut text = format!(
         "escalated alert #{id} {} after the attack began (par {par} s)",
         secs(took)
     );
+    if let Some(late) = late {
+        text.push_str(&format!(
+            "; its evidence reached you {} late (telemetry lagged), so it is timed from when \
+             you could see it",
+            secs(late)
+        ));
+    }
     if h.verdicts.get(&id).is_some_and(|v| v.len() > 1) {
         text.push_str("; timed from the escalation that stands, not an earlier one taken back");
     }
@@ -68,6 +81,29 @@ mod tests {
         let card = r.score();
         assert_eq!(points(&card, "detection"), 250);
         assert_eq!(card.facts.detected_ms, Some(at_live(30)));
+    }
+
+    #[test]
+    fn late_evidence_is_timed_from_when_the_trainee_could_see_it() {
+        // Escalated at three times par, of which twice par was the telemetry's delay.
+        let play = |late: Option<u64>| {
+            let mut r = Rec::new();
+            let par_ms = u64::from(r.scenario.objectives.detect_par_s) * 1000;
+            let a = r.attack_alert(at_live(10));
+            if let Some(late) = late {
+                r.alert_late(a, late * par_ms);
+            }
+            r.triage(at_live(10) + 3 * par_ms, a, Verdict::Incident);
+            (r.score(), par_ms)
+        };
+        let (on_time, _) = play(None);
+        let (card, par_ms) = play(Some(2));
+        assert!(points(&card, "detection") > points(&on_time, "detection"));
+        assert_eq!(card.facts.detection_late_ms, Some(2 * par_ms));
+        let line = &card.component("detection").unwrap().lines[0].text;
+        let said = format!("reached you {} s late", 2 * par_ms / 1000);
+        assert!(line.contains(&said), "{line}");
+        assert_eq!(on_time.facts.detection_late_ms, None);
     }
 
     #[test]

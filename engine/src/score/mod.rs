@@ -89,6 +89,10 @@ pub struct Facts {
     pub attack_start_ms: Millis,
     /// When the standing escalation of the earliest-escalated true alert was made.
     pub detected_ms: Option<Millis>,
+    /// How late that alert's evidence reached the trainee, when telemetry lagged: taken out of
+    /// the time to detect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_late_ms: Option<Millis>,
     /// Per objective step: from when its attempts failed for good because of a mitigation.
     pub contained_ms: BTreeMap<String, Option<Millis>>,
     pub attack_attempts: u32,

@@ -149,6 +149,7 @@ impl Rec {
         let id = self.next_alert;
         self.next_alert += 1;
         self.lines.push(RecordLine::Alert(Alert {
+            late_ms: None,
             id,
             t_ms,
             rule: "novelty.source".into(),
@@ -169,6 +170,17 @@ impl Rec {
     pub fn attack_alert(&mut self, t_ms: Millis) -> u32 {
         let effect = self.attempt("login", t_ms, true, None);
         self.alert(t_ms, EntityRef::Identity("alice".into()), Some(effect))
+    }
+
+    /// Mark an alert's evidence as having reached the session `late_ms` after its moment.
+    pub fn alert_late(&mut self, alert: u32, late_ms: Millis) {
+        for line in &mut self.lines {
+            if let RecordLine::Alert(a) = line
+                && a.id == alert
+            {
+                a.late_ms = Some(late_ms);
+            }
+        }
     }
 
     /// An alert opened by carol's announced hotel login.

@@ -228,6 +228,16 @@ fn details(
                     .color(DIM),
                 );
                 ui.add(egui::Label::new(format!("Evidence: {}", a.evidence)).wrap());
+                if let Some(late) = a.late_ms {
+                    ui.label(
+                        egui::RichText::new(format!(
+                            "Its evidence reached you {:.0} s late (telemetry lagged)",
+                            late as f64 / 1000.0
+                        ))
+                        .small()
+                        .color(theme::WARN),
+                    );
+                }
                 ui.add(
                     egui::Label::new(
                         egui::RichText::new(format!("Breaks: {}", a.baseline)).color(theme::WARN),

@@ -94,6 +94,18 @@ fn draw(
                 if let Some(e) = &snap.lab_error {
                     theme::pill(ui, "LAB ERROR", BAD).on_hover_text(e);
                 }
+                if let Some(why) = &snap.held {
+                    theme::pill(ui, "LAB UNREACHABLE: CLOCK HELD", BAD).on_hover_text(why);
+                }
+                let lagging = bulkhead_engine::telemetry::lagging(&snap.telemetry, snap.now_ms);
+                if !lagging.is_empty() {
+                    let lines: Vec<String> = lagging.iter().map(|s| s.line()).collect();
+                    theme::pill(ui, "TELEMETRY LATE", WARN).on_hover_text(format!(
+                        "Some telemetry reaches you late; alerts it opens say so, and time to \
+                         detect counts from when you could see them.\n{}",
+                        lines.join("\n")
+                    ));
+                }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     ui.menu_button("☰", |ui| {
                         if ui.button("End now and debrief").clicked() {

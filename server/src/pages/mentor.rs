@@ -168,7 +168,29 @@ fn trainee_panel(m: &MentorView) -> Markup {
             h3 { "Hints revealed" }
             @if v.hints.is_empty() { p.empty { "none" } }
             ul { @for h in &v.hints { li { (h.text) " (−" (h.cost) ")" } } }
+            (telemetry_table(v))
         }
+    }
+}
+
+/// Every telemetry source in full (the trainee sees only those lagging now), and whether the
+/// lab is unreachable: what a mentor needs to tell a slow trainee from a slow range.
+fn telemetry_table(v: &bulkhead_host::Snapshot) -> Markup {
+    html! {
+        h3 { "Telemetry" }
+        @if let Some(why) = &v.held { p.held { "Lab unreachable, clock held: " (why) } }
+        @if v.telemetry.is_empty() { p.empty { "nothing received yet" } }
+        @else { table.telemetry {
+            thead { tr { th { "Source" } th { "Lines" } th { "Late" } th { "Worst lag" } } }
+            tbody { @for s in &v.telemetry {
+                tr data-source=(format!("{} {}", s.service, s.feed.title())) {
+                    td { (s.service) " " (s.feed.title()) }
+                    td { (s.lines) }
+                    td { (s.late) }
+                    td { (format!("{:.1} s", s.worst_lag_ms as f64 / 1000.0)) }
+                }
+            } }
+        } }
     }
 }
 
