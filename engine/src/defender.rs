@@ -168,12 +168,11 @@ impl Bot {
                 }
             }
             (EntityRef::Service(_), _) => {
-                // Exec sessions and the like: the person behind it is the lead.
-                for e in alert
-                    .related
-                    .iter()
-                    .filter(|e| matches!(e, EntityRef::Identity(_)))
-                {
+                // Exec sessions and the like: the person behind it is the lead, if the brief
+                // knows them (an exec from outside the range names nobody: `unknown`).
+                for e in alert.related.iter().filter(|e| {
+                    matches!(e, EntityRef::Identity(id) if view.topology().identity(id).is_some())
+                }) {
                     self.contain(e, out);
                 }
             }

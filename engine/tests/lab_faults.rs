@@ -264,3 +264,65 @@ fn the_simulated_lab_is_never_late() {
         assert!((session.alerts().iter()).all(|a| a.alert.late_ms.is_none()));
     }
 }
+
+/// The simulated lab, plus one exec session into web at `at` by someone outside the range (the
+/// container engine names nobody: `unknown`), as a fault injection or a curious operator makes.
+struct Intruded {
+    inner: SimLab,
+    at: Millis,
+    done: bool,
+}
+
+impl Lab for Intruded {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+    fn pacing(&self) -> Pacing {
+        self.inner.pacing()
+    }
+    fn apply(&mut self, now: Millis, effect: &Effect) {
+        self.inner.apply(now, effect);
+    }
+    fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>) {
+        self.inner.advance(until, out);
+        if !self.done && until >= self.at {
+            self.done = true;
+            out.push(LabOutput::Observation(bulkhead_engine::Observation {
+                t_ms: until,
+                body: bulkhead_engine::ObservationBody::Event(bulkhead_engine::LogEvent::Exec {
+                    service: "web".into(),
+                    identity: "unknown".into(),
+                    command: "/labd ctl /crash {}".into(),
+                    trace: None,
+                }),
+            }));
+        }
+    }
+}
+
+#[test]
+fn the_bot_goes_after_nobody_the_brief_does_not_know() {
+    let loaded = load("stolen-credentials");
+    let lab = Intruded {
+        inner: SimLab::new(loaded.topology.clone(), &loaded.scenario, 1),
+        at: loaded.scenario.timing.warmup_ms() + 20_000,
+        done: false,
+    };
+    let mut session = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        Box::new(lab),
+        1,
+        bulkhead_engine::RecordWriter::discard(),
+    );
+    let card = session.run(&mut bulkhead_engine::defender::Bot::default(), |_| {});
+    assert!(
+        (session.alerts().iter()).any(|a| a
+            .alert
+            .related
+            .iter()
+            .any(|e| { matches!(e, EntityRef::Identity(id) if id == "unknown") })),
+        "the exec opened an alert naming its unknown identity"
+    );
+    assert!(card.refused.is_empty(), "{:?}", card.refused);
+}
