@@ -884,7 +884,10 @@ impl Session {
     ) -> ScoreCard {
         self.begin();
         loop {
-            self.consult(defender);
+            // While the lab cannot be reached its mitigations would be refused: wait for it.
+            if self.held().is_none() {
+                self.consult(defender);
+            }
             let more = self.tick();
             on_tick(self);
             if !more {

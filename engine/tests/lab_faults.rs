@@ -326,3 +326,43 @@ fn the_bot_goes_after_nobody_the_brief_does_not_know() {
     );
     assert!(card.refused.is_empty(), "{:?}", card.refused);
 }
+
+/// A defender that only notes when it was asked.
+#[derive(Default)]
+struct Counting(Vec<Millis>);
+
+impl bulkhead_engine::Defender for Counting {
+    fn decide(&mut self, view: &bulkhead_engine::DefenderView<'_>) -> Vec<Command> {
+        self.0.push(view.now);
+        Vec::new()
+    }
+}
+
+#[test]
+fn a_defender_is_not_asked_while_the_lab_is_held() {
+    let (mut session, health, _) = session();
+    let live = session.scenario().timing.warmup_ms();
+    let mut held_ticks = 0;
+    let mut defender = Counting::default();
+    session.run(&mut defender, |s| {
+        let hold = s.now() >= live + 60_000 && held_ticks < 40;
+        if hold {
+            held_ticks += 1;
+        }
+        *health.lock().unwrap() = if hold {
+            LabHealth::Held {
+                why: "Docker does not answer".into(),
+                for_s: 1.0,
+            }
+        } else {
+            LabHealth::Up
+        };
+    });
+    let held_at = (faults(&session).first().map(|(t, _)| *t)).expect("the lab was held");
+    let asked_then = defender.0.iter().filter(|t| **t == held_at).count();
+    assert!(
+        asked_then <= 2,
+        "asked {asked_then} times at the held moment"
+    );
+    assert_eq!(held_ticks, 40);
+}

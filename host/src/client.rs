@@ -121,7 +121,13 @@ pub fn play(
                     continue;
                 }
                 let live_s = brief.live_s(view.now_ms);
-                for command in defender.decide(&view.defender_view(brief)) {
+                // While the lab cannot be reached its mitigations would be refused: a scripted
+                // defender waits for it, as a trainee is told to.
+                let commands = match view.held {
+                    None => defender.decide(&view.defender_view(brief)),
+                    Some(_) => Vec::new(),
+                };
+                for command in commands {
                     sent.push_back(live_s);
                     conn.send(ClientMsg::Command(command))?;
                 }
