@@ -2,7 +2,8 @@
 //! says so on stderr, keeps the lines in memory and writes them once the disk has room, so the
 //! record ends byte for byte as an undisturbed run's; a disk that stays full ends with an error
 //! and a record of whole lines only. Mounting needs root: elsewhere the test says it skipped,
-//! and where BULKHEAD_REQUIRE_DOCKER=1 (CI, as root) it must run.
+//! and where BULKHEAD_REQUIRE_DOCKER=1 (CI, as root) it must run. A read-only record folder is
+//! refused before the session starts.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,14 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn mount(size: &str) -> Option<SmallDisk> {
+        Self::mount_with(&format!("size={size}"))
+    }
+
+    /// A tmpfs with these mount options (`size=8m`, `size=1m,ro`).
+    fn mount_with(options: &str) -> Option<SmallDisk> {
         let dir = tempfile::tempdir().unwrap();
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(dir.path())
             .stderr(Stdio::null())
             .status()
@@ -154,4 +160,33 @@ fn a_disk_that_stays_full_ends_with_an_error_and_whole_lines_only() {
     assert!(!bytes.is_empty() && bytes.ends_with(b"\n"));
     let read = bulkhead_engine::Record::read(&record).expect("whole lines read");
     assert!(!read.cut_short && !read.finished());
+}
+
+/// Linux refuses to make a file system read-only while a file on it is open for writing, so a
+/// record's folder can only be read-only from the start: the run refuses at once, before any
+/// lab comes up, and says where and what to do.
+#[test]
+fn a_read_only_record_folder_is_refused_before_the_session_starts() {
+    let test = "a_read_only_record_folder_is_refused";
+    let Some(disk) = SmallDisk::mount_with("size=1m,ro") else {
+        if std::env::var("BULKHEAD_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
+            panic!("{test}: CI runs as root and must mount a tmpfs");
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n=== SKIPPED {test}: mounting a tmpfs needs root ===\n"
+        );
+        return;
+    };
+    let record = disk.path().join("session.jsonl");
+    let out = run(&record).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains(&format!("cannot create record {}", record.display())),
+        "{said}"
+    );
+    assert!(said.contains("Read-only file system"), "{said}");
+    assert!(said.contains("help:"), "{said}");
+    assert!(out.stdout.is_empty(), "no session ran");
 }
