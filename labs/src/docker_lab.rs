@@ -26,11 +26,6 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::drive::{self, Done, Labd};
-use recovery::{
-    follow_network_events, held_in_labd, network_specs, restore, until_docker_answers, watch_daemon,
-};
-
-mod recovery;
 use crate::error::LabError;
 use crate::movement;
 use crate::spec::{LabOptions, RunningLab, SERVICE_PORT};
@@ -38,6 +33,11 @@ use crate::telemetry::{
     self, CgroupRates, CgroupSample, Evidence, HeldClock, LabdLine, NetCounters, held_by_limits,
     metrics_from_stats, parse_labd_line,
 };
+use recovery::{
+    follow_network_events, held_in_labd, network_specs, restore, until_docker_answers, watch_daemon,
+};
+
+mod recovery;
 
 /// Docker's stats stream opens only when labd's own metrics lines (at least once a second)
 /// stopped this long ago: a paused container, or a labd that died.

@@ -2,6 +2,7 @@
 //! lab lifecycle (up, down, reaper), telemetry turned into observations, and mitigations
 //! confirmed against the real state. `DockerLab` implements the engine's `Lab` trait.
 
+pub mod audit;
 pub mod docker;
 pub mod docker_lab;
 pub mod doctor;

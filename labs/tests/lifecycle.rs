@@ -295,6 +295,16 @@ async fn every_container_is_hardened_and_only_declared_weaknesses_differ() {
             let has_creds = env.iter().any(|e| e.starts_with("LABD_CREDENTIALS="));
             assert_eq!(has_creds, service.id == "web", "{name} credentials");
         }
+        // The posture audit finds on the live lab exactly what the scenario declares.
+        let found = bulkhead_labs::audit::audit(&docker, lab, &loaded.topology)
+            .await
+            .unwrap();
+        assert_eq!(
+            found,
+            bulkhead_labs::audit::expected(&loaded.scenario.weaknesses),
+            "{}",
+            loaded.scenario.id
+        );
     }
     // The image's own HEALTHCHECK passes under all this hardening: Docker runs it as an exec
     // in the container, as this does (its first scheduled run is 30 s after start).
