@@ -1,9 +1,10 @@
 //! The one seam between a session and a lab: a backend carries out effects and yields what it
 //! observed. `SimLab` (in this crate) and `DockerLab` (crate `bulkhead-labs`) implement it.
 
+use serde::{Deserialize, Serialize};
+
 use crate::action::{Effect, Outcome};
 use crate::observation::{Millis, Observation};
-use crate::record::LabFault;
 
 /// What a lab reports back while it runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,5 +157,50 @@ pub trait Lab: Send {
     /// How long coming up (and, once shut down, going down) took.
     fn timings(&self) -> LabTimings {
         LabTimings::default()
+    }
+}
+
+/// A fault of the lab itself (not of a container in it) that the session lived through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LabFault {
+    /// The lab stopped answering: the session's clock is held from here, commands that need
+    /// the lab are refused.
+    Held { why: String },
+    /// It answers again after `held_s` wall seconds: the clock runs on from where it stopped.
+    Resumed { held_s: f64 },
+    /// It stayed unreachable past the limit: the session ended here, its score partial.
+    Lost { why: String },
+    /// The network of `zone` was removed from outside the range: the lab made it again and
+    /// reconnected `services` (those the trainee had not cut off it).
+    NetworkRestored { zone: String, services: Vec<String> },
+}
+
+impl LabFault {
+    /// What to tell the trainee (and the card) about it.
+    pub fn text(&self) -> String {
+        match self {
+            LabFault::Held { why } => format!(
+                "the lab cannot be reached ({why}): the clock is held and mitigations wait \
+                 until it answers again"
+            ),
+            LabFault::Resumed { held_s } => format!(
+                "the lab answers again after {held_s:.1} s: the clock runs on, and any \
+                 container that died meanwhile was restored (its sessions and keys are gone)"
+            ),
+            LabFault::Lost { why } => format!(
+                "the lab stayed unreachable ({why}): the session ended early and its score is \
+                 partial"
+            ),
+            LabFault::NetworkRestored { zone, services } => format!(
+                "the {zone} network was removed from outside the range (not your doing); the lab \
+                 made it again and reconnected {}; connections open on it were lost",
+                if services.is_empty() {
+                    "nothing (every service on it was cut off by you)".to_string()
+                } else {
+                    services.join(", ")
+                }
+            ),
+        }
     }
 }

@@ -15,13 +15,27 @@ use bulkhead_engine::record::{LabFault, Record, RecordLine};
 use bulkhead_engine::telemetry::Feed;
 use bulkhead_engine::{Backend, Lab, LabHealth, LabOutput, MemoryRecord, Pacing, Session, SimLab};
 
-/// The simulated lab, with a health the test sets between ticks.
-struct Scripted {
+/// What a test does to what the simulated lab yields up to a moment (hold it back, add to it).
+type Hook = Box<dyn FnMut(Millis, &mut Vec<LabOutput>) + Send>;
+
+/// The simulated lab with a health the test sets between ticks and a hook on what it yields.
+struct Hooked {
     inner: SimLab,
     health: Arc<Mutex<LabHealth>>,
+    hook: Hook,
 }
 
-impl Lab for Scripted {
+impl Hooked {
+    fn new(loaded: &Loaded, hook: Hook) -> Self {
+        Hooked {
+            inner: SimLab::new(loaded.topology.clone(), &loaded.scenario, 1),
+            health: Arc::new(Mutex::new(LabHealth::Up)),
+            hook,
+        }
+    }
+}
+
+impl Lab for Hooked {
     fn backend(&self) -> Backend {
         self.inner.backend()
     }
@@ -32,26 +46,21 @@ impl Lab for Scripted {
         self.inner.apply(now, effect);
     }
     fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>) {
-        self.inner.advance(until, out);
+        let mut yielded = Vec::new();
+        self.inner.advance(until, &mut yielded);
+        (self.hook)(until, &mut yielded);
+        out.append(&mut yielded);
     }
     fn health(&mut self) -> LabHealth {
         self.health.lock().unwrap().clone()
     }
 }
 
-fn load(id: &str) -> Loaded {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root)
-        .unwrap_or_else(|e| panic!("{id} does not load: {e}"))
-}
-
-fn session() -> (Session, Arc<Mutex<LabHealth>>, MemoryRecord) {
+/// A session of stolen-credentials (seed 1) on a lab with this hook, in its briefing.
+fn hooked_session(hook: Hook) -> (Session, Arc<Mutex<LabHealth>>, MemoryRecord) {
     let loaded = load("stolen-credentials");
-    let health = Arc::new(Mutex::new(LabHealth::Up));
-    let lab = Scripted {
-        inner: SimLab::new(loaded.topology.clone(), &loaded.scenario, 1),
-        health: health.clone(),
-    };
+    let lab = Hooked::new(&loaded, hook);
+    let health = lab.health.clone();
     let buffer = MemoryRecord::default();
     let session = Session::new(
         loaded.scenario,
@@ -61,6 +70,16 @@ fn session() -> (Session, Arc<Mutex<LabHealth>>, MemoryRecord) {
         buffer.writer(),
     );
     (session, health, buffer)
+}
+
+fn load(id: &str) -> Loaded {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root)
+        .unwrap_or_else(|e| panic!("{id} does not load: {e}"))
+}
+
+fn session() -> (Session, Arc<Mutex<LabHealth>>, MemoryRecord) {
+    hooked_session(Box::new(|_, _| {}))
 }
 
 fn faults(session: &Session) -> Vec<(Millis, LabFault)> {
@@ -164,53 +183,20 @@ fn a_lost_lab_ends_the_session_early_with_a_partial_card() {
     assert_eq!(rescore(&record).partial, card.partial);
 }
 
-/// The simulated lab, holding back everything it observes during `window` (session time) and
-/// yielding it all at the window's end, stamped with its own moments: telemetry that lagged.
-struct Lagging {
-    inner: SimLab,
-    window: std::ops::Range<Millis>,
-    held_back: Vec<LabOutput>,
-}
-
-impl Lab for Lagging {
-    fn backend(&self) -> Backend {
-        self.inner.backend()
-    }
-    fn pacing(&self) -> Pacing {
-        self.inner.pacing()
-    }
-    fn apply(&mut self, now: Millis, effect: &Effect) {
-        self.inner.apply(now, effect);
-    }
-    fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>) {
-        let mut now = Vec::new();
-        self.inner.advance(until, &mut now);
-        if self.window.contains(&until) {
-            self.held_back.append(&mut now);
-        } else {
-            out.append(&mut self.held_back);
-            out.append(&mut now);
-        }
-    }
-}
-
 #[test]
 fn telemetry_that_lags_is_counted_per_source_and_named_on_the_alerts_it_opened() {
-    let loaded = load("stolen-credentials");
-    let live = loaded.scenario.timing.warmup_ms();
-    // The first 90 s of the live phase reach the session 90 s late, all at once.
-    let lab = Lagging {
-        inner: SimLab::new(loaded.topology.clone(), &loaded.scenario, 1),
-        window: live..live + 90_000,
-        held_back: Vec::new(),
-    };
-    let mut session = Session::new(
-        loaded.scenario.clone(),
-        loaded.topology.clone(),
-        Box::new(lab),
-        1,
-        bulkhead_engine::RecordWriter::discard(),
-    );
+    let live = load("stolen-credentials").scenario.timing.warmup_ms();
+    // The first 90 s of the live phase reach the session 90 s late, all at once, stamped with
+    // their own moments: telemetry that lagged.
+    let mut held_back = Vec::new();
+    let (mut session, _, _) = hooked_session(Box::new(move |until, yielded| {
+        if (live..live + 90_000).contains(&until) {
+            held_back.append(yielded);
+        } else {
+            held_back.append(yielded);
+            std::mem::swap(&mut held_back, yielded);
+        }
+    }));
     session.begin();
     while session.now() < live + 120_000 && session.tick() {}
     let sources = session.telemetry().sources();
@@ -265,29 +251,16 @@ fn the_simulated_lab_is_never_late() {
     }
 }
 
-/// The simulated lab, plus one exec session into web at `at` by someone outside the range (the
-/// container engine names nobody: `unknown`), as a fault injection or a curious operator makes.
-struct Intruded {
-    inner: SimLab,
-    at: Millis,
-    done: bool,
-}
-
-impl Lab for Intruded {
-    fn backend(&self) -> Backend {
-        self.inner.backend()
-    }
-    fn pacing(&self) -> Pacing {
-        self.inner.pacing()
-    }
-    fn apply(&mut self, now: Millis, effect: &Effect) {
-        self.inner.apply(now, effect);
-    }
-    fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>) {
-        self.inner.advance(until, out);
-        if !self.done && until >= self.at {
-            self.done = true;
-            out.push(LabOutput::Observation(bulkhead_engine::Observation {
+#[test]
+fn the_bot_goes_after_nobody_the_brief_does_not_know() {
+    // One exec session into web by someone outside the range (the container engine names
+    // nobody: `unknown`), as a fault injection or a curious operator makes.
+    let at = load("stolen-credentials").scenario.timing.warmup_ms() + 20_000;
+    let mut done = false;
+    let (mut session, _, _) = hooked_session(Box::new(move |until, yielded| {
+        if !done && until >= at {
+            done = true;
+            yielded.push(LabOutput::Observation(bulkhead_engine::Observation {
                 t_ms: until,
                 body: bulkhead_engine::ObservationBody::Event(bulkhead_engine::LogEvent::Exec {
                     service: "web".into(),
@@ -297,24 +270,7 @@ impl Lab for Intruded {
                 }),
             }));
         }
-    }
-}
-
-#[test]
-fn the_bot_goes_after_nobody_the_brief_does_not_know() {
-    let loaded = load("stolen-credentials");
-    let lab = Intruded {
-        inner: SimLab::new(loaded.topology.clone(), &loaded.scenario, 1),
-        at: loaded.scenario.timing.warmup_ms() + 20_000,
-        done: false,
-    };
-    let mut session = Session::new(
-        loaded.scenario.clone(),
-        loaded.topology.clone(),
-        Box::new(lab),
-        1,
-        bulkhead_engine::RecordWriter::discard(),
-    );
+    }));
     let card = session.run(&mut bulkhead_engine::defender::Bot::default(), |_| {});
     assert!(
         (session.alerts().iter()).any(|a| a

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::EventMessage;
+use bollard::models::{EventActor, EventMessage};
 use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
 use bulkhead_engine::action::{EXFILTRATION_PATH, EXFILTRATION_PORT};
 use bulkhead_engine::format::scenario::Scenario;
@@ -1458,41 +1458,7 @@ fn on_event(shared: &Arc<Shared>, by_id: &HashMap<String, String>, event: EventM
         "pause" => Some(LifecycleState::Paused),
         "unpause" => Some(LifecycleState::Unpaused),
         "exec_start" => {
-            let exec_id = actor
-                .attributes
-                .as_ref()
-                .and_then(|a| a.get("execID"))
-                .cloned()
-                .unwrap_or_default();
-            let audit = shared
-                .execs
-                .lock()
-                .ok()
-                .and_then(|mut e| e.remove(&exec_id));
-            // Docker runs the image's HEALTHCHECK as an exec every second: not a session.
-            if audit.is_none() && action.contains(HEALTHCHECK) {
-                return;
-            }
-            let (identity, command, trace) = match audit {
-                // The driver's own `labd ctl`: plumbing, not a session.
-                Some(None) => return,
-                Some(Some((identity, command, effect))) => (identity, command, Some(effect)),
-                // Someone outside the range opened it: still worth an event.
-                None => (
-                    "unknown".to_string(),
-                    action.trim_start_matches("exec_start:").trim().to_string(),
-                    None,
-                ),
-            };
-            shared.observe(
-                t,
-                LogEvent::Exec {
-                    service: service.clone(),
-                    identity,
-                    command,
-                    trace,
-                },
-            );
+            exec_started(shared, service, &actor, &action, t);
             None
         }
         _ => None,
@@ -1529,4 +1495,44 @@ fn on_event(shared: &Arc<Shared>, by_id: &HashMap<String, String>, event: EventM
             },
         );
     }
+}
+
+/// An exec session started in a company container: an event naming who ran what, unless it is
+/// the range's own plumbing (the driver's `labd ctl`, Docker's HEALTHCHECK).
+fn exec_started(shared: &Shared, service: &str, actor: &EventActor, action: &str, t: Millis) {
+    let exec_id = actor
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get("execID"))
+        .cloned()
+        .unwrap_or_default();
+    let audit = shared
+        .execs
+        .lock()
+        .ok()
+        .and_then(|mut e| e.remove(&exec_id));
+    // Docker runs the image's HEALTHCHECK as an exec every second: not a session.
+    if audit.is_none() && action.contains(HEALTHCHECK) {
+        return;
+    }
+    let (identity, command, trace) = match audit {
+        // The driver's own `labd ctl`: plumbing, not a session.
+        Some(None) => return,
+        Some(Some((identity, command, effect))) => (identity, command, Some(effect)),
+        // Someone outside the range opened it: still worth an event.
+        None => (
+            "unknown".to_string(),
+            action.trim_start_matches("exec_start:").trim().to_string(),
+            None,
+        ),
+    };
+    shared.observe(
+        t,
+        LogEvent::Exec {
+            service: service.to_string(),
+            identity,
+            command,
+            trace,
+        },
+    );
 }

@@ -19,6 +19,9 @@ use bulkhead_engine::{Command as Order, LogEvent, Mitigation, Observation, Obser
 use bulkhead_engine::{RecordWriter, Session};
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
+use common::{gateway_blocks, inspect};
+
+mod common;
 
 const TIME_SCALE: f64 = 10.0;
 const SEED: u64 = 1;
@@ -121,14 +124,6 @@ fn load(id: &str) -> Loaded {
         .unwrap()
 }
 
-fn inspect(container: &str, format: &str) -> String {
-    let out = Command::new("docker")
-        .args(["inspect", "-f", format, container])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// Containers and networks of a session still on the host.
 fn leftovers(session: &str) -> usize {
     let label = format!("label={}={session}", bulkhead_labs::labels::SESSION);
@@ -142,24 +137,6 @@ fn leftovers(session: &str) -> usize {
             .count()
     };
     count(&["ps", "-a"]) + count(&["network", "ls"])
-}
-
-/// What the gateway in container `id` blocks, asked of its control API.
-fn gateway_blocks(id: &str) -> Vec<String> {
-    let ips = inspect(
-        id,
-        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
-    );
-    let ip = ips
-        .split_whitespace()
-        .next()
-        .expect("the gateway has an address");
-    let url = format!("http://{ip}:{}/blocks", bulkhead_labs::spec::CONTROL_PORT);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() })
 }
 
 fn faults(lines: &[RecordLine]) -> Vec<(Millis, LabFault)> {

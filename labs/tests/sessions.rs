@@ -21,6 +21,9 @@ use bulkhead_engine::{
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
 use bulkhead_labs::movement::Attempt;
+use common::{docker_out, gateway_blocks};
+
+mod common;
 
 /// Session seconds per wall second: a 10-minute scenario plays in one minute.
 const TIME_SCALE: f64 = 10.0;
@@ -251,29 +254,19 @@ fn scenario_on_docker(id: &str) -> Option<Vec<RecordLine>> {
     Some(idle_lines)
 }
 
-/// What the gateway in container `id` blocks, asked of its control API (at its address now:
-/// a restored container may have a new one).
-fn gateway_blocks(id: &str) -> Vec<String> {
-    let inspect = std::process::Command::new("docker")
-        .args([
-            "inspect",
-            "-f",
-            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
-            id,
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&inspect.stdout).to_string();
-    let ip = text
-        .split_whitespace()
-        .next()
-        .expect("the gateway has an address");
-    let url = format!("http://{ip}:{}/blocks", bulkhead_labs::spec::CONTROL_PORT);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() })
+/// A session of `loaded` on `lab`, begun and played to 10 s into its live phase.
+fn ten_seconds_live(loaded: &Loaded, lab: DockerLab) -> Session {
+    let mut session = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        Box::new(lab),
+        SEED,
+        bulkhead_engine::RecordWriter::discard(),
+    );
+    session.begin();
+    let live = loaded.scenario.timing.warmup_ms();
+    while session.now() < live + 10_000 && session.tick() {}
+    session
 }
 
 /// A lifecycle state of a service the record says it reached at or after `from`, and when.
@@ -303,16 +296,8 @@ fn a_container_killed_or_crashed_is_restored_with_its_mitigations_and_its_teleme
         .find(|s| s.range_only && s.role == Role::Traffic)
         .map(|s| id_of(&s.id))
         .expect("the range has a traffic container");
-    let mut session = Session::new(
-        loaded.scenario.clone(),
-        loaded.topology.clone(),
-        Box::new(lab),
-        SEED,
-        bulkhead_engine::RecordWriter::discard(),
-    );
+    let mut session = ten_seconds_live(&loaded, lab);
     let live = loaded.scenario.timing.warmup_ms();
-    session.begin();
-    while session.now() < live + 10_000 && session.tick() {}
     // A block the trainee confirmed lives in the gateway's labd: a crash must not undo it.
     let blocked = "198.51.100.77";
     session
@@ -429,15 +414,6 @@ fn a_container_killed_or_crashed_is_restored_with_its_mitigations_and_its_teleme
     );
 }
 
-fn docker_out(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[test]
 fn a_lab_network_removed_from_outside_is_made_again_and_its_services_reconnected() {
     let test = "a_lab_network_removed_from_outside";
@@ -459,16 +435,8 @@ fn a_lab_network_removed_from_outside_is_made_again_and_its_services_reconnected
         lab.running().containers["datastore"].id.clone(),
     );
     let session_id = lab.running().session.clone();
-    let mut session = Session::new(
-        loaded.scenario.clone(),
-        loaded.topology.clone(),
-        Box::new(lab),
-        SEED,
-        bulkhead_engine::RecordWriter::discard(),
-    );
+    let mut session = ten_seconds_live(&loaded, lab);
     let live = loaded.scenario.timing.warmup_ms();
-    session.begin();
-    while session.now() < live + 10_000 && session.tick() {}
     // Docker removes no network a container is on: whoever removes it disconnects them first.
     for container in [&web, &datastore] {
         docker_out(&["network", "disconnect", "-f", &network, container]);
