@@ -13,7 +13,7 @@ use std::fmt;
 
 use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
-use bulkhead_engine::format::scenario::Weakness;
+use bulkhead_engine::format::scenario::{SECRET_WORDS, Weakness};
 use bulkhead_engine::format::topology::Topology;
 use serde::Serialize;
 
@@ -105,16 +105,6 @@ pub struct Finding {
     pub issue: Issue,
 }
 
-/// Names of environment variables that hold secrets, as a reviewer reads them.
-const SECRET_WORDS: [&str; 6] = [
-    "PASSWORD",
-    "PASSWD",
-    "SECRET",
-    "TOKEN",
-    "API_KEY",
-    "PRIVATE_KEY",
-];
-
 /// What Docker's inspection of one container shows wrong with it.
 pub fn audit_container(service: &str, inspect: &ContainerInspectResponse) -> Vec<Finding> {
     let host = inspect.host_config.clone().unwrap_or_default();
@@ -129,7 +119,10 @@ pub fn audit_container(service: &str, inspect: &ContainerInspectResponse) -> Vec
     if host.pids_limit.unwrap_or(0) <= 0 {
         issues.push(Issue::PidsUnlimited);
     }
-    let added = host.cap_add.unwrap_or_default();
+    // Docker keeps the names as given: `NET_RAW` or `CAP_NET_RAW`.
+    let added: Vec<String> = (host.cap_add.unwrap_or_default().iter())
+        .map(|c| c.to_uppercase().trim_start_matches("CAP_").to_string())
+        .collect();
     if !added.is_empty() {
         issues.push(Issue::CapabilitiesAdded(added));
     }
@@ -227,16 +220,24 @@ pub async fn audit(
 pub fn expected(weaknesses: &[Weakness]) -> Vec<Finding> {
     let mut findings: Vec<Finding> = weaknesses
         .iter()
-        .flat_map(|w| match w {
-            Weakness::NoLimits { service } => [
-                Issue::MemoryUnlimited,
-                Issue::CpuUnlimited,
-                Issue::PidsUnlimited,
-            ]
-            .map(|issue| Finding {
-                service: service.clone(),
+        .flat_map(|w| {
+            let issues = match w {
+                Weakness::NoLimits { .. } => vec![
+                    Issue::MemoryUnlimited,
+                    Issue::CpuUnlimited,
+                    Issue::PidsUnlimited,
+                ],
+                Weakness::WritableRoot { .. } => vec![Issue::WritableRoot],
+                Weakness::RunsAsRoot { .. } => vec![Issue::RunsAsRoot],
+                Weakness::ExtraCapabilities { caps, .. } => {
+                    vec![Issue::CapabilitiesAdded(caps.clone())]
+                }
+                Weakness::SecretInEnv { var, .. } => vec![Issue::SecretInEnv(var.clone())],
+            };
+            issues.into_iter().map(|issue| Finding {
+                service: w.service().to_string(),
                 issue,
-            }),
+            })
         })
         .collect();
     findings.sort();

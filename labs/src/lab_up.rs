@@ -15,7 +15,7 @@ use bollard::models::{
     NetworkingConfig,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
-use bulkhead_engine::format::scenario::{Scenario, Weakness};
+use bulkhead_engine::format::scenario::{SAFE_CAPABILITIES, Scenario, Weakness};
 use bulkhead_engine::format::topology::{Limits, Role, Service, Topology};
 use futures_util::StreamExt;
 use futures_util::future::{BoxFuture, FutureExt, Shared, join_all, try_join_all};
@@ -190,14 +190,8 @@ impl<'a> Plan<'a> {
             .or_else(|| topology.services_with_role(Role::Gateway).next())
             .map(alias)
             .ok_or_else(|| invalid("it has no gateway service".into()))?;
-        let no_limits: Vec<&str> = scenario
-            .weaknesses
-            .iter()
-            .map(|w| match w {
-                Weakness::NoLimits { service } => service.as_str(),
-            })
-            .collect();
-        for service in &no_limits {
+        for weakness in &scenario.weaknesses {
+            let service = weakness.service();
             if topology.service(service).is_none() {
                 return Err(invalid(format!(
                     "scenario {} weakens unknown service {service}",
@@ -279,9 +273,12 @@ impl<'a> Plan<'a> {
             container_labels.insert(labels::SERVICE.into(), service.id.clone());
             container_labels.insert(labels::ROLE.into(), service.role.label().into());
             let name = container_name(&session, &service.id);
-            let limited = !no_limits.contains(&service.id.as_str());
+            let weaknesses: Vec<&Weakness> = (scenario.weaknesses.iter())
+                .filter(|w| w.service() == service.id)
+                .collect();
+            let body = container_body(service, env, container_labels, &nets[0], &weaknesses);
             containers.push(ContainerPlan {
-                body: container_body(service, env, container_labels, &nets[0], limited),
+                body: weakened(body, &weaknesses, &mut rng),
                 service: service.id.clone(),
                 name,
                 networks: nets,
@@ -299,15 +296,16 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// The hardened container of one service. `limited: false` is the scenario's `NoLimits`
-/// weakness: no cpu, memory or pids limits; everything else stays.
+/// The hardened container of one service, without limits where the scenario declares
+/// `NoLimits` for it (its other weaknesses are `weakened`'s).
 fn container_body(
     service: &Service,
     env: Vec<String>,
     labels: HashMap<String, String>,
     home_network: &str,
-    limited: bool,
+    weaknesses: &[&Weakness],
 ) -> ContainerCreateBody {
+    let limited = !(weaknesses.iter()).any(|w| matches!(w, Weakness::NoLimits { .. }));
     ContainerCreateBody {
         cmd: Some(vec![service.role.label().into()]),
         env: Some(env),
@@ -327,6 +325,38 @@ fn container_body(
         }),
         ..Default::default()
     }
+}
+
+/// A hardened container with a service's declared weaknesses set up: a writable root, root
+/// inside the container, capabilities from the safe list added back, a secret (made for this
+/// run) in an environment variable. Nothing here reaches the host: no-new-privileges, private
+/// namespaces and no host path stay whatever the weakness.
+fn weakened(
+    mut body: ContainerCreateBody,
+    weaknesses: &[&Weakness],
+    rng: &mut StdRng,
+) -> ContainerCreateBody {
+    let host = body.host_config.get_or_insert_with(Default::default);
+    for weakness in weaknesses {
+        match weakness {
+            Weakness::NoLimits { .. } => {}
+            Weakness::WritableRoot { .. } => host.readonly_rootfs = Some(false),
+            Weakness::RunsAsRoot { .. } => body.user = Some("0:0".into()),
+            Weakness::ExtraCapabilities { caps, .. } => {
+                let safe = caps
+                    .iter()
+                    .filter(|c| SAFE_CAPABILITIES.contains(&c.as_str()));
+                host.cap_add
+                    .get_or_insert_with(Vec::new)
+                    .extend(safe.cloned());
+            }
+            Weakness::SecretInEnv { var, .. } => {
+                let secret = format!("{var}={}", random_hex(rng, 24));
+                body.env.get_or_insert_with(Vec::new).push(secret);
+            }
+        }
+    }
+    body
 }
 
 /// The host configuration every lab container gets: no capabilities, no-new-privileges,
@@ -780,12 +810,84 @@ mod tests {
         assert!(checked > 20, "{checked} containers checked");
     }
 
+    /// Every weakness of the family on one service: set up as declared, and still no host access.
+    #[test]
+    fn every_weakness_is_set_up_as_declared_and_none_reaches_the_host() {
+        let root = crate::image::source_dir();
+        let loaded =
+            bulkhead_engine::format::resolve_scenario(&root, "stolen-credentials").unwrap();
+        let mut scenario = (*loaded.scenario).clone();
+        scenario.weaknesses = every_weakness("tenant-a");
+        let plan = Plan::new(&loaded.topology, &scenario, &LabOptions::default()).unwrap();
+        for c in &plan.containers {
+            assert_no_host_access(c, &c.service);
+        }
+        let tenant = plan
+            .containers
+            .iter()
+            .find(|c| c.service == "tenant-a")
+            .unwrap();
+        let host = tenant.body.host_config.as_ref().unwrap();
+        assert_eq!(host.memory, None, "NoLimits");
+        assert_eq!(host.readonly_rootfs, Some(false), "WritableRoot");
+        assert_eq!(tenant.body.user.as_deref(), Some("0:0"), "RunsAsRoot");
+        assert_eq!(
+            host.cap_add,
+            Some(vec!["NET_RAW".to_string()]),
+            "ExtraCapabilities"
+        );
+        let env = tenant.body.env.clone().unwrap_or_default();
+        let secret = env.iter().find_map(|e| e.strip_prefix("DB_PASSWORD="));
+        assert!(
+            secret.is_some_and(|s| s.len() >= 24),
+            "SecretInEnv: {env:?}"
+        );
+        // The other company services keep every hardening.
+        let web = plan.containers.iter().find(|c| c.service == "web").unwrap();
+        let web_host = web.body.host_config.as_ref().unwrap();
+        assert_eq!(web_host.readonly_rootfs, Some(true));
+        assert_eq!(web.body.user.as_deref(), Some(LAB_USER));
+        assert!(web_host.cap_add.is_none());
+    }
+
+    /// One weakness of each kind, on `service`.
+    pub(crate) fn every_weakness(service: &str) -> Vec<Weakness> {
+        let service = service.to_string();
+        vec![
+            Weakness::NoLimits {
+                service: service.clone(),
+            },
+            Weakness::WritableRoot {
+                service: service.clone(),
+            },
+            Weakness::RunsAsRoot {
+                service: service.clone(),
+            },
+            Weakness::ExtraCapabilities {
+                service: service.clone(),
+                caps: vec!["NET_RAW".into()],
+            },
+            Weakness::SecretInEnv {
+                service,
+                var: "DB_PASSWORD".into(),
+            },
+        ]
+    }
+
     fn assert_no_host_access(c: &ContainerPlan, what: &str) {
         let host = c.body.host_config.as_ref().expect("a host config");
         assert_eq!(host.privileged, Some(false), "{what}: privileged");
+        // Only an ExtraCapabilities weakness adds any, and only capabilities of the safe list.
         assert!(
-            host.cap_add.as_ref().is_none_or(Vec::is_empty),
-            "{what}: adds capabilities"
+            (host.cap_add.iter().flatten()).all(|c| SAFE_CAPABILITIES.contains(&c.as_str())),
+            "{what}: adds capabilities beyond the safe list: {:?}",
+            host.cap_add
+        );
+        assert!(
+            (c.body.host_config.iter())
+                .flat_map(|h| h.security_opt.iter().flatten())
+                .any(|o| o == "no-new-privileges"),
+            "{what}: may gain privileges"
         );
         assert_eq!(
             host.cap_drop.as_deref(),

@@ -125,6 +125,73 @@ async fn assert_gone(docker: &Docker, session: &str) {
 // ---------------------------------------------------------------------------------------
 // Hardening
 
+/// Every weakness of the family, declared on one tenant worker: the live lab carries each one
+/// (the container runs, as root, with its capability, writable root and secret) and the
+/// posture audit finds exactly them, while labd still reports and answers in it.
+#[tokio::test]
+async fn every_weakness_is_set_up_on_the_live_lab_and_found_by_the_audit() {
+    let test = "every_weakness_is_set_up_on_the_live_lab";
+    let Some((docker, image)) = setup(test).await else {
+        return;
+    };
+    let _slot = LAB_SLOTS.acquire().await.unwrap();
+    let mut loaded = scenario("stolen-credentials");
+    let mut weak = (*loaded.scenario).clone();
+    let service = "tenant-b".to_string();
+    weak.weaknesses = vec![
+        Weakness::NoLimits {
+            service: service.clone(),
+        },
+        Weakness::WritableRoot {
+            service: service.clone(),
+        },
+        Weakness::RunsAsRoot {
+            service: service.clone(),
+        },
+        Weakness::ExtraCapabilities {
+            service: service.clone(),
+            caps: vec!["NET_RAW".into(), "CHOWN".into()],
+        },
+        Weakness::SecretInEnv {
+            service: service.clone(),
+            var: "BACKUP_API_KEY".into(),
+        },
+    ];
+    loaded.scenario = Arc::new(weak);
+    let (lab, _cleanup) = up(&docker, &loaded, &image).await;
+    let found = bulkhead_labs::audit::audit(&docker, &lab, &loaded.topology)
+        .await
+        .unwrap();
+    let expected = bulkhead_labs::audit::expected(&loaded.scenario.weaknesses);
+    assert_eq!(found, expected);
+    assert_eq!(found.len(), 7, "{found:?}");
+    // No weakness reaches the host: no-new-privileges holds as root, and the kernel agrees.
+    let inspect = docker
+        .inspect_container(&lab.containers[&service].id, None)
+        .await
+        .unwrap();
+    let pid = inspect.state.and_then(|s| s.pid).unwrap_or(0);
+    if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        let field = |key: &str| {
+            (status.lines())
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(field("NoNewPrivs:"), "1");
+        assert!(
+            field("Uid:").starts_with('0'),
+            "runs as root: {}",
+            field("Uid:")
+        );
+        // CHOWN (bit 0) and NET_RAW (bit 13), nothing else.
+        assert_eq!(
+            field("CapEff:"),
+            format!("{:016x}", (1u64 << 0) | (1u64 << 13))
+        );
+    }
+}
+
 #[tokio::test]
 async fn every_container_is_hardened_and_only_declared_weaknesses_differ() {
     let test = "every_container_is_hardened_and_only_declared_weaknesses_differ";
@@ -162,7 +229,10 @@ async fn every_container_is_hardened_and_only_declared_weaknesses_differ() {
             .scenario
             .weaknesses
             .iter()
-            .map(|Weakness::NoLimits { service }| service.clone())
+            .filter_map(|w| match w {
+                Weakness::NoLimits { service } => Some(service.clone()),
+                _ => None,
+            })
             .collect();
         assert_eq!(lab.containers.len(), loaded.topology.services.len());
         let lab_networks: BTreeMap<String, String> = lab

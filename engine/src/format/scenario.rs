@@ -117,11 +117,60 @@ pub struct CalendarEntry {
     pub text: String,
 }
 
+/// A weakness of a company service's posture, set up on the lab as declared: what a posture
+/// audit of the running lab finds (`bulkhead_labs::audit`), no more and no less. None ever
+/// gives a container access to the host (no privileged mode, no host namespace, path or socket).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Weakness {
-    /// The service runs without cpu, memory and pids limits.
+    /// The service runs without cpu, memory and pids limits (CIS 5.11, 5.12, 5.29).
     NoLimits { service: String },
+    /// Its root file system is writable (CIS 5.13).
+    WritableRoot { service: String },
+    /// It runs as root inside its container (CIS 4.1), with every capability still dropped.
+    RunsAsRoot { service: String },
+    /// These capabilities are added back (CIS 5.4): only ones whose reach ends at the
+    /// container's own namespaces (`SAFE_CAPABILITIES`).
+    ExtraCapabilities { service: String, caps: Vec<String> },
+    /// A secret (generated per run) handed in this environment variable, readable by anyone
+    /// who can inspect the container; the name says it is a secret (`DB_PASSWORD`).
+    SecretInEnv { service: String, var: String },
+}
+
+/// The capabilities a weakness may add back: none reaches past the container's own
+/// namespaces (no SYS_ADMIN, SYS_PTRACE, DAC_READ_SEARCH, NET_ADMIN, SYS_MODULE, ...).
+pub const SAFE_CAPABILITIES: [&str; 8] = [
+    "AUDIT_WRITE",
+    "CHOWN",
+    "FOWNER",
+    "KILL",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+];
+
+/// Words in a variable's name that make a reviewer read it as a secret.
+pub const SECRET_WORDS: [&str; 6] = [
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "PRIVATE_KEY",
+];
+
+impl Weakness {
+    /// The service it weakens.
+    pub fn service(&self) -> &str {
+        match self {
+            Weakness::NoLimits { service }
+            | Weakness::WritableRoot { service }
+            | Weakness::RunsAsRoot { service }
+            | Weakness::ExtraCapabilities { service, .. }
+            | Weakness::SecretInEnv { service, .. } => service,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -469,6 +469,54 @@ fn hint_anchor(text: &str) -> String {
     format!("\"{written}")
 }
 
+/// What a weakness must say to be set up safely and found by an audit: capabilities from the
+/// safe list only; a secret's variable named as a secret, and not the range's own `LABD_`.
+fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
+    use crate::format::scenario::{SAFE_CAPABILITIES, SECRET_WORDS, Weakness};
+    match w {
+        Weakness::ExtraCapabilities { caps, .. } => {
+            if caps.is_empty() {
+                c.fail(
+                    Some("ExtraCapabilities"),
+                    "caps",
+                    "ExtraCapabilities adds no capability".into(),
+                    "list the capabilities the service gets back",
+                );
+            }
+            for cap in caps {
+                if !SAFE_CAPABILITIES.contains(&cap.as_str()) {
+                    c.fail(
+                        Some("ExtraCapabilities"),
+                        &quoted(cap),
+                        format!("capability \"{cap}\" may reach past the container"),
+                        &format!("use one of {}", SAFE_CAPABILITIES.join(", ")),
+                    );
+                }
+            }
+        }
+        Weakness::SecretInEnv { var, .. } => {
+            let shaped = !var.is_empty()
+                && var
+                    .chars()
+                    .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
+            if !shaped || var.starts_with("LABD_") || !SECRET_WORDS.iter().any(|w| var.contains(w))
+            {
+                c.fail(
+                    Some("SecretInEnv"),
+                    &quoted(var),
+                    format!("\"{var}\" is not a secret's variable name an audit would read as one"),
+                    &format!(
+                        "use UPPER_SNAKE_CASE containing one of {} (not LABD_, the range's own)",
+                        SECRET_WORDS.join(", ")
+                    ),
+                );
+            }
+        }
+        Weakness::NoLimits { .. } | Weakness::WritableRoot { .. } | Weakness::RunsAsRoot { .. } => {
+        }
+    }
+}
+
 fn valid_source(s: &str) -> bool {
     s.parse::<Ipv4Addr>().is_ok()
 }
@@ -821,8 +869,8 @@ fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Fo
         }
     }
     for w in &s.weaknesses {
-        let crate::format::scenario::Weakness::NoLimits { service: id } = w;
-        service(&mut c, Some("weaknesses"), id, true);
+        service(&mut c, Some("weaknesses"), w.service(), true);
+        weakness(&mut c, w);
     }
     for u in &s.traffic.users {
         let a = format!("identity: \"{}\"", u.identity);
@@ -1315,6 +1363,53 @@ mod tests {
             .into_iter()
             .map(|e| (e.location.line, e.message))
             .collect()
+    }
+
+    #[test]
+    fn weaknesses_add_only_safe_capabilities_and_name_secrets_as_secrets() {
+        let with = |weaknesses: &str| {
+            let anchor = "    timing:";
+            assert!(SCENARIO.contains(anchor));
+            SCENARIO.replacen(
+                anchor,
+                &format!("    weaknesses: [{weaknesses}],\n{anchor}"),
+                1,
+            )
+        };
+        let fine = with(
+            r#"WritableRoot(service: "tenant-a"), RunsAsRoot(service: "tenant-a"),
+            ExtraCapabilities(service: "tenant-a", caps: ["NET_RAW"]),
+            SecretInEnv(service: "web", var: "DB_PASSWORD")"#,
+        );
+        assert_eq!(problems(&fine), vec![]);
+        for (bad, expect) in [
+            (
+                r#"ExtraCapabilities(service: "tenant-a", caps: ["SYS_ADMIN"])"#,
+                "capability \"SYS_ADMIN\" may reach past the container",
+            ),
+            (
+                r#"ExtraCapabilities(service: "tenant-a", caps: [])"#,
+                "adds no capability",
+            ),
+            (
+                r#"SecretInEnv(service: "web", var: "GREETING")"#,
+                "\"GREETING\" is not a secret's variable name",
+            ),
+            (
+                r#"SecretInEnv(service: "web", var: "LABD_TOKEN")"#,
+                "\"LABD_TOKEN\" is not a secret's variable name",
+            ),
+            (r#"RunsAsRoot(service: "traffic")"#, "is range machinery"),
+        ] {
+            let text = with(bad);
+            let found = problems(&text);
+            assert!(
+                found.iter().any(
+                    |(line, m)| m.contains(expect) && *line == line_of(&text, "weaknesses:", 0)
+                ),
+                "{bad}: {found:?}"
+            );
+        }
     }
 
     #[test]

@@ -206,11 +206,13 @@ fn base_load(role: Role) -> (f32, f32, u32) {
 
 impl SimLab {
     pub fn new(topology: Arc<Topology>, scenario: &Scenario, seed: u64) -> Self {
+        // Only missing limits change what the simulated lab does (a hog runs unchecked).
         let unlimited: BTreeSet<&str> = scenario
             .weaknesses
             .iter()
-            .map(|w| match w {
-                Weakness::NoLimits { service } => service.as_str(),
+            .filter_map(|w| match w {
+                Weakness::NoLimits { service } => Some(service.as_str()),
+                _ => None,
             })
             .collect();
         let services = topology
