@@ -116,7 +116,7 @@ fn timeline_body(d: &Digest) -> Markup {
             li { span.swatch.s-failed {} "mitigation failed" }
             li { span.swatch.s-unanswered {} "unanswered or refused" }
         }
-        p.small { "Hover a mark for what it was. H: a hint asked for; M: a hint a mentor revealed; W: a mentor's whisper; I: an inject fired; +: time added." }
+        p.small { "Hover a mark for what it was. H: a hint asked for; M: a hint a mentor revealed; W: a mentor's whisper; I: an inject fired; +: time added; !: a fault of the range (a restored container, the lab unreachable, a network made again)." }
     }
 }
 

@@ -134,6 +134,7 @@ pub fn svg(d: &Digest) -> Markup {
         (triage_lane(d, &axis, &mut lay))
         (mitigation_lane(d, &axis, &mut lay))
         (help_lane(d, &axis, &mut lay))
+        (faults_lane(d, &axis, &mut lay))
     };
     let bottom = lay.y + 6.0;
     let height = bottom + BOTTOM;
@@ -505,4 +506,39 @@ fn help_lane(d: &Digest, axis: &Axis, lay: &mut Layout) -> Markup {
             }
         }
     }
+}
+
+/// The range's own faults (a container it restored, the lab unreachable and its clock held, a
+/// network made again, the session lost), so that whoever reads the session sees what the
+/// range did beside what the trainee did. A session without faults has no such lane.
+fn faults_lane(d: &Digest, axis: &Axis, lay: &mut Layout) -> Markup {
+    let faults = &d.card.faults;
+    if faults.is_empty() {
+        return html! {};
+    }
+    let title = lane_title(lay, "Range faults", "none held against the trainee");
+    let y = lay.row();
+    lay.row();
+    let mut labels = [
+        Labels::around(faults.iter().map(|f| axis.x(f.t_ms))),
+        Labels::default(),
+    ];
+    html! {
+        (title)
+        (row_frame(y, "faults", "what the range lived through"))
+        @for f in faults {
+            @let x = axis.x(f.t_ms);
+            g.fault {
+                title { (clock(f.t_ms)) ": " (f.text) }
+                rect.fault x=(n(x - 6.0)) y=(n(y + 4.0)) width="12" height="12" rx="3" {}
+                text.glyph x=(n(x)) y=(n(y + 13.5)) text-anchor="middle" { "!" }
+                (label_or_under(&mut labels, x, y, &fault_label(&f.text)))
+            }
+        }
+    }
+}
+/// The first clause of a fault's text, for its label on the lane (the whole text is its title).
+fn fault_label(text: &str) -> String {
+    let head = text.split([';', '(', ':']).next().unwrap_or(text).trim();
+    short(head, 28)
 }

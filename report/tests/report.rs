@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bulkhead_engine::defender::{Bot, Idle};
 use bulkhead_engine::format;
+use bulkhead_engine::record::LabFault;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
     Command, Defender, EffectKind, MemoryRecord, Origin, Phase, Record, RecordLine, ScoreCard,
@@ -680,4 +681,58 @@ fn chromium_draws_the_report() {
         "{dark} dark pixels of {}",
         pixels.len()
     );
+}
+
+#[test]
+fn the_range_s_faults_have_a_lane_of_their_own_only_when_there_were_any() {
+    for p in all() {
+        let doc = parse(p);
+        assert!(
+            select(&doc, "svg#timeline-svg g.fault").is_empty(),
+            "{}",
+            p.name
+        );
+    }
+    // A session of the bot whose lab was held for a while and lost a network on the way.
+    let played = &all()[0];
+    let mut record = played.record.clone();
+    let live = record.scenario.timing.warmup_ms();
+    let faults = [
+        (
+            live + 60_000,
+            LabFault::Held {
+                why: "Docker does not answer".into(),
+            },
+        ),
+        (live + 60_000, LabFault::Resumed { held_s: 6.5 }),
+        (
+            live + 90_000,
+            LabFault::NetworkRestored {
+                zone: "data".into(),
+                services: vec!["web".into(), "datastore".into()],
+            },
+        ),
+    ];
+    for (t_ms, fault) in faults {
+        let at = (record.lines.iter()).position(|l| l.t_ms().is_some_and(|t| t > t_ms));
+        let at = at.unwrap_or(record.lines.len());
+        record.lines.insert(at, RecordLine::Fault { t_ms, fault });
+    }
+    let card = score(&record.scenario, &record.topology, &record.lines, None);
+    let html = bulkhead_report::html(&record, &card);
+    let doc = Html::parse_document(&html);
+    assert!(doc.errors.is_empty(), "{:?}", doc.errors);
+    let marks = select(&doc, "svg#timeline-svg g.fault title");
+    let titles: Vec<String> = marks.iter().map(text).collect();
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(titles[0].contains("clock is held"), "{titles:?}");
+    assert!(titles[1].contains("after 6.5 s"), "{titles:?}");
+    assert!(
+        titles[2].contains("reconnected web, datastore"),
+        "{titles:?}"
+    );
+    // The score section lists them too, none costing a point.
+    let listed = select(&doc, "ul.faults li");
+    assert_eq!(listed.len(), 3);
+    assert_eq!(card.total, played.card.total, "faults cost nothing");
 }
