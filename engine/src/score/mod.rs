@@ -278,7 +278,9 @@ pub fn score(
 fn lab_faults(lines: &[RecordLine], upto: Millis) -> Vec<LabFaultNote> {
     lines
         .iter()
-        .take_while(|l| l.t_ms().is_none_or(|t| t <= upto))
+        // Not `take_while`: effect lines are written at their step's moment, which may run
+        // ahead of lines taken in after them, so a record is not strictly in time order.
+        .filter(|l| l.t_ms().is_none_or(|t| t <= upto))
         .filter_map(|l| {
             let text = match l {
                 RecordLine::Fault { fault, .. } => fault.text(),
@@ -356,6 +358,23 @@ fn grade(total: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::testkit::*;
+
+    /// A record is not strictly in time order: a fault after a line stamped later still counts
+    /// for a card of the session so far.
+    #[test]
+    fn a_fault_counts_up_to_its_moment_whatever_lines_came_before_it() {
+        let mut r = Rec::new();
+        // Its lines are stamped at live 90 s (the attempt and its alert).
+        r.attack_alert(at_live(90));
+        r.lines.push(crate::record::RecordLine::Fault {
+            t_ms: at_live(30),
+            fault: crate::lab::LabFault::Resumed { held_s: 2.0 },
+        });
+        let card = super::score(&r.scenario, &r.topology, &r.lines, Some(at_live(60)));
+        assert_eq!(card.faults.len(), 1, "{:?}", card.faults);
+        let card = super::score(&r.scenario, &r.topology, &r.lines, Some(at_live(20)));
+        assert!(card.faults.is_empty());
+    }
     use super::{MomentKind, Truth, alert_truths};
     use crate::action::{AlertRef, Command, Verdict};
     use crate::detector::Alert;
