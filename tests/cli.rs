@@ -194,6 +194,7 @@ fn check_accepts_the_repository_and_list_shows_every_scenario() {
         "resource-exhaustion",
         "insider-access",
         "poisoned-pdf",
+        "lateral-movement",
     ] {
         assert!(listed.contains(id), "{listed}");
     }

@@ -103,13 +103,14 @@ fn from_anywhere_the_shipped_scenarios_are_built_in() {
     let list = String::from_utf8_lossy(&out.stdout);
     for id in [
         "insider-access",
+        "lateral-movement",
         "poisoned-pdf",
         "resource-exhaustion",
         "stolen-credentials",
     ] {
         assert!(listed(&list, id).ends_with(" built-in"), "{list}");
     }
-    assert_eq!(list.lines().count(), 4, "{list}");
+    assert_eq!(list.lines().count(), 5, "{list}");
     let out = place.run(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(

@@ -50,7 +50,7 @@ fn detector(c: &mut Criterion) {
     ] {
         let loaded = load(id);
         let obs = observations(&loaded);
-        let warmup_ms = loaded.scenario.timing.warmup_ms();
+        let warmup_ms = loaded.scenario.live_start_ms();
         group.throughput(Throughput::Elements(obs.len() as u64));
         group.bench_function(id, |b| {
             let mut out: Vec<Detection> = Vec::with_capacity(64);

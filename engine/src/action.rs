@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::observation::{EntityRef, Millis};
+use crate::posture::WeaknessKind;
 
 /// Something a user, an intruder or a job does in the lab.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -278,6 +279,12 @@ pub enum Mitigation {
         service: String,
         zone: String,
     },
+    /// Fix a weakness of the service's posture, as the audit found it: set its limits, or
+    /// recreate its container from a corrected spec (see `WeaknessKind::fix`).
+    Fix {
+        service: String,
+        weakness: WeaknessKind,
+    },
 }
 
 impl Mitigation {
@@ -291,7 +298,8 @@ impl Mitigation {
             | Mitigation::Stop { service }
             | Mitigation::Restart { service }
             | Mitigation::Detach { service, .. }
-            | Mitigation::Attach { service, .. } => EntityRef::Service(service.clone()),
+            | Mitigation::Attach { service, .. }
+            | Mitigation::Fix { service, .. } => EntityRef::Service(service.clone()),
             Mitigation::Revoke { identity } => EntityRef::Identity(identity.clone()),
             Mitigation::Block { source } | Mitigation::Unblock { source } => {
                 EntityRef::Source(source.clone())
@@ -314,6 +322,12 @@ impl Mitigation {
         )
     }
 
+    /// Whether it treats its target as part of an incident: not an undo, and not a fix (which
+    /// hardens a service whatever it did).
+    pub fn accuses(&self) -> bool {
+        !self.is_undo() && !matches!(self, Mitigation::Fix { .. })
+    }
+
     /// Whether it interrupts what a service does for everyone (asks for confirmation in the game).
     pub fn is_disruptive(&self) -> bool {
         matches!(
@@ -325,7 +339,7 @@ impl Mitigation {
                 | Mitigation::Revoke { .. }
                 | Mitigation::Segment { .. }
                 | Mitigation::Detach { .. }
-        )
+        ) || matches!(self, Mitigation::Fix { weakness, .. } if weakness.recreates())
     }
 
     pub fn verb(&self) -> &'static str {
@@ -344,6 +358,7 @@ impl Mitigation {
             Mitigation::Unsegment { .. } => "unsegment",
             Mitigation::Detach { .. } => "detach",
             Mitigation::Attach { .. } => "attach",
+            Mitigation::Fix { .. } => "fix",
         }
     }
 
@@ -375,6 +390,7 @@ impl Mitigation {
             }
             Mitigation::Detach { service, zone } => format!("detach {service} from {zone}"),
             Mitigation::Attach { service, zone } => format!("attach {service} to {zone} again"),
+            Mitigation::Fix { service, weakness } => format!("fix {service}: {weakness}"),
             other => format!("{} {}", other.verb(), other.target().name()),
         }
     }
@@ -616,6 +632,11 @@ pub enum Cause {
     /// No route leads there: the networks do not connect the two services, or the firewall
     /// between them has no route for it. The lab's design, nobody's mitigation.
     NoRoute,
+    /// The step depends on a weakness of the service that the trainee's fix removed.
+    Fixed {
+        service: String,
+        weakness: WeaknessKind,
+    },
     /// The application refused the action for its own reasons (a wrong password, a forbidden
     /// endpoint, no credential to use): the attack's own failure.
     Refused,
@@ -634,7 +655,8 @@ impl Cause {
             | Cause::Stopped { service }
             | Cause::Capped { service }
             | Cause::OomKilled { service }
-            | Cause::Detached { service, .. } => Some(EntityRef::Service(service.clone())),
+            | Cause::Detached { service, .. }
+            | Cause::Fixed { service, .. } => Some(EntityRef::Service(service.clone())),
             Cause::Segmented { from_zone, .. } => Some(EntityRef::Zone(from_zone.clone())),
             Cause::Overloaded { .. } | Cause::NoRoute | Cause::Refused | Cause::Lab => None,
         }
@@ -663,6 +685,10 @@ impl Cause {
                 m,
                 Mitigation::Detach { zone: cut, .. } if cut == zone
             ),
+            Cause::Fixed { weakness, .. } => matches!(
+                m,
+                Mitigation::Fix { weakness: fixed, .. } if fixed == weakness
+            ),
             Cause::Overloaded { .. } | Cause::NoRoute | Cause::Refused | Cause::Lab => false,
         };
         verb_fits && self.entity() == Some(m.target())
@@ -683,6 +709,9 @@ impl Cause {
                 format!("the route from {from_zone} to {to_zone} closed")
             }
             Cause::Detached { service, zone } => format!("{service} detached from {zone}"),
+            Cause::Fixed { service, weakness } => {
+                format!("{service}'s weakness fixed ({weakness})")
+            }
             Cause::NoRoute => "no route between the two zones".into(),
             Cause::Refused => "refused by the application".into(),
             Cause::Lab => "the lab could not carry it out".into(),

@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::format::scenario::{Containment, Context, Difficulty, Lesson, Scenario, Timing};
+use crate::format::scenario::{
+    Containment, Context, Difficulty, Hardening, Lesson, Scenario, Timing,
+};
 use crate::format::topology::Topology;
 
 /// The objectives as the briefing states them: par times, how many entities to name (not
@@ -28,6 +30,10 @@ pub struct TraineeBrief {
     pub briefing: String,
     pub context: Context,
     pub timing: Timing,
+    /// The hardening phase's budget and the risks the business accepted, with why: context a
+    /// reviewer would be given, not ground truth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardening: Option<Hardening>,
     pub objectives: BriefObjectives,
     /// The cost of each hint, in order; a hint's text is shown once paid for.
     pub hint_costs: Vec<u32>,
@@ -46,6 +52,7 @@ impl TraineeBrief {
             briefing: scenario.briefing.clone(),
             context: scenario.context.clone(),
             timing: scenario.timing,
+            hardening: scenario.hardening.clone(),
             objectives: BriefObjectives {
                 detect_par_s: o.detect_par_s,
                 contain: o.contain.clone(),
@@ -57,9 +64,21 @@ impl TraineeBrief {
         }
     }
 
-    /// Seconds since the live phase began (negative during the warm-up).
+    /// Seconds since the live phase began (negative before it).
     pub fn live_s(&self, t_ms: u64) -> f64 {
-        (t_ms as f64 - self.timing.warmup_ms() as f64) / 1000.0
+        (t_ms as f64 - self.live_start_ms() as f64) / 1000.0
+    }
+
+    /// Session time the warm-up starts at (after any hardening phase).
+    pub fn warmup_start_ms(&self) -> u64 {
+        self.hardening
+            .as_ref()
+            .map_or(0, |h| u64::from(h.budget_s) * 1000)
+    }
+
+    /// Session time the live phase starts at.
+    pub fn live_start_ms(&self) -> u64 {
+        self.warmup_start_ms() + u64::from(self.timing.warmup_s) * 1000
     }
 }
 

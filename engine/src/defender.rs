@@ -271,9 +271,37 @@ impl Bot {
     }
 }
 
+impl Bot {
+    /// In the hardening phase: fix every finding once, after reading it, except the risks the
+    /// business accepted (the brief lists them with why).
+    fn harden(&mut self, view: &DefenderView<'_>, out: &mut Vec<Command>) {
+        let accepted = view.brief.hardening.iter().flat_map(|h| &h.accepted);
+        let accepted: Vec<_> = accepted.map(|a| a.of()).collect();
+        for finding in view.findings {
+            let key = format!("fix {}", finding.of());
+            if accepted.contains(&finding.of()) || view.now < self.reaction_ms() {
+                continue;
+            }
+            if self.done.insert(key) {
+                out.push(Command::Mitigate(Mitigation::Fix {
+                    service: finding.service.clone(),
+                    weakness: finding.weakness,
+                }));
+            }
+        }
+    }
+
+    fn reaction_ms(&self) -> u64 {
+        (self.reaction_s * 1000.0) as u64
+    }
+}
+
 impl Defender for Bot {
     fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
         let mut out = Vec::new();
+        if view.phase == Phase::Hardening {
+            self.harden(view, &mut out);
+        }
         if view.phase != Phase::Live {
             return out;
         }

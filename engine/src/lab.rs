@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::{Effect, Outcome};
 use crate::observation::{Millis, Observation};
+use crate::posture::Finding;
 
 /// What a lab reports back while it runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +156,12 @@ pub trait Lab: Send {
     }
 
     /// How long coming up (and, once shut down, going down) took.
+    /// A posture audit of the running lab: each company service's weaknesses as found now.
+    /// Asked at the start and the end of a hardening phase and after each confirmed fix. No
+    /// default: a lab that answered "nothing found" without looking would score every weakness
+    /// as fixed. An error (the lab could not be inspected) says why.
+    fn audit(&mut self) -> Result<Vec<Finding>, String>;
+
     fn timings(&self) -> LabTimings {
         LabTimings::default()
     }

@@ -10,6 +10,7 @@ pub mod involvement;
 pub mod lab;
 pub mod observation;
 pub mod phase;
+pub mod posture;
 pub mod reach;
 pub mod record;
 pub mod replay;

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Briefing,
+    /// The trainee reviews the lab's posture and fixes what they judge worth it (only in
+    /// scenarios that have a hardening phase).
+    Hardening,
     Warmup,
     Live,
     Debrief,
@@ -16,6 +19,7 @@ impl Phase {
     pub fn title(self) -> &'static str {
         match self {
             Phase::Briefing => "Briefing",
+            Phase::Hardening => "Hardening",
             Phase::Warmup => "Warm-up",
             Phase::Live => "Live",
             Phase::Debrief => "Debrief",

@@ -13,6 +13,7 @@ use crate::lab::Backend;
 pub use crate::lab::LabFault;
 use crate::observation::{Millis, Observation};
 use crate::phase::Phase;
+use crate::posture::Finding;
 
 mod writer;
 
@@ -20,8 +21,9 @@ pub use writer::{BACKLOG_MAX_BYTES, RecordHealth, RecordState, RecordWriter};
 
 /// The record format this version writes; it reads every version up to it. 2: a container's
 /// lifecycle may say the lab `restored` it (a version 1 reader would not know the word). 3: a
-/// `fault` line says when the lab could not be reached and the session held its clock.
-pub const RECORD_VERSION: u32 = 3;
+/// `fault` line says when the lab could not be reached and the session held its clock. 4: a
+/// `posture` line holds an audit of the lab, and a scenario may have a hardening phase.
+pub const RECORD_VERSION: u32 = 4;
 
 /// One line of a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +74,12 @@ pub enum RecordLine {
         t_ms: Millis,
         fault: LabFault,
     },
+    /// A posture audit of the running lab: at the start and the end of the hardening phase,
+    /// and after each fix the lab confirmed.
+    Posture {
+        t_ms: Millis,
+        findings: Vec<Finding>,
+    },
 }
 
 impl RecordLine {
@@ -83,7 +91,8 @@ impl RecordLine {
             | RecordLine::Command { t_ms, .. }
             | RecordLine::Effect { t_ms, .. }
             | RecordLine::Mentor { t_ms, .. }
-            | RecordLine::Fault { t_ms, .. } => Some(*t_ms),
+            | RecordLine::Fault { t_ms, .. }
+            | RecordLine::Posture { t_ms, .. } => Some(*t_ms),
             RecordLine::Observation(o) => Some(o.t_ms),
             RecordLine::Alert(a) => Some(a.t_ms),
             RecordLine::Outcome(o) => Some(o.t_ms),

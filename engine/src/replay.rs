@@ -16,6 +16,7 @@ use crate::format::scenario::Scenario;
 use crate::format::topology::Topology;
 use crate::lab::{Backend, Lab, LabOutput, Pacing};
 use crate::observation::Millis;
+use crate::posture::Finding;
 use crate::record::{MentorAct, Record, RecordLine, RecordWriter};
 use crate::score::{ScoreCard, score};
 use crate::session::{Phase, Session};
@@ -28,11 +29,17 @@ use crate::session::{Phase, Session};
 pub struct RecordedLab {
     record: Arc<Record>,
     next: usize,
+    /// The next record line to look at for a posture audit.
+    next_audit: usize,
 }
 
 impl RecordedLab {
     pub fn new(record: Arc<Record>) -> RecordedLab {
-        RecordedLab { record, next: 0 }
+        RecordedLab {
+            record,
+            next: 0,
+            next_audit: 0,
+        }
     }
 }
 
@@ -65,6 +72,19 @@ impl Lab for RecordedLab {
             }
             self.next += 1;
         }
+    }
+
+    /// The record's next audit: a replayed session audits at the same moments as the recorded
+    /// one did (the hardening phase's start and end, each confirmed fix).
+    fn audit(&mut self) -> Result<Vec<Finding>, String> {
+        let lines = &self.record.lines;
+        while let Some(line) = lines.get(self.next_audit) {
+            self.next_audit += 1;
+            if let RecordLine::Posture { findings, .. } = line {
+                return Ok(findings.clone());
+            }
+        }
+        Err("the record holds no more audits".into())
     }
 }
 

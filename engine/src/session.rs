@@ -5,14 +5,16 @@
 
 mod mentor;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::action::{Action, AlertRef, Command, Effect, EffectKind, Mitigation, Origin, Verdict};
+use crate::action::{
+    Action, AlertRef, Cause, Command, Effect, EffectKind, Mitigation, Origin, Outcome, Verdict,
+};
 use crate::brief::TraineeBrief;
 use crate::detector::{Alert, Detection, Detector};
 use crate::format::scenario::{Hint, Scenario, Step};
@@ -22,6 +24,7 @@ use crate::observation::{
     EntityRef, LifecycleState, LogEvent, Metrics, Millis, Observation, ObservationBody,
 };
 pub use crate::phase::Phase;
+use crate::posture::{Finding, WeaknessKind, WeaknessRef};
 use crate::record::{LabFault, RECORD_VERSION, RecordLine, RecordWriter, content_hash};
 use crate::score::{ScoreCard, score};
 use crate::telemetry::TelemetryHealth;
@@ -91,6 +94,8 @@ pub struct DefenderView<'a> {
     pub mitigations: &'a [MitigationEntry],
     pub attributed: &'a [EntityRef],
     pub hints: &'a [Hint],
+    /// The lab's posture as last audited (empty before a hardening phase's first audit).
+    pub findings: &'a [Finding],
 }
 
 impl DefenderView<'_> {
@@ -173,6 +178,11 @@ pub struct Session {
     telemetry: TelemetryHealth,
     /// The moment of the last line the lab yielded, as stamped (lines stay in time order).
     ingested_ms: Millis,
+    /// The lab's posture as last audited.
+    findings: Vec<Finding>,
+    /// Attack attempts the session failed itself (their weakness was fixed): the lab never saw
+    /// them, so an outcome for one from the lab (a replay's recorded lab) is not taken again.
+    foiled: BTreeSet<u64>,
 }
 
 impl std::fmt::Debug for Session {
@@ -203,7 +213,7 @@ impl Session {
         } else {
             crate::format::variants::resolve(&scenario, seed).map_or(scenario, Arc::new)
         };
-        let warmup = scenario.timing.warmup_ms();
+        let warmup = scenario.live_start_ms();
         let mut timeline: Vec<Scheduled> = schedule(&scenario.attack, true, warmup)
             .chain(schedule(&scenario.decoys, false, warmup))
             .collect();
@@ -253,6 +263,8 @@ impl Session {
             held: None,
             telemetry: TelemetryHealth::default(),
             ingested_ms: 0,
+            findings: Vec::new(),
+            foiled: BTreeSet::new(),
         };
         let header = RecordLine::Header {
             record_version: RECORD_VERSION,
@@ -355,7 +367,7 @@ impl Session {
 
     /// When the session ends: the scenario's warm-up and live phase, plus any extension.
     pub fn total_ms(&self) -> Millis {
-        self.scenario.timing.total_ms() + self.extended_ms
+        self.scenario.total_ms() + self.extended_ms
     }
 
     /// The final score, once the session is over.
@@ -372,14 +384,86 @@ impl Session {
             mitigations: &self.mitigations,
             attributed: &self.attributed,
             hints: self.hints(),
+            findings: &self.findings,
         }
     }
 
-    /// Leave the briefing: the warm-up starts at session time 0.
+    /// Leave the briefing: the hardening phase (if the scenario has one) or the warm-up starts
+    /// at session time 0. A hardening phase starts with an audit of the lab.
     pub fn begin(&mut self) {
         if self.phase == Phase::Briefing {
-            self.set_phase(Phase::Warmup);
+            if self.scenario.hardening.is_some() {
+                self.set_phase(Phase::Hardening);
+                self.audit();
+            } else {
+                self.set_phase(Phase::Warmup);
+            }
         }
+    }
+
+    /// Audit the lab's posture now: what the trainee sees as findings, and a `posture` line.
+    /// An audit that fails leaves the last one standing, and says why in the lab's error.
+    fn audit(&mut self) {
+        match self.lab.audit() {
+            Ok(findings) => {
+                self.findings = findings;
+                self.write(RecordLine::Posture {
+                    t_ms: self.now,
+                    findings: self.findings.clone(),
+                });
+            }
+            Err(e) => self.lab_error = Some(format!("the lab could not be audited: {e}")),
+        }
+    }
+
+    /// The lab's posture as last audited.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// The weakness a scheduled attack attempt depends on, when the trainee's confirmed fix
+    /// has removed it.
+    fn fixed_weakness(&self, origin: &Origin) -> Option<WeaknessRef> {
+        let Origin::Attack { step } = origin else {
+            return None;
+        };
+        let exploits = self.scenario.step(step)?.exploits.as_ref()?;
+        self.mitigations
+            .iter()
+            .any(|m| {
+                m.result.as_ref().is_some_and(|(ok, _)| *ok)
+                    && m.mitigation
+                        == Mitigation::Fix {
+                            service: exploits.service.clone(),
+                            weakness: exploits.weakness,
+                        }
+            })
+            .then(|| exploits.clone())
+    }
+
+    /// An attack attempt whose weakness was fixed: recorded, and failed at once with the
+    /// reason, without reaching the lab.
+    fn foil(&mut self, t_ms: Millis, origin: Origin, action: Action, fixed: WeaknessRef) {
+        let effect = Effect {
+            id: self.next_effect,
+            origin,
+            kind: EffectKind::Act(action),
+        };
+        self.next_effect += 1;
+        let id = effect.id;
+        self.foiled.insert(id);
+        self.write(RecordLine::Effect { t_ms, effect });
+        self.write(RecordLine::Outcome(Outcome {
+            t_ms,
+            effect: id,
+            ok: false,
+            records: 0,
+            detail: format!("it needs {fixed}, which the trainee fixed"),
+            cause: Some(Cause::Fixed {
+                service: fixed.service,
+                weakness: fixed.weakness,
+            }),
+        }));
     }
 
     fn set_phase(&mut self, phase: Phase) {
@@ -420,7 +504,12 @@ impl Session {
             let s = &self.timeline[self.next_step];
             let (t, origin, action) = (s.t_ms, s.origin.clone(), s.action.clone());
             self.next_step += 1;
-            self.issue(t, origin, EffectKind::Act(action));
+            match self.fixed_weakness(&origin) {
+                Some(fixed) => self.foil(t, origin, action, fixed),
+                None => {
+                    self.issue(t, origin, EffectKind::Act(action));
+                }
+            }
         }
         let mut outputs = std::mem::take(&mut self.outputs);
         self.lab.advance(until, &mut outputs);
@@ -429,7 +518,12 @@ impl Session {
         }
         self.outputs = outputs;
         self.now = until;
-        if self.phase == Phase::Warmup && self.now >= self.scenario.timing.warmup_ms() {
+        if self.phase == Phase::Hardening && self.now >= self.scenario.hardening_ms() {
+            // What the trainee goes into the warm-up with, as the lab stands now.
+            self.audit();
+            self.set_phase(Phase::Warmup);
+        }
+        if self.phase == Phase::Warmup && self.now >= self.scenario.live_start_ms() {
             self.set_phase(Phase::Live);
         }
         if self.now >= self.total_ms() {
@@ -601,15 +695,22 @@ impl Session {
                 }
                 self.detections = detections;
             }
+            LabOutput::Outcome(outcome) if self.foiled.contains(&outcome.effect) => {}
             LabOutput::Outcome(outcome) => {
+                let mut fixed = false;
                 if let Some(m) = self
                     .mitigations
                     .iter_mut()
                     .find(|m| m.effect == outcome.effect)
                 {
                     m.result = Some((outcome.ok, outcome.detail.clone()));
+                    fixed = outcome.ok && matches!(m.mitigation, Mitigation::Fix { .. });
                 }
                 self.write(RecordLine::Outcome(outcome));
+                // A confirmed fix is checked by a fresh audit, which the trainee sees.
+                if fixed {
+                    self.audit();
+                }
             }
             LabOutput::Fault { t_ms, fault } => self.write(RecordLine::Fault { t_ms, fault }),
         }
@@ -745,7 +846,14 @@ impl Session {
 
     fn check(&self, command: &Command) -> Result<(), Refused> {
         let refuse = |s: String| Err(Refused(s));
-        if self.phase != Phase::Live {
+        let fix = matches!(command, Command::Mitigate(Mitigation::Fix { .. }));
+        if self.phase == Phase::Hardening && !fix {
+            return refuse(
+                "the hardening phase takes fixes only; triage and mitigate in the live phase"
+                    .into(),
+            );
+        }
+        if self.phase != Phase::Live && self.phase != Phase::Hardening {
             return refuse(format!(
                 "the {} phase takes no commands; wait for the live phase",
                 self.phase.title().to_lowercase()
@@ -819,6 +927,9 @@ impl Session {
                         );
                     }
                 }
+                if let Mitigation::Fix { service, weakness } = m {
+                    self.check_fix(service, *weakness)?;
+                }
                 self.check_entity(&m.target())
             }
             Command::Hint => {
@@ -829,6 +940,28 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// A fix must name something the last audit found, and not one already asked for.
+    fn check_fix(&self, service: &str, weakness: WeaknessKind) -> Result<(), Refused> {
+        let found = (self.findings.iter()).any(|f| f.service == service && f.weakness == weakness);
+        if !found {
+            return Err(Refused(format!(
+                "the audit found no \"{weakness}\" on {service}: nothing to fix"
+            )));
+        }
+        let asked = Mitigation::Fix {
+            service: service.to_string(),
+            weakness,
+        };
+        let pending = (self.mitigations.iter())
+            .any(|m| m.mitigation == asked && m.result.as_ref().is_none_or(|(ok, _)| *ok));
+        if pending {
+            return Err(Refused(format!(
+                "{service}'s \"{weakness}\" is already being fixed"
+            )));
+        }
+        Ok(())
     }
 
     /// A triage by rule and entity becomes a triage of the first such alert raised so far.

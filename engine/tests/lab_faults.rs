@@ -54,6 +54,9 @@ impl Lab for Hooked {
     fn health(&mut self) -> LabHealth {
         self.health.lock().unwrap().clone()
     }
+    fn audit(&mut self) -> Result<Vec<bulkhead_engine::posture::Finding>, String> {
+        self.inner.audit()
+    }
 }
 
 /// A session of stolen-credentials (seed 1) on a lab with this hook, in its briefing.
@@ -105,7 +108,7 @@ fn block() -> Command {
 fn a_held_lab_stops_the_clock_refuses_mitigations_and_runs_on_where_it_stopped() {
     let (mut session, health, buffer) = session();
     session.begin();
-    let live = session.scenario().timing.warmup_ms();
+    let live = session.scenario().live_start_ms();
     while session.now() < live + 10_000 && session.tick() {}
     let stopped_at = session.now();
     *health.lock().unwrap() = LabHealth::Held {
@@ -162,7 +165,7 @@ fn a_held_lab_stops_the_clock_refuses_mitigations_and_runs_on_where_it_stopped()
 fn a_lost_lab_ends_the_session_early_with_a_partial_card() {
     let (mut session, health, buffer) = session();
     session.begin();
-    let live = session.scenario().timing.warmup_ms();
+    let live = session.scenario().live_start_ms();
     while session.now() < live + 30_000 && session.tick() {}
     let lost_at = session.now();
     *health.lock().unwrap() = LabHealth::Lost {
@@ -185,7 +188,7 @@ fn a_lost_lab_ends_the_session_early_with_a_partial_card() {
 
 #[test]
 fn telemetry_that_lags_is_counted_per_source_and_named_on_the_alerts_it_opened() {
-    let live = load("stolen-credentials").scenario.timing.warmup_ms();
+    let live = load("stolen-credentials").scenario.live_start_ms();
     // The first 90 s of the live phase reach the session 90 s late, all at once, stamped with
     // their own moments: telemetry that lagged.
     let mut held_back = Vec::new();
@@ -255,7 +258,7 @@ fn the_simulated_lab_is_never_late() {
 fn the_bot_goes_after_nobody_the_brief_does_not_know() {
     // One exec session into web by someone outside the range (the container engine names
     // nobody: `unknown`), as a fault injection or a curious operator makes.
-    let at = load("stolen-credentials").scenario.timing.warmup_ms() + 20_000;
+    let at = load("stolen-credentials").scenario.live_start_ms() + 20_000;
     let mut done = false;
     let (mut session, _, _) = hooked_session(Box::new(move |until, yielded| {
         if !done && until >= at {
@@ -297,7 +300,7 @@ impl bulkhead_engine::Defender for Counting {
 #[test]
 fn a_defender_is_not_asked_while_the_lab_is_held() {
     let (mut session, health, _) = session();
-    let live = session.scenario().timing.warmup_ms();
+    let live = session.scenario().live_start_ms();
     let mut held_ticks = 0;
     let mut defender = Counting::default();
     session.run(&mut defender, |s| {

@@ -58,7 +58,7 @@ fn session(id: &str, seed: u64) -> (Session, MemoryRecord) {
 
 /// Session time of a second of the live phase.
 fn live(session: &Session, s: u64) -> Millis {
-    session.scenario().timing.warmup_ms() + s * 1000
+    session.scenario().live_start_ms() + s * 1000
 }
 
 /// Tick until session time `t_ms` (or the end).

@@ -134,7 +134,7 @@ fn seeking_shows_exactly_what_had_happened_by_then() {
 #[test]
 fn mentor_acts_and_an_early_finish_replay_at_their_times() {
     let (mut s, memory) = session("stolen-credentials", 11);
-    let live = s.scenario().timing.warmup_ms();
+    let live = s.scenario().live_start_ms();
     s.begin();
     while s.now() < live + 30_000 && s.tick() {}
     s.whisper("look at the login alerts".into(), 0, "ana");
@@ -175,7 +175,7 @@ fn mentor_acts_and_an_early_finish_replay_at_their_times() {
 fn a_record_cut_short_replays_to_its_last_line() {
     let (mut s, memory) = session("resource-exhaustion", 2);
     s.begin();
-    let stop = s.scenario().timing.warmup_ms() + 40_000;
+    let stop = s.scenario().live_start_ms() + 40_000;
     while s.now() < stop && s.tick() {}
     drop(s);
     let mut bytes = memory.bytes();

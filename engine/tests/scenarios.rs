@@ -12,11 +12,12 @@ use bulkhead_engine::record::Record;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{Defender, DefenderView, MemoryRecord, ScoreCard, Session, SimLab, score};
 
-const SCENARIOS: [&str; 4] = [
+const SCENARIOS: [&str; 5] = [
     "stolen-credentials",
     "resource-exhaustion",
     "insider-access",
     "poisoned-pdf",
+    "lateral-movement",
 ];
 
 fn root() -> PathBuf {
@@ -101,9 +102,9 @@ fn the_bot_detects_contains_and_scores_at_least_800() {
                 "{id}: bot did not contain: {:?}",
                 card.facts.contained_ms
             );
+            let precision = card.component("precision").unwrap();
             assert_eq!(
-                points(&card, "precision"),
-                100,
+                precision.points, precision.max as i32,
                 "{id} seed {seed}: the bot was fooled\n{:#?}",
                 card.components
             );

@@ -508,7 +508,7 @@ fn pull(mut io: SessionIo) {
         .view
         .snapshot
         .as_ref()
-        .is_some_and(|s| matches!(s.phase, Phase::Warmup | Phase::Live));
+        .is_some_and(|s| matches!(s.phase, Phase::Hardening | Phase::Warmup | Phase::Live));
     if begun && *io.screen.get() == Screen::Briefing {
         io.next.set(Screen::Live);
     }

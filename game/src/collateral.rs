@@ -114,6 +114,19 @@ pub fn collateral(m: &Mitigation, topology: &Topology, context: &Context) -> Str
             .unwrap_or_default()
     };
     let text = match m {
+        Mitigation::Fix {
+            service: id,
+            weakness,
+        } => {
+            let restart = match service(id) {
+                Some(s) if weakness.recreates() => format!(
+                    " A few seconds of downtime on {id} ({}); what it held in memory is lost.",
+                    criticality(s)
+                ),
+                _ => String::new(),
+            };
+            format!("Will {}.{restart}{}", weakness.fix(), note(id))
+        }
         Mitigation::Isolate { service: id } => match service(id) {
             Some(s) => format!(
                 "Cuts {id} off every network ({}): {}. Its processes keep running for forensics.{}",

@@ -31,16 +31,18 @@ fn root() -> PathBuf {
 }
 
 fn scenarios() -> Vec<Loaded> {
-    ["stolen-credentials", "resource-exhaustion", "poisoned-pdf"]
-        .iter()
-        .map(|id| {
-            bulkhead_engine::format::load_scenario(
-                &root().join(format!("scenarios/{id}.ron")),
-                &root(),
-            )
+    [
+        "stolen-credentials",
+        "resource-exhaustion",
+        "poisoned-pdf",
+        "lateral-movement",
+    ]
+    .iter()
+    .map(|id| {
+        bulkhead_engine::format::load_scenario(&root().join(format!("scenarios/{id}.ron")), &root())
             .unwrap()
-        })
-        .collect()
+    })
+    .collect()
 }
 
 fn config(time_scale: f64) -> GameConfig {
@@ -249,6 +251,43 @@ fn a_crossing_alert_offers_segmenting_its_route_and_the_segment_is_confirmed() {
         to_zone: "data".into(),
     };
     assert!(crossing(&app).unwrap().contains(&reopen));
+}
+
+/// A scenario with a hardening phase opens on the audit's findings; a fix sent from the game is
+/// confirmed by the lab, the finding leaves the next audit, and the warm-up follows.
+#[test]
+fn the_hardening_phase_shows_the_audit_and_a_fix_from_the_game_leaves_it() {
+    use bulkhead_engine::posture::WeaknessKind;
+    let mut app = app(&config(20.0));
+    send(&mut app, Intent::Open("lateral-movement".into()));
+    until(&mut app, Duration::from_secs(10), "the lab", |a| {
+        view(a).lab == LabState::Ready
+    });
+    send(&mut app, Intent::Start);
+    until(&mut app, Duration::from_secs(10), "the audit", |a| {
+        phase(a) == Some(Phase::Hardening)
+            && view(a)
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| s.findings.len() == 6)
+    });
+    assert_eq!(screen(&app), Screen::Live);
+    let fix = Mitigation::Fix {
+        service: "export-worker".into(),
+        weakness: WeaknessKind::NoLimits,
+    };
+    send(&mut app, Intent::Command(Command::Mitigate(fix.clone())));
+    until(&mut app, Duration::from_secs(10), "the fix's audit", |a| {
+        view(a).snapshot.as_ref().is_some_and(|s| {
+            s.findings.len() == 5
+                && s.mitigations
+                    .iter()
+                    .any(|m| m.mitigation == fix && m.result.as_ref().is_some_and(|(ok, _)| *ok))
+        })
+    });
+    until(&mut app, Duration::from_secs(20), "the warm-up", |a| {
+        phase(a) == Some(Phase::Warmup)
+    });
 }
 
 /// A tier that bridges two zones offers a detachment from each; the one the action bar

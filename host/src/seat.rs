@@ -110,7 +110,8 @@ pub struct SeatStatus {
     pub paused: bool,
     pub can_pause: bool,
     pub total_ms: Millis,
-    pub warmup_ms: Millis,
+    /// Session time the live phase starts at.
+    pub live_start_ms: Millis,
     pub hints_used: usize,
     pub health: Health,
     pub lab_error: Option<String>,
@@ -872,7 +873,7 @@ impl SeatThread {
         status.phase = Some(session.phase());
         status.now_ms = session.now();
         status.total_ms = session.total_ms();
-        status.warmup_ms = open.loaded.scenario.timing.warmup_ms();
+        status.live_start_ms = open.loaded.scenario.live_start_ms();
         status.paused = open.clock.paused;
         status.can_pause = session.lab().can_pause();
         status.hints_used = session.hints().len();

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bulkhead_engine::format::scenario::Hint;
 use bulkhead_engine::observation::{LogEvent, MetricKind};
+use bulkhead_engine::posture::Finding;
 use bulkhead_engine::record::RecordLine;
 use bulkhead_engine::session::{AlertEntry, LogLine, MitigationEntry, ServiceStatus};
 use bulkhead_engine::telemetry::SourceHealth;
@@ -53,7 +54,11 @@ pub struct Snapshot {
     pub phase: Phase,
     pub now_ms: Millis,
     pub total_ms: Millis,
-    pub warmup_ms: Millis,
+    /// Session time the live phase starts at (after any hardening phase and the warm-up).
+    pub live_start_ms: Millis,
+    /// Session time a hardening phase ends at, when the warm-up starts (0: none).
+    #[serde(default)]
+    pub hardening_end_ms: Millis,
     pub alerts: Vec<AlertEntry>,
     pub services: BTreeMap<String, ServiceStatus>,
     /// Learned bands per (service, metric), once the warm-up is over.
@@ -75,6 +80,9 @@ pub struct Snapshot {
     /// shows only the sources lagging now; a mentor sees them all).
     #[serde(default)]
     pub telemetry: Vec<SourceHealth>,
+    /// The lab's posture as last audited: the hardening phase's findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
 }
 
 impl Snapshot {
@@ -89,12 +97,13 @@ impl Snapshot {
             mitigations: &self.mitigations,
             attributed: &self.attributed,
             hints: &self.hints,
+            findings: &self.findings,
         }
     }
 
     /// Seconds of the live phase at session time `t_ms` (negative during the warm-up).
     pub fn live_s(&self, t_ms: Millis) -> f64 {
-        (t_ms as f64 - self.warmup_ms as f64) / 1000.0
+        (t_ms as f64 - self.live_start_ms as f64) / 1000.0
     }
 }
 
@@ -133,7 +142,8 @@ pub fn snapshot(session: &Session, paused: bool, traffic: &TrafficMeter) -> Snap
         phase: session.phase(),
         now_ms: session.now(),
         total_ms: session.total_ms(),
-        warmup_ms: brief.timing.warmup_ms(),
+        live_start_ms: brief.live_start_ms(),
+        hardening_end_ms: brief.warmup_start_ms(),
         alerts: session.alerts().to_vec(),
         services: session.services().clone(),
         bands,
@@ -147,6 +157,7 @@ pub fn snapshot(session: &Session, paused: bool, traffic: &TrafficMeter) -> Snap
         lab_error: session.lab_error().map(str::to_string),
         held: session.held().map(str::to_string),
         telemetry: session.telemetry().sources(),
+        findings: session.findings().to_vec(),
     }
 }
 

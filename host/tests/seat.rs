@@ -293,6 +293,10 @@ impl Lab for KilledOnce {
         self.sim.apply(now, effect);
     }
 
+    fn audit(&mut self) -> Result<Vec<bulkhead_engine::posture::Finding>, String> {
+        self.sim.audit()
+    }
+
     fn advance(
         &mut self,
         until: bulkhead_engine::Millis,

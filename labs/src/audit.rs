@@ -8,13 +8,14 @@
 //! container is handed its role and the run's credentials at start (nothing a trainee could
 //! or should change).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
 use bulkhead_engine::format::scenario::{SECRET_WORDS, Weakness};
 use bulkhead_engine::format::topology::Topology;
+use bulkhead_engine::posture::{Finding as PostureFinding, WeaknessKind};
 use serde::Serialize;
 
 use crate::error::LabError;
@@ -172,9 +173,7 @@ pub fn audit_container(service: &str, inspect: &ContainerInspectResponse) -> Vec
         let name = var.split('=').next().unwrap_or_default();
         if name == "DOCKER_HOST" {
             issues.push(Issue::DockerSocket(var.clone()));
-        } else if !name.starts_with("LABD_")
-            && SECRET_WORDS.iter().any(|w| name.to_uppercase().contains(w))
-        {
+        } else if secret_var(name) {
             issues.push(Issue::SecretInEnv(name.to_string()));
         }
     }
@@ -195,6 +194,12 @@ pub fn audit_container(service: &str, inspect: &ContainerInspectResponse) -> Vec
         .collect()
 }
 
+/// Whether an environment variable's name says it holds a secret (`DB_PASSWORD`): the audit's
+/// rule, and what a fix of `SecretInEnv` removes. The range's `LABD_` plumbing is not one.
+pub fn secret_var(name: &str) -> bool {
+    !name.starts_with("LABD_") && SECRET_WORDS.iter().any(|w| name.to_uppercase().contains(w))
+}
+
 /// Audit every company container of a running lab, in service order.
 pub async fn audit(
     docker: &Docker,
@@ -206,14 +211,75 @@ pub async fn audit(
         let Some(container) = lab.containers.get(&service.id) else {
             continue;
         };
+        // By name: a fix recreates a container under the same name, with a new id.
         let inspect = docker
-            .inspect_container(&container.id, None)
+            .inspect_container(&container.name, None)
             .await
             .map_err(|e| LabError::docker("inspect container", &container.name, e))?;
         findings.extend(audit_container(&service.id, &inspect));
     }
     findings.sort();
     Ok(findings)
+}
+
+/// The kind of weakness an issue is, as a scenario declares and a trainee fixes it (`None`: an
+/// issue no scenario may set up, such as a privileged container or a host path).
+pub fn kind_of(issue: &Issue) -> Option<WeaknessKind> {
+    Some(match issue {
+        Issue::MemoryUnlimited | Issue::CpuUnlimited | Issue::PidsUnlimited => {
+            WeaknessKind::NoLimits
+        }
+        Issue::CapabilitiesAdded(_) => WeaknessKind::ExtraCapabilities,
+        Issue::WritableRoot => WeaknessKind::WritableRoot,
+        Issue::RunsAsRoot => WeaknessKind::RunsAsRoot,
+        Issue::SecretInEnv(_) => WeaknessKind::SecretInEnv,
+        Issue::CapabilitiesKept
+        | Issue::Privileged
+        | Issue::HostPath(_)
+        | Issue::DockerSocket(_)
+        | Issue::HostNamespace(_)
+        | Issue::NewPrivileges
+        | Issue::PublishedPort(_) => return None,
+    })
+}
+
+/// An audit's findings as the trainee reviews them: grouped by service and kind (a service's
+/// three missing limits are one finding, fixed together), each with its CIS items and what the
+/// audit saw. An issue of no fixable kind is a breach of the lab's safety, never a finding to
+/// fix: it is logged as an error and left out.
+pub fn posture(findings: &[Finding]) -> Vec<PostureFinding> {
+    let mut grouped: BTreeMap<(String, WeaknessKind), Vec<&Issue>> = BTreeMap::new();
+    for f in findings {
+        match kind_of(&f.issue) {
+            Some(kind) => grouped
+                .entry((f.service.clone(), kind))
+                .or_default()
+                .push(&f.issue),
+            None => tracing::error!(
+                service = f.service,
+                "the lab breaks its own safety: {} (no scenario may set this up)",
+                f.issue
+            ),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|((service, weakness), issues)| {
+            let mut cis: Vec<String> = Vec::new();
+            for c in issues.iter().filter_map(|i| i.cis()) {
+                if !cis.iter().any(|known| known == c) {
+                    cis.push(c.to_string());
+                }
+            }
+            let evidence: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+            PostureFinding {
+                service,
+                weakness,
+                cis,
+                evidence: evidence.join("; "),
+            }
+        })
+        .collect()
 }
 
 /// What an audit of a lab finds when it plays these weaknesses: no more, no less.

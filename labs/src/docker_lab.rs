@@ -3,15 +3,14 @@
 //! observations in session time, effects are carried out by labd and the Docker API, and
 //! every mitigation is confirmed against the real state before its outcome is reported.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{EventActor, EventMessage};
-use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
+use bollard::query_parameters::{LogsOptionsBuilder, StatsOptionsBuilder};
 use bulkhead_engine::action::{EXFILTRATION_PATH, EXFILTRATION_PORT};
 use bulkhead_engine::format::scenario::Scenario;
 use bulkhead_engine::format::topology::{Role, Service, Topology};
@@ -30,13 +29,14 @@ use crate::error::LabError;
 use crate::movement;
 use crate::spec::{LabOptions, RunningLab, SERVICE_PORT};
 use crate::telemetry::{
-    self, CgroupRates, CgroupSample, Evidence, HeldClock, LabdLine, NetCounters, held_by_limits,
+    CgroupRates, CgroupSample, Evidence, HeldClock, LabdLine, NetCounters, held_by_limits,
     metrics_from_stats, parse_labd_line,
 };
-use recovery::{
-    follow_network_events, held_in_labd, network_specs, restore, until_docker_answers, watch_daemon,
-};
+use events::follow_events;
+use recovery::{follow_network_events, held_in_labd, network_specs, watch_daemon};
 
+mod events;
+mod fix;
 mod recovery;
 
 /// Docker's stats stream opens only when labd's own metrics lines (at least once a second)
@@ -139,6 +139,11 @@ struct Shared {
     addresses: Mutex<BTreeMap<String, Ipv4Addr>>,
     /// Confirmed state per service, from mitigations and Docker events.
     hops: Mutex<HashMap<String, HopState>>,
+    /// Ids of containers a fix replaced (see `fix`): their end is no fault.
+    retired: Mutex<HashSet<String>>,
+    /// Held while a fix runs: fixes go one at a time, since two recreating the same container
+    /// at once would each remove the other's.
+    fixing: tokio::sync::Mutex<()>,
     /// When labd last reported its container's metrics, per service.
     labd_metrics_at: Mutex<HashMap<String, Instant>>,
     /// The web tier each effect that named one (`via`) was sent to, by effect id: what an
@@ -373,6 +378,10 @@ impl Shared {
             Mitigation::Cap { .. } => Cause::Capped {
                 service: service.clone(),
             },
+            Mitigation::Fix { weakness, .. } => Cause::Fixed {
+                service: service.clone(),
+                weakness: *weakness,
+            },
             _ => return,
         };
         self.update_hop(&service, |h| h.ending = Some(ending));
@@ -415,7 +424,8 @@ impl Shared {
                     (h.stopped, h.paused, h.oom) = (false, false, false);
                 }
                 Mitigation::Cap { .. } => h.capped = true,
-                Mitigation::Revoke { .. }
+                Mitigation::Fix { .. }
+                | Mitigation::Revoke { .. }
                 | Mitigation::Block { .. }
                 | Mitigation::Unblock { .. }
                 | Mitigation::Segment { .. }
@@ -424,8 +434,9 @@ impl Shared {
         });
     }
 
+    /// The service's container, by name: a fix recreates it under the same name, new id.
     fn container(&self, service: &str) -> Option<&str> {
-        self.lab.containers.get(service).map(|c| c.id.as_str())
+        self.lab.containers.get(service).map(|c| c.name.as_str())
     }
 
     fn address(&self, service: &str) -> Option<Ipv4Addr> {
@@ -564,18 +575,20 @@ impl DockerLab {
             execs: Mutex::new(HashMap::new()),
             addresses: Mutex::new(addresses),
             hops: Mutex::new(HashMap::new()),
+            retired: Mutex::new(HashSet::new()),
+            fixing: tokio::sync::Mutex::new(()),
             tiers: Mutex::new(HashMap::new()),
             labd_metrics_at: Mutex::new(labd_started),
         });
         let mut tasks = Vec::new();
         let _guard = runtime.enter();
         for (service, c) in &shared.lab.containers {
-            tasks.push(tokio::spawn(follow_logs(shared.clone(), c.id.clone())));
+            tasks.push(tokio::spawn(follow_logs(shared.clone(), c.name.clone())));
             if shared.company(service) {
                 tasks.push(tokio::spawn(follow_stats(
                     shared.clone(),
                     service.clone(),
-                    c.id.clone(),
+                    c.name.clone(),
                 )));
             }
         }
@@ -714,6 +727,18 @@ impl Lab for DockerLab {
 
     fn shutdown(&mut self) -> Result<(), String> {
         self.teardown()
+    }
+
+    fn audit(&mut self) -> Result<Vec<bulkhead_engine::posture::Finding>, String> {
+        let shared = &self.shared;
+        let found = self.runtime.block_on(crate::audit::audit(
+            &shared.docker,
+            &shared.lab,
+            &shared.topology,
+        ));
+        found
+            .map(|findings| crate::audit::posture(&findings))
+            .map_err(|e| e.to_string())
     }
 
     fn timings(&self) -> LabTimings {
@@ -1163,6 +1188,7 @@ async fn mitigate(shared: &Shared, m: &Mitigation) -> Done {
         Mitigation::Unsegment { from_zone, to_zone } => {
             segment(shared, from_zone, to_zone, false).await
         }
+        Mitigation::Fix { weakness, .. } => fix::fix(shared, service, *weakness).await,
         Mitigation::Block { source } | Mitigation::Unblock { source } => {
             let block = matches!(m, Mitigation::Block { .. });
             at_every(shared, Role::Gateway, |gw| {
@@ -1221,9 +1247,6 @@ async fn refresh_address(shared: &Shared, service: &str) {
     }
 }
 
-/// The command of the lab image's HEALTHCHECK.
-const HEALTHCHECK: &str = "/labd health";
-
 /// A request the range's own console made with web's admin token (a revocation): the
 /// defender's action, not the company's traffic, so it is not fed to the detector. Its effect,
 /// the `credential` line, is.
@@ -1238,38 +1261,40 @@ fn probe_crossing(event: &LogEvent) -> bool {
     event.trace() == Some(movement::PROBE_TRACE)
 }
 
-/// labd's log lines of one container, for the container's whole life in the lab: Docker ends a
-/// followed stream when the container stops, so once it runs again (a trainee's restart, or the
-/// lab restoring it) the stream is opened again from the second after it ended (a line written
-/// in that second by the new process is the price of not reading the old one twice).
+/// labd's log lines of one container (by name), for the service's whole life in the lab:
+/// Docker ends a followed stream when the container stops, so once it runs again (a trainee's
+/// restart, or the lab restoring it) the stream is opened again from the second after it ended
+/// (a line written in that second by the new process is the price of not reading the old one
+/// twice). A container a fix recreated under the name has a log of its own, read from its start.
 async fn follow_logs(shared: Arc<Shared>, container: String) {
     // The service this container runs: the client of the requests its executor reports.
     let client = (shared.lab.containers.iter())
-        .find(|(_, c)| c.id == container)
+        .find(|(_, c)| c.name == container)
         .map(|(service, _)| service.clone());
     let mut since: Option<i64> = None;
+    let mut read = running(&shared.docker, &container).await;
     loop {
         read_logs(&shared, &container, client.as_deref(), since).await;
         let ended = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        since = Some(ended + 1);
         // Wait for it to run again; the lab's teardown aborts this task.
-        while !running(&shared.docker, &container).await {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let now = loop {
+            match running(&shared.docker, &container).await {
+                Some(id) => break Some(id),
+                None => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        };
+        since = (now == read).then_some(ended + 1);
+        read = now;
     }
 }
 
-/// Whether Docker says the container runs (false when it cannot tell).
-async fn running(docker: &Docker, container: &str) -> bool {
-    docker
-        .inspect_container(container, None)
-        .await
-        .ok()
-        .and_then(|i| i.state)
-        .and_then(|s| s.running)
-        .unwrap_or(false)
+/// The id of the container of that name while Docker says it runs (`None` when it cannot tell).
+async fn running(docker: &Docker, container: &str) -> Option<String> {
+    let inspect = docker.inspect_container(container, None).await.ok()?;
+    let running = inspect.state.and_then(|s| s.running).unwrap_or(false);
+    running.then_some(inspect.id).flatten()
 }
 
 /// One followed log stream, until Docker ends it.
@@ -1389,150 +1414,4 @@ async fn report_if_stopped(shared: &Shared, service: &str, container: &str) {
             body: ObservationBody::Metrics(idle),
         }));
     }
-}
-
-/// Docker events of this session's containers (lifecycle changes and exec sessions), for the
-/// lab's whole life: a daemon that went away ends the stream, which is opened again once it
-/// answers, from the last event handled.
-async fn follow_events(shared: Arc<Shared>) {
-    let filters = HashMap::from([
-        ("type".to_string(), vec!["container".to_string()]),
-        (
-            "label".to_string(),
-            vec![format!("{}={}", crate::labels::SESSION, shared.lab.session)],
-        ),
-    ]);
-    let by_id: HashMap<String, String> = shared
-        .lab
-        .containers
-        .iter()
-        .map(|(s, c)| (c.id.clone(), s.clone()))
-        .collect();
-    // Docker's time of the last event handled (ns since the epoch): a stream opened again
-    // starts there, and skips what it repeats.
-    let mut last_ns = i64::try_from(telemetry::unix_ms_now())
-        .unwrap_or(i64::MAX)
-        .saturating_mul(1_000_000);
-    loop {
-        let since = format!("{}.{:09}", last_ns / 1_000_000_000, last_ns % 1_000_000_000);
-        let options = EventsOptionsBuilder::default()
-            .filters(&filters)
-            .since(&since)
-            .build();
-        let mut stream = shared.docker.events(Some(options));
-        while let Some(Ok(event)) = stream.next().await {
-            if let Some(t) = event.time_nano {
-                if t <= last_ns {
-                    continue;
-                }
-                last_ns = t;
-            }
-            on_event(&shared, &by_id, event);
-        }
-        until_docker_answers(&shared).await;
-    }
-}
-
-/// One Docker event of a lab container.
-fn on_event(shared: &Arc<Shared>, by_id: &HashMap<String, String>, event: EventMessage) {
-    let Some(actor) = event.actor else { return };
-    let Some(service) = actor.id.as_ref().and_then(|id| by_id.get(id)) else {
-        return;
-    };
-    let action = event.action.unwrap_or_default();
-    let verb = action.split(':').next().unwrap_or_default().trim();
-    if !shared.company(service) {
-        // The range's own containers (traffic, attacker) are not the trainee's to see, but
-        // a session without them is no session: one that dies is started again, quietly.
-        if verb == "die" {
-            let id = actor.id.clone().unwrap_or_default();
-            tokio::spawn(restore(shared.clone(), service.clone(), id, false));
-        }
-        return;
-    }
-    let t = shared.clock.now();
-    let state = match verb {
-        "start" => Some(LifecycleState::Started),
-        "die" => Some(LifecycleState::Died),
-        "oom" => Some(LifecycleState::OomKilled),
-        "pause" => Some(LifecycleState::Paused),
-        "unpause" => Some(LifecycleState::Unpaused),
-        "exec_start" => {
-            exec_started(shared, service, &actor, &action, t);
-            None
-        }
-        _ => None,
-    };
-    if let Some(state) = state {
-        match state {
-            LifecycleState::OomKilled => {
-                shared.update_hop(service, |h| h.oom = true);
-                let cause = Cause::OomKilled {
-                    service: service.clone(),
-                };
-                shared.end_jobs(service, "container OOM-killed", Some(cause));
-            }
-            LifecycleState::Died => {
-                // A stop or restart under way (or done) did it; otherwise nobody we know.
-                let hop = shared.hop(service);
-                let cause = hop.ending.clone().or_else(|| hop.halted(service));
-                if cause.is_none() {
-                    // Killed from outside, or crashed: nothing the trainee or the scenario
-                    // did, so the lab brings it back rather than lose the session to it.
-                    let id = actor.id.clone().unwrap_or_default();
-                    tokio::spawn(restore(shared.clone(), service.clone(), id, true));
-                }
-                shared.end_jobs(service, "container died", cause);
-            }
-            LifecycleState::Started => shared.update_hop(service, |h| h.oom = false),
-            _ => {}
-        }
-        shared.observe(
-            t,
-            LogEvent::Lifecycle {
-                service: service.clone(),
-                state,
-            },
-        );
-    }
-}
-
-/// An exec session started in a company container: an event naming who ran what, unless it is
-/// the range's own plumbing (the driver's `labd ctl`, Docker's HEALTHCHECK).
-fn exec_started(shared: &Shared, service: &str, actor: &EventActor, action: &str, t: Millis) {
-    let exec_id = actor
-        .attributes
-        .as_ref()
-        .and_then(|a| a.get("execID"))
-        .cloned()
-        .unwrap_or_default();
-    let audit = shared
-        .execs
-        .lock()
-        .ok()
-        .and_then(|mut e| e.remove(&exec_id));
-    // Docker runs the image's HEALTHCHECK as an exec every second: not a session.
-    if audit.is_none() && action.contains(HEALTHCHECK) {
-        return;
-    }
-    let (identity, command, trace) = match audit {
-        // The driver's own `labd ctl`: plumbing, not a session.
-        Some(None) => return,
-        Some(Some((identity, command, effect))) => (identity, command, Some(effect)),
-        // Someone outside the range opened it: still worth an event.
-        None => (
-            "unknown".to_string(),
-            action.trim_start_matches("exec_start:").trim().to_string(),
-            None,
-        ),
-    };
-    shared.observe(
-        t,
-        LogEvent::Exec {
-            service: service.to_string(),
-            identity,
-            command,
-            trace,
-        },
-    );
 }

@@ -589,41 +589,70 @@ async fn create_and_start(
     // Times since the create call, logged at debug level: on a slow start they show which
     // daemon step took the time (on the reference machine: start, 0.3-1.5 s each).
     let t0 = Instant::now();
+    let id = &create(docker, name, body).await?;
+    let t_create = t0.elapsed();
+    try_join_all(plan.networks[1..].iter().map(|network| async move {
+        network_ready(networks, network).await?;
+        connect(docker, id, name, network, endpoint(&plan.service)).await
+    }))
+    .await?;
+    let t_connect = t0.elapsed();
+    let inspected = start_inspected(docker, id, name).await;
+    tracing::debug!(%name, ?t_create, ?t_connect, started = ?t0.elapsed(), "container up");
+    inspected
+}
+
+/// Create a container named `name` (on the one network its body names: API 1.41 accepts a
+/// single endpoint at create); its id.
+pub(crate) async fn create(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<String, LabError> {
     let options = CreateContainerOptionsBuilder::default().name(name).build();
     let created = docker
         .create_container(Some(options), body)
         .await
-        .map_err(|e| LabError::docker("create container", name.clone(), e))?;
-    let t_create = t0.elapsed();
-    let id = &created.id;
-    try_join_all(plan.networks[1..].iter().map(|network| async move {
-        network_ready(networks, network).await?;
-        let request = NetworkConnectRequest {
-            container: id.clone(),
-            endpoint_config: Some(endpoint(&plan.service)),
-        };
-        docker
-            .connect_network(network, request)
-            .await
-            .map_err(|e| LabError::docker("connect network", format!("{network} to {name}"), e))
-    }))
-    .await?;
-    let t_connect = t0.elapsed();
+        .map_err(|e| LabError::docker("create container", name, e))?;
+    Ok(created.id)
+}
+
+/// Connect a created container (`id`, named `name`) to one more network, before it starts.
+pub(crate) async fn connect(
+    docker: &Docker,
+    id: &str,
+    name: &str,
+    network: &str,
+    endpoint: EndpointSettings,
+) -> Result<(), LabError> {
+    let request = NetworkConnectRequest {
+        container: id.to_owned(),
+        endpoint_config: Some(endpoint),
+    };
     docker
-        .start_container(&created.id, None)
+        .connect_network(network, request)
         .await
-        .map_err(|e| LabError::docker("start container", name.clone(), e))?;
-    let t_start = t0.elapsed();
-    let inspected = docker
-        .inspect_container(&created.id, None)
+        .map_err(|e| LabError::docker("connect network", format!("{network} to {name}"), e))
+}
+
+/// Start a container and return its inspection, which holds the addresses Docker gave it.
+pub(crate) async fn start_inspected(
+    docker: &Docker,
+    id: &str,
+    name: &str,
+) -> Result<ContainerInspectResponse, LabError> {
+    docker
+        .start_container(id, None)
         .await
-        .map_err(|e| LabError::docker("inspect container", name.clone(), e));
-    tracing::debug!(%name, ?t_create, ?t_connect, ?t_start, inspect = ?t0.elapsed(), "container up");
-    inspected
+        .map_err(|e| LabError::docker("start container", name, e))?;
+    docker
+        .inspect_container(id, None)
+        .await
+        .map_err(|e| LabError::docker("inspect container", name, e))
 }
 
 /// Zone → IPv4 address, from an inspection.
-fn addresses(
+pub(crate) fn addresses(
     inspect: &ContainerInspectResponse,
     zone_of: &HashMap<String, String>,
 ) -> BTreeMap<String, Ipv4Addr> {
@@ -782,7 +811,7 @@ fn random_text(rng: &mut StdRng, len: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Lab safety, for every shipped scenario and every variant it can play: no container is
@@ -802,7 +831,8 @@ mod tests {
                 let scenario = resolve_pick(&loaded.scenario, &pick).unwrap();
                 let plan = Plan::new(&loaded.topology, &scenario, &LabOptions::default()).unwrap();
                 for c in &plan.containers {
-                    assert_no_host_access(c, &format!("{id} {pick:?} {}", c.service));
+                    let what = format!("{id} {pick:?} {}", c.service);
+                    assert_no_host_access(&c.body, &c.networks, &what);
                     checked += 1;
                 }
             }
@@ -820,7 +850,7 @@ mod tests {
         scenario.weaknesses = every_weakness("tenant-a");
         let plan = Plan::new(&loaded.topology, &scenario, &LabOptions::default()).unwrap();
         for c in &plan.containers {
-            assert_no_host_access(c, &c.service);
+            assert_no_host_access(&c.body, &c.networks, &c.service);
         }
         let tenant = plan
             .containers
@@ -850,6 +880,24 @@ mod tests {
         assert!(web_host.cap_add.is_none());
     }
 
+    /// The spec `lab_up` plans for `service` when scenario `id` declares `weaknesses`, and its
+    /// networks (home first): where the tests of a fix start from.
+    pub(crate) fn planned(
+        id: &str,
+        weaknesses: Vec<Weakness>,
+        service: &str,
+    ) -> (ContainerCreateBody, Vec<String>) {
+        let root = crate::image::source_dir();
+        let loaded = bulkhead_engine::format::resolve_scenario(&root, id).unwrap();
+        let mut scenario = (*loaded.scenario).clone();
+        scenario.weaknesses = weaknesses;
+        let plan = Plan::new(&loaded.topology, &scenario, &LabOptions::default()).unwrap();
+        let c = (plan.containers.into_iter())
+            .find(|c| c.service == service)
+            .unwrap();
+        (c.body, c.networks)
+    }
+
     /// One weakness of each kind, on `service`.
     pub(crate) fn every_weakness(service: &str) -> Vec<Weakness> {
         let service = service.to_string();
@@ -874,8 +922,13 @@ mod tests {
         ]
     }
 
-    fn assert_no_host_access(c: &ContainerPlan, what: &str) {
-        let host = c.body.host_config.as_ref().expect("a host config");
+    /// Lab safety of one container's spec, on `networks` (its home network first).
+    pub(crate) fn assert_no_host_access(
+        body: &ContainerCreateBody,
+        networks: &[String],
+        what: &str,
+    ) {
+        let host = body.host_config.as_ref().expect("a host config");
         assert_eq!(host.privileged, Some(false), "{what}: privileged");
         // Only an ExtraCapabilities weakness adds any, and only capabilities of the safe list.
         assert!(
@@ -884,7 +937,7 @@ mod tests {
             host.cap_add
         );
         assert!(
-            (c.body.host_config.iter())
+            (body.host_config.iter())
                 .flat_map(|h| h.security_opt.iter().flatten())
                 .any(|o| o == "no-new-privileges"),
             "{what}: may gain privileges"
@@ -912,7 +965,7 @@ mod tests {
         assert_eq!(host.ipc_mode.as_deref(), Some("private"), "{what}: ipc");
         let network = host.network_mode.as_deref().unwrap_or_default();
         assert!(
-            c.networks.iter().any(|n| n == network),
+            networks.iter().any(|n| n == network),
             "{what}: network mode {network} is not one of the lab's networks"
         );
         assert!(
@@ -932,10 +985,10 @@ mod tests {
             "{what}: volumes"
         );
         assert!(
-            c.body.volumes.as_ref().is_none_or(|v| v.is_empty()),
+            body.volumes.as_ref().is_none_or(|v| v.is_empty()),
             "{what}: volumes"
         );
-        let everything = format!("{:?}", c.body);
+        let everything = format!("{body:?}");
         assert!(
             !everything.contains("docker.sock"),
             "{what}: names the Docker socket"

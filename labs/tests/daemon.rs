@@ -214,7 +214,7 @@ fn the_daemon_restarted_mid_session_holds_the_clock_then_the_lab_resyncs_and_goe
 /// Down for a few seconds: held, re-synced, on.
 fn within_the_limit(daemon: &Daemon, loaded: &Loaded) {
     let (mut session, ids) = started(loaded, Duration::from_secs(60));
-    let live = loaded.scenario.timing.warmup_ms();
+    let live = loaded.scenario.live_start_ms();
     session.begin();
     while session.now() < live + 10_000 && session.tick() {}
     let blocked = "198.51.100.77";
@@ -315,7 +315,7 @@ fn within_the_limit(daemon: &Daemon, loaded: &Loaded) {
 /// Down past the limit: the session ends with a partial card; the lab goes once Docker is back.
 fn past_the_limit(daemon: &Daemon, loaded: &Loaded) {
     let (mut session, ids) = started(loaded, Duration::from_secs(3));
-    let live = loaded.scenario.timing.warmup_ms();
+    let live = loaded.scenario.live_start_ms();
     session.begin();
     while session.now() < live + 5_000 && session.tick() {}
     let down_at = Instant::now();

@@ -133,9 +133,18 @@ fn points(card: &ScoreCard, key: &str) -> i32 {
         .unwrap()
 }
 
-/// Plays a scenario on Docker with the bot and idle; the idle run's record lines (the company's
-/// traffic with no mitigation in its way), or `None` where there is no Docker (skipped visibly).
-fn scenario_on_docker(id: &str) -> Option<Vec<RecordLine>> {
+/// What a scenario played on Docker by the bot and by idle left: their cards and records.
+struct Played {
+    bot: ScoreCard,
+    bot_lines: Vec<RecordLine>,
+    idle: ScoreCard,
+    /// The company's traffic with no mitigation in its way.
+    idle_lines: Vec<RecordLine>,
+}
+
+/// Plays a scenario on Docker with the bot and idle, or `None` where there is no Docker
+/// (skipped visibly).
+fn scenario_on_docker(id: &str) -> Option<Played> {
     if !docker_here(id) {
         return None;
     }
@@ -251,7 +260,12 @@ fn scenario_on_docker(id: &str) -> Option<Vec<RecordLine>> {
         idle.total
     );
     assert_eq!(points(&idle, "containment"), 0);
-    Some(idle_lines)
+    Some(Played {
+        bot,
+        bot_lines: lines,
+        idle,
+        idle_lines,
+    })
 }
 
 /// A session of `loaded` on `lab`, begun and played to 10 s into its live phase.
@@ -264,7 +278,7 @@ fn ten_seconds_live(loaded: &Loaded, lab: DockerLab) -> Session {
         bulkhead_engine::RecordWriter::discard(),
     );
     session.begin();
-    let live = loaded.scenario.timing.warmup_ms();
+    let live = loaded.scenario.live_start_ms();
     while session.now() < live + 10_000 && session.tick() {}
     session
 }
@@ -297,7 +311,7 @@ fn a_container_killed_or_crashed_is_restored_with_its_mitigations_and_its_teleme
         .map(|s| id_of(&s.id))
         .expect("the range has a traffic container");
     let mut session = ten_seconds_live(&loaded, lab);
-    let live = loaded.scenario.timing.warmup_ms();
+    let live = loaded.scenario.live_start_ms();
     // A block the trainee confirmed lives in the gateway's labd: a crash must not undo it.
     let blocked = "198.51.100.77";
     session
@@ -436,7 +450,7 @@ fn a_lab_network_removed_from_outside_is_made_again_and_its_services_reconnected
     );
     let session_id = lab.running().session.clone();
     let mut session = ten_seconds_live(&loaded, lab);
-    let live = loaded.scenario.timing.warmup_ms();
+    let live = loaded.scenario.live_start_ms();
     // Docker removes no network a container is on: whoever removes it disconnects them first.
     for container in [&web, &datastore] {
         docker_out(&["network", "disconnect", "-f", &network, container]);
@@ -515,9 +529,63 @@ fn insider_access_on_docker() {
     scenario_on_docker("insider-access");
 }
 
+/// The hardening phase on real containers: the audit of the live lab finds exactly what the
+/// simulated lab declares, the bot's fixes are confirmed by Docker's own inspection and hold
+/// the attack steps that needed them, and the scores meet the new scenarios' bar.
+#[test]
+fn lateral_movement_on_docker() {
+    let Some(played) = scenario_on_docker("lateral-movement") else {
+        return;
+    };
+    let (bot, idle) = (&played.bot, &played.idle);
+    assert!(bot.total >= 800, "the bot scored {}", bot.total);
+    assert!(idle.total <= 150, "idle scored {}", idle.total);
+    assert_eq!(
+        points(bot, "posture"),
+        200,
+        "{:#?}",
+        bot.component("posture")
+    );
+    assert_eq!(points(bot, "accepted_risks"), 0);
+    assert_eq!(points(idle, "posture"), 0);
+    let audits = |lines: &[RecordLine]| -> Vec<(u64, Vec<bulkhead_engine::posture::Finding>)> {
+        (lines.iter())
+            .filter_map(|l| match l {
+                RecordLine::Posture { t_ms, findings } => Some((*t_ms, findings.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let loaded = load("lateral-movement").variant(SEED).unwrap();
+    let sim = SimLab::new(loaded.topology.clone(), &loaded.scenario, SEED);
+    let (_, sim_lines) = play(&loaded, Box::new(sim), &mut Bot::default());
+    let (on_docker, on_sim) = (audits(&played.bot_lines), audits(&sim_lines));
+    // The first audit: the real one of the live lab is what the scenario declares, word for word.
+    assert_eq!(on_docker[0], on_sim[0]);
+    // After the bot's fixes, only the accepted risks are left on either backend.
+    let at_warmup = |a: &[(u64, Vec<_>)]| {
+        let end = loaded.scenario.hardening_ms();
+        a.iter()
+            .rev()
+            .find(|(t, _)| *t <= end)
+            .map(|(_, f)| f.clone())
+    };
+    assert_eq!(at_warmup(&on_docker), at_warmup(&on_sim));
+    assert_eq!(at_warmup(&on_docker).map(|f| f.len()), Some(2));
+    let foiled = (played.bot_lines.iter())
+        .filter(
+            |l| matches!(l, RecordLine::Outcome(o) if matches!(o.cause, Some(Cause::Fixed { .. }))),
+        )
+        .count();
+    assert!(foiled > 10, "{foiled} attempts failed on a fix");
+}
+
 #[test]
 fn poisoned_pdf_on_docker() {
-    let Some(lines) = scenario_on_docker("poisoned-pdf") else {
+    let Some(Played {
+        idle_lines: lines, ..
+    }) = scenario_on_docker("poisoned-pdf")
+    else {
         return;
     };
     // The SaaS lab has two ways in: the partner's reads went through the partner gateway to the

@@ -293,7 +293,7 @@ impl<'a> Digest<'a> {
         let origins = effect_origins(&record.lines);
         let live_from = self
             .phase(Phase::Live)
-            .map_or(record.scenario.timing.warmup_ms(), |p| p.from);
+            .map_or(record.scenario.live_start_ms(), |p| p.from);
         let mut verdicts: BTreeMap<u32, Vec<(Millis, Verdict)>> = BTreeMap::new();
         for (t, id, v) in &self.triages {
             verdicts.entry(*id).or_default().push((*t, *v));
@@ -353,7 +353,10 @@ impl<'a> Digest<'a> {
     pub fn warmup(&self) -> (Millis, Millis) {
         match self.phase(Phase::Warmup) {
             Some(p) => (p.from, p.to),
-            None => (0, self.record.scenario.timing.warmup_ms()),
+            None => {
+                let s = &self.record.scenario;
+                (s.hardening_ms(), s.live_start_ms())
+            }
         }
     }
 

@@ -76,7 +76,8 @@ fn header(d: &Digest) -> Markup {
             h1 { (s.title) }
             p.meta {
                 (s.id) " · " (format!("{:?}", s.difficulty)) " · " (record.topology.title) " · "
-                (record.backend.title()) " · seed " (record.seed) " · warm-up " (took(s.timing.warmup_ms()))
+                (record.backend.title()) " · seed " (record.seed) @if let Some(h) = &s.hardening { " · hardening " (took(u64::from(h.budget_s) * 1000)) }
+                " · warm-up " (took(u64::from(s.timing.warmup_s) * 1000))
                 ", live " (took(u64::from(s.timing.live_s) * 1000))
                 @if card.facts.extended_s > 0 { " (+" (card.facts.extended_s) " s added)" }
                 " · score " b { (card.total) " / " (card.max) } ", grade " b { (card.grade) }

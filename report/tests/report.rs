@@ -432,7 +432,7 @@ fn missed_and_cost_list_what_the_truth_and_the_card_say() {
     for p in all() {
         let doc = parse(p);
         let truths = alert_truths(&p.record.scenario, &p.record.topology, &p.record.lines);
-        let warmup = p.record.scenario.timing.warmup_ms();
+        let warmup = p.record.scenario.live_start_ms();
         let standing = standing(&p.record);
         let listed = |css: String| select(&doc, &css).len();
         for l in &p.record.lines {
@@ -494,7 +494,7 @@ fn with_mentor() -> Played {
         &mut Bot::default(),
         "with a mentor",
         |s: &mut Session| {
-            let live_s = s.now().saturating_sub(s.scenario().timing.warmup_ms()) / 1000;
+            let live_s = s.now().saturating_sub(s.scenario().live_start_ms()) / 1000;
             if s.phase() != Phase::Live || live_s < 60 + 40 * acted {
                 return;
             }
@@ -696,7 +696,7 @@ fn the_range_s_faults_have_a_lane_of_their_own_only_when_there_were_any() {
     // A session of the bot whose lab was held for a while and lost a network on the way.
     let played = &all()[0];
     let mut record = played.record.clone();
-    let live = record.scenario.timing.warmup_ms();
+    let live = record.scenario.live_start_ms();
     let faults = [
         (
             live + 60_000,

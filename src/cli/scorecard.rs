@@ -83,7 +83,7 @@ pub fn text(card: &ScoreCard, scenario: &Scenario, seed: u64, backend: Backend) 
 
 /// Seconds into the live phase (negative in the warm-up).
 fn live_s(t_ms: bulkhead_engine::Millis, scenario: &Scenario) -> f64 {
-    (t_ms as f64 - scenario.timing.warmup_ms() as f64) / 1000.0
+    (t_ms as f64 - scenario.live_start_ms() as f64) / 1000.0
 }
 
 /// One refused command, timed in the live phase as a defender file writes it.

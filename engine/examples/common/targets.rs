@@ -102,7 +102,7 @@ fn record_sample(loaded: &format::Loaded) -> Vec<u8> {
 /// a facilitator extends the live phase, so the record holds every kind of mentor line.
 fn play_with_a_mentor(session: &mut Session) {
     let mut bot = Bot::default();
-    let live = session.scenario().timing.warmup_ms();
+    let live = session.scenario().live_start_ms();
     let inject = session.scenario().injects.first().map(|i| i.id.clone());
     session.begin();
     session.whisper("Watch the warm-up.".into(), 0, "mentor");

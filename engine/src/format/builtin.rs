@@ -25,6 +25,7 @@ macro_rules! shipped {
 /// The shipped scenarios (`scenarios/*.ron`), sorted by id.
 pub const SCENARIOS: &[BuiltIn] = &[
     shipped!("scenarios", "insider-access"),
+    shipped!("scenarios", "lateral-movement"),
     shipped!("scenarios", "poisoned-pdf"),
     shipped!("scenarios", "resource-exhaustion"),
     shipped!("scenarios", "stolen-credentials"),

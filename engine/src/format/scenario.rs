@@ -7,6 +7,7 @@ use super::rules::Rule;
 use super::variants::Variants;
 use crate::action::Action;
 use crate::observation::EntityRef;
+use crate::posture::{Finding, WeaknessKind, WeaknessRef};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +24,10 @@ pub struct Scenario {
     /// Deliberate weaknesses of this lab; everything else stays hardened.
     #[serde(default)]
     pub weaknesses: Vec<Weakness>,
+    /// A hardening phase before the warm-up (none: the session starts with the warm-up). Left
+    /// out of records when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardening: Option<Hardening>,
     pub timing: Timing,
     pub traffic: TrafficProfile,
     pub attack: Vec<Step>,
@@ -171,6 +176,86 @@ impl Weakness {
             | Weakness::SecretInEnv { service, .. } => service,
         }
     }
+
+    pub fn kind(&self) -> WeaknessKind {
+        match self {
+            Weakness::NoLimits { .. } => WeaknessKind::NoLimits,
+            Weakness::WritableRoot { .. } => WeaknessKind::WritableRoot,
+            Weakness::RunsAsRoot { .. } => WeaknessKind::RunsAsRoot,
+            Weakness::ExtraCapabilities { .. } => WeaknessKind::ExtraCapabilities,
+            Weakness::SecretInEnv { .. } => WeaknessKind::SecretInEnv,
+        }
+    }
+
+    /// What a posture audit finds of it, worded as the Docker audit words what it sees.
+    pub fn finding(&self) -> Finding {
+        let evidence = match self {
+            Weakness::NoLimits { .. } => "no memory limit; no CPU limit; no pids limit".into(),
+            Weakness::WritableRoot { .. } => "root file system writable".into(),
+            Weakness::RunsAsRoot { .. } => "runs as root".into(),
+            Weakness::ExtraCapabilities { caps, .. } => {
+                format!("capabilities added: {}", caps.join(", "))
+            }
+            Weakness::SecretInEnv { var, .. } => format!("secret in environment variable {var}"),
+        };
+        Finding {
+            service: self.service().to_string(),
+            weakness: self.kind(),
+            cis: self.kind().cis().iter().map(|c| c.to_string()).collect(),
+            evidence,
+        }
+    }
+
+    /// Which service and kind: what steps, accepted risks and fixes name.
+    pub fn of(&self) -> WeaknessRef {
+        WeaknessRef {
+            service: self.service().to_string(),
+            weakness: self.kind(),
+        }
+    }
+}
+
+/// The hardening phase: before the warm-up, the trainee reviews the running lab's posture (a
+/// real audit of it) and fixes what they judge worth fixing, within `budget_s` of session time.
+///
+/// ```ron
+/// hardening: Some(Hardening(
+///     budget_s: 120,
+///     accepted: [
+///         AcceptedRisk(service: "web", weakness: WritableRoot,
+///             reason: "The storefront's plugin cache is written in place until the vendor's fix ships.",
+///             breaks: "the storefront's plugins stop loading"),
+///     ],
+/// )),
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hardening {
+    pub budget_s: u32,
+    /// Weaknesses (declared in `weaknesses`) the business has accepted for a reason the trainee
+    /// is told in the briefing: "fixing" one costs the business what `breaks` says.
+    #[serde(default)]
+    pub accepted: Vec<AcceptedRisk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptedRisk {
+    pub service: String,
+    pub weakness: WeaknessKind,
+    /// Why the business keeps it, as the trainee's context says.
+    pub reason: String,
+    /// What stops working for the business when it is "fixed" anyway.
+    pub breaks: String,
+}
+
+impl AcceptedRisk {
+    pub fn of(&self) -> WeaknessRef {
+        WeaknessRef {
+            service: self.service.clone(),
+            weakness: self.weakness,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -180,16 +265,6 @@ pub struct Timing {
     pub warmup_s: u32,
     /// Attack, decoys and the trainee's response.
     pub live_s: u32,
-}
-
-impl Timing {
-    pub fn warmup_ms(&self) -> u64 {
-        u64::from(self.warmup_s) * 1000
-    }
-
-    pub fn total_ms(&self) -> u64 {
-        u64::from(self.warmup_s + self.live_s) * 1000
-    }
 }
 
 /// Benign traffic, generated with the session's seed.
@@ -263,6 +338,10 @@ pub struct Step {
     pub action: Action,
     /// What the step means, shown in the debrief timeline.
     pub narrative: String,
+    /// The weakness this step depends on: once the trainee has fixed it, every attempt fails
+    /// without reaching the lab, and the record says why. Left out of records when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exploits: Option<WeaknessRef>,
 }
 
 /// A scripted turn of events a mentor may fire while the trainee is live: "the attacker
@@ -386,6 +465,29 @@ impl Scenario {
             .filter_map(|id| self.inject(id))
             .flat_map(|i| &i.attack);
         self.attack.iter().chain(injected)
+    }
+
+    /// Session time the hardening phase takes (0 without one): the warm-up starts then.
+    pub fn hardening_ms(&self) -> u64 {
+        self.hardening
+            .as_ref()
+            .map_or(0, |h| u64::from(h.budget_s) * 1000)
+    }
+
+    /// Session time the live phase starts at: after the hardening phase and the warm-up.
+    pub fn live_start_ms(&self) -> u64 {
+        self.hardening_ms() + u64::from(self.timing.warmup_s) * 1000
+    }
+
+    /// Session time the live phase ends at, as scheduled (before any extension).
+    pub fn total_ms(&self) -> u64 {
+        self.live_start_ms() + u64::from(self.timing.live_s) * 1000
+    }
+
+    /// Whether the business accepted this weakness as a risk.
+    pub fn accepted_risk(&self, weakness: &WeaknessRef) -> Option<&AcceptedRisk> {
+        let accepted = self.hardening.iter().flat_map(|h| &h.accepted);
+        accepted.into_iter().find(|a| a.of() == *weakness)
     }
 
     /// Live-time second of the first attack step.

@@ -478,6 +478,7 @@ mod tests {
             [
                 "drill",
                 "insider-access",
+                "lateral-movement",
                 "poisoned-pdf",
                 "resource-exhaustion",
                 "stolen-credentials"
@@ -530,7 +531,9 @@ mod tests {
         let sources = Sources::new(vec![Layer::user(user.path())]);
         let err = sources.resolve("nothing-here").unwrap_err().to_string();
         assert!(
-            err.contains("available: insider-access, poisoned-pdf, resource-exhaustion, ship"),
+            err.contains(
+                "available: insider-access, lateral-movement, poisoned-pdf, resource-exhaustion, ship"
+            ),
             "{err}"
         );
         let err = sources.resolve("ship").unwrap_err().to_string();
@@ -566,7 +569,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
         }
         let names: Vec<String> = files.into_iter().map(|e| e.name).collect();
-        assert_eq!(names.len(), 7, "{names:?}");
+        assert_eq!(names.len(), 8, "{names:?}");
         assert!(names.contains(&"built-in:labs/topologies/company.ron".to_string()));
         assert!(names.contains(&"built-in:labs/topologies/saas.ron".to_string()));
         assert!(!names.contains(&"built-in:scenarios/stolen-credentials.ron".to_string()));

@@ -517,6 +517,44 @@ fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
     }
 }
 
+/// A hardening phase's budget, and that what accepted risks and attack steps name is a
+/// weakness the scenario declares (else nothing in the lab would match it).
+fn hardening(c: &mut Checker, s: &Scenario) {
+    let declared: Vec<_> = s.weaknesses.iter().map(|w| w.of()).collect();
+    let undeclared = |w: &crate::posture::WeaknessRef| !declared.contains(w);
+    let help = "declare it under weaknesses, or name one that is declared";
+    if let Some(h) = &s.hardening {
+        c.range(Some("hardening"), "budget_s", h.budget_s, 10, 1800);
+        for risk in &h.accepted {
+            if undeclared(&risk.of()) {
+                c.fail(
+                    Some("accepted"),
+                    &quoted(&risk.service),
+                    format!(
+                        "accepted risk \"{}\" is not a weakness of this scenario",
+                        risk.of()
+                    ),
+                    help,
+                );
+            }
+        }
+    }
+    let injected = s.injects.iter().flat_map(|i| i.steps().map(|(st, _)| st));
+    for st in s.attack.iter().chain(&s.decoys).chain(injected) {
+        if let Some(w) = st.exploits.as_ref().filter(|w| undeclared(w)) {
+            c.fail(
+                Some(&anchor_of(&st.id)),
+                "exploits",
+                format!(
+                    "step \"{}\" exploits \"{w}\", not a weakness of this scenario",
+                    st.id
+                ),
+                help,
+            );
+        }
+    }
+}
+
 fn valid_source(s: &str) -> bool {
     s.parse::<Ipv4Addr>().is_ok()
 }
@@ -872,6 +910,7 @@ fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Fo
         service(&mut c, Some("weaknesses"), w.service(), true);
         weakness(&mut c, w);
     }
+    hardening(&mut c, s);
     for u in &s.traffic.users {
         let a = format!("identity: \"{}\"", u.identity);
         identity(&mut c, Some("users"), &u.identity);
@@ -1410,6 +1449,58 @@ mod tests {
                 "{bad}: {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_hardening_phase_names_declared_weaknesses_within_its_budget() {
+        let with = |hardening: &str, exploits: &str| {
+            let text = SCENARIO.replacen(
+                "    timing:",
+                &format!(
+                    "    weaknesses: [RunsAsRoot(service: \"tenant-a\")],\n    hardening: {hardening},\n    timing:"
+                ),
+                1,
+            );
+            let login = "Step(id: \"login\",";
+            assert!(text.contains(login));
+            text.replacen(
+                login,
+                &format!("Step(id: \"login\", exploits: {exploits},"),
+                1,
+            )
+        };
+        let declared = r#"Some(WeaknessRef(service: "tenant-a", weakness: RunsAsRoot))"#;
+        let risk = |service: &str| {
+            format!(
+                r#"Some(Hardening(budget_s: 60, accepted: [AcceptedRisk(service: "{service}", weakness: RunsAsRoot, reason: "R", breaks: "B")]))"#
+            )
+        };
+        assert_eq!(problems(&with(&risk("tenant-a"), declared)), vec![]);
+        let text = with(&risk("web"), declared);
+        let found = problems(&text);
+        assert!(
+            found.iter().any(|(line, m)| m
+                .contains("accepted risk \"web: runs as root\" is not a weakness")
+                && *line == line_of(&text, "accepted:", 0)),
+            "{found:?}"
+        );
+        let stray = r#"Some(WeaknessRef(service: "tenant-b", weakness: RunsAsRoot))"#;
+        let text = with(&risk("tenant-a"), stray);
+        let found = problems(&text);
+        assert!(
+            found.iter().any(|(line, m)| m
+                .contains("exploits \"tenant-b: runs as root\", not a weakness")
+                && *line == line_of(&text, "exploits:", 0)),
+            "{found:?}"
+        );
+        let text = with("Some(Hardening(budget_s: 5))", declared);
+        let found = problems(&text);
+        assert!(
+            found
+                .iter()
+                .any(|(line, m)| m.contains("budget_s") && *line == line_of(&text, "budget_s", 0)),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl History {
         upto: Millis,
     ) -> History {
         let judge = Judge::new(scenario, topology, lines);
-        let warmup_ms = scenario.timing.warmup_ms();
+        let warmup_ms = scenario.live_start_ms();
         let mut h = History {
             warmup_ms,
             attack_start_ms: warmup_ms + u64::from(scenario.attack_start_s()) * 1000,

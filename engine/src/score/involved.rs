@@ -59,7 +59,7 @@ pub struct Judge {
 
 impl Judge {
     pub fn new(scenario: &Scenario, topology: &Topology, lines: &[RecordLine]) -> Self {
-        let warmup = scenario.timing.warmup_ms();
+        let warmup = scenario.live_start_ms();
         let mut attack: Vec<StepWindow> = windows(&scenario.attack, warmup, topology).collect();
         let mut decoys: Vec<StepWindow> = windows(&scenario.decoys, warmup, topology).collect();
         for (id, t_ms) in fired(lines) {

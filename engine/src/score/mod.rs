@@ -11,6 +11,7 @@ mod detection;
 mod history;
 mod impact;
 mod involved;
+mod posture;
 mod precision;
 #[cfg(test)]
 mod testkit;
@@ -35,6 +36,10 @@ const IMPACT: f64 = 150.0;
 const COLLATERAL: f64 = 150.0;
 const ATTRIBUTION: f64 = 100.0;
 const PRECISION: f64 = 100.0;
+/// Posture, in scenarios with a hardening phase: the other components then share what is left
+/// of the 1000 in the same proportions (0.8 of their maxima, whole numbers each), so totals
+/// stay out of 1000.
+const POSTURE: f64 = 200.0;
 
 /// One explained change of points.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +129,15 @@ pub struct Facts {
     /// Injects a mentor fired, in order.
     #[serde(default)]
     pub injects_fired: Vec<String>,
+    /// The scenario's weaknesses the business did not accept, and those of them the audit at
+    /// the end of the hardening phase no longer found.
+    #[serde(default)]
+    pub weaknesses_real: u32,
+    #[serde(default)]
+    pub weaknesses_fixed: u32,
+    /// Accepted risks "fixed" anyway.
+    #[serde(default)]
+    pub accepted_risks_fixed: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +180,18 @@ fn line(points: f64, text: impl Into<String>) -> ScoreLine {
         points: points.round() as i32,
         text: text.into(),
     }
+}
+
+/// A component's lines at a weight (1.0: as they are).
+fn scaled(lines: Vec<ScoreLine>, scale: f64) -> Vec<ScoreLine> {
+    if scale == 1.0 {
+        return lines;
+    }
+    let weigh = |l: ScoreLine| ScoreLine {
+        points: (f64::from(l.points) * scale).round() as i32,
+        ..l
+    };
+    lines.into_iter().map(weigh).collect()
 }
 
 /// Points add up saturating: a record read back may carry any cost, and scoring never panics.
@@ -222,7 +248,6 @@ pub fn score(
     let mut facts = Facts {
         attack_start_ms: h.attack_start_ms,
         live_end_ms: scenario
-            .timing
             .total_ms()
             .saturating_add(h.extended_s.saturating_mul(1000)),
         extended_s: h.extended_s,
@@ -237,15 +262,34 @@ pub fn score(
     let att = attribution::score(&h, scenario, topology);
     let pre = precision::score(&h, scenario, topology, &mut facts);
     let hints = hints(&h);
-    let components = vec![
-        component("detection", "Time to detect", DETECTION, det),
-        component("containment", "Time to contain", CONTAINMENT, con),
-        component("impact", "Impact", IMPACT, imp),
-        component("collateral", "Collateral", COLLATERAL, col),
-        component("attribution", "Attribution", ATTRIBUTION, att),
-        component("precision", "Precision", PRECISION, pre),
-        component("hints", "Hints", 0.0, hints),
+    // With a hardening phase, posture takes its share and the others keep their proportions.
+    let (scale, posture) = match scenario.hardening {
+        Some(_) => {
+            let upto = upto.unwrap_or(Millis::MAX);
+            let (fixed, accepted) = posture::score(scenario, lines, upto, &mut facts);
+            let scale = (f64::from(MAX_SCORE) - POSTURE) / f64::from(MAX_SCORE);
+            let posture = [
+                component("posture", "Posture", POSTURE, fixed),
+                component("accepted_risks", "Accepted risks", 0.0, accepted),
+            ];
+            (scale, Some(posture))
+        }
+        None => (1.0, None),
+    };
+    let weighed = |key: &str, title: &str, max: f64, lines: Vec<ScoreLine>| {
+        component(key, title, max * scale, scaled(lines, scale))
+    };
+    let mut components = vec![
+        weighed("detection", "Time to detect", DETECTION, det),
+        weighed("containment", "Time to contain", CONTAINMENT, con),
+        weighed("impact", "Impact", IMPACT, imp),
+        weighed("collateral", "Collateral", COLLATERAL, col),
+        weighed("attribution", "Attribution", ATTRIBUTION, att),
+        weighed("precision", "Precision", PRECISION, pre),
     ];
+    components.extend(posture.into_iter().flatten());
+    // Hints cost what the scenario says, whatever the weights.
+    components.push(component("hints", "Hints", 0.0, hints));
     let total = sum(components.iter().map(|c| c.points)).clamp(0, MAX_SCORE as i32) as u32;
     // A whisper that cost points was help, as a hint is.
     let helped = h

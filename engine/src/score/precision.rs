@@ -87,7 +87,7 @@ pub(super) fn score(
     let mut seen = BTreeSet::new();
     for m in &h.mitigations {
         let target = m.mitigation.target();
-        if !m.mitigation.is_undo() && !involved.contains(&target) && seen.insert(target.clone()) {
+        if m.mitigation.accuses() && !involved.contains(&target) && seen.insert(target.clone()) {
             facts.innocents_mitigated += 1;
             lines.push(line(
                 INNOCENT_MITIGATED,

@@ -33,7 +33,7 @@ pub fn topology() -> Topology {
 
 /// Session time of a live-phase second.
 pub fn at_live(s: u64) -> Millis {
-    scenario().timing.warmup_ms() + s * 1000
+    scenario().live_start_ms() + s * 1000
 }
 
 pub fn points(card: &ScoreCard, key: &str) -> i32 {

@@ -21,6 +21,7 @@ use crate::format::scenario::{Scenario, Weakness};
 use crate::format::topology::{Limits, Role, Topology};
 use crate::lab::{Backend, Lab, LabOutput, Pacing};
 use crate::observation::{LifecycleState, LogEvent, Millis, Observation, ObservationBody};
+use crate::posture::{Finding, WeaknessKind};
 
 mod identity;
 mod metrics;
@@ -185,6 +186,8 @@ pub struct SimLab {
     next_tick: Millis,
     /// This second's requests per (gateway, source).
     flows: BTreeMap<(usize, String), FlowCount>,
+    /// The scenario's weaknesses not fixed yet: what an audit finds.
+    weaknesses: Vec<Weakness>,
 }
 
 impl std::fmt::Debug for SimLab {
@@ -268,6 +271,7 @@ impl SimLab {
             seq: 0,
             next_tick: 1000,
             flows: BTreeMap::new(),
+            weaknesses: scenario.weaknesses.clone(),
         }
     }
 
@@ -494,11 +498,36 @@ impl SimLab {
             Mitigation::Unpause { .. } => self.unpause(t, i),
             Mitigation::Stop { .. } => self.stop(t, i),
             Mitigation::Restart { .. } => Ok(self.restart(t, i)),
+            Mitigation::Fix { weakness, .. } => self.fix(t, i, *weakness),
             Mitigation::Revoke { .. }
             | Mitigation::Block { .. }
             | Mitigation::Unblock { .. }
             | Mitigation::Segment { .. }
             | Mitigation::Unsegment { .. } => Err("not applicable".into()),
+        }
+    }
+
+    /// Fix a weakness of a service: its declared limits enforced, or (any other kind) its
+    /// container recreated from a corrected spec, which restarts it as Docker's would.
+    fn fix(&mut self, t: Millis, i: usize, weakness: WeaknessKind) -> Result<String, String> {
+        let id = self.services[i].id.clone();
+        let at = (self.weaknesses.iter())
+            .position(|w| w.service() == id && w.kind() == weakness)
+            .ok_or_else(|| format!("{id} has no \"{weakness}\" to fix"))?;
+        self.weaknesses.remove(at);
+        let s = &mut self.services[i];
+        if weakness.recreates() {
+            self.restart(t, i);
+            Ok(format!(
+                "{id} recreated without \"{weakness}\"; a fresh audit no longer finds it"
+            ))
+        } else {
+            let d = s.declared;
+            s.enforced = (Some(d.cpu_cores), Some(d.memory_mib), Some(d.pids));
+            Ok(format!(
+                "{id} limited to {} cores, {} MiB, {} pids; a fresh audit no longer finds it",
+                d.cpu_cores, d.memory_mib, d.pids
+            ))
         }
     }
 
@@ -542,6 +571,12 @@ impl Lab for SimLab {
         self.queue.sort_by_key(|(t, seq, _)| (*t, *seq));
         let ready = self.queue.partition_point(|(t, _, _)| *t <= until);
         out.extend(self.queue.drain(..ready).map(|(_, _, o)| o));
+    }
+
+    fn audit(&mut self) -> Result<Vec<Finding>, String> {
+        let mut findings: Vec<Finding> = self.weaknesses.iter().map(Weakness::finding).collect();
+        findings.sort();
+        Ok(findings)
     }
 }
 

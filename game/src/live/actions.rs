@@ -8,6 +8,7 @@ use bulkhead_engine::{Command, EntityRef, Mitigation};
 
 use crate::bridge::{FeedbackKind, Intent, SessionView, Snapshot};
 use crate::collateral::collateral;
+use crate::live::posture::accepted;
 use crate::live::{LiveUi, Pending, egui_rect, regions};
 use crate::screens::{Screen, UiPass, region};
 use crate::seat::SeatInfo;
@@ -234,6 +235,10 @@ fn draw(
     let (Some(snap), Some(brief)) = (&view.snapshot, &view.brief) else {
         return Ok(());
     };
+    if snap.phase == bulkhead_engine::Phase::Hardening {
+        // The hardening phase takes fixes only, from the posture panel.
+        ui.disable();
+    }
     let (topology, scenario) = (&brief.topology, &brief.context);
     let rect = ui.max_rect();
     ui.painter().line_segment(
@@ -416,10 +421,20 @@ fn confirm(
         return Ok(());
     };
     let (title, body) = match &pending {
-        Pending::Mitigate(m) => (
-            format!("{}?", theme::capitalize(&m.summary())),
-            collateral(m, &brief.topology, &brief.context),
-        ),
+        Pending::Mitigate(m) => {
+            let mut body = collateral(m, &brief.topology, &brief.context);
+            let risk = match m {
+                Mitigation::Fix { service, weakness } => accepted(brief, service, *weakness),
+                _ => None,
+            };
+            if let Some(risk) = risk {
+                body.push_str(&format!(
+                    "\n\nThe business accepted this risk: {} Fixing it anyway: {}.",
+                    risk.reason, risk.breaks
+                ));
+            }
+            (format!("{}?", theme::capitalize(&m.summary())), body)
+        }
         Pending::Hint => (
             "Reveal a hint?".to_string(),
             format!(

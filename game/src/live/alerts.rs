@@ -16,7 +16,9 @@ use crate::theme::{self, ACCENT, BAD, CARD_HI, DIM, GOOD, LINE, TEXT, VIOLET};
 pub fn plugin(app: &mut App) {
     app.add_systems(
         EguiPrimaryContextPass,
-        draw.in_set(UiPass::Panels).run_if(in_state(Screen::Live)),
+        draw.in_set(UiPass::Panels)
+            .run_if(in_state(Screen::Live))
+            .run_if(not(crate::live::posture::hardening)),
     );
 }
 

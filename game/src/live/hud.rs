@@ -53,14 +53,21 @@ fn draw(
                 ui.separator();
                 let (phase, color) = match snap.phase {
                     Phase::Briefing => ("BRIEFING", DIM),
+                    Phase::Hardening => ("HARDENING", WARN),
                     Phase::Warmup => ("WARM-UP", BLUE),
                     Phase::Live => ("LIVE", BAD),
                     Phase::Debrief => ("OVER", GOOD),
                 };
                 theme::pill(ui, phase, color);
                 let live_s = snap.live_s(snap.now_ms);
-                let live_total = (snap.total_ms - snap.warmup_ms) as f64 / 1000.0;
-                let (clock, tip) = if snap.phase == Phase::Warmup {
+                let live_total = (snap.total_ms - snap.live_start_ms) as f64 / 1000.0;
+                let (clock, tip) = if snap.phase == Phase::Hardening {
+                    let left_ms = snap.hardening_end_ms.saturating_sub(snap.now_ms);
+                    (
+                        format!("fix for {}", theme::clock(left_ms as f64 / 1000.0)),
+                        "Hardening: review the audit's findings and fix what is worth fixing before the warm-up.",
+                    )
+                } else if snap.phase == Phase::Warmup {
                     (
                         format!("live in {}", theme::clock(-live_s)),
                         "The detector is learning what normal looks like; commands wait for the live phase.",

@@ -203,7 +203,7 @@ fn draw_chart(ui: &mut egui::Ui, snap: &Snapshot, service: &str, chart: &Chart, 
         .map(|h| {
             h.iter()
                 .map(|row| {
-                    let t = (f64::from(row[0]) * 1000.0 - snap.warmup_ms as f64) / 1000.0;
+                    let t = (f64::from(row[0]) * 1000.0 - snap.live_start_ms as f64) / 1000.0;
                     [t, f64::from(row[chart.column])]
                 })
                 .collect()

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod help;
 pub mod hud;
 pub mod inspector;
+pub mod posture;
 pub mod replay_bar;
 pub mod shortcuts;
 
@@ -171,6 +172,7 @@ pub fn panels_plugin(app: &mut App) {
     app.add_plugins((
         hud::plugin,
         alerts::plugin,
+        posture::plugin,
         inspector::plugin,
         actions::plugin,
         help::plugin,

@@ -43,8 +43,8 @@ fn draw(
                 .inner_margin(egui::Margin::symmetric(8, 4))
                 .show(ui, |ui| {
                     ui.spacing_mut().item_spacing.y = 2.0;
-                    let warmup_ms = view.snapshot.as_ref().map_or(0, |s| s.warmup_ms);
-                    controls(ui, status, warmup_ms, &mut intents);
+                    let live_start_ms = view.snapshot.as_ref().map_or(0, |s| s.live_start_ms);
+                    controls(ui, status, live_start_ms, &mut intents);
                     if let Some(t) = timeline(
                         ui,
                         ui.available_width(),
@@ -66,7 +66,7 @@ fn draw(
 fn controls(
     ui: &mut egui::Ui,
     status: &ReplayStatus,
-    warmup_ms: Millis,
+    live_start_ms: Millis,
     intents: &mut MessageWriter<Intent>,
 ) {
     ui.horizontal(|ui| {
@@ -88,7 +88,7 @@ fn controls(
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             // Live-phase time, as the bar at the top counts it (negative: the warm-up).
-            let live_s = |t: Millis| (t as f64 - warmup_ms as f64) / 1000.0;
+            let live_s = |t: Millis| (t as f64 - live_start_ms as f64) / 1000.0;
             let clock = format!(
                 "{} / {}",
                 theme::clock(live_s(status.now_ms)),
@@ -124,7 +124,7 @@ fn timeline(
     painter.rect_filled(track, 3.0, theme::LINE);
     if let Some(snap) = &view.snapshot {
         let warmup =
-            egui::Rect::from_x_y_ranges(rect.left()..=x_of(snap.warmup_ms), track.y_range());
+            egui::Rect::from_x_y_ranges(rect.left()..=x_of(snap.live_start_ms), track.y_range());
         painter.rect_filled(warmup, 3.0, BLUE.gamma_multiply(0.5));
         for m in &snap.mitigations {
             let x = x_of(m.t_ms);

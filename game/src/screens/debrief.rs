@@ -74,7 +74,7 @@ fn draw(
         return Ok(());
     };
     let (card, scenario) = (&scored.card, &scored.scenario);
-    let warmup_ms = scenario.timing.warmup_ms();
+    let warmup_ms = scenario.live_start_ms();
     egui::Frame::new()
         .inner_margin(egui::Margin::symmetric(32, 20))
         .show(&mut ui, |ui| {

@@ -90,8 +90,9 @@ pub(super) async fn until_docker_answers(shared: &Shared) {
 /// After the daemon came back: every container the trainee did not stop runs again (a
 /// restarted daemon stopped them all), and those the trainee paused are paused again.
 async fn resync(shared: &Arc<Shared>) {
+    // By name: a fix may have recreated a container under its name.
     for (service, container) in &shared.lab.containers {
-        let Ok(inspect) = shared.docker.inspect_container(&container.id, None).await else {
+        let Ok(inspect) = shared.docker.inspect_container(&container.name, None).await else {
             continue;
         };
         let state = inspect.state.unwrap_or_default();
@@ -103,10 +104,16 @@ async fn resync(shared: &Arc<Shared>) {
             // Whatever ran in it is gone, and nobody in the range is to blame.
             shared.end_jobs(service, "container died", None);
             let tell = shared.company(service);
-            restore(shared.clone(), service.clone(), container.id.clone(), tell).await;
+            restore(
+                shared.clone(),
+                service.clone(),
+                container.name.clone(),
+                tell,
+            )
+            .await;
         }
         if hop.paused && !state.paused.unwrap_or(false) {
-            let again = drive::set_state(&shared.docker, &container.id, "pause").await;
+            let again = drive::set_state(&shared.docker, &container.name, "pause").await;
             if let Err(e) = again {
                 tracing::warn!(service, "a paused container could not be paused again: {e}");
             }
@@ -159,7 +166,7 @@ pub(super) fn held_in_labd(role: Role, m: &Mitigation) -> bool {
 
 /// Apply again, in the order they were confirmed, the mitigations the restarted labd of
 /// `service` held, retrying while it starts up.
-async fn reapply(shared: &Shared, service: &str) {
+pub(super) async fn reapply(shared: &Shared, service: &str) {
     let Some(role) = shared.topology.service(service).map(|s| s.role) else {
         return;
     };

@@ -34,3 +34,14 @@ pub fn gateway_blocks(id: &str) -> Vec<String> {
         .unwrap();
     rt.block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() })
 }
+
+/// Containers and networks of a session still on the host, found by its label.
+pub fn leftovers(session: &str) -> usize {
+    let label = format!("label={}={session}", bulkhead_labs::labels::SESSION);
+    let count = |what: &[&str]| {
+        let mut args = what.to_vec();
+        args.extend(["--filter", &label, "-q"]);
+        docker_out(&args).lines().count()
+    };
+    count(&["ps", "-a"]) + count(&["network", "ls"])
+}

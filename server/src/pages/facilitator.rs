@@ -66,7 +66,10 @@ pub async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
 /// What needs the facilitator's eyes on a seat.
 pub fn flags(row: &SeatRow) -> Vec<String> {
     let st = &row.status;
-    let running = matches!(st.phase, Some(Phase::Warmup | Phase::Live)) && !st.paused;
+    let running = matches!(
+        st.phase,
+        Some(Phase::Hardening | Phase::Warmup | Phase::Live)
+    ) && !st.paused;
     let mut flags = Vec::new();
     if running && st.last_activity.0.elapsed() >= IDLE_FLAG {
         flags.push(format!(

@@ -1,0 +1,116 @@
+//! The lab's posture as a reviewer sees it: what kind of weakness a finding is, the finding
+//! itself (service, kind, CIS item, evidence) and what fixing it does. Its own module because
+//! the scenario format, the commands, the record and the labs all name these, and none of them
+//! should import the others for it.
+
+use serde::{Deserialize, Serialize};
+
+/// What is weak about a service, without the details: what a finding names, an attack step
+/// exploits and a fix undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum WeaknessKind {
+    NoLimits,
+    WritableRoot,
+    RunsAsRoot,
+    ExtraCapabilities,
+    SecretInEnv,
+}
+
+impl WeaknessKind {
+    pub const ALL: [WeaknessKind; 5] = [
+        WeaknessKind::NoLimits,
+        WeaknessKind::WritableRoot,
+        WeaknessKind::RunsAsRoot,
+        WeaknessKind::ExtraCapabilities,
+        WeaknessKind::SecretInEnv,
+    ];
+
+    /// A few words for a finding's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            WeaknessKind::NoLimits => "no resource limits",
+            WeaknessKind::WritableRoot => "writable root file system",
+            WeaknessKind::RunsAsRoot => "runs as root",
+            WeaknessKind::ExtraCapabilities => "capabilities added back",
+            WeaknessKind::SecretInEnv => "secret in an environment variable",
+        }
+    }
+
+    /// The CIS Docker Benchmark v1.6.0 items it breaks (none for a secret in the environment,
+    /// which the benchmark does not cover for running containers).
+    pub fn cis(self) -> &'static [&'static str] {
+        match self {
+            WeaknessKind::NoLimits => &["5.11", "5.12", "5.29"],
+            WeaknessKind::WritableRoot => &["5.13"],
+            WeaknessKind::RunsAsRoot => &["4.1"],
+            WeaknessKind::ExtraCapabilities => &["5.4"],
+            WeaknessKind::SecretInEnv => &[],
+        }
+    }
+
+    /// What the fix does to the lab, for the confirmation a trainee reads before fixing.
+    pub fn fix(self) -> &'static str {
+        match self {
+            WeaknessKind::NoLimits => "set the service's declared cpu, memory and pids limits",
+            WeaknessKind::WritableRoot => {
+                "recreate the container with a read-only root file system (it restarts)"
+            }
+            WeaknessKind::RunsAsRoot => {
+                "recreate the container as an unprivileged user (it restarts)"
+            }
+            WeaknessKind::ExtraCapabilities => {
+                "recreate the container with every capability dropped (it restarts)"
+            }
+            WeaknessKind::SecretInEnv => {
+                "rotate the secret and recreate the container without it in its environment (it restarts)"
+            }
+        }
+    }
+
+    /// Whether the fix recreates the container (it restarts, losing what it held in memory).
+    pub fn recreates(self) -> bool {
+        self != WeaknessKind::NoLimits
+    }
+}
+
+impl std::fmt::Display for WeaknessKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.title())
+    }
+}
+
+/// A weakness of one service: what an attack step exploits and an accepted risk names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeaknessRef {
+    pub service: String,
+    pub weakness: WeaknessKind,
+}
+
+impl std::fmt::Display for WeaknessRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.service, self.weakness)
+    }
+}
+
+/// One finding of a posture audit of the running lab, grouped by service and kind: the three
+/// missing limits of a service are one finding, fixed together.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Finding {
+    pub service: String,
+    pub weakness: WeaknessKind,
+    /// CIS Docker Benchmark v1.6.0 items, where the benchmark has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cis: Vec<String>,
+    /// What the audit saw, as it saw it ("no memory limit; no CPU limit", "DB_PASSWORD").
+    pub evidence: String,
+}
+
+impl Finding {
+    pub fn of(&self) -> WeaknessRef {
+        WeaknessRef {
+            service: self.service.clone(),
+            weakness: self.weakness,
+        }
+    }
+}

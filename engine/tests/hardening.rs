@@ -1,0 +1,344 @@
+//! The hardening phase on the simulated lab: what the trainee may do in it, what a fix changes
+//! (the audit, the attack steps that needed the weakness) and how the card scores it, against
+//! defenders that fix the real findings, none, or the risks the business accepted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bulkhead_engine::action::{Cause, Command, EffectKind, Mitigation, Origin, Verdict};
+use bulkhead_engine::defender::{Bot, Idle, Scripted, TimedCommand};
+use bulkhead_engine::format::{self, Loaded};
+use bulkhead_engine::observation::EntityRef;
+use bulkhead_engine::posture::{WeaknessKind, WeaknessRef};
+use bulkhead_engine::replay::Replay;
+use bulkhead_engine::{
+    Defender, DefenderView, MemoryRecord, Phase, Record, RecordLine, ScoreCard, Session, SimLab,
+};
+
+const SCENARIO: &str = "lateral-movement";
+
+fn load() -> Loaded {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    format::load_scenario(&root.join(format!("scenarios/{SCENARIO}.ron")), &root)
+        .unwrap_or_else(|e| panic!("{SCENARIO} does not load: {e}"))
+}
+
+fn session(seed: u64) -> (Session, MemoryRecord) {
+    let loaded = load();
+    let lab = SimLab::new(loaded.topology.clone(), &loaded.scenario, seed);
+    let memory = MemoryRecord::default();
+    let session = Session::new(
+        loaded.scenario,
+        loaded.topology,
+        Box::new(lab),
+        seed,
+        memory.writer(),
+    );
+    (session, memory)
+}
+
+fn play(seed: u64, defender: &mut dyn Defender) -> (ScoreCard, Arc<Record>) {
+    let (mut session, memory) = session(seed);
+    let card = session.run(defender, |_| {});
+    drop(session);
+    let record = Record::from_reader(&memory.bytes()[..], "memory").expect("it reads back");
+    (card, Arc::new(record))
+}
+
+fn fix(service: &str, weakness: WeaknessKind) -> Command {
+    Command::Mitigate(Mitigation::Fix {
+        service: service.into(),
+        weakness,
+    })
+}
+
+/// The scenario's weaknesses, real (not accepted by the business) or accepted.
+fn weaknesses(accepted: bool) -> Vec<WeaknessRef> {
+    let scenario = load().scenario;
+    (scenario.weaknesses.iter())
+        .map(|w| w.of())
+        .filter(|w| scenario.accepted_risk(w).is_some() == accepted)
+        .collect()
+}
+
+/// Fixes these in the hardening phase (20 s in), then plays the live phase as the bot does.
+struct FixThenBot {
+    fixes: Scripted,
+    bot: Bot,
+}
+
+impl FixThenBot {
+    fn new(fixes: &[WeaknessRef]) -> Self {
+        // Live-phase seconds: the hardening phase starts 210 s before the live one.
+        let at_s = -190.0;
+        let commands = fixes
+            .iter()
+            .map(|w| TimedCommand {
+                at_s,
+                command: fix(&w.service, w.weakness),
+            })
+            .collect();
+        FixThenBot {
+            fixes: Scripted::new(commands),
+            bot: Bot::default(),
+        }
+    }
+}
+
+impl Defender for FixThenBot {
+    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
+        let mut out = self.fixes.decide(view);
+        if view.phase == Phase::Live {
+            out.extend(self.bot.decide(view));
+        }
+        out
+    }
+}
+
+fn points(card: &ScoreCard, key: &str) -> i32 {
+    card.component(key).map_or(0, |c| c.points)
+}
+
+fn text(card: &ScoreCard, key: &str) -> String {
+    let lines = card
+        .component(key)
+        .map(|c| c.lines.clone())
+        .unwrap_or_default();
+    lines
+        .iter()
+        .map(|l| format!("{:+} {}\n", l.points, l.text))
+        .collect()
+}
+
+#[test]
+fn fixing_what_matters_beats_fixing_nothing_which_beats_breaking_the_accepted_risks() {
+    for seed in [1, 2] {
+        let (real, _) = play(seed, &mut FixThenBot::new(&weaknesses(false)));
+        let (none, _) = play(seed, &mut FixThenBot::new(&[]));
+        let (accepted, _) = play(seed, &mut FixThenBot::new(&weaknesses(true)));
+        eprintln!(
+            "seed {seed}: real {} / none {} / accepted {}",
+            real.total, none.total, accepted.total
+        );
+        assert!(
+            real.total > none.total && none.total > accepted.total,
+            "seed {seed}: real {} / none {} / accepted {}",
+            real.total,
+            none.total,
+            accepted.total
+        );
+        // The card says why: posture earned for each real fix, a cost for each accepted one.
+        assert_eq!(points(&real, "posture"), 200, "{}", text(&real, "posture"));
+        assert_eq!(real.facts.weaknesses_fixed, 4);
+        assert!(text(&real, "posture").contains("steal tried it"));
+        assert_eq!(points(&none, "posture"), 0, "{}", text(&none, "posture"));
+        assert!(
+            text(&none, "posture")
+                .contains("invoice-worker: secret in an environment variable: left as it was")
+        );
+        assert_eq!(points(&accepted, "accepted_risks"), -100);
+        assert_eq!(accepted.facts.accepted_risks_fixed, 2);
+        let why = text(&accepted, "accepted_risks");
+        assert!(
+            why.contains("but the business accepted it") && why.contains("invoices stop rendering"),
+            "{why}"
+        );
+        // Fixing before the attack also contained the step that needed the secret.
+        assert!(real.facts.contained_ms["steal"].is_some());
+    }
+}
+
+#[test]
+fn the_bot_fixes_the_real_findings_and_leaves_the_accepted_risks() {
+    let (card, record) = play(1, &mut Bot::default());
+    assert!(card.total >= 800, "{card:#?}");
+    assert_eq!(points(&card, "posture"), 200, "{}", text(&card, "posture"));
+    assert_eq!(points(&card, "accepted_risks"), 0);
+    // The audits: all six weaknesses at the start, only the accepted ones at the warm-up.
+    let audits: Vec<_> = (record.lines.iter())
+        .filter_map(|l| match l {
+            RecordLine::Posture { t_ms, findings } => Some((*t_ms, findings.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(audits[0].0, 0);
+    assert_eq!(audits[0].1.len(), 6, "{:?}", audits[0].1);
+    let warmup_at = load().scenario.hardening_ms();
+    let last = audits.iter().rev().find(|(t, _)| *t <= warmup_at).unwrap();
+    let left: Vec<_> = last.1.iter().map(|f| f.of()).collect();
+    assert_eq!(left, weaknesses(true), "{last:?}");
+    // An audit after each confirmed fix, and one at the end of the phase.
+    assert_eq!(audits.len(), 1 + 4 + 1, "{audits:?}");
+}
+
+#[test]
+fn a_step_that_needs_a_fixed_weakness_fails_without_reaching_the_lab_and_the_record_says_why() {
+    let secret = WeaknessRef {
+        service: "invoice-worker".into(),
+        weakness: WeaknessKind::SecretInEnv,
+    };
+    let (_, record) = play(1, &mut FixThenBot::new(std::slice::from_ref(&secret)));
+    let steal: Vec<u64> = (record.lines.iter())
+        .filter_map(|l| match l {
+            RecordLine::Effect { effect, .. }
+                if effect.origin
+                    == Origin::Attack {
+                        step: "steal".into(),
+                    } =>
+            {
+                Some(effect.id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(steal.len() > 10, "steal repeats: {steal:?}");
+    for id in &steal {
+        let outcome = (record.lines.iter())
+            .find_map(|l| match l {
+                RecordLine::Outcome(o) if o.effect == *id => Some(o),
+                _ => None,
+            })
+            .expect("every attempt has an outcome");
+        assert!(!outcome.ok);
+        assert_eq!(
+            outcome.cause,
+            Some(Cause::Fixed {
+                service: "invoice-worker".into(),
+                weakness: WeaknessKind::SecretInEnv
+            })
+        );
+        assert!(
+            outcome.detail.contains("which the trainee fixed"),
+            "{outcome:?}"
+        );
+    }
+    // The scan needed raw sockets, which were not fixed: it reached the lab.
+    let scan_effect = (record.lines.iter())
+        .find_map(|l| match l {
+            RecordLine::Effect { effect, .. }
+                if effect.origin
+                    == Origin::Attack {
+                        step: "scan".into(),
+                    } =>
+            {
+                Some(effect.id)
+            }
+            _ => None,
+        })
+        .unwrap();
+    let scan = (record.lines.iter()).find_map(|l| match l {
+        RecordLine::Outcome(o) if o.effect == scan_effect => Some(o),
+        _ => None,
+    });
+    assert!(scan.is_some_and(|o| !matches!(o.cause, Some(Cause::Fixed { .. }))));
+}
+
+#[test]
+fn the_hardening_phase_takes_fixes_only_of_what_the_audit_found_and_each_once() {
+    let (mut s, _) = session(1);
+    s.begin();
+    assert_eq!(s.phase(), Phase::Hardening);
+    assert_eq!(s.findings().len(), 6);
+    let refused = |s: &mut Session, c: Command| s.submit(c).expect_err("refused").0;
+    let why = refused(
+        &mut s,
+        Command::Triage {
+            alert: 1.into(),
+            verdict: Verdict::Incident,
+        },
+    );
+    assert!(why.contains("takes fixes only"), "{why}");
+    let why = refused(
+        &mut s,
+        Command::Mitigate(Mitigation::Isolate {
+            service: "invoice-worker".into(),
+        }),
+    );
+    assert!(why.contains("takes fixes only"), "{why}");
+    let why = refused(&mut s, fix("ledger-db", WeaknessKind::RunsAsRoot));
+    assert!(
+        why.contains("found no \"runs as root\" on ledger-db"),
+        "{why}"
+    );
+    s.submit(fix("invoice-worker", WeaknessKind::RunsAsRoot))
+        .expect("a finding may be fixed");
+    let why = refused(&mut s, fix("invoice-worker", WeaknessKind::RunsAsRoot));
+    assert!(why.contains("already being fixed"), "{why}");
+    // Confirmed, the fix leaves the next audit without the finding: nothing left to fix.
+    while s.findings().len() == 6 {
+        s.tick();
+    }
+    assert!(
+        s.submit(fix("invoice-worker", WeaknessKind::RunsAsRoot))
+            .is_err()
+    );
+    // The warm-up takes nothing; the live phase takes fixes with everything else.
+    while s.phase() == Phase::Hardening {
+        s.tick();
+    }
+    let why = refused(&mut s, fix("invoice-worker", WeaknessKind::SecretInEnv));
+    assert!(why.contains("warm-up phase takes no commands"), "{why}");
+    while s.phase() != Phase::Live {
+        s.tick();
+    }
+    s.submit(fix("invoice-worker", WeaknessKind::SecretInEnv))
+        .expect("a live fix is taken");
+    s.submit(Command::Attribute {
+        entity: EntityRef::Service("invoice-worker".into()),
+    })
+    .expect("and so is the rest");
+}
+
+#[test]
+fn a_fix_the_lab_confirms_has_its_result_and_is_no_accusation_of_the_service() {
+    let (card, record) = play(1, &mut FixThenBot::new(&weaknesses(false)));
+    let fixes: Vec<_> = (record.lines.iter())
+        .filter_map(|l| match l {
+            RecordLine::Effect { effect, .. } => match &effect.kind {
+                EffectKind::Mitigate(m @ Mitigation::Fix { .. }) => Some((effect.id, m.clone())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fixes.len(), 4);
+    for (id, m) in &fixes {
+        let confirmed = (record.lines.iter()).find_map(|l| match l {
+            RecordLine::Outcome(o) if o.effect == *id => Some(o.clone()),
+            _ => None,
+        });
+        let o = confirmed.unwrap_or_else(|| panic!("{m:?} has no outcome"));
+        assert!(
+            o.ok && o.detail.contains("a fresh audit no longer finds it"),
+            "{o:?}"
+        );
+    }
+    // No fix is held against the trainee as restricting an innocent service.
+    assert_eq!(
+        card.facts.innocents_mitigated,
+        0,
+        "{}",
+        text(&card, "precision")
+    );
+}
+
+#[test]
+fn a_hardening_record_replays_as_it_was_played() {
+    let (_, record) = play(2, &mut Bot::default());
+    Replay::check(record.clone()).expect("the replay does what the session did");
+    let mut replay = Replay::new(record);
+    replay.seek(load().scenario.hardening_ms() + 1000, &mut Vec::new());
+    assert_eq!(
+        replay.session().findings().len(),
+        2,
+        "only the accepted risks are left"
+    );
+}
+
+#[test]
+fn an_idle_trainee_fixes_nothing_and_earns_no_posture() {
+    let (card, _) = play(3, &mut Idle);
+    assert_eq!(points(&card, "posture"), 0);
+    assert_eq!(card.facts.weaknesses_fixed, 0);
+    assert!(card.total <= 150, "{}", card.total);
+}
