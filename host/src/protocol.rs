@@ -77,7 +77,7 @@ pub struct Offer {
     pub title: String,
     pub difficulty: Difficulty,
     pub lessons: Vec<Lesson>,
-    /// Session minutes, warm-up included.
+    /// Session minutes, hardening and warm-up included.
     pub minutes: u32,
 }
 
@@ -88,7 +88,7 @@ impl Offer {
             title: scenario.title.clone(),
             difficulty: scenario.difficulty,
             lessons: scenario.lessons.clone(),
-            minutes: (scenario.timing.warmup_s + scenario.timing.live_s) / 60,
+            minutes: u32::try_from(scenario.total_ms() / 60_000).unwrap_or(u32::MAX),
         }
     }
 }

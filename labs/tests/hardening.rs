@@ -12,13 +12,13 @@ use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::LifecycleState;
 use bulkhead_engine::posture::WeaknessKind;
 use bulkhead_engine::{
-    Action, Cause, Effect, EffectKind, Lab, LabOutput, LogEvent, Mitigation, Observation,
-    ObservationBody, Origin, Outcome,
+    Action, Cause, EffectKind, LabOutput, LogEvent, Mitigation, Observation, ObservationBody,
+    Origin, Outcome,
 };
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
 use bulkhead_labs::spec::CONTROL_PORT;
-use common::{docker_out, gateway_blocks, inspect, leftovers};
+use common::{Probe, docker_here, docker_out, gateway_blocks, inspect, leftovers};
 
 mod common;
 
@@ -26,15 +26,6 @@ mod common;
 const OUTCOME_WITHIN: Duration = Duration::from_secs(60);
 
 const SECRET: &str = "BACKUP_API_KEY";
-
-fn docker_here(test: &str) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(bulkhead_labs::docker::docker_or_skip(test))
-        .is_some()
-}
 
 /// The company lab with every weakness on tenant-b, and a writable root on the gateway (a
 /// service of three networks whose labd holds the trainee's blocks).
@@ -64,36 +55,14 @@ fn weak_company() -> Loaded {
     loaded
 }
 
-/// Drives the lab effect by effect, as a session would, keeping every output.
-struct Driver {
-    lab: DockerLab,
-    now: u64,
-    next: u64,
-    outputs: Vec<LabOutput>,
-}
-
-impl Driver {
-    fn apply(&mut self, origin: Origin, kind: EffectKind) -> u64 {
-        self.next += 1;
-        let effect = Effect {
-            id: self.next,
-            origin,
-            kind,
-        };
-        self.lab.apply(self.now, &effect);
-        self.next
-    }
-
+/// What the hardening test asks of a `Probe` beyond applying effects.
+impl Probe {
     fn step(&mut self) {
-        self.now += 50;
-        self.lab.advance(self.now, &mut self.outputs);
+        self.run_for(50, 50);
     }
 
     fn wait(&mut self, ms: u64) {
-        let until = self.now + ms;
-        while self.now < until {
-            self.step();
-        }
+        self.run_for(ms, 50);
     }
 
     /// Apply a defender's mitigation and wait for its outcome; with the wall time it took.
@@ -101,19 +70,12 @@ impl Driver {
         let started = Instant::now();
         let id = self.apply(Origin::Defender, EffectKind::Mitigate(m.clone()));
         while started.elapsed() < OUTCOME_WITHIN {
-            if let Some(o) = self.outcome(id) {
-                return (o, started.elapsed());
+            if let Some(o) = self.outcome_of(id) {
+                return (o.clone(), started.elapsed());
             }
             self.step();
         }
         panic!("no outcome for {} within {OUTCOME_WITHIN:?}", m.summary());
-    }
-
-    fn outcome(&self, effect: u64) -> Option<Outcome> {
-        self.outputs.iter().find_map(|o| match o {
-            LabOutput::Outcome(o) if o.effect == effect => Some(o.clone()),
-            _ => None,
-        })
     }
 
     /// The lab's audit of tenant-b (or another service): the kinds it finds.
@@ -257,12 +219,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     let session = lab.running().session.clone();
     let name = |service: &str| lab.running().containers[service].name.clone();
     let (tenant, gateway) = (name("tenant-b"), name("gateway"));
-    let mut d = Driver {
-        lab,
-        now: 0,
-        next: 0,
-        outputs: Vec::new(),
-    };
+    let mut d = Probe::new(Box::new(lab));
     let all: BTreeSet<WeaknessKind> = WeaknessKind::ALL.into_iter().collect();
     assert_eq!(d.found("tenant-b"), all);
     assert_eq!(
@@ -406,7 +363,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     let exec = d.apply(attack, EffectKind::Act(exec));
     d.wait(4000);
     assert_eq!(
-        d.outcome(exec).map(|o| o.ok),
+        d.outcome_of(exec).map(|o| o.ok),
         Some(true),
         "exec in tenant-b"
     );

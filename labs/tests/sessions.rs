@@ -15,13 +15,13 @@ use bulkhead_engine::record::{LabFault, Record, RecordLine};
 use bulkhead_engine::replay::Replay;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
-    Action, Cause, Defender, Effect, EffectKind, EntityRef, Lab, LabOutput, LogEvent, MemoryRecord,
+    Action, Cause, Defender, EffectKind, EntityRef, Lab, LabOutput, LogEvent, MemoryRecord,
     Mitigation, Observation, ObservationBody, Origin, ScoreCard, Session, SimLab,
 };
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
 use bulkhead_labs::movement::Attempt;
-use common::{docker_out, gateway_blocks};
+use common::{Probe, docker_here, docker_out, gateway_blocks};
 
 mod common;
 
@@ -31,15 +31,6 @@ const TIME_SCALE: f64 = 10.0;
 /// Sessions run one at a time: they share two cores, and a neighbour's load would skew the
 /// baselines that each one learns.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn docker_here(test: &str) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(bulkhead_labs::docker::docker_or_skip(test))
-        .is_some()
-}
 
 fn load(id: &str) -> Loaded {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -630,47 +621,19 @@ fn poisoned_pdf_on_docker() {
     assert!(portal_flows > 0, "no flow at the partner gateway");
 }
 
-/// Drives a real lab directly, effect by effect, collecting its outputs.
-struct Probe {
-    lab: Box<dyn Lab>,
-    now: u64,
-    next: u64,
-    outputs: Vec<LabOutput>,
-}
-
+/// What the sessions' tests read of a `Probe`'s outputs.
 impl Probe {
-    fn apply(&mut self, origin: Origin, kind: EffectKind) -> u64 {
-        self.next += 1;
-        let effect = Effect {
-            id: self.next,
-            origin,
-            kind,
-        };
-        self.lab.apply(self.now, &effect);
-        self.next
-    }
-
     fn wait(&mut self, ms: u64) {
-        let until = self.now + ms;
-        while self.now < until {
-            self.now += 250;
-            self.lab.advance(self.now, &mut self.outputs);
-        }
+        self.run_for(ms, 250);
     }
 
     fn outcome(&self, effect: u64) -> Option<bool> {
-        self.outputs.iter().rev().find_map(|o| match o {
-            LabOutput::Outcome(o) if o.effect == effect => Some(o.ok),
-            _ => None,
-        })
+        self.outcome_of(effect).map(|o| o.ok)
     }
 
     /// Why the latest outcome of `effect` failed (`None`: it did not, or no cause).
     fn cause(&self, effect: u64) -> Option<Cause> {
-        self.outputs.iter().rev().find_map(|o| match o {
-            LabOutput::Outcome(o) if o.effect == effect => Some(o.cause.clone()),
-            _ => None,
-        })?
+        self.outcome_of(effect)?.cause.clone()
     }
 
     fn cpu_since(&self, service: &str, from: usize) -> Vec<f32> {
@@ -679,7 +642,6 @@ impl Probe {
             .collect()
     }
 
-    /// When each metrics reading of `service` was taken (session ms, wall ms at scale 1).
     fn reading_times(&self, service: &str, from: usize) -> Vec<u64> {
         self.readings_since(service, from).map(|(t, _)| t).collect()
     }
@@ -719,12 +681,7 @@ fn mitigations_take_effect_on_real_containers() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let loaded = load("resource-exhaustion");
-    let mut p = Probe {
-        lab: docker_lab(&loaded, 1.0),
-        now: 0,
-        next: 0,
-        outputs: Vec::new(),
-    };
+    let mut p = Probe::new(docker_lab(&loaded, 1.0));
     let read = || Action::ReadData {
         identity: "alice".into(),
         source: "198.51.100.23".into(),
@@ -1068,12 +1025,7 @@ fn routes_pivots_and_segments_on_real_networks() {
     )
     .expect("the SaaS lab comes up");
     let running = lab.running().clone();
-    let mut p = Probe {
-        lab: Box::new(lab),
-        now: 0,
-        next: 0,
-        outputs: Vec::new(),
-    };
+    let mut p = Probe::new(Box::new(lab));
     let pivot = |from: &str, to: &str, endpoint: &str| Action::Pivot {
         from: from.into(),
         to: to.into(),

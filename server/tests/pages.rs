@@ -691,3 +691,54 @@ fn seat_report_and_record(server: &Server, score: u64) {
     assert_eq!(none.status, 404);
     assert!(none.body.contains("no record yet"), "{}", none.body);
 }
+
+/// In a hardening phase the trainee's view carries the audit's findings and nothing of what
+/// they mean to the attack; the mentor's page shows the same findings, and the posture so far
+/// with which weaknesses the attack needs and which risks the business accepted.
+#[test]
+fn the_mentor_sees_which_findings_matter_and_the_trainee_only_the_findings() {
+    let server = Server::start(1, 1.0, 600);
+    let trainee = server.join(1, "dana");
+    trainee
+        .send(ClientMsg::Open {
+            scenario: "lateral-movement".into(),
+            pace: Pace::Clocked,
+        })
+        .unwrap();
+    wait_for(&trainee, "lab", |m| matches!(m, ServerMsg::LabReady { .. }));
+    trainee.send(ClientMsg::Begin).unwrap();
+    let view = wait_for(
+        &trainee,
+        "the audit",
+        |m| matches!(m, ServerMsg::View(v) if v.phase == Phase::Hardening && v.findings.len() == 6),
+    );
+    let seen = serde_json::to_string(&view).unwrap();
+    assert!(
+        !seen.contains("needed it") && !seen.contains("exploits"),
+        "{seen}"
+    );
+    let key = mentor_key(&console(&server), 1);
+    let page = request(
+        &server,
+        "GET",
+        "/mentor/1",
+        &[("cookie", &cookie("bulkhead_mentor_1", &key))],
+        None,
+    );
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.body.matches("data-finding=").count(),
+        6,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("invoice-worker SecretInEnv"));
+    assert!(page.body.contains("Posture 0 / 200"), "{}", page.body);
+    assert!(
+        page.body.contains("the attack&#39;s steal needed it")
+            || page.body.contains("the attack's steal needed it"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("kept, as the business asked"));
+}

@@ -1,5 +1,6 @@
 //! The briefing: the story, objectives and par times, what scores and what costs, what an
-//! analyst knows (assets, people, change calendar), the hints and their costs; then Start.
+//! analyst knows (assets, people, accepted risks, change calendar), the hints and their costs;
+//! then Start.
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
@@ -43,6 +44,20 @@ pub const SCORING: [(&str, &str, &str); 7] = [
         "−30 true alert dismissed, −25 decoy escalated, −15 noise escalated, −40 innocent mitigated",
     ),
     ("Hints", "—", "each hint costs what the scenario says"),
+];
+
+/// What a hardening phase adds to the table; the components above then count 0.8 of their max.
+pub const HARDENING_SCORING: [(&str, &str, &str); 2] = [
+    (
+        "Posture",
+        "200",
+        "each real finding the audit no longer shows when the warm-up starts; double for one an attack step needs",
+    ),
+    (
+        "Accepted risks",
+        "—",
+        "−50 for each risk the business accepted that you \"fixed\" anyway",
+    ),
 ];
 
 pub fn plugin(app: &mut App) {
@@ -163,6 +178,13 @@ fn draw(
                             "• Protect the {} records at risk; keep the business running.",
                             o.records_at_risk
                         ));
+                        if let Some(h) = &s.hardening {
+                            ui.label(format!(
+                                "• Harden: within {}, fix what an intruder could use; leave the risks the business accepted.",
+                                theme::clock(f64::from(h.budget_s))
+                            ));
+                            theme::note(ui, format!("Hardening {} (fixes only), then:", theme::clock(f64::from(h.budget_s))));
+                        }
                         theme::note(
                             ui,
                             format!(
@@ -181,13 +203,18 @@ fn draw(
                             .spacing([10.0, 4.0])
                             .striped(true)
                             .show(ui, |ui| {
-                                for (name, max, how) in SCORING {
-                                    ui.label(egui::RichText::new(name).strong());
-                                    ui.label(egui::RichText::new(max).color(ACCENT));
-                                    ui.add(egui::Label::new(egui::RichText::new(how).color(DIM)).wrap());
+                                let hardening = s.hardening.is_some();
+                                let extra = HARDENING_SCORING.iter().filter(|_| hardening);
+                                for (name, max, how) in SCORING.iter().chain(extra) {
+                                    ui.label(egui::RichText::new(*name).strong());
+                                    ui.label(egui::RichText::new(*max).color(ACCENT));
+                                    ui.add(egui::Label::new(egui::RichText::new(*how).color(DIM)).wrap());
                                     ui.end_row();
                                 }
                             });
+                        if s.hardening.is_some() {
+                            theme::note(ui, "With a hardening phase, the components above count 0.8 of their max.");
+                        }
                         theme::note(ui, "Grades: S ≥ 900, A ≥ 800, B ≥ 650, C ≥ 500, D ≥ 300.");
                     });
 
@@ -218,6 +245,18 @@ fn draw(
                                 .map(|i| format!("{} ({}, {})", i.name, p.identity, i.title))
                                 .unwrap_or_else(|| p.identity.clone());
                             ui.label(format!("• {who}: {}", p.note));
+                        }
+                        let accepted = s.hardening.iter().flat_map(|h| &h.accepted);
+                        let accepted: Vec<_> = accepted.collect();
+                        if !accepted.is_empty() {
+                            ui.add_space(4.0);
+                            ui.label(egui::RichText::new("Accepted risks").strong());
+                            for a in accepted {
+                                ui.label(format!(
+                                    "• {}: {}. {} Fixing it: {}.",
+                                    a.service, a.weakness, a.reason, a.breaks
+                                ));
+                            }
                         }
                         ui.add_space(4.0);
                         ui.label(egui::RichText::new("Change calendar").strong());

@@ -1,8 +1,72 @@
-//! What the Docker tests of the labs crate share: the Docker CLI as a test reads the host with
-//! it, and a gateway's blocks asked of its control API. Each test file uses part of it.
+//! What the Docker tests of the labs crate share: whether Docker answers, the Docker CLI as a
+//! test reads the host with it, a gateway's blocks asked of its control API, and a `Probe`
+//! that drives a lab effect by effect. Each test file uses part of it.
 #![allow(dead_code)]
 
 use std::process::Command;
+
+use bulkhead_engine::{Effect, EffectKind, Lab, LabOutput, Origin, Outcome};
+
+/// Whether Docker answers here: `false` skips the test visibly, and a test required to run
+/// (`BULKHEAD_REQUIRE_DOCKER=1`) fails instead.
+pub fn docker_here(test: &str) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bulkhead_labs::docker::docker_or_skip(test))
+        .is_some()
+}
+
+/// Drives a real lab directly, effect by effect, as a session would, keeping every output.
+pub struct Probe {
+    pub lab: Box<dyn Lab>,
+    /// Session time so far.
+    pub now: u64,
+    /// The last effect id given.
+    pub next: u64,
+    pub outputs: Vec<LabOutput>,
+}
+
+impl Probe {
+    pub fn new(lab: Box<dyn Lab>) -> Probe {
+        Probe {
+            lab,
+            now: 0,
+            next: 0,
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Ask the lab to carry out an effect now; its id.
+    pub fn apply(&mut self, origin: Origin, kind: EffectKind) -> u64 {
+        self.next += 1;
+        let effect = Effect {
+            id: self.next,
+            origin,
+            kind,
+        };
+        self.lab.apply(self.now, &effect);
+        self.next
+    }
+
+    /// Advance session time by `ms`, taking in what the lab yields, `step_ms` at a time.
+    pub fn run_for(&mut self, ms: u64, step_ms: u64) {
+        let until = self.now + ms;
+        while self.now < until {
+            self.now += step_ms;
+            self.lab.advance(self.now, &mut self.outputs);
+        }
+    }
+
+    /// The latest outcome of `effect`, once the lab reported one.
+    pub fn outcome_of(&self, effect: u64) -> Option<&Outcome> {
+        self.outputs.iter().rev().find_map(|o| match o {
+            LabOutput::Outcome(o) if o.effect == effect => Some(o),
+            _ => None,
+        })
+    }
+}
 
 /// `docker ARGS`, which must succeed; its output, trimmed.
 pub fn docker_out(args: &[&str]) -> String {

@@ -168,6 +168,15 @@ fn trainee_panel(m: &MentorView) -> Markup {
             h3 { "Hints revealed" }
             @if v.hints.is_empty() { p.empty { "none" } }
             ul { @for h in &v.hints { li { (h.text) " (−" (h.cost) ")" } } }
+            @if !v.findings.is_empty() {
+                h3 { "Posture audit (as last run)" }
+                ul.findings { @for f in &v.findings {
+                    li data-finding=(format!("{} {:?}", f.service, f.weakness)) {
+                        strong { (f.service) } ": " (f.weakness.title()) " — " (f.evidence)
+                        @if !f.cis.is_empty() { " (CIS " (f.cis.join(", ")) ")" }
+                    }
+                } }
+            }
             (telemetry_table(v))
         }
     }
@@ -211,6 +220,14 @@ fn truth_panel(seat: u32, m: &MentorView, secret: &str) -> Markup {
         section.panel.truth {
             h2 { "The lab's truth" }
             p.score { "Score so far: " strong { (m.provisional.total) " / " (m.provisional.max) } }
+            // What each weakness means to the attack, and the accepted risks: the trainee sees
+            // the findings, not which of them matter.
+            @for key in ["posture", "accepted_risks"] {
+                @if let Some(c) = m.provisional.component(key) {
+                    h3 { (c.title) @if c.max > 0 { " " (c.points) " / " (c.max) } }
+                    ul.posture { @for l in &c.lines { li { (format!("{:+}", l.points)) " " (l.text) } } }
+                }
+            }
             h3 { "Timeline" }
             ol.timeline { @for moment in &m.provisional.timeline {
                 li class=(format!("{:?}", moment.kind).to_lowercase()) { span.t { (live_s(m, moment.t_ms)) } " " (moment.text) }

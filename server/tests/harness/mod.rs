@@ -57,7 +57,11 @@ pub struct Server {
 impl Server {
     pub fn start(seats: u32, time_scale: f64, joins_per_minute: u32) -> Server {
         let records = tempfile::tempdir().unwrap();
-        let catalogue = Arc::new(vec![load("stolen-credentials"), load("insider-access")]);
+        let catalogue = Arc::new(vec![
+            load("stolen-credentials"),
+            load("insider-access"),
+            load("lateral-movement"),
+        ]);
         let seats = (1..=seats)
             .map(|seat| SeatConfig {
                 seat,
