@@ -71,14 +71,12 @@ impl TraineeBrief {
 
     /// Session time the warm-up starts at (after any hardening phase).
     pub fn warmup_start_ms(&self) -> u64 {
-        self.hardening
-            .as_ref()
-            .map_or(0, |h| u64::from(h.budget_s) * 1000)
+        Hardening::ms(self.hardening.as_ref())
     }
 
     /// Session time the live phase starts at.
     pub fn live_start_ms(&self) -> u64 {
-        self.warmup_start_ms() + u64::from(self.timing.warmup_s) * 1000
+        self.timing.live_start_ms(self.hardening.as_ref())
     }
 }
 

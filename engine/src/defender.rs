@@ -269,20 +269,19 @@ impl Bot {
             verdict,
         });
     }
-}
 
-impl Bot {
     /// In the hardening phase: fix every finding once, after reading it, except the risks the
     /// business accepted (the brief lists them with why).
     fn harden(&mut self, view: &DefenderView<'_>, out: &mut Vec<Command>) {
-        let accepted = view.brief.hardening.iter().flat_map(|h| &h.accepted);
-        let accepted: Vec<_> = accepted.map(|a| a.of()).collect();
+        if view.now < self.reaction_ms() {
+            return;
+        }
+        let hardening = view.brief.hardening.as_ref();
         for finding in view.findings {
-            let key = format!("fix {}", finding.of());
-            if accepted.contains(&finding.of()) || view.now < self.reaction_ms() {
+            if hardening.is_some_and(|h| h.accepted(&finding.of()).is_some()) {
                 continue;
             }
-            if self.done.insert(key) {
+            if self.done.insert(format!("fix {}", finding.of())) {
                 out.push(Command::Mitigate(Mitigation::Fix {
                     service: finding.service.clone(),
                     weakness: finding.weakness,

@@ -884,54 +884,7 @@ impl Session {
                 }
                 self.check_entity(entity)
             }
-            Command::Mitigate(m) => {
-                if let Mitigation::Segment { from_zone, to_zone }
-                | Mitigation::Unsegment { from_zone, to_zone } = m
-                {
-                    let between =
-                        crate::reach::firewalls_between(&self.topology, from_zone, to_zone);
-                    if from_zone == to_zone || between.count() == 0 {
-                        return refuse(format!(
-                            "no firewall stands between {from_zone} and {to_zone}: there is no route to close"
-                        ));
-                    }
-                }
-                if let Mitigation::Detach { service, zone } | Mitigation::Attach { service, zone } =
-                    m
-                    && let Some(s) = self.topology.service(service)
-                    && !s.range_only
-                    && !s.zones.contains(zone)
-                {
-                    return refuse(format!(
-                        "{service} has no network in {zone}: it sits in {}",
-                        s.zones.join(", ")
-                    ));
-                }
-                if let Mitigation::Cap {
-                    cpu_cores,
-                    memory_mib,
-                    pids,
-                    ..
-                } = m
-                {
-                    if cpu_cores.is_none() && memory_mib.is_none() && pids.is_none() {
-                        return refuse("a cap needs at least one limit".into());
-                    }
-                    if cpu_cores.is_some_and(|c| !(0.05..=16.0).contains(&c))
-                        || memory_mib.is_some_and(|m| !(8..=65536).contains(&m))
-                        || pids.is_some_and(|p| !(8..=32768).contains(&p))
-                    {
-                        return refuse(
-                            "cap out of range: cpu 0.05-16 cores, memory 8-65536 MiB, pids 8-32768"
-                                .into(),
-                        );
-                    }
-                }
-                if let Mitigation::Fix { service, weakness } = m {
-                    self.check_fix(service, *weakness)?;
-                }
-                self.check_entity(&m.target())
-            }
+            Command::Mitigate(m) => self.check_mitigation(m),
             Command::Hint => {
                 if self.hints_left() == 0 {
                     refuse("no hints left".into())
@@ -940,6 +893,55 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// A mitigation must name something there is (a route through a firewall, a zone the
+    /// service sits in, a finding of the last audit) with limits in range.
+    fn check_mitigation(&self, m: &Mitigation) -> Result<(), Refused> {
+        let refuse = |s: String| Err(Refused(s));
+        if let Mitigation::Segment { from_zone, to_zone }
+        | Mitigation::Unsegment { from_zone, to_zone } = m
+        {
+            let between = crate::reach::firewalls_between(&self.topology, from_zone, to_zone);
+            if from_zone == to_zone || between.count() == 0 {
+                return refuse(format!(
+                    "no firewall stands between {from_zone} and {to_zone}: there is no route to close"
+                ));
+            }
+        }
+        if let Mitigation::Detach { service, zone } | Mitigation::Attach { service, zone } = m
+            && let Some(s) = self.topology.service(service)
+            && !s.range_only
+            && !s.zones.contains(zone)
+        {
+            return refuse(format!(
+                "{service} has no network in {zone}: it sits in {}",
+                s.zones.join(", ")
+            ));
+        }
+        if let Mitigation::Cap {
+            cpu_cores,
+            memory_mib,
+            pids,
+            ..
+        } = m
+        {
+            if cpu_cores.is_none() && memory_mib.is_none() && pids.is_none() {
+                return refuse("a cap needs at least one limit".into());
+            }
+            if cpu_cores.is_some_and(|c| !(0.05..=16.0).contains(&c))
+                || memory_mib.is_some_and(|m| !(8..=65536).contains(&m))
+                || pids.is_some_and(|p| !(8..=32768).contains(&p))
+            {
+                return refuse(
+                    "cap out of range: cpu 0.05-16 cores, memory 8-65536 MiB, pids 8-32768".into(),
+                );
+            }
+        }
+        if let Mitigation::Fix { service, weakness } = m {
+            self.check_fix(service, *weakness)?;
+        }
+        self.check_entity(&m.target())
     }
 
     /// A fix must name something the last audit found, and not one already asked for.

@@ -249,6 +249,18 @@ pub struct AcceptedRisk {
     pub breaks: String,
 }
 
+impl Hardening {
+    /// Session time a hardening phase takes (0 without one): the warm-up starts then.
+    pub fn ms(hardening: Option<&Hardening>) -> u64 {
+        hardening.map_or(0, |h| u64::from(h.budget_s) * 1000)
+    }
+
+    /// The risk the business accepted for this weakness, if it did.
+    pub fn accepted(&self, weakness: &WeaknessRef) -> Option<&AcceptedRisk> {
+        self.accepted.iter().find(|a| a.of() == *weakness)
+    }
+}
+
 impl AcceptedRisk {
     pub fn of(&self) -> WeaknessRef {
         WeaknessRef {
@@ -265,6 +277,14 @@ pub struct Timing {
     pub warmup_s: u32,
     /// Attack, decoys and the trainee's response.
     pub live_s: u32,
+}
+
+impl Timing {
+    /// Session time the live phase starts at, after the hardening phase (if any) and the
+    /// warm-up: one derivation for the scenario and the trainee's brief alike.
+    pub fn live_start_ms(&self, hardening: Option<&Hardening>) -> u64 {
+        Hardening::ms(hardening) + u64::from(self.warmup_s) * 1000
+    }
 }
 
 /// Benign traffic, generated with the session's seed.
@@ -469,14 +489,12 @@ impl Scenario {
 
     /// Session time the hardening phase takes (0 without one): the warm-up starts then.
     pub fn hardening_ms(&self) -> u64 {
-        self.hardening
-            .as_ref()
-            .map_or(0, |h| u64::from(h.budget_s) * 1000)
+        Hardening::ms(self.hardening.as_ref())
     }
 
     /// Session time the live phase starts at: after the hardening phase and the warm-up.
     pub fn live_start_ms(&self) -> u64 {
-        self.hardening_ms() + u64::from(self.timing.warmup_s) * 1000
+        self.timing.live_start_ms(self.hardening.as_ref())
     }
 
     /// Session time the live phase ends at, as scheduled (before any extension).
@@ -486,8 +504,7 @@ impl Scenario {
 
     /// Whether the business accepted this weakness as a risk.
     pub fn accepted_risk(&self, weakness: &WeaknessRef) -> Option<&AcceptedRisk> {
-        let accepted = self.hardening.iter().flat_map(|h| &h.accepted);
-        accepted.into_iter().find(|a| a.of() == *weakness)
+        self.hardening.as_ref()?.accepted(weakness)
     }
 
     /// Live-time second of the first attack step.

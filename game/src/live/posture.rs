@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bulkhead_engine::format::scenario::AcceptedRisk;
-use bulkhead_engine::posture::{Finding, WeaknessKind};
+use bulkhead_engine::posture::{Finding, WeaknessKind, WeaknessRef};
 use bulkhead_engine::{Mitigation, Phase, TraineeBrief};
 
 use crate::bridge::{SessionView, Snapshot};
@@ -40,10 +40,11 @@ pub fn accepted<'a>(
     service: &str,
     weakness: WeaknessKind,
 ) -> Option<&'a AcceptedRisk> {
-    let risks = brief.hardening.iter().flat_map(|h| &h.accepted);
-    risks
-        .into_iter()
-        .find(|a| a.service == service && a.weakness == weakness)
+    let weakness = WeaknessRef {
+        service: service.to_string(),
+        weakness,
+    };
+    brief.hardening.as_ref()?.accepted(&weakness)
 }
 
 fn draw(
