@@ -29,7 +29,7 @@ use crate::error::LabError;
 use crate::movement;
 use crate::spec::{LabOptions, RunningLab, SERVICE_PORT};
 use crate::telemetry::{
-    CgroupRates, CgroupSample, Evidence, HeldClock, LabdLine, NetCounters, held_by_limits,
+    self, CgroupRates, CgroupSample, Evidence, HeldClock, LabdLine, NetCounters, held_by_limits,
     metrics_from_stats, parse_labd_line,
 };
 use events::follow_events;
@@ -74,11 +74,29 @@ struct HopState {
     detached: BTreeSet<String>,
     /// Docker reported it OOM-killed since it last started.
     oom: bool,
-    /// A stop, restart or cap is under way: a `die` now is its doing, for this reason.
+    /// A stop, restart, cap or fix was begun: a `die` while it runs is its doing, for this
+    /// reason.
     ending: Option<Cause>,
+    /// When that mitigation returned (ns since the epoch, the daemon's clock: same host). Docker
+    /// delivers its events asynchronously, so a `die` it caused may arrive after it returned;
+    /// the event's own time, before this, still names it.
+    ending_returned_ns: Option<i64>,
 }
 
 impl HopState {
+    /// Why the container died at Docker's time `t_ns`, as far as the lab knows: the mitigation
+    /// under way then, or the service being halted; `None` is a fault nobody in the range caused.
+    fn died_because(&self, service: &str, t_ns: Option<i64>) -> Option<Cause> {
+        let during_mitigation = match (self.ending_returned_ns, t_ns) {
+            (None, _) => true,
+            (Some(returned), Some(t)) => t <= returned,
+            // An event without a time after the mitigation returned: not its doing.
+            (Some(_), None) => false,
+        };
+        let ending = self.ending.clone().filter(|_| during_mitigation);
+        ending.or_else(|| self.halted(service))
+    }
+
     /// Why nothing runs in the service, as far as the lab knows (isolation does not stop it).
     fn halted(&self, service: &str) -> Option<Cause> {
         let service = service.to_string();
@@ -384,7 +402,10 @@ impl Shared {
             },
             _ => return,
         };
-        self.update_hop(&service, |h| h.ending = Some(ending));
+        self.update_hop(&service, |h| {
+            h.ending = Some(ending);
+            h.ending_returned_ns = None;
+        });
     }
 
     /// After it: what it confirmed becomes the service's known state.
@@ -400,7 +421,8 @@ impl Shared {
         }
         let target = m.target();
         self.update_hop(target.name(), |h| {
-            h.ending = None;
+            // Kept, with when it returned: its `die` may still be on its way.
+            h.ending_returned_ns = Some(telemetry::unix_ns_now());
             if !ok {
                 return;
             }
@@ -1413,5 +1435,57 @@ async fn report_if_stopped(shared: &Shared, service: &str, container: &str) {
             t_ms: shared.clock.now(),
             body: ObservationBody::Metrics(idle),
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn restarting(returned_ns: Option<i64>) -> HopState {
+        HopState {
+            ending: Some(Cause::Stopped {
+                service: "web".into(),
+            }),
+            ending_returned_ns: returned_ns,
+            ..HopState::default()
+        }
+    }
+
+    #[test]
+    fn a_death_while_a_restart_runs_is_the_restarts_doing() {
+        let stopped = Some(Cause::Stopped {
+            service: "web".into(),
+        });
+        assert_eq!(restarting(None).died_because("web", Some(5)), stopped);
+        assert_eq!(restarting(None).died_because("web", None), stopped);
+    }
+
+    #[test]
+    fn a_die_event_arriving_after_the_restart_returned_still_names_it_by_its_time() {
+        let hop = restarting(Some(1_000));
+        let stopped = Some(Cause::Stopped {
+            service: "web".into(),
+        });
+        assert_eq!(hop.died_because("web", Some(999)), stopped);
+        assert_eq!(hop.died_because("web", Some(1_000)), stopped);
+    }
+
+    #[test]
+    fn a_death_after_the_restart_returned_is_a_fault() {
+        let hop = restarting(Some(1_000));
+        assert_eq!(hop.died_because("web", Some(1_001)), None);
+        assert_eq!(hop.died_because("web", None), None);
+        // Unless the trainee halted the service since.
+        let paused = HopState {
+            paused: true,
+            ..hop
+        };
+        assert_eq!(
+            paused.died_because("web", Some(2_000)),
+            Some(Cause::Paused {
+                service: "web".into()
+            })
+        );
     }
 }

@@ -16,6 +16,14 @@ pub struct Clock {
     scale: f64,
 }
 
+/// Now, in ns since the epoch: the resolution of Docker's event times.
+pub fn unix_ns_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 pub fn unix_ms_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -325,12 +325,21 @@ fn a_container_killed_or_crashed_is_restored_with_its_mitigations_and_its_teleme
         .unwrap();
     let killed_at = session.now();
     while session.now() < live + 120_000 && session.tick() {}
-    for container in [&web, &traffic, &gateway] {
+    for (service, container) in [("web", &web), ("traffic", &traffic), ("gateway", &gateway)] {
         let inspect = std::process::Command::new("docker")
-            .args(["inspect", "-f", "{{.State.Running}}", container])
+            .args([
+                "inspect",
+                "-f",
+                "{{.State.Running}} {{.State.Status}}",
+                container,
+            ])
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
+        let state = String::from_utf8_lossy(&inspect.stdout);
+        assert!(
+            state.starts_with("true"),
+            "{service} runs again 120 s after it was killed or crashed: {state} {inspect:?}"
+        );
     }
     let exit = std::process::Command::new("docker")
         .args([

@@ -112,8 +112,7 @@ fn on_event(shared: &Arc<Shared>, by_name: &HashMap<String, String>, event: Even
             }
             LifecycleState::Died => {
                 // A stop or restart under way (or done) did it; otherwise nobody we know.
-                let hop = shared.hop(service);
-                let cause = hop.ending.clone().or_else(|| hop.halted(service));
+                let cause = shared.hop(service).died_because(service, event.time_nano);
                 // A replaced container's jobs were ended by the fix; any running now run in
                 // its successor.
                 if !retired {

@@ -33,6 +33,8 @@ const MISSES_TO_HOLD: u32 = 2;
 /// How long a restored container's labd may take to answer before the mitigations it kept
 /// are given up on (they are retried until then).
 const REAPPLY_FOR: Duration = Duration::from_secs(10);
+/// How long a dead container's start is retried before the lab gives it up (and says so).
+const RESTORE_FOR: Duration = Duration::from_secs(15);
 
 /// Ask the daemon whether it answers, every half second, for the lab's whole life: hold the
 /// clock when it stops, re-sync and release it when it answers again.
@@ -127,8 +129,8 @@ async fn resync(shared: &Arc<Shared>) {
 /// mitigations it held are applied again.
 pub(super) async fn restore(shared: Arc<Shared>, service: String, container: String, tell: bool) {
     let started = Instant::now();
-    match shared.docker.start_container(&container, None).await {
-        Ok(()) => {
+    match start_again(&shared, &container).await {
+        Ok(Restart::Started) => {
             tracing::warn!(
                 service,
                 took_ms = started.elapsed().as_millis() as u64,
@@ -146,10 +148,42 @@ pub(super) async fn restore(shared: Arc<Shared>, service: String, container: Str
             refresh_address(&shared, &service).await;
             reapply(&shared, &service).await;
         }
+        // Someone (a restart's own start, a resync) was first: nothing to restore.
+        Ok(Restart::AlreadyRunning) => {}
         Err(e) => tracing::warn!(
             service,
             "a lab container died and could not be restored: {e}"
         ),
+    }
+}
+
+/// What starting a dead container again came to.
+enum Restart {
+    Started,
+    AlreadyRunning,
+}
+
+/// Start `container` again, retrying for up to `RESTORE_FOR`: right after a `die`, Docker may
+/// still be releasing the dead container's network endpoints and refuse the start.
+async fn start_again(shared: &Shared, container: &str) -> Result<Restart, String> {
+    let deadline = Instant::now() + RESTORE_FOR;
+    loop {
+        let running = |i: &bollard::models::ContainerInspectResponse| {
+            i.state.as_ref().and_then(|s| s.running).unwrap_or(false)
+        };
+        match shared.docker.inspect_container(container, None).await {
+            Ok(inspect) if running(&inspect) => return Ok(Restart::AlreadyRunning),
+            Ok(_) => {}
+            // Removed (a teardown, or a fix's recreation under way): not ours to bring back.
+            Err(e) if crate::error::is_not_found(&e) => return Err(format!("it is gone: {e}")),
+            Err(_) => {}
+        }
+        match shared.docker.start_container(container, None).await {
+            Ok(()) => return Ok(Restart::Started),
+            Err(e) if Instant::now() >= deadline => return Err(e.to_string()),
+            Err(e) => tracing::debug!(container, "starting again failed, retrying: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
