@@ -195,6 +195,7 @@ fn check_accepts_the_repository_and_list_shows_every_scenario() {
         "insider-access",
         "poisoned-pdf",
         "lateral-movement",
+        "baked-secret",
     ] {
         assert!(listed.contains(id), "{listed}");
     }

@@ -102,6 +102,7 @@ fn from_anywhere_the_shipped_scenarios_are_built_in() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let list = String::from_utf8_lossy(&out.stdout);
     for id in [
+        "baked-secret",
         "insider-access",
         "lateral-movement",
         "poisoned-pdf",
@@ -110,7 +111,7 @@ fn from_anywhere_the_shipped_scenarios_are_built_in() {
     ] {
         assert!(listed(&list, id).ends_with(" built-in"), "{list}");
     }
-    assert_eq!(list.lines().count(), 5, "{list}");
+    assert_eq!(list.lines().count(), 6, "{list}");
     let out = place.run(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::action::Action;
-use crate::format::scenario::Scenario;
+use crate::format::scenario::{Scenario, Step};
 use crate::format::topology::{Service, Topology};
 use crate::observation::EntityRef;
 use crate::reach::{Way, scan_targets, way, way_out};
@@ -101,6 +101,16 @@ pub fn path(action: &Action, topology: &Topology) -> BTreeSet<EntityRef> {
         && let Some((via, _)) = topology.service(from).and_then(|f| way_out(topology, f))
     {
         set.insert(EntityRef::Service(via.id.clone()));
+    }
+    set
+}
+
+/// The entities a step's attempts depend on: its action's path, and the service whose weakness
+/// it exploits (a fix there is what made an attempt fail, wherever the action went).
+pub fn step_path(step: &Step, topology: &Topology) -> BTreeSet<EntityRef> {
+    let mut set = path(&step.action, topology);
+    if let Some(exploited) = &step.exploits {
+        set.insert(EntityRef::Service(exploited.service.clone()));
     }
     set
 }

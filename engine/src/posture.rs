@@ -14,15 +14,17 @@ pub enum WeaknessKind {
     RunsAsRoot,
     ExtraCapabilities,
     SecretInEnv,
+    SecretInImage,
 }
 
 impl WeaknessKind {
-    pub const ALL: [WeaknessKind; 5] = [
+    pub const ALL: [WeaknessKind; 6] = [
         WeaknessKind::NoLimits,
         WeaknessKind::WritableRoot,
         WeaknessKind::RunsAsRoot,
         WeaknessKind::ExtraCapabilities,
         WeaknessKind::SecretInEnv,
+        WeaknessKind::SecretInImage,
     ];
 
     /// A few words for a finding's title.
@@ -33,6 +35,7 @@ impl WeaknessKind {
             WeaknessKind::RunsAsRoot => "runs as root",
             WeaknessKind::ExtraCapabilities => "capabilities added back",
             WeaknessKind::SecretInEnv => "secret in an environment variable",
+            WeaknessKind::SecretInImage => "secret baked into an image layer",
         }
     }
 
@@ -45,6 +48,7 @@ impl WeaknessKind {
             WeaknessKind::RunsAsRoot => &["4.1"],
             WeaknessKind::ExtraCapabilities => &["5.4"],
             WeaknessKind::SecretInEnv => &[],
+            WeaknessKind::SecretInImage => &["4.10"],
         }
     }
 
@@ -63,6 +67,9 @@ impl WeaknessKind {
             }
             WeaknessKind::SecretInEnv => {
                 "rotate the secret and recreate the container without it in its environment (it restarts)"
+            }
+            WeaknessKind::SecretInImage => {
+                "rotate the secret and recreate the container from the vetted base image, without the layer that holds it (it restarts)"
             }
         }
     }

@@ -18,13 +18,21 @@ use bulkhead_engine::{
 const SCENARIO: &str = "lateral-movement";
 
 fn load() -> Loaded {
+    load_of(SCENARIO)
+}
+
+fn load_of(id: &str) -> Loaded {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    format::load_scenario(&root.join(format!("scenarios/{SCENARIO}.ron")), &root)
-        .unwrap_or_else(|e| panic!("{SCENARIO} does not load: {e}"))
+    format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root)
+        .unwrap_or_else(|e| panic!("{id} does not load: {e}"))
 }
 
 fn session(seed: u64) -> (Session, MemoryRecord) {
-    let loaded = load();
+    session_of(SCENARIO, seed)
+}
+
+fn session_of(id: &str, seed: u64) -> (Session, MemoryRecord) {
+    let loaded = load_of(id);
     let lab = SimLab::new(loaded.topology.clone(), &loaded.scenario, seed);
     let memory = MemoryRecord::default();
     let session = Session::new(
@@ -38,7 +46,11 @@ fn session(seed: u64) -> (Session, MemoryRecord) {
 }
 
 fn play(seed: u64, defender: &mut dyn Defender) -> (ScoreCard, Arc<Record>) {
-    let (mut session, memory) = session(seed);
+    play_of(SCENARIO, seed, defender)
+}
+
+fn play_of(id: &str, seed: u64, defender: &mut dyn Defender) -> (ScoreCard, Arc<Record>) {
+    let (mut session, memory) = session_of(id, seed);
     let card = session.run(defender, |_| {});
     drop(session);
     let record = Record::from_reader(&memory.bytes()[..], "memory").expect("it reads back");
@@ -54,7 +66,11 @@ fn fix(service: &str, weakness: WeaknessKind) -> Command {
 
 /// The scenario's weaknesses, real (not accepted by the business) or accepted.
 fn weaknesses(accepted: bool) -> Vec<WeaknessRef> {
-    let scenario = load().scenario;
+    weaknesses_of(SCENARIO, accepted)
+}
+
+fn weaknesses_of(id: &str, accepted: bool) -> Vec<WeaknessRef> {
+    let scenario = load_of(id).scenario;
     (scenario.weaknesses.iter())
         .map(|w| w.of())
         .filter(|w| scenario.accepted_risk(w).is_some() == accepted)
@@ -69,8 +85,13 @@ struct FixThenBot {
 
 impl FixThenBot {
     fn new(fixes: &[WeaknessRef]) -> Self {
-        // Live-phase seconds: the hardening phase starts 210 s before the live one.
-        let at_s = -190.0;
+        Self::of(SCENARIO, fixes)
+    }
+
+    fn of(id: &str, fixes: &[WeaknessRef]) -> Self {
+        // Live-phase seconds: 20 s into the hardening phase, which starts at session time 0.
+        let live_start_s = load_of(id).scenario.live_start_ms() as f64 / 1000.0;
+        let at_s = 20.0 - live_start_s;
         let commands = fixes
             .iter()
             .map(|w| TimedCommand {
@@ -145,6 +166,59 @@ fn fixing_what_matters_beats_fixing_nothing_which_beats_breaking_the_accepted_ri
         );
         // Fixing before the attack also contained the step that needed the secret.
         assert!(real.facts.contained_ms["steal"].is_some());
+    }
+}
+
+/// baked-secret: the secret in tenant B's image is what every step of the intruder's but the
+/// probe needs. Fixed, the card credits it as containment; left, the live phase must do it.
+#[test]
+fn a_secret_baked_into_an_image_fixed_before_the_attack_contains_it_and_breaking_the_accepted_risk_costs()
+ {
+    const BAKED: &str = "baked-secret";
+    for seed in [1, 2] {
+        let (real, _) = play_of(
+            BAKED,
+            seed,
+            &mut FixThenBot::of(BAKED, &weaknesses_of(BAKED, false)),
+        );
+        let (none, _) = play_of(BAKED, seed, &mut FixThenBot::of(BAKED, &[]));
+        let (accepted, _) = play_of(
+            BAKED,
+            seed,
+            &mut FixThenBot::of(BAKED, &weaknesses_of(BAKED, true)),
+        );
+        eprintln!(
+            "baked-secret seed {seed}: real {} / none {} / accepted {}",
+            real.total, none.total, accepted.total
+        );
+        assert!(
+            real.total > none.total && none.total > accepted.total,
+            "seed {seed}: real {} / none {} / accepted {}",
+            real.total,
+            none.total,
+            accepted.total
+        );
+        assert_eq!(points(&real, "posture"), 200, "{}", text(&real, "posture"));
+        assert!(
+            text(&real, "posture").contains(
+                "tenant-b: secret baked into an image layer: fixed in the hardening phase; the attack's login, scrape, persist tried it"
+            ),
+            "{}",
+            text(&real, "posture")
+        );
+        let contained = text(&real, "containment");
+        assert!(
+            contained.contains("by: fix tenant-b: secret baked into an image layer"),
+            "{contained}"
+        );
+        assert!(
+            text(&none, "posture")
+                .contains("tenant-b: secret baked into an image layer: left as it was")
+        );
+        // Left in place, the token worked: the live phase had to contain it.
+        assert!(none.facts.contained_ms["scrape"].is_some());
+        assert_eq!(points(&accepted, "accepted_risks"), -50);
+        assert!(text(&accepted, "accepted_risks").contains("new orders are lost"));
     }
 }
 

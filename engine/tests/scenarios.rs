@@ -12,12 +12,13 @@ use bulkhead_engine::record::Record;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{Defender, DefenderView, MemoryRecord, ScoreCard, Session, SimLab, score};
 
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 6] = [
     "stolen-credentials",
     "resource-exhaustion",
     "insider-access",
     "poisoned-pdf",
     "lateral-movement",
+    "baked-secret",
 ];
 
 fn root() -> PathBuf {

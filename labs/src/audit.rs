@@ -45,6 +45,11 @@ pub enum Issue {
     RunsAsRoot,
     /// A secret in an environment variable: readable by anyone who can inspect the container.
     SecretInEnv(String),
+    /// A secret in a file an image layer holds: readable by anyone who can read the image.
+    SecretInImage {
+        path: String,
+        var: String,
+    },
     /// A port published on the host.
     PublishedPort(String),
 }
@@ -72,6 +77,7 @@ impl Issue {
             Issue::NewPrivileges => "5.26",
             Issue::RunsAsRoot => "4.1",
             Issue::PublishedPort(_) => "5.9",
+            Issue::SecretInImage { .. } => "4.10",
             Issue::SecretInEnv(_) => return None,
         })
     }
@@ -93,6 +99,9 @@ impl fmt::Display for Issue {
             Issue::NewPrivileges => write!(f, "may gain new privileges (no no-new-privileges)"),
             Issue::RunsAsRoot => write!(f, "runs as root"),
             Issue::SecretInEnv(var) => write!(f, "secret in environment variable {var}"),
+            Issue::SecretInImage { path, var } => {
+                write!(f, "secret {var} in {path}, baked into an image layer")
+            }
             Issue::PublishedPort(port) => write!(f, "port published on the host: {port}"),
         }
     }
@@ -216,9 +225,29 @@ pub async fn audit(
             .inspect_container(&container.name, None)
             .await
             .map_err(|e| LabError::docker("inspect container", &container.name, e))?;
-        findings.extend(audit_container(&service.id, &inspect));
+        findings.extend(audit_inspected(docker, &service.id, &inspect).await?);
     }
     findings.sort();
+    Ok(findings)
+}
+
+/// What a container's inspection and its image's layers show wrong with it.
+pub async fn audit_inspected(
+    docker: &Docker,
+    service: &str,
+    inspect: &ContainerInspectResponse,
+) -> Result<Vec<Finding>, LabError> {
+    let mut findings = audit_container(service, inspect);
+    if let Some(image) = inspect.image.as_deref() {
+        let baked = crate::layers::baked_secrets(docker, image).await?;
+        findings.extend(baked.into_iter().map(|b| Finding {
+            service: service.to_string(),
+            issue: Issue::SecretInImage {
+                path: b.path,
+                var: b.var,
+            },
+        }));
+    }
     Ok(findings)
 }
 
@@ -233,6 +262,7 @@ pub fn kind_of(issue: &Issue) -> Option<WeaknessKind> {
         Issue::WritableRoot => WeaknessKind::WritableRoot,
         Issue::RunsAsRoot => WeaknessKind::RunsAsRoot,
         Issue::SecretInEnv(_) => WeaknessKind::SecretInEnv,
+        Issue::SecretInImage { .. } => WeaknessKind::SecretInImage,
         Issue::CapabilitiesKept
         | Issue::Privileged
         | Issue::HostPath(_)
@@ -299,6 +329,10 @@ pub fn expected(weaknesses: &[Weakness]) -> Vec<Finding> {
                     vec![Issue::CapabilitiesAdded(caps.clone())]
                 }
                 Weakness::SecretInEnv { var, .. } => vec![Issue::SecretInEnv(var.clone())],
+                Weakness::SecretInImage { path, var, .. } => vec![Issue::SecretInImage {
+                    path: path.clone(),
+                    var: var.clone(),
+                }],
             };
             issues.into_iter().map(|issue| Finding {
                 service: w.service().to_string(),

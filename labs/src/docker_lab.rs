@@ -137,6 +137,8 @@ type ExecAudit = HashMap<String, Option<(String, String, u64)>>;
 struct Shared {
     docker: Docker,
     lab: RunningLab,
+    /// The lab image every container runs unless its service's image adds a layer to it.
+    lab_image: String,
     topology: Arc<Topology>,
     /// Held while the daemon cannot be reached (see `recovery`).
     clock: HeldClock,
@@ -545,7 +547,7 @@ impl DockerLab {
             .enable_all()
             .build()
             .map_err(|e| LabError::Runtime(e.to_string()))?;
-        let (docker, lab, image_took, network_specs) = runtime.block_on(async {
+        let (docker, lab, image, network_specs) = runtime.block_on(async {
             let docker = crate::docker::connect().await?;
             progress("removing leftovers of earlier runs");
             crate::reaper::reap(&docker).await?;
@@ -555,10 +557,10 @@ impl DockerLab {
                 crate::lab_up::lab_up(&docker, &topology, scenario, options, &image.reference)
                     .await?;
             let specs = network_specs(&docker, &lab.networks).await;
-            Ok::<_, LabError>((docker, lab, image.took, specs))
+            Ok::<_, LabError>((docker, lab, image, specs))
         })?;
         let timings = LabTimings {
-            image_s: Some(image_took.as_secs_f64()),
+            image_s: Some(image.took.as_secs_f64()),
             up_s: Some(lab.up_in.as_secs_f64()),
             ready_s: Some(lab.ready_in.as_secs_f64()),
             down_s: None,
@@ -585,6 +587,7 @@ impl DockerLab {
         let shared = Arc::new(Shared {
             docker,
             lab,
+            lab_image: image.reference,
             topology,
             clock: HeldClock::start(options.time_scale),
             unreachable: Mutex::new(None),

@@ -1,13 +1,15 @@
 //! `lab_down`: remove everything a session created, found by its `bulkhead.session` label
 //! (so objects made after `lab_up`, such as probes, go too). Containers first (they hold
-//! network endpoints), then networks; each kind in parallel; idempotent.
+//! network endpoints), then networks, then the images built for it (a service's image with a
+//! baked layer); each kind in parallel; idempotent.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use futures_util::future::join_all;
 
@@ -23,6 +25,8 @@ pub struct TeardownReport {
     pub containers: Vec<String>,
     /// Names of the networks removed.
     pub networks: Vec<String>,
+    /// Tags of the images built for the lab that were removed.
+    pub images: Vec<String>,
     pub took: Duration,
 }
 
@@ -74,6 +78,16 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
             }
         }
     }
+    let images = list_session_images(docker, &filter).await?;
+    let removed = join_all(images.iter().map(|(id, tag)| remove_image(docker, id, tag))).await;
+    for ((_, tag), result) in images.into_iter().zip(removed) {
+        match result {
+            Ok(()) => report.images.push(tag),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
     report.took = started.elapsed();
     match first_error {
         Some(e) => Err(e),
@@ -106,6 +120,33 @@ pub(crate) async fn list_session_containers(
             Some((id, name))
         })
         .collect())
+}
+
+/// (id, first tag) of every image matching the label filter.
+pub(crate) async fn list_session_images(
+    docker: &Docker,
+    filters: &HashMap<&str, Vec<String>>,
+) -> Result<Vec<(String, String)>, LabError> {
+    let options = ListImagesOptionsBuilder::default().filters(filters).build();
+    let list = (docker.list_images(Some(options)).await)
+        .map_err(|e| LabError::docker("list images", "of the lab", e))?;
+    Ok(list
+        .into_iter()
+        .map(|i| {
+            let tag = i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone());
+            (i.id, tag)
+        })
+        .collect())
+}
+
+/// Remove an image built for a lab (its containers are gone first).
+async fn remove_image(docker: &Docker, id: &str, tag: &str) -> Result<(), LabError> {
+    let options = RemoveImageOptionsBuilder::default().force(true).build();
+    match docker.remove_image(id, Some(options), None).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(LabError::docker("remove image", tag, e)),
+    }
 }
 
 /// (id, name) of every network matching the label filter.

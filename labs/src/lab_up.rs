@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::error::LabError;
 use crate::image::LAB_USER;
+use crate::layers::{self, BakedFile};
 use crate::spec::{
     CONTROL_PORT, ContainerInfo, Credentials, LabOptions, METRICS_PERIOD_MS, RunningLab,
     SERVICE_PORT,
@@ -127,6 +128,8 @@ struct ContainerPlan {
     /// (`LABD_ZONES`) once the networks exist, to know a connection's zone by its address.
     firewall_zones: Option<Vec<String>>,
     body: ContainerCreateBody,
+    /// Files a layer on the lab image bakes into this service's image (`SecretInImage`).
+    baked: Vec<BakedFile>,
 }
 
 /// A created network: its id and the subnet it was given.
@@ -279,6 +282,7 @@ impl<'a> Plan<'a> {
             let body = container_body(service, env, container_labels, &nets[0], &weaknesses);
             containers.push(ContainerPlan {
                 body: weakened(body, &weaknesses, &mut rng),
+                baked: baked(&weaknesses, &mut rng),
                 service: service.id.clone(),
                 name,
                 networks: nets,
@@ -354,9 +358,29 @@ fn weakened(
                 let secret = format!("{var}={}", random_hex(rng, 24));
                 body.env.get_or_insert_with(Vec::new).push(secret);
             }
+            // Baked into the image (`baked`), not the container.
+            Weakness::SecretInImage { .. } => {}
         }
     }
     body
+}
+
+/// The files a service's image layer adds for its `SecretInImage` weaknesses: each a
+/// deployment file holding a secret made for this run, as a careless build leaves one.
+fn baked(weaknesses: &[&Weakness], rng: &mut StdRng) -> Vec<BakedFile> {
+    (weaknesses.iter())
+        .filter_map(|w| match w {
+            Weakness::SecretInImage { path, var, .. } => Some(BakedFile {
+                path: path.clone(),
+                content: format!(
+                    "# written by the release pipeline; do not edit\n{var}={}\n",
+                    random_hex(rng, 24)
+                )
+                .into_bytes(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The host configuration every lab container gets: no capabilities, no-new-privileges,
@@ -573,9 +597,18 @@ async fn create_and_start(
     networks: &HashMap<&str, Shared<BoxFuture<'_, NetworkMade>>>,
 ) -> Result<ContainerInspectResponse, LabError> {
     let name = &plan.name;
+    let image = if plan.baked.is_empty() {
+        image.to_owned()
+    } else {
+        // Its own image: the lab image and a layer of what a careless build baked in.
+        let tag = format!("{}:{name}", layers::REPOSITORY);
+        let image_labels = plan.body.labels.clone().unwrap_or_default();
+        layers::build_layer(docker, image, &tag, &plan.baked, &image_labels).await?;
+        tag
+    };
     network_ready(networks, &plan.networks[0]).await?;
     let mut body = ContainerCreateBody {
-        image: Some(image.to_owned()),
+        image: Some(image),
         ..plan.body.clone()
     };
     if let Some(zones) = &plan.firewall_zones {
@@ -878,6 +911,42 @@ pub(crate) mod tests {
         assert_eq!(web_host.readonly_rootfs, Some(true));
         assert_eq!(web.body.user.as_deref(), Some(LAB_USER));
         assert!(web_host.cap_add.is_none());
+    }
+
+    /// A secret baked into an image is a file of the service's image layer, made for the run,
+    /// and nowhere in the container's own spec.
+    #[test]
+    fn a_secret_in_an_image_is_a_file_of_its_layer_and_not_of_the_container() {
+        let root = crate::image::source_dir();
+        let loaded =
+            bulkhead_engine::format::resolve_scenario(&root, "stolen-credentials").unwrap();
+        let mut scenario = (*loaded.scenario).clone();
+        scenario.weaknesses = vec![Weakness::SecretInImage {
+            service: "tenant-a".into(),
+            path: "/etc/deploy/release.env".into(),
+            var: "DEPLOY_TOKEN".into(),
+        }];
+        let plan = Plan::new(&loaded.topology, &scenario, &LabOptions::default()).unwrap();
+        for c in &plan.containers {
+            assert_no_host_access(&c.body, &c.networks, &c.service);
+            let env = c.body.env.clone().unwrap_or_default();
+            assert!(!env.iter().any(|e| e.contains("DEPLOY_TOKEN")), "{env:?}");
+        }
+        let tenant = (plan.containers.iter())
+            .find(|c| c.service == "tenant-a")
+            .unwrap();
+        let [file] = tenant.baked.as_slice() else {
+            panic!("one baked file: {:?}", tenant.baked)
+        };
+        assert_eq!(file.path, "/etc/deploy/release.env");
+        let text = String::from_utf8(file.content.clone()).unwrap();
+        let secret = text.lines().find_map(|l| l.strip_prefix("DEPLOY_TOKEN="));
+        assert!(secret.is_some_and(|s| s.len() >= 24), "{text}");
+        assert!(
+            (plan.containers.iter())
+                .filter(|c| c.service != "tenant-a")
+                .all(|c| c.baked.is_empty())
+        );
     }
 
     /// The spec `lab_up` plans for `service` when scenario `id` declares `weaknesses`, and its

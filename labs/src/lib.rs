@@ -13,6 +13,7 @@ pub mod image;
 pub mod lab_down;
 pub mod lab_up;
 pub mod labels;
+pub mod layers;
 pub mod movement;
 pub mod reaper;
 pub mod shield;

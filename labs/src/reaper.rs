@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
+};
 use futures_util::future::join_all;
 
 use crate::error::LabError;
@@ -54,13 +56,24 @@ pub async fn reap(docker: &Docker) -> Result<ReapReport, LabError> {
         .await
         .map_err(|e| LabError::docker("list networks", "labelled bulkhead.session", e))?;
 
+    // A lab's images outlive its containers for a moment of its teardown: found alone, they
+    // are reaped too.
+    let images = docker
+        .list_images(Some(
+            ListImagesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| LabError::docker("list images", "labelled bulkhead.session", e))?;
     let now = SystemTime::now();
     // Session → whether every object of it may go.
     let mut sessions: BTreeMap<String, bool> = BTreeMap::new();
     let objects = containers
         .into_iter()
         .map(|c| c.labels)
-        .chain(networks.into_iter().map(|n| n.labels));
+        .chain(networks.into_iter().map(|n| n.labels))
+        .chain(images.into_iter().map(|i| Some(i.labels)));
     for object_labels in objects.flatten() {
         let Some(session) = object_labels.get(labels::SESSION) else {
             continue;

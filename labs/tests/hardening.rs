@@ -26,6 +26,13 @@ mod common;
 const OUTCOME_WITHIN: Duration = Duration::from_secs(60);
 
 const SECRET: &str = "BACKUP_API_KEY";
+const BAKED: &str = "DEPLOY_TOKEN";
+const BAKED_AT: &str = "/opt/tenant-b/release.env";
+
+/// Whether an image's history shows the layer that added the baked file.
+fn layered(image: &str) -> bool {
+    docker_out(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]).contains(BAKED_AT)
+}
 
 /// The company lab with every weakness on tenant-b, and a writable root on the gateway (a
 /// service of three networks whose labd holds the trainee's blocks).
@@ -46,6 +53,11 @@ fn weak_company() -> Loaded {
         Weakness::SecretInEnv {
             service: b(),
             var: SECRET.into(),
+        },
+        Weakness::SecretInImage {
+            service: b(),
+            path: BAKED_AT.into(),
+            var: BAKED.into(),
         },
         Weakness::WritableRoot {
             service: "gateway".into(),
@@ -193,6 +205,14 @@ fn assert_fixed_in_container(container: &str, weakness: WeaknessKind) {
                 None => unreadable(),
             }
         }
+        WeaknessKind::SecretInImage => {
+            let image = inspect(container, "{{.Config.Image}}");
+            assert!(
+                image.starts_with("bulkhead/labd:"),
+                "the vetted image: {image}"
+            );
+            assert!(!layered(&image), "no layer adds the file");
+        }
     }
     // Every recreation keeps the lab's hardening.
     assert_eq!(inspect(container, "{{.HostConfig.CapDrop}}"), "[ALL]");
@@ -225,6 +245,20 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     assert_eq!(
         d.found("gateway"),
         BTreeSet::from([WeaknessKind::WritableRoot])
+    );
+    // Its own image, the lab image and a layer holding the file, built for this lab.
+    let baked_image = inspect(&tenant, "{{.Config.Image}}");
+    assert!(baked_image.starts_with("bulkhead/layer:"), "{baked_image}");
+    assert!(layered(&baked_image));
+    let evidence = (d.lab.audit().unwrap().into_iter())
+        .find(|f| f.weakness == WeaknessKind::SecretInImage)
+        .map(|f| (f.evidence, f.cis));
+    assert_eq!(
+        evidence,
+        Some((
+            format!("secret {BAKED} in {BAKED_AT}, baked into an image layer"),
+            vec!["4.10".to_string()]
+        ))
     );
     let (tenant_at, gateway_at) = (addresses(&tenant), addresses(&gateway));
     assert_eq!(gateway_at.len(), 3, "{gateway_at:?}");
@@ -282,6 +316,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
         WeaknessKind::RunsAsRoot,
         WeaknessKind::ExtraCapabilities,
         WeaknessKind::SecretInEnv,
+        WeaknessKind::SecretInImage,
     ] {
         let id_was = inspect(&tenant, "{{.Id}}");
         let (done, took) = d.mitigate(fix("tenant-b", weakness));
@@ -410,7 +445,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
         .filter(|(_, s)| matches!(s, LifecycleState::Died | LifecycleState::Started))
         .collect();
     let recreated = |s| [(s, LifecycleState::Died), (s, LifecycleState::Started)];
-    let mut expected = [recreated("tenant-b"); 4].concat();
+    let mut expected = [recreated("tenant-b"); 5].concat();
     expected.extend(recreated("gateway"));
     assert_eq!(seen, expected);
     let faults: Vec<&LabOutput> = (d.outputs.iter())

@@ -534,12 +534,22 @@ fn insider_access_on_docker() {
 /// the attack steps that needed them, and the scores meet the new scenarios' bar.
 #[test]
 fn lateral_movement_on_docker() {
-    let Some(played) = scenario_on_docker("lateral-movement") else {
+    hardening_on_docker("lateral-movement");
+}
+
+/// As `lateral_movement_on_docker`, with a secret the audit reads out of an image layer.
+#[test]
+fn baked_secret_on_docker() {
+    hardening_on_docker("baked-secret");
+}
+
+fn hardening_on_docker(id: &str) {
+    let Some(played) = scenario_on_docker(id) else {
         return;
     };
     let (bot, idle) = (&played.bot, &played.idle);
-    assert!(bot.total >= 800, "the bot scored {}", bot.total);
-    assert!(idle.total <= 150, "idle scored {}", idle.total);
+    assert!(bot.total >= 800, "{id}: the bot scored {}", bot.total);
+    assert!(idle.total <= 150, "{id}: idle scored {}", idle.total);
     assert_eq!(
         points(bot, "posture"),
         200,
@@ -556,7 +566,7 @@ fn lateral_movement_on_docker() {
             })
             .collect()
     };
-    let loaded = load("lateral-movement").variant(SEED).unwrap();
+    let loaded = load(id).variant(SEED).unwrap();
     let sim = SimLab::new(loaded.topology.clone(), &loaded.scenario, SEED);
     let (_, sim_lines) = play(&loaded, Box::new(sim), &mut Bot::default());
     let (on_docker, on_sim) = (audits(&played.bot_lines), audits(&sim_lines));
@@ -570,14 +580,15 @@ fn lateral_movement_on_docker() {
             .find(|(t, _)| *t <= end)
             .map(|(_, f)| f.clone())
     };
+    let accepted = loaded.scenario.hardening.as_ref().map(|h| h.accepted.len());
     assert_eq!(at_warmup(&on_docker), at_warmup(&on_sim));
-    assert_eq!(at_warmup(&on_docker).map(|f| f.len()), Some(2));
+    assert_eq!(at_warmup(&on_docker).map(|f| f.len()), accepted);
     let foiled = (played.bot_lines.iter())
         .filter(
             |l| matches!(l, RecordLine::Outcome(o) if matches!(o.cause, Some(Cause::Fixed { .. }))),
         )
         .count();
-    assert!(foiled > 10, "{foiled} attempts failed on a fix");
+    assert!(foiled > 10, "{id}: {foiled} attempts failed on a fix");
 }
 
 #[test]

@@ -24,6 +24,7 @@ macro_rules! shipped {
 
 /// The shipped scenarios (`scenarios/*.ron`), sorted by id.
 pub const SCENARIOS: &[BuiltIn] = &[
+    shipped!("scenarios", "baked-secret"),
     shipped!("scenarios", "insider-access"),
     shipped!("scenarios", "lateral-movement"),
     shipped!("scenarios", "poisoned-pdf"),

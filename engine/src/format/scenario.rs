@@ -140,6 +140,14 @@ pub enum Weakness {
     /// A secret (generated per run) handed in this environment variable, readable by anyone
     /// who can inspect the container; the name says it is a secret (`DB_PASSWORD`).
     SecretInEnv { service: String, var: String },
+    /// A secret (generated per run) baked into the service's image: a layer built on the lab
+    /// image adds the file `path` holding `var=<secret>`, which anyone who can read the image
+    /// (or run code in the container) reads (CIS 4.10).
+    SecretInImage {
+        service: String,
+        path: String,
+        var: String,
+    },
 }
 
 /// The capabilities a weakness may add back: none reaches past the container's own
@@ -173,7 +181,8 @@ impl Weakness {
             | Weakness::WritableRoot { service }
             | Weakness::RunsAsRoot { service }
             | Weakness::ExtraCapabilities { service, .. }
-            | Weakness::SecretInEnv { service, .. } => service,
+            | Weakness::SecretInEnv { service, .. }
+            | Weakness::SecretInImage { service, .. } => service,
         }
     }
 
@@ -184,6 +193,7 @@ impl Weakness {
             Weakness::RunsAsRoot { .. } => WeaknessKind::RunsAsRoot,
             Weakness::ExtraCapabilities { .. } => WeaknessKind::ExtraCapabilities,
             Weakness::SecretInEnv { .. } => WeaknessKind::SecretInEnv,
+            Weakness::SecretInImage { .. } => WeaknessKind::SecretInImage,
         }
     }
 
@@ -197,6 +207,9 @@ impl Weakness {
                 format!("capabilities added: {}", caps.join(", "))
             }
             Weakness::SecretInEnv { var, .. } => format!("secret in environment variable {var}"),
+            Weakness::SecretInImage { path, var, .. } => {
+                format!("secret {var} in {path}, baked into an image layer")
+            }
         };
         Finding {
             service: self.service().to_string(),

@@ -476,6 +476,7 @@ mod tests {
         assert_eq!(
             ids(&all),
             [
+                "baked-secret",
                 "drill",
                 "insider-access",
                 "lateral-movement",
@@ -532,7 +533,7 @@ mod tests {
         let err = sources.resolve("nothing-here").unwrap_err().to_string();
         assert!(
             err.contains(
-                "available: insider-access, lateral-movement, poisoned-pdf, resource-exhaustion, ship"
+                "available: baked-secret, insider-access, lateral-movement, poisoned-pdf, resource-exhaustion, ship"
             ),
             "{err}"
         );
@@ -569,7 +570,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
         }
         let names: Vec<String> = files.into_iter().map(|e| e.name).collect();
-        assert_eq!(names.len(), 8, "{names:?}");
+        assert_eq!(names.len(), 9, "{names:?}");
         assert!(names.contains(&"built-in:labs/topologies/company.ron".to_string()));
         assert!(names.contains(&"built-in:labs/topologies/saas.ron".to_string()));
         assert!(!names.contains(&"built-in:scenarios/stolen-credentials.ron".to_string()));

@@ -472,7 +472,7 @@ fn hint_anchor(text: &str) -> String {
 /// What a weakness must say to be set up safely and found by an audit: capabilities from the
 /// safe list only; a secret's variable named as a secret, and not the range's own `LABD_`.
 fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
-    use crate::format::scenario::{SAFE_CAPABILITIES, SECRET_WORDS, Weakness};
+    use crate::format::scenario::{SAFE_CAPABILITIES, Weakness};
     match w {
         Weakness::ExtraCapabilities { caps, .. } => {
             if caps.is_empty() {
@@ -494,27 +494,61 @@ fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
                 }
             }
         }
-        Weakness::SecretInEnv { var, .. } => {
-            let shaped = !var.is_empty()
-                && var
-                    .chars()
-                    .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
-            if !shaped || var.starts_with("LABD_") || !SECRET_WORDS.iter().any(|w| var.contains(w))
-            {
+        Weakness::SecretInEnv { var, .. } => secret_name(c, "SecretInEnv", var),
+        Weakness::SecretInImage { path, var, .. } => {
+            secret_name(c, "SecretInImage", var);
+            if !image_file_path(path) {
                 c.fail(
-                    Some("SecretInEnv"),
-                    &quoted(var),
-                    format!("\"{var}\" is not a secret's variable name an audit would read as one"),
-                    &format!(
-                        "use UPPER_SNAKE_CASE containing one of {} (not LABD_, the range's own)",
-                        SECRET_WORDS.join(", ")
-                    ),
+                    Some("SecretInImage"),
+                    &quoted(path),
+                    format!("\"{path}\" is not a file path an image layer may add"),
+                    "use an absolute path of plain segments (letters, digits, . _ -), not under /proc, /sys or /dev and not /labd",
                 );
             }
         }
         Weakness::NoLimits { .. } | Weakness::WritableRoot { .. } | Weakness::RunsAsRoot { .. } => {
         }
     }
+}
+
+/// A secret's variable must be named as one, for an audit to read it as one.
+fn secret_name(c: &mut Checker, kind: &str, var: &str) {
+    use crate::format::scenario::SECRET_WORDS;
+    let shaped = !var.is_empty()
+        && var
+            .chars()
+            .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
+    if !shaped || var.starts_with("LABD_") || !SECRET_WORDS.iter().any(|w| var.contains(w)) {
+        c.fail(
+            Some(kind),
+            &quoted(var),
+            format!("\"{var}\" is not a secret's variable name an audit would read as one"),
+            &format!(
+                "use UPPER_SNAKE_CASE containing one of {} (not LABD_, the range's own)",
+                SECRET_WORDS.join(", ")
+            ),
+        );
+    }
+}
+
+/// Whether a layer may add a file at `path`: absolute, plain segments (no `..`, no spaces a
+/// Dockerfile would split on), and nowhere the kernel or the range's own labd lives.
+fn image_file_path(path: &str) -> bool {
+    let Some(relative) = path.strip_prefix('/') else {
+        return false;
+    };
+    let segments: Vec<&str> = relative.split('/').collect();
+    let plain = |seg: &&str| {
+        !seg.is_empty()
+            && *seg != "."
+            && *seg != ".."
+            && seg
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'))
+    };
+    segments.iter().all(plain)
+        && !matches!(segments[0], "proc" | "sys" | "dev" | "labd")
+        && path.len() <= 200
 }
 
 /// A hardening phase's budget, and that what accepted risks and attack steps name is a
@@ -1418,7 +1452,8 @@ mod tests {
         let fine = with(
             r#"WritableRoot(service: "tenant-a"), RunsAsRoot(service: "tenant-a"),
             ExtraCapabilities(service: "tenant-a", caps: ["NET_RAW"]),
-            SecretInEnv(service: "web", var: "DB_PASSWORD")"#,
+            SecretInEnv(service: "web", var: "DB_PASSWORD"),
+            SecretInImage(service: "web", path: "/etc/app/deploy.env", var: "DEPLOY_TOKEN")"#,
         );
         assert_eq!(problems(&fine), vec![]);
         for (bad, expect) in [
@@ -1437,6 +1472,22 @@ mod tests {
             (
                 r#"SecretInEnv(service: "web", var: "LABD_TOKEN")"#,
                 "\"LABD_TOKEN\" is not a secret's variable name",
+            ),
+            (
+                r#"SecretInImage(service: "web", path: "/etc/app.env", var: "GREETING")"#,
+                "\"GREETING\" is not a secret's variable name",
+            ),
+            (
+                r#"SecretInImage(service: "web", path: "etc/app.env", var: "API_TOKEN")"#,
+                "\"etc/app.env\" is not a file path an image layer may add",
+            ),
+            (
+                r#"SecretInImage(service: "web", path: "/etc/../labd", var: "API_TOKEN")"#,
+                "is not a file path an image layer may add",
+            ),
+            (
+                r#"SecretInImage(service: "web", path: "/labd", var: "API_TOKEN")"#,
+                "is not a file path an image layer may add",
             ),
             (r#"RunsAsRoot(service: "traffic")"#, "is range machinery"),
         ] {

@@ -8,7 +8,7 @@ use crate::format::topology::Topology;
 
 use super::history::{Attempt, History};
 use super::{CONTAINMENT, Facts, Moment, MomentKind, ScoreLine, line, secs, timed};
-use crate::involvement::path;
+use crate::involvement::step_path;
 
 /// How a step's attempts ended.
 #[derive(Debug, PartialEq)]
@@ -48,7 +48,7 @@ pub(super) fn score(
     for goal in goals {
         let on_path = scenario
             .step(&goal.step)
-            .map(|s| path(&s.action, topology))
+            .map(|s| step_path(s, topology))
             .unwrap_or_default();
         let attempts = h.attempts.get(&goal.step).map_or(&[][..], Vec::as_slice);
         let credited = |a: &Attempt| h.credited(a, &on_path).is_some();

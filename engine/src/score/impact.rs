@@ -9,7 +9,7 @@ use crate::format::topology::Topology;
 
 use super::history::History;
 use super::{Facts, IMPACT, ScoreLine, line};
-use crate::involvement::path;
+use crate::involvement::step_path;
 
 /// Seconds after a mitigation during which the attacker's attempts in flight may still land.
 const IN_FLIGHT_MS: u64 = 5_000;
@@ -31,7 +31,7 @@ pub(super) fn score(
     for (step, attempts) in &h.attempts {
         let on_path = scenario
             .step(step)
-            .map(|s| path(&s.action, topology))
+            .map(|s| step_path(s, topology))
             .unwrap_or_default();
         if scenario
             .step(step)

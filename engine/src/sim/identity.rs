@@ -112,7 +112,11 @@ impl SimLab {
             return self.failed(t, effect, d, cause);
         }
         let (status, cause) = match identity {
-            None => (200, None),
+            // As labd's web role answers: public pages, and a refusal for everything else.
+            None => {
+                let status = super::movement::anonymous_status(endpoint);
+                (status, (status >= 400).then_some(Cause::Refused))
+            }
             Some(id) => match self.authenticate(t, (hostile, door), id, source, effect) {
                 Err(_) => (401, Some(self.auth_cause(id))),
                 Ok(_) => {

@@ -11,7 +11,7 @@ use crate::observation::{LogEvent, Millis};
 use crate::reach::{Way, detachment_on, scan_targets, scan_verdict, way_out, way_where};
 
 /// What web answers an anonymous `GET` of `endpoint` (labd's web role does the same).
-fn anonymous_status(endpoint: &str) -> u16 {
+pub(super) fn anonymous_status(endpoint: &str) -> u16 {
     let path = endpoint.split('?').next().unwrap_or(endpoint);
     if path == "/public" || path.starts_with("/public/") || path == "/healthz" {
         200

@@ -17,7 +17,7 @@ use bulkhead_engine::posture::WeaknessKind;
 
 use super::recovery::reapply;
 use super::{Shared, refresh_address};
-use crate::audit::{audit_container, kind_of, secret_var};
+use crate::audit::{audit_inspected, kind_of, secret_var};
 use crate::drive::{self, Done};
 use crate::image::LAB_USER;
 use crate::lab_up::{self, READY_TIMEOUT, hardened_host_config};
@@ -49,7 +49,7 @@ pub(super) async fn fix(shared: &Shared, service: &str, weakness: WeaknessKind) 
     let name = (shared.container(service).map(str::to_owned))
         .ok_or_else(|| format!("no container {service}"))?;
     let before = inspect(shared, &name).await?;
-    if found(service, &before, weakness).is_empty() {
+    if found(shared, service, &before, weakness).await?.is_empty() {
         return Err(format!("{service} has no \"{weakness}\" to fix"));
     }
     refuse_undoing(shared, service, &before, weakness)?;
@@ -61,7 +61,7 @@ pub(super) async fn fix(shared: &Shared, service: &str, weakness: WeaknessKind) 
     };
     tracing::info!(service, %weakness, took_ms = started.elapsed().as_millis() as u64, "fixed");
     let after = inspect(shared, &name).await?;
-    match found(service, &after, weakness).as_slice() {
+    match found(shared, service, &after, weakness).await?.as_slice() {
         [] => Ok(format!("{done}; a fresh audit no longer finds it")),
         still => Err(format!(
             "{done}, but a fresh audit still finds: {}",
@@ -75,12 +75,20 @@ async fn inspect(shared: &Shared, name: &str) -> Result<ContainerInspectResponse
         .map_err(|e| format!("cannot inspect {name}: {e}"))
 }
 
-/// What the audit finds of `weakness` in a container, in its words.
-fn found(service: &str, inspect: &ContainerInspectResponse, weakness: WeaknessKind) -> Vec<String> {
-    (audit_container(service, inspect).into_iter())
+/// What the audit (of its inspection and its image's layers) finds of `weakness` in a
+/// container, in its words.
+async fn found(
+    shared: &Shared,
+    service: &str,
+    inspect: &ContainerInspectResponse,
+    weakness: WeaknessKind,
+) -> Result<Vec<String>, String> {
+    let findings = (audit_inspected(&shared.docker, service, inspect).await)
+        .map_err(|e| format!("cannot audit {service}: {e}"))?;
+    Ok((findings.into_iter())
         .filter(|f| kind_of(&f.issue) == Some(weakness))
         .map(|f| f.issue.to_string())
-        .collect()
+        .collect())
 }
 
 /// A fix must not silently undo the trainee's containment: a recreated container runs again,
@@ -270,14 +278,22 @@ async fn recreate(
     weakness: WeaknessKind,
 ) -> Done {
     let home = home_network(shared, service)?;
-    let corrected = respec(before, &home, Some(weakness), true)?;
+    let corrected = vetted(
+        shared,
+        respec(before, &home, Some(weakness), true)?,
+        weakness,
+    );
     retire_and_remove(shared, name, before.id.as_deref().unwrap_or(name)).await?;
     let cause = fixed(service, weakness);
     shared.end_jobs(service, "container recreated by a fix", Some(cause));
     let mut made = start_from(shared, service, name, corrected).await;
     if made.is_err() {
         // Its address may have been taken meanwhile: any address is better than none.
-        let unpinned = respec(before, &home, Some(weakness), false)?;
+        let unpinned = vetted(
+            shared,
+            respec(before, &home, Some(weakness), false)?,
+            weakness,
+        );
         made = start_from(shared, service, name, unpinned).await;
     }
     if let Err(why) = made {
@@ -285,6 +301,15 @@ async fn recreate(
     }
     after_start(shared, service).await;
     Ok(format!("{service} recreated without \"{weakness}\""))
+}
+
+/// A secret baked into the image goes with the image: the successor runs the lab's own
+/// vetted image, which no layer was added to (what a rebuild from the approved base gives).
+fn vetted(shared: &Shared, mut spec: Respec, weakness: WeaknessKind) -> Respec {
+    if weakness == WeaknessKind::SecretInImage {
+        spec.body.image = Some(shared.lab_image.clone());
+    }
+    spec
 }
 
 /// After a failed recreation, the service as it was (weakness and all) rather than none.
@@ -380,7 +405,7 @@ async fn after_start(shared: &Shared, service: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::Issue;
+    use crate::audit::{Issue, audit_container};
     use crate::lab_up::tests::{assert_no_host_access, every_weakness, planned};
     use bollard::models::{ContainerConfig, HostConfig};
 
@@ -415,6 +440,13 @@ mod tests {
         }
     }
 
+    /// The kinds a container's configuration shows (a secret in an image is in its layers).
+    fn config_kinds() -> Vec<WeaknessKind> {
+        (WeaknessKind::ALL.into_iter())
+            .filter(|w| *w != WeaknessKind::SecretInImage)
+            .collect()
+    }
+
     fn kinds(inspect: &ContainerInspectResponse) -> Vec<WeaknessKind> {
         let mut kinds: Vec<WeaknessKind> = (audit_container("tenant-b", inspect).iter())
             .filter_map(|f| kind_of(&f.issue))
@@ -435,12 +467,12 @@ mod tests {
         let (body, networks) =
             planned("stolen-credentials", every_weakness("tenant-b"), "tenant-b");
         let before = inspected(&body, &networks);
-        assert_eq!(kinds(&before), WeaknessKind::ALL.to_vec());
-        for weakness in WeaknessKind::ALL.into_iter().filter(|w| w.recreates()) {
+        assert_eq!(kinds(&before), config_kinds());
+        for weakness in config_kinds().into_iter().filter(|w| w.recreates()) {
             let fixed = respec(&before, &networks[0], Some(weakness), true).unwrap();
             assert_no_host_access(&fixed.body, &names(&fixed), &format!("{weakness}"));
             let after = inspected(&fixed.body, &networks);
-            let left: Vec<WeaknessKind> = (WeaknessKind::ALL.into_iter())
+            let left: Vec<WeaknessKind> = (config_kinds().into_iter())
                 .filter(|w| *w != weakness)
                 .collect();
             assert_eq!(kinds(&after), left, "fixing {weakness}");
@@ -467,10 +499,7 @@ mod tests {
         }
         // As it was: nothing corrected, nothing pinned.
         let back = respec(&before, &networks[0], None, false).unwrap();
-        assert_eq!(
-            kinds(&inspected(&back.body, &networks)),
-            WeaknessKind::ALL.to_vec()
-        );
+        assert_eq!(kinds(&inspected(&back.body, &networks)), config_kinds());
         assert!(back.networks[0].1.ipam_config.is_none());
     }
 

@@ -99,7 +99,7 @@ pub fn gateway_blocks(id: &str) -> Vec<String> {
     rt.block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() })
 }
 
-/// Containers and networks of a session still on the host, found by its label.
+/// Containers, networks and images of a session still on the host, found by its label.
 pub fn leftovers(session: &str) -> usize {
     let label = format!("label={}={session}", bulkhead_labs::labels::SESSION);
     let count = |what: &[&str]| {
@@ -107,5 +107,5 @@ pub fn leftovers(session: &str) -> usize {
         args.extend(["--filter", &label, "-q"]);
         docker_out(&args).lines().count()
     };
-    count(&["ps", "-a"]) + count(&["network", "ls"])
+    count(&["ps", "-a"]) + count(&["network", "ls"]) + count(&["image", "ls"])
 }

@@ -1,0 +1,288 @@
+//! Image layers: a service's image built as a layer on the lab image (a scenario's
+//! `SecretInImage` weakness bakes a file into one), and the audit of what an image's layers
+//! hold, read from the image as Docker exports it (`docker save`), every layer on its own.
+//!
+//! Every layer, not the merged file system: a file a later layer deletes still ships in the
+//! layer that added it, to anyone who can pull or save the image (CIS Docker Benchmark 4.10).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::sync::{Mutex, OnceLock};
+
+use bollard::Docker;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::StreamExt;
+
+use crate::audit::secret_var;
+use crate::error::LabError;
+use crate::labels;
+
+/// The repository of images built on the lab image for one lab's service (not `image`'s
+/// repository, whose stale tags are removed as older builds of labd).
+pub const REPOSITORY: &str = "bulkhead/layer";
+
+/// Files larger than this are not read for secrets: configuration is small, binaries are not.
+const MAX_TEXT_FILE: u64 = 64 * 1024;
+
+/// A secret a layer of an image holds: the file and the variable set in it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BakedSecret {
+    /// The file's absolute path in the image.
+    pub path: String,
+    pub var: String,
+}
+
+/// A file a layer adds to an image: its absolute path there, and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BakedFile {
+    pub path: String,
+    pub content: Vec<u8>,
+}
+
+/// The build context of an image that adds `files` to `base` in one layer, readable by the
+/// lab's unprivileged user and writable by nobody but root: a Dockerfile and the files.
+pub fn layer_context(base: &str, files: &[BakedFile]) -> Result<Vec<u8>, LabError> {
+    let mut dockerfile = format!("FROM {base}\n");
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data)
+    };
+    let mut added = Ok(());
+    for (i, file) in files.iter().enumerate() {
+        dockerfile.push_str(&format!("COPY baked-{i} {}\n", file.path));
+        added = added.and_then(|()| add(&format!("baked-{i}"), &file.content));
+    }
+    added
+        .and_then(|()| add("Dockerfile", dockerfile.as_bytes()))
+        .map_err(|e| LabError::io("making an image layer's build context", e))?;
+    tar.into_inner()
+        .map_err(|e| LabError::io("making an image layer's build context", e))
+}
+
+/// Build `tag` from `base` with layers adding `files`, labelled as the lab's (`object_labels`:
+/// its session and owner, so teardown and the reaper find it). Docker's classic builder uses
+/// `base` as it is here: nothing is pulled.
+pub async fn build_layer(
+    docker: &Docker,
+    base: &str,
+    tag: &str,
+    files: &[BakedFile],
+    object_labels: &HashMap<String, String>,
+) -> Result<(), LabError> {
+    let context = layer_context(base, files)?;
+    let mut image_labels = object_labels.clone();
+    // Built on the lab image, whose labels it inherits: it is not one of labd's builds.
+    image_labels.insert(labels::IMAGE.into(), "layer".into());
+    image_labels.insert(labels::CONTENT_HASH.into(), String::new());
+    let options = BuildImageOptionsBuilder::default()
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .labels(&image_labels)
+        .build();
+    let failed = |detail: String| LabError::Build {
+        stage: "image layer",
+        detail,
+        tail: String::new(),
+    };
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| failed(e.to_string()))?;
+        if let Some(message) = info.error_detail.and_then(|d| d.message) {
+            return Err(failed(message));
+        }
+    }
+    Ok(())
+}
+
+/// The secrets baked into the layers of `image` (an id or reference). An image never changes
+/// under its id, so each is read once per process.
+pub async fn baked_secrets(docker: &Docker, image: &str) -> Result<Vec<BakedSecret>, LabError> {
+    static READ: OnceLock<Mutex<HashMap<String, Vec<BakedSecret>>>> = OnceLock::new();
+    let read = READ.get_or_init(Default::default);
+    let id = (docker.inspect_image(image).await)
+        .map_err(|e| LabError::docker("inspect image", image, e))?
+        .id
+        .unwrap_or_else(|| image.to_owned());
+    if let Some(known) = read.lock().ok().and_then(|r| r.get(&id).cloned()) {
+        return Ok(known);
+    }
+    let mut archive = Vec::new();
+    let mut stream = docker.export_image(&id);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| LabError::docker("save image", &id, e))?;
+        archive.extend_from_slice(&chunk);
+    }
+    let found = secrets_in_archive(&archive);
+    if let Ok(mut read) = read.lock() {
+        read.insert(id, found.clone());
+    }
+    Ok(found)
+}
+
+/// The secrets in every layer of an image archive as `docker save` writes it (each layer a
+/// tar inside the tar, `<id>/layer.tar`, or `blobs/sha256/<digest>` in the OCI layout of newer
+/// engines). What cannot be read is skipped: the archive is the daemon's, not ours to trust.
+pub fn secrets_in_archive(archive: &[u8]) -> Vec<BakedSecret> {
+    let mut found = BTreeSet::new();
+    let mut outer = tar::Archive::new(archive);
+    let Ok(entries) = outer.entries() else {
+        return Vec::new();
+    };
+    for mut entry in entries.flatten() {
+        let layer_like = entry.path().is_ok_and(|p| {
+            let p = p.to_string_lossy();
+            p.ends_with("layer.tar") || p.starts_with("blobs/")
+        });
+        let size = entry.header().size().unwrap_or(0);
+        // A layer over 1 GiB is no lab image's.
+        if !layer_like || size > 1 << 30 {
+            continue;
+        }
+        let mut layer = Vec::new();
+        if entry.read_to_end(&mut layer).is_ok() {
+            found.extend(secrets_in_layer(&layer));
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// The secrets in one layer's files: small text files with a `NAME=value` line whose name
+/// says it is a secret (`audit::secret_var`), the rule an audit of the environment uses.
+pub fn secrets_in_layer(layer: &[u8]) -> Vec<BakedSecret> {
+    let mut found = Vec::new();
+    let mut files = tar::Archive::new(layer);
+    let Ok(entries) = files.entries() else {
+        return found;
+    };
+    for mut entry in entries.flatten() {
+        let header = entry.header();
+        let small_file =
+            header.entry_type().is_file() && header.size().is_ok_and(|s| s <= MAX_TEXT_FILE);
+        let Some(path) = entry.path().ok().map(|p| p.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let mut text = String::new();
+        if !small_file || entry.read_to_string(&mut text).is_err() {
+            continue;
+        }
+        let path = format!("/{}", path.trim_start_matches("./").trim_start_matches('/'));
+        for var in secret_assignments(&text) {
+            found.push(BakedSecret {
+                path: path.clone(),
+                var,
+            });
+        }
+    }
+    found
+}
+
+/// The secret variables a text assigns a value (`NAME=value`, `export NAME=value`).
+fn secret_assignments(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let (name, value) = line.split_once('=')?;
+            let name = name.trim();
+            (secret_var(name) && !value.trim().is_empty()).then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, *data).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    /// A `docker save` archive of two layers: the binary, then a file in a second layer.
+    fn saved(second: &[(&str, &[u8])]) -> Vec<u8> {
+        let binary = tar_of(&[("labd", b"\x7fELF DB_PASSWORD=not-text\xff\xfe".as_slice())]);
+        let layer = tar_of(second);
+        tar_of(&[
+            ("manifest.json", b"[]".as_slice()),
+            ("aaa/layer.tar", &binary),
+            ("bbb/layer.tar", &layer),
+        ])
+    }
+
+    #[test]
+    fn a_secret_in_a_layer_s_file_is_found_with_its_path() {
+        let archive = saved(&[(
+            "etc/ledger/deploy.env",
+            b"# deploy\nREGION=eu\nexport LEDGER_DEPLOY_TOKEN=s3cr3t\n".as_slice(),
+        )]);
+        assert_eq!(
+            secrets_in_archive(&archive),
+            vec![BakedSecret {
+                path: "/etc/ledger/deploy.env".into(),
+                var: "LEDGER_DEPLOY_TOKEN".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn binaries_plain_settings_and_the_range_s_own_variables_are_not_secrets() {
+        let archive = saved(&[
+            ("etc/app.conf", b"GREETING=hello\nDB_PASSWORD=\n".as_slice()),
+            ("etc/range.env", b"LABD_ADMIN_TOKEN=plumbing\n".as_slice()),
+        ]);
+        assert_eq!(secrets_in_archive(&archive), vec![]);
+    }
+
+    #[test]
+    fn the_build_context_adds_the_file_on_the_base() {
+        let file = BakedFile {
+            path: "/etc/x.env".into(),
+            content: b"API_TOKEN=1\n".to_vec(),
+        };
+        let context = layer_context("bulkhead/labd:abc", &[file]).unwrap();
+        let mut archive = tar::Archive::new(context.as_slice());
+        let mut files = HashMap::new();
+        for mut entry in archive.entries().unwrap().flatten() {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            files.insert(entry.path().unwrap().to_string_lossy().into_owned(), text);
+        }
+        assert_eq!(
+            files["Dockerfile"],
+            "FROM bulkhead/labd:abc\nCOPY baked-0 /etc/x.env\n"
+        );
+        assert_eq!(files["baked-0"], "API_TOKEN=1\n");
+    }
+
+    proptest! {
+        /// The archive is the daemon's: no bytes make the audit panic.
+        #[test]
+        fn any_archive_is_read_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = secrets_in_archive(&bytes);
+            let _ = secrets_in_layer(&bytes);
+        }
+
+        /// Nor do any files in a well-formed archive.
+        #[test]
+        fn any_files_are_read_without_panicking(
+            name in "[a-z_]{1,8}(/[a-z_]{1,8}){0,3}(\\.env)?",
+            text in ".{0,200}",
+        ) {
+            let _ = secrets_in_archive(&saved(&[(&name, text.as_bytes())]));
+        }
+    }
+}
