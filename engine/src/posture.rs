@@ -15,16 +15,18 @@ pub enum WeaknessKind {
     ExtraCapabilities,
     SecretInEnv,
     SecretInImage,
+    UnneededTool,
 }
 
 impl WeaknessKind {
-    pub const ALL: [WeaknessKind; 6] = [
+    pub const ALL: [WeaknessKind; 7] = [
         WeaknessKind::NoLimits,
         WeaknessKind::WritableRoot,
         WeaknessKind::RunsAsRoot,
         WeaknessKind::ExtraCapabilities,
         WeaknessKind::SecretInEnv,
         WeaknessKind::SecretInImage,
+        WeaknessKind::UnneededTool,
     ];
 
     /// A few words for a finding's title.
@@ -36,6 +38,7 @@ impl WeaknessKind {
             WeaknessKind::ExtraCapabilities => "capabilities added back",
             WeaknessKind::SecretInEnv => "secret in an environment variable",
             WeaknessKind::SecretInImage => "secret baked into an image layer",
+            WeaknessKind::UnneededTool => "unneeded tool in the image",
         }
     }
 
@@ -49,6 +52,7 @@ impl WeaknessKind {
             WeaknessKind::ExtraCapabilities => &["5.4"],
             WeaknessKind::SecretInEnv => &[],
             WeaknessKind::SecretInImage => &["4.10"],
+            WeaknessKind::UnneededTool => &["4.3"],
         }
     }
 
@@ -71,7 +75,18 @@ impl WeaknessKind {
             WeaknessKind::SecretInImage => {
                 "rotate the secret and recreate the container from the vetted base image, without the layer that holds it (it restarts)"
             }
+            WeaknessKind::UnneededTool => {
+                "rebuild the image from the vetted base without the tool and recreate the container (it restarts)"
+            }
         }
+    }
+
+    /// Whether it lives in the service's image (its layers), not the container's settings.
+    pub fn in_image(self) -> bool {
+        matches!(
+            self,
+            WeaknessKind::SecretInImage | WeaknessKind::UnneededTool
+        )
     }
 
     /// Whether the fix recreates the container (it restarts, losing what it held in memory).

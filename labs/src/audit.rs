@@ -19,6 +19,7 @@ use bulkhead_engine::posture::{Finding as PostureFinding, WeaknessKind};
 use serde::Serialize;
 
 use crate::error::LabError;
+use crate::layers::LayerFinding;
 use crate::spec::RunningLab;
 
 /// What is wrong with a container's configuration.
@@ -50,6 +51,10 @@ pub enum Issue {
         path: String,
         var: String,
     },
+    /// An executable an intruder reaches for (`curl`, `nc`, ...) in an image layer.
+    UnneededTool {
+        path: String,
+    },
     /// A port published on the host.
     PublishedPort(String),
 }
@@ -78,6 +83,7 @@ impl Issue {
             Issue::RunsAsRoot => "4.1",
             Issue::PublishedPort(_) => "5.9",
             Issue::SecretInImage { .. } => "4.10",
+            Issue::UnneededTool { .. } => "4.3",
             Issue::SecretInEnv(_) => return None,
         })
     }
@@ -101,6 +107,12 @@ impl fmt::Display for Issue {
             Issue::SecretInEnv(var) => write!(f, "secret in environment variable {var}"),
             Issue::SecretInImage { path, var } => {
                 write!(f, "secret {var} in {path}, baked into an image layer")
+            }
+            Issue::UnneededTool { path } => {
+                write!(
+                    f,
+                    "{path} in an image layer: a tool the service does not use"
+                )
             }
             Issue::PublishedPort(port) => write!(f, "port published on the host: {port}"),
         }
@@ -239,12 +251,12 @@ pub async fn audit_inspected(
 ) -> Result<Vec<Finding>, LabError> {
     let mut findings = audit_container(service, inspect);
     if let Some(image) = inspect.image.as_deref() {
-        let baked = crate::layers::baked_secrets(docker, image).await?;
-        findings.extend(baked.into_iter().map(|b| Finding {
+        let in_layers = crate::layers::layer_findings(docker, image).await?;
+        findings.extend(in_layers.into_iter().map(|found| Finding {
             service: service.to_string(),
-            issue: Issue::SecretInImage {
-                path: b.path,
-                var: b.var,
+            issue: match found {
+                LayerFinding::Secret { path, var } => Issue::SecretInImage { path, var },
+                LayerFinding::Tool { path } => Issue::UnneededTool { path },
             },
         }));
     }
@@ -263,6 +275,7 @@ pub fn kind_of(issue: &Issue) -> Option<WeaknessKind> {
         Issue::RunsAsRoot => WeaknessKind::RunsAsRoot,
         Issue::SecretInEnv(_) => WeaknessKind::SecretInEnv,
         Issue::SecretInImage { .. } => WeaknessKind::SecretInImage,
+        Issue::UnneededTool { .. } => WeaknessKind::UnneededTool,
         Issue::CapabilitiesKept
         | Issue::Privileged
         | Issue::HostPath(_)
@@ -333,6 +346,9 @@ pub fn expected(weaknesses: &[Weakness]) -> Vec<Finding> {
                     path: path.clone(),
                     var: var.clone(),
                 }],
+                Weakness::UnneededTool { path, .. } => {
+                    vec![Issue::UnneededTool { path: path.clone() }]
+                }
             };
             issues.into_iter().map(|issue| Finding {
                 service: w.service().to_string(),

@@ -139,6 +139,8 @@ struct Shared {
     lab: RunningLab,
     /// The lab image every container runs unless its service's image adds a layer to it.
     lab_image: String,
+    /// Service → the files its image's layer adds now (a fix of one kind rebuilds without it).
+    baked: Mutex<BTreeMap<String, Vec<crate::layers::BakedFile>>>,
     topology: Arc<Topology>,
     /// Held while the daemon cannot be reached (see `recovery`).
     clock: HeldClock,
@@ -584,10 +586,12 @@ impl DockerLab {
             .keys()
             .map(|service| (service.clone(), Instant::now()))
             .collect();
+        let baked = Mutex::new(lab.baked.clone());
         let shared = Arc::new(Shared {
             docker,
             lab,
             lab_image: image.reference,
+            baked,
             topology,
             clock: HeldClock::start(options.time_scale),
             unreachable: Mutex::new(None),

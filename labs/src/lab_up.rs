@@ -359,14 +359,15 @@ fn weakened(
                 body.env.get_or_insert_with(Vec::new).push(secret);
             }
             // Baked into the image (`baked`), not the container.
-            Weakness::SecretInImage { .. } => {}
+            Weakness::SecretInImage { .. } | Weakness::UnneededTool { .. } => {}
         }
     }
     body
 }
 
-/// The files a service's image layer adds for its `SecretInImage` weaknesses: each a
-/// deployment file holding a secret made for this run, as a careless build leaves one.
+/// The files a service's image layer adds for its image weaknesses, as a careless build
+/// leaves them: a deployment file holding a secret made for this run (`SecretInImage`), a tool
+/// (`UnneededTool`: a stand-in script that does nothing; no shell runs it in a lab image).
 fn baked(weaknesses: &[&Weakness], rng: &mut StdRng) -> Vec<BakedFile> {
     (weaknesses.iter())
         .filter_map(|w| match w {
@@ -377,11 +378,23 @@ fn baked(weaknesses: &[&Weakness], rng: &mut StdRng) -> Vec<BakedFile> {
                     random_hex(rng, 24)
                 )
                 .into_bytes(),
+                mode: 0o644,
+                kind: w.kind(),
+            }),
+            Weakness::UnneededTool { path, .. } => Some(BakedFile {
+                path: path.clone(),
+                content: STAND_IN_TOOL.to_vec(),
+                mode: 0o755,
+                kind: w.kind(),
             }),
             _ => None,
         })
         .collect()
 }
+
+/// What an `UnneededTool` file holds: nothing that runs (a lab image has no shell).
+const STAND_IN_TOOL: &[u8] =
+    b"#!/bin/sh\n# left in the image by its build; the service never runs it\nexit 0\n";
 
 /// The host configuration every lab container gets: no capabilities, no-new-privileges,
 /// read-only root with a small no-exec `/tmp`, private IPC, not privileged, no published
@@ -507,11 +520,16 @@ async fn bring_up(
         }
     }
     wait_ready(docker, session, &containers, READY_TIMEOUT).await?;
+    let baked = (plan.containers.iter())
+        .filter(|c| !c.baked.is_empty())
+        .map(|c| (c.service.clone(), c.baked.clone()))
+        .collect();
     Ok(RunningLab {
         session: session.clone(),
         topology: plan.topology.id.clone(),
         networks: network_ids,
         containers,
+        baked,
         credentials: plan.credentials.clone(),
         up_in,
         ready_in: started.elapsed(),

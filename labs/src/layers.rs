@@ -1,17 +1,21 @@
 //! Image layers: a service's image built as a layer on the lab image (a scenario's
-//! `SecretInImage` weakness bakes a file into one), and the audit of what an image's layers
-//! hold, read from the image as Docker exports it (`docker save`), every layer on its own.
+//! `SecretInImage` and `UnneededTool` weaknesses bake files into one), and the audit of what an
+//! image's layers hold, read from the image as Docker exports it (`docker save`), every layer on
+//! its own.
 //!
 //! Every layer, not the merged file system: a file a later layer deletes still ships in the
 //! layer that added it, to anyone who can pull or save the image (CIS Docker Benchmark 4.10).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::{Mutex, OnceLock};
 
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
+
+use bulkhead_engine::format::scenario::TOOLS;
+use bulkhead_engine::posture::WeaknessKind;
 
 use crate::audit::secret_var;
 use crate::error::LabError;
@@ -24,41 +28,59 @@ pub const REPOSITORY: &str = "bulkhead/layer";
 /// Files larger than this are not read for secrets: configuration is small, binaries are not.
 const MAX_TEXT_FILE: u64 = 64 * 1024;
 
-/// A secret a layer of an image holds: the file and the variable set in it.
+/// What a layer of an image holds that an audit reports, each file by its absolute path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct BakedSecret {
-    /// The file's absolute path in the image.
-    pub path: String,
-    pub var: String,
+pub enum LayerFinding {
+    /// A file setting a secret variable.
+    Secret { path: String, var: String },
+    /// An executable named as a tool an intruder uses (`TOOLS`).
+    Tool { path: String },
 }
 
-/// A file a layer adds to an image: its absolute path there, and what it holds.
+/// A file a layer adds to an image: its absolute path there, what it holds, its mode, and the
+/// weakness it is (what a fix of that kind takes out again).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BakedFile {
     pub path: String,
     pub content: Vec<u8>,
+    pub mode: u32,
+    pub kind: WeaknessKind,
 }
 
-/// The build context of an image that adds `files` to `base` in one layer, readable by the
-/// lab's unprivileged user and writable by nobody but root: a Dockerfile and the files.
-pub fn layer_context(base: &str, files: &[BakedFile]) -> Result<Vec<u8>, LabError> {
+/// The build context of an image that adds `files` to `base`, readable by the lab's
+/// unprivileged user and writable by nobody but root, labelled `image_labels`: a Dockerfile and
+/// the files. The labels are one `LABEL` instruction: the API's `labels` parameter costs the
+/// classic builder a commit per label (10 labels, 10 s here).
+pub fn layer_context(
+    base: &str,
+    files: &[BakedFile],
+    image_labels: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, LabError> {
     let mut dockerfile = format!("FROM {base}\n");
+    if !image_labels.is_empty() {
+        let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let pairs: Vec<String> = (image_labels.iter())
+            .map(|(k, v)| format!("{}={}", quoted(k), quoted(v)))
+            .collect();
+        dockerfile.push_str(&format!("LABEL {}\n", pairs.join(" ")));
+    }
     let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8]| {
+    let mut add = |name: &str, data: &[u8], mode: u32| {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
-        header.set_mode(0o644);
+        header.set_mode(mode);
         header.set_mtime(0);
         header.set_cksum();
         tar.append_data(&mut header, name, data)
     };
     let mut added = Ok(());
     for (i, file) in files.iter().enumerate() {
+        // COPY keeps the context's mode: a tool stays executable.
         dockerfile.push_str(&format!("COPY baked-{i} {}\n", file.path));
-        added = added.and_then(|()| add(&format!("baked-{i}"), &file.content));
+        added = added.and_then(|()| add(&format!("baked-{i}"), &file.content, file.mode));
     }
     added
-        .and_then(|()| add("Dockerfile", dockerfile.as_bytes()))
+        .and_then(|()| add("Dockerfile", dockerfile.as_bytes(), 0o644))
         .map_err(|e| LabError::io("making an image layer's build context", e))?;
     tar.into_inner()
         .map_err(|e| LabError::io("making an image layer's build context", e))
@@ -74,16 +96,15 @@ pub async fn build_layer(
     files: &[BakedFile],
     object_labels: &HashMap<String, String>,
 ) -> Result<(), LabError> {
-    let context = layer_context(base, files)?;
-    let mut image_labels = object_labels.clone();
+    let mut image_labels: BTreeMap<String, String> = object_labels.clone().into_iter().collect();
     // Built on the lab image, whose labels it inherits: it is not one of labd's builds.
     image_labels.insert(labels::IMAGE.into(), "layer".into());
     image_labels.insert(labels::CONTENT_HASH.into(), String::new());
+    let context = layer_context(base, files, &image_labels)?;
     let options = BuildImageOptionsBuilder::default()
         .t(tag)
         .rm(true)
         .forcerm(true)
-        .labels(&image_labels)
         .build();
     let failed = |detail: String| LabError::Build {
         stage: "image layer",
@@ -100,10 +121,10 @@ pub async fn build_layer(
     Ok(())
 }
 
-/// The secrets baked into the layers of `image` (an id or reference). An image never changes
-/// under its id, so each is read once per process.
-pub async fn baked_secrets(docker: &Docker, image: &str) -> Result<Vec<BakedSecret>, LabError> {
-    static READ: OnceLock<Mutex<HashMap<String, Vec<BakedSecret>>>> = OnceLock::new();
+/// What the layers of `image` (an id or reference) hold that an audit reports. An image never
+/// changes under its id, so each is read once per process.
+pub async fn layer_findings(docker: &Docker, image: &str) -> Result<Vec<LayerFinding>, LabError> {
+    static READ: OnceLock<Mutex<HashMap<String, Vec<LayerFinding>>>> = OnceLock::new();
     let read = READ.get_or_init(Default::default);
     let id = (docker.inspect_image(image).await)
         .map_err(|e| LabError::docker("inspect image", image, e))?
@@ -118,17 +139,17 @@ pub async fn baked_secrets(docker: &Docker, image: &str) -> Result<Vec<BakedSecr
         let chunk = chunk.map_err(|e| LabError::docker("save image", &id, e))?;
         archive.extend_from_slice(&chunk);
     }
-    let found = secrets_in_archive(&archive);
+    let found = findings_in_archive(&archive);
     if let Ok(mut read) = read.lock() {
         read.insert(id, found.clone());
     }
     Ok(found)
 }
 
-/// The secrets in every layer of an image archive as `docker save` writes it (each layer a
+/// What every layer of an image archive holds, as `docker save` writes it (each layer a
 /// tar inside the tar, `<id>/layer.tar`, or `blobs/sha256/<digest>` in the OCI layout of newer
 /// engines). What cannot be read is skipped: the archive is the daemon's, not ours to trust.
-pub fn secrets_in_archive(archive: &[u8]) -> Vec<BakedSecret> {
+pub fn findings_in_archive(archive: &[u8]) -> Vec<LayerFinding> {
     let mut found = BTreeSet::new();
     let mut outer = tar::Archive::new(archive);
     let Ok(entries) = outer.entries() else {
@@ -146,15 +167,16 @@ pub fn secrets_in_archive(archive: &[u8]) -> Vec<BakedSecret> {
         }
         let mut layer = Vec::new();
         if entry.read_to_end(&mut layer).is_ok() {
-            found.extend(secrets_in_layer(&layer));
+            found.extend(findings_in_layer(&layer));
         }
     }
     found.into_iter().collect()
 }
 
-/// The secrets in one layer's files: small text files with a `NAME=value` line whose name
-/// says it is a secret (`audit::secret_var`), the rule an audit of the environment uses.
-pub fn secrets_in_layer(layer: &[u8]) -> Vec<BakedSecret> {
+/// What one layer's files hold: small text files with a `NAME=value` line whose name says it
+/// is a secret (`audit::secret_var`, the rule an audit of the environment uses), and
+/// executables named as a tool an intruder reaches for.
+pub fn findings_in_layer(layer: &[u8]) -> Vec<LayerFinding> {
     let mut found = Vec::new();
     let mut files = tar::Archive::new(layer);
     let Ok(entries) = files.entries() else {
@@ -162,18 +184,23 @@ pub fn secrets_in_layer(layer: &[u8]) -> Vec<BakedSecret> {
     };
     for mut entry in entries.flatten() {
         let header = entry.header();
-        let small_file =
-            header.entry_type().is_file() && header.size().is_ok_and(|s| s <= MAX_TEXT_FILE);
+        let file = header.entry_type().is_file();
+        let small_file = file && header.size().is_ok_and(|s| s <= MAX_TEXT_FILE);
+        let executable = file && header.mode().is_ok_and(|m| m & 0o111 != 0);
         let Some(path) = entry.path().ok().map(|p| p.to_string_lossy().into_owned()) else {
             continue;
         };
+        let path = format!("/{}", path.trim_start_matches("./").trim_start_matches('/'));
+        let name = path.rsplit('/').next().unwrap_or_default();
+        if executable && TOOLS.contains(&name) {
+            found.push(LayerFinding::Tool { path: path.clone() });
+        }
         let mut text = String::new();
         if !small_file || entry.read_to_string(&mut text).is_err() {
             continue;
         }
-        let path = format!("/{}", path.trim_start_matches("./").trim_start_matches('/'));
         for var in secret_assignments(&text) {
-            found.push(BakedSecret {
+            found.push(LayerFinding::Secret {
                 path: path.clone(),
                 var,
             });
@@ -200,26 +227,30 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    fn tar_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
         let mut tar = tar::Builder::new(Vec::new());
-        for (name, data) in files {
+        for (name, data, mode) in files {
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
-            header.set_mode(0o644);
+            header.set_mode(*mode);
             header.set_cksum();
             tar.append_data(&mut header, name, *data).unwrap();
         }
         tar.into_inner().unwrap()
     }
 
-    /// A `docker save` archive of two layers: the binary, then a file in a second layer.
-    fn saved(second: &[(&str, &[u8])]) -> Vec<u8> {
-        let binary = tar_of(&[("labd", b"\x7fELF DB_PASSWORD=not-text\xff\xfe".as_slice())]);
+    /// A `docker save` archive of two layers: the binary, then files in a second layer.
+    fn saved(second: &[(&str, &[u8], u32)]) -> Vec<u8> {
+        let binary = tar_of(&[(
+            "labd",
+            b"\x7fELF DB_PASSWORD=not-text\xff\xfe".as_slice(),
+            0o755,
+        )]);
         let layer = tar_of(second);
         tar_of(&[
-            ("manifest.json", b"[]".as_slice()),
-            ("aaa/layer.tar", &binary),
-            ("bbb/layer.tar", &layer),
+            ("manifest.json", b"[]".as_slice(), 0o644),
+            ("aaa/layer.tar", &binary, 0o644),
+            ("bbb/layer.tar", &layer, 0o644),
         ])
     }
 
@@ -228,10 +259,11 @@ mod tests {
         let archive = saved(&[(
             "etc/ledger/deploy.env",
             b"# deploy\nREGION=eu\nexport LEDGER_DEPLOY_TOKEN=s3cr3t\n".as_slice(),
+            0o644,
         )]);
         assert_eq!(
-            secrets_in_archive(&archive),
-            vec![BakedSecret {
+            findings_in_archive(&archive),
+            vec![LayerFinding::Secret {
                 path: "/etc/ledger/deploy.env".into(),
                 var: "LEDGER_DEPLOY_TOKEN".into()
             }]
@@ -241,39 +273,79 @@ mod tests {
     #[test]
     fn binaries_plain_settings_and_the_range_s_own_variables_are_not_secrets() {
         let archive = saved(&[
-            ("etc/app.conf", b"GREETING=hello\nDB_PASSWORD=\n".as_slice()),
-            ("etc/range.env", b"LABD_ADMIN_TOKEN=plumbing\n".as_slice()),
+            (
+                "etc/app.conf",
+                b"GREETING=hello\nDB_PASSWORD=\n".as_slice(),
+                0o644,
+            ),
+            (
+                "etc/range.env",
+                b"LABD_ADMIN_TOKEN=plumbing\n".as_slice(),
+                0o644,
+            ),
         ]);
-        assert_eq!(secrets_in_archive(&archive), vec![]);
+        assert_eq!(findings_in_archive(&archive), vec![]);
     }
 
     #[test]
-    fn the_build_context_adds_the_file_on_the_base() {
-        let file = BakedFile {
+    fn an_executable_named_as_an_intruder_s_tool_is_found_and_nothing_else() {
+        let archive = saved(&[
+            ("usr/bin/curl", b"#!/bin/sh\n".as_slice(), 0o755),
+            ("usr/share/doc/wget", b"a manual page".as_slice(), 0o644),
+            ("usr/bin/report", b"#!/bin/sh\n".as_slice(), 0o755),
+        ]);
+        assert_eq!(
+            findings_in_archive(&archive),
+            vec![LayerFinding::Tool {
+                path: "/usr/bin/curl".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn the_build_context_adds_the_files_on_the_base_with_their_modes() {
+        let secret = BakedFile {
             path: "/etc/x.env".into(),
             content: b"API_TOKEN=1\n".to_vec(),
+            mode: 0o644,
+            kind: WeaknessKind::SecretInImage,
         };
-        let context = layer_context("bulkhead/labd:abc", &[file]).unwrap();
+        let tool = BakedFile {
+            path: "/usr/bin/nc".into(),
+            content: b"#!/bin/sh\n".to_vec(),
+            mode: 0o755,
+            kind: WeaknessKind::UnneededTool,
+        };
+        let labels = BTreeMap::from([
+            ("bulkhead.session".to_string(), "s1".to_string()),
+            ("note".to_string(), "say \"hi\"".to_string()),
+        ]);
+        let context = layer_context("bulkhead/labd:abc", &[secret, tool], &labels).unwrap();
         let mut archive = tar::Archive::new(context.as_slice());
         let mut files = HashMap::new();
         for mut entry in archive.entries().unwrap().flatten() {
+            let mode = entry.header().mode().unwrap();
             let mut text = String::new();
             entry.read_to_string(&mut text).unwrap();
-            files.insert(entry.path().unwrap().to_string_lossy().into_owned(), text);
+            files.insert(
+                entry.path().unwrap().to_string_lossy().into_owned(),
+                (text, mode),
+            );
         }
         assert_eq!(
-            files["Dockerfile"],
-            "FROM bulkhead/labd:abc\nCOPY baked-0 /etc/x.env\n"
+            files["Dockerfile"].0,
+            "FROM bulkhead/labd:abc\nLABEL \"bulkhead.session\"=\"s1\" \"note\"=\"say \\\"hi\\\"\"\nCOPY baked-0 /etc/x.env\nCOPY baked-1 /usr/bin/nc\n"
         );
-        assert_eq!(files["baked-0"], "API_TOKEN=1\n");
+        assert_eq!(files["baked-0"], ("API_TOKEN=1\n".to_string(), 0o644));
+        assert_eq!(files["baked-1"], ("#!/bin/sh\n".to_string(), 0o755));
     }
 
     proptest! {
         /// The archive is the daemon's: no bytes make the audit panic.
         #[test]
         fn any_archive_is_read_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
-            let _ = secrets_in_archive(&bytes);
-            let _ = secrets_in_layer(&bytes);
+            let _ = findings_in_archive(&bytes);
+            let _ = findings_in_layer(&bytes);
         }
 
         /// Nor do any files in a well-formed archive.
@@ -281,8 +353,9 @@ mod tests {
         fn any_files_are_read_without_panicking(
             name in "[a-z_]{1,8}(/[a-z_]{1,8}){0,3}(\\.env)?",
             text in ".{0,200}",
+            mode in 0u32..0o1000,
         ) {
-            let _ = secrets_in_archive(&saved(&[(&name, text.as_bytes())]));
+            let _ = findings_in_archive(&saved(&[(&name, text.as_bytes(), mode)]));
         }
     }
 }

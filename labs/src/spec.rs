@@ -66,6 +66,8 @@ pub struct RunningLab {
     /// Service id → container.
     pub containers: BTreeMap<String, ContainerInfo>,
     pub credentials: Credentials,
+    /// Service → the files its image's layer on the lab image added (none: the lab image).
+    pub baked: BTreeMap<String, Vec<crate::layers::BakedFile>>,
     /// Wall time from the call to lab_up until every container was started.
     pub up_in: Duration,
     /// Wall time from the call to lab_up until every container answered its health check.

@@ -28,10 +28,11 @@ const OUTCOME_WITHIN: Duration = Duration::from_secs(60);
 const SECRET: &str = "BACKUP_API_KEY";
 const BAKED: &str = "DEPLOY_TOKEN";
 const BAKED_AT: &str = "/opt/tenant-b/release.env";
+const TOOL_AT: &str = "/usr/local/bin/socat";
 
-/// Whether an image's history shows the layer that added the baked file.
-fn layered(image: &str) -> bool {
-    docker_out(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]).contains(BAKED_AT)
+/// Whether an image's history shows a layer that added the file at `path`.
+fn layered(image: &str, path: &str) -> bool {
+    docker_out(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]).contains(path)
 }
 
 /// The company lab with every weakness on tenant-b, and a writable root on the gateway (a
@@ -58,6 +59,10 @@ fn weak_company() -> Loaded {
             service: b(),
             path: BAKED_AT.into(),
             var: BAKED.into(),
+        },
+        Weakness::UnneededTool {
+            service: b(),
+            path: TOOL_AT.into(),
         },
         Weakness::WritableRoot {
             service: "gateway".into(),
@@ -205,13 +210,23 @@ fn assert_fixed_in_container(container: &str, weakness: WeaknessKind) {
                 None => unreadable(),
             }
         }
+        // Fixed first: rebuilt from the lab image with the tool only.
         WeaknessKind::SecretInImage => {
+            let image = inspect(container, "{{.Config.Image}}");
+            assert!(image.starts_with("bulkhead/layer:"), "rebuilt: {image}");
+            assert!(
+                !layered(&image, BAKED_AT),
+                "no layer adds the secret's file"
+            );
+            assert!(layered(&image, TOOL_AT), "the tool is another fix's");
+        }
+        WeaknessKind::UnneededTool => {
             let image = inspect(container, "{{.Config.Image}}");
             assert!(
                 image.starts_with("bulkhead/labd:"),
                 "the vetted image: {image}"
             );
-            assert!(!layered(&image), "no layer adds the file");
+            assert!(!layered(&image, TOOL_AT), "no layer adds the tool");
         }
     }
     // Every recreation keeps the lab's hardening.
@@ -249,7 +264,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     // Its own image, the lab image and a layer holding the file, built for this lab.
     let baked_image = inspect(&tenant, "{{.Config.Image}}");
     assert!(baked_image.starts_with("bulkhead/layer:"), "{baked_image}");
-    assert!(layered(&baked_image));
+    assert!(layered(&baked_image, BAKED_AT) && layered(&baked_image, TOOL_AT));
     let evidence = (d.lab.audit().unwrap().into_iter())
         .find(|f| f.weakness == WeaknessKind::SecretInImage)
         .map(|f| (f.evidence, f.cis));
@@ -317,6 +332,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
         WeaknessKind::ExtraCapabilities,
         WeaknessKind::SecretInEnv,
         WeaknessKind::SecretInImage,
+        WeaknessKind::UnneededTool,
     ] {
         let id_was = inspect(&tenant, "{{.Id}}");
         let (done, took) = d.mitigate(fix("tenant-b", weakness));
@@ -445,7 +461,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
         .filter(|(_, s)| matches!(s, LifecycleState::Died | LifecycleState::Started))
         .collect();
     let recreated = |s| [(s, LifecycleState::Died), (s, LifecycleState::Started)];
-    let mut expected = [recreated("tenant-b"); 5].concat();
+    let mut expected = [recreated("tenant-b"); 6].concat();
     expected.extend(recreated("gateway"));
     assert_eq!(seen, expected);
     let faults: Vec<&LabOutput> = (d.outputs.iter())

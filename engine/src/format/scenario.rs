@@ -148,7 +148,18 @@ pub enum Weakness {
         path: String,
         var: String,
     },
+    /// A tool the service does not use, left in its image by the build (CIS 4.3): an
+    /// executable at `path` whose name is one an intruder reaches for (`TOOLS`). In the lab it
+    /// is a stand-in that does nothing; the audit finds it in the image's layers.
+    UnneededTool { service: String, path: String },
 }
+
+/// The tools an audit of an image's layers reads as unneeded in a service container: what an
+/// intruder uses to fetch, scan, tunnel or build (by file name, in any directory).
+pub const TOOLS: [&str; 14] = [
+    "curl", "wget", "nc", "ncat", "netcat", "socat", "nmap", "ssh", "scp", "telnet", "tcpdump",
+    "gcc", "gdb", "strace",
+];
 
 /// The capabilities a weakness may add back: none reaches past the container's own
 /// namespaces (no SYS_ADMIN, SYS_PTRACE, DAC_READ_SEARCH, NET_ADMIN, SYS_MODULE, ...).
@@ -182,7 +193,8 @@ impl Weakness {
             | Weakness::RunsAsRoot { service }
             | Weakness::ExtraCapabilities { service, .. }
             | Weakness::SecretInEnv { service, .. }
-            | Weakness::SecretInImage { service, .. } => service,
+            | Weakness::SecretInImage { service, .. }
+            | Weakness::UnneededTool { service, .. } => service,
         }
     }
 
@@ -194,6 +206,7 @@ impl Weakness {
             Weakness::ExtraCapabilities { .. } => WeaknessKind::ExtraCapabilities,
             Weakness::SecretInEnv { .. } => WeaknessKind::SecretInEnv,
             Weakness::SecretInImage { .. } => WeaknessKind::SecretInImage,
+            Weakness::UnneededTool { .. } => WeaknessKind::UnneededTool,
         }
     }
 
@@ -209,6 +222,9 @@ impl Weakness {
             Weakness::SecretInEnv { var, .. } => format!("secret in environment variable {var}"),
             Weakness::SecretInImage { path, var, .. } => {
                 format!("secret {var} in {path}, baked into an image layer")
+            }
+            Weakness::UnneededTool { path, .. } => {
+                format!("{path} in an image layer: a tool the service does not use")
             }
         };
         Finding {

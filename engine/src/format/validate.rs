@@ -472,7 +472,7 @@ fn hint_anchor(text: &str) -> String {
 /// What a weakness must say to be set up safely and found by an audit: capabilities from the
 /// safe list only; a secret's variable named as a secret, and not the range's own `LABD_`.
 fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
-    use crate::format::scenario::{SAFE_CAPABILITIES, Weakness};
+    use crate::format::scenario::{SAFE_CAPABILITIES, TOOLS, Weakness};
     match w {
         Weakness::ExtraCapabilities { caps, .. } => {
             if caps.is_empty() {
@@ -503,6 +503,20 @@ fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
                     &quoted(path),
                     format!("\"{path}\" is not a file path an image layer may add"),
                     "use an absolute path of plain segments (letters, digits, . _ -), not under /proc, /sys or /dev and not /labd",
+                );
+            }
+        }
+        Weakness::UnneededTool { path, .. } => {
+            let name = path.rsplit('/').next().unwrap_or_default();
+            if !image_file_path(path) || !TOOLS.contains(&name) {
+                c.fail(
+                    Some("UnneededTool"),
+                    &quoted(path),
+                    format!("\"{path}\" is not a tool an audit of the image would find"),
+                    &format!(
+                        "use an absolute path whose file name is one of {}",
+                        TOOLS.join(", ")
+                    ),
                 );
             }
         }
@@ -1453,7 +1467,8 @@ mod tests {
             r#"WritableRoot(service: "tenant-a"), RunsAsRoot(service: "tenant-a"),
             ExtraCapabilities(service: "tenant-a", caps: ["NET_RAW"]),
             SecretInEnv(service: "web", var: "DB_PASSWORD"),
-            SecretInImage(service: "web", path: "/etc/app/deploy.env", var: "DEPLOY_TOKEN")"#,
+            SecretInImage(service: "web", path: "/etc/app/deploy.env", var: "DEPLOY_TOKEN"),
+            UnneededTool(service: "web", path: "/usr/bin/curl")"#,
         );
         assert_eq!(problems(&fine), vec![]);
         for (bad, expect) in [
@@ -1488,6 +1503,14 @@ mod tests {
             (
                 r#"SecretInImage(service: "web", path: "/labd", var: "API_TOKEN")"#,
                 "is not a file path an image layer may add",
+            ),
+            (
+                r#"UnneededTool(service: "web", path: "/usr/bin/vim")"#,
+                "\"/usr/bin/vim\" is not a tool an audit of the image would find",
+            ),
+            (
+                r#"UnneededTool(service: "web", path: "curl")"#,
+                "is not a tool an audit of the image would find",
             ),
             (r#"RunsAsRoot(service: "traffic")"#, "is range machinery"),
         ] {

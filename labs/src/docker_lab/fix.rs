@@ -21,7 +21,9 @@ use crate::audit::{audit_inspected, kind_of, secret_var};
 use crate::drive::{self, Done};
 use crate::image::LAB_USER;
 use crate::lab_up::{self, READY_TIMEOUT, hardened_host_config};
+use crate::layers::{self, BakedFile};
 use crate::spec::ContainerInfo;
+use crate::telemetry;
 
 /// Seconds labd gets to stop on its own before the old container is killed.
 const STOP_GRACE_S: i32 = 2;
@@ -278,38 +280,64 @@ async fn recreate(
     weakness: WeaknessKind,
 ) -> Done {
     let home = home_network(shared, service)?;
-    let corrected = vetted(
-        shared,
-        respec(before, &home, Some(weakness), true)?,
-        weakness,
-    );
+    let rebuilt = rebuilt_image(shared, service, name, before, weakness).await?;
+    let vetted = |mut spec: Respec| {
+        if let Some((image, _)) = &rebuilt {
+            spec.body.image = Some(image.clone());
+        }
+        spec
+    };
+    let corrected = vetted(respec(before, &home, Some(weakness), true)?);
     retire_and_remove(shared, name, before.id.as_deref().unwrap_or(name)).await?;
     let cause = fixed(service, weakness);
     shared.end_jobs(service, "container recreated by a fix", Some(cause));
     let mut made = start_from(shared, service, name, corrected).await;
     if made.is_err() {
         // Its address may have been taken meanwhile: any address is better than none.
-        let unpinned = vetted(
-            shared,
-            respec(before, &home, Some(weakness), false)?,
-            weakness,
-        );
+        let unpinned = vetted(respec(before, &home, Some(weakness), false)?);
         made = start_from(shared, service, name, unpinned).await;
     }
     if let Err(why) = made {
         return Err(put_back(shared, service, name, before, &home, &why).await);
     }
     after_start(shared, service).await;
+    if let Some((_, left)) = rebuilt
+        && let Ok(mut baked) = shared.baked.lock()
+    {
+        baked.insert(service.to_owned(), left);
+    }
     Ok(format!("{service} recreated without \"{weakness}\""))
 }
 
-/// A secret baked into the image goes with the image: the successor runs the lab's own
-/// vetted image, which no layer was added to (what a rebuild from the approved base gives).
-fn vetted(shared: &Shared, mut spec: Respec, weakness: WeaknessKind) -> Respec {
-    if weakness == WeaknessKind::SecretInImage {
-        spec.body.image = Some(shared.lab_image.clone());
+/// For a weakness in the image, the image the successor runs, as a rebuild from the vetted base
+/// gives it: the lab image, with a layer of the service's other baked files only (none left:
+/// the lab image itself); and those files. `None`: the container keeps its image.
+async fn rebuilt_image(
+    shared: &Shared,
+    service: &str,
+    name: &str,
+    before: &ContainerInspectResponse,
+    weakness: WeaknessKind,
+) -> Result<Option<(String, Vec<BakedFile>)>, String> {
+    if !weakness.in_image() {
+        return Ok(None);
     }
-    spec
+    let baked = (shared.baked.lock().ok())
+        .and_then(|b| b.get(service).cloned())
+        .unwrap_or_default();
+    let left: Vec<BakedFile> = baked.into_iter().filter(|f| f.kind != weakness).collect();
+    if left.is_empty() {
+        return Ok(Some((shared.lab_image.clone(), left)));
+    }
+    // A new tag for each rebuild: the old image stays until its container is gone.
+    let tag = format!("{}:{name}-{}", layers::REPOSITORY, telemetry::unix_ns_now());
+    let labels = (before.config.as_ref())
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    layers::build_layer(&shared.docker, &shared.lab_image, &tag, &left, &labels)
+        .await
+        .map_err(|e| format!("cannot rebuild the image of {service}: {e}"))?;
+    Ok(Some((tag, left)))
 }
 
 /// After a failed recreation, the service as it was (weakness and all) rather than none.
@@ -440,10 +468,10 @@ mod tests {
         }
     }
 
-    /// The kinds a container's configuration shows (a secret in an image is in its layers).
+    /// The kinds a container's configuration shows (not those in its image's layers).
     fn config_kinds() -> Vec<WeaknessKind> {
         (WeaknessKind::ALL.into_iter())
-            .filter(|w| *w != WeaknessKind::SecretInImage)
+            .filter(|w| !w.in_image())
             .collect()
     }
 
