@@ -16,10 +16,11 @@ pub enum WeaknessKind {
     SecretInEnv,
     SecretInImage,
     UnneededTool,
+    UnverifiedScript,
 }
 
 impl WeaknessKind {
-    pub const ALL: [WeaknessKind; 7] = [
+    pub const ALL: [WeaknessKind; 8] = [
         WeaknessKind::NoLimits,
         WeaknessKind::WritableRoot,
         WeaknessKind::RunsAsRoot,
@@ -27,6 +28,7 @@ impl WeaknessKind {
         WeaknessKind::SecretInEnv,
         WeaknessKind::SecretInImage,
         WeaknessKind::UnneededTool,
+        WeaknessKind::UnverifiedScript,
     ];
 
     /// A few words for a finding's title.
@@ -39,6 +41,7 @@ impl WeaknessKind {
             WeaknessKind::SecretInEnv => "secret in an environment variable",
             WeaknessKind::SecretInImage => "secret baked into an image layer",
             WeaknessKind::UnneededTool => "unneeded tool in the image",
+            WeaknessKind::UnverifiedScript => "unverified third-party script in the image",
         }
     }
 
@@ -53,6 +56,7 @@ impl WeaknessKind {
             WeaknessKind::SecretInEnv => &[],
             WeaknessKind::SecretInImage => &["4.10"],
             WeaknessKind::UnneededTool => &["4.3"],
+            WeaknessKind::UnverifiedScript => &["4.11"],
         }
     }
 
@@ -78,6 +82,9 @@ impl WeaknessKind {
             WeaknessKind::UnneededTool => {
                 "rebuild the image from the vetted base without the tool and recreate the container (it restarts)"
             }
+            WeaknessKind::UnverifiedScript => {
+                "rebuild the image from the vetted base without the script and recreate the container (it restarts)"
+            }
         }
     }
 
@@ -85,7 +92,9 @@ impl WeaknessKind {
     pub fn in_image(self) -> bool {
         matches!(
             self,
-            WeaknessKind::SecretInImage | WeaknessKind::UnneededTool
+            WeaknessKind::SecretInImage
+                | WeaknessKind::UnneededTool
+                | WeaknessKind::UnverifiedScript
         )
     }
 

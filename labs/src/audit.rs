@@ -55,6 +55,11 @@ pub enum Issue {
     UnneededTool {
         path: String,
     },
+    /// A script in an image layer that runs code it downloads, unverified.
+    UnverifiedScript {
+        path: String,
+        source: String,
+    },
     /// A port published on the host.
     PublishedPort(String),
 }
@@ -84,6 +89,7 @@ impl Issue {
             Issue::PublishedPort(_) => "5.9",
             Issue::SecretInImage { .. } => "4.10",
             Issue::UnneededTool { .. } => "4.3",
+            Issue::UnverifiedScript { .. } => "4.11",
             Issue::SecretInEnv(_) => return None,
         })
     }
@@ -108,6 +114,10 @@ impl fmt::Display for Issue {
             Issue::SecretInImage { path, var } => {
                 write!(f, "secret {var} in {path}, baked into an image layer")
             }
+            Issue::UnverifiedScript { path, source } => write!(
+                f,
+                "{path} runs code fetched from {source}, unverified (no checksum, no signature)"
+            ),
             Issue::UnneededTool { path } => {
                 write!(
                     f,
@@ -257,6 +267,7 @@ pub async fn audit_inspected(
             issue: match found {
                 LayerFinding::Secret { path, var } => Issue::SecretInImage { path, var },
                 LayerFinding::Tool { path } => Issue::UnneededTool { path },
+                LayerFinding::Script { path, source } => Issue::UnverifiedScript { path, source },
             },
         }));
     }
@@ -276,6 +287,7 @@ pub fn kind_of(issue: &Issue) -> Option<WeaknessKind> {
         Issue::SecretInEnv(_) => WeaknessKind::SecretInEnv,
         Issue::SecretInImage { .. } => WeaknessKind::SecretInImage,
         Issue::UnneededTool { .. } => WeaknessKind::UnneededTool,
+        Issue::UnverifiedScript { .. } => WeaknessKind::UnverifiedScript,
         Issue::CapabilitiesKept
         | Issue::Privileged
         | Issue::HostPath(_)
@@ -348,6 +360,12 @@ pub fn expected(weaknesses: &[Weakness]) -> Vec<Finding> {
                 }],
                 Weakness::UnneededTool { path, .. } => {
                     vec![Issue::UnneededTool { path: path.clone() }]
+                }
+                Weakness::UnverifiedScript { path, source, .. } => {
+                    vec![Issue::UnverifiedScript {
+                        path: path.clone(),
+                        source: source.clone(),
+                    }]
                 }
             };
             issues.into_iter().map(|issue| Finding {

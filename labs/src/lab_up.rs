@@ -359,7 +359,9 @@ fn weakened(
                 body.env.get_or_insert_with(Vec::new).push(secret);
             }
             // Baked into the image (`baked`), not the container.
-            Weakness::SecretInImage { .. } | Weakness::UnneededTool { .. } => {}
+            Weakness::SecretInImage { .. }
+            | Weakness::UnneededTool { .. }
+            | Weakness::UnverifiedScript { .. } => {}
         }
     }
     body
@@ -367,7 +369,8 @@ fn weakened(
 
 /// The files a service's image layer adds for its image weaknesses, as a careless build
 /// leaves them: a deployment file holding a secret made for this run (`SecretInImage`), a tool
-/// (`UnneededTool`: a stand-in script that does nothing; no shell runs it in a lab image).
+/// (`UnneededTool`: a stand-in script that does nothing), a vendor's updater that pipes a
+/// download into a shell (`UnverifiedScript`). No shell runs either in a lab image.
 fn baked(weaknesses: &[&Weakness], rng: &mut StdRng) -> Vec<BakedFile> {
     (weaknesses.iter())
         .filter_map(|w| match w {
@@ -384,6 +387,15 @@ fn baked(weaknesses: &[&Weakness], rng: &mut StdRng) -> Vec<BakedFile> {
             Weakness::UnneededTool { path, .. } => Some(BakedFile {
                 path: path.clone(),
                 content: STAND_IN_TOOL.to_vec(),
+                mode: 0o755,
+                kind: w.kind(),
+            }),
+            Weakness::UnverifiedScript { path, source, .. } => Some(BakedFile {
+                path: path.clone(),
+                content: format!(
+                    "#!/bin/sh\n# the vendor's agent updater, as its install guide has it\ncurl -fsSL {source} | sh\n"
+                )
+                .into_bytes(),
                 mode: 0o755,
                 kind: w.kind(),
             }),

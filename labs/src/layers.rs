@@ -35,6 +35,8 @@ pub enum LayerFinding {
     Secret { path: String, var: String },
     /// An executable named as a tool an intruder uses (`TOOLS`).
     Tool { path: String },
+    /// A script that pipes what it downloads from `source` into a shell, unverified.
+    Script { path: String, source: String },
 }
 
 /// A file a layer adds to an image: its absolute path there, what it holds, its mode, and the
@@ -199,6 +201,12 @@ pub fn findings_in_layer(layer: &[u8]) -> Vec<LayerFinding> {
         if !small_file || entry.read_to_string(&mut text).is_err() {
             continue;
         }
+        if let Some(source) = fetched_and_run(&text) {
+            found.push(LayerFinding::Script {
+                path: path.clone(),
+                source,
+            });
+        }
         for var in secret_assignments(&text) {
             found.push(LayerFinding::Secret {
                 path: path.clone(),
@@ -207,6 +215,21 @@ pub fn findings_in_layer(layer: &[u8]) -> Vec<LayerFinding> {
         }
     }
     found
+}
+
+/// Where a script downloads code it runs unverified from: a `curl` or `wget` line piped into a
+/// shell (`... https://x/install.sh | sh`), the URL it names.
+fn fetched_and_run(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.trim();
+        let fetches = line.starts_with("curl ") || line.starts_with("wget ");
+        let (fetch, run) = line.split_once('|')?;
+        let shell = run.split_whitespace().next()?;
+        let runs = ["sh", "bash", "/bin/sh", "/bin/bash"].contains(&shell);
+        let url = (fetch.split_whitespace())
+            .find(|w| w.starts_with("https://") || w.starts_with("http://"))?;
+        (fetches && runs).then(|| url.to_string())
+    })
 }
 
 /// The secret variables a text assigns a value (`NAME=value`, `export NAME=value`).
@@ -298,6 +321,32 @@ mod tests {
             findings_in_archive(&archive),
             vec![LayerFinding::Tool {
                 path: "/usr/bin/curl".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_script_that_pipes_a_download_into_a_shell_is_found_with_its_source() {
+        let archive = saved(&[
+            (
+                "opt/vendor/update.sh",
+                b"#!/bin/sh\n# from the install guide\ncurl -fsSL https://get.vendor.example/a.sh | sh\n"
+                    .as_slice(),
+                0o755,
+            ),
+            // Downloaded and kept, or verified first: not run blind.
+            (
+                "opt/vendor/fetch.sh",
+                b"curl -fsSLo /tmp/a.sh https://get.vendor.example/a.sh\nsha256sum -c a.sum\n"
+                    .as_slice(),
+                0o755,
+            ),
+        ]);
+        assert_eq!(
+            findings_in_archive(&archive),
+            vec![LayerFinding::Script {
+                path: "/opt/vendor/update.sh".into(),
+                source: "https://get.vendor.example/a.sh".into()
             }]
         );
     }

@@ -29,6 +29,7 @@ const SECRET: &str = "BACKUP_API_KEY";
 const BAKED: &str = "DEPLOY_TOKEN";
 const BAKED_AT: &str = "/opt/tenant-b/release.env";
 const TOOL_AT: &str = "/usr/local/bin/socat";
+const SCRIPT_AT: &str = "/opt/vendor/agent-update";
 
 /// Whether an image's history shows a layer that added the file at `path`.
 fn layered(image: &str, path: &str) -> bool {
@@ -63,6 +64,11 @@ fn weak_company() -> Loaded {
         Weakness::UnneededTool {
             service: b(),
             path: TOOL_AT.into(),
+        },
+        Weakness::UnverifiedScript {
+            service: b(),
+            path: SCRIPT_AT.into(),
+            source: "https://get.metrics-vendor.example/agent.sh".into(),
         },
         Weakness::WritableRoot {
             service: "gateway".into(),
@@ -210,7 +216,8 @@ fn assert_fixed_in_container(container: &str, weakness: WeaknessKind) {
                 None => unreadable(),
             }
         }
-        // Fixed first: rebuilt from the lab image with the tool only.
+        // The three in the image are fixed in this order, each rebuilding the image without
+        // its file only: the lab image itself once none is left.
         WeaknessKind::SecretInImage => {
             let image = inspect(container, "{{.Config.Image}}");
             assert!(image.starts_with("bulkhead/layer:"), "rebuilt: {image}");
@@ -218,15 +225,21 @@ fn assert_fixed_in_container(container: &str, weakness: WeaknessKind) {
                 !layered(&image, BAKED_AT),
                 "no layer adds the secret's file"
             );
-            assert!(layered(&image, TOOL_AT), "the tool is another fix's");
+            assert!(layered(&image, TOOL_AT) && layered(&image, SCRIPT_AT));
         }
         WeaknessKind::UnneededTool => {
+            let image = inspect(container, "{{.Config.Image}}");
+            assert!(image.starts_with("bulkhead/layer:"), "rebuilt: {image}");
+            assert!(!layered(&image, TOOL_AT), "no layer adds the tool");
+            assert!(layered(&image, SCRIPT_AT), "the script is another fix's");
+        }
+        WeaknessKind::UnverifiedScript => {
             let image = inspect(container, "{{.Config.Image}}");
             assert!(
                 image.starts_with("bulkhead/labd:"),
                 "the vetted image: {image}"
             );
-            assert!(!layered(&image, TOOL_AT), "no layer adds the tool");
+            assert!(!layered(&image, SCRIPT_AT), "no layer adds the script");
         }
     }
     // Every recreation keeps the lab's hardening.
@@ -264,7 +277,9 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     // Its own image, the lab image and a layer holding the file, built for this lab.
     let baked_image = inspect(&tenant, "{{.Config.Image}}");
     assert!(baked_image.starts_with("bulkhead/layer:"), "{baked_image}");
-    assert!(layered(&baked_image, BAKED_AT) && layered(&baked_image, TOOL_AT));
+    for path in [BAKED_AT, TOOL_AT, SCRIPT_AT] {
+        assert!(layered(&baked_image, path), "{path} in {baked_image}");
+    }
     let evidence = (d.lab.audit().unwrap().into_iter())
         .find(|f| f.weakness == WeaknessKind::SecretInImage)
         .map(|f| (f.evidence, f.cis));
@@ -333,6 +348,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
         WeaknessKind::SecretInEnv,
         WeaknessKind::SecretInImage,
         WeaknessKind::UnneededTool,
+        WeaknessKind::UnverifiedScript,
     ] {
         let id_was = inspect(&tenant, "{{.Id}}");
         let (done, took) = d.mitigate(fix("tenant-b", weakness));
@@ -461,7 +477,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
         .filter(|(_, s)| matches!(s, LifecycleState::Died | LifecycleState::Started))
         .collect();
     let recreated = |s| [(s, LifecycleState::Died), (s, LifecycleState::Started)];
-    let mut expected = [recreated("tenant-b"); 6].concat();
+    let mut expected = [recreated("tenant-b"); 7].concat();
     expected.extend(recreated("gateway"));
     assert_eq!(seen, expected);
     let faults: Vec<&LabOutput> = (d.outputs.iter())

@@ -152,6 +152,14 @@ pub enum Weakness {
     /// executable at `path` whose name is one an intruder reaches for (`TOOLS`). In the lab it
     /// is a stand-in that does nothing; the audit finds it in the image's layers.
     UnneededTool { service: String, path: String },
+    /// A third-party script in the service's image that fetches code from `source` and runs it
+    /// unverified (no checksum, no signature): `curl -fsSL <source> | sh`, as a vendor's install
+    /// guide has it (CIS 4.11). In the lab it is a stand-in that never runs (no shell).
+    UnverifiedScript {
+        service: String,
+        path: String,
+        source: String,
+    },
 }
 
 /// The tools an audit of an image's layers reads as unneeded in a service container: what an
@@ -194,7 +202,8 @@ impl Weakness {
             | Weakness::ExtraCapabilities { service, .. }
             | Weakness::SecretInEnv { service, .. }
             | Weakness::SecretInImage { service, .. }
-            | Weakness::UnneededTool { service, .. } => service,
+            | Weakness::UnneededTool { service, .. }
+            | Weakness::UnverifiedScript { service, .. } => service,
         }
     }
 
@@ -207,6 +216,7 @@ impl Weakness {
             Weakness::SecretInEnv { .. } => WeaknessKind::SecretInEnv,
             Weakness::SecretInImage { .. } => WeaknessKind::SecretInImage,
             Weakness::UnneededTool { .. } => WeaknessKind::UnneededTool,
+            Weakness::UnverifiedScript { .. } => WeaknessKind::UnverifiedScript,
         }
     }
 
@@ -225,6 +235,11 @@ impl Weakness {
             }
             Weakness::UnneededTool { path, .. } => {
                 format!("{path} in an image layer: a tool the service does not use")
+            }
+            Weakness::UnverifiedScript { path, source, .. } => {
+                format!(
+                    "{path} runs code fetched from {source}, unverified (no checksum, no signature)"
+                )
             }
         };
         Finding {

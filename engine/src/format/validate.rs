@@ -520,6 +520,32 @@ fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
                 );
             }
         }
+        Weakness::UnverifiedScript { path, source, .. } => {
+            if !image_file_path(path) {
+                c.fail(
+                    Some("UnverifiedScript"),
+                    &quoted(path),
+                    format!("\"{path}\" is not a file path an image layer may add"),
+                    "use an absolute path of plain segments (letters, digits, . _ -), not under /proc, /sys or /dev and not /labd",
+                );
+            }
+            let url = (source
+                .strip_prefix("https://")
+                .or(source.strip_prefix("http://")))
+            .is_some_and(|rest| !rest.is_empty());
+            let plain = source.len() <= 200
+                && !source
+                    .chars()
+                    .any(|ch| ch.is_whitespace() || "\"'`$;|&<>\\".contains(ch));
+            if !url || !plain {
+                c.fail(
+                    Some("UnverifiedScript"),
+                    &quoted(source),
+                    format!("\"{source}\" is not a URL a script could fetch from"),
+                    "use an http:// or https:// URL without spaces, quotes or shell characters",
+                );
+            }
+        }
         Weakness::NoLimits { .. } | Weakness::WritableRoot { .. } | Weakness::RunsAsRoot { .. } => {
         }
     }
@@ -1468,7 +1494,8 @@ mod tests {
             ExtraCapabilities(service: "tenant-a", caps: ["NET_RAW"]),
             SecretInEnv(service: "web", var: "DB_PASSWORD"),
             SecretInImage(service: "web", path: "/etc/app/deploy.env", var: "DEPLOY_TOKEN"),
-            UnneededTool(service: "web", path: "/usr/bin/curl")"#,
+            UnneededTool(service: "web", path: "/usr/bin/curl"),
+            UnverifiedScript(service: "web", path: "/opt/vendor/update.sh", source: "https://get.vendor.example/agent.sh")"#,
         );
         assert_eq!(problems(&fine), vec![]);
         for (bad, expect) in [
@@ -1511,6 +1538,14 @@ mod tests {
             (
                 r#"UnneededTool(service: "web", path: "curl")"#,
                 "is not a tool an audit of the image would find",
+            ),
+            (
+                r#"UnverifiedScript(service: "web", path: "/opt/u.sh", source: "https://x.example/a.sh; rm -rf /")"#,
+                "is not a URL a script could fetch from",
+            ),
+            (
+                r#"UnverifiedScript(service: "web", path: "/opt/u.sh", source: "ftp://x.example/a.sh")"#,
+                "is not a URL a script could fetch from",
             ),
             (r#"RunsAsRoot(service: "traffic")"#, "is range machinery"),
         ] {
