@@ -131,23 +131,32 @@ fn text(card: &ScoreCard, key: &str) -> String {
         .collect()
 }
 
+/// The three defenders of a scenario with a hardening phase, each the bot live: one that fixes
+/// every real finding, one that fixes none, one that "fixes" the accepted risks; their cards,
+/// asserted to score in that order.
+fn three_defenders(id: &str, seed: u64) -> (ScoreCard, ScoreCard, ScoreCard) {
+    let defender = |fixes: &[WeaknessRef]| play_of(id, seed, &mut FixThenBot::of(id, fixes)).0;
+    let real = defender(&weaknesses_of(id, false));
+    let none = defender(&[]);
+    let accepted = defender(&weaknesses_of(id, true));
+    eprintln!(
+        "{id} seed {seed}: real {} / none {} / accepted {}",
+        real.total, none.total, accepted.total
+    );
+    assert!(
+        real.total > none.total && none.total > accepted.total,
+        "{id} seed {seed}: real {} / none {} / accepted {}",
+        real.total,
+        none.total,
+        accepted.total
+    );
+    (real, none, accepted)
+}
+
 #[test]
 fn fixing_what_matters_beats_fixing_nothing_which_beats_breaking_the_accepted_risks() {
     for seed in [1, 2] {
-        let (real, _) = play(seed, &mut FixThenBot::new(&weaknesses(false)));
-        let (none, _) = play(seed, &mut FixThenBot::new(&[]));
-        let (accepted, _) = play(seed, &mut FixThenBot::new(&weaknesses(true)));
-        eprintln!(
-            "seed {seed}: real {} / none {} / accepted {}",
-            real.total, none.total, accepted.total
-        );
-        assert!(
-            real.total > none.total && none.total > accepted.total,
-            "seed {seed}: real {} / none {} / accepted {}",
-            real.total,
-            none.total,
-            accepted.total
-        );
+        let (real, none, accepted) = three_defenders(SCENARIO, seed);
         // The card says why: posture earned for each real fix, a cost for each accepted one.
         assert_eq!(points(&real, "posture"), 200, "{}", text(&real, "posture"));
         assert_eq!(real.facts.weaknesses_fixed, 4);
@@ -174,30 +183,8 @@ fn fixing_what_matters_beats_fixing_nothing_which_beats_breaking_the_accepted_ri
 #[test]
 fn a_secret_baked_into_an_image_fixed_before_the_attack_contains_it_and_breaking_the_accepted_risk_costs()
  {
-    const BAKED: &str = "baked-secret";
     for seed in [1, 2] {
-        let (real, _) = play_of(
-            BAKED,
-            seed,
-            &mut FixThenBot::of(BAKED, &weaknesses_of(BAKED, false)),
-        );
-        let (none, _) = play_of(BAKED, seed, &mut FixThenBot::of(BAKED, &[]));
-        let (accepted, _) = play_of(
-            BAKED,
-            seed,
-            &mut FixThenBot::of(BAKED, &weaknesses_of(BAKED, true)),
-        );
-        eprintln!(
-            "baked-secret seed {seed}: real {} / none {} / accepted {}",
-            real.total, none.total, accepted.total
-        );
-        assert!(
-            real.total > none.total && none.total > accepted.total,
-            "seed {seed}: real {} / none {} / accepted {}",
-            real.total,
-            none.total,
-            accepted.total
-        );
+        let (real, none, accepted) = three_defenders("baked-secret", seed);
         assert_eq!(points(&real, "posture"), 200, "{}", text(&real, "posture"));
         assert!(
             text(&real, "posture").contains(

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::{ImportImageOptionsBuilder, ListImagesOptionsBuilder};
+use bollard::query_parameters::ImportImageOptionsBuilder;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -472,14 +472,7 @@ pub async fn load_image(docker: &Docker, binary: &[u8], arch: Arch) -> Result<St
 pub async fn remove_stale_images(docker: &Docker, keep: &str) -> Result<Vec<String>, LabError> {
     let filters =
         std::collections::HashMap::from([("label", vec![format!("{}=labd", labels::IMAGE)])]);
-    let images = docker
-        .list_images(Some(
-            ListImagesOptionsBuilder::default()
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .map_err(|e| LabError::docker("list images", "bulkhead/labd", e))?;
+    let images = crate::lab_down::images_matching(docker, &filters, "bulkhead/labd").await?;
     let mut removed = Vec::new();
     let stale = images
         .into_iter()

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
+use bollard::models::ImageSummary;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
     RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
@@ -127,16 +128,24 @@ pub(crate) async fn list_session_images(
     docker: &Docker,
     filters: &HashMap<&str, Vec<String>>,
 ) -> Result<Vec<(String, String)>, LabError> {
-    let options = ListImagesOptionsBuilder::default().filters(filters).build();
-    let list = (docker.list_images(Some(options)).await)
-        .map_err(|e| LabError::docker("list images", "of the lab", e))?;
-    Ok(list
+    Ok(images_matching(docker, filters, "of the lab")
+        .await?
         .into_iter()
         .map(|i| {
             let tag = i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone());
             (i.id, tag)
         })
         .collect())
+}
+
+/// Every image matching the label filter (`what`: which, for an error).
+pub(crate) async fn images_matching(
+    docker: &Docker,
+    filters: &HashMap<&str, Vec<String>>,
+    what: &str,
+) -> Result<Vec<ImageSummary>, LabError> {
+    let options = ListImagesOptionsBuilder::default().filters(filters).build();
+    (docker.list_images(Some(options)).await).map_err(|e| LabError::docker("list images", what, e))
 }
 
 /// Remove an image built for a lab (its containers are gone first).

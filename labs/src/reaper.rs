@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use bollard::Docker;
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
-};
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 use futures_util::future::join_all;
 
 use crate::error::LabError;
@@ -58,14 +56,8 @@ pub async fn reap(docker: &Docker) -> Result<ReapReport, LabError> {
 
     // A lab's images outlive its containers for a moment of its teardown: found alone, they
     // are reaped too.
-    let images = docker
-        .list_images(Some(
-            ListImagesOptionsBuilder::default()
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .map_err(|e| LabError::docker("list images", "labelled bulkhead.session", e))?;
+    let images =
+        crate::lab_down::images_matching(docker, &filters, "labelled bulkhead.session").await?;
     let now = SystemTime::now();
     // Session → whether every object of it may go.
     let mut sessions: BTreeMap<String, bool> = BTreeMap::new();
