@@ -13,7 +13,7 @@ use std::fmt;
 
 use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
-use bulkhead_engine::format::scenario::{SECRET_WORDS, Weakness};
+use bulkhead_engine::format::scenario::{Weakness, names_a_secret};
 use bulkhead_engine::format::topology::Topology;
 use bulkhead_engine::posture::{Finding as PostureFinding, WeaknessKind};
 use serde::Serialize;
@@ -204,7 +204,7 @@ pub fn audit_container(service: &str, inspect: &ContainerInspectResponse) -> Vec
         let name = var.split('=').next().unwrap_or_default();
         if name == "DOCKER_HOST" {
             issues.push(Issue::DockerSocket(var.clone()));
-        } else if secret_var(name) {
+        } else if names_a_secret(name) {
             issues.push(Issue::SecretInEnv(name.to_string()));
         }
     }
@@ -223,12 +223,6 @@ pub fn audit_container(service: &str, inspect: &ContainerInspectResponse) -> Vec
             issue,
         })
         .collect()
-}
-
-/// Whether an environment variable's name says it holds a secret (`DB_PASSWORD`): the audit's
-/// rule, and what a fix of `SecretInEnv` removes. The range's `LABD_` plumbing is not one.
-pub fn secret_var(name: &str) -> bool {
-    !name.starts_with("LABD_") && SECRET_WORDS.iter().any(|w| name.to_uppercase().contains(w))
 }
 
 /// Audit every company container of a running lab, in service order.

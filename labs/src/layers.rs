@@ -14,10 +14,9 @@ use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
 
-use bulkhead_engine::format::scenario::TOOLS;
+use bulkhead_engine::format::scenario::{TOOLS, names_a_secret};
 use bulkhead_engine::posture::WeaknessKind;
 
-use crate::audit::secret_var;
 use crate::error::LabError;
 use crate::labels;
 
@@ -176,7 +175,7 @@ pub fn findings_in_archive(archive: &[u8]) -> Vec<LayerFinding> {
 }
 
 /// What one layer's files hold: small text files with a `NAME=value` line whose name says it
-/// is a secret (`audit::secret_var`, the rule an audit of the environment uses), and
+/// is a secret (`names_a_secret`, the rule an audit of the environment uses), and
 /// executables named as a tool an intruder reaches for.
 pub fn findings_in_layer(layer: &[u8]) -> Vec<LayerFinding> {
     let mut found = Vec::new();
@@ -240,7 +239,7 @@ fn secret_assignments(text: &str) -> Vec<String> {
             let line = line.strip_prefix("export ").unwrap_or(line);
             let (name, value) = line.split_once('=')?;
             let name = name.trim();
-            (secret_var(name) && !value.trim().is_empty()).then(|| name.to_string())
+            (names_a_secret(name) && !value.trim().is_empty()).then(|| name.to_string())
         })
         .collect()
 }

@@ -192,6 +192,12 @@ pub const SECRET_WORDS: [&str; 6] = [
     "PRIVATE_KEY",
 ];
 
+/// Whether a variable's name says it holds a secret (`DB_PASSWORD`): how an audit reads the
+/// environment and a file's `NAME=value` lines. The range's own `LABD_` plumbing is not one.
+pub fn names_a_secret(name: &str) -> bool {
+    !name.starts_with("LABD_") && SECRET_WORDS.iter().any(|w| name.to_uppercase().contains(w))
+}
+
 impl Weakness {
     /// The service it weakens.
     pub fn service(&self) -> &str {

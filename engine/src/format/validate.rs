@@ -553,12 +553,12 @@ fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
 
 /// A secret's variable must be named as one, for an audit to read it as one.
 fn secret_name(c: &mut Checker, kind: &str, var: &str) {
-    use crate::format::scenario::SECRET_WORDS;
+    use crate::format::scenario::{SECRET_WORDS, names_a_secret};
     let shaped = !var.is_empty()
         && var
             .chars()
             .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
-    if !shaped || var.starts_with("LABD_") || !SECRET_WORDS.iter().any(|w| var.contains(w)) {
+    if !shaped || !names_a_secret(var) {
         c.fail(
             Some(kind),
             &quoted(var),

@@ -17,13 +17,14 @@ use bulkhead_engine::posture::WeaknessKind;
 
 use super::recovery::reapply;
 use super::{Shared, refresh_address};
-use crate::audit::{audit_inspected, kind_of, secret_var};
+use crate::audit::{audit_inspected, kind_of};
 use crate::drive::{self, Done};
 use crate::image::LAB_USER;
 use crate::lab_up::{self, READY_TIMEOUT, hardened_host_config};
 use crate::layers::{self, BakedFile};
 use crate::spec::ContainerInfo;
 use crate::telemetry;
+use bulkhead_engine::format::scenario::names_a_secret;
 
 /// Seconds labd gets to stop on its own before the old container is killed.
 const STOP_GRACE_S: i32 = 2;
@@ -214,7 +215,7 @@ fn respec(
         .filter(|u| !u.is_empty() && !fixing(WeaknessKind::RunsAsRoot));
     let env = (config.env.unwrap_or_default().into_iter()).filter(|kv| {
         let name = kv.split('=').next().unwrap_or_default();
-        !(fixing(WeaknessKind::SecretInEnv) && secret_var(name))
+        !(fixing(WeaknessKind::SecretInEnv) && names_a_secret(name))
     });
     let networks = endpoints(inspect, home, pin)?;
     Ok(Respec {
