@@ -1,7 +1,7 @@
 //! `lab_down`: remove everything a session created, found by its `bulkhead.session` label
 //! (so objects made after `lab_up`, such as probes, go too). Containers first (they hold
 //! network endpoints), then networks, then the images built for it (a service's image with a
-//! baked layer); each kind in parallel; idempotent.
+//! baked layer); containers and networks in parallel, images one at a time; idempotent.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -79,10 +79,10 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
             }
         }
     }
-    let images = list_session_images(docker, &filter).await?;
-    let removed = join_all(images.iter().map(|(id, tag)| remove_image(docker, id, tag))).await;
-    for ((_, tag), result) in images.into_iter().zip(removed) {
-        match result {
+    // One at a time: a lab's images share untagged parents (the builder's cached steps), which
+    // the removal of the last image using them takes too; two removals at once race for them.
+    for (id, tag) in list_session_images(docker, &filter).await? {
+        match remove_image(docker, &id, &tag).await {
             Ok(()) => report.images.push(tag),
             Err(e) => {
                 first_error.get_or_insert(e);
