@@ -1,7 +1,7 @@
 //! Image layers: a service's image built as a layer on the lab image (a scenario's
-//! `SecretInImage` and `UnneededTool` weaknesses bake files into one), and the audit of what an
-//! image's layers hold, read from the image as Docker exports it (`docker save`), every layer on
-//! its own.
+//! `SecretInImage`, `UnneededTool` and `UnverifiedScript` weaknesses bake files into one), and the
+//! audit of what an image's layers hold, read from the image as Docker exports it (`docker save`),
+//! every layer on its own.
 //!
 //! Every layer, not the merged file system: a file a later layer deletes still ships in the
 //! layer that added it, to anyone who can pull or save the image (CIS Docker Benchmark 4.10).

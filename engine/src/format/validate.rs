@@ -497,14 +497,7 @@ fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
         Weakness::SecretInEnv { var, .. } => secret_name(c, "SecretInEnv", var),
         Weakness::SecretInImage { path, var, .. } => {
             secret_name(c, "SecretInImage", var);
-            if !image_file_path(path) {
-                c.fail(
-                    Some("SecretInImage"),
-                    &quoted(path),
-                    format!("\"{path}\" is not a file path an image layer may add"),
-                    "use an absolute path of plain segments (letters, digits, . _ -), not under /proc, /sys or /dev and not /labd",
-                );
-            }
+            layer_path(c, "SecretInImage", path);
         }
         Weakness::UnneededTool { path, .. } => {
             let name = path.rsplit('/').next().unwrap_or_default();
@@ -521,14 +514,7 @@ fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
             }
         }
         Weakness::UnverifiedScript { path, source, .. } => {
-            if !image_file_path(path) {
-                c.fail(
-                    Some("UnverifiedScript"),
-                    &quoted(path),
-                    format!("\"{path}\" is not a file path an image layer may add"),
-                    "use an absolute path of plain segments (letters, digits, . _ -), not under /proc, /sys or /dev and not /labd",
-                );
-            }
+            layer_path(c, "UnverifiedScript", path);
             let url = (source
                 .strip_prefix("https://")
                 .or(source.strip_prefix("http://")))
@@ -567,6 +553,18 @@ fn secret_name(c: &mut Checker, kind: &str, var: &str) {
                 "use UPPER_SNAKE_CASE containing one of {} (not LABD_, the range's own)",
                 SECRET_WORDS.join(", ")
             ),
+        );
+    }
+}
+
+/// A file an image layer adds must be at a path it may add (`image_file_path`).
+fn layer_path(c: &mut Checker, kind: &str, path: &str) {
+    if !image_file_path(path) {
+        c.fail(
+            Some(kind),
+            &quoted(path),
+            format!("\"{path}\" is not a file path an image layer may add"),
+            "use an absolute path of plain segments (letters, digits, . _ -), not under /proc, /sys or /dev and not /labd",
         );
     }
 }
