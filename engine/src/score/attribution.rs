@@ -1,6 +1,7 @@
 //! Attribution: naming the entities the scenario asks for. Naming one the attack did not
 //! involve (the same definition alert truth and the innocent-mitigated penalty use, fired
-//! injects included) costs 25.
+//! injects included) costs 25. An attack the trainee's fixes prevented left nobody to name,
+//! and earns the whole of it (see `prevention`).
 
 use std::collections::BTreeSet;
 
@@ -9,17 +10,29 @@ use crate::format::topology::Topology;
 use crate::observation::EntityRef;
 
 use super::history::History;
+use super::prevention::Prevented;
 use super::{ATTRIBUTION, ScoreLine, line};
 use crate::involvement::involved_in_attack_with;
 
 const UNINVOLVED_NAMED: f64 = -25.0;
 
-pub(super) fn score(h: &History, scenario: &Scenario, topology: &Topology) -> Vec<ScoreLine> {
+pub(super) fn score(
+    h: &History,
+    scenario: &Scenario,
+    topology: &Topology,
+    prevented: Option<&Prevented>,
+) -> Vec<ScoreLine> {
     let expected: BTreeSet<&EntityRef> = scenario.objectives.attribute.iter().collect();
     let involved = involved_in_attack_with(scenario, topology, &h.fired);
     let per = ATTRIBUTION / expected.len().max(1) as f64;
     let mut lines = Vec::new();
-    for e in &expected {
+    // A prevented attack is credited with what there was to name, not more.
+    let prevented = prevented.filter(|_| !expected.is_empty());
+    if let Some(p) = prevented {
+        let why = format!("nothing reached the lab to name: {}", p.why());
+        lines.push(line(ATTRIBUTION, why));
+    }
+    for e in expected.iter().filter(|_| prevented.is_none()) {
         if h.attributed.contains(e) {
             lines.push(line(per, format!("named {e}")));
         } else {

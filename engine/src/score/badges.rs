@@ -44,11 +44,19 @@ pub(super) fn earned(
             "contained the attack with no collateral damage, no innocent touched and no false escalation",
         );
     }
-    if full("attribution") {
+    // Attribution a prevented attack was credited with is not a naming.
+    if full("attribution") && !facts.prevented {
         give(
             "profiler",
             "Profiler",
             "named everyone involved and no one else",
+        );
+    }
+    if facts.prevented {
+        give(
+            "forestalled",
+            "Forestalled",
+            "every attempt of the attack failed on a fix you made before it came",
         );
     }
     if hints == 0 && facts.detected_ms.is_some() && contained_any {

@@ -1,16 +1,23 @@
 //! Time to detect: from the first attack step to the escalation of a true alert. One rule for
 //! verdicts, shared with precision: the verdict that stands at the end counts, and detection is
 //! timed from when that standing escalation was made (flipping an alert back and forth does not
-//! keep an early time).
+//! keep an early time). An attack the trainee's fixes prevented raised no alert to escalate,
+//! and earns the whole of it (see `prevention`).
 
 use crate::action::Verdict;
 use crate::format::scenario::Scenario;
 
 use super::history::History;
 use super::involved::Truth;
+use super::prevention::Prevented;
 use super::{DETECTION, Facts, ScoreLine, line, secs, timed};
 
-pub(super) fn score(h: &History, scenario: &Scenario, facts: &mut Facts) -> Vec<ScoreLine> {
+pub(super) fn score(
+    h: &History,
+    scenario: &Scenario,
+    prevented: Option<&Prevented>,
+    facts: &mut Facts,
+) -> Vec<ScoreLine> {
     let par = scenario.objectives.detect_par_s;
     let detected = h
         .alerts
@@ -22,7 +29,10 @@ pub(super) fn score(h: &History, scenario: &Scenario, facts: &mut Facts) -> Vec<
         })
         .min();
     let Some((t, id)) = detected else {
-        return vec![line(0.0, not_detected(h))];
+        return vec![match prevented {
+            Some(p) => line(DETECTION, format!("nothing to detect: {}", p.why())),
+            None => line(0.0, not_detected(h)),
+        }];
     };
     facts.detected_ms = Some(t);
     // Evidence that reached the trainee late could not be escalated sooner: that wait is the

@@ -13,6 +13,7 @@ mod impact;
 mod involved;
 mod posture;
 mod precision;
+mod prevention;
 #[cfg(test)]
 mod testkit;
 
@@ -138,6 +139,10 @@ pub struct Facts {
     /// Accepted risks "fixed" anyway.
     #[serde(default)]
     pub accepted_risks_fixed: u32,
+    /// The attack made attempts and every one failed on the trainee's fixes: it never reached
+    /// the lab, and detection and attribution were credited for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prevented: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,11 +260,13 @@ pub fn score(
         ..Default::default()
     };
     let mut timeline = h.timeline.clone();
-    let det = detection::score(&h, scenario, &mut facts);
+    let prevented = prevention::prevented(&h);
+    facts.prevented = prevented.is_some();
+    let det = detection::score(&h, scenario, prevented.as_ref(), &mut facts);
     let con = containment::score(&h, scenario, topology, &mut facts, &mut timeline);
     let imp = impact::score(&h, scenario, topology, &mut facts);
     let col = collateral::score(&h, scenario, &mut facts);
-    let att = attribution::score(&h, scenario, topology);
+    let att = attribution::score(&h, scenario, topology, prevented.as_ref());
     let pre = precision::score(&h, scenario, topology, &mut facts);
     let hints = hints(&h);
     // With a hardening phase, posture takes its share and the others keep their proportions.
