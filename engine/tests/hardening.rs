@@ -209,6 +209,51 @@ fn a_secret_baked_into_an_image_fixed_before_the_attack_contains_it_and_breaking
     }
 }
 
+/// supply-chain: every step of the attack runs through the vendor's updater. Removed before the
+/// attack, it prevents all of it: nothing reaches the lab, and the card credits detection and
+/// attribution for what there was no longer anything to detect or name. Left in place, the
+/// miner runs and the live phase must find and contain it.
+#[test]
+fn an_unverified_script_removed_before_the_attack_prevents_it_and_the_card_credits_that() {
+    for seed in [1, 2] {
+        let (real, none, accepted) = three_defenders("supply-chain", seed);
+        assert!(real.facts.prevented, "{real:#?}");
+        assert_eq!(real.facts.attack_successes, 0);
+        let detection = text(&real, "detection");
+        assert!(
+            detection.contains("nothing to detect: every one of the attack's")
+                && detection.contains("failed on your fix (fix invoice-worker: unverified third-party script in the image)"),
+            "{detection}"
+        );
+        assert_eq!(points(&real, "detection"), 200, "{detection}");
+        assert_eq!(points(&real, "attribution"), 80);
+        assert!(real.badges.iter().any(|b| b.id == "forestalled"));
+        assert!(
+            text(&real, "posture").contains(
+                "invoice-worker: unverified third-party script in the image: fixed in the hardening phase; the attack's mine, beacon tried it"
+            ),
+            "{}",
+            text(&real, "posture")
+        );
+        assert!(text(&real, "containment").contains("by: fix invoice-worker"));
+        // Left in place, the miner ran: the live phase detected and contained it.
+        assert!(!none.facts.prevented);
+        assert!(
+            none.facts.detected_ms.is_some(),
+            "{}",
+            text(&none, "detection")
+        );
+        assert!(
+            none.facts.contained_ms["mine"].is_some(),
+            "{}",
+            text(&none, "containment")
+        );
+        assert!(!accepted.facts.prevented);
+        assert_eq!(points(&accepted, "accepted_risks"), -50);
+        assert!(text(&accepted, "accepted_risks").contains("month-end close stalls"));
+    }
+}
+
 #[test]
 fn the_bot_fixes_the_real_findings_and_leaves_the_accepted_risks() {
     let (card, record) = play(1, &mut Bot::default());

@@ -12,13 +12,14 @@ use bulkhead_engine::record::Record;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{Defender, DefenderView, MemoryRecord, ScoreCard, Session, SimLab, score};
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "stolen-credentials",
     "resource-exhaustion",
     "insider-access",
     "poisoned-pdf",
     "lateral-movement",
     "baked-secret",
+    "supply-chain",
 ];
 
 fn root() -> PathBuf {
@@ -97,7 +98,12 @@ fn the_bot_detects_contains_and_scores_at_least_800() {
                 "{id} seed {seed}: bot scored {}\n{card:#?}",
                 card.total
             );
-            assert!(card.facts.detected_ms.is_some(), "{id}: bot did not detect");
+            // Or prevented it: the bot fixes what the hardening audit finds, and in
+            // supply-chain that leaves the attack nothing to run on.
+            assert!(
+                card.facts.detected_ms.is_some() || card.facts.prevented,
+                "{id}: bot did not detect"
+            );
             assert!(
                 card.facts.contained_ms.values().all(Option::is_some),
                 "{id}: bot did not contain: {:?}",
@@ -175,7 +181,8 @@ fn stopping_the_web_service_costs_collateral() {
     }
 }
 
-/// The bot, except that it dismisses every alert as benign.
+/// The bot, except that it dismisses every alert as benign, and fixes nothing in a hardening
+/// phase: a fix may prevent the attack, and leave no alert of it to dismiss.
 struct Dismisses(Bot);
 
 impl Defender for Dismisses {
@@ -183,12 +190,13 @@ impl Defender for Dismisses {
         self.0
             .decide(view)
             .into_iter()
-            .map(|c| match c {
-                Command::Triage { alert, .. } => Command::Triage {
+            .filter_map(|c| match c {
+                Command::Triage { alert, .. } => Some(Command::Triage {
                     alert,
                     verdict: Verdict::Benign,
-                },
-                other => other,
+                }),
+                Command::Mitigate(Mitigation::Fix { .. }) => None,
+                other => Some(other),
             })
             .collect()
     }

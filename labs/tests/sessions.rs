@@ -168,7 +168,12 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
         bot.total,
         bot.components
     );
-    assert!(bot.facts.detected_ms.is_some(), "{id}: not detected");
+    // An attack the bot's fixes prevented never reached the lab: nothing to detect there.
+    let prevented = bot.facts.prevented;
+    assert!(
+        bot.facts.detected_ms.is_some() || prevented,
+        "{id}: not detected"
+    );
     assert!(
         bot.facts.contained_ms.values().all(Option::is_some),
         "{id}: not contained {:?}",
@@ -225,10 +230,16 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
          service a wall second"
     );
 
-    // Parity: the simulated lab detects the attack the same way.
+    let (idle, idle_lines) = play(&loaded, docker_lab(&loaded, IDLE_TIME_SCALE), &mut Idle);
+    // Parity: the simulated lab detects the attack the same way. Where the bot prevented it,
+    // idle's session is compared: there the attack ran unhindered on real containers.
     let sim = SimLab::new(loaded.topology.clone(), &loaded.scenario, SEED);
-    let (_, sim_lines) = play(&loaded, Box::new(sim), &mut Bot::default());
-    let on_docker = detections(&loaded, &lines);
+    let (docker_lines, sim_lines) = if prevented {
+        (&idle_lines, play(&loaded, Box::new(sim), &mut Idle).1)
+    } else {
+        (&lines, play(&loaded, Box::new(sim), &mut Bot::default()).1)
+    };
+    let on_docker = detections(&loaded, docker_lines);
     let on_sim = detections(&loaded, &sim_lines);
     assert!(!on_docker.is_empty());
     let evidence = |lines: &[RecordLine]| -> Vec<String> {
@@ -244,11 +255,13 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
         on_docker,
         on_sim,
         "{id}: Docker and the simulated lab detect the attack differently\non Docker: {:#?}\non sim: {:#?}",
-        evidence(&lines),
+        evidence(docker_lines),
         evidence(&sim_lines)
     );
-
-    let (idle, idle_lines) = play(&loaded, docker_lab(&loaded, IDLE_TIME_SCALE), &mut Idle);
+    eprintln!(
+        "{id} on Docker: the bot scored {}, idle {}",
+        bot.total, idle.total
+    );
     assert!(
         idle.total <= 300,
         "{id}: idle scored {} on Docker",
@@ -547,10 +560,20 @@ fn baked_secret_on_docker() {
     hardening_on_docker("baked-secret");
 }
 
-fn hardening_on_docker(id: &str) {
-    let Some(played) = scenario_on_docker(id) else {
-        return;
-    };
+/// As `lateral_movement_on_docker`, with an unverified script whose removal prevents the whole
+/// attack: the bot's card credits the prevention, and idle's session, where the miner ran,
+/// raises on real containers the alerts the simulated lab raises.
+#[test]
+fn supply_chain_on_docker() {
+    if let Some(played) = hardening_on_docker("supply-chain") {
+        assert!(played.bot.facts.prevented, "{:#?}", played.bot.components);
+        assert!(!played.idle.facts.prevented);
+    }
+}
+
+/// The hardening assertions on a scenario's Docker sessions; what was played, for more.
+fn hardening_on_docker(id: &str) -> Option<Played> {
+    let played = scenario_on_docker(id)?;
     let (bot, idle) = (&played.bot, &played.idle);
     assert!(bot.total >= 800, "{id}: the bot scored {}", bot.total);
     assert!(idle.total <= 150, "{id}: idle scored {}", idle.total);
@@ -593,6 +616,7 @@ fn hardening_on_docker(id: &str) {
         )
         .count();
     assert!(foiled > 10, "{id}: {foiled} attempts failed on a fix");
+    Some(played)
 }
 
 #[test]

@@ -30,6 +30,7 @@ pub const SCENARIOS: &[BuiltIn] = &[
     shipped!("scenarios", "poisoned-pdf"),
     shipped!("scenarios", "resource-exhaustion"),
     shipped!("scenarios", "stolen-credentials"),
+    shipped!("scenarios", "supply-chain"),
 ];
 
 /// The shipped lab topologies (`labs/topologies/*.ron`), sorted by id.

@@ -482,7 +482,8 @@ mod tests {
                 "lateral-movement",
                 "poisoned-pdf",
                 "resource-exhaustion",
-                "stolen-credentials"
+                "stolen-credentials",
+                "supply-chain"
             ]
         );
         let loaded = sources.resolve("drill").unwrap();
@@ -533,7 +534,7 @@ mod tests {
         let err = sources.resolve("nothing-here").unwrap_err().to_string();
         assert!(
             err.contains(
-                "available: baked-secret, insider-access, lateral-movement, poisoned-pdf, resource-exhaustion, ship"
+                "available: baked-secret, insider-access, lateral-movement, poisoned-pdf, resource-exhaustion, ship, stolen-credentials, supply-chain"
             ),
             "{err}"
         );
@@ -570,7 +571,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
         }
         let names: Vec<String> = files.into_iter().map(|e| e.name).collect();
-        assert_eq!(names.len(), 9, "{names:?}");
+        assert_eq!(names.len(), 10, "{names:?}");
         assert!(names.contains(&"built-in:labs/topologies/company.ron".to_string()));
         assert!(names.contains(&"built-in:labs/topologies/saas.ron".to_string()));
         assert!(!names.contains(&"built-in:scenarios/stolen-credentials.ron".to_string()));
