@@ -108,10 +108,11 @@ fn from_anywhere_the_shipped_scenarios_are_built_in() {
         "poisoned-pdf",
         "resource-exhaustion",
         "stolen-credentials",
+        "supply-chain",
     ] {
         assert!(listed(&list, id).ends_with(" built-in"), "{list}");
     }
-    assert_eq!(list.lines().count(), 6, "{list}");
+    assert_eq!(list.lines().count(), 7, "{list}");
     let out = place.run(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(

@@ -1,14 +1,26 @@
 //! `bulkhead list`: the scenarios with their titles, difficulty and where each came from.
 
+use bulkhead_engine::format::Loaded;
+
 use super::{EXIT_BAD_INPUT, Exit};
 
 pub fn list() -> Result<(), Exit> {
     let sources = super::run::sources()?;
     let mut bad = 0;
-    for (entry, loaded) in sources.load_all() {
+    let all = sources.load_all();
+    // Columns as wide as their longest entry, so that every row lines up.
+    let widest = |of: fn(&Loaded) -> usize| {
+        all.iter()
+            .filter_map(|(_, l)| l.as_ref().ok().map(of))
+            .max()
+            .unwrap_or(0)
+    };
+    let id_width = widest(|l| l.scenario.id.chars().count());
+    let title_width = widest(|l| l.scenario.title.chars().count());
+    for (entry, loaded) in all {
         match loaded {
             Ok(l) => println!(
-                "{:<22} {:<28} {:<13} {}",
+                "{:<id_width$}  {:<title_width$}  {:<12}  {}",
                 l.scenario.id,
                 l.scenario.title,
                 format!("{:?}", l.scenario.difficulty),
