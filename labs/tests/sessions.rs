@@ -27,10 +27,15 @@ mod common;
 
 /// Session seconds per wall second: a 10-minute scenario plays in one minute.
 const TIME_SCALE: f64 = 10.0;
-/// Idle sessions run twice as fast: nobody reacts, so nothing is timed against the lab's own
-/// operations, and what they assert (the score's ceiling, the company's traffic unhindered)
-/// does not depend on the pace. CI time is spent where timing matters.
-const IDLE_TIME_SCALE: f64 = 20.0;
+/// Sessions in which nothing is timed against the lab's slower operations run twice as fast:
+/// idle ones (nobody reacts; what they assert, the score's ceiling and the company's traffic
+/// unhindered, does not depend on the pace), and the bot's in scenarios without a hardening
+/// phase, whose mitigations (a block, a revoke, a cap, an isolation) take the lab tens of
+/// milliseconds. A hardening fix that rebuilds an image takes 1 to 2 wall seconds, which at
+/// this pace would be up to 40 s of a 60 s budget: those sessions keep `TIME_SCALE`. Measured
+/// with `bulkhead run --backend docker --defender bot`, seed 7: resource-exhaustion scored 995
+/// at 10 and 987 at 20, stolen-credentials 975 at both. CI time is spent where timing matters.
+const FAST_TIME_SCALE: f64 = 20.0;
 
 /// Sessions run one at a time: they share two cores, and a neighbour's load would skew the
 /// baselines that each one learns.
@@ -148,11 +153,11 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
     // alerts are true is judged against its attacker, not the placeholders it was written with.
     let loaded = load(id).variant(SEED).unwrap();
 
-    let (bot, record) = play_recorded(
-        &loaded,
-        docker_lab(&loaded, TIME_SCALE),
-        &mut Bot::default(),
-    );
+    let bot_scale = match loaded.scenario.hardening {
+        Some(_) => TIME_SCALE,
+        None => FAST_TIME_SCALE,
+    };
+    let (bot, record) = play_recorded(&loaded, docker_lab(&loaded, bot_scale), &mut Bot::default());
     // Replayed, the Docker record shows what the session showed: the same alerts at the same
     // times, each command accepted or refused as it was.
     let record = Arc::new(record);
@@ -213,7 +218,7 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
             readings.entry(m.service.clone()).or_default().push(*t_ms);
         }
     }
-    let wall_ms = |session_ms: u64| session_ms as f64 / TIME_SCALE;
+    let wall_ms = |session_ms: u64| session_ms as f64 / bot_scale;
     let close = readings
         .values()
         .flat_map(|times| times.windows(2))
@@ -230,7 +235,7 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
          service a wall second"
     );
 
-    let (idle, idle_lines) = play(&loaded, docker_lab(&loaded, IDLE_TIME_SCALE), &mut Idle);
+    let (idle, idle_lines) = play(&loaded, docker_lab(&loaded, FAST_TIME_SCALE), &mut Idle);
     // Parity: the simulated lab detects the attack the same way. Where the bot prevented it,
     // idle's session is compared: there the attack ran unhindered on real containers.
     let sim = SimLab::new(loaded.topology.clone(), &loaded.scenario, SEED);
