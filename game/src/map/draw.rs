@@ -17,7 +17,7 @@ use bulkhead_engine::{EntityRef, Verdict};
 
 use crate::bridge::SessionView;
 use crate::live::LiveUi;
-use crate::map::layout::{NODE_RADIUS, layout};
+use crate::map::layout::{NODE_RADIUS, NODE_SPACING, layout};
 use crate::map::{MapState, camera};
 use crate::screens::Screen;
 use crate::theme;
@@ -214,6 +214,16 @@ fn role_color(role: Role) -> Color {
     })
 }
 
+/// A node's label as large as fits between it and its neighbours: long service names at the
+/// full size ran into the next node's ("invoice-worker" beside "export-worker"). The map's font
+/// (Bevy's default, Fira Mono) advances 0.6 em per character.
+fn node_label_size(label: &str) -> f32 {
+    const FULL: f32 = 18.0;
+    const SMALLEST: f32 = 12.0;
+    let room = NODE_SPACING - 6.0;
+    (room / (0.6 * label.chars().count().max(1) as f32)).clamp(SMALLEST, FULL)
+}
+
 fn text(value: impl Into<String>, size: f32, color: Color) -> (Text2d, TextFont, TextColor) {
     (
         Text2d::new(value),
@@ -363,10 +373,11 @@ fn spawn(
             NodeIcon(id.clone()),
             scoped.clone(),
         ));
+        let label = format!("{} {}", i + 1, node.service);
         commands.spawn((
             text(
-                format!("{} {}", i + 1, node.service),
-                18.0,
+                label.clone(),
+                node_label_size(&label),
                 theme::to_bevy(theme::TEXT),
             ),
             Anchor::TOP_CENTER,
@@ -660,5 +671,36 @@ fn flows(
         if sprite.color != color {
             sprite.color = color;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Neighbours in a row of every shipped lab keep their names apart, as the font measures
+    /// them (0.6 em a character), whatever length the services' names have.
+    #[test]
+    fn the_names_of_neighbouring_nodes_do_not_run_into_each_other() {
+        let width = |label: &str| 0.6 * node_label_size(label) * label.chars().count() as f32;
+        for shipped in bulkhead_engine::format::builtin::TOPOLOGIES {
+            let file = bulkhead_engine::format::load::SourceFile::new(shipped.path, shipped.text);
+            let topology = bulkhead_engine::format::topology_from_source(&file).unwrap();
+            let map = layout(&topology);
+            let labels: Vec<(String, Vec2)> = (map.nodes.iter().enumerate())
+                .map(|(i, n)| (format!("{} {}", i + 1, n.service), n.pos))
+                .collect();
+            for (a, at) in &labels {
+                for (b, bt) in &labels {
+                    let beside = a != b && (at.y - bt.y).abs() < 1.0;
+                    if beside && (at.x - bt.x).abs() <= NODE_SPACING + 1.0 {
+                        let apart = (at.x - bt.x).abs() - (width(a) + width(b)) / 2.0;
+                        assert!(apart > 0.0, "{}: {a} runs into {b}", topology.id);
+                    }
+                }
+            }
+        }
+        assert_eq!(node_label_size("1 web"), 18.0);
+        assert!(node_label_size("5 invoice-worker") < 18.0);
     }
 }
