@@ -184,7 +184,37 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
         "{id}: not contained {:?}",
         bot.facts.contained_ms
     );
-    // The alerts came from real telemetry: labd's logs and its cgroup readings.
+    real_telemetry(id, &lines, bot_scale);
+
+    let (idle, idle_lines) = play(&loaded, docker_lab(&loaded, FAST_TIME_SCALE), &mut Idle);
+    // Parity with the simulated lab. Where the bot prevented the attack, idle's session is
+    // compared: there the attack ran unhindered on real containers.
+    if prevented {
+        detects_as_the_simulated_lab(id, &loaded, &idle_lines, &mut Idle);
+    } else {
+        detects_as_the_simulated_lab(id, &loaded, &lines, &mut Bot::default());
+    }
+    eprintln!(
+        "{id} on Docker: the bot scored {}, idle {}",
+        bot.total, idle.total
+    );
+    assert!(
+        idle.total <= 300,
+        "{id}: idle scored {} on Docker",
+        idle.total
+    );
+    assert_eq!(points(&idle, "containment"), 0);
+    Some(Played {
+        bot,
+        bot_lines: lines,
+        idle,
+        idle_lines,
+    })
+}
+
+/// The alerts of a Docker session came from real telemetry: labd's logs and its cgroup
+/// readings, at the pace labd reads them (`scale`: the session's time scale).
+fn real_telemetry(id: &str, lines: &[RecordLine], scale: f64) {
     let observed = lines
         .iter()
         .filter(|l| matches!(l, RecordLine::Observation(_)))
@@ -209,7 +239,7 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
     // interval (250 ms) apart when use moved, which Docker's once-a-second stats never do, and
     // use that did not move is written about once a second, not at every reading.
     let mut readings: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for line in &lines {
+    for line in lines {
         if let RecordLine::Observation(Observation {
             t_ms,
             body: ObservationBody::Metrics(m),
@@ -218,7 +248,7 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
             readings.entry(m.service.clone()).or_default().push(*t_ms);
         }
     }
-    let wall_ms = |session_ms: u64| session_ms as f64 / bot_scale;
+    let wall_ms = |session_ms: u64| session_ms as f64 / scale;
     let close = readings
         .values()
         .flat_map(|times| times.windows(2))
@@ -234,18 +264,20 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
         "{id}: {close} readings a reading interval apart, {per_service_second:.1} readings a \
          service a wall second"
     );
+}
 
-    let (idle, idle_lines) = play(&loaded, docker_lab(&loaded, FAST_TIME_SCALE), &mut Idle);
-    // Parity: the simulated lab detects the attack the same way. Where the bot prevented it,
-    // idle's session is compared: there the attack ran unhindered on real containers.
+/// The simulated lab, played by the same defender, detects the attack as the Docker session
+/// did: the same rule families on the same entities.
+fn detects_as_the_simulated_lab(
+    id: &str,
+    loaded: &Loaded,
+    docker_lines: &[RecordLine],
+    defender: &mut dyn Defender,
+) {
     let sim = SimLab::new(loaded.topology.clone(), &loaded.scenario, SEED);
-    let (docker_lines, sim_lines) = if prevented {
-        (&idle_lines, play(&loaded, Box::new(sim), &mut Idle).1)
-    } else {
-        (&lines, play(&loaded, Box::new(sim), &mut Bot::default()).1)
-    };
-    let on_docker = detections(&loaded, docker_lines);
-    let on_sim = detections(&loaded, &sim_lines);
+    let (_, sim_lines) = play(loaded, Box::new(sim), defender);
+    let on_docker = detections(loaded, docker_lines);
+    let on_sim = detections(loaded, &sim_lines);
     assert!(!on_docker.is_empty());
     let evidence = |lines: &[RecordLine]| -> Vec<String> {
         lines
@@ -263,22 +295,6 @@ fn scenario_on_docker(id: &str) -> Option<Played> {
         evidence(docker_lines),
         evidence(&sim_lines)
     );
-    eprintln!(
-        "{id} on Docker: the bot scored {}, idle {}",
-        bot.total, idle.total
-    );
-    assert!(
-        idle.total <= 300,
-        "{id}: idle scored {} on Docker",
-        idle.total
-    );
-    assert_eq!(points(&idle, "containment"), 0);
-    Some(Played {
-        bot,
-        bot_lines: lines,
-        idle,
-        idle_lines,
-    })
 }
 
 /// A session of `loaded` on `lab`, begun and played to 10 s into its live phase.

@@ -149,12 +149,21 @@ mod tests {
         assert_eq!(points(&card, "detection"), 0);
     }
 
+    /// A true alert escalated in a prevented attack (one raised on an attempt that failed on
+    /// the fix) is a detection, timed as one: prevention credits only what had no alert.
     #[test]
-    fn an_escalated_true_alert_is_timed_as_a_detection_whatever_else_failed() {
+    fn an_escalated_true_alert_is_timed_as_a_detection_even_when_the_attack_was_prevented() {
         let mut r = prevented_record();
-        let a = r.attack_alert(at_live(36));
-        r.triage(at_live(40), a, Verdict::Incident);
+        let foiled = r.attempt("scrape", at_live(70), false, fixed());
+        let a = r.alert_on(at_live(70), foiled);
+        r.triage(at_live(75), a, Verdict::Incident);
         let card = r.score();
-        assert_eq!(card.facts.detected_ms, Some(at_live(40)));
+        assert!(card.facts.prevented);
+        assert_eq!(card.facts.detected_ms, Some(at_live(75)));
+        let why = text(&card, "detection");
+        assert!(
+            why.contains("escalated alert #1") && !why.contains("nothing to detect"),
+            "{why}"
+        );
     }
 }

@@ -194,6 +194,11 @@ impl Rec {
     }
 
     /// An alert about nothing the scenario did.
+    /// An alert on the intruder's address traced to this effect (an attack attempt's, say).
+    pub fn alert_on(&mut self, t_ms: Millis, effect: u64) -> u32 {
+        self.alert(t_ms, EntityRef::Source(INTRUDER.into()), Some(effect))
+    }
+
     pub fn noise_alert(&mut self, t_ms: Millis) -> u32 {
         self.alert(t_ms, EntityRef::Service("tenant-a".into()), None)
     }

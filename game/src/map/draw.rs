@@ -214,6 +214,11 @@ fn role_color(role: Role) -> Color {
     })
 }
 
+/// A node's name on the map: its number (the key that selects it) and its service.
+fn node_label(index: usize, service: &str) -> String {
+    format!("{} {service}", index + 1)
+}
+
 /// A node's label as large as fits between it and its neighbours: long service names at the
 /// full size ran into the next node's ("invoice-worker" beside "export-worker"). The map's font
 /// (Bevy's default, Fira Mono) advances 0.6 em per character.
@@ -373,7 +378,7 @@ fn spawn(
             NodeIcon(id.clone()),
             scoped.clone(),
         ));
-        let label = format!("{} {}", i + 1, node.service);
+        let label = node_label(i, &node.service);
         commands.spawn((
             text(
                 label.clone(),
@@ -688,7 +693,7 @@ mod tests {
             let topology = bulkhead_engine::format::topology_from_source(&file).unwrap();
             let map = layout(&topology);
             let labels: Vec<(String, Vec2)> = (map.nodes.iter().enumerate())
-                .map(|(i, n)| (format!("{} {}", i + 1, n.service), n.pos))
+                .map(|(i, n)| (node_label(i, &n.service), n.pos))
                 .collect();
             for (a, at) in &labels {
                 for (b, bt) in &labels {
