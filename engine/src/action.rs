@@ -279,8 +279,9 @@ pub enum Mitigation {
         service: String,
         zone: String,
     },
-    /// Fix a weakness of the service's posture, as the audit found it: set its limits, or
-    /// recreate its container from a corrected spec (see `WeaknessKind::fix`).
+    /// Fix a weakness of the service's posture, as the audit found it: set its limits, rotate
+    /// an account's password, or recreate its container from a corrected spec (see
+    /// `WeaknessKind::fix`).
     Fix {
         service: String,
         weakness: WeaknessKind,

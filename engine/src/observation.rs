@@ -121,6 +121,9 @@ impl MetricKind {
 pub enum CredentialChange {
     Created,
     Revoked,
+    /// A password replaced by the admin (a fix of a default password): the old one no longer
+    /// logs in, and the account's sessions ended.
+    Rotated,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -17,10 +17,11 @@ pub enum WeaknessKind {
     SecretInImage,
     UnneededTool,
     UnverifiedScript,
+    DefaultPassword,
 }
 
 impl WeaknessKind {
-    pub const ALL: [WeaknessKind; 8] = [
+    pub const ALL: [WeaknessKind; 9] = [
         WeaknessKind::NoLimits,
         WeaknessKind::WritableRoot,
         WeaknessKind::RunsAsRoot,
@@ -29,6 +30,7 @@ impl WeaknessKind {
         WeaknessKind::SecretInImage,
         WeaknessKind::UnneededTool,
         WeaknessKind::UnverifiedScript,
+        WeaknessKind::DefaultPassword,
     ];
 
     /// A few words for a finding's title.
@@ -42,11 +44,13 @@ impl WeaknessKind {
             WeaknessKind::SecretInImage => "secret baked into an image layer",
             WeaknessKind::UnneededTool => "unneeded tool in the image",
             WeaknessKind::UnverifiedScript => "unverified third-party script in the image",
+            WeaknessKind::DefaultPassword => "account with a default password",
         }
     }
 
     /// The CIS Docker Benchmark v1.6.0 items it breaks (none for a secret in the environment,
-    /// which the benchmark does not cover for running containers).
+    /// which the benchmark does not cover for running containers, nor for an application's
+    /// own accounts).
     pub fn cis(self) -> &'static [&'static str] {
         match self {
             WeaknessKind::NoLimits => &["5.11", "5.12", "5.29"],
@@ -57,6 +61,7 @@ impl WeaknessKind {
             WeaknessKind::SecretInImage => &["4.10"],
             WeaknessKind::UnneededTool => &["4.3"],
             WeaknessKind::UnverifiedScript => &["4.11"],
+            WeaknessKind::DefaultPassword => &[],
         }
     }
 
@@ -85,6 +90,9 @@ impl WeaknessKind {
             WeaknessKind::UnverifiedScript => {
                 "rebuild the image from the vetted base without the script and recreate the container (it restarts)"
             }
+            WeaknessKind::DefaultPassword => {
+                "rotate the account's password to a generated one and end its sessions (no restart)"
+            }
         }
     }
 
@@ -99,8 +107,9 @@ impl WeaknessKind {
     }
 
     /// Whether the fix recreates the container (it restarts, losing what it held in memory).
+    /// Limits are set in place, and a password is rotated through the service's admin API.
     pub fn recreates(self) -> bool {
-        self != WeaknessKind::NoLimits
+        !matches!(self, WeaknessKind::NoLimits | WeaknessKind::DefaultPassword)
     }
 }
 

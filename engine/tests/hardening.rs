@@ -178,8 +178,9 @@ fn fixing_what_matters_beats_fixing_nothing_which_beats_breaking_the_accepted_ri
     }
 }
 
-/// baked-secret: the secret in tenant B's image is what every step of the intruder's but the
-/// probe needs. Fixed, the card credits it as containment; left, the live phase must do it.
+/// baked-secret: the secret in tenant B's image is what the intruder's login, scrape and
+/// persist need, and the shop's factory admin password its first look around. Fixed, the card
+/// credits both and counts the secret's as containment; left, the live phase must do it.
 #[test]
 fn a_secret_baked_into_an_image_fixed_before_the_attack_contains_it_and_breaking_the_accepted_risk_costs()
  {
@@ -192,6 +193,16 @@ fn a_secret_baked_into_an_image_fixed_before_the_attack_contains_it_and_breaking
             ),
             "{}",
             text(&real, "posture")
+        );
+        assert!(
+            text(&real, "posture").contains(
+                "web: account with a default password: fixed in the hardening phase; the attack's factory-login, list-accounts tried it"
+            ),
+            "{}",
+            text(&real, "posture")
+        );
+        assert!(
+            text(&none, "posture").contains("web: account with a default password: left as it was")
         );
         let contained = text(&real, "containment");
         assert!(

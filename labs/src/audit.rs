@@ -1,6 +1,6 @@
 //! The posture audit of a running lab: what a reviewer finds by inspecting each company
-//! container as Docker reports it, each finding named by the CIS Docker Benchmark (v1.6.0) item
-//! it maps to, where one exists. It is the evidence the hardening phase shows the trainee, and a
+//! container as Docker reports it (and each web tier's accounts, as it reports them), each
+//! finding named by the CIS Docker Benchmark (v1.6.0) item it maps to, where one exists. It is the evidence the hardening phase shows the trainee, and a
 //! test holds it to exactly what a scenario declares as its weaknesses.
 //!
 //! The range's own plumbing is not the company's posture and is left out: the containers the
@@ -13,11 +13,14 @@ use std::fmt;
 
 use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
-use bulkhead_engine::format::scenario::{Weakness, names_a_secret};
+use bulkhead_engine::format::scenario::{
+    DEFAULT_PASSWORDS, Weakness, default_password_evidence, names_a_secret,
+};
 use bulkhead_engine::format::topology::Topology;
 use bulkhead_engine::posture::{Finding as PostureFinding, WeaknessKind};
 use serde::Serialize;
 
+use crate::drive::Labd;
 use crate::error::LabError;
 use crate::layers::LayerFinding;
 use crate::spec::RunningLab;
@@ -60,6 +63,10 @@ pub enum Issue {
         path: String,
         source: String,
     },
+    /// An account of the web tier logs in with a vendor's factory password.
+    DefaultPassword {
+        identity: String,
+    },
     /// A port published on the host.
     PublishedPort(String),
 }
@@ -90,7 +97,7 @@ impl Issue {
             Issue::SecretInImage { .. } => "4.10",
             Issue::UnneededTool { .. } => "4.3",
             Issue::UnverifiedScript { .. } => "4.11",
-            Issue::SecretInEnv(_) => return None,
+            Issue::SecretInEnv(_) | Issue::DefaultPassword { .. } => return None,
         })
     }
 }
@@ -123,6 +130,9 @@ impl fmt::Display for Issue {
                     f,
                     "{path} in an image layer: a tool the service does not use"
                 )
+            }
+            Issue::DefaultPassword { identity } => {
+                f.write_str(&default_password_evidence(identity))
             }
             Issue::PublishedPort(port) => write!(f, "port published on the host: {port}"),
         }
@@ -247,13 +257,19 @@ pub async fn audit(
     Ok(findings)
 }
 
-/// What a container's inspection and its image's layers show wrong with it.
+/// What a container's inspection, its image's layers and (for a web tier) its accounts show
+/// wrong with it.
 pub async fn audit_inspected(
     docker: &Docker,
     service: &str,
     inspect: &ContainerInspectResponse,
 ) -> Result<Vec<Finding>, LabError> {
     let mut findings = audit_container(service, inspect);
+    let factory = factory_passwords(service, inspect).await?;
+    findings.extend(factory.into_iter().map(|identity| Finding {
+        service: service.to_string(),
+        issue: Issue::DefaultPassword { identity },
+    }));
     if let Some(image) = inspect.image.as_deref() {
         let in_layers = crate::layers::layer_findings(docker, image).await?;
         findings.extend(in_layers.into_iter().map(|found| Finding {
@@ -266,6 +282,41 @@ pub async fn audit_inspected(
         }));
     }
     Ok(findings)
+}
+
+/// The accounts of a web tier that log in with a vendor's factory password, as the running
+/// service itself reports them (its admin API, with the operator's token it was started
+/// with): the account table lives in labd's memory, so neither its environment nor its image
+/// would tell a rotated password from a factory one. Not a web tier (no admin token): none.
+pub async fn factory_passwords(
+    service: &str,
+    inspect: &ContainerInspectResponse,
+) -> Result<Vec<String>, LabError> {
+    let env = (inspect.config.as_ref())
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default();
+    let Some(token) = env
+        .iter()
+        .find_map(|kv| kv.strip_prefix("LABD_ADMIN_TOKEN="))
+    else {
+        return Ok(Vec::new());
+    };
+    let unanswered = |detail: String| LabError::Unanswered {
+        service: service.to_string(),
+        detail,
+    };
+    let address = (inspect.network_settings.as_ref())
+        .and_then(|n| n.networks.as_ref())
+        .and_then(|nets| {
+            (nets.values()).find_map(|ep| ep.ip_address.as_deref().and_then(|ip| ip.parse().ok()))
+        })
+        .ok_or_else(|| unanswered("it has no address on any network".into()))?;
+    let mut accounts = Labd::new()
+        .password_audit(address, token, &DEFAULT_PASSWORDS)
+        .await
+        .map_err(unanswered)?;
+    accounts.sort();
+    Ok(accounts)
 }
 
 /// The kind of weakness an issue is, as a scenario declares and a trainee fixes it (`None`: an
@@ -282,6 +333,7 @@ pub fn kind_of(issue: &Issue) -> Option<WeaknessKind> {
         Issue::SecretInImage { .. } => WeaknessKind::SecretInImage,
         Issue::UnneededTool { .. } => WeaknessKind::UnneededTool,
         Issue::UnverifiedScript { .. } => WeaknessKind::UnverifiedScript,
+        Issue::DefaultPassword { .. } => WeaknessKind::DefaultPassword,
         Issue::CapabilitiesKept
         | Issue::Privileged
         | Issue::HostPath(_)
@@ -361,6 +413,9 @@ pub fn expected(weaknesses: &[Weakness]) -> Vec<Finding> {
                         source: source.clone(),
                     }]
                 }
+                Weakness::DefaultPassword { identity, .. } => vec![Issue::DefaultPassword {
+                    identity: identity.clone(),
+                }],
             };
             issues.into_iter().map(|issue| Finding {
                 service: w.service().to_string(),

@@ -171,6 +171,9 @@ struct Shared {
     /// The web tier each effect that named one (`via`) was sent to, by effect id: what an
     /// executor's "overloaded" or a silent datastore is about where the lab has several tiers.
     tiers: Mutex<HashMap<u64, String>>,
+    /// (Web tier, identity) → the factory password the account still has there: the lab's
+    /// `credentials.factory`, less what a fix rotated since.
+    factory: Mutex<BTreeMap<(String, String), String>>,
 }
 
 impl Shared {
@@ -191,6 +194,20 @@ impl Shared {
         if let Ok(mut networks) = self.networks.lock() {
             networks.insert(zone.to_string(), id);
         }
+    }
+
+    /// Identity → the password it logs in with at the web tier `web` now: its factory one
+    /// there until a fix rotated it, else the one generated for the run.
+    fn passwords_at(&self, web: &str) -> BTreeMap<String, String> {
+        let mut passwords = self.lab.credentials.passwords.clone();
+        if let Ok(factory) = self.factory.lock() {
+            for ((tier, identity), password) in factory.iter() {
+                if tier == web {
+                    passwords.insert(identity.clone(), password.clone());
+                }
+            }
+        }
+        passwords
     }
 
     fn kept_mitigations(&self) -> Vec<Mitigation> {
@@ -587,6 +604,7 @@ impl DockerLab {
             .map(|service| (service.clone(), Instant::now()))
             .collect();
         let baked = Mutex::new(lab.baked.clone());
+        let factory = Mutex::new(lab.credentials.factory.clone());
         let shared = Arc::new(Shared {
             docker,
             lab,
@@ -607,6 +625,7 @@ impl DockerLab {
             retired: Mutex::new(HashSet::new()),
             fixing: tokio::sync::Mutex::new(()),
             tiers: Mutex::new(HashMap::new()),
+            factory,
             labd_metrics_at: Mutex::new(labd_started),
         });
         let mut tasks = Vec::new();
@@ -907,6 +926,7 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
             };
             let door = shared.topology.front_door(action.via());
             let gateway = door.map(|(gateway, _)| format!("{}:{SERVICE_PORT}", gateway.id));
+            let passwords = door.map(|(_, web)| shared.passwords_at(&web.id));
             // Only an action that names its tier needs remembering: without `via` the lab has
             // one tier, and `tier_of` finds it. A one-tier lab's benign traffic adds nothing.
             if let (Some(via), Ok(mut tiers)) = (action.via(), shared.tiers.lock()) {
@@ -914,9 +934,8 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
             }
             let (Some(executor), Some(body)) = (
                 executor,
-                gateway.and_then(|gateway| {
-                    let passwords = &shared.lab.credentials.passwords;
-                    drive::act_body(effect, action, passwords, flood_seconds, &gateway)
+                gateway.zip(passwords).and_then(|(gateway, passwords)| {
+                    drive::act_body(effect, action, &passwords, flood_seconds, &gateway)
                 }),
             ) else {
                 let none = Err("no executor for this action".into());

@@ -205,6 +205,57 @@ impl Labd {
         }
     }
 
+    /// The accounts at `web` (not revoked) that log in with one of `candidates`, as its admin
+    /// API reports them (`POST /admin/password-audit`).
+    pub async fn password_audit(
+        &self,
+        web: Ipv4Addr,
+        token: &str,
+        candidates: &[&str],
+    ) -> Result<Vec<String>, String> {
+        let r = (self.http)
+            .post(format!("http://{web}:{SERVICE_PORT}/admin/password-audit"))
+            .bearer_auth(token)
+            .header("X-Bulkhead-Source", "console")
+            .json(&json!({ "candidates": candidates }))
+            .send()
+            .await
+            .map_err(|e| format!("web unreachable: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("web's admin API answered {}", r.status()));
+        }
+        let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        let accounts = (answer["accounts"].as_array())
+            .ok_or_else(|| format!("web's password audit answered {answer}"))?;
+        Ok((accounts.iter())
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// Give `identity` at `web` the password `password` (`POST /admin/rotate`): `Ok(how many
+    /// of its sessions ended)`.
+    pub async fn rotate(
+        &self,
+        web: Ipv4Addr,
+        token: &str,
+        identity: &str,
+        password: &str,
+    ) -> Result<u64, String> {
+        let r = (self.http)
+            .post(format!("http://{web}:{SERVICE_PORT}/admin/rotate"))
+            .bearer_auth(token)
+            .header("X-Bulkhead-Source", "console")
+            .json(&json!({ "identity": identity, "password": password }))
+            .send()
+            .await
+            .map_err(|e| format!("web unreachable: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("web's admin API answered {}", r.status()));
+        }
+        let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        Ok(answer["ended"].as_u64().unwrap_or_default())
+    }
+
     pub async fn revoke(&self, web: Ipv4Addr, token: &str, identity: &str) -> Done {
         let base = format!("http://{web}:{SERVICE_PORT}/admin");
         let r = self

@@ -82,6 +82,13 @@ pub enum LabError {
     #[error("cannot build a lab from topology {topology}: {detail}")]
     InvalidLab { topology: String, detail: String },
 
+    /// A lab container's labd did not answer what the range asked it (an audit's question).
+    #[error(
+        "{service} did not answer the audit: {detail}\n  what to do: if it is paused or \
+         stopped, let it run again and audit once more"
+    )]
+    Unanswered { service: String, detail: String },
+
     /// The driver's own machinery failed (its runtime or thread could not start).
     #[error("the lab driver failed: {0}")]
     Runtime(String),

@@ -174,6 +174,16 @@ impl<'a> Plan<'a> {
                 .map(|i| (i.id.clone(), random_text(&mut rng, 20)))
                 .collect(),
             admin_token: random_hex(&mut rng, 32),
+            factory: (scenario.weaknesses.iter())
+                .filter_map(|w| match w {
+                    Weakness::DefaultPassword {
+                        service,
+                        identity,
+                        password,
+                    } => Some(((service.clone(), identity.clone()), password.clone())),
+                    _ => None,
+                })
+                .collect(),
         };
         let alias = |s: &Service| format!("{}:{SERVICE_PORT}", s.id);
         let upstream_of = |s: &Service| -> Result<String, LabError> {
@@ -237,7 +247,7 @@ impl<'a> Plan<'a> {
                         .map(|i| {
                             json!({
                                 "identity": i.id,
-                                "password": credentials.passwords[&i.id],
+                                "password": credentials.password_at(&service.id, &i.id),
                                 "admin": i.admin,
                             })
                         })
@@ -358,10 +368,12 @@ fn weakened(
                 let secret = format!("{var}={}", random_hex(rng, 24));
                 body.env.get_or_insert_with(Vec::new).push(secret);
             }
-            // Baked into the image (`baked`), not the container.
+            // Baked into the image (`baked`), not the container; or, for a factory password,
+            // in the web tier's accounts (`LABD_CREDENTIALS`).
             Weakness::SecretInImage { .. }
             | Weakness::UnneededTool { .. }
-            | Weakness::UnverifiedScript { .. } => {}
+            | Weakness::UnverifiedScript { .. }
+            | Weakness::DefaultPassword { .. } => {}
         }
     }
     body
@@ -1118,6 +1130,39 @@ pub(crate) mod tests {
             .flatten()
             .filter_map(|kv| kv.split_once('='))
             .collect()
+    }
+
+    /// A factory password is the account's at the web tier the weakness names, and nowhere
+    /// else: the other accounts keep their generated passwords, and the driver knows it.
+    #[test]
+    fn a_default_password_is_handed_to_its_web_tier_for_its_account_only() {
+        let loaded =
+            bulkhead_engine::format::resolve_scenario(&crate::image::source_dir(), "baked-secret")
+                .unwrap();
+        let plan = Plan::new(&loaded.topology, &loaded.scenario, &LabOptions::default()).unwrap();
+        let creds: Vec<serde_json::Value> =
+            serde_json::from_str(env_of(&plan, "web")["LABD_CREDENTIALS"]).unwrap();
+        let password = |who: &str| {
+            (creds.iter().find(|c| c["identity"] == who))
+                .map(|c| c["password"].as_str().unwrap_or_default().to_owned())
+        };
+        assert_eq!(password("shopadmin").as_deref(), Some("admin"));
+        let generated = &plan.credentials.passwords;
+        assert_eq!(password("ben").as_ref(), generated.get("ben"));
+        assert_ne!(
+            generated["shopadmin"], "admin",
+            "its rotation has a generated one"
+        );
+        assert_eq!(
+            plan.credentials
+                .password_at("web", "shopadmin")
+                .map(String::as_str),
+            Some("admin")
+        );
+        assert_eq!(
+            plan.credentials.password_at("web", "ben"),
+            generated.get("ben")
+        );
     }
 
     #[test]

@@ -34,6 +34,17 @@ pub struct Credentials {
     pub passwords: BTreeMap<String, String>,
     /// Bearer token of web's admin API.
     pub admin_token: String,
+    /// (Web tier, identity) → the vendor's factory password the account has there instead of
+    /// its generated one (a `DefaultPassword` weakness), until a fix rotates it.
+    pub factory: BTreeMap<(String, String), String>,
+}
+
+impl Credentials {
+    /// The password `identity` logs in with at the web tier `web` while nothing rotated it.
+    pub fn password_at(&self, web: &str, identity: &str) -> Option<&String> {
+        (self.factory.get(&(web.to_owned(), identity.to_owned())))
+            .or_else(|| self.passwords.get(identity))
+    }
 }
 
 /// One lab container.

@@ -326,10 +326,10 @@ pub fn parse_labd_line(line: &str) -> Option<LabdLine> {
             identity: s(&v, "identity")?,
             by: s(&v, "by").unwrap_or_default(),
             credential: s(&v, "credential").unwrap_or_default(),
-            change: if s(&v, "change").as_deref() == Some("revoked") {
-                CredentialChange::Revoked
-            } else {
-                CredentialChange::Created
+            change: match s(&v, "change").as_deref() {
+                Some("revoked") => CredentialChange::Revoked,
+                Some("rotated") => CredentialChange::Rotated,
+                _ => CredentialChange::Created,
             },
             source: s(&v, "source").unwrap_or_else(|| "console".into()),
             trace,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bulkhead_engine::format::scenario::Weakness;
 use bulkhead_engine::format::{self, Loaded};
-use bulkhead_engine::observation::LifecycleState;
+use bulkhead_engine::observation::{CredentialChange, LifecycleState};
 use bulkhead_engine::posture::WeaknessKind;
 use bulkhead_engine::{
     Action, Cause, EffectKind, LabOutput, LogEvent, Mitigation, Observation, ObservationBody,
@@ -17,7 +17,7 @@ use bulkhead_engine::{
 };
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
-use bulkhead_labs::spec::CONTROL_PORT;
+use bulkhead_labs::spec::{CONTROL_PORT, SERVICE_PORT};
 use common::{Probe, docker_here, docker_out, gateway_blocks, inspect, leftovers};
 
 mod common;
@@ -30,14 +30,16 @@ const BAKED: &str = "DEPLOY_TOKEN";
 const BAKED_AT: &str = "/opt/tenant-b/release.env";
 const TOOL_AT: &str = "/usr/local/bin/socat";
 const SCRIPT_AT: &str = "/opt/vendor/agent-update";
+const FACTORY: &str = "changeme";
 
 /// Whether an image's history shows a layer that added the file at `path`.
 fn layered(image: &str, path: &str) -> bool {
     docker_out(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]).contains(path)
 }
 
-/// The company lab with every weakness on tenant-b, and a writable root on the gateway (a
-/// service of three networks whose labd holds the trainee's blocks).
+/// The company lab with every weakness of a worker on tenant-b, a writable root on the gateway
+/// (a service of three networks whose labd holds the trainee's blocks), and on web a factory
+/// password (held in its labd's memory) and root (a recreation that must not bring it back).
 fn weak_company() -> Loaded {
     let root = bulkhead_labs::image::source_dir();
     let mut loaded = format::resolve_scenario(&root, "stolen-credentials").unwrap();
@@ -72,6 +74,14 @@ fn weak_company() -> Loaded {
         },
         Weakness::WritableRoot {
             service: "gateway".into(),
+        },
+        Weakness::DefaultPassword {
+            service: "web".into(),
+            identity: "alice".into(),
+            password: FACTORY.into(),
+        },
+        Weakness::RunsAsRoot {
+            service: "web".into(),
         },
     ];
     loaded.scenario = Arc::new(scenario);
@@ -153,11 +163,7 @@ fn status_field(container: &str, key: &str) -> Option<String> {
 
 /// Whether labd in the container answers its health check on the container's address.
 fn healthy(container: &str) -> bool {
-    let ip = inspect(
-        container,
-        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
-    );
-    let ip = ip.split_whitespace().next().unwrap_or_default().to_string();
+    let ip = address_of(container);
     let url = format!("http://{ip}:{CONTROL_PORT}/healthz");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -166,6 +172,45 @@ fn healthy(container: &str) -> bool {
     rt.block_on(async {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
+    })
+}
+
+/// The first address Docker reports for a container.
+fn address_of(container: &str) -> String {
+    let ip = inspect(
+        container,
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+    );
+    ip.split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// A session token of `identity` from web's login with `password`, or `None` when refused.
+fn login(web: &str, identity: &str, password: &str) -> Option<String> {
+    let url = format!("http://{}:{SERVICE_PORT}/login", address_of(web));
+    let body = serde_json::json!({ "identity": identity, "password": password });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let answer = client.post(url).json(&body).send().await.ok()?;
+        let answer: serde_json::Value = answer.json().await.ok()?;
+        answer["token"].as_str().map(str::to_owned)
+    })
+}
+
+/// Whether web's API takes this session token.
+fn session_works(web: &str, token: &str) -> bool {
+    let url = format!("http://{}:{SERVICE_PORT}/api/orders", address_of(web));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let sent = client.get(url).bearer_auth(token).send().await;
+        matches!(sent, Ok(r) if r.status().is_success())
     })
 }
 
@@ -241,6 +286,8 @@ fn assert_fixed_in_container(container: &str, weakness: WeaknessKind) {
             );
             assert!(!layered(&image, SCRIPT_AT), "no layer adds the script");
         }
+        // In web's memory, not the container: the test logs in to see it.
+        WeaknessKind::DefaultPassword => {}
     }
     // Every recreation keeps the lab's hardening.
     assert_eq!(inspect(container, "{{.HostConfig.CapDrop}}"), "[ALL]");
@@ -266,9 +313,11 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
         .expect("the lab comes up");
     let session = lab.running().session.clone();
     let name = |service: &str| lab.running().containers[service].name.clone();
-    let (tenant, gateway) = (name("tenant-b"), name("gateway"));
+    let (tenant, gateway, web) = (name("tenant-b"), name("gateway"), name("web"));
     let mut d = Probe::new(Box::new(lab));
-    let all: BTreeSet<WeaknessKind> = WeaknessKind::ALL.into_iter().collect();
+    let all: BTreeSet<WeaknessKind> = (WeaknessKind::ALL.into_iter())
+        .filter(|w| *w != WeaknessKind::DefaultPassword)
+        .collect();
     assert_eq!(d.found("tenant-b"), all);
     assert_eq!(
         d.found("gateway"),
@@ -413,6 +462,48 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     assert_eq!(addresses(&gateway), gateway_at);
     assert!(d.found("gateway").is_empty());
 
+    // A factory password: found by asking web, rotated in place (same container), and still
+    // rotated after a fix recreates web from a spec whose environment has the old one.
+    let root_and_factory =
+        BTreeSet::from([WeaknessKind::RunsAsRoot, WeaknessKind::DefaultPassword]);
+    assert_eq!(d.found("web"), root_and_factory);
+    let alice = login(&web, "alice", FACTORY).expect("the factory password logs in");
+    let web_id = inspect(&web, "{{.Id}}");
+    let (rotated, took) = d.mitigate(fix("web", WeaknessKind::DefaultPassword));
+    assert!(rotated.ok, "{}", rotated.detail);
+    assert_eq!(
+        rotated.detail,
+        "rotated the password of alice (1 session(s) ended) at web; a fresh audit no longer finds it"
+    );
+    eprintln!(
+        "figure: DefaultPassword fix (rotate) {} ms",
+        took.as_millis()
+    );
+    assert_eq!(
+        inspect(&web, "{{.Id}}"),
+        web_id,
+        "rotated without a restart"
+    );
+    assert!(
+        login(&web, "alice", FACTORY).is_none(),
+        "the factory password no longer logs in"
+    );
+    assert!(!session_works(&web, &alice), "its session ended");
+    assert_eq!(d.found("web"), BTreeSet::from([WeaknessKind::RunsAsRoot]));
+    let (done, _) = d.mitigate(fix("web", WeaknessKind::RunsAsRoot));
+    assert!(done.ok, "{}", done.detail);
+    assert!(
+        login(&web, "alice", FACTORY).is_none(),
+        "the recreated web rotated it again"
+    );
+    assert!(d.found("web").is_empty());
+    // Read after the recreation, which took seconds: the log line has arrived by then.
+    let rotation = (d.events_after(0)).any(|e| {
+        matches!(e, LogEvent::Credential { service, identity, change: CredentialChange::Rotated, .. }
+            if service == "web" && identity == "alice")
+    });
+    assert!(rotation, "the rotation is in web's log");
+
     // Telemetry goes on from the new containers: the gateway's log lines (a company request
     // through it), tenant-b's metrics, and an exec session in tenant-b seen in Docker's events.
     let request = Action::Request {
@@ -479,6 +570,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     let recreated = |s| [(s, LifecycleState::Died), (s, LifecycleState::Started)];
     let mut expected = [recreated("tenant-b"); 7].concat();
     expected.extend(recreated("gateway"));
+    expected.extend(recreated("web"));
     assert_eq!(seen, expected);
     let faults: Vec<&LabOutput> = (d.outputs.iter())
         .filter(|o| matches!(o, LabOutput::Fault { .. }))

@@ -160,7 +160,22 @@ pub enum Weakness {
         path: String,
         source: String,
     },
+    /// The account `identity` at the web tier `service` still logs in with `password`, a
+    /// vendor's factory default from `DEFAULT_PASSWORDS` (what an audit tries), not the
+    /// password the run generates for it. An application's account, not the container's
+    /// settings: no CIS Docker Benchmark item covers it.
+    DefaultPassword {
+        service: String,
+        identity: String,
+        password: String,
+    },
 }
+
+/// Vendors' factory passwords, as install guides print them: what an audit of a web tier's
+/// accounts tries, and the only ones a `DefaultPassword` weakness may set.
+pub const DEFAULT_PASSWORDS: [&str; 8] = [
+    "admin", "password", "changeme", "default", "123456", "letmein", "welcome", "root",
+];
 
 /// The tools an audit of an image's layers reads as unneeded in a service container: what an
 /// intruder uses to fetch, scan, tunnel or build (by file name, in any directory).
@@ -192,6 +207,12 @@ pub const SECRET_WORDS: [&str; 6] = [
     "PRIVATE_KEY",
 ];
 
+/// What an audit says of an account that logs in with a factory password: one wording for
+/// the simulated lab and the Docker audit, which a test holds equal.
+pub fn default_password_evidence(identity: &str) -> String {
+    format!("account {identity} logs in with a vendor's default password")
+}
+
 /// Whether a variable's name says it holds a secret (`DB_PASSWORD`): how an audit reads the
 /// environment and a file's `NAME=value` lines. The range's own `LABD_` plumbing is not one.
 pub fn names_a_secret(name: &str) -> bool {
@@ -209,7 +230,8 @@ impl Weakness {
             | Weakness::SecretInEnv { service, .. }
             | Weakness::SecretInImage { service, .. }
             | Weakness::UnneededTool { service, .. }
-            | Weakness::UnverifiedScript { service, .. } => service,
+            | Weakness::UnverifiedScript { service, .. }
+            | Weakness::DefaultPassword { service, .. } => service,
         }
     }
 
@@ -223,6 +245,7 @@ impl Weakness {
             Weakness::SecretInImage { .. } => WeaknessKind::SecretInImage,
             Weakness::UnneededTool { .. } => WeaknessKind::UnneededTool,
             Weakness::UnverifiedScript { .. } => WeaknessKind::UnverifiedScript,
+            Weakness::DefaultPassword { .. } => WeaknessKind::DefaultPassword,
         }
     }
 
@@ -247,6 +270,7 @@ impl Weakness {
                     "{path} runs code fetched from {source}, unverified (no checksum, no signature)"
                 )
             }
+            Weakness::DefaultPassword { identity, .. } => default_password_evidence(identity),
         };
         Finding {
             service: self.service().to_string(),

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use super::rules::{Condition, Rule};
 use crate::action::Action;
 use crate::format::load::{FormatError, SourceFile};
-use crate::format::scenario::{Scenario, Step};
+use crate::format::scenario::{Scenario, Step, Weakness};
 use crate::format::topology::{Role, Topology};
 use crate::format::variants::{Pick, VariantError, resolve_pick};
 use crate::observation::EntityRef;
@@ -470,9 +470,10 @@ fn hint_anchor(text: &str) -> String {
 }
 
 /// What a weakness must say to be set up safely and found by an audit: capabilities from the
-/// safe list only; a secret's variable named as a secret, and not the range's own `LABD_`.
+/// safe list only; a secret's variable named as a secret, and not the range's own `LABD_`; a
+/// default password from the list an audit tries.
 fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
-    use crate::format::scenario::{SAFE_CAPABILITIES, TOOLS, Weakness};
+    use crate::format::scenario::{DEFAULT_PASSWORDS, SAFE_CAPABILITIES, TOOLS};
     match w {
         Weakness::ExtraCapabilities { caps, .. } => {
             if caps.is_empty() {
@@ -529,6 +530,16 @@ fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
                     &quoted(source),
                     format!("\"{source}\" is not a URL a script could fetch from"),
                     "use an http:// or https:// URL without spaces, quotes or shell characters",
+                );
+            }
+        }
+        Weakness::DefaultPassword { password, .. } => {
+            if !DEFAULT_PASSWORDS.contains(&password.as_str()) {
+                c.fail(
+                    Some("DefaultPassword"),
+                    &quoted(password),
+                    format!("\"{password}\" is not a default password an audit would try"),
+                    &format!("use one of {}", DEFAULT_PASSWORDS.join(", ")),
                 );
             }
         }
@@ -981,6 +992,22 @@ fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Fo
     for w in &s.weaknesses {
         service(&mut c, Some("weaknesses"), w.service(), true);
         weakness(&mut c, w);
+        if let Weakness::DefaultPassword {
+            service: web,
+            identity: id,
+            ..
+        } = w
+        {
+            identity(&mut c, Some("DefaultPassword"), id);
+            if t.service(web).is_some_and(|svc| svc.role != Role::Web) {
+                c.fail(
+                    Some("DefaultPassword"),
+                    &quoted(web),
+                    format!("service \"{web}\" has no accounts to log in to"),
+                    "name a web tier (role Web): accounts live there",
+                );
+            }
+        }
     }
     hardening(&mut c, s);
     for u in &s.traffic.users {
@@ -1493,7 +1520,8 @@ mod tests {
             SecretInEnv(service: "web", var: "DB_PASSWORD"),
             SecretInImage(service: "web", path: "/etc/app/deploy.env", var: "DEPLOY_TOKEN"),
             UnneededTool(service: "web", path: "/usr/bin/curl"),
-            UnverifiedScript(service: "web", path: "/opt/vendor/update.sh", source: "https://get.vendor.example/agent.sh")"#,
+            UnverifiedScript(service: "web", path: "/opt/vendor/update.sh", source: "https://get.vendor.example/agent.sh"),
+            DefaultPassword(service: "web", identity: "alice", password: "changeme")"#,
         );
         assert_eq!(problems(&fine), vec![]);
         for (bad, expect) in [
@@ -1546,6 +1574,18 @@ mod tests {
                 "is not a URL a script could fetch from",
             ),
             (r#"RunsAsRoot(service: "traffic")"#, "is range machinery"),
+            (
+                r#"DefaultPassword(service: "web", identity: "alice", password: "hunter2")"#,
+                "\"hunter2\" is not a default password an audit would try",
+            ),
+            (
+                r#"DefaultPassword(service: "web", identity: "mallory", password: "admin")"#,
+                "unknown identity \"mallory\"",
+            ),
+            (
+                r#"DefaultPassword(service: "datastore", identity: "alice", password: "admin")"#,
+                "service \"datastore\" has no accounts to log in to",
+            ),
         ] {
             let text = with(bad);
             let found = problems(&text);

@@ -269,6 +269,31 @@ impl SimLab {
         self.outcome(t, effect, true, 0, format!("created {id}"));
     }
 
+    /// Rotate the password of `identity` at the web tier `web` (a fix of its default
+    /// password), as labd's web role does: its sessions there end, and the change is logged.
+    pub(super) fn rotate(&mut self, t: Millis, web: usize, identity: &str) -> String {
+        let before = self.sessions.len();
+        self.sessions
+            .retain(|(_, i, w)| !(i == identity && *w == web));
+        let ended = before - self.sessions.len();
+        let service = self.services[web].id.clone();
+        self.observe(
+            t,
+            LogEvent::Credential {
+                service: service.clone(),
+                identity: identity.to_owned(),
+                by: "admin".into(),
+                credential: "password".into(),
+                change: CredentialChange::Rotated,
+                source: "console".into(),
+                trace: None,
+            },
+        );
+        format!(
+            "rotated the password of {identity} at {service} and ended {ended} session(s); a fresh audit no longer finds it"
+        )
+    }
+
     /// Revoke every credential of `identity` at every web tier (the admin revokes company
     /// accounts everywhere): its password (and so its sessions) and its keys.
     pub(super) fn revoke(&mut self, t: Millis, identity: &str) -> Result<String, String> {

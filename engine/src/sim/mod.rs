@@ -514,7 +514,10 @@ impl SimLab {
         let at = (self.weaknesses.iter())
             .position(|w| w.service() == id && w.kind() == weakness)
             .ok_or_else(|| format!("{id} has no \"{weakness}\" to fix"))?;
-        self.weaknesses.remove(at);
+        let removed = self.weaknesses.remove(at);
+        if let Weakness::DefaultPassword { identity, .. } = &removed {
+            return Ok(self.rotate(t, i, identity));
+        }
         let s = &mut self.services[i];
         if weakness.recreates() {
             self.restart(t, i);

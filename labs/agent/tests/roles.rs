@@ -330,6 +330,118 @@ async fn only_admins_reach_the_admin_api() {
     assert_eq!(status, 401);
 }
 
+/// The audit of factory passwords and their rotation, as the range's fix uses them: straight
+/// to web, with the admin token; nobody else may ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_audits_passwords_against_a_list_and_rotates_one() {
+    let lab = lab().await;
+    let admin = |trace: u32| {
+        [
+            ("authorization", format!("Bearer {ADMIN_TOKEN}")),
+            ("x-request-id", trace.to_string()),
+        ]
+    };
+    let candidates = json!({ "candidates": ["bob-pw", "admin", "changeme"] });
+    let (status, found) = lab
+        .call(
+            Method::POST,
+            lab.web,
+            "/admin/password-audit",
+            &admin(51),
+            Some(candidates.clone()),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(found, json!({ "accounts": ["bob"] }));
+    let alice = lab.token("alice", "alice-pw").await;
+    for (auth, refused) in [(None, 401), (bearer(&alice), 403)] {
+        let (status, _) = lab
+            .via_gateway(
+                Method::POST,
+                "/admin/password-audit",
+                52,
+                auth,
+                Some(candidates.clone()),
+            )
+            .await;
+        assert_eq!(status, refused, "only an admin may audit passwords");
+    }
+
+    let bob = lab.token("bob", "bob-pw").await;
+    let rotate =
+        |identity: &str, password: &str| json!({ "identity": identity, "password": password });
+    let (status, rotated) = lab
+        .call(
+            Method::POST,
+            lab.web,
+            "/admin/rotate",
+            &admin(53),
+            Some(rotate("bob", "a-generated-password")),
+        )
+        .await;
+    assert_eq!((status, &rotated["ended"]), (200, &json!(1)), "{rotated}");
+    let line = &lab.lines("web", "credential", 53)[0];
+    assert_eq!(
+        (
+            &line["identity"],
+            &line["change"],
+            &line["by"],
+            &line["credential"]
+        ),
+        (
+            &json!("bob"),
+            &json!("rotated"),
+            &json!("admin"),
+            &json!("password")
+        )
+    );
+    // The old password and the session it gave no longer work; the new password does.
+    assert_eq!(lab.login("bob", "bob-pw", 54).await.0, 401);
+    let (status, _) = lab
+        .via_gateway(Method::GET, "/api/orders", 55, bearer(&bob), None)
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(lab.login("bob", "a-generated-password", 56).await.0, 200);
+    let (_, found) = lab
+        .call(
+            Method::POST,
+            lab.web,
+            "/admin/password-audit",
+            &admin(57),
+            Some(candidates),
+        )
+        .await;
+    assert_eq!(found, json!({ "accounts": [] }));
+    // Other accounts keep theirs; a short password or an unknown identity is refused.
+    assert_eq!(lab.login("alice", "alice-pw", 58).await.0, 200);
+    for (body, refused) in [
+        (rotate("alice", "short"), 400),
+        (rotate("mallory", "a-generated-password"), 404),
+        (json!({ "identity": "alice" }), 400),
+    ] {
+        let (status, _) = lab
+            .call(
+                Method::POST,
+                lab.web,
+                "/admin/rotate",
+                &admin(59),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, refused, "{body}");
+    }
+    let (status, _) = lab
+        .via_gateway(
+            Method::POST,
+            "/admin/rotate",
+            60,
+            bearer(&alice),
+            Some(rotate("bob", "a-generated-password")),
+        )
+        .await;
+    assert_eq!(status, 403, "a non-admin may not rotate anyone's password");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_an_identity_kills_its_password_sessions_and_keys() {
     let lab = lab().await;

@@ -13,6 +13,7 @@ use bollard::models::{EndpointSettings, Ipam, NetworkConnectRequest, NetworkCrea
 use bollard::query_parameters::EventsOptionsBuilder;
 use bulkhead_engine::format::topology::Role;
 use bulkhead_engine::observation::LifecycleState;
+use bulkhead_engine::posture::WeaknessKind;
 use bulkhead_engine::record::LabFault;
 use bulkhead_engine::{LabOutput, LogEvent, Mitigation};
 use futures_util::StreamExt;
@@ -192,6 +193,11 @@ async fn start_again(shared: &Shared, container: &str) -> Result<Restart, String
 pub(super) fn held_in_labd(role: Role, m: &Mitigation) -> bool {
     match m {
         Mitigation::Revoke { .. } => role == Role::Web,
+        // A rotated password lives in the web tier's memory; its environment has the old one.
+        Mitigation::Fix {
+            weakness: WeaknessKind::DefaultPassword,
+            ..
+        } => role == Role::Web,
         Mitigation::Block { .. } | Mitigation::Unblock { .. } => role == Role::Gateway,
         Mitigation::Segment { .. } | Mitigation::Unsegment { .. } => role == Role::Firewall,
         _ => false,
@@ -212,7 +218,20 @@ pub(super) async fn reapply(shared: &Shared, service: &str) {
     for m in kept {
         let deadline = Instant::now() + REAPPLY_FOR;
         loop {
-            match mitigate(shared, &m).await {
+            let again = match &m {
+                // A fix of this tier's factory passwords, rotated again without the fix lock,
+                // which a recreating fix of this tier may be holding.
+                Mitigation::Fix {
+                    service: fixed,
+                    weakness: WeaknessKind::DefaultPassword,
+                } if fixed == service => {
+                    super::fix::rotate_factory_passwords(shared, service).await
+                }
+                // Another tier's fix: nothing this container holds.
+                Mitigation::Fix { .. } => break,
+                _ => mitigate(shared, &m).await,
+            };
+            match again {
                 Ok(_) => break,
                 Err(e) if Instant::now() >= deadline => {
                     tracing::warn!(service, "{} could not be applied again: {e}", m.summary());

@@ -405,6 +405,10 @@ impl Web {
         };
         let resp = match req.path.as_str() {
             "/admin/revoke" => only(req, &Method::POST).unwrap_or_else(|| self.revoke(req, &actor)),
+            "/admin/rotate" => only(req, &Method::POST).unwrap_or_else(|| self.rotate(req, &actor)),
+            "/admin/password-audit" => {
+                only(req, &Method::POST).unwrap_or_else(|| self.password_audit(req))
+            }
             "/admin/keys" => only(req, &Method::GET).unwrap_or_else(|| {
                 let store = self.store();
                 let mut keys: Vec<Value> = store
@@ -434,6 +438,71 @@ impl Web {
             _ => http::not_found(),
         };
         (resp, Some(actor))
+    }
+
+    /// Which accounts (not revoked) log in with one of the `candidates`: how an auditor checks
+    /// the running service for factory passwords without trying them at the login (which
+    /// would log failed logins for the detector to read).
+    fn password_audit(&self, req: &Req) -> Resp {
+        #[derive(Deserialize)]
+        struct Body {
+            candidates: Vec<String>,
+        }
+        let body: Body = match req.json() {
+            Ok(b) => b,
+            Err(bad) => return bad.into_response(),
+        };
+        let store = self.store();
+        let weak: Vec<&String> = (store.accounts.iter())
+            .filter(|(_, a)| !a.revoked && body.candidates.contains(&a.password))
+            .map(|(identity, _)| identity)
+            .collect();
+        http::json(StatusCode::OK, &json!({ "accounts": weak }))
+    }
+
+    /// Give an account a new password (the range generates it): the old one no longer logs
+    /// in, and the account's sessions end, since whoever used the old one may hold one.
+    fn rotate(&self, req: &Req, actor: &str) -> Resp {
+        #[derive(Deserialize)]
+        struct Body {
+            identity: String,
+            password: String,
+        }
+        let body: Body = match req.json() {
+            Ok(b) => b,
+            Err(bad) => return bad.into_response(),
+        };
+        if body.password.len() < 12 {
+            return http::error(
+                StatusCode::BAD_REQUEST,
+                "a rotated password has at least 12 characters",
+            );
+        }
+        let ended = {
+            let mut store = self.store();
+            let Some(account) = store.accounts.get_mut(&body.identity) else {
+                return http::error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no identity {:?}", body.identity),
+                );
+            };
+            account.password = body.password;
+            let before = store.sessions.len();
+            store.sessions.retain(|_, who| *who != body.identity);
+            before - store.sessions.len()
+        };
+        self.log.emit(
+            "credential",
+            req.trace(),
+            json!({
+                "identity": body.identity,
+                "by": actor,
+                "credential": "password",
+                "change": "rotated",
+                "source": req.source(),
+            }),
+        );
+        http::json(StatusCode::OK, &json!({ "ended": ended }))
     }
 
     fn revoke(&self, req: &Req, actor: &str) -> Resp {
