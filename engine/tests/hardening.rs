@@ -187,6 +187,12 @@ fn a_secret_baked_into_an_image_fixed_before_the_attack_contains_it_and_breaking
     for seed in [1, 2] {
         let (real, none, accepted) = three_defenders("baked-secret", seed);
         assert_eq!(points(&real, "posture"), 200, "{}", text(&real, "posture"));
+        // Five shares of 200 in sevenths, in whole points that add up with no ceiling line.
+        assert!(
+            !text(&real, "posture").contains("ceiling"),
+            "{}",
+            text(&real, "posture")
+        );
         assert!(
             text(&real, "posture").contains(
                 "tenant-b: secret baked into an image layer: fixed in the hardening phase; the attack's login, scrape, persist tried it"

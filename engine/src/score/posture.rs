@@ -72,8 +72,18 @@ pub(super) fn score(
     };
     let total: f64 = real.iter().map(weight).sum();
     facts.weaknesses_real = real.len() as u32;
+    // Whole points by cumulative rounding: the shares of all real weaknesses add up to exactly
+    // POSTURE (rounding each share alone could make 201, and a ceiling line to take it back).
+    let mut weight_so_far = 0.0;
+    let mut share = |w: &WeaknessRef| {
+        let upto = |weight: f64| (POSTURE * weight / total.max(1.0)).round();
+        let before = upto(weight_so_far);
+        weight_so_far += weight(w);
+        upto(weight_so_far) - before
+    };
     let mut out = Vec::new();
     for w in &real {
+        let points = share(w);
         let used = tried(lines, upto, &exploited_by(scenario, w), w);
         if !before.contains(w) {
             out.push(line(
@@ -84,7 +94,6 @@ pub(super) fn score(
             out.push(line(0.0, format!("{w}: left as it was{used}")));
         } else {
             facts.weaknesses_fixed += 1;
-            let points = POSTURE * weight(w) / total.max(1.0);
             out.push(line(
                 points,
                 format!("{w}: fixed in the hardening phase{used}"),
