@@ -79,6 +79,25 @@ pub fn requests() -> Vec<Vec<u8>> {
         b"POST /login HTTP/1.1\r\nHost: web\r\nX-Bulkhead-Source: 10.20.0.11\r\nContent-Length: 43\r\n\r\n{\"identity\":\"alice\",\"password\":\"alice-pw\"}"
             .to_vec(),
     );
+    // The admin API's bodies the range's audit and fix send.
+    for (path, body) in [
+        (
+            "/admin/password-audit",
+            r#"{"candidates":["admin","changeme"]}"#,
+        ),
+        (
+            "/admin/rotate",
+            r#"{"identity":"shopadmin","password":"a-generated-password"}"#,
+        ),
+    ] {
+        out.push(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: web:8080\r\nAuthorization: Bearer 00ff\r\nX-Bulkhead-Source: console\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        );
+    }
     out
 }
 

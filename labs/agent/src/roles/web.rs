@@ -10,6 +10,7 @@ use hyper::{Method, StatusCode};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 
 use super::{Listeners, Role};
 use crate::config::{ConfigError, Credential, Env, parse_credentials};
@@ -204,7 +205,7 @@ impl Web {
             .map(str::trim);
         let store = self.store();
         if let Some(token) = bearer {
-            if self.cfg.admin_token.as_deref() == Some(token) {
+            if (self.cfg.admin_token.as_deref()).is_some_and(|admin| same_secret(admin, token)) {
                 return Caller::Admin;
             }
             return match store.sessions.get(token) {
@@ -236,7 +237,7 @@ impl Web {
             let verdict = match store.accounts.get(&body.identity) {
                 None => Err("unknown"),
                 Some(a) if a.revoked => Err("revoked"),
-                Some(a) if a.password != body.password => Err("bad_password"),
+                Some(a) if !same_secret(&a.password, &body.password) => Err("bad_password"),
                 Some(_) => Ok(random_hex(16)),
             };
             if let Ok(token) = &verdict {
@@ -454,7 +455,12 @@ impl Web {
         };
         let store = self.store();
         let weak: Vec<&String> = (store.accounts.iter())
-            .filter(|(_, a)| !a.revoked && body.candidates.contains(&a.password))
+            .filter(|(_, a)| {
+                // Every candidate compared, so the time taken says nothing of which matched.
+                let matched = (body.candidates.iter())
+                    .fold(false, |any, c| same_secret(&a.password, c) | any);
+                !a.revoked && matched
+            })
             .map(|(identity, _)| identity)
             .collect();
         http::json(StatusCode::OK, &json!({ "accounts": weak }))
@@ -569,6 +575,12 @@ impl Web {
         let n = usize::from(password) + keys.len() + sessions;
         http::json(StatusCode::OK, &json!({ "revoked": n }))
     }
+}
+
+/// Whether a presented secret is the expected one, in time that does not depend on where they
+/// differ (the length aside), so that timing the answers teaches a guesser nothing.
+fn same_secret(expected: &str, given: &str) -> bool {
+    expected.as_bytes().ct_eq(given.as_bytes()).into()
 }
 
 fn user(store: &Store, identity: &str) -> Caller {
