@@ -18,10 +18,11 @@ pub enum WeaknessKind {
     UnneededTool,
     UnverifiedScript,
     DefaultPassword,
+    ExposedManagement,
 }
 
 impl WeaknessKind {
-    pub const ALL: [WeaknessKind; 9] = [
+    pub const ALL: [WeaknessKind; 10] = [
         WeaknessKind::NoLimits,
         WeaknessKind::WritableRoot,
         WeaknessKind::RunsAsRoot,
@@ -31,6 +32,7 @@ impl WeaknessKind {
         WeaknessKind::UnneededTool,
         WeaknessKind::UnverifiedScript,
         WeaknessKind::DefaultPassword,
+        WeaknessKind::ExposedManagement,
     ];
 
     /// A few words for a finding's title.
@@ -45,12 +47,13 @@ impl WeaknessKind {
             WeaknessKind::UnneededTool => "unneeded tool in the image",
             WeaknessKind::UnverifiedScript => "unverified third-party script in the image",
             WeaknessKind::DefaultPassword => "account with a default password",
+            WeaknessKind::ExposedManagement => "management endpoint left on",
         }
     }
 
     /// The CIS Docker Benchmark v1.6.0 items it breaks (none for a secret in the environment,
     /// which the benchmark does not cover for running containers, nor for an application's
-    /// own accounts).
+    /// own accounts and endpoints).
     pub fn cis(self) -> &'static [&'static str] {
         match self {
             WeaknessKind::NoLimits => &["5.11", "5.12", "5.29"],
@@ -61,7 +64,7 @@ impl WeaknessKind {
             WeaknessKind::SecretInImage => &["4.10"],
             WeaknessKind::UnneededTool => &["4.3"],
             WeaknessKind::UnverifiedScript => &["4.11"],
-            WeaknessKind::DefaultPassword => &[],
+            WeaknessKind::DefaultPassword | WeaknessKind::ExposedManagement => &[],
         }
     }
 
@@ -93,6 +96,9 @@ impl WeaknessKind {
             WeaknessKind::DefaultPassword => {
                 "rotate the account's password to a generated one and end its sessions (no restart)"
             }
+            WeaknessKind::ExposedManagement => {
+                "recreate the container with its management endpoint turned off (it restarts)"
+            }
         }
     }
 
@@ -103,6 +109,15 @@ impl WeaknessKind {
             WeaknessKind::SecretInImage
                 | WeaknessKind::UnneededTool
                 | WeaknessKind::UnverifiedScript
+        )
+    }
+
+    /// Whether only the running service tells it (a web tier's accounts and endpoints, asked
+    /// through its admin API), not Docker's view of the container or its image.
+    pub fn told_by_the_service(self) -> bool {
+        matches!(
+            self,
+            WeaknessKind::DefaultPassword | WeaknessKind::ExposedManagement
         )
     }
 

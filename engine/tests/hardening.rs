@@ -179,7 +179,8 @@ fn fixing_what_matters_beats_fixing_nothing_which_beats_breaking_the_accepted_ri
 }
 
 /// baked-secret: the secret in tenant B's image is what the intruder's login, scrape and
-/// persist need, and the shop's factory admin password its first look around. Fixed, the card
+/// persist need; a management endpoint left on and the shop's factory admin password its
+/// first look around. Fixed, the card
 /// credits both and counts the secret's as containment; left, the live phase must do it.
 #[test]
 fn a_secret_baked_into_an_image_fixed_before_the_attack_contains_it_and_breaking_the_accepted_risk_costs()
@@ -209,6 +210,13 @@ fn a_secret_baked_into_an_image_fixed_before_the_attack_contains_it_and_breaking
         );
         assert!(
             text(&none, "posture").contains("web: account with a default password: left as it was")
+        );
+        assert!(
+            text(&real, "posture").contains(
+                "web: management endpoint left on: fixed in the hardening phase; the attack's config-dump tried it once and the fix held"
+            ),
+            "{}",
+            text(&real, "posture")
         );
         let contained = text(&real, "containment");
         assert!(

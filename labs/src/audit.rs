@@ -14,7 +14,8 @@ use std::fmt;
 use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
 use bulkhead_engine::format::scenario::{
-    DEFAULT_PASSWORDS, Weakness, default_password_evidence, names_a_secret,
+    DEFAULT_PASSWORDS, Weakness, default_password_evidence, exposed_management_evidence,
+    names_a_secret,
 };
 use bulkhead_engine::format::topology::Topology;
 use bulkhead_engine::posture::{Finding as PostureFinding, WeaknessKind};
@@ -67,6 +68,10 @@ pub enum Issue {
     DefaultPassword {
         identity: String,
     },
+    /// The web tier answers a management endpoint to anyone.
+    ExposedManagement {
+        path: String,
+    },
     /// A port published on the host.
     PublishedPort(String),
 }
@@ -97,7 +102,9 @@ impl Issue {
             Issue::SecretInImage { .. } => "4.10",
             Issue::UnneededTool { .. } => "4.3",
             Issue::UnverifiedScript { .. } => "4.11",
-            Issue::SecretInEnv(_) | Issue::DefaultPassword { .. } => return None,
+            Issue::SecretInEnv(_)
+            | Issue::DefaultPassword { .. }
+            | Issue::ExposedManagement { .. } => return None,
         })
     }
 }
@@ -134,6 +141,7 @@ impl fmt::Display for Issue {
             Issue::DefaultPassword { identity } => {
                 f.write_str(&default_password_evidence(identity))
             }
+            Issue::ExposedManagement { path } => f.write_str(&exposed_management_evidence(path)),
             Issue::PublishedPort(port) => write!(f, "port published on the host: {port}"),
         }
     }
@@ -265,10 +273,10 @@ pub async fn audit_inspected(
     inspect: &ContainerInspectResponse,
 ) -> Result<Vec<Finding>, LabError> {
     let mut findings = audit_container(service, inspect);
-    let factory = factory_passwords(service, inspect).await?;
-    findings.extend(factory.into_iter().map(|identity| Finding {
+    let told = asked_of_the_web_tier(service, inspect).await?;
+    findings.extend(told.into_iter().map(|issue| Finding {
         service: service.to_string(),
-        issue: Issue::DefaultPassword { identity },
+        issue,
     }));
     if let Some(image) = inspect.image.as_deref() {
         let in_layers = crate::layers::layer_findings(docker, image).await?;
@@ -284,14 +292,15 @@ pub async fn audit_inspected(
     Ok(findings)
 }
 
-/// The accounts of a web tier that log in with a vendor's factory password, as the running
-/// service itself reports them (its admin API, with the operator's token it was started
-/// with): the account table lives in labd's memory, so neither its environment nor its image
-/// would tell a rotated password from a factory one. Not a web tier (no admin token): none.
-pub async fn factory_passwords(
+/// What a web tier's admin API (with the operator's token it was started with) reports wrong:
+/// accounts that log in with a vendor's factory password, and a management endpoint left on.
+/// Asked of the running service, since it is the service's state: the account table lives in
+/// labd's memory, so neither the environment nor the image would tell a rotated password from
+/// a factory one. Not a web tier (no admin token): nothing.
+pub async fn asked_of_the_web_tier(
     service: &str,
     inspect: &ContainerInspectResponse,
-) -> Result<Vec<String>, LabError> {
+) -> Result<Vec<Issue>, LabError> {
     let env = (inspect.config.as_ref())
         .and_then(|c| c.env.clone())
         .unwrap_or_default();
@@ -311,12 +320,16 @@ pub async fn factory_passwords(
             (nets.values()).find_map(|ep| ep.ip_address.as_deref().and_then(|ip| ip.parse().ok()))
         })
         .ok_or_else(|| unanswered("it has no address on any network".into()))?;
-    let mut accounts = Labd::new()
+    let labd = Labd::new();
+    let mut accounts = (labd
         .password_audit(address, token, &DEFAULT_PASSWORDS)
-        .await
-        .map_err(unanswered)?;
+        .await)
+        .map_err(&unanswered)?;
     accounts.sort();
-    Ok(accounts)
+    let endpoints = labd.management(address, token).await.map_err(unanswered)?;
+    let factory = (accounts.into_iter()).map(|identity| Issue::DefaultPassword { identity });
+    let left_on = (endpoints.into_iter()).map(|path| Issue::ExposedManagement { path });
+    Ok(factory.chain(left_on).collect())
 }
 
 /// The kind of weakness an issue is, as a scenario declares and a trainee fixes it (`None`: an
@@ -334,6 +347,7 @@ pub fn kind_of(issue: &Issue) -> Option<WeaknessKind> {
         Issue::UnneededTool { .. } => WeaknessKind::UnneededTool,
         Issue::UnverifiedScript { .. } => WeaknessKind::UnverifiedScript,
         Issue::DefaultPassword { .. } => WeaknessKind::DefaultPassword,
+        Issue::ExposedManagement { .. } => WeaknessKind::ExposedManagement,
         Issue::CapabilitiesKept
         | Issue::Privileged
         | Issue::HostPath(_)
@@ -416,6 +430,9 @@ pub fn expected(weaknesses: &[Weakness]) -> Vec<Finding> {
                 Weakness::DefaultPassword { identity, .. } => vec![Issue::DefaultPassword {
                     identity: identity.clone(),
                 }],
+                Weakness::ExposedManagement { path, .. } => {
+                    vec![Issue::ExposedManagement { path: path.clone() }]
+                }
             };
             issues.into_iter().map(|issue| Finding {
                 service: w.service().to_string(),

@@ -232,6 +232,27 @@ impl Labd {
             .collect())
     }
 
+    /// The management endpoints `web` answers to anyone, as its admin API reports them
+    /// (`GET /admin/management`).
+    pub async fn management(&self, web: Ipv4Addr, token: &str) -> Result<Vec<String>, String> {
+        let r = (self.http)
+            .get(format!("http://{web}:{SERVICE_PORT}/admin/management"))
+            .bearer_auth(token)
+            .header("X-Bulkhead-Source", "console")
+            .send()
+            .await
+            .map_err(|e| format!("web unreachable: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("web's admin API answered {}", r.status()));
+        }
+        let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        let endpoints = (answer["endpoints"].as_array())
+            .ok_or_else(|| format!("web's management report answered {answer}"))?;
+        Ok((endpoints.iter())
+            .filter_map(|e| e.as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// Give `identity` at `web` the password `password` (`POST /admin/rotate`): `Ok(how many
     /// of its sessions ended)`.
     pub async fn rotate(

@@ -36,6 +36,9 @@ use crate::{lab_down, labels, subnets};
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Size of the writable `/tmp` (the root file system is read-only).
 pub const TMPFS_TMP: &str = "rw,noexec,nosuid,nodev,size=16m";
+/// The web tier's variable for a management endpoint left on (`ExposedManagement`): what a fix
+/// recreates the container without.
+pub const MANAGEMENT_VAR: &str = "LABD_MANAGEMENT";
 
 /// `<session>-<zone>`: the network of one trust zone.
 pub fn network_name(session: &str, zone: &str) -> String {
@@ -254,6 +257,15 @@ impl<'a> Plan<'a> {
                         .collect();
                     env.push(format!("LABD_CREDENTIALS={}", json!(creds)));
                     env.push(format!("LABD_ADMIN_TOKEN={}", credentials.admin_token));
+                    let left_on = scenario.weaknesses.iter().find_map(|w| match w {
+                        Weakness::ExposedManagement { service: s, path } if *s == service.id => {
+                            Some(path)
+                        }
+                        _ => None,
+                    });
+                    if let Some(path) = left_on {
+                        env.push(format!("{MANAGEMENT_VAR}={path}"));
+                    }
                 }
                 Role::Datastore => {
                     // Each datastore keeps the datasets stored in it.
@@ -368,12 +380,13 @@ fn weakened(
                 let secret = format!("{var}={}", random_hex(rng, 24));
                 body.env.get_or_insert_with(Vec::new).push(secret);
             }
-            // Baked into the image (`baked`), not the container; or, for a factory password,
-            // in the web tier's accounts (`LABD_CREDENTIALS`).
+            // Baked into the image (`baked`), not the container; or in the web tier's own
+            // configuration (its accounts' passwords, its management endpoint).
             Weakness::SecretInImage { .. }
             | Weakness::UnneededTool { .. }
             | Weakness::UnverifiedScript { .. }
-            | Weakness::DefaultPassword { .. } => {}
+            | Weakness::DefaultPassword { .. }
+            | Weakness::ExposedManagement { .. } => {}
         }
     }
     body

@@ -39,7 +39,8 @@ fn layered(image: &str, path: &str) -> bool {
 
 /// The company lab with every weakness of a worker on tenant-b, a writable root on the gateway
 /// (a service of three networks whose labd holds the trainee's blocks), and on web a factory
-/// password (held in its labd's memory) and root (a recreation that must not bring it back).
+/// password (held in its labd's memory), root (a recreation that must not bring it back) and
+/// a management endpoint left on.
 fn weak_company() -> Loaded {
     let root = bulkhead_labs::image::source_dir();
     let mut loaded = format::resolve_scenario(&root, "stolen-credentials").unwrap();
@@ -82,6 +83,10 @@ fn weak_company() -> Loaded {
         },
         Weakness::RunsAsRoot {
             service: "web".into(),
+        },
+        Weakness::ExposedManagement {
+            service: "web".into(),
+            path: "/debug".into(),
         },
     ];
     loaded.scenario = Arc::new(scenario);
@@ -200,6 +205,23 @@ fn login(web: &str, identity: &str, password: &str) -> Option<String> {
     })
 }
 
+/// The status web answers an anonymous GET of `path` with, straight to its address.
+fn status_of(web: &str, path: &str) -> u16 {
+    let url = format!("http://{}:{SERVICE_PORT}{path}", address_of(web));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        client
+            .get(url)
+            .send()
+            .await
+            .map_or(0, |r| r.status().as_u16())
+    })
+}
+
 /// Whether web's API takes this session token.
 fn session_works(web: &str, token: &str) -> bool {
     let url = format!("http://{}:{SERVICE_PORT}/api/orders", address_of(web));
@@ -288,6 +310,11 @@ fn assert_fixed_in_container(container: &str, weakness: WeaknessKind) {
         }
         // In web's memory, not the container: the test logs in to see it.
         WeaknessKind::DefaultPassword => {}
+        WeaknessKind::ExposedManagement => {
+            let env = inspect(container, "{{json .Config.Env}}");
+            assert!(!env.contains("LABD_MANAGEMENT="), "{env}");
+            assert!(env.contains("LABD_ADMIN_TOKEN="), "the rest stays: {env}");
+        }
     }
     // Every recreation keeps the lab's hardening.
     assert_eq!(inspect(container, "{{.HostConfig.CapDrop}}"), "[ALL]");
@@ -316,7 +343,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     let (tenant, gateway, web) = (name("tenant-b"), name("gateway"), name("web"));
     let mut d = Probe::new(Box::new(lab));
     let all: BTreeSet<WeaknessKind> = (WeaknessKind::ALL.into_iter())
-        .filter(|w| *w != WeaknessKind::DefaultPassword)
+        .filter(|w| !w.told_by_the_service())
         .collect();
     assert_eq!(d.found("tenant-b"), all);
     assert_eq!(
@@ -464,9 +491,12 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
 
     // A factory password: found by asking web, rotated in place (same container), and still
     // rotated after a fix recreates web from a spec whose environment has the old one.
-    let root_and_factory =
-        BTreeSet::from([WeaknessKind::RunsAsRoot, WeaknessKind::DefaultPassword]);
-    assert_eq!(d.found("web"), root_and_factory);
+    let mut on_web = BTreeSet::from([
+        WeaknessKind::RunsAsRoot,
+        WeaknessKind::DefaultPassword,
+        WeaknessKind::ExposedManagement,
+    ]);
+    assert_eq!(d.found("web"), on_web);
     let alice = login(&web, "alice", FACTORY).expect("the factory password logs in");
     let web_id = inspect(&web, "{{.Id}}");
     let (rotated, took) = d.mitigate(fix("web", WeaknessKind::DefaultPassword));
@@ -489,9 +519,20 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
         "the factory password no longer logs in"
     );
     assert!(!session_works(&web, &alice), "its session ended");
-    assert_eq!(d.found("web"), BTreeSet::from([WeaknessKind::RunsAsRoot]));
+    on_web.remove(&WeaknessKind::DefaultPassword);
+    assert_eq!(d.found("web"), on_web);
     let (done, _) = d.mitigate(fix("web", WeaknessKind::RunsAsRoot));
     assert!(done.ok, "{}", done.detail);
+    // A management endpoint left on answers anyone; its fix recreates web without it.
+    assert_eq!(status_of(&web, "/debug/vars"), 200);
+    let (done, took) = d.mitigate(fix("web", WeaknessKind::ExposedManagement));
+    assert!(done.ok, "{}", done.detail);
+    eprintln!(
+        "figure: ExposedManagement fix (recreate) {} ms",
+        took.as_millis()
+    );
+    assert_fixed_in_container(&web, WeaknessKind::ExposedManagement);
+    assert_eq!(status_of(&web, "/debug/vars"), 404);
     assert!(
         login(&web, "alice", FACTORY).is_none(),
         "the recreated web rotated it again"
@@ -570,7 +611,7 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     let recreated = |s| [(s, LifecycleState::Died), (s, LifecycleState::Started)];
     let mut expected = [recreated("tenant-b"); 7].concat();
     expected.extend(recreated("gateway"));
-    expected.extend(recreated("web"));
+    expected.extend([recreated("web"); 2].concat());
     assert_eq!(seen, expected);
     let faults: Vec<&LabOutput> = (d.outputs.iter())
         .filter(|o| matches!(o, LabOutput::Fault { .. }))

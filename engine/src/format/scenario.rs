@@ -169,7 +169,15 @@ pub enum Weakness {
         identity: String,
         password: String,
     },
+    /// The web tier `service` answers its management endpoint under `path` (one of
+    /// `MANAGEMENT_ENDPOINTS`) to anyone, without a login: a debug or admin console left on in
+    /// production, which tells an outsider what runs and how it is configured.
+    ExposedManagement { service: String, path: String },
 }
+
+/// Management endpoints that frameworks and servers ship turned on somewhere: what an audit of
+/// a web tier asks about, and the only paths an `ExposedManagement` weakness may use.
+pub const MANAGEMENT_ENDPOINTS: [&str; 4] = ["/actuator", "/debug", "/server-status", "/console"];
 
 /// Vendors' factory passwords, as install guides print them: what an audit of a web tier's
 /// accounts tries, and the only ones a `DefaultPassword` weakness may set.
@@ -213,6 +221,11 @@ pub fn default_password_evidence(identity: &str) -> String {
     format!("account {identity} logs in with a vendor's default password")
 }
 
+/// What an audit says of a management endpoint left on, in the same words on both labs.
+pub fn exposed_management_evidence(path: &str) -> String {
+    format!("{path} answers anyone without a login: a management endpoint left on")
+}
+
 /// Whether a variable's name says it holds a secret (`DB_PASSWORD`): how an audit reads the
 /// environment and a file's `NAME=value` lines. The range's own `LABD_` plumbing is not one.
 pub fn names_a_secret(name: &str) -> bool {
@@ -231,7 +244,8 @@ impl Weakness {
             | Weakness::SecretInImage { service, .. }
             | Weakness::UnneededTool { service, .. }
             | Weakness::UnverifiedScript { service, .. }
-            | Weakness::DefaultPassword { service, .. } => service,
+            | Weakness::DefaultPassword { service, .. }
+            | Weakness::ExposedManagement { service, .. } => service,
         }
     }
 
@@ -246,6 +260,7 @@ impl Weakness {
             Weakness::UnneededTool { .. } => WeaknessKind::UnneededTool,
             Weakness::UnverifiedScript { .. } => WeaknessKind::UnverifiedScript,
             Weakness::DefaultPassword { .. } => WeaknessKind::DefaultPassword,
+            Weakness::ExposedManagement { .. } => WeaknessKind::ExposedManagement,
         }
     }
 
@@ -271,6 +286,7 @@ impl Weakness {
                 )
             }
             Weakness::DefaultPassword { identity, .. } => default_password_evidence(identity),
+            Weakness::ExposedManagement { path, .. } => exposed_management_evidence(path),
         };
         Finding {
             service: self.service().to_string(),

@@ -473,7 +473,9 @@ fn hint_anchor(text: &str) -> String {
 /// safe list only; a secret's variable named as a secret, and not the range's own `LABD_`; a
 /// default password from the list an audit tries.
 fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
-    use crate::format::scenario::{DEFAULT_PASSWORDS, SAFE_CAPABILITIES, TOOLS};
+    use crate::format::scenario::{
+        DEFAULT_PASSWORDS, MANAGEMENT_ENDPOINTS, SAFE_CAPABILITIES, TOOLS,
+    };
     match w {
         Weakness::ExtraCapabilities { caps, .. } => {
             if caps.is_empty() {
@@ -540,6 +542,16 @@ fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
                     &quoted(password),
                     format!("\"{password}\" is not a default password an audit would try"),
                     &format!("use one of {}", DEFAULT_PASSWORDS.join(", ")),
+                );
+            }
+        }
+        Weakness::ExposedManagement { path, .. } => {
+            if !MANAGEMENT_ENDPOINTS.contains(&path.as_str()) {
+                c.fail(
+                    Some("ExposedManagement"),
+                    &quoted(path),
+                    format!("\"{path}\" is not a management endpoint an audit would ask about"),
+                    &format!("use one of {}", MANAGEMENT_ENDPOINTS.join(", ")),
                 );
             }
         }
@@ -992,21 +1004,26 @@ fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Fo
     for w in &s.weaknesses {
         service(&mut c, Some("weaknesses"), w.service(), true);
         weakness(&mut c, w);
-        if let Weakness::DefaultPassword {
-            service: web,
-            identity: id,
-            ..
-        } = w
-        {
+        if let Weakness::DefaultPassword { identity: id, .. } = w {
             identity(&mut c, Some("DefaultPassword"), id);
-            if t.service(web).is_some_and(|svc| svc.role != Role::Web) {
-                c.fail(
-                    Some("DefaultPassword"),
-                    &quoted(web),
-                    format!("service \"{web}\" has no accounts to log in to"),
-                    "name a web tier (role Web): accounts live there",
-                );
-            }
+        }
+        // Accounts and management endpoints are a web tier's.
+        let on_web = match w {
+            Weakness::DefaultPassword { .. } => Some(("DefaultPassword", "accounts")),
+            Weakness::ExposedManagement { .. } => Some(("ExposedManagement", "endpoints")),
+            _ => None,
+        };
+        if let Some((kind, what)) = on_web
+            && t.service(w.service())
+                .is_some_and(|svc| svc.role != Role::Web)
+        {
+            let web = w.service();
+            c.fail(
+                Some(kind),
+                &quoted(web),
+                format!("service \"{web}\" is not a web tier: it has no {what}"),
+                &format!("name a web tier (role Web): {what} live there"),
+            );
         }
     }
     hardening(&mut c, s);
@@ -1521,7 +1538,8 @@ mod tests {
             SecretInImage(service: "web", path: "/etc/app/deploy.env", var: "DEPLOY_TOKEN"),
             UnneededTool(service: "web", path: "/usr/bin/curl"),
             UnverifiedScript(service: "web", path: "/opt/vendor/update.sh", source: "https://get.vendor.example/agent.sh"),
-            DefaultPassword(service: "web", identity: "alice", password: "changeme")"#,
+            DefaultPassword(service: "web", identity: "alice", password: "changeme"),
+            ExposedManagement(service: "web", path: "/actuator")"#,
         );
         assert_eq!(problems(&fine), vec![]);
         for (bad, expect) in [
@@ -1584,7 +1602,15 @@ mod tests {
             ),
             (
                 r#"DefaultPassword(service: "datastore", identity: "alice", password: "admin")"#,
-                "service \"datastore\" has no accounts to log in to",
+                "service \"datastore\" is not a web tier: it has no accounts",
+            ),
+            (
+                r#"ExposedManagement(service: "web", path: "/admin")"#,
+                "\"/admin\" is not a management endpoint an audit would ask about",
+            ),
+            (
+                r#"ExposedManagement(service: "tenant-a", path: "/debug")"#,
+                "service \"tenant-a\" is not a web tier: it has no endpoints",
             ),
         ] {
             let text = with(bad);

@@ -144,7 +144,9 @@ fn tried(lines: &[RecordLine], upto: Millis, steps: &[&str], w: &WeaknessRef) ->
     let by = steps.join(", ");
     match (attempts.len(), held) {
         (0, _) => format!("; the attack's {by} needed it, and had not tried yet"),
+        (1, 0) => format!("; the attack's {by} used it (1 attempt)"),
         (n, 0) => format!("; the attack's {by} used it ({n} attempts)"),
+        (1, _) => format!("; the attack's {by} tried it once and the fix held"),
         (n, held) if held == n => {
             format!("; the attack's {by} tried it {n} times and the fix held every time")
         }

@@ -114,7 +114,8 @@ impl SimLab {
         let (status, cause) = match identity {
             // As labd's web role answers: public pages, and a refusal for everything else.
             None => {
-                let status = super::movement::anonymous_status(endpoint);
+                let management = self.management_at(door.web);
+                let status = super::movement::anonymous_status(endpoint, management.as_deref());
                 (status, (status >= 400).then_some(Cause::Refused))
             }
             Some(id) => match self.authenticate(t, (hostile, door), id, source, effect) {

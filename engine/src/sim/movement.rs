@@ -5,15 +5,17 @@
 
 use super::SimLab;
 use crate::action::{Cause, EXFILTRATION_PATH};
+use crate::format::scenario::Weakness;
 use crate::format::topology::Role;
 use crate::format::topology::Service;
 use crate::observation::{LogEvent, Millis};
 use crate::reach::{Way, detachment_on, scan_targets, scan_verdict, way_out, way_where};
 
 /// What web answers an anonymous `GET` of `endpoint` (labd's web role does the same).
-pub(super) fn anonymous_status(endpoint: &str) -> u16 {
+pub(super) fn anonymous_status(endpoint: &str, management: Option<&str>) -> u16 {
     let path = endpoint.split('?').next().unwrap_or(endpoint);
-    if path == "/public" || path.starts_with("/public/") || path == "/healthz" {
+    let managed = management.is_some_and(|m| under(path, m));
+    if path == "/public" || path.starts_with("/public/") || path == "/healthz" || managed {
         200
     } else if path == "/login" {
         405
@@ -28,7 +30,23 @@ pub(super) fn anonymous_status(endpoint: &str) -> u16 {
     }
 }
 
+/// Whether `path` is `prefix` or below it (`/actuator/env` under `/actuator`).
+pub(super) fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 impl SimLab {
+    /// The management endpoint the web tier `web` (an index) still answers to anyone: an
+    /// `ExposedManagement` weakness not fixed yet.
+    pub(super) fn management_at(&self, web: usize) -> Option<String> {
+        let id = &self.services[web].id;
+        self.weaknesses.iter().find_map(|w| match w {
+            Weakness::ExposedManagement { service, path } if service == id => Some(path.clone()),
+            _ => None,
+        })
+    }
+
     /// A pivot: one outcome, telemetry at the firewall crossed and at the target.
     pub(super) fn pivot(&mut self, t: Millis, effect: u64, from: &str, to: &str, endpoint: &str) {
         match self.reach(t, effect, from, to, endpoint) {
@@ -156,7 +174,7 @@ impl SimLab {
                     identity: None,
                     source: from.to_string(),
                     endpoint: path.to_string(),
-                    status: anonymous_status(path),
+                    status: anonymous_status(path, self.management_at(target).as_deref()),
                     trace: Some(effect),
                 },
             );
@@ -516,12 +534,17 @@ mod tests {
 
     #[test]
     fn web_answers_anonymous_requests_as_labd_does() {
-        assert_eq!(anonymous_status("/public/home"), 200);
-        assert_eq!(anonymous_status("/healthz"), 200);
-        assert_eq!(anonymous_status("/login"), 405);
-        assert_eq!(anonymous_status("/admin/users"), 401);
-        assert_eq!(anonymous_status("/api/orders?x=1"), 401);
-        assert_eq!(anonymous_status("/keys"), 401);
-        assert_eq!(anonymous_status("/"), 404);
+        assert_eq!(anonymous_status("/public/home", None), 200);
+        assert_eq!(anonymous_status("/healthz", None), 200);
+        assert_eq!(anonymous_status("/login", None), 405);
+        assert_eq!(anonymous_status("/admin/users", None), 401);
+        assert_eq!(anonymous_status("/api/orders?x=1", None), 401);
+        assert_eq!(anonymous_status("/keys", None), 401);
+        assert_eq!(anonymous_status("/", None), 404);
+        // A management endpoint answers only where it was left on, and only under its path.
+        assert_eq!(anonymous_status("/actuator/env", None), 404);
+        assert_eq!(anonymous_status("/actuator/env", Some("/actuator")), 200);
+        assert_eq!(anonymous_status("/actuator", Some("/actuator")), 200);
+        assert_eq!(anonymous_status("/actuators", Some("/actuator")), 404);
     }
 }

@@ -43,6 +43,8 @@ pub struct Env {
     pub gateway: Option<String>,
     pub credentials: Option<String>,
     pub admin_token: Option<String>,
+    /// `LABD_MANAGEMENT` (web): a management endpoint's path, answered to anyone (a weakness).
+    pub management: Option<String>,
     pub datasets: Option<String>,
     /// `LABD_ZONES` (firewall): zone id → IPv4 subnet, as JSON.
     pub zones: Option<String>,
@@ -72,6 +74,7 @@ impl Env {
             gateway: non_empty("LABD_GATEWAY"),
             credentials: non_empty("LABD_CREDENTIALS"),
             admin_token: non_empty("LABD_ADMIN_TOKEN"),
+            management: non_empty("LABD_MANAGEMENT"),
             datasets: non_empty("LABD_DATASETS"),
             zones: non_empty("LABD_ZONES"),
             routes: non_empty("LABD_ROUTES"),

@@ -57,6 +57,7 @@ async fn lab() -> Lab {
                 credential("root", "root-pw", true),
             ],
             admin_token: Some(ADMIN_TOKEN.into()),
+            management: Some("/actuator".into()),
         },
         log("web"),
         w,
@@ -328,6 +329,44 @@ async fn only_admins_reach_the_admin_api() {
         .via_gateway(Method::GET, "/api/orders", 35, bearer(ADMIN_TOKEN), None)
         .await;
     assert_eq!(status, 401);
+}
+
+/// A management endpoint left on answers anyone below its path (logged as an anonymous
+/// request), and web reports it to the admin API, which is how the range's audit finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_management_endpoint_left_on_answers_anyone_and_the_admin_api_reports_it() {
+    let lab = lab().await;
+    let (status, body) = lab
+        .via_gateway(Method::GET, "/actuator/env", 71, None, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["app"]["name"], "ShopForge");
+    let request = &lab.lines("web", "request", 71)[0];
+    assert_eq!(
+        (
+            &request["identity"],
+            &request["status"],
+            &request["endpoint"]
+        ),
+        (&Value::Null, &json!(200), &json!("/actuator/env"))
+    );
+    for (method, path, refused) in [
+        (Method::GET, "/actuators", 404),
+        (Method::POST, "/actuator/shutdown", 405),
+    ] {
+        let (status, _) = lab.via_gateway(method, path, 72, None, None).await;
+        assert_eq!(status, refused, "{path}");
+    }
+    let admin = [("authorization", format!("Bearer {ADMIN_TOKEN}"))];
+    let (status, reported) = lab
+        .call(Method::GET, lab.web, "/admin/management", &admin, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(reported, json!({ "endpoints": ["/actuator"] }));
+    let (status, _) = lab
+        .via_gateway(Method::GET, "/admin/management", 73, None, None)
+        .await;
+    assert_eq!(status, 401, "only an admin learns what is left on");
 }
 
 /// The audit of factory passwords and their rotation, as the range's fix uses them: straight
@@ -804,6 +843,7 @@ async fn second_tier(lab: &Lab, datastore: SocketAddr) -> SocketAddr {
                 admin: false,
             }],
             admin_token: Some(ADMIN_TOKEN.into()),
+            management: None,
         },
         log("portal"),
         w,

@@ -20,7 +20,7 @@ use super::{Shared, refresh_address};
 use crate::audit::{audit_inspected, kind_of};
 use crate::drive::{self, Done};
 use crate::image::LAB_USER;
-use crate::lab_up::{self, READY_TIMEOUT, hardened_host_config};
+use crate::lab_up::{self, MANAGEMENT_VAR, READY_TIMEOUT, hardened_host_config};
 use crate::layers::{self, BakedFile};
 use crate::spec::ContainerInfo;
 use crate::telemetry;
@@ -245,7 +245,8 @@ fn respec(
         .filter(|u| !u.is_empty() && !fixing(WeaknessKind::RunsAsRoot));
     let env = (config.env.unwrap_or_default().into_iter()).filter(|kv| {
         let name = kv.split('=').next().unwrap_or_default();
-        !(fixing(WeaknessKind::SecretInEnv) && names_a_secret(name))
+        !(fixing(WeaknessKind::SecretInEnv) && names_a_secret(name)
+            || fixing(WeaknessKind::ExposedManagement) && name == MANAGEMENT_VAR)
     });
     let networks = endpoints(inspect, home, pin)?;
     Ok(Respec {
@@ -500,10 +501,10 @@ mod tests {
     }
 
     /// The kinds a container's configuration shows (not those in its image's layers, nor a
-    /// web tier's factory password, which only the running service tells).
+    /// web tier's, which only the running service tells).
     fn config_kinds() -> Vec<WeaknessKind> {
         (WeaknessKind::ALL.into_iter())
-            .filter(|w| !w.in_image() && *w != WeaknessKind::DefaultPassword)
+            .filter(|w| !w.in_image() && !w.told_by_the_service())
             .collect()
     }
 

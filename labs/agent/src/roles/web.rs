@@ -28,6 +28,8 @@ pub struct WebConfig {
     pub upstream: String,
     pub credentials: Vec<Credential>,
     pub admin_token: Option<String>,
+    /// A management endpoint left on (`/actuator`): everything under it answers anyone.
+    pub management: Option<String>,
 }
 
 impl WebConfig {
@@ -39,6 +41,7 @@ impl WebConfig {
                 None => Vec::new(),
             },
             admin_token: env.admin_token.clone(),
+            management: env.management.clone(),
         })
     }
 }
@@ -158,6 +161,12 @@ impl Web {
         }
         if path == "/healthz" {
             return (http::text(StatusCode::OK, "ok"), None);
+        }
+        if let Some(endpoint) = self.cfg.management.as_deref().filter(|m| under(path, m)) {
+            return (
+                only(req, &Method::GET).unwrap_or_else(|| management(endpoint, path)),
+                None,
+            );
         }
         let caller = self.authenticate(req);
         if path.starts_with("/admin/") {
@@ -407,6 +416,10 @@ impl Web {
         let resp = match req.path.as_str() {
             "/admin/revoke" => only(req, &Method::POST).unwrap_or_else(|| self.revoke(req, &actor)),
             "/admin/rotate" => only(req, &Method::POST).unwrap_or_else(|| self.rotate(req, &actor)),
+            "/admin/management" => only(req, &Method::GET).unwrap_or_else(|| {
+                let endpoints: Vec<&String> = self.cfg.management.iter().collect();
+                http::json(StatusCode::OK, &json!({ "endpoints": endpoints }))
+            }),
             "/admin/password-audit" => {
                 only(req, &Method::POST).unwrap_or_else(|| self.password_audit(req))
             }
@@ -626,6 +639,27 @@ fn public(path: &str) -> Resp {
         .map(|i| json!({ "sku": format!("sku-{i:04}"), "name": format!("item {i}"), "price_cents": 499 + 250 * i }))
         .collect();
     http::json(StatusCode::OK, &json!({ "page": page, "items": items }))
+}
+
+/// Whether `path` is `prefix` or below it (`/actuator/env` under `/actuator`).
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// What a management endpoint left on tells anyone who asks: what runs, in which profile, and
+/// where its datastore is. No secret: the lesson is what an outsider learns for free.
+fn management(endpoint: &str, path: &str) -> Resp {
+    http::json(
+        StatusCode::OK,
+        &json!({
+            "endpoint": endpoint,
+            "path": path,
+            "app": { "name": "ShopForge", "version": "7.2.1" },
+            "profiles": ["prod"],
+            "datasource": "datastore:8080",
+        }),
+    )
 }
 
 fn api(endpoint: &str, identity: &str) -> Resp {
