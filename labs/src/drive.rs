@@ -205,6 +205,40 @@ impl Labd {
         }
     }
 
+    /// A call to web's admin API as the range's console (`body`: a POST with it, else a GET):
+    /// its JSON answer, or why there was none.
+    async fn admin(
+        &self,
+        web: Ipv4Addr,
+        token: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, String> {
+        let url = format!("http://{web}:{SERVICE_PORT}/admin/{path}");
+        let request = match body {
+            Some(body) => self.http.post(url).json(&body),
+            None => self.http.get(url),
+        };
+        let r = (request.bearer_auth(token))
+            .header("X-Bulkhead-Source", "console")
+            .send()
+            .await
+            .map_err(|e| format!("web unreachable: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("web's admin API answered {}", r.status()));
+        }
+        r.json().await.map_err(|e| e.to_string())
+    }
+
+    /// The strings of a list in an admin API's answer (`{"accounts": [...]}`).
+    fn listed(answer: &serde_json::Value, key: &str) -> Result<Vec<String>, String> {
+        let list = (answer[key].as_array())
+            .ok_or_else(|| format!("web's admin API answered {answer}, without {key}"))?;
+        Ok((list.iter())
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// The accounts at `web` (not revoked) that log in with one of `candidates`, as its admin
     /// API reports them (`POST /admin/password-audit`).
     pub async fn password_audit(
@@ -213,44 +247,16 @@ impl Labd {
         token: &str,
         candidates: &[&str],
     ) -> Result<Vec<String>, String> {
-        let r = (self.http)
-            .post(format!("http://{web}:{SERVICE_PORT}/admin/password-audit"))
-            .bearer_auth(token)
-            .header("X-Bulkhead-Source", "console")
-            .json(&json!({ "candidates": candidates }))
-            .send()
-            .await
-            .map_err(|e| format!("web unreachable: {e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("web's admin API answered {}", r.status()));
-        }
-        let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-        let accounts = (answer["accounts"].as_array())
-            .ok_or_else(|| format!("web's password audit answered {answer}"))?;
-        Ok((accounts.iter())
-            .filter_map(|a| a.as_str().map(str::to_owned))
-            .collect())
+        let body = json!({ "candidates": candidates });
+        let answer = self.admin(web, token, "password-audit", Some(body)).await?;
+        Self::listed(&answer, "accounts")
     }
 
     /// The management endpoints `web` answers to anyone, as its admin API reports them
     /// (`GET /admin/management`).
     pub async fn management(&self, web: Ipv4Addr, token: &str) -> Result<Vec<String>, String> {
-        let r = (self.http)
-            .get(format!("http://{web}:{SERVICE_PORT}/admin/management"))
-            .bearer_auth(token)
-            .header("X-Bulkhead-Source", "console")
-            .send()
-            .await
-            .map_err(|e| format!("web unreachable: {e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("web's admin API answered {}", r.status()));
-        }
-        let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-        let endpoints = (answer["endpoints"].as_array())
-            .ok_or_else(|| format!("web's management report answered {answer}"))?;
-        Ok((endpoints.iter())
-            .filter_map(|e| e.as_str().map(str::to_owned))
-            .collect())
+        let answer = self.admin(web, token, "management", None).await?;
+        Self::listed(&answer, "endpoints")
     }
 
     /// Give `identity` at `web` the password `password` (`POST /admin/rotate`): `Ok(how many
@@ -262,45 +268,15 @@ impl Labd {
         identity: &str,
         password: &str,
     ) -> Result<u64, String> {
-        let r = (self.http)
-            .post(format!("http://{web}:{SERVICE_PORT}/admin/rotate"))
-            .bearer_auth(token)
-            .header("X-Bulkhead-Source", "console")
-            .json(&json!({ "identity": identity, "password": password }))
-            .send()
-            .await
-            .map_err(|e| format!("web unreachable: {e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("web's admin API answered {}", r.status()));
-        }
-        let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        let body = json!({ "identity": identity, "password": password });
+        let answer = self.admin(web, token, "rotate", Some(body)).await?;
         Ok(answer["ended"].as_u64().unwrap_or_default())
     }
 
     pub async fn revoke(&self, web: Ipv4Addr, token: &str, identity: &str) -> Done {
-        let base = format!("http://{web}:{SERVICE_PORT}/admin");
-        let r = self
-            .http
-            .post(format!("{base}/revoke"))
-            .bearer_auth(token)
-            .header("X-Bulkhead-Source", "console")
-            .json(&json!({"identity": identity}))
-            .send()
-            .await
-            .map_err(|e| format!("web unreachable: {e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("web's admin API answered {}", r.status()));
-        }
-        let answer: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-        let status: serde_json::Value = self
-            .http
-            .get(format!("{base}/status?identity={identity}"))
-            .bearer_auth(token)
-            .header("X-Bulkhead-Source", "console")
-            .send()
-            .await
-            .map_err(|e| format!("cannot confirm: {e}"))?
-            .json()
+        let body = json!({ "identity": identity });
+        let answer = self.admin(web, token, "revoke", Some(body)).await?;
+        let status = (self.admin(web, token, &format!("status?identity={identity}"), None))
             .await
             .map_err(|e| format!("cannot confirm: {e}"))?;
         if status["revoked"] == json!(true) {

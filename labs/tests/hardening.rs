@@ -166,18 +166,33 @@ fn status_field(container: &str, key: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-/// Whether labd in the container answers its health check on the container's address.
-fn healthy(container: &str) -> bool {
-    let ip = address_of(container);
-    let url = format!("http://{ip}:{CONTROL_PORT}/healthz");
+/// One request from the host to a lab container's address, answered by its status (0: no
+/// answer) and its JSON body (`Null` where it has none).
+fn http(
+    container: &str,
+    port: u16,
+    path: &str,
+    build: impl FnOnce(reqwest::Client, String) -> reqwest::RequestBuilder,
+) -> (u16, serde_json::Value) {
+    let url = format!("http://{}:{port}{path}", address_of(container));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
+        let Ok(answer) = build(client, url).send().await else {
+            return (0, serde_json::Value::Null);
+        };
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or_default())
     })
+}
+
+/// Whether labd in the container answers its health check on the container's address.
+fn healthy(container: &str) -> bool {
+    let (status, _) = http(container, CONTROL_PORT, "/healthz", |c, url| c.get(url));
+    status == 200
 }
 
 /// The first address Docker reports for a container.
@@ -191,49 +206,22 @@ fn address_of(container: &str) -> String {
 
 /// A session token of `identity` from web's login with `password`, or `None` when refused.
 fn login(web: &str, identity: &str, password: &str) -> Option<String> {
-    let url = format!("http://{}:{SERVICE_PORT}/login", address_of(web));
     let body = serde_json::json!({ "identity": identity, "password": password });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let answer = client.post(url).json(&body).send().await.ok()?;
-        let answer: serde_json::Value = answer.json().await.ok()?;
-        answer["token"].as_str().map(str::to_owned)
-    })
+    let (_, answer) = http(web, SERVICE_PORT, "/login", |c, url| {
+        c.post(url).json(&body)
+    });
+    answer["token"].as_str().map(str::to_owned)
 }
 
 /// The status web answers an anonymous GET of `path` with, straight to its address.
 fn status_of(web: &str, path: &str) -> u16 {
-    let url = format!("http://{}:{SERVICE_PORT}{path}", address_of(web));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        client
-            .get(url)
-            .send()
-            .await
-            .map_or(0, |r| r.status().as_u16())
-    })
+    http(web, SERVICE_PORT, path, |c, url| c.get(url)).0
 }
 
 /// Whether web's API takes this session token.
 fn session_works(web: &str, token: &str) -> bool {
-    let url = format!("http://{}:{SERVICE_PORT}/api/orders", address_of(web));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let sent = client.get(url).bearer_auth(token).send().await;
-        matches!(sent, Ok(r) if r.status().is_success())
-    })
+    let with_token = |c: reqwest::Client, url| c.get(url).bearer_auth(token);
+    http(web, SERVICE_PORT, "/api/orders", with_token).0 == 200
 }
 
 /// What each recreating fix must show in the kernel's view and Docker's inspection.
