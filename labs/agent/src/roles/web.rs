@@ -69,6 +69,13 @@ struct Store {
     revoked: HashMap<String, String>,
 }
 
+/// The body of a login, and of the admin's rotation of a password.
+#[derive(Deserialize)]
+struct IdentityPassword {
+    identity: String,
+    password: String,
+}
+
 /// Who a request acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Caller {
@@ -232,12 +239,7 @@ impl Web {
     }
 
     fn login(&self, req: &Req) -> (Resp, Option<String>) {
-        #[derive(Deserialize)]
-        struct Body {
-            identity: String,
-            password: String,
-        }
-        let body: Body = match req.json() {
+        let body: IdentityPassword = match req.json() {
             Ok(b) => b,
             Err(bad) => return (bad.into_response(), None),
         };
@@ -482,12 +484,7 @@ impl Web {
     /// Give an account a new password (the range generates it): the old one no longer logs
     /// in, and the account's sessions end, since whoever used the old one may hold one.
     fn rotate(&self, req: &Req, actor: &str) -> Resp {
-        #[derive(Deserialize)]
-        struct Body {
-            identity: String,
-            password: String,
-        }
-        let body: Body = match req.json() {
+        let body: IdentityPassword = match req.json() {
             Ok(b) => b,
             Err(bad) => return bad.into_response(),
         };
