@@ -35,6 +35,7 @@ use crate::telemetry::{
 use events::follow_events;
 use recovery::{follow_network_events, held_in_labd, network_specs, watch_daemon};
 
+mod accounts;
 mod events;
 mod fix;
 mod recovery;
@@ -194,20 +195,6 @@ impl Shared {
         if let Ok(mut networks) = self.networks.lock() {
             networks.insert(zone.to_string(), id);
         }
-    }
-
-    /// Identity → the password it logs in with at the web tier `web` now: its factory one
-    /// there until a fix rotated it, else the one generated for the run.
-    fn passwords_at(&self, web: &str) -> BTreeMap<String, String> {
-        let mut passwords = self.lab.credentials.passwords.clone();
-        if let Ok(factory) = self.factory.lock() {
-            for ((tier, identity), password) in factory.iter() {
-                if tier == web {
-                    passwords.insert(identity.clone(), password.clone());
-                }
-            }
-        }
-        passwords
     }
 
     fn kept_mitigations(&self) -> Vec<Mitigation> {

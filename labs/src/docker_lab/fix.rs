@@ -15,6 +15,7 @@ use bulkhead_engine::format::scenario::SAFE_CAPABILITIES;
 use bulkhead_engine::format::topology::Limits;
 use bulkhead_engine::posture::WeaknessKind;
 
+use super::accounts;
 use super::recovery::reapply;
 use super::{Shared, refresh_address};
 use crate::audit::{audit_inspected, kind_of};
@@ -24,7 +25,7 @@ use crate::lab_up::{self, MANAGEMENT_VAR, READY_TIMEOUT, hardened_host_config};
 use crate::layers::{self, BakedFile};
 use crate::spec::ContainerInfo;
 use crate::telemetry;
-use bulkhead_engine::format::scenario::{DEFAULT_PASSWORDS, names_a_secret};
+use bulkhead_engine::format::scenario::names_a_secret;
 
 /// Seconds labd gets to stop on its own before the old container is killed.
 const STOP_GRACE_S: i32 = 2;
@@ -58,7 +59,7 @@ pub(super) async fn fix(shared: &Shared, service: &str, weakness: WeaknessKind) 
     refuse_undoing(shared, service, &before, weakness)?;
     let started = Instant::now();
     let done = if weakness == WeaknessKind::DefaultPassword {
-        rotate_factory_passwords(shared, service).await?
+        accounts::rotate_factory_passwords(shared, service).await?
     } else if weakness.recreates() {
         recreate(shared, service, &name, &before, weakness).await?
     } else {
@@ -152,34 +153,6 @@ async fn set_limits(
     }
     Ok(format!(
         "{service} limited to {cpu} cores, {memory} MiB, {pids} pids"
-    ))
-}
-
-/// `DefaultPassword`: every account the web tier reports with a factory password gets the
-/// password generated for it at the lab's start (which the range's own traffic already uses
-/// elsewhere), through the admin API; its sessions there end. Not under the fix lock: a
-/// recreated web tier starts with its factory passwords again (its environment), and the
-/// recreation rotates them again through this while it holds the lock.
-pub(super) async fn rotate_factory_passwords(shared: &Shared, service: &str) -> Done {
-    let web = (shared.address(service)).ok_or_else(|| format!("no address for {service}"))?;
-    let credentials = &shared.lab.credentials;
-    let token = &credentials.admin_token;
-    let accounts = (shared.labd)
-        .password_audit(web, token, &DEFAULT_PASSWORDS)
-        .await?;
-    let mut rotated = Vec::with_capacity(accounts.len());
-    for identity in accounts {
-        let password = (credentials.passwords.get(&identity))
-            .ok_or_else(|| format!("no password was generated for {identity}"))?;
-        let ended = shared.labd.rotate(web, token, &identity, password).await?;
-        if let Ok(mut factory) = shared.factory.lock() {
-            factory.remove(&(service.to_owned(), identity.clone()));
-        }
-        rotated.push(format!("{identity} ({ended} session(s) ended)"));
-    }
-    Ok(format!(
-        "rotated the password of {} at {service}",
-        rotated.join(", ")
     ))
 }
 

@@ -225,7 +225,7 @@ pub(super) async fn reapply(shared: &Shared, service: &str) {
                     service: fixed,
                     weakness: WeaknessKind::DefaultPassword,
                 } if fixed == service => {
-                    super::fix::rotate_factory_passwords(shared, service).await
+                    super::accounts::rotate_factory_passwords(shared, service).await
                 }
                 // Another tier's fix: nothing this container holds.
                 Mitigation::Fix { .. } => break,
