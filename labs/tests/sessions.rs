@@ -7,16 +7,19 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bulkhead_engine::defender::{Bot, Idle};
+use bulkhead_engine::action::Command;
+use bulkhead_engine::defender::{Bot, Idle, Scripted, TimedCommand};
 use bulkhead_engine::format::topology::Role;
 use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::LifecycleState;
+use bulkhead_engine::posture::WeaknessRef;
 use bulkhead_engine::record::{LabFault, Record, RecordLine};
 use bulkhead_engine::replay::Replay;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
-    Action, Cause, Defender, EffectKind, EntityRef, Lab, LabOutput, LogEvent, MemoryRecord,
-    Mitigation, Observation, ObservationBody, Origin, ScoreCard, Session, SimLab,
+    Action, Cause, Defender, DefenderView, EffectKind, EntityRef, Lab, LabOutput, LogEvent,
+    MemoryRecord, Mitigation, Observation, ObservationBody, Origin, Phase, ScoreCard, Session,
+    SimLab,
 };
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
@@ -589,7 +592,79 @@ fn supply_chain_on_docker() {
     if let Some(played) = hardening_on_docker("supply-chain") {
         assert!(played.bot.facts.prevented, "{:#?}", played.bot.components);
         assert!(!played.idle.facts.prevented);
+        three_defenders_on_docker("supply-chain", &played.bot);
     }
+}
+
+/// Fixes these weaknesses 20 s into the hardening phase, then defends live as the bot does.
+struct FixThenBot {
+    fixes: Scripted,
+    bot: Bot,
+}
+
+impl FixThenBot {
+    fn new(loaded: &Loaded, fixes: &[WeaknessRef]) -> Self {
+        let at_s = 20.0 - loaded.scenario.live_start_ms() as f64 / 1000.0;
+        let commands = (fixes.iter())
+            .map(|w| TimedCommand {
+                at_s,
+                command: Command::Mitigate(Mitigation::Fix {
+                    service: w.service.clone(),
+                    weakness: w.weakness,
+                }),
+            })
+            .collect();
+        FixThenBot {
+            fixes: Scripted::new(commands),
+            bot: Bot::default(),
+        }
+    }
+}
+
+impl Defender for FixThenBot {
+    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
+        let mut out = self.fixes.decide(view);
+        if view.phase == Phase::Live {
+            out.extend(self.bot.decide(view));
+        }
+        out
+    }
+}
+
+/// The three defenders on real containers, each the bot live: the one that fixes every
+/// real finding (the bot's session, `real`) beats one that fixes none, which beats one that
+/// "fixes" only the risks the business accepted, whose card says what that broke.
+fn three_defenders_on_docker(id: &str, real: &ScoreCard) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let loaded = load(id).variant(SEED).unwrap();
+    let accepted: Vec<WeaknessRef> = (loaded.scenario.hardening.iter())
+        .flat_map(|h| h.accepted.iter().map(|a| a.of()))
+        .collect();
+    let on_docker = |fixes: &[WeaknessRef]| {
+        let lab = docker_lab(&loaded, TIME_SCALE);
+        play(&loaded, lab, &mut FixThenBot::new(&loaded, fixes)).0
+    };
+    let none = on_docker(&[]);
+    let broke = on_docker(&accepted);
+    eprintln!(
+        "{id} on Docker: real {} / none {} / accepted {}",
+        real.total, none.total, broke.total
+    );
+    assert!(
+        real.total > none.total && none.total > broke.total,
+        "{id}: real {} / none {} / accepted {}",
+        real.total,
+        none.total,
+        broke.total
+    );
+    assert_eq!(points(&none, "posture"), 0);
+    assert_eq!(
+        points(&broke, "accepted_risks"),
+        -50 * accepted.len() as i32
+    );
+    let risk = &loaded.scenario.hardening.as_ref().unwrap().accepted[0];
+    let why = format!("{:?}", broke.component("accepted_risks"));
+    assert!(why.contains(&risk.breaks), "{why}");
 }
 
 /// The hardening assertions on a scenario's Docker sessions; what was played, for more.
