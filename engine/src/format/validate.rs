@@ -471,7 +471,7 @@ fn hint_anchor(text: &str) -> String {
 
 /// What a weakness must say to be set up safely and found by an audit: capabilities from the
 /// safe list only; a secret's variable named as a secret, and not the range's own `LABD_`; a
-/// default password from the list an audit tries.
+/// default password and a management endpoint from the lists an audit asks about.
 fn weakness(c: &mut Checker, w: &crate::format::scenario::Weakness) {
     use crate::format::scenario::{
         DEFAULT_PASSWORDS, MANAGEMENT_ENDPOINTS, SAFE_CAPABILITIES, TOOLS,

@@ -393,7 +393,8 @@ async fn an_admin_audits_passwords_against_a_list_and_rotates_one() {
     assert_eq!(status, 200);
     assert_eq!(found, json!({ "accounts": ["bob"] }));
     let alice = lab.token("alice", "alice-pw").await;
-    for (auth, refused) in [(None, 401), (bearer(&alice), 403)] {
+    let root = lab.token("root", "root-pw").await;
+    for (auth, refused) in [(None, 401), (bearer(&alice), 403), (bearer(&root), 403)] {
         let (status, _) = lab
             .via_gateway(
                 Method::POST,
@@ -479,6 +480,19 @@ async fn an_admin_audits_passwords_against_a_list_and_rotates_one() {
         )
         .await;
     assert_eq!(status, 403, "a non-admin may not rotate anyone's password");
+    let (status, _) = lab
+        .via_gateway(
+            Method::POST,
+            "/admin/rotate",
+            61,
+            bearer(&root),
+            Some(rotate("bob", "a-generated-password")),
+        )
+        .await;
+    assert_eq!(
+        status, 403,
+        "nor may an admin identity: only the operator's token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -393,6 +393,7 @@ impl Web {
     }
 
     fn admin(&self, req: &Req, caller: Caller) -> (Resp, Option<String>) {
+        let operator = caller == Caller::Admin;
         let actor = match caller {
             Caller::Admin => "admin".to_owned(),
             Caller::User {
@@ -415,7 +416,17 @@ impl Web {
                 );
             }
         };
-        let resp = match req.path.as_str() {
+        let path = req.path.as_str();
+        // A password oracle and a password reset: the operator's, not any admin identity's (an
+        // intruder logged in as one would learn or take over every account).
+        if !operator && ["/admin/password-audit", "/admin/rotate"].contains(&path) {
+            let refused = http::error(
+                StatusCode::FORBIDDEN,
+                "only the operator's token may audit or rotate passwords",
+            );
+            return (refused, Some(actor));
+        }
+        let resp = match path {
             "/admin/revoke" => only(req, &Method::POST).unwrap_or_else(|| self.revoke(req, &actor)),
             "/admin/rotate" => only(req, &Method::POST).unwrap_or_else(|| self.rotate(req, &actor)),
             "/admin/management" => only(req, &Method::GET).unwrap_or_else(|| {
