@@ -171,7 +171,8 @@ impl Web {
         }
         if let Some(endpoint) = self.cfg.management.as_deref().filter(|m| under(path, m)) {
             return (
-                only(req, &Method::GET).unwrap_or_else(|| management(endpoint, path)),
+                only(req, &Method::GET)
+                    .unwrap_or_else(|| management(endpoint, path, &self.cfg.upstream)),
                 None,
             );
         }
@@ -657,7 +658,7 @@ fn under(path: &str, prefix: &str) -> bool {
 
 /// What a management endpoint left on tells anyone who asks: what runs, in which profile, and
 /// where its datastore is. No secret: the lesson is what an outsider learns for free.
-fn management(endpoint: &str, path: &str) -> Resp {
+fn management(endpoint: &str, path: &str, upstream: &str) -> Resp {
     http::json(
         StatusCode::OK,
         &json!({
@@ -665,7 +666,7 @@ fn management(endpoint: &str, path: &str) -> Resp {
             "path": path,
             "app": { "name": "ShopForge", "version": "7.2.1" },
             "profiles": ["prod"],
-            "datasource": "datastore:8080",
+            "datasource": upstream,
         }),
     )
 }
