@@ -1,6 +1,7 @@
 //! Defenders that play a session without a window: `Idle` does nothing, `Scripted` replays timed
-//! commands from a RON file, and `Bot` is a competent analyst that acts on alerts and the
-//! scenario's context only (never on the ground truth).
+//! commands from a RON file, `Bot` is a competent analyst that acts on alerts and the
+//! scenario's context only (never on the ground truth), and `FixThenBot` fixes chosen findings
+//! in the hardening phase before playing as the bot.
 
 use std::collections::BTreeSet;
 
@@ -9,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::action::{Command, Mitigation, Verdict};
 use crate::detector::{Alert, Novelty, Signal};
 use crate::format::rules::Severity;
+use crate::format::scenario::Scenario;
 use crate::format::topology::Criticality;
 use crate::observation::{EntityRef, MetricKind};
+use crate::posture::WeaknessRef;
 use crate::session::{Defender, DefenderView, Phase};
 
 /// Does nothing: the baseline every scenario must punish.
@@ -342,6 +345,45 @@ impl Defender for Bot {
                 self.dismissed.insert(alert.id);
                 Self::triage(&mut out, alert, Verdict::Benign);
             }
+        }
+        out
+    }
+}
+
+/// Fixes the given weaknesses `at_s` seconds into the hardening phase, then defends live as the
+/// bot does: the defenders a hardening scenario is tested against (every real finding fixed,
+/// none, or only the risks the business accepted), each answering the live attack alike.
+#[derive(Debug)]
+pub struct FixThenBot {
+    fixes: Scripted,
+    bot: Bot,
+}
+
+impl FixThenBot {
+    pub fn new(scenario: &Scenario, fixes: &[WeaknessRef], at_s: f64) -> Self {
+        // Scripted times are live-phase seconds; the hardening phase starts at session time 0.
+        let at_s = at_s - scenario.live_start_ms() as f64 / 1000.0;
+        let commands = (fixes.iter())
+            .map(|w| TimedCommand {
+                at_s,
+                command: Command::Mitigate(Mitigation::Fix {
+                    service: w.service.clone(),
+                    weakness: w.weakness,
+                }),
+            })
+            .collect();
+        FixThenBot {
+            fixes: Scripted::new(commands),
+            bot: Bot::default(),
+        }
+    }
+}
+
+impl Defender for FixThenBot {
+    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
+        let mut out = self.fixes.decide(view);
+        if view.phase == Phase::Live {
+            out.extend(self.bot.decide(view));
         }
         out
     }

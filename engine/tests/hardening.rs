@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bulkhead_engine::action::{Cause, Command, EffectKind, Mitigation, Origin, Verdict};
-use bulkhead_engine::defender::{Bot, Idle, Scripted, TimedCommand};
+use bulkhead_engine::defender::{Bot, FixThenBot, Idle};
 use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::EntityRef;
 use bulkhead_engine::posture::{WeaknessKind, WeaknessRef};
 use bulkhead_engine::replay::Replay;
 use bulkhead_engine::{
-    Defender, DefenderView, MemoryRecord, Phase, Record, RecordLine, ScoreCard, Session, SimLab,
+    Defender, MemoryRecord, Phase, Record, RecordLine, ScoreCard, Session, SimLab,
 };
 
 const SCENARIO: &str = "lateral-movement";
@@ -77,43 +77,9 @@ fn weaknesses_of(id: &str, accepted: bool) -> Vec<WeaknessRef> {
         .collect()
 }
 
-/// Fixes these in the hardening phase (20 s in), then plays the live phase as the bot does.
-struct FixThenBot {
-    fixes: Scripted,
-    bot: Bot,
-}
-
-impl FixThenBot {
-    fn new(fixes: &[WeaknessRef]) -> Self {
-        Self::of(SCENARIO, fixes)
-    }
-
-    fn of(id: &str, fixes: &[WeaknessRef]) -> Self {
-        // Live-phase seconds: 20 s into the hardening phase, which starts at session time 0.
-        let live_start_s = load_of(id).scenario.live_start_ms() as f64 / 1000.0;
-        let at_s = 20.0 - live_start_s;
-        let commands = fixes
-            .iter()
-            .map(|w| TimedCommand {
-                at_s,
-                command: fix(&w.service, w.weakness),
-            })
-            .collect();
-        FixThenBot {
-            fixes: Scripted::new(commands),
-            bot: Bot::default(),
-        }
-    }
-}
-
-impl Defender for FixThenBot {
-    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
-        let mut out = self.fixes.decide(view);
-        if view.phase == Phase::Live {
-            out.extend(self.bot.decide(view));
-        }
-        out
-    }
+/// Fixes these 20 s into the hardening phase, then plays the live phase as the bot does.
+fn fix_then_bot(id: &str, fixes: &[WeaknessRef]) -> FixThenBot {
+    FixThenBot::new(&load_of(id).scenario, fixes, 20.0)
 }
 
 fn points(card: &ScoreCard, key: &str) -> i32 {
@@ -135,7 +101,7 @@ fn text(card: &ScoreCard, key: &str) -> String {
 /// every real finding, one that fixes none, one that "fixes" the accepted risks; their cards,
 /// asserted to score in that order.
 fn three_defenders(id: &str, seed: u64) -> (ScoreCard, ScoreCard, ScoreCard) {
-    let defender = |fixes: &[WeaknessRef]| play_of(id, seed, &mut FixThenBot::of(id, fixes)).0;
+    let defender = |fixes: &[WeaknessRef]| play_of(id, seed, &mut fix_then_bot(id, fixes)).0;
     let real = defender(&weaknesses_of(id, false));
     let none = defender(&[]);
     let accepted = defender(&weaknesses_of(id, true));
@@ -308,7 +274,10 @@ fn a_step_that_needs_a_fixed_weakness_fails_without_reaching_the_lab_and_the_rec
         service: "invoice-worker".into(),
         weakness: WeaknessKind::SecretInEnv,
     };
-    let (_, record) = play(1, &mut FixThenBot::new(std::slice::from_ref(&secret)));
+    let (_, record) = play(
+        1,
+        &mut fix_then_bot(SCENARIO, std::slice::from_ref(&secret)),
+    );
     let steal: Vec<u64> = (record.lines.iter())
         .filter_map(|l| match l {
             RecordLine::Effect { effect, .. }
@@ -422,7 +391,7 @@ fn the_hardening_phase_takes_fixes_only_of_what_the_audit_found_and_each_once() 
 
 #[test]
 fn a_fix_the_lab_confirms_has_its_result_and_is_no_accusation_of_the_service() {
-    let (card, record) = play(1, &mut FixThenBot::new(&weaknesses(false)));
+    let (card, record) = play(1, &mut fix_then_bot(SCENARIO, &weaknesses(false)));
     let fixes: Vec<_> = (record.lines.iter())
         .filter_map(|l| match l {
             RecordLine::Effect { effect, .. } => match &effect.kind {

@@ -7,8 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bulkhead_engine::action::Command;
-use bulkhead_engine::defender::{Bot, Idle, Scripted, TimedCommand};
+use bulkhead_engine::defender::{Bot, FixThenBot, Idle};
 use bulkhead_engine::format::topology::Role;
 use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::LifecycleState;
@@ -17,9 +16,8 @@ use bulkhead_engine::record::{LabFault, Record, RecordLine};
 use bulkhead_engine::replay::Replay;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
-    Action, Cause, Defender, DefenderView, EffectKind, EntityRef, Lab, LabOutput, LogEvent,
-    MemoryRecord, Mitigation, Observation, ObservationBody, Origin, Phase, ScoreCard, Session,
-    SimLab,
+    Action, Cause, Defender, EffectKind, EntityRef, Lab, LabOutput, LogEvent, MemoryRecord,
+    Mitigation, Observation, ObservationBody, Origin, ScoreCard, Session, SimLab,
 };
 use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
@@ -596,41 +594,6 @@ fn supply_chain_on_docker() {
     }
 }
 
-/// Fixes these weaknesses 5 s into the hardening phase, then defends live as the bot does.
-struct FixThenBot {
-    fixes: Scripted,
-    bot: Bot,
-}
-
-impl FixThenBot {
-    fn new(loaded: &Loaded, fixes: &[WeaknessRef]) -> Self {
-        let at_s = 5.0 - loaded.scenario.live_start_ms() as f64 / 1000.0;
-        let commands = (fixes.iter())
-            .map(|w| TimedCommand {
-                at_s,
-                command: Command::Mitigate(Mitigation::Fix {
-                    service: w.service.clone(),
-                    weakness: w.weakness,
-                }),
-            })
-            .collect();
-        FixThenBot {
-            fixes: Scripted::new(commands),
-            bot: Bot::default(),
-        }
-    }
-}
-
-impl Defender for FixThenBot {
-    fn decide(&mut self, view: &DefenderView<'_>) -> Vec<Command> {
-        let mut out = self.fixes.decide(view);
-        if view.phase == Phase::Live {
-            out.extend(self.bot.decide(view));
-        }
-        out
-    }
-}
-
 /// The three defenders on real containers, each the bot live: the one that fixes every
 /// real finding (the bot's session, `real`) beats one that fixes none, which beats one that
 /// "fixes" only the risks the business accepted, whose card says what that broke.
@@ -645,7 +608,12 @@ fn three_defenders_on_docker(id: &str, real: &ScoreCard) {
     // in session time whatever the pace.
     let on_docker = |fixes: &[WeaknessRef]| {
         let lab = docker_lab(&loaded, FAST_TIME_SCALE);
-        play(&loaded, lab, &mut FixThenBot::new(&loaded, fixes)).0
+        play(
+            &loaded,
+            lab,
+            &mut FixThenBot::new(&loaded.scenario, fixes, 5.0),
+        )
+        .0
     };
     let none = on_docker(&[]);
     let broke = on_docker(&accepted);
