@@ -76,6 +76,17 @@ struct IdentityPassword {
     password: String,
 }
 
+/// A change to one credential of an account, as its `credential` line reports it.
+struct CredentialChange<'a> {
+    identity: &'a str,
+    /// The identity that made it, or `admin` for the operator's token.
+    by: &'a str,
+    /// `password`, or an API key's id.
+    credential: &'a str,
+    /// `created`, `rotated` or `revoked`.
+    change: &'static str,
+}
+
 /// Who a request acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Caller {
@@ -379,17 +390,13 @@ impl Web {
                 identity: identity.to_owned(),
             },
         );
-        self.log.emit(
-            "credential",
-            req.trace(),
-            json!({
-                "identity": identity,
-                "by": identity,
-                "credential": id,
-                "change": "created",
-                "source": req.source(),
-            }),
-        );
+        let change = CredentialChange {
+            identity,
+            by: identity,
+            credential: &id,
+            change: "created",
+        };
+        self.log_credential(req, change);
         http::json(StatusCode::OK, &json!({ "key": secret, "id": id }))
     }
 
@@ -519,18 +526,27 @@ impl Web {
             store.sessions.retain(|_, who| *who != body.identity);
             before - store.sessions.len()
         };
-        self.log.emit(
-            "credential",
-            req.trace(),
-            json!({
-                "identity": body.identity,
-                "by": actor,
-                "credential": "password",
-                "change": "rotated",
-                "source": req.source(),
-            }),
-        );
+        let change = CredentialChange {
+            identity: &body.identity,
+            by: actor,
+            credential: "password",
+            change: "rotated",
+        };
+        self.log_credential(req, change);
         http::json(StatusCode::OK, &json!({ "ended": ended }))
+    }
+
+    /// The `credential` line of a change: one shape for a key created, a password rotated and
+    /// a credential revoked.
+    fn log_credential(&self, req: &Req, c: CredentialChange<'_>) {
+        let line = json!({
+            "identity": c.identity,
+            "by": c.by,
+            "credential": c.credential,
+            "change": c.change,
+            "source": req.source(),
+        });
+        self.log.emit("credential", req.trace(), line);
     }
 
     fn revoke(&self, req: &Req, actor: &str) -> Resp {
@@ -582,17 +598,13 @@ impl Web {
             .into_iter()
             .chain(keys.iter().cloned());
         for credential in credentials {
-            self.log.emit(
-                "credential",
-                req.trace(),
-                json!({
-                    "identity": body.identity,
-                    "by": actor,
-                    "credential": credential,
-                    "change": "revoked",
-                    "source": req.source(),
-                }),
-            );
+            let change = CredentialChange {
+                identity: &body.identity,
+                by: actor,
+                credential: &credential,
+                change: "revoked",
+            };
+            self.log_credential(req, change);
         }
         let n = usize::from(password) + keys.len() + sessions;
         http::json(StatusCode::OK, &json!({ "revoked": n }))
