@@ -1,6 +1,7 @@
 //! The posture audit of a running lab: what a reviewer finds by inspecting each company
-//! container as Docker reports it (and each web tier's accounts, as it reports them), each
-//! finding named by the CIS Docker Benchmark (v1.6.0) item it maps to, where one exists. It is the evidence the hardening phase shows the trainee, and a
+//! container as Docker reports it (and each web tier's accounts and management endpoint, as
+//! the tier reports them), each finding named by the CIS Docker Benchmark (v1.6.0) item it maps
+//! to, where one exists. It is the evidence the hardening phase shows the trainee, and a
 //! test holds it to exactly what a scenario declares as its weaknesses.
 //!
 //! The range's own plumbing is not the company's posture and is left out: the containers the

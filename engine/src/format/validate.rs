@@ -1001,9 +1001,22 @@ fn check_plain_scenario(s: &Scenario, file: &SourceFile, t: &Topology) -> Vec<Fo
             entity(&mut c, Some("calendar"), en);
         }
     }
+    let mut declared = HashSet::new();
     for w in &s.weaknesses {
         service(&mut c, Some("weaknesses"), w.service(), true);
         weakness(&mut c, w);
+        // A finding, a fix and a step's `exploits` name a service's kind of weakness: the
+        // Docker audit groups them, and a second one of a kind would be fixed with the first
+        // there but not in the simulated lab.
+        if !declared.insert(w.of()) {
+            let kind = w.kind();
+            c.fail(
+                Some("weaknesses:"),
+                &format!("{kind:?}("),
+                format!("weakness \"{}\" is declared twice", w.of()),
+                "declare each kind of weakness once per service",
+            );
+        }
         if let Weakness::DefaultPassword { identity: id, .. } = w {
             identity(&mut c, Some("DefaultPassword"), id);
         }
@@ -1592,6 +1605,10 @@ mod tests {
                 "is not a URL a script could fetch from",
             ),
             (r#"RunsAsRoot(service: "traffic")"#, "is range machinery"),
+            (
+                r#"UnneededTool(service: "web", path: "/usr/bin/curl"), UnneededTool(service: "web", path: "/usr/bin/nc")"#,
+                "weakness \"web: unneeded tool in the image\" is declared twice",
+            ),
             (
                 r#"DefaultPassword(service: "web", identity: "alice", password: "hunter2")"#,
                 "\"hunter2\" is not a default password an audit would try",

@@ -193,12 +193,12 @@ impl Rec {
         self.alert(t_ms, EntityRef::Identity("carol".into()), Some(effect))
     }
 
-    /// An alert about nothing the scenario did.
     /// An alert on the intruder's address traced to this effect (an attack attempt's, say).
     pub fn alert_on(&mut self, t_ms: Millis, effect: u64) -> u32 {
         self.alert(t_ms, EntityRef::Source(INTRUDER.into()), Some(effect))
     }
 
+    /// An alert about nothing the scenario did.
     pub fn noise_alert(&mut self, t_ms: Millis) -> u32 {
         self.alert(t_ms, EntityRef::Service("tenant-a".into()), None)
     }
