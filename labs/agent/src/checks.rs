@@ -47,7 +47,7 @@ pub fn uid() -> Option<u32> {
     parse_uid(&status)
 }
 
-fn parse_uid(status: &str) -> Option<u32> {
+pub fn parse_uid(status: &str) -> Option<u32> {
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))

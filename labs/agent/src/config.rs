@@ -7,6 +7,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
+use crate::needs::{Need, parse_needs};
 use crate::zones::{Route, Zones};
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -52,6 +53,8 @@ pub struct Env {
     pub routes: Option<String>,
     /// `LABD_METRICS_MS`: report this container's resource use that often (unset: never).
     pub metrics_every: Option<Duration>,
+    /// `LABD_NEEDS`: what the service needs from its container (`crate::needs`).
+    pub needs: Vec<Need>,
 }
 
 impl Env {
@@ -79,6 +82,7 @@ impl Env {
             zones: non_empty("LABD_ZONES"),
             routes: non_empty("LABD_ROUTES"),
             metrics_every: metrics_every(non_empty("LABD_METRICS_MS"))?,
+            needs: parse_needs(&non_empty("LABD_NEEDS").unwrap_or_default())?,
         })
     }
 

@@ -10,5 +10,6 @@ pub mod dial;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod needs;
 pub mod roles;
 pub mod zones;

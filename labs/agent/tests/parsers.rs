@@ -1,6 +1,6 @@
 //! Property tests of labd's request handling: raw requests read as the roles read them
 //! (headers, query, percent-decoding, JSON bodies into the executor's `Action`), labd's JSON
-//! configuration (zones and routes included), pivot and segment bodies, and whole requests over
+//! configuration (zones, routes and needs included), pivot and segment bodies, and whole requests over
 //! loopback to labd's own HTTP server. Nothing may panic. A short run; the long one is `cargo run --release -p bulkhead-labs --example fuzz_labd`,
 //! whose targets this file includes so that both feed the same code.
 
@@ -16,6 +16,7 @@ use proptest::prelude::*;
 
 use fuzz_labd::mutate::{self, Rng};
 use labd::config::{parse_routes, parse_zones};
+use labd::needs::parse_needs;
 use labd::roles::firewall::Segment;
 use labd::roles::pivot::{self, Pivot};
 
@@ -161,6 +162,18 @@ proptest! {
     fn config_mutants(seed in any::<u64>()) {
         let input = mutate::input(&fuzz_labd::config_seeds(), &mut Rng::new(seed));
         fine(fuzz_labd::config(&input))?;
+    }
+
+    /// `LABD_NEEDS` reads back as written, or says which variable is wrong.
+    #[test]
+    fn needs_round_trip_or_name_their_variable(text in "[a-z:_A-Z, -]{0,40}") {
+        match parse_needs(&text) {
+            Ok(needs) => {
+                let printed: Vec<String> = needs.iter().map(ToString::to_string).collect();
+                prop_assert_eq!(parse_needs(&printed.join(",")).unwrap(), needs);
+            }
+            Err(e) => prop_assert!(e.0.starts_with("LABD_NEEDS"), "{}", e),
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use hyper::body::Bytes;
 use labd::config::Credential;
 use labd::http::Client;
 use labd::log::{Log, MemorySink};
+use labd::needs::{Degraded, Need};
 use labd::roles::{Listeners, Role, datastore, executor, gateway, web, worker};
 use serde_json::{Value, json};
 
@@ -29,10 +30,24 @@ struct Lab {
 
 /// Starts datastore, web, gateway and an attacker executor on ephemeral loopback ports.
 async fn lab() -> Lab {
+    lab_lacking(&[]).await
+}
+
+/// [`lab`], with these services lacking what they need (as `LABD_NEEDS` checked at start).
+async fn lab_lacking(lacking: &[(&str, Need)]) -> Lab {
     let sink = MemorySink::new();
     let log = |service: &str| Log::new(service, sink.clone());
+    let listeners = async |service: &str| {
+        let mut l = Listeners::loopback().await.unwrap();
+        l.degraded = (lacking.iter().find(|(s, _)| *s == service)).map(|(_, need)| Degraded {
+            service: service.into(),
+            need: need.clone(),
+            why: "the test says so".into(),
+        });
+        l
+    };
 
-    let ds = Listeners::loopback().await.unwrap();
+    let ds = listeners("datastore").await;
     let ds_addr = ds.service_addr();
     let datasets = BTreeMap::from([("orders".to_owned(), 5000), ("payroll".to_owned(), 800)]);
     tokio::spawn(datastore::run(
@@ -41,7 +56,7 @@ async fn lab() -> Lab {
         ds,
     ));
 
-    let w = Listeners::loopback().await.unwrap();
+    let w = listeners("web").await;
     let web_addr = w.service_addr();
     let credential = |identity: &str, password: &str, admin: bool| Credential {
         identity: identity.into(),
@@ -1171,4 +1186,176 @@ async fn worker_jobs_start_stop_and_log() {
     wait(3, "stopped").await;
 
     assert_eq!(post("/hog", json!({ "cpu_workers": "many" })).await, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_datastore_lacking_what_it_needs_refuses_records_and_web_names_it() {
+    let lab = lab_lacking(&[("datastore", Need::WritableRoot)]).await;
+    let token = lab.token("alice", "alice-pw").await;
+    let (status, body) = lab
+        .via_gateway(
+            Method::GET,
+            "/data/orders?records=5",
+            30,
+            bearer(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(
+        (&body["reason"], &body["hop"], &body["need"]),
+        (
+            &json!("degraded"),
+            &json!("datastore"),
+            &json!("writable-root")
+        )
+    );
+    assert!(body["error"].as_str().unwrap().contains("the test says so"));
+    let access = &lab.lines("web", "data_access", 30)[0];
+    assert_eq!(
+        (&access["ok"], &access["records"]),
+        (&json!(false), &json!(0))
+    );
+    // It still runs: its health answers, and it said why it cannot work when it started.
+    let (health, _) = (lab.call(Method::GET, lab.datastore, "/healthz", &[], None)).await;
+    assert_eq!(health, 200);
+    let said = lab.sink.events("degraded");
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(
+        (&said[0]["service"], &said[0]["need"]),
+        (&json!("datastore"), &json!("writable-root"))
+    );
+
+    // An executor's read names the hop and the need in its cause word.
+    let read = json!({ "trace": 31, "identity": "alice", "password": "alice-pw", "source": SOURCE,
+        "do": { "kind": "read_data", "dataset": "orders", "records": 5 } });
+    assert_eq!(lab.act(read).await, 202);
+    lab.wait_for("read outcome", |l| {
+        !l.lines("attacker", "outcome", 31).is_empty()
+    })
+    .await;
+    let outcome = &lab.lines("attacker", "outcome", 31)[0];
+    assert_eq!(
+        (&outcome["ok"], &outcome["cause"]),
+        (&json!(false), &json!("degraded:datastore:writable-root"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_tier_lacking_what_it_needs_answers_only_its_health_and_the_operator() {
+    let lab = lab_lacking(&[("web", Need::Capability("NET_BIND_SERVICE".into()))]).await;
+    for (path, trace) in [("/public/home", 40), ("/api/orders", 41)] {
+        let (status, body) = lab.via_gateway(Method::GET, path, trace, None, None).await;
+        assert_eq!(
+            (status, &body["reason"]),
+            (503, &json!("degraded")),
+            "{path}"
+        );
+        assert_eq!(body["need"], "cap:NET_BIND_SERVICE");
+        // Every refusal is in web's request log: the business failing shows in telemetry.
+        assert_eq!(lab.lines("web", "request", trace)[0]["status"], 503);
+    }
+    let (status, _) = lab.login("alice", "alice-pw", 42).await;
+    assert_eq!(status, 503);
+    // The range's own audit still gets through with the operator's token; nobody else's.
+    let (status, body) = (lab.call(
+        Method::GET,
+        lab.web,
+        "/admin/management",
+        &[bearer(ADMIN_TOKEN).unwrap()],
+        None,
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = (lab.call(
+        Method::GET,
+        lab.web,
+        "/admin/management",
+        &[bearer("guess").unwrap()],
+        None,
+    ))
+    .await;
+    assert_eq!(status, 503);
+    let (health, _) = lab.call(Method::GET, lab.web, "/healthz", &[], None).await;
+    assert_eq!(health, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_lacking_what_it_needs_runs_no_backup_and_makes_no_calls() {
+    let sink = MemorySink::new();
+    let mut l = Listeners::loopback().await.unwrap();
+    let control = l.control_addr();
+    l.degraded = Some(Degraded {
+        service: "export-worker".into(),
+        need: Need::Root,
+        why: "runs as uid 10001".into(),
+    });
+    tokio::spawn(worker::run(Log::new("export-worker", sink.clone()), l));
+    let client = Client::new(Duration::from_secs(5));
+    let post = async |path: &str, body: Value| {
+        let a = client
+            .call(
+                Method::POST,
+                &control.to_string(),
+                path,
+                &[],
+                Bytes::from(body.to_string()),
+            )
+            .await
+            .unwrap();
+        (
+            a.status.as_u16(),
+            serde_json::from_slice::<Value>(&a.body).unwrap(),
+        )
+    };
+    let (status, body) = post("/backup", json!({ "seconds": 1 })).await;
+    assert_eq!(
+        (status, &body["reason"], &body["need"]),
+        (503, &json!("degraded"), &json!("root"))
+    );
+    // A hog is not the service's work: whoever started it, it runs.
+    let (status, body) = post(
+        "/hog",
+        json!({ "cpu_workers": 0, "memory_mib": 0, "threads": 0, "seconds": 1 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Its own calls out are refused before they dial (nothing listens on port 9 anyway).
+    let (status, report) = post(
+        "/pivot",
+        json!({ "to": "127.0.0.1:9", "path": "/records/invoices" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&report["ok"], &report["status"], &report["cause"]),
+        (
+            &json!(false),
+            &json!(503),
+            &json!("degraded:export-worker:root")
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pivot_to_a_datastore_lacking_what_it_needs_is_not_an_answer() {
+    let lab = lab_lacking(&[("datastore", Need::WritableRoot)]).await;
+    let (status, report) = lab
+        .call(
+            Method::POST,
+            lab.actor,
+            "/pivot",
+            &[],
+            Some(json!({ "to": lab.datastore.to_string(), "path": "/records/orders?n=5" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&report["ok"], &report["status"], &report["cause"]),
+        (
+            &json!(false),
+            &json!(503),
+            &json!("degraded:datastore:writable-root")
+        )
+    );
 }

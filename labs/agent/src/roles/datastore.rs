@@ -12,6 +12,7 @@ use super::{Listeners, Role};
 use crate::config::{ConfigError, Env, parse_datasets};
 use crate::http::{self, Req, Resp};
 use crate::log::Log;
+use crate::needs::Degraded;
 
 /// Each record line is padded to about this many bytes, so record counts translate into
 /// predictable traffic volumes for the detector.
@@ -36,12 +37,15 @@ impl DatastoreConfig {
 struct Datastore {
     cfg: DatastoreConfig,
     log: Log,
+    /// Set, it serves no records: it cannot keep its journal (or whatever else it lacks).
+    degraded: Option<Degraded>,
 }
 
 pub async fn run(cfg: DatastoreConfig, log: Log, listeners: Listeners) {
     let me = Arc::new(Datastore {
         cfg,
         log: log.clone(),
+        degraded: listeners.degraded.clone(),
     });
     let service = move |req: Req| {
         let me = me.clone();
@@ -56,6 +60,9 @@ impl Datastore {
         let Some(dataset) = req.path.strip_prefix("/records/") else {
             return super::healthz(req).unwrap_or_else(http::not_found);
         };
+        if let Some(d) = &self.degraded {
+            return d.refusal();
+        }
         if req.method != Method::GET {
             return http::error(StatusCode::METHOD_NOT_ALLOWED, "use GET");
         }

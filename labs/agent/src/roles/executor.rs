@@ -568,6 +568,10 @@ pub fn cause_of(a: &Answer) -> Option<String> {
     };
     let reason = field("reason");
     Some(match (a.status.as_u16(), reason.as_deref()) {
+        (_, Some("degraded")) => body
+            .as_ref()
+            .and_then(crate::needs::word_of)
+            .unwrap_or_else(|| ERROR.into()),
         (_, Some("blocked")) => "blocked".into(),
         (_, Some("revoked")) => "revoked".into(),
         (502 | 504, Some(how @ ("timeout" | "unreachable" | "error"))) => match field("hop") {

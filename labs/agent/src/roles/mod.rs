@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use crate::config::{ConfigError, Env};
 use crate::http::{self, Req, Resp};
 use crate::log::Log;
+use crate::needs::Degraded;
 
 /// The roles `labd <role>` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +49,14 @@ impl Role {
 }
 
 /// The two sockets every role listens on, bound before the role starts so tests can use
-/// ephemeral ports and learn them first.
+/// ephemeral ports and learn them first, and whether the service can do its work there.
 #[derive(Debug)]
 pub struct Listeners {
     pub service: TcpListener,
     pub control: TcpListener,
+    /// What the container lacks that the service needs (`LABD_NEEDS`), checked at start: the
+    /// role then refuses its work (`crate::needs`) but still answers its health.
+    pub degraded: Option<Degraded>,
 }
 
 impl Listeners {
@@ -61,6 +65,7 @@ impl Listeners {
         Ok(Self {
             service: http::bind_all(env.port).await?,
             control: http::bind_all(env.control_port).await?,
+            degraded: Degraded::check(&env.service, &env.needs),
         })
     }
 
@@ -76,6 +81,7 @@ impl Listeners {
         Ok(Self {
             service: TcpListener::bind(any).await?,
             control: TcpListener::bind(any).await?,
+            degraded: None,
         })
     }
 
@@ -165,11 +171,23 @@ pub async fn serve_both<S, SF, C, CF>(
 {
     // The log is stamped with LABD_SERVICE: that is who a pivot says it is.
     let me: Arc<str> = log.service().into();
+    // A degraded service makes no calls of its own: its pivots are refused before they dial.
+    let degraded = listeners.degraded.clone().map(Arc::new);
+    if let Some(d) = &degraded {
+        log.emit(
+            "degraded",
+            None,
+            json!({ "need": d.need.to_string(), "detail": d.why }),
+        );
+    }
     let control = move |req: Req| {
-        let (control, me) = (control.clone(), me.clone());
+        let (control, me, degraded) = (control.clone(), me.clone(), degraded.clone());
         async move {
             if req.path == pivot::PATH {
-                pivot::answer(&me, &req).await
+                match degraded.as_deref() {
+                    Some(d) => pivot::refused(d, &req),
+                    None => pivot::answer(&me, &req).await,
+                }
             } else if req.path == CRASH_PATH {
                 crash(&req)
             } else {

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::dial::{self, DialError, HostPort};
 use crate::http::{self, Answer, BadBody, Body, Req, Resp};
+use crate::needs::Degraded;
 
 pub const PATH: &str = "/pivot";
 
@@ -78,7 +79,8 @@ pub struct Pivot {
 /// The answer to `POST /pivot`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
-    /// The target itself answered, whatever its status.
+    /// The target itself answered, whatever its status, unless to say it cannot do its work
+    /// (a degraded refusal, `crate::needs`).
     pub ok: bool,
     /// The HTTP status that came back (the target's, or the firewall's refusal), 0 when none.
     pub status: u16,
@@ -96,6 +98,22 @@ pub async fn answer(service: &str, req: &Req) -> Resp {
     }
     match Pivot::from_json(&req.body) {
         Ok(pivot) => http::json(StatusCode::OK, &pivot.run(service).await),
+        Err(bad) => bad.into_response(),
+    }
+}
+
+/// `POST /pivot` from a service that cannot do its work: a [`Report`] of the refusal, made
+/// without dialling (`400` for a bad body, as always).
+pub fn refused(degraded: &Degraded, req: &Req) -> Resp {
+    if req.method != Method::POST {
+        return http::error(StatusCode::METHOD_NOT_ALLOWED, "POST /pivot");
+    }
+    match Pivot::from_json(&req.body) {
+        Ok(pivot) => {
+            let detail = format!("{}: {}", pivot.attempt(), degraded.body()["error"]);
+            let report = pivot.report(false, 503, Some(degraded.word()), detail);
+            http::json(StatusCode::OK, &report)
+        }
         Err(bad) => bad.into_response(),
     }
 }
@@ -195,10 +213,14 @@ impl Pivot {
         let status = answer.status.as_u16();
         let target = self.attempt();
         let refused_by_firewall = self.via.is_some() && answer.headers.contains_key(http::FIREWALL);
-        if !refused_by_firewall {
-            return self.report(true, status, None, format!("{target}: {status}"));
-        }
         let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        if !refused_by_firewall {
+            // The target answered; a degraded one, only to say it cannot do its work.
+            return match crate::needs::word_of(&body) {
+                Some(word) => self.report(false, status, Some(word), format!("{target}: {status}")),
+                None => self.report(true, status, None, format!("{target}: {status}")),
+            };
+        }
         let reason = body["reason"].as_str().map(str::to_owned);
         let detail = format!(
             "{target}: the firewall answered {status} {}: {}",

@@ -16,6 +16,7 @@ use super::{Listeners, Role};
 use crate::config::{ConfigError, Credential, Env, parse_credentials};
 use crate::http::{self, Client, ClientError, Req, Resp};
 use crate::log::Log;
+use crate::needs::Degraded;
 
 /// Shorter than the gateway's own upstream timeout, so a slow datastore shows up as this
 /// role's `502` rather than as a gateway error.
@@ -108,6 +109,9 @@ struct Web {
     log: Log,
     client: Client,
     store: Mutex<Store>,
+    /// Set, it answers nobody but the range's operator (the audit, the fixes): the
+    /// application cannot run without what the container lacks.
+    degraded: Option<Degraded>,
 }
 
 pub async fn run(cfg: WebConfig, log: Log, listeners: Listeners) {
@@ -127,6 +131,7 @@ pub async fn run(cfg: WebConfig, log: Log, listeners: Listeners) {
         log: log.clone(),
         client: Client::new(DATASTORE_TIMEOUT),
         store: Mutex::new(store),
+        degraded: listeners.degraded.clone(),
     });
     let service = move |req: Req| {
         let me = me.clone();
@@ -165,6 +170,12 @@ impl Web {
     /// The answer, and the identity to log it under.
     async fn route(&self, req: &Req) -> (Resp, Option<String>) {
         let path = req.path.as_str();
+        if let Some(d) = &self.degraded
+            && path != "/healthz"
+            && self.authenticate(req) != Caller::Admin
+        {
+            return (d.refusal(), None);
+        }
         if path.starts_with("/public/") || path == "/public" {
             return (
                 only(req, &Method::GET).unwrap_or_else(|| public(path)),
@@ -345,6 +356,10 @@ impl Web {
                 http::error(StatusCode::NOT_FOUND, &format!("no dataset {dataset:?}")),
                 None,
             ),
+            // The datastore cannot do its work: a 502 naming it and what it lacks.
+            Ok(a) if let Some(refusal) = crate::needs::refusal_in(&a.body) => {
+                (http::json(StatusCode::BAD_GATEWAY, &refusal), None)
+            }
             Ok(a) => (
                 super::hop_error(
                     &format!("datastore answered {}", a.status.as_u16()),

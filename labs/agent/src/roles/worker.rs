@@ -13,6 +13,7 @@ use serde_json::json;
 use super::{Listeners, Role};
 use crate::http::{self, Req, Resp};
 use crate::log::Log;
+use crate::needs::Degraded;
 
 /// Upper bounds on one job. They keep a typo in a scenario from wedging the host; the
 /// container's own cgroup limits are what the lesson is about.
@@ -50,6 +51,9 @@ struct Worker {
     /// Stop flags of running jobs; a finished job removes its own.
     jobs: Mutex<Vec<(u64, Arc<AtomicBool>)>>,
     next_id: Mutex<u64>,
+    /// Set, the service's own work (`/backup`) is refused; a hog is someone else's process
+    /// and runs regardless.
+    degraded: Option<Degraded>,
 }
 
 pub async fn run(log: Log, listeners: Listeners) {
@@ -57,6 +61,7 @@ pub async fn run(log: Log, listeners: Listeners) {
         log: log.clone(),
         jobs: Mutex::new(Vec::new()),
         next_id: Mutex::new(0),
+        degraded: listeners.degraded.clone(),
     });
     let control = move |req: Req| {
         let me = me.clone();
@@ -84,6 +89,7 @@ impl Worker {
                 Err(bad) => bad.into_response(),
             },
             "/backup" => match req.json::<Backup>() {
+                Ok(_) if let Some(d) = &self.degraded => d.refusal(),
                 Ok(b) => self.start(
                     "backup",
                     Hog {

@@ -1,0 +1,240 @@
+//! What a service needs from its container to do its work (`LABD_NEEDS`), checked for real at
+//! start: a writable root file system, running as root, a capability. A scenario declares
+//! these as risks the business accepted; when a trainee "fixes" one anyway, the recreated
+//! container lacks it, and labd serves degraded: its health still answers (the container runs),
+//! but its work (requests, its business's calls out, its jobs) is refused with a `503` that
+//! says what it lacks (PROTOCOL.md), which the driver scores as the fix's collateral.
+
+use std::fmt;
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::config::ConfigError;
+use crate::http::{self, Resp};
+
+/// Where a service writes its state in place (a journal, a cache): owned by the lab user in
+/// the image, so it is writable exactly when the root file system is.
+pub const STATE_DIR: &str = "/var/lib/labd";
+
+/// One need, as `LABD_NEEDS` spells it (comma-separated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// `writable-root`: writes its state on its root file system.
+    WritableRoot,
+    /// `root`: runs as uid 0.
+    Root,
+    /// `cap:NAME`: holds this capability (`cap:NET_BIND_SERVICE`).
+    Capability(String),
+}
+
+impl fmt::Display for Need {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Need::WritableRoot => f.write_str("writable-root"),
+            Need::Root => f.write_str("root"),
+            Need::Capability(name) => write!(f, "cap:{name}"),
+        }
+    }
+}
+
+/// `LABD_NEEDS`: `writable-root,root,cap:NET_BIND_SERVICE`; an unknown word is an error.
+pub fn parse_needs(text: &str) -> Result<Vec<Need>, ConfigError> {
+    let bad = |word: &str| {
+        ConfigError(format!(
+            "LABD_NEEDS: {word:?} is not a need (writable-root, root or cap:NAME with NAME one of the capabilities labd knows)"
+        ))
+    };
+    (text.split(',').map(str::trim).filter(|w| !w.is_empty()))
+        .map(|word| match word {
+            "writable-root" => Ok(Need::WritableRoot),
+            "root" => Ok(Need::Root),
+            _ => match word.strip_prefix("cap:") {
+                Some(name) if capability_bit(name).is_some() => {
+                    Ok(Need::Capability(name.to_owned()))
+                }
+                _ => Err(bad(word)),
+            },
+        })
+        .collect()
+}
+
+/// The bit of a capability in `CapEff` (linux/capability.h), for the ones a lab may add (the
+/// engine's `SAFE_CAPABILITIES`).
+fn capability_bit(name: &str) -> Option<u32> {
+    Some(match name {
+        "CHOWN" => 0,
+        "FOWNER" => 3,
+        "KILL" => 5,
+        "SETGID" => 6,
+        "SETUID" => 7,
+        "NET_BIND_SERVICE" => 10,
+        "NET_RAW" => 13,
+        "AUDIT_WRITE" => 29,
+        _ => return None,
+    })
+}
+
+/// What the container lacks that its service needs: the service cannot do its work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Degraded {
+    pub service: String,
+    pub need: Need,
+    /// What the check saw, for the operator ("read-only file system").
+    pub why: String,
+}
+
+impl Degraded {
+    /// The first need this process does not have, checked for real.
+    pub fn check(service: &str, needs: &[Need]) -> Option<Self> {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        needs.iter().find_map(|need| {
+            let why = match need {
+                Need::WritableRoot => can_write(STATE_DIR).err()?,
+                Need::Root => lacks_root(&status)?,
+                Need::Capability(name) => lacks_capability(&status, name)?,
+            };
+            Some(Self {
+                service: service.to_owned(),
+                need: need.clone(),
+                why,
+            })
+        })
+    }
+
+    /// The answer to any work asked of this service: `503`, naming it and what it lacks.
+    pub fn refusal(&self) -> Resp {
+        http::json(StatusCode::SERVICE_UNAVAILABLE, &self.body())
+    }
+
+    /// The refusal's JSON: `reason` `degraded`, the `hop` that is, and its `need`.
+    pub fn body(&self) -> serde_json::Value {
+        json!({
+            "error": format!("{} cannot do its work: it needs {} ({})", self.service, self.need, self.why),
+            "reason": "degraded",
+            "hop": self.service,
+            "need": self.need.to_string(),
+        })
+    }
+
+    /// The cause word a client reports for it (PROTOCOL.md): `degraded:<service>:<need>`.
+    pub fn word(&self) -> String {
+        format!("degraded:{}:{}", self.service, self.need)
+    }
+}
+
+/// The cause word for a degraded refusal's JSON body, if the body is one.
+pub fn word_of(body: &serde_json::Value) -> Option<String> {
+    if body.get("reason")?.as_str()? != "degraded" {
+        return None;
+    }
+    let field = |k: &str| body.get(k).and_then(serde_json::Value::as_str);
+    Some(format!("degraded:{}:{}", field("hop")?, field("need")?))
+}
+
+/// A degraded refusal's JSON, if these bytes are one (what a forwarder passes on).
+pub fn refusal_in(body: &[u8]) -> Option<serde_json::Value> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    word_of(&body).map(|_| body)
+}
+
+/// Creates and removes a file in `dir`: what a service writing its state in place does.
+fn can_write(dir: &str) -> Result<(), String> {
+    let probe = std::path::Path::new(dir).join(".labd-needs");
+    std::fs::write(&probe, b"ok").map_err(|e| format!("cannot write {dir}: {e}"))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+fn lacks_root(status: &str) -> Option<String> {
+    let uid = crate::checks::parse_uid(status);
+    (uid != Some(0)).then(|| match uid {
+        Some(uid) => format!("runs as uid {uid}"),
+        None => "cannot read its uid".into(),
+    })
+}
+
+fn lacks_capability(status: &str, name: &str) -> Option<String> {
+    let effective = (status.lines())
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
+    let bit = capability_bit(name)?;
+    match effective {
+        Some(caps) if caps & (1 << bit) != 0 => None,
+        Some(_) => Some(format!("CAP_{name} is not in its effective set")),
+        None => Some("cannot read its capabilities".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_parse_and_print_back() {
+        let needs = parse_needs("writable-root, root,cap:NET_BIND_SERVICE,").unwrap();
+        assert_eq!(
+            needs,
+            vec![
+                Need::WritableRoot,
+                Need::Root,
+                Need::Capability("NET_BIND_SERVICE".into())
+            ]
+        );
+        let printed: Vec<String> = needs.iter().map(Need::to_string).collect();
+        assert_eq!(printed.join(","), "writable-root,root,cap:NET_BIND_SERVICE");
+        for bad in ["rot", "cap:", "cap:SYS_ADMIN", "writable root"] {
+            let err = parse_needs(bad).unwrap_err();
+            assert!(
+                err.0.starts_with("LABD_NEEDS") && err.0.contains(bad),
+                "{err}"
+            );
+        }
+        assert!(parse_needs("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn root_and_capabilities_are_read_from_the_status() {
+        let user = "Uid:\t10001\t10001\t10001\t10001\nCapEff:\t0000000000000400\n";
+        let root = "Uid:\t0\t0\t0\t0\nCapEff:\t0000000000000000\n";
+        assert!(lacks_root(user).is_some_and(|w| w.contains("10001")));
+        assert_eq!(lacks_root(root), None);
+        assert_eq!(lacks_capability(user, "NET_BIND_SERVICE"), None);
+        assert!(lacks_capability(root, "NET_BIND_SERVICE").is_some());
+        assert!(lacks_capability(user, "NET_RAW").is_some());
+        assert!(lacks_capability("Uid:\t0\n", "NET_RAW").is_some());
+    }
+
+    #[test]
+    fn a_state_dir_is_writable_or_says_why_not() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(can_write(dir.path().to_str().unwrap()), Ok(()));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let missing = dir.path().join("absent");
+        let err = can_write(missing.to_str().unwrap()).unwrap_err();
+        assert!(err.contains("cannot write"), "{err}");
+    }
+
+    #[test]
+    fn this_process_is_checked_for_real() {
+        // This test's own process: whatever it is, the check agrees with procfs.
+        let uid = crate::checks::uid();
+        let degraded = Degraded::check("svc", &[Need::Root]);
+        assert_eq!(degraded.is_some(), uid != Some(0), "{degraded:?}");
+        let writable = Degraded::check("svc", &[Need::WritableRoot]);
+        assert_eq!(writable.is_none(), can_write(STATE_DIR).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_names_the_service_and_its_need() {
+        let d = Degraded {
+            service: "ledger-db".into(),
+            need: Need::WritableRoot,
+            why: "cannot write /var/lib/labd: Read-only file system".into(),
+        };
+        assert_eq!(d.word(), "degraded:ledger-db:writable-root");
+        assert_eq!(word_of(&d.body()).as_deref(), Some(d.word().as_str()));
+        assert_eq!(word_of(&json!({"reason": "timeout", "hop": "x"})), None);
+        assert_eq!(d.refusal().status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
