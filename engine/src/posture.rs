@@ -35,6 +35,25 @@ impl WeaknessKind {
         WeaknessKind::ExposedManagement,
     ];
 
+    /// The kinds a service can be held to need, so a risk the business accepts: "fixing" one
+    /// takes from the container what the service cannot work without (`Weakness::needs`).
+    pub const NEEDED: [WeaknessKind; 3] = [
+        WeaknessKind::WritableRoot,
+        WeaknessKind::RunsAsRoot,
+        WeaknessKind::ExtraCapabilities,
+    ];
+
+    /// The weakness that gives a service this `LABD_NEEDS` word (`writable-root`, `root`,
+    /// `cap:NAME`): what a lab reporting the service degraded names as the fix's collateral.
+    pub fn of_need(word: &str) -> Option<WeaknessKind> {
+        match word {
+            "writable-root" => Some(WeaknessKind::WritableRoot),
+            "root" => Some(WeaknessKind::RunsAsRoot),
+            _ if word.starts_with("cap:") => Some(WeaknessKind::ExtraCapabilities),
+            _ => None,
+        }
+    }
+
     /// A few words for a finding's title.
     pub fn title(self) -> &'static str {
         match self {

@@ -116,6 +116,26 @@ fn three_defenders(id: &str, seed: u64) -> (ScoreCard, ScoreCard, ScoreCard) {
         none.total,
         accepted.total
     );
+    // "Fixing" what the business needs broke it for real: its attempts failed on each such
+    // fix, the card says how many, and collateral counts them as the trainee's doing.
+    let why = text(&accepted, "accepted_risks");
+    for risk in weaknesses_of(id, true) {
+        let said = format!("({}: ", risk.service);
+        let line = why
+            .lines()
+            .find(|l| l.contains(&format!("{risk}:")))
+            .unwrap_or_default();
+        assert!(
+            line.contains(&said) && line.contains("of the business's attempts failed on it"),
+            "{id} seed {seed}: {why}"
+        );
+    }
+    assert!(
+        accepted.facts.benign_failures_caused > none.facts.benign_failures_caused,
+        "{id} seed {seed}: {} broken against {}",
+        accepted.facts.benign_failures_caused,
+        none.facts.benign_failures_caused
+    );
     (real, none, accepted)
 }
 

@@ -233,6 +233,20 @@ pub fn names_a_secret(name: &str) -> bool {
 }
 
 impl Weakness {
+    /// What a service relying on this weakness needs from its container, in labd's
+    /// `LABD_NEEDS` words (`WeaknessKind::of_need` reads them back); none for the kinds a lab
+    /// cannot hold a service to (`WeaknessKind::NEEDED`).
+    pub fn needs(&self) -> Vec<String> {
+        match self {
+            Weakness::WritableRoot { .. } => vec!["writable-root".into()],
+            Weakness::RunsAsRoot { .. } => vec!["root".into()],
+            Weakness::ExtraCapabilities { caps, .. } => {
+                caps.iter().map(|c| format!("cap:{c}")).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The service it weakens.
     pub fn service(&self) -> &str {
         match self {
@@ -590,6 +604,18 @@ impl Scenario {
     /// Session time the live phase ends at, as scheduled (before any extension).
     pub fn total_ms(&self) -> u64 {
         self.live_start_ms() + u64::from(self.timing.live_s) * 1000
+    }
+
+    /// What a service needs from its container: what the risks the business accepted for it
+    /// give it (`LABD_NEEDS` words). Without them it cannot do its work.
+    pub fn needs_of(&self, service: &str) -> Vec<String> {
+        let accepted =
+            |w: &&Weakness| w.service() == service && self.accepted_risk(&w.of()).is_some();
+        self.weaknesses
+            .iter()
+            .filter(accepted)
+            .flat_map(Weakness::needs)
+            .collect()
     }
 
     /// Whether the business accepted this weakness as a risk.

@@ -11,6 +11,7 @@ use crate::format::scenario::{Scenario, Step, Weakness};
 use crate::format::topology::{Role, Topology};
 use crate::format::variants::{Pick, VariantError, resolve_pick};
 use crate::observation::EntityRef;
+use crate::posture::WeaknessKind;
 
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -621,7 +622,22 @@ fn hardening(c: &mut Checker, s: &Scenario) {
     if let Some(h) = &s.hardening {
         c.range(Some("hardening"), "budget_s", h.budget_s, 10, 1800);
         for risk in &h.accepted {
-            if undeclared(&risk.of()) {
+            if !WeaknessKind::NEEDED.contains(&risk.weakness) {
+                let kinds: Vec<String> = WeaknessKind::NEEDED
+                    .iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect();
+                c.fail(
+                    Some("accepted"),
+                    &quoted(&risk.service),
+                    format!(
+                        "accepted risk \"{}\": a lab can only hold a service to needing {}",
+                        risk.of(),
+                        kinds.join(", ")
+                    ),
+                    "accept one of those, or leave this weakness a finding to fix",
+                );
+            } else if undeclared(&risk.of()) {
                 c.fail(
                     Some("accepted"),
                     &quoted(&risk.service),
@@ -1681,6 +1697,25 @@ mod tests {
             found.iter().any(|(line, m)| m
                 .contains("exploits \"tenant-b: runs as root\", not a weakness")
                 && *line == line_of(&text, "exploits:", 0)),
+            "{found:?}"
+        );
+        // A risk whose "fix" a lab could not make break anything is refused: the card's cost
+        // would be all there is to it.
+        let weaker = with(&risk("tenant-a"), declared).replacen(
+            "weaknesses: [RunsAsRoot(service: \"tenant-a\")]",
+            "weaknesses: [RunsAsRoot(service: \"tenant-a\"), NoLimits(service: \"tenant-a\")]",
+            1,
+        );
+        let text = weaker.replacen(
+            "weakness: RunsAsRoot, reason",
+            "weakness: NoLimits, reason",
+            1,
+        );
+        let found = problems(&text);
+        assert!(
+            found.iter().any(|(line, m)| m
+                .contains("accepted risk \"tenant-a: no resource limits\": a lab can only hold a service to needing WritableRoot, RunsAsRoot, ExtraCapabilities")
+                && *line == line_of(&text, "accepted:", 0)),
             "{found:?}"
         );
         let text = with("Some(Hardening(budget_s: 5))", declared);

@@ -100,7 +100,8 @@ pub(super) fn score(
             ));
         }
     }
-    (out, accepted_lines(scenario, &before, &after, facts))
+    let accepted = accepted_lines(scenario, lines, upto, (&before, &after), facts);
+    (out, accepted)
 }
 
 /// The attack steps (an inject's included) that exploit a weakness.
@@ -157,11 +158,52 @@ fn tried(lines: &[RecordLine], upto: Millis, steps: &[&str], w: &WeaknessRef) ->
     }
 }
 
+/// The business's own attempts (benign traffic, calendar events) that failed on the fix of an
+/// accepted risk by `upto`: the lab's word that the fix broke what the business needs. They
+/// count under collateral too; this says where that came from.
+fn broken(lines: &[RecordLine], upto: Millis, w: &WeaknessRef) -> String {
+    let business: BTreeSet<u64> = (lines.iter())
+        .filter_map(|l| match l {
+            RecordLine::Effect { t_ms, effect } if *t_ms <= upto => match effect.origin {
+                Origin::Benign | Origin::Decoy { .. } => Some(effect.id),
+                Origin::Attack { .. } | Origin::Defender => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let on_the_fix = Some(Cause::Fixed {
+        service: w.service.clone(),
+        weakness: w.weakness,
+    });
+    let failed: BTreeSet<u64> = (lines.iter())
+        .filter_map(|l| match l {
+            RecordLine::Outcome(o)
+                if o.t_ms <= upto && business.contains(&o.effect) && o.cause == on_the_fix =>
+            {
+                Some(o.effect)
+            }
+            _ => None,
+        })
+        .collect();
+    match failed.len() {
+        0 => String::new(),
+        1 => format!(
+            " ({}: 1 of the business's attempts failed on it)",
+            w.service
+        ),
+        n => format!(
+            " ({}: {n} of the business's attempts failed on it)",
+            w.service
+        ),
+    }
+}
+
 /// The accepted risks: a cost for each one "fixed" anyway, else a line saying it was kept.
 fn accepted_lines(
     scenario: &Scenario,
-    before: &BTreeSet<WeaknessRef>,
-    after: &BTreeSet<WeaknessRef>,
+    lines: &[RecordLine],
+    upto: Millis,
+    (before, after): (&BTreeSet<WeaknessRef>, &BTreeSet<WeaknessRef>),
     facts: &mut Facts,
 ) -> Vec<ScoreLine> {
     let mut accepted = Vec::new();
@@ -172,9 +214,10 @@ fn accepted_lines(
             accepted.push(line(
                 -ACCEPTED_FIXED_COST,
                 format!(
-                    "{w}: \"fixed\", but the business accepted it ({}); now {}",
+                    "{w}: \"fixed\", but the business accepted it ({}); now {}{}",
                     risk.reason.trim_end_matches('.'),
-                    risk.breaks
+                    risk.breaks,
+                    broken(lines, upto, &w)
                 ),
             ));
         } else {

@@ -74,7 +74,7 @@ impl SimLab {
         identity: &str,
         source: &str,
     ) {
-        if let Err((d, cause)) = self.reach_web((hostile, door), source) {
+        if let Err((d, cause)) = self.reach_web((hostile, door), source, (t, effect, "/login")) {
             return self.failed(t, effect, d, cause);
         }
         let ok = !self.revoked.contains(identity);
@@ -108,7 +108,7 @@ impl SimLab {
         (hostile, door): (bool, Door),
         (identity, source, endpoint): (Option<&str>, &str, &str),
     ) {
-        if let Err((d, cause)) = self.reach_web((hostile, door), source) {
+        if let Err((d, cause)) = self.reach_web((hostile, door), source, (t, effect, endpoint)) {
             return self.failed(t, effect, d, cause);
         }
         let (status, cause) = match identity {
@@ -157,7 +157,11 @@ impl SimLab {
         source: &str,
         (identity, dataset, records): (&str, &str, u32),
     ) {
-        if let Err((d, cause)) = self.reach_web((hostile, door), source) {
+        if let Err((d, cause)) = self.reach_web(
+            (hostile, door),
+            source,
+            (t, effect, &format!("/data/{dataset}")),
+        ) {
             return self.failed(t, effect, d, cause);
         }
         let w = door.web;
@@ -169,7 +173,8 @@ impl SimLab {
         };
         let store = &self.services[ds];
         let store_down = if store.reachable() {
-            self.link_cut(w, ds)
+            // Up but unable to work (its fix took what it needs): refused, as if down.
+            store.refusal().or_else(|| self.link_cut(w, ds))
         } else {
             Some(store.down_cause())
         };
@@ -229,7 +234,7 @@ impl SimLab {
         identity: &str,
         source: &str,
     ) {
-        if let Err((d, cause)) = self.reach_web((hostile, door), source) {
+        if let Err((d, cause)) = self.reach_web((hostile, door), source, (t, effect, "/keys")) {
             return self.failed(t, effect, d, cause);
         }
         let web = self.services[door.web].id.clone();

@@ -84,9 +84,21 @@ struct SimService {
     /// or of capacity, it drops requests).
     requests_this_second: u32,
     health: f32,
+    /// What it needs from its container (`Scenario::needs_of`), and the weakness whose fix
+    /// took one of those away: it then runs, but refuses its work (labd's "degraded").
+    needs: Vec<String>,
+    lacking: Option<WeaknessKind>,
 }
 
 impl SimService {
+    /// Why it refuses its work, if a fix took what it needs: the fix's collateral.
+    fn refusal(&self) -> Option<Cause> {
+        (self.lacking).map(|weakness| Cause::Fixed {
+            service: self.id.clone(),
+            weakness,
+        })
+    }
+
     fn reachable(&self) -> bool {
         self.state == RunState::Running && !self.isolated
     }
@@ -253,6 +265,8 @@ impl SimLab {
                     cpu_now: cpu,
                     requests_this_second: 0,
                     health: 1.0,
+                    needs: scenario.needs_of(&s.id),
+                    lacking: None,
                 }
             })
             .collect();
@@ -519,6 +533,9 @@ impl SimLab {
             return Ok(self.rotate(t, i, identity));
         }
         let s = &mut self.services[i];
+        if removed.needs().iter().any(|n| s.needs.contains(n)) {
+            s.lacking = Some(weakness);
+        }
         if weakness.recreates() {
             self.restart(t, i);
             Ok(format!(

@@ -101,6 +101,10 @@ impl SimLab {
         if !self.services[f].reachable() {
             return Err(self.services[f].down_cause());
         }
+        // A service that cannot do its work makes no calls of its own.
+        if let Some(cause) = self.services[f].refusal() {
+            return Err(cause);
+        }
         let attached = |s: &Service, zone: &str| self.is_attached(&s.id, zone);
         match way_where(&topology, from_svc, to_svc, attached) {
             Way::Unreachable => {
@@ -166,7 +170,12 @@ impl SimLab {
             }
         }
         self.services[target].rx_bytes += 400.0;
+        let refusal = self.services[target].refusal();
         if self.services[target].role == Role::Web {
+            let status = match refusal {
+                Some(_) => 503,
+                None => anonymous_status(path, self.management_at(target).as_deref()),
+            };
             self.observe(
                 t,
                 LogEvent::Request {
@@ -174,12 +183,13 @@ impl SimLab {
                     identity: None,
                     source: from.to_string(),
                     endpoint: path.to_string(),
-                    status: anonymous_status(path, self.management_at(target).as_deref()),
+                    status,
                     trace: Some(effect),
                 },
             );
         }
-        Ok(())
+        // It answered, only to say it cannot do its work.
+        refusal.map_or(Ok(()), Err)
     }
 
     /// An exfiltration: `bytes` posted from `from` to an address outside the lab. Lab networks

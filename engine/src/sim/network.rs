@@ -22,6 +22,7 @@ impl SimLab {
         &mut self,
         (hostile, door): (bool, Door),
         source: &str,
+        (t, effect, endpoint): (Millis, u64, &str),
     ) -> Result<(), (String, Cause)> {
         let origin = self.role_idx(if hostile {
             Role::Attacker
@@ -62,6 +63,22 @@ impl SimLab {
             flow.errors += 1;
             return Err(("502 web unreachable".into(), cause));
         }
+        // Up, but unable to work: it answers 503 and logs it, as labd's degraded web does
+        // (the gateway relays an answer: no error in its flow).
+        if let Some(cause) = self.services[web].refusal() {
+            let service = self.services[web].id.clone();
+            let (source, endpoint) = (source.to_owned(), endpoint.to_owned());
+            let refused = LogEvent::Request {
+                service,
+                identity: None,
+                source,
+                endpoint,
+                status: 503,
+                trace: Some(effect),
+            };
+            self.observe(t, refused);
+            return Err(("503 web cannot do its work".into(), cause));
+        }
         self.services[gw].rx_bytes += 600.0;
         self.services[web].rx_bytes += 600.0;
         self.services[web].requests_this_second += 1;
@@ -99,7 +116,7 @@ impl SimLab {
             for k in 0..rps {
                 // Spread over the coming second; the queue releases them in time order.
                 let at = t + u64::from(k) * 1000 / u64::from(rps.max(1));
-                let result = self.reach_web((true, door), source);
+                let result = self.reach_web((true, door), source, (at, effect, &flood.endpoint));
                 if let Err((_, cause)) = &result {
                     match why.iter_mut().find(|(c, _)| c == cause) {
                         Some((_, n)) => *n += 1,

@@ -154,14 +154,18 @@ fn lacks_root(status: &str) -> Option<String> {
     })
 }
 
+/// Whether the container was granted the capability: its bounding set (`CapBnd`), which the
+/// lab's `cap_drop ALL` empties and `cap_add` fills. Not the effective set: a non-root process
+/// starts with none effective, and a real service gets its one capability from a file
+/// capability on its binary, which the kernel grants only within the bounding set.
 fn lacks_capability(status: &str, name: &str) -> Option<String> {
-    let effective = (status.lines())
-        .find_map(|l| l.strip_prefix("CapEff:"))
+    let granted = (status.lines())
+        .find_map(|l| l.strip_prefix("CapBnd:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
     let bit = capability_bit(name)?;
-    match effective {
+    match granted {
         Some(caps) if caps & (1 << bit) != 0 => None,
-        Some(_) => Some(format!("CAP_{name} is not in its effective set")),
+        Some(_) => Some(format!("CAP_{name} is not in its bounding set")),
         None => Some("cannot read its capabilities".into()),
     }
 }
@@ -195,8 +199,8 @@ mod tests {
 
     #[test]
     fn root_and_capabilities_are_read_from_the_status() {
-        let user = "Uid:\t10001\t10001\t10001\t10001\nCapEff:\t0000000000000400\n";
-        let root = "Uid:\t0\t0\t0\t0\nCapEff:\t0000000000000000\n";
+        let user = "Uid:\t10001\t10001\t10001\t10001\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000400\n";
+        let root = "Uid:\t0\t0\t0\t0\nCapEff:\t0000000000000400\nCapBnd:\t0000000000000000\n";
         assert!(lacks_root(user).is_some_and(|w| w.contains("10001")));
         assert_eq!(lacks_root(root), None);
         assert_eq!(lacks_capability(user, "NET_BIND_SERVICE"), None);
