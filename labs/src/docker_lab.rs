@@ -863,7 +863,11 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
                     hostile: false,
                 });
             }
-            shared.outcome_because(effect, result, Some(shared.cannot_run(service)));
+            // Refused by a service lacking what it needs, it says which; else the lab's state.
+            let cause = (result.as_ref().err())
+                .and_then(|out| telemetry::degraded_in(out))
+                .unwrap_or_else(|| shared.cannot_run(service));
+            shared.outcome_because(effect, result, Some(cause));
         }
         Action::Exec {
             service,

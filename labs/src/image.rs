@@ -24,6 +24,8 @@ use crate::labels;
 pub const REPOSITORY: &str = "bulkhead/labd";
 /// The (non-root) user every lab container runs as; the image declares it too.
 pub const LAB_USER: &str = "10001:10001";
+/// [`LAB_USER`]'s uid and gid, the owner of its state directory.
+const LAB_UID: u64 = 10001;
 
 /// Where the `labd` of a lab image came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,10 +395,29 @@ fn append_file(
     tar.append_data(&mut header, name, data)
 }
 
-/// The image's one layer: `/labd`, executable.
+/// `var/`, `var/lib/` (root's) and `var/lib/labd/` (the lab user's), fixed metadata.
+fn append_state_dirs(tar: &mut tar::Builder<Vec<u8>>) -> std::io::Result<()> {
+    for (name, uid) in [("var/", 0), ("var/lib/", 0), ("var/lib/labd/", LAB_UID)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        header.set_mode(0o755);
+        header.set_uid(uid);
+        header.set_gid(uid);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, std::io::empty())?;
+    }
+    Ok(())
+}
+
+/// The image's one layer: `/labd`, executable, and `/var/lib/labd`, the lab user's: where a
+/// service writes its state in place, so writable exactly when the root file system is (what a
+/// service needing `writable-root` checks, PROTOCOL.md).
 pub fn layer_tar(binary: &[u8]) -> Result<Vec<u8>, LabError> {
-    let mut tar = tar::Builder::new(Vec::with_capacity(binary.len() + 2048));
+    let mut tar = tar::Builder::new(Vec::with_capacity(binary.len() + 4096));
     append_file(&mut tar, "labd", 0o755, binary)
+        .and_then(|()| append_state_dirs(&mut tar))
         .map_err(|e| LabError::io("making the image's layer", e))?;
     tar.into_inner()
         .map_err(|e| LabError::io("making the image's layer", e))
@@ -538,6 +559,30 @@ mod tests {
     }
 
     #[test]
+    fn the_layer_holds_labd_and_the_lab_users_state_dir() {
+        let layer = layer_tar(b"\x7fELF fake").unwrap();
+        let mut archive = tar::Archive::new(layer.as_slice());
+        let listed: Vec<(String, u64, bool)> = (archive.entries().unwrap())
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                (name, h.uid().unwrap(), h.entry_type().is_dir())
+            })
+            .collect();
+        let expected = [
+            ("labd", 0, false),
+            ("var/", 0, true),
+            ("var/lib/", 0, true),
+            ("var/lib/labd/", 10001, true),
+        ];
+        let expected: Vec<(String, u64, bool)> = (expected.iter())
+            .map(|(n, u, d)| (n.to_string(), *u, *d))
+            .collect();
+        assert_eq!(listed, expected);
+    }
+
+    #[test]
     fn archive_is_what_docker_load_reads() {
         let binary = b"\x7fELF fake";
         let (archive, reference) = image_archive(binary, Arch::Aarch64).unwrap();
@@ -562,17 +607,16 @@ mod tests {
             config["config"]["Labels"][labels::CONTENT_HASH],
             content_hash(binary, Arch::Aarch64)
         );
-        assert_eq!(
-            entries(layer),
-            vec![("labd".into(), 0o755, binary.to_vec())]
-        );
-        // What the scenario validator lets an exec run is what the layer holds.
+        // The binary, then the state directories (the other test checks their owners).
+        assert_eq!(entries(layer)[0], ("labd".into(), 0o755, binary.to_vec()));
+        // What the scenario validator lets an exec run is what the layer holds as files.
         let programs: Vec<&str> = bulkhead_engine::format::validate::IMAGE_PROGRAMS
             .iter()
             .map(|(program, _)| *program)
             .collect();
         let held: Vec<String> = entries(layer)
             .into_iter()
+            .filter(|(name, _, _)| !name.ends_with('/'))
             .map(|(name, _, _)| format!("/{name}"))
             .collect();
         assert_eq!(programs, held);

@@ -39,6 +39,8 @@ pub const TMPFS_TMP: &str = "rw,noexec,nosuid,nodev,size=16m";
 /// The web tier's variable for a management endpoint left on (`ExposedManagement`): what a fix
 /// recreates the container without.
 pub const MANAGEMENT_VAR: &str = "LABD_MANAGEMENT";
+/// What a service needs from its container (labd's `LABD_NEEDS`).
+pub const NEEDS_VAR: &str = "LABD_NEEDS";
 
 /// `<session>-<zone>`: the network of one trust zone.
 pub fn network_name(session: &str, zone: &str) -> String {
@@ -239,6 +241,12 @@ impl<'a> Plan<'a> {
             // The range's own actors are not watched by the detector.
             if !service.range_only {
                 env.push(format!("LABD_METRICS_MS={METRICS_PERIOD_MS}"));
+            }
+            // What the risks the business accepted give it: labd checks them at start, and
+            // a "fix" that takes one away leaves it refusing its work (PROTOCOL.md).
+            let needs = scenario.needs_of(&service.id);
+            if !needs.is_empty() {
+                env.push(format!("{NEEDS_VAR}={}", needs.join(",")));
             }
             match service.role {
                 Role::Gateway => env.push(format!("LABD_UPSTREAM={}", upstream_of(service)?)),
@@ -1147,6 +1155,48 @@ pub(crate) mod tests {
 
     /// A factory password is the account's at the web tier the weakness names, and nowhere
     /// else: the other accounts keep their generated passwords, and the driver knows it.
+    #[test]
+    fn each_accepted_risk_is_handed_to_its_service_as_a_need() {
+        // (service, LABD_NEEDS) of every container that has one, in the plan's order.
+        let needs_in = |id: &str| -> Vec<(String, String)> {
+            let loaded =
+                bulkhead_engine::format::resolve_scenario(&crate::image::source_dir(), id).unwrap();
+            let plan =
+                Plan::new(&loaded.topology, &loaded.scenario, &LabOptions::default()).unwrap();
+            let prefix = format!("{NEEDS_VAR}=");
+            (plan.containers.iter())
+                .filter_map(|c| {
+                    let env = c.body.env.as_ref()?;
+                    let need = env.iter().find_map(|e| e.strip_prefix(&prefix))?;
+                    Some((c.service.clone(), need.to_owned()))
+                })
+                .collect()
+        };
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            (p.iter())
+                .map(|(s, n)| (s.to_string(), n.to_string()))
+                .collect()
+        };
+        let mut lateral = needs_in("lateral-movement");
+        lateral.sort();
+        assert_eq!(
+            lateral,
+            pairs(&[
+                ("api", "writable-root"),
+                ("ops-console", "cap:NET_BIND_SERVICE")
+            ])
+        );
+        assert_eq!(
+            needs_in("supply-chain"),
+            pairs(&[("export-worker", "root")])
+        );
+        assert_eq!(
+            needs_in("baked-secret"),
+            pairs(&[("datastore", "writable-root")])
+        );
+        assert!(needs_in("stolen-credentials").is_empty());
+    }
+
     #[test]
     fn a_default_password_is_handed_to_its_web_tier_for_its_account_only() {
         let loaded =

@@ -115,6 +115,11 @@ pub fn cause_of(
             };
         }
         (Some("no_route"), _) => return Cause::NoRoute,
+        // The origin or the target could not do its work: what the fix that took its need
+        // is named for.
+        (Some(word), _) if word.starts_with("degraded:") => {
+            return crate::telemetry::cause_of_word(word, None, None).unwrap_or(Cause::Lab);
+        }
         _ => {}
     }
     if let Some(cause) = down(from) {

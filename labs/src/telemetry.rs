@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::models::ContainerStatsResponse;
 use bulkhead_engine::observation::CredentialChange;
+use bulkhead_engine::posture::WeaknessKind;
 use bulkhead_engine::{Cause, LogEvent, Metrics, Millis, Outcome};
 use serde_json::Value;
 
@@ -279,6 +280,8 @@ pub fn cause_of_word(
             Ok(identity.map_or(Cause::Refused, |identity| Cause::Revoked { identity }))
         }
         ("refused", _) => Ok(Cause::Refused),
+        // `degraded:<service>:<need>`: that service lacks what it needs, which a fix took.
+        ("degraded", rest) => Ok(degraded(rest).unwrap_or(Cause::Lab)),
         ("overloaded", _) => Err(Evidence::Overloaded),
         ("timeout" | "unreachable" | "error", hop) if !hop.is_empty() => Err(Evidence::Silent {
             hop: hop.to_string(),
@@ -286,6 +289,27 @@ pub fn cause_of_word(
         }),
         _ => Ok(Cause::Lab),
     }
+}
+
+/// `<service>:<need>` of a degraded refusal as the fix that caused it: the weakness that gave
+/// the service its need (`cap:NET_BIND_SERVICE` comes from `ExtraCapabilities`).
+fn degraded(hop_and_need: &str) -> Option<Cause> {
+    let (service, need) = hop_and_need.split_once(':')?;
+    Some(Cause::Fixed {
+        service: service.to_owned(),
+        weakness: WeaknessKind::of_need(need)?,
+    })
+}
+
+/// The cause in a control command's output (`labd ctl` prints `<status> <json>`) when it is a
+/// degraded refusal: a job the service could not run for lack of what it needs.
+pub fn degraded_in(output: &str) -> Option<Cause> {
+    let json: Value = serde_json::from_str(&output[output.find('{')?..]).ok()?;
+    if json.get("reason")?.as_str()? != "degraded" {
+        return None;
+    }
+    let (hop, need) = (json.get("hop")?.as_str()?, json.get("need")?.as_str()?);
+    degraded(&format!("{hop}:{need}"))
 }
 
 /// Parse one line of labd's stdout (PROTOCOL.md). `None` when it is not a labd line at all.
@@ -535,6 +559,32 @@ mod tests {
             }) => (outcome.cause, evidence),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_degraded_refusal_is_the_fix_that_took_the_services_need() {
+        let fixed = |service: &str, weakness| Cause::Fixed {
+            service: service.into(),
+            weakness,
+        };
+        let word = |w: &str| cause_of_word(w, None, None);
+        assert_eq!(
+            word("degraded:ledger-db:writable-root"),
+            Ok(fixed("ledger-db", WeaknessKind::WritableRoot))
+        );
+        assert_eq!(
+            word("degraded:ops-console:cap:NET_BIND_SERVICE"),
+            Ok(fixed("ops-console", WeaknessKind::ExtraCapabilities))
+        );
+        assert_eq!(word("degraded:x:wings"), Ok(Cause::Lab));
+        assert_eq!(word("degraded:"), Ok(Cause::Lab));
+        let ctl = r#"exited Some(1): 503 {"error":"e","reason":"degraded","hop":"export-worker","need":"root"}"#;
+        assert_eq!(
+            degraded_in(ctl),
+            Some(fixed("export-worker", WeaknessKind::RunsAsRoot))
+        );
+        assert_eq!(degraded_in(r#"503 {"error":"cannot start"}"#), None);
+        assert_eq!(degraded_in("exited Some(1): {"), None);
     }
 
     #[test]

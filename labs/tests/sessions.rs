@@ -636,6 +636,19 @@ fn three_defenders_on_docker(id: &str, real: &ScoreCard) {
     let risk = &loaded.scenario.hardening.as_ref().unwrap().accepted[0];
     let why = format!("{:?}", broke.component("accepted_risks"));
     assert!(why.contains(&risk.breaks), "{why}");
+    // The recreated container really lacks what its service needs (LABD_NEEDS): labd refuses
+    // its work, the business's attempts fail on the fix, and collateral counts them.
+    assert!(
+        why.contains(&format!("({}: ", risk.service))
+            && why.contains("of the business's attempts failed on it"),
+        "{why}"
+    );
+    assert!(
+        broke.facts.benign_failures_caused > none.facts.benign_failures_caused,
+        "{} broken against {}",
+        broke.facts.benign_failures_caused,
+        none.facts.benign_failures_caused
+    );
 }
 
 /// The hardening assertions on a scenario's Docker sessions; what was played, for more.
