@@ -120,13 +120,11 @@ fn three_defenders(id: &str, seed: u64) -> (ScoreCard, ScoreCard, ScoreCard) {
     // fix, the card says how many, and collateral counts them as the trainee's doing.
     let why = text(&accepted, "accepted_risks");
     for risk in weaknesses_of(id, true) {
-        let said = format!("({}: ", risk.service);
-        let line = why
-            .lines()
-            .find(|l| l.contains(&format!("{risk}:")))
+        let line = (why.lines())
+            .find(|l| l.contains(&format!("{risk}: \"fixed\"")))
             .unwrap_or_default();
         assert!(
-            line.contains(&said) && line.contains("of the business's attempts failed on it"),
+            line.contains("of the business's attempts failed on it"),
             "{id} seed {seed}: {why}"
         );
     }

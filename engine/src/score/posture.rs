@@ -187,14 +187,8 @@ fn broken(lines: &[RecordLine], upto: Millis, w: &WeaknessRef) -> String {
         .collect();
     match failed.len() {
         0 => String::new(),
-        1 => format!(
-            " ({}: 1 of the business's attempts failed on it)",
-            w.service
-        ),
-        n => format!(
-            " ({}: {n} of the business's attempts failed on it)",
-            w.service
-        ),
+        1 => " (1 of the business's attempts failed on it)".into(),
+        n => format!(" ({n} of the business's attempts failed on it)"),
     }
 }
 
