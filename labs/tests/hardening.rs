@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bulkhead_engine::format::scenario::Weakness;
+use bulkhead_engine::format::scenario::{AcceptedRisk, Hardening, Weakness};
 use bulkhead_engine::format::{self, Loaded};
 use bulkhead_engine::observation::{CredentialChange, LifecycleState};
 use bulkhead_engine::posture::WeaknessKind;
@@ -89,8 +89,39 @@ fn weak_company() -> Loaded {
             path: "/debug".into(),
         },
     ];
+    // The business relies on tenant-b's root and capabilities: labd is told so (LABD_NEEDS),
+    // and once a fix takes them it refuses tenant-b's work.
+    let accept = |weakness| AcceptedRisk {
+        service: b(),
+        weakness,
+        reason: "R".into(),
+        breaks: "B".into(),
+    };
+    scenario.hardening = Some(Hardening {
+        budget_s: 60,
+        accepted: vec![
+            accept(WeaknessKind::RunsAsRoot),
+            accept(WeaknessKind::ExtraCapabilities),
+        ],
+    });
     loaded.scenario = Arc::new(scenario);
     loaded
+}
+
+/// `labd ctl /backup` in a worker: the service's own job, refused when it lacks a need.
+fn backup(container: &str) -> std::process::Output {
+    let ctl = [
+        "exec",
+        container,
+        "/labd",
+        "ctl",
+        "/backup",
+        r#"{"seconds":1}"#,
+    ];
+    std::process::Command::new("docker")
+        .args(ctl)
+        .output()
+        .unwrap()
 }
 
 /// What the hardening test asks of a `Probe` beyond applying effects.
@@ -404,6 +435,10 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
     let hog = d.apply(attack.clone(), EffectKind::Act(hog));
     d.wait(2500);
 
+    // With root and its capabilities, tenant-b does its work.
+    let before = backup(&tenant);
+    assert!(before.status.success(), "{before:?}");
+
     let mut last_fix_at = 0;
     for weakness in [
         WeaknessKind::WritableRoot,
@@ -449,6 +484,24 @@ fn every_weakness_is_fixed_on_the_live_lab_and_the_lab_carries_on() {
         }))
     });
     assert!(ended, "the hog ended by the fix of the writable root");
+
+    // Without root (an accepted risk "fixed"), the container runs and answers its health, but
+    // labd saw at start what it lacks, said so, and refuses tenant-b's own job.
+    let refused = backup(&tenant);
+    let said = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        said.starts_with("503 ")
+            && said.contains(r#""reason":"degraded""#)
+            && said.contains(r#""need":"root""#),
+        "{said}"
+    );
+    let logs = docker_out(&["logs", &tenant]);
+    let degraded = logs.lines().find(|l| l.contains(r#""event":"degraded""#));
+    assert!(
+        degraded.is_some_and(|l| l.contains("runs as uid 10001")),
+        "{logs}"
+    );
 
     // A second fix of a kind already fixed has nothing to do.
     for weakness in [WeaknessKind::NoLimits, WeaknessKind::RunsAsRoot] {
