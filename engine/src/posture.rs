@@ -35,21 +35,30 @@ impl WeaknessKind {
         WeaknessKind::ExposedManagement,
     ];
 
-    /// The kinds a service can be held to need, so a risk the business accepts: "fixing" one
-    /// takes from the container what the service cannot work without (`Weakness::needs`).
-    pub const NEEDED: [WeaknessKind; 3] = [
+    /// The kinds a service can be held to need, so a risk the business accepts or a fix with
+    /// a declared cost: fixing one takes from the container what the service (or, for a tool,
+    /// its jobs) cannot work without (`Weakness::needs`).
+    pub const NEEDED: [WeaknessKind; 4] = [
         WeaknessKind::WritableRoot,
         WeaknessKind::RunsAsRoot,
         WeaknessKind::ExtraCapabilities,
+        WeaknessKind::UnneededTool,
     ];
 
+    /// Whether a service lacking what this weakness gave it stops working altogether (else
+    /// only its jobs fail: a tool they run).
+    pub fn lack_stops_the_service(self) -> bool {
+        self != WeaknessKind::UnneededTool
+    }
+
     /// The weakness that gives a service this `LABD_NEEDS` word (`writable-root`, `root`,
-    /// `cap:NAME`): what a lab reporting the service degraded names as the fix's collateral.
+    /// `cap:NAME`, `tool:/PATH`): what a lab reporting the service degraded names as the fix's collateral.
     pub fn of_need(word: &str) -> Option<WeaknessKind> {
         match word {
             "writable-root" => Some(WeaknessKind::WritableRoot),
             "root" => Some(WeaknessKind::RunsAsRoot),
             _ if word.starts_with("cap:") => Some(WeaknessKind::ExtraCapabilities),
+            _ if word.starts_with("tool:") => Some(WeaknessKind::UnneededTool),
             _ => None,
         }
     }

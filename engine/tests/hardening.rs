@@ -215,6 +215,17 @@ fn a_secret_baked_into_an_image_fixed_before_the_attack_contains_it_and_breaking
         assert!(none.facts.contained_ms["scrape"].is_some());
         assert_eq!(points(&accepted, "accepted_risks"), -50);
         assert!(text(&accepted, "accepted_risks").contains("new orders are lost"));
+        // socat was worth removing, at a price the scenario names: tenant B's weekly sync,
+        // which runs it, failed on the fix; the card says so, and collateral counts it.
+        assert!(
+            text(&real, "posture").contains(
+                "tenant-b: unneeded tool in the image: fixed in the hardening phase; what it cost: tenant B's weekly sync, which pipes its export through socat, fails until the contractor gives it a proper client (1 of the business's attempts failed on it)"
+            ),
+            "{}",
+            text(&real, "posture")
+        );
+        assert!(real.facts.benign_failures_caused >= 1);
+        assert!(!text(&none, "posture").contains("what it cost"));
     }
 }
 

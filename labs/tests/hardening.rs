@@ -103,6 +103,7 @@ fn weak_company() -> Loaded {
             accept(WeaknessKind::RunsAsRoot),
             accept(WeaknessKind::ExtraCapabilities),
         ],
+        collateral: vec![],
     });
     loaded.scenario = Arc::new(scenario);
     loaded

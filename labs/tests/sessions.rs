@@ -576,10 +576,19 @@ fn lateral_movement_on_docker() {
     hardening_on_docker("lateral-movement");
 }
 
-/// As `lateral_movement_on_docker`, with a secret the audit reads out of an image layer.
+/// As `lateral_movement_on_docker`, with a secret the audit reads out of an image layer, and a
+/// fix with a price: tenant B's weekly sync runs socat, so once the bot removed it labd found
+/// it missing (LABD_NEEDS) and refused the job, which the card names.
 #[test]
 fn baked_secret_on_docker() {
-    hardening_on_docker("baked-secret");
+    if let Some(played) = hardening_on_docker("baked-secret") {
+        let posture = format!("{:?}", played.bot.component("posture"));
+        assert!(
+            posture.contains("unneeded tool in the image: fixed in the hardening phase; what it cost: tenant B's weekly sync")
+                && posture.contains("(1 of the business's attempts failed on it)"),
+            "{posture}"
+        );
+    }
 }
 
 /// As `lateral_movement_on_docker`, with an unverified script whose removal prevents the whole

@@ -243,6 +243,7 @@ impl Weakness {
             Weakness::ExtraCapabilities { caps, .. } => {
                 caps.iter().map(|c| format!("cap:{c}")).collect()
             }
+            Weakness::UnneededTool { path, .. } => vec![format!("tool:{path}")],
             _ => Vec::new(),
         }
     }
@@ -340,6 +341,29 @@ pub struct Hardening {
     /// is told in the briefing: "fixing" one costs the business what `breaks` says.
     #[serde(default)]
     pub accepted: Vec<AcceptedRisk>,
+    /// What fixing a real weakness costs the business, where the scenario says so (a tenant's
+    /// job runs the tool the audit calls unneeded): still a fix worth making, at a price the
+    /// card names.
+    #[serde(default)]
+    pub collateral: Vec<FixCollateral>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixCollateral {
+    pub service: String,
+    pub weakness: WeaknessKind,
+    /// What stops working when it is fixed.
+    pub breaks: String,
+}
+
+impl FixCollateral {
+    pub fn of(&self) -> WeaknessRef {
+        WeaknessRef {
+            service: self.service.clone(),
+            weakness: self.weakness,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -362,6 +386,11 @@ impl Hardening {
     /// The risk the business accepted for this weakness, if it did.
     pub fn accepted(&self, weakness: &WeaknessRef) -> Option<&AcceptedRisk> {
         self.accepted.iter().find(|a| a.of() == *weakness)
+    }
+
+    /// What fixing this weakness costs, if the scenario declares a cost.
+    pub fn collateral_of(&self, weakness: &WeaknessRef) -> Option<&FixCollateral> {
+        self.collateral.iter().find(|c| c.of() == *weakness)
     }
 }
 
@@ -606,14 +635,18 @@ impl Scenario {
         self.live_start_ms() + u64::from(self.timing.live_s) * 1000
     }
 
-    /// What a service needs from its container: what the risks the business accepted for it
-    /// give it (`LABD_NEEDS` words). Without them it cannot do its work.
+    /// What a service needs from its container: what the weaknesses the business relies on
+    /// give it, the accepted risks and those whose fix has a declared cost (`LABD_NEEDS`
+    /// words). Without them it cannot do its work, or its jobs fail.
     pub fn needs_of(&self, service: &str) -> Vec<String> {
-        let accepted =
-            |w: &&Weakness| w.service() == service && self.accepted_risk(&w.of()).is_some();
-        self.weaknesses
-            .iter()
-            .filter(accepted)
+        let relied_on = |w: &&Weakness| {
+            let of = w.of();
+            w.service() == service
+                && (self.hardening.as_ref())
+                    .is_some_and(|h| h.accepted(&of).is_some() || h.collateral_of(&of).is_some())
+        };
+        (self.weaknesses.iter())
+            .filter(relied_on)
             .flat_map(Weakness::needs)
             .collect()
     }

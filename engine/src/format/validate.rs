@@ -621,32 +621,32 @@ fn hardening(c: &mut Checker, s: &Scenario) {
     let help = "declare it under weaknesses, or name one that is declared";
     if let Some(h) = &s.hardening {
         c.range(Some("hardening"), "budget_s", h.budget_s, 10, 1800);
-        for risk in &h.accepted {
-            if !WeaknessKind::NEEDED.contains(&risk.weakness) {
-                let kinds: Vec<String> = WeaknessKind::NEEDED
+        let relied_on = (h.accepted.iter())
+            .map(|a| ("accepted", "accepted risk", a.of()))
+            .chain(
+                h.collateral
                     .iter()
+                    .map(|f| ("collateral", "collateral of fixing", f.of())),
+            );
+        for (anchor, what, w) in relied_on {
+            let service = quoted(&w.service);
+            if !WeaknessKind::NEEDED.contains(&w.weakness) {
+                let kinds: Vec<String> = (WeaknessKind::NEEDED.iter())
                     .map(|k| format!("{k:?}"))
                     .collect();
-                c.fail(
-                    Some("accepted"),
-                    &quoted(&risk.service),
-                    format!(
-                        "accepted risk \"{}\": a lab can only hold a service to needing {}",
-                        risk.of(),
-                        kinds.join(", ")
-                    ),
-                    "accept one of those, or leave this weakness a finding to fix",
+                let why = format!(
+                    "{what} \"{w}\": a lab can only hold a service to needing {}",
+                    kinds.join(", ")
                 );
-            } else if undeclared(&risk.of()) {
-                c.fail(
-                    Some("accepted"),
-                    &quoted(&risk.service),
-                    format!(
-                        "accepted risk \"{}\" is not a weakness of this scenario",
-                        risk.of()
-                    ),
-                    help,
-                );
+                let help = "name one of those, or leave this weakness a finding to fix";
+                c.fail(Some(anchor), &service, why, help);
+            } else if undeclared(&w) {
+                let why = format!("{what} \"{w}\" is not a weakness of this scenario");
+                c.fail(Some(anchor), &service, why, help);
+            } else if anchor == "collateral" && h.accepted(&w).is_some() {
+                let why = format!("\"{w}\" is both an accepted risk and a fix with a cost");
+                let help = "an accepted risk is not to be fixed: keep it under accepted only";
+                c.fail(Some(anchor), &service, why, help);
             }
         }
     }
@@ -1714,9 +1714,34 @@ mod tests {
         let found = problems(&text);
         assert!(
             found.iter().any(|(line, m)| m
-                .contains("accepted risk \"tenant-a: no resource limits\": a lab can only hold a service to needing WritableRoot, RunsAsRoot, ExtraCapabilities")
+                .contains("accepted risk \"tenant-a: no resource limits\": a lab can only hold a service to needing WritableRoot, RunsAsRoot, ExtraCapabilities, UnneededTool")
                 && *line == line_of(&text, "accepted:", 0)),
             "{found:?}"
+        );
+        // A fix with a cost names a declared weakness, and not one the business accepted.
+        let both = risk("tenant-a").replacen(
+            "]))",
+            r#"], collateral: [FixCollateral(service: "tenant-a", weakness: RunsAsRoot, breaks: "B")]))"#,
+            1,
+        );
+        let text = with(&both, declared);
+        let found = problems(&text);
+        assert!(
+            found.iter().any(|(line, m)| m
+                .contains("is both an accepted risk and a fix with a cost")
+                && *line == line_of(&text, "collateral:", 0)),
+            "{found:?}"
+        );
+        let costly = r#"Some(Hardening(budget_s: 60, collateral: [FixCollateral(service: "tenant-a", weakness: RunsAsRoot, breaks: "B")]))"#;
+        assert_eq!(problems(&with(costly, declared)), vec![]);
+        let text = with(&costly.replace("tenant-a", "web"), declared);
+        assert!(
+            problems(&text)
+                .iter()
+                .any(|(_, m)| m
+                    .contains("collateral of fixing \"web: runs as root\" is not a weakness")),
+            "{:?}",
+            problems(&text)
         );
         let text = with("Some(Hardening(budget_s: 5))", declared);
         let found = problems(&text);

@@ -87,7 +87,8 @@ pub struct History {
     pub attempts: BTreeMap<String, Vec<Attempt>>,
     /// When each attack or decoy step first acted.
     pub first_attempt: BTreeMap<String, Millis>,
-    /// Benign (successes, attempts) in the warm-up and in the live phase.
+    /// Benign (successes, attempts) in the warm-up and in the live phase: the business's
+    /// traffic and its decoys.
     pub benign: [(u32, u32); 2],
     /// The benign attempts of the live phase that failed, with why.
     pub benign_failures: Vec<Attempt>,
@@ -151,7 +152,9 @@ impl History {
                             cause: o.cause.clone(),
                         });
                     }
-                    Some(Origin::Benign) => {
+                    // The business's own attempts: its traffic, and its calendar's decoys (a
+                    // month-end export is the business too, and breaking it is collateral).
+                    Some(Origin::Benign | Origin::Decoy { .. }) => {
                         let phase = usize::from(o.t_ms >= warmup_ms);
                         h.benign[phase].1 += 1;
                         h.benign[phase].0 += u32::from(o.ok);

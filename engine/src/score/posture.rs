@@ -3,8 +3,11 @@
 //! lab's word, checked by inspection, not the trainee's claim). Each real weakness earns a
 //! share of the points, twice as much when an attack step exploits it. "Fixing" a risk the
 //! business accepted is scored apart, as a cost with no floor (as hints are): it breaks what
-//! the business said it needs, and a posture component floored at 0 would hide it. Only
-//! scenarios with a hardening phase have these components.
+//! the business said it needs, and a posture component floored at 0 would hide it. A real fix
+//! whose cost the scenario declares keeps its points; its line says what it cost. Either way
+//! the business's attempts that failed on the fix are counted here (where they came from) and
+//! under collateral (what they cost). Only scenarios with a hardening phase have these
+//! components.
 
 use std::collections::BTreeSet;
 
@@ -94,9 +97,15 @@ pub(super) fn score(
             out.push(line(0.0, format!("{w}: left as it was{used}")));
         } else {
             facts.weaknesses_fixed += 1;
+            // A fix worth making may still cost the business something the scenario names;
+            // the failed attempts count under collateral, this says where they came from.
+            let cost = (scenario.hardening.as_ref())
+                .and_then(|h| h.collateral_of(w))
+                .map(|c| format!("; what it cost: {}{}", c.breaks, broken(lines, upto, w)))
+                .unwrap_or_default();
             out.push(line(
                 points,
-                format!("{w}: fixed in the hardening phase{used}"),
+                format!("{w}: fixed in the hardening phase{used}{cost}"),
             ));
         }
     }

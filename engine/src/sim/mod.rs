@@ -91,8 +91,17 @@ struct SimService {
 }
 
 impl SimService {
-    /// Why it refuses its work, if a fix took what it needs: the fix's collateral.
+    /// Why it refuses its work, if a fix took what it needs: the fix's collateral. A missing
+    /// tool fails only the jobs that run it (`job_refusal`).
     fn refusal(&self) -> Option<Cause> {
+        self.job_refusal().filter(|_| {
+            self.lacking
+                .is_some_and(WeaknessKind::lack_stops_the_service)
+        })
+    }
+
+    /// Why it refuses to run its own jobs: whatever a fix took that it needs.
+    fn job_refusal(&self) -> Option<Cause> {
         (self.lacking).map(|weakness| Cause::Fixed {
             service: self.id.clone(),
             weakness,
@@ -533,7 +542,9 @@ impl SimLab {
             return Ok(self.rotate(t, i, identity));
         }
         let s = &mut self.services[i];
-        if removed.needs().iter().any(|n| s.needs.contains(n)) {
+        // What it lacks that stops it working is what it reports, as labd does.
+        let stops = |w: Option<WeaknessKind>| w.is_some_and(WeaknessKind::lack_stops_the_service);
+        if removed.needs().iter().any(|n| s.needs.contains(n)) && !stops(s.lacking) {
             s.lacking = Some(weakness);
         }
         if weakness.recreates() {

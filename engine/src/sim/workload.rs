@@ -46,7 +46,7 @@ impl SimLab {
         }
         // A service that cannot do its work runs none of its own jobs; a hog is someone
         // else's process and runs regardless (as labd's degraded worker).
-        if let Some(cause) = self.services[i].refusal().filter(|_| !job.hostile) {
+        if let Some(cause) = self.services[i].job_refusal().filter(|_| !job.hostile) {
             return self.failed(t, effect, "the service cannot do its work", cause);
         }
         // A hog reports every second whether it still takes more than it should; a benign

@@ -433,6 +433,11 @@ fn confirm(
                     risk.reason, risk.breaks
                 ));
             }
+            if let Mitigation::Fix { service, weakness } = m
+                && let Some(cost) = crate::live::posture::costs(brief, service, *weakness)
+            {
+                body.push_str(&format!("\n\nWhat fixing it costs: {}.", cost.breaks));
+            }
             (format!("{}?", theme::capitalize(&m.summary())), body)
         }
         Pending::Hint => (

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
-use bulkhead_engine::format::scenario::AcceptedRisk;
+use bulkhead_engine::format::scenario::{AcceptedRisk, FixCollateral};
 use bulkhead_engine::posture::{Finding, WeaknessKind, WeaknessRef};
 use bulkhead_engine::{Mitigation, Phase, TraineeBrief};
 
@@ -45,6 +45,19 @@ pub fn accepted<'a>(
         weakness,
     };
     brief.hardening.as_ref()?.accepted(&weakness)
+}
+
+/// What fixing this real weakness costs the business, where the scenario declares it.
+pub fn costs<'a>(
+    brief: &'a TraineeBrief,
+    service: &str,
+    weakness: WeaknessKind,
+) -> Option<&'a FixCollateral> {
+    let weakness = WeaknessRef {
+        service: service.to_string(),
+        weakness,
+    };
+    brief.hardening.as_ref()?.collateral_of(&weakness)
 }
 
 fn draw(
@@ -114,7 +127,8 @@ fn findings(
             theme::card().show(ui, |ui| {
                 ui.set_width(ui.available_width());
                 let risk = accepted(brief, &finding.service, finding.weakness);
-                finding_card(ui, finding, risk, fixing, commands, live);
+                let cost = costs(brief, &finding.service, finding.weakness);
+                finding_card(ui, finding, (risk, cost), fixing, commands, live);
             });
         }
     }
@@ -132,7 +146,7 @@ fn under_way(snap: &Snapshot, finding: &Finding) -> bool {
 fn finding_card(
     ui: &mut egui::Ui,
     finding: &Finding,
-    risk: Option<&AcceptedRisk>,
+    (risk, cost): (Option<&AcceptedRisk>, Option<&FixCollateral>),
     fixing: bool,
     commands: bool,
     live: &mut LiveUi,
@@ -153,6 +167,10 @@ fn finding_card(
                 "A risk the business accepted: {} Fixing it: {}.",
                 risk.reason, risk.breaks
             ));
+        }
+        if let Some(cost) = cost {
+            theme::pill(ui, "HAS A COST", WARN)
+                .on_hover_text(format!("Fixing it: {}.", cost.breaks));
         }
     });
     ui.label(

@@ -1,9 +1,10 @@
 //! What a service needs from its container to do its work (`LABD_NEEDS`), checked for real at
-//! start: a writable root file system, running as root, a capability. A scenario declares
-//! these as risks the business accepted; when a trainee "fixes" one anyway, the recreated
-//! container lacks it, and labd serves degraded: its health still answers (the container runs),
-//! but its work (requests, its business's calls out, its jobs) is refused with a `503` that
-//! says what it lacks (PROTOCOL.md), which the driver scores as the fix's collateral.
+//! start: a writable root file system, running as root, a capability, a tool its jobs run. A
+//! scenario declares these, as risks the business accepted or as what a fix will cost; once a
+//! fix took one away, the recreated container lacks it, and labd serves degraded: its health
+//! still answers (the container runs), but its work (requests, its own calls out, its jobs; for
+//! a missing tool, only its jobs) is refused with a `503` that says what it lacks
+//! (PROTOCOL.md), which the driver scores as the fix's collateral.
 
 use std::fmt;
 
@@ -26,6 +27,16 @@ pub enum Need {
     Root,
     /// `cap:NAME`: holds this capability (`cap:NET_BIND_SERVICE`).
     Capability(String),
+    /// `tool:/PATH`: a program its jobs run is in the image. Without it only those jobs fail;
+    /// the service itself still answers.
+    Tool(String),
+}
+
+impl Need {
+    /// Whether lacking it stops the service's work altogether (else only its jobs).
+    pub fn stops_the_service(&self) -> bool {
+        !matches!(self, Need::Tool(_))
+    }
 }
 
 impl fmt::Display for Need {
@@ -34,6 +45,7 @@ impl fmt::Display for Need {
             Need::WritableRoot => f.write_str("writable-root"),
             Need::Root => f.write_str("root"),
             Need::Capability(name) => write!(f, "cap:{name}"),
+            Need::Tool(path) => write!(f, "tool:{path}"),
         }
     }
 }
@@ -42,19 +54,26 @@ impl fmt::Display for Need {
 pub fn parse_needs(text: &str) -> Result<Vec<Need>, ConfigError> {
     let bad = |word: &str| {
         ConfigError(format!(
-            "LABD_NEEDS: {word:?} is not a need (writable-root, root or cap:NAME with NAME one of the capabilities labd knows)"
+            "LABD_NEEDS: {word:?} is not a need (writable-root, root, cap:NAME with NAME one of the capabilities labd knows, or tool:/ABSOLUTE/PATH)"
         ))
     };
     (text.split(',').map(str::trim).filter(|w| !w.is_empty()))
         .map(|word| match word {
             "writable-root" => Ok(Need::WritableRoot),
             "root" => Ok(Need::Root),
-            _ => match word.strip_prefix("cap:") {
-                Some(name) if capability_bit(name).is_some() => {
-                    Ok(Need::Capability(name.to_owned()))
-                }
-                _ => Err(bad(word)),
+            _ if let Some(name) = word.strip_prefix("cap:") => match capability_bit(name) {
+                Some(_) => Ok(Need::Capability(name.to_owned())),
+                None => Err(bad(word)),
             },
+            _ if let Some(path) = word.strip_prefix("tool:") => {
+                let plain = path.starts_with('/') && !path.contains(char::is_whitespace);
+                if plain && !path.split('/').any(|part| part == "..") {
+                    Ok(Need::Tool(path.to_owned()))
+                } else {
+                    Err(bad(word))
+                }
+            }
+            _ => Err(bad(word)),
         })
         .collect()
 }
@@ -85,21 +104,32 @@ pub struct Degraded {
 }
 
 impl Degraded {
-    /// The first need this process does not have, checked for real.
+    /// What this process lacks of its needs, checked for real: the first need whose lack
+    /// stops the service, else the first lacked at all.
     pub fn check(service: &str, needs: &[Need]) -> Option<Self> {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        needs.iter().find_map(|need| {
-            let why = match need {
-                Need::WritableRoot => can_write(STATE_DIR).err()?,
-                Need::Root => lacks_root(&status)?,
-                Need::Capability(name) => lacks_capability(&status, name)?,
-            };
-            Some(Self {
-                service: service.to_owned(),
-                need: need.clone(),
-                why,
+        let lacked: Vec<Self> = (needs.iter())
+            .filter_map(|need| {
+                let why = match need {
+                    Need::WritableRoot => can_write(STATE_DIR).err()?,
+                    Need::Root => lacks_root(&status)?,
+                    Need::Capability(name) => lacks_capability(&status, name)?,
+                    Need::Tool(path) => lacks_tool(path)?,
+                };
+                Some(Self {
+                    service: service.to_owned(),
+                    need: need.clone(),
+                    why,
+                })
             })
-        })
+            .collect();
+        let stopping = lacked.iter().position(|d| d.need.stops_the_service());
+        lacked.into_iter().nth(stopping.unwrap_or(0))
+    }
+
+    /// Whether the service refuses all its work (else only its jobs, `Need::Tool`).
+    pub fn stops_the_service(&self) -> bool {
+        self.need.stops_the_service()
     }
 
     /// The answer to any work asked of this service: `503`, naming it and what it lacks.
@@ -146,6 +176,14 @@ fn can_write(dir: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn lacks_tool(path: &str) -> Option<String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(_) => Some(format!("{path} is not a file")),
+        Err(e) => Some(format!("{path}: {e}")),
+    }
+}
+
 fn lacks_root(status: &str) -> Option<String> {
     let uid = crate::checks::parse_uid(status);
     (uid != Some(0)).then(|| match uid {
@@ -176,18 +214,31 @@ mod tests {
 
     #[test]
     fn needs_parse_and_print_back() {
-        let needs = parse_needs("writable-root, root,cap:NET_BIND_SERVICE,").unwrap();
+        let needs =
+            parse_needs("writable-root, root,cap:NET_BIND_SERVICE,tool:/usr/bin/socat,").unwrap();
         assert_eq!(
             needs,
             vec![
                 Need::WritableRoot,
                 Need::Root,
-                Need::Capability("NET_BIND_SERVICE".into())
+                Need::Capability("NET_BIND_SERVICE".into()),
+                Need::Tool("/usr/bin/socat".into()),
             ]
         );
         let printed: Vec<String> = needs.iter().map(Need::to_string).collect();
-        assert_eq!(printed.join(","), "writable-root,root,cap:NET_BIND_SERVICE");
-        for bad in ["rot", "cap:", "cap:SYS_ADMIN", "writable root"] {
+        assert_eq!(
+            printed.join(","),
+            "writable-root,root,cap:NET_BIND_SERVICE,tool:/usr/bin/socat"
+        );
+        for bad in [
+            "rot",
+            "cap:",
+            "cap:SYS_ADMIN",
+            "writable root",
+            "tool:",
+            "tool:bin/x",
+            "tool:/a/../b",
+        ] {
             let err = parse_needs(bad).unwrap_err();
             assert!(
                 err.0.starts_with("LABD_NEEDS") && err.0.contains(bad),
@@ -207,6 +258,26 @@ mod tests {
         assert!(lacks_capability(root, "NET_BIND_SERVICE").is_some());
         assert!(lacks_capability(user, "NET_RAW").is_some());
         assert!(lacks_capability("Uid:\t0\n", "NET_RAW").is_some());
+    }
+
+    #[test]
+    fn a_missing_tool_fails_only_the_jobs_unless_something_stops_the_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("socat");
+        std::fs::write(&tool, b"#!").unwrap();
+        let there = Need::Tool(tool.to_string_lossy().into_owned());
+        let gone = Need::Tool(dir.path().join("gone").to_string_lossy().into_owned());
+        assert_eq!(Degraded::check("w", std::slice::from_ref(&there)), None);
+        let jobs_only = Degraded::check("w", &[there, gone.clone()]).unwrap();
+        assert_eq!(jobs_only.need, gone);
+        assert!(!jobs_only.stops_the_service());
+        // A lack that stops the service wins over one that only fails jobs.
+        let missing_dir = Need::WritableRoot;
+        if can_write(STATE_DIR).is_err() {
+            let both = Degraded::check("w", &[gone, missing_dir.clone()]).unwrap();
+            assert_eq!(both.need, missing_dir);
+            assert!(both.stops_the_service());
+        }
     }
 
     #[test]

@@ -171,15 +171,18 @@ pub async fn serve_both<S, SF, C, CF>(
 {
     // The log is stamped with LABD_SERVICE: that is who a pivot says it is.
     let me: Arc<str> = log.service().into();
-    // A degraded service makes no calls of its own: its pivots are refused before they dial.
-    let degraded = listeners.degraded.clone().map(Arc::new);
-    if let Some(d) = &degraded {
+    if let Some(d) = &listeners.degraded {
         log.emit(
             "degraded",
             None,
             json!({ "need": d.need.to_string(), "detail": d.why }),
         );
     }
+    // A service that cannot work makes no calls of its own: its pivots are refused before
+    // they dial (a missing tool fails only the jobs that run it).
+    let degraded = (listeners.degraded.clone())
+        .filter(Degraded::stops_the_service)
+        .map(Arc::new);
     let control = move |req: Req| {
         let (control, me, degraded) = (control.clone(), me.clone(), degraded.clone());
         async move {

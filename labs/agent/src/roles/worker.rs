@@ -51,8 +51,8 @@ struct Worker {
     /// Stop flags of running jobs; a finished job removes its own.
     jobs: Mutex<Vec<(u64, Arc<AtomicBool>)>>,
     next_id: Mutex<u64>,
-    /// Set, the service's own work (`/backup`) is refused; a hog is someone else's process
-    /// and runs regardless.
+    /// Set, the service's own job (`/backup`) is refused, whatever it lacks (a tool it runs,
+    /// or more); a hog is someone else's process and runs regardless.
     degraded: Option<Degraded>,
 }
 
