@@ -143,6 +143,8 @@ fn under_way(snap: &Snapshot, finding: &Finding) -> bool {
     })
 }
 
+/// One finding in three short lines, so that a whole audit fits the panel at 1280×720: its
+/// title with the fix button, its tags, what the audit saw. What the fix does is on hover.
 fn finding_card(
     ui: &mut egui::Ui,
     finding: &Finding,
@@ -151,11 +153,25 @@ fn finding_card(
     commands: bool,
     live: &mut LiveUi,
 ) {
-    ui.label(
-        egui::RichText::new(finding.weakness.title())
-            .strong()
-            .color(TEXT),
-    );
+    let does = format!("Fix: {}.", finding.weakness.fix());
+    ui.horizontal(|ui| {
+        let title = egui::RichText::new(finding.weakness.title()).strong();
+        ui.label(title.color(TEXT)).on_hover_text(&does);
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if fixing {
+                theme::pill(ui, "FIXING…", ACCENT);
+            } else if commands {
+                let button = egui::Button::new(egui::RichText::new("Fix…").strong());
+                let hover = format!("{does} Asks for confirmation.");
+                if ui.add(button).on_hover_text(hover).clicked() {
+                    live.confirm = Some(Pending::Mitigate(Mitigation::Fix {
+                        service: finding.service.clone(),
+                        weakness: finding.weakness,
+                    }));
+                }
+            }
+        });
+    });
     // Tags on a line of their own: the panel is narrow, and a tag must not break inside.
     ui.horizontal(|ui| {
         if !finding.cis.is_empty() {
@@ -179,26 +195,6 @@ fn finding_card(
             .monospace()
             .color(DIM),
     );
-    ui.label(
-        egui::RichText::new(format!("Fix: {}.", finding.weakness.fix()))
-            .small()
-            .color(DIM),
-    );
-    if fixing {
-        theme::pill(ui, "FIXING…", ACCENT);
-    } else if commands {
-        let button = egui::Button::new(egui::RichText::new("Fix…").strong());
-        if ui
-            .add(button)
-            .on_hover_text("Asks for confirmation")
-            .clicked()
-        {
-            live.confirm = Some(Pending::Mitigate(Mitigation::Fix {
-                service: finding.service.clone(),
-                weakness: finding.weakness,
-            }));
-        }
-    }
 }
 
 /// The fixes asked for, with what came of each.
