@@ -8,7 +8,7 @@ use bulkhead_engine::{Command, EntityRef, Mitigation};
 
 use crate::bridge::{FeedbackKind, Intent, SessionView, Snapshot};
 use crate::collateral::collateral;
-use crate::live::posture::accepted;
+use crate::live::posture::fixing_costs;
 use crate::live::{LiveUi, Pending, egui_rect, regions};
 use crate::screens::{Screen, UiPass, region};
 use crate::seat::SeatInfo;
@@ -423,9 +423,9 @@ fn confirm(
     let (title, body) = match &pending {
         Pending::Mitigate(m) => {
             let mut body = collateral(m, &brief.topology, &brief.context);
-            let risk = match m {
-                Mitigation::Fix { service, weakness } => accepted(brief, service, *weakness),
-                _ => None,
+            let (risk, cost) = match m {
+                Mitigation::Fix { service, weakness } => fixing_costs(brief, service, *weakness),
+                _ => (None, None),
             };
             if let Some(risk) = risk {
                 body.push_str(&format!(
@@ -433,9 +433,7 @@ fn confirm(
                     risk.reason, risk.breaks
                 ));
             }
-            if let Mitigation::Fix { service, weakness } = m
-                && let Some(cost) = crate::live::posture::costs(brief, service, *weakness)
-            {
+            if let Some(cost) = cost {
                 body.push_str(&format!("\n\nWhat fixing it costs: {}.", cost.breaks));
             }
             (format!("{}?", theme::capitalize(&m.summary())), body)

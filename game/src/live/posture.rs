@@ -33,31 +33,22 @@ pub fn hardening(view: Res<SessionView>) -> bool {
         .is_some_and(|s| s.phase == Phase::Hardening)
 }
 
-/// The risk the business accepted that fixing this would undo, if it did: its reason and
-/// what the fix breaks go on the finding and in the confirmation.
-pub fn accepted<'a>(
+/// What the scenario says fixing this costs the business, if anything: the risk it accepted
+/// (its reason, and what the fix breaks), or the price of a fix still worth making. Both go on
+/// the finding and in the fix's confirmation.
+pub fn fixing_costs<'a>(
     brief: &'a TraineeBrief,
     service: &str,
     weakness: WeaknessKind,
-) -> Option<&'a AcceptedRisk> {
+) -> (Option<&'a AcceptedRisk>, Option<&'a FixCollateral>) {
     let weakness = WeaknessRef {
         service: service.to_string(),
         weakness,
     };
-    brief.hardening.as_ref()?.accepted(&weakness)
-}
-
-/// What fixing this real weakness costs the business, where the scenario declares it.
-pub fn costs<'a>(
-    brief: &'a TraineeBrief,
-    service: &str,
-    weakness: WeaknessKind,
-) -> Option<&'a FixCollateral> {
-    let weakness = WeaknessRef {
-        service: service.to_string(),
-        weakness,
-    };
-    brief.hardening.as_ref()?.collateral_of(&weakness)
+    match &brief.hardening {
+        Some(h) => (h.accepted(&weakness), h.collateral_of(&weakness)),
+        None => (None, None),
+    }
 }
 
 fn draw(
@@ -126,9 +117,8 @@ fn findings(
             let fixing = under_way(snap, finding);
             theme::card().show(ui, |ui| {
                 ui.set_width(ui.available_width());
-                let risk = accepted(brief, &finding.service, finding.weakness);
-                let cost = costs(brief, &finding.service, finding.weakness);
-                finding_card(ui, finding, (risk, cost), fixing, commands, live);
+                let costs = fixing_costs(brief, &finding.service, finding.weakness);
+                finding_card(ui, finding, costs, fixing, commands, live);
             });
         }
     }
