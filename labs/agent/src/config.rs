@@ -82,7 +82,8 @@ impl Env {
             zones: non_empty("LABD_ZONES"),
             routes: non_empty("LABD_ROUTES"),
             metrics_every: metrics_every(non_empty("LABD_METRICS_MS"))?,
-            needs: parse_needs(&non_empty("LABD_NEEDS").unwrap_or_default())?,
+            needs: parse_needs(&non_empty("LABD_NEEDS").unwrap_or_default())
+                .map_err(ConfigError)?,
         })
     }
 

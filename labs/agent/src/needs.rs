@@ -11,7 +11,6 @@ use std::fmt;
 use hyper::StatusCode;
 use serde_json::json;
 
-use crate::config::ConfigError;
 use crate::http::{self, Resp};
 
 /// Where a service writes its state in place (a journal, a cache): owned by the lab user in
@@ -50,12 +49,13 @@ impl fmt::Display for Need {
     }
 }
 
-/// `LABD_NEEDS`: `writable-root,root,cap:NET_BIND_SERVICE`; an unknown word is an error.
-pub fn parse_needs(text: &str) -> Result<Vec<Need>, ConfigError> {
+/// `LABD_NEEDS`: `writable-root,root,cap:NET_BIND_SERVICE`; an unknown word is an error that
+/// names the variable (the configuration wraps it in its own error type).
+pub fn parse_needs(text: &str) -> Result<Vec<Need>, String> {
     let bad = |word: &str| {
-        ConfigError(format!(
+        format!(
             "LABD_NEEDS: {word:?} is not a need (writable-root, root, cap:NAME with NAME one of the capabilities labd knows, or tool:/ABSOLUTE/PATH)"
-        ))
+        )
     };
     (text.split(',').map(str::trim).filter(|w| !w.is_empty()))
         .map(|word| match word {
@@ -240,10 +240,7 @@ mod tests {
             "tool:/a/../b",
         ] {
             let err = parse_needs(bad).unwrap_err();
-            assert!(
-                err.0.starts_with("LABD_NEEDS") && err.0.contains(bad),
-                "{err}"
-            );
+            assert!(err.starts_with("LABD_NEEDS") && err.contains(bad), "{err}");
         }
         assert!(parse_needs("").unwrap().is_empty());
     }

@@ -172,7 +172,7 @@ proptest! {
                 let printed: Vec<String> = needs.iter().map(ToString::to_string).collect();
                 prop_assert_eq!(parse_needs(&printed.join(",")).unwrap(), needs);
             }
-            Err(e) => prop_assert!(e.0.starts_with("LABD_NEEDS"), "{}", e),
+            Err(e) => prop_assert!(e.starts_with("LABD_NEEDS"), "{}", e),
         }
     }
 
