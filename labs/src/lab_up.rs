@@ -242,8 +242,9 @@ impl<'a> Plan<'a> {
             if !service.range_only {
                 env.push(format!("LABD_METRICS_MS={METRICS_PERIOD_MS}"));
             }
-            // What the risks the business accepted give it: labd checks them at start, and
-            // a "fix" that takes one away leaves it refusing its work (PROTOCOL.md).
+            // What the business relies on (accepted risks, a fix's declared cost): labd checks
+            // it at start, and a fix that took it leaves the service refusing its work, or its
+            // jobs (PROTOCOL.md).
             let needs = scenario.needs_of(&service.id);
             if !needs.is_empty() {
                 env.push(format!("{NEEDS_VAR}={}", needs.join(",")));
@@ -1153,10 +1154,10 @@ pub(crate) mod tests {
             .collect()
     }
 
-    /// A factory password is the account's at the web tier the weakness names, and nowhere
-    /// else: the other accounts keep their generated passwords, and the driver knows it.
+    /// What the business relies on (its accepted risks, and a fix's declared cost) reaches the
+    /// service that relies on it as labd's needs, and no other service.
     #[test]
-    fn each_accepted_risk_is_handed_to_its_service_as_a_need() {
+    fn what_the_business_relies_on_is_handed_to_its_service_as_a_need() {
         // (service, LABD_NEEDS) of every container that has one, in the plan's order.
         let needs_in = |id: &str| -> Vec<(String, String)> {
             let loaded =
@@ -1190,13 +1191,19 @@ pub(crate) mod tests {
             needs_in("supply-chain"),
             pairs(&[("export-worker", "root")])
         );
+        // The accepted risk, and the tool tenant B's weekly sync runs (a fix with a cost).
         assert_eq!(
             needs_in("baked-secret"),
-            pairs(&[("datastore", "writable-root")])
+            pairs(&[
+                ("datastore", "writable-root"),
+                ("tenant-b", "tool:/usr/local/bin/socat")
+            ])
         );
         assert!(needs_in("stolen-credentials").is_empty());
     }
 
+    /// A factory password is the account's at the web tier the weakness names, and nowhere
+    /// else: the other accounts keep their generated passwords, and the driver knows it.
     #[test]
     fn a_default_password_is_handed_to_its_web_tier_for_its_account_only() {
         let loaded =

@@ -167,9 +167,10 @@ fn tried(lines: &[RecordLine], upto: Millis, steps: &[&str], w: &WeaknessRef) ->
     }
 }
 
-/// The business's own attempts (benign traffic, calendar events) that failed on the fix of an
-/// accepted risk by `upto`: the lab's word that the fix broke what the business needs. They
-/// count under collateral too; this says where that came from.
+/// The business's own attempts (benign traffic, calendar events) that failed on the fix of a
+/// weakness it relies on (an accepted risk, a fix with a declared cost) by `upto`: the lab's
+/// word that the fix broke what the business needs. They count under collateral too; this
+/// says where that came from.
 fn broken(lines: &[RecordLine], upto: Millis, w: &WeaknessRef) -> String {
     let business: BTreeSet<u64> = (lines.iter())
         .filter_map(|l| match l {
