@@ -570,10 +570,14 @@ fn insider_access_on_docker() {
 
 /// The hardening phase on real containers: the audit of the live lab finds exactly what the
 /// simulated lab declares, the bot's fixes are confirmed by Docker's own inspection and hold
-/// the attack steps that needed them, and the scores meet the new scenarios' bar.
+/// the attack steps that needed them, and the scores meet the new scenarios' bar. The issue's
+/// three defenders score in order, and "fixing" the API's and the console's accepted risks
+/// takes them down for real (a web tier and a worker degraded by labd).
 #[test]
 fn lateral_movement_on_docker() {
-    hardening_on_docker("lateral-movement");
+    if let Some(played) = hardening_on_docker("lateral-movement") {
+        three_defenders_on_docker("lateral-movement", &played.bot);
+    }
 }
 
 /// As `lateral_movement_on_docker`, with a secret the audit reads out of an image layer, and a
@@ -582,6 +586,7 @@ fn lateral_movement_on_docker() {
 #[test]
 fn baked_secret_on_docker() {
     if let Some(played) = hardening_on_docker("baked-secret") {
+        three_defenders_on_docker("baked-secret", &played.bot);
         let posture = format!("{:?}", played.bot.component("posture"));
         assert!(
             posture.contains("unneeded tool in the image: fixed in the hardening phase; what it cost: tenant B's weekly sync")
@@ -642,15 +647,21 @@ fn three_defenders_on_docker(id: &str, real: &ScoreCard) {
         points(&broke, "accepted_risks"),
         -50 * accepted.len() as i32
     );
-    let risk = &loaded.scenario.hardening.as_ref().unwrap().accepted[0];
-    let why = format!("{:?}", broke.component("accepted_risks"));
-    assert!(why.contains(&risk.breaks), "{why}");
-    // The recreated container really lacks what its service needs (LABD_NEEDS): labd refuses
-    // its work, the business's attempts fail on the fix, and collateral counts them.
-    assert!(
-        why.contains("of the business's attempts failed on it"),
-        "{why}"
-    );
+    // Each recreated container really lacks what its service needs (LABD_NEEDS): labd refuses
+    // its work, the business's attempts fail on the fix, the card says so for every risk, and
+    // collateral counts them.
+    let said: Vec<String> = (broke.component("accepted_risks").into_iter())
+        .flat_map(|c| c.lines.iter().map(|l| l.text.clone()))
+        .collect();
+    for risk in &loaded.scenario.hardening.as_ref().unwrap().accepted {
+        let fixed = format!("{}: \"fixed\"", risk.of());
+        let line = said.iter().find(|l| l.starts_with(&fixed));
+        assert!(
+            line.is_some_and(|l| l.contains(&risk.breaks)
+                && l.contains("of the business's attempts failed on it")),
+            "{id}: {said:#?}"
+        );
+    }
     assert!(
         broke.facts.benign_failures_caused > none.facts.benign_failures_caused,
         "{} broken against {}",
