@@ -128,29 +128,12 @@ fn tried(lines: &[RecordLine], upto: Millis, steps: &[&str], w: &WeaknessRef) ->
     if steps.is_empty() {
         return String::new();
     }
-    let mut attempts = BTreeSet::new();
-    for l in lines {
-        if let RecordLine::Effect { t_ms, effect } = l
-            && *t_ms <= upto
-            && matches!(&effect.origin, Origin::Attack { step } if steps.contains(&step.as_str()))
-        {
-            attempts.insert(effect.id);
-        }
-    }
-    let on_the_fix = Some(Cause::Fixed {
-        service: w.service.clone(),
-        weakness: w.weakness,
-    });
-    // Distinct attempts: a record read back may hold anything, and scoring never panics.
-    let held: BTreeSet<u64> = (lines.iter())
-        .filter_map(|l| match l {
-            RecordLine::Outcome(o) if attempts.contains(&o.effect) && o.cause == on_the_fix => {
-                Some(o.effect)
-            }
-            _ => None,
-        })
-        .collect();
-    let held = held.len();
+    let attempts = effects_by(
+        lines,
+        upto,
+        |origin| matches!(origin, Origin::Attack { step } if steps.contains(&step.as_str())),
+    );
+    let held = failed_on_the_fix(lines, upto, &attempts, w);
     let by = steps.join(", ");
     match (attempts.len(), held) {
         (0, _) => format!("; the attack's {by} needed it, and had not tried yet"),
@@ -172,15 +155,36 @@ fn tried(lines: &[RecordLine], upto: Millis, steps: &[&str], w: &WeaknessRef) ->
 /// word that the fix broke what the business needs. They count under collateral too; this
 /// says where that came from.
 fn broken(lines: &[RecordLine], upto: Millis, w: &WeaknessRef) -> String {
-    let business: BTreeSet<u64> = (lines.iter())
+    let business = effects_by(lines, upto, |origin| {
+        matches!(origin, Origin::Benign | Origin::Decoy { .. })
+    });
+    match failed_on_the_fix(lines, upto, &business, w) {
+        0 => String::new(),
+        1 => " (1 of the business's attempts failed on it)".into(),
+        n => format!(" ({n} of the business's attempts failed on it)"),
+    }
+}
+
+/// The effects issued by `upto` whose origin `from` picks.
+fn effects_by(lines: &[RecordLine], upto: Millis, from: impl Fn(&Origin) -> bool) -> BTreeSet<u64> {
+    (lines.iter())
         .filter_map(|l| match l {
-            RecordLine::Effect { t_ms, effect } if *t_ms <= upto => match effect.origin {
-                Origin::Benign | Origin::Decoy { .. } => Some(effect.id),
-                Origin::Attack { .. } | Origin::Defender => None,
-            },
+            RecordLine::Effect { t_ms, effect } if *t_ms <= upto && from(&effect.origin) => {
+                Some(effect.id)
+            }
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// How many of `effects` failed, by `upto`, because the trainee fixed `w`. Distinct effects: a
+/// record read back may hold anything, and scoring never panics.
+fn failed_on_the_fix(
+    lines: &[RecordLine],
+    upto: Millis,
+    effects: &BTreeSet<u64>,
+    w: &WeaknessRef,
+) -> usize {
     let on_the_fix = Some(Cause::Fixed {
         service: w.service.clone(),
         weakness: w.weakness,
@@ -188,18 +192,14 @@ fn broken(lines: &[RecordLine], upto: Millis, w: &WeaknessRef) -> String {
     let failed: BTreeSet<u64> = (lines.iter())
         .filter_map(|l| match l {
             RecordLine::Outcome(o)
-                if o.t_ms <= upto && business.contains(&o.effect) && o.cause == on_the_fix =>
+                if o.t_ms <= upto && effects.contains(&o.effect) && o.cause == on_the_fix =>
             {
                 Some(o.effect)
             }
             _ => None,
         })
         .collect();
-    match failed.len() {
-        0 => String::new(),
-        1 => " (1 of the business's attempts failed on it)".into(),
-        n => format!(" ({n} of the business's attempts failed on it)"),
-    }
+    failed.len()
 }
 
 /// The accepted risks: a cost for each one "fixed" anyway, else a line saying it was kept.

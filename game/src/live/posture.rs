@@ -1,7 +1,8 @@
 //! The hardening screen: in the hardening phase the left panel shows the audit of the running
 //! lab instead of the alerts. Findings are grouped by container, each with what the audit saw,
-//! its CIS Docker Benchmark items, what fixing it does, whether the business accepted it as a
-//! risk, and a fix button that asks for confirmation; fixes under way and done are listed below.
+//! its CIS Docker Benchmark items, whether the business accepted it as a risk or the scenario
+//! names what fixing it costs, and a fix button (what the fix does on hover) that asks for
+//! confirmation; fixes under way and done are listed below.
 
 use std::collections::BTreeMap;
 

@@ -45,7 +45,7 @@ pub async fn run(cfg: DatastoreConfig, log: Log, listeners: Listeners) {
     let me = Arc::new(Datastore {
         cfg,
         log: log.clone(),
-        degraded: (listeners.degraded.clone()).filter(Degraded::stops_the_service),
+        degraded: listeners.refusing_work(),
     });
     let service = move |req: Req| {
         let me = me.clone();

@@ -91,6 +91,12 @@ impl Listeners {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// What stops the service's work, if anything (a missing tool fails only a worker's jobs,
+    /// which the worker reads from `degraded` itself).
+    pub fn refusing_work(&self) -> Option<Degraded> {
+        (self.degraded.clone()).filter(Degraded::stops_the_service)
+    }
+
     pub fn control_addr(&self) -> SocketAddr {
         self.control
             .local_addr()
@@ -180,9 +186,7 @@ pub async fn serve_both<S, SF, C, CF>(
     }
     // A service that cannot work makes no calls of its own: its pivots are refused before
     // they dial (a missing tool fails only the jobs that run it).
-    let degraded = (listeners.degraded.clone())
-        .filter(Degraded::stops_the_service)
-        .map(Arc::new);
+    let degraded = listeners.refusing_work().map(Arc::new);
     let control = move |req: Req| {
         let (control, me, degraded) = (control.clone(), me.clone(), degraded.clone());
         async move {

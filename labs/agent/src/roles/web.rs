@@ -131,7 +131,7 @@ pub async fn run(cfg: WebConfig, log: Log, listeners: Listeners) {
         log: log.clone(),
         client: Client::new(DATASTORE_TIMEOUT),
         store: Mutex::new(store),
-        degraded: (listeners.degraded.clone()).filter(Degraded::stops_the_service),
+        degraded: listeners.refusing_work(),
     });
     let service = move |req: Req| {
         let me = me.clone();
