@@ -41,6 +41,8 @@ pub const TMPFS_TMP: &str = "rw,noexec,nosuid,nodev,size=16m";
 pub const MANAGEMENT_VAR: &str = "LABD_MANAGEMENT";
 /// What a service needs from its container (labd's `LABD_NEEDS`).
 pub const NEEDS_VAR: &str = "LABD_NEEDS";
+/// Tells labd to refuse to serve without no-new-privileges (PROTOCOL.md).
+pub const REQUIRE_NO_NEW_PRIVS_VAR: &str = "LABD_REQUIRE_NO_NEW_PRIVS";
 
 /// `<session>-<zone>`: the network of one trust zone.
 pub fn network_name(session: &str, zone: &str) -> String {
@@ -237,6 +239,9 @@ impl<'a> Plan<'a> {
                 format!("LABD_SERVICE={}", service.id),
                 format!("LABD_PORT={SERVICE_PORT}"),
                 format!("LABD_CONTROL_PORT={CONTROL_PORT}"),
+                // labd refuses to serve where privileges can be gained: the container sets
+                // no-new-privileges on a Docker host, only the daemon can on a Swarm node.
+                format!("{REQUIRE_NO_NEW_PRIVS_VAR}=1"),
             ];
             // The range's own actors are not watched by the detector.
             if !service.range_only {
@@ -1265,6 +1270,9 @@ pub(crate) mod tests {
         assert_eq!(datasets["orders"], 50000);
         assert!(!env_of(&plan, "datastore").contains_key("LABD_CREDENTIALS"));
         assert_eq!(env_of(&plan, "tenant-a")["LABD_METRICS_MS"], "250");
+        for c in &plan.containers {
+            assert_eq!(env_of(&plan, &c.service)[REQUIRE_NO_NEW_PRIVS_VAR], "1");
+        }
         assert!(!env_of(&plan, "attacker").contains_key("LABD_METRICS_MS"));
 
         for c in &plan.containers {

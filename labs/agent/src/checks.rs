@@ -47,6 +47,22 @@ pub fn uid() -> Option<u32> {
     parse_uid(&status)
 }
 
+/// Whether this process runs with no-new-privileges (`NoNewPrivs: 1` in procfs): set per
+/// container on a Docker host, and only by the daemon's option on a Swarm node (API 1.41 has no
+/// per-service setting). `None`: procfs does not say.
+pub fn no_new_privs() -> Option<bool> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_no_new_privs(&status)
+}
+
+pub fn parse_no_new_privs(status: &str) -> Option<bool> {
+    match status.lines().find_map(|l| l.strip_prefix("NoNewPrivs:"))?.trim() {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
+}
+
 pub fn parse_uid(status: &str) -> Option<u32> {
     status
         .lines()
@@ -66,6 +82,15 @@ mod tests {
             Some(10001)
         );
         assert_eq!(parse_uid("Name:\tlabd\n"), None);
+    }
+
+    #[test]
+    fn no_new_privs_is_read_from_its_own_line() {
+        let status = "Uid:\t10001\t10001\t10001\t10001\nNoNewPrivs:\t1\nSeccomp:\t2\n";
+        assert_eq!(parse_no_new_privs(status), Some(true));
+        assert_eq!(parse_no_new_privs("NoNewPrivs:\t0\n"), Some(false));
+        assert_eq!(parse_no_new_privs("NoNewPrivs:\tx\n"), None);
+        assert_eq!(parse_no_new_privs("Uid:\t0\n"), None);
     }
 
     #[test]

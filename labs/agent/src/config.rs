@@ -55,6 +55,10 @@ pub struct Env {
     pub metrics_every: Option<Duration>,
     /// `LABD_NEEDS`: what the service needs from its container (`crate::needs`).
     pub needs: Vec<Need>,
+    /// `LABD_REQUIRE_NO_NEW_PRIVS=1`: refuse to serve unless the container runs with
+    /// no-new-privileges. The range sets it on every lab container, so a Swarm node whose
+    /// daemon does not enforce it runs no lab (PROTOCOL.md).
+    pub require_no_new_privs: bool,
 }
 
 impl Env {
@@ -84,6 +88,7 @@ impl Env {
             metrics_every: metrics_every(non_empty("LABD_METRICS_MS"))?,
             needs: parse_needs(&non_empty("LABD_NEEDS").unwrap_or_default())
                 .map_err(ConfigError)?,
+            require_no_new_privs: flag(non_empty("LABD_REQUIRE_NO_NEW_PRIVS"), "LABD_REQUIRE_NO_NEW_PRIVS")?,
         })
     }
 
@@ -123,6 +128,15 @@ fn metrics_every(value: Option<String>) -> Result<Option<Duration>, ConfigError>
                 "LABD_METRICS_MS={v:?} is not a period in ms (50-10000)"
             ))
         })
+}
+
+/// `1` or `0` (unset: `0`).
+fn flag(value: Option<String>, name: &str) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        Some(other) => Err(ConfigError(format!("{name}={other:?} is not 0 or 1"))),
+    }
 }
 
 pub fn parse_credentials(text: &str) -> Result<Vec<Credential>, ConfigError> {

@@ -72,7 +72,9 @@ fn main() -> ExitCode {
         Command::Probe => {
             return match labd::checks::uid() {
                 Some(uid) => {
-                    println!("uid={uid}");
+                    // What a node check reads too: whether the daemon sets no-new-privileges.
+                    let nnp = labd::checks::no_new_privs().map_or("unknown", |on| ["0", "1"][usize::from(on)]);
+                    println!("uid={uid} no_new_privs={nnp}");
                     ExitCode::SUCCESS
                 }
                 None => {
@@ -107,6 +109,15 @@ fn main() -> ExitCode {
         Command::Traffic => Role::Traffic,
         Command::Attacker => Role::Attacker,
     };
+    if env.require_no_new_privs && labd::checks::no_new_privs() != Some(true) {
+        eprintln!(
+            "labd: refusing to run: this container may gain privileges (NoNewPrivs is not 1 in \
+             /proc/self/status), and every lab container must run with no-new-privileges\n  \
+             help: on a Swarm node, start the Docker daemon with no-new-privileges \
+             (\"no-new-privileges\": true in /etc/docker/daemon.json); services cannot set it"
+        );
+        return ExitCode::from(3);
+    }
     // Two workers: the roles are I/O bound, and every thread is a pid under the container's
     // pids limit (which the worker role is there to exhaust on purpose).
     let rt = match runtime(2) {

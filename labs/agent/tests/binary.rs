@@ -42,13 +42,76 @@ fn a_role_missing_its_configuration_says_which_variable_and_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("LABD_UPSTREAM"));
 }
 
+/// This test process's own no-new-privileges flag, which a child inherits.
+fn own_no_new_privs() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.strip_prefix("NoNewPrivs:").map(str::trim) == Some("1"))
+}
+
 #[test]
-fn probe_prints_the_uid() {
+fn probe_prints_the_uid_and_whether_privileges_can_be_gained() {
     let out = Command::new(LABD).arg("probe").output().unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let uid = stdout.trim().strip_prefix("uid=").unwrap();
+    let (uid, nnp) = stdout.trim().split_once(' ').unwrap();
+    let uid = uid.strip_prefix("uid=").unwrap();
     assert!(uid.parse::<u32>().is_ok(), "{stdout}");
+    let expected = if own_no_new_privs() { "1" } else { "0" };
+    assert_eq!(nnp, format!("no_new_privs={expected}"), "{stdout}");
+}
+
+/// A role told to require no-new-privileges refuses to serve without it (exit 3, saying what
+/// to set), and serves with it: `setpriv --no-new-privs` sets the flag the way Docker does.
+#[test]
+fn a_role_that_requires_no_new_privileges_refuses_to_run_without_them() {
+    let datastore = |wrapper: Option<&str>| {
+        let mut command = match wrapper {
+            Some(w) => {
+                let mut c = Command::new(w);
+                c.args(["--no-new-privs", LABD]);
+                c
+            }
+            None => Command::new(LABD),
+        };
+        command
+            .arg("datastore")
+            .env("LABD_REQUIRE_NO_NEW_PRIVS", "1")
+            .env("LABD_PORT", free_port().to_string())
+            .env("LABD_CONTROL_PORT", free_port().to_string())
+            .env("LABD_DATASETS", r#"{"orders": 10}"#)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    if own_no_new_privs() {
+        eprintln!("SKIPPED the refusal half: this test runs with no-new-privileges already");
+    } else {
+        let out = datastore(None).wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("NoNewPrivs"), "{stderr}");
+        assert!(stderr.contains("no-new-privileges"), "{stderr}");
+    }
+    let Ok(setpriv) = which_setpriv() else {
+        panic!("setpriv (util-linux) is needed to run labd with no-new-privileges");
+    };
+    let mut child = datastore(Some(&setpriv));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("ready"), "with no-new-privileges it serves: {first}");
+}
+
+fn which_setpriv() -> Result<String, ()> {
+    ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(str::to_owned)
+        .ok_or(())
 }
 
 #[test]
