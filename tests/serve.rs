@@ -8,9 +8,11 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use common::{Served, docker_here, leftovers, owned_by, step_source};
+use common::{
+    Served, docker_here, leftovers, owned_by, services_owned_by, step_source, swarm_here,
+};
 
 fn bulkhead(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bulkhead"))
@@ -238,6 +240,140 @@ fn two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop() {
         up
     );
     assert_eq!(served.records().len(), 2);
+}
+
+/// The swarm test: two seats served with `--backend swarm` on the one-node swarm CI
+/// makes, played by headless clients; the facilitator sees which node each lab runs on and the
+/// node's load; nothing is left after the server stops, nor after a killed server's labs are
+/// pruned.
+#[test]
+fn two_served_swarm_seats_play_and_nothing_is_left_after_a_stop_or_a_kill() {
+    let test = "two_served_swarm_seats_play_and_nothing_is_left_after_a_stop_or_a_kill";
+    if !swarm_here(test) {
+        return;
+    }
+    let args = [
+        "--backend",
+        "swarm",
+        "--seats",
+        "2",
+        "--time-scale",
+        "10",
+        "--seed",
+        "1",
+        "--scenario",
+        "stolen-credentials",
+    ];
+    let mut served = Served::start(&args);
+    let pid = served.run.pid();
+    let started = Instant::now();
+    let watcher = {
+        let (url, token) = (served.url.clone(), served.token.clone());
+        std::thread::spawn(move || nodes_while_playing(&url, &token))
+    };
+    let cards = play_at_once(&served, &["bot", "idle"]);
+    let (seat_nodes, node_loads) = watcher.join().unwrap();
+    figure!(
+        "two served swarm seats at 10x played at once in {:.1} s; bot {}, idle {}",
+        started.elapsed().as_secs_f64(),
+        cards[0]["total"],
+        cards[1]["total"]
+    );
+    assert!(
+        cards[0]["total"].as_u64().unwrap() >= 700,
+        "bot: {}",
+        cards[0]
+    );
+    assert!(
+        cards[1]["total"].as_u64().unwrap() <= 150,
+        "idle: {}",
+        cards[1]
+    );
+    let this_node = common::docker(&["info", "--format", "{{.Name}}"]).join("");
+    assert_eq!(
+        seat_nodes,
+        vec![Some(this_node.clone()), Some(this_node.clone())],
+        "the facilitator sees each seat's node"
+    );
+    let load = (node_loads.iter())
+        .find(|n| n["hostname"] == this_node.as_str())
+        .unwrap_or_else(|| panic!("the node's load is shown: {node_loads:?}"));
+    assert_eq!(load["services"], 14, "two labs of seven services: {load}");
+    assert_eq!(load["admitted"], true, "{load}");
+    assert_eq!(served.stop(), Some(0), "{}", served.run.output());
+    assert_nothing_left(pid, "after the stop");
+
+    // A killed server cannot remove its labs: `bulkhead labs prune` (the reaper) does.
+    let served = Served::start(&args);
+    let pid = served.run.pid();
+    let code = served.codes[0].clone();
+    let url = served.url.clone();
+    let player = std::thread::spawn(move || {
+        Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+            .args(["run", "stolen-credentials", "--join", &url, "--code", &code])
+            .args(["--defender", "idle", "--json"])
+            .env("BULKHEAD_DATA", env!("CARGO_MANIFEST_DIR"))
+            .output()
+    });
+    let waited = Instant::now();
+    while services_owned_by(pid).len() < 7 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the lab came up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    common::kill("KILL", pid);
+    let _ = player.join();
+    let pruned = bulkhead(&["labs", "prune"]);
+    assert!(
+        pruned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pruned.stderr)
+    );
+    assert_nothing_left(pid, "after a kill and a prune");
+    drop(served);
+}
+
+/// Every object a server `pid` made is gone: services, containers, networks (a swarm lab's
+/// Swarm networks carry no labels: none named like a lab's may remain either).
+fn assert_nothing_left(pid: u32, when: &str) {
+    let left = leftovers(pid);
+    let services = services_owned_by(pid);
+    let lab_networks: Vec<String> = common::docker(&["network", "ls", "--format", "{{.Name}}"])
+        .into_iter()
+        .filter(|n| n.starts_with("bh-") && !n.starts_with("bh-nodecheck"))
+        .collect();
+    assert!(
+        left.0.is_empty() && left.1.is_empty() && services.is_empty() && lab_networks.is_empty(),
+        "{when}: services {services:?}, containers {:?}, networks {:?}, lab networks {lab_networks:?}",
+        left.0,
+        left.1
+    );
+}
+
+/// While two seats play: the node each seat's lab runs on and the nodes' load, as the
+/// facilitator's API shows them once both labs are up.
+fn nodes_while_playing(url: &str, token: &str) -> (Vec<Option<String>>, Vec<serde_json::Value>) {
+    let started = Instant::now();
+    loop {
+        let seats = common::seats_json(url, token);
+        let nodes: Vec<Option<String>> = (seats.as_array().into_iter().flatten())
+            .map(|s| s["node"].as_str().map(str::to_owned))
+            .collect();
+        if nodes.len() == 2 && nodes.iter().all(Option::is_some) {
+            let loads = common::facilitator_json(url, token, "/api/nodes");
+            let loads = loads.as_array().cloned().unwrap_or_default();
+            if loads.iter().any(|n| n["services"] == 14) {
+                return (nodes, loads);
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the facilitator never saw both seats' nodes: {seats}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Wait until `seat` is in its live phase, then fire an inject through the mentor's route with

@@ -139,6 +139,12 @@ pub trait Lab: Send {
     /// Run the lab up to session time `until`, appending what it observed, in time order.
     fn advance(&mut self, until: Millis, out: &mut Vec<LabOutput>);
 
+    /// Where the lab runs, for those who run the room: the Swarm node that holds it (`None`:
+    /// this machine, or no machine at all).
+    fn placement(&self) -> Option<String> {
+        None
+    }
+
     /// Whether the lab can freeze (the game's pause): true for virtual time.
     fn can_pause(&self) -> bool {
         self.pacing() == Pacing::Virtual
@@ -210,4 +216,21 @@ impl LabFault {
             ),
         }
     }
+}
+
+/// How loaded one machine of a swarm is with labs: what the facilitator's console shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeLoad {
+    pub hostname: String,
+    /// The orchestrator's view of the node: `ready`, `down`, ...
+    pub state: String,
+    /// Whether labs may be placed on it now (admitted for the current lab image, and active).
+    pub admitted: bool,
+    /// Lab services running there.
+    pub services: usize,
+    /// CPU cores and memory (MiB) the labs there reserve, and what the node has.
+    pub cpus_reserved: f64,
+    pub cpus: f64,
+    pub memory_reserved_mib: u64,
+    pub memory_mib: u64,
 }

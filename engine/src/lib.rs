@@ -25,7 +25,7 @@ pub use action::{
 pub use brief::TraineeBrief;
 pub use detector::{Alert, Detector};
 pub use format::Loaded;
-pub use lab::{Backend, Lab, LabHealth, LabOutput, LabTimings, Pacing};
+pub use lab::{Backend, Lab, LabHealth, LabOutput, LabTimings, NodeLoad, Pacing};
 pub use observation::{EntityRef, LogEvent, Metrics, Millis, Observation, ObservationBody};
 pub use record::{LabFault, MemoryRecord, MentorAct, Record, RecordLine, RecordWriter};
 pub use score::{ScoreCard, score};

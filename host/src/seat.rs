@@ -96,6 +96,8 @@ pub struct SeatStatus {
     /// Session time.
     pub now_ms: Millis,
     pub lab: LabStatus,
+    /// The Swarm node the seat's lab runs on (`None`: the server's own machine).
+    pub node: Option<String>,
     pub alerts: usize,
     pub alerts_triaged: usize,
     pub actions: usize,
@@ -876,6 +878,7 @@ impl SeatThread {
         status.live_start_ms = open.loaded.scenario.live_start_ms();
         status.paused = open.clock.paused;
         status.can_pause = session.lab().can_pause();
+        status.node = session.lab().placement();
         status.hints_used = session.hints().len();
         status.health = Health::of(session);
         if let Some(e) = session.lab_error() {

@@ -69,6 +69,30 @@ pub async fn docker_or_skip(test: &str) -> Option<Docker> {
     }
 }
 
+/// For tests that need a Swarm manager: `Some(docker)` when this engine is one. When it is
+/// not, panic if `BULKHEAD_REQUIRE_SWARM=1` (CI, which makes a one-node swarm), else print a
+/// loud skip line and return `None`.
+pub async fn swarm_or_skip(test: &str) -> Option<Docker> {
+    let docker = docker_or_skip(test).await?;
+    let state = match docker.info().await {
+        Ok(info) => info.swarm.unwrap_or_default(),
+        Err(e) => panic!("{test}: Docker answered, then not: {e}"),
+    };
+    if state.control_available == Some(true) {
+        return Some(docker);
+    }
+    if std::env::var("BULKHEAD_REQUIRE_SWARM").is_ok_and(|v| v == "1") {
+        panic!("{test}: BULKHEAD_REQUIRE_SWARM=1 but this engine is not a Swarm manager");
+    }
+    announce_skip(
+        test,
+        "this Docker engine is not a Swarm manager",
+        "This test did NOT run; `scripts/one-node-swarm.sh up` makes one (as root), and \
+         BULKHEAD_REQUIRE_SWARM=1 makes this a failure instead",
+    );
+    None
+}
+
 /// Tell whoever runs the tests that `test` did not prove what it is for, why, and how to make
 /// that a failure (`help`, a sentence). Written
 /// straight to the process's stderr: libtest captures the `eprintln!` of passing tests (and a

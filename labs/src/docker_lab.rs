@@ -708,6 +708,10 @@ impl Lab for DockerLab {
         bulkhead_engine::Pacing::RealTime
     }
 
+    fn placement(&self) -> Option<String> {
+        (self.shared.lab.node.as_ref()).map(|node| node.hostname.clone())
+    }
+
     fn apply(&mut self, now: Millis, effect: &Effect) {
         let shared = self.shared.clone();
         let effect = effect.clone();

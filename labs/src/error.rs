@@ -89,6 +89,30 @@ pub enum LabError {
     )]
     Unanswered { service: String, detail: String },
 
+    /// Labs were asked to run on Docker Swarm, and this engine is not a manager of one.
+    #[error(
+        "cannot place labs on Docker Swarm: {detail}\n  what to do: make this engine a Swarm \
+         manager (`docker swarm init --advertise-addr 127.0.0.1` for a one-node swarm; see the \
+         README's Swarm section), or serve on one host with --backend docker"
+    )]
+    NotASwarmManager { detail: String },
+
+    /// A Swarm node would run lab containers that can gain privileges.
+    #[error(
+        "Swarm node {node} is refused for labs: {detail}\n  what to do: start its Docker \
+         daemon with no-new-privileges (\"no-new-privileges\": true in \
+         /etc/docker/daemon.json, then restart dockerd); Swarm services cannot ask for it"
+    )]
+    NodeUnsafe { node: String, detail: String },
+
+    /// Swarm did not place (or start) a lab's services.
+    #[error(
+        "lab {session} was not placed on the swarm: {detail}\n  what to do: if no node has \
+         room, end idle seats or add a node (`bulkhead doctor` lists the nodes); the reaper \
+         removes what is left"
+    )]
+    NotPlaced { session: String, detail: String },
+
     /// The driver's own machinery failed (its runtime or thread could not start).
     #[error("the lab driver failed: {0}")]
     Runtime(String),

@@ -1,7 +1,8 @@
 //! `lab_down`: remove everything a session created, found by its `bulkhead.session` label
-//! (so objects made after `lab_up`, such as probes, go too). Containers first (they hold
-//! network endpoints), then networks, then the images built for it (a service's image with a
-//! baked layer); containers and networks in parallel, images one at a time; idempotent.
+//! (so objects made after `lab_up`, such as probes, go too). Swarm services first (on a swarm),
+//! then containers (they hold network endpoints), then networks (a swarm lab's config-only
+//! networks last: the Swarm networks are made from them), then the images built for it (a
+//! service's image with a baked layer); each kind in parallel, images one at a time; idempotent.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use bollard::Docker;
 use bollard::models::ImageSummary;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    ListServicesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use futures_util::future::join_all;
 
@@ -22,6 +23,8 @@ use crate::spec::RunningLab;
 #[derive(Debug, Clone, Default)]
 pub struct TeardownReport {
     pub session: String,
+    /// Names of the Swarm services removed.
+    pub services: Vec<String>,
     /// Names of the containers removed.
     pub containers: Vec<String>,
     /// Names of the networks removed.
@@ -42,6 +45,20 @@ pub async fn lab_down(docker: &Docker, lab: &RunningLab) -> Result<TeardownRepor
 pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownReport, LabError> {
     let started = Instant::now();
     let filter = HashMap::from([("label", vec![format!("{}={session}", labels::SESSION)])]);
+    let mut first_error = None;
+    let mut report = TeardownReport {
+        session: session.to_owned(),
+        ..Default::default()
+    };
+    // Removing a service stops its task; its container goes with the containers below.
+    for (id, name) in list_session_services(docker, &filter).await? {
+        match remove_service(docker, &id, &name).await {
+            Ok(()) => report.services.push(name),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
     let containers = list_session_containers(docker, &filter).await?;
     let removed = join_all(
         containers
@@ -49,11 +66,6 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
             .map(|(id, name)| remove_container(docker, id, name)),
     )
     .await;
-    let mut first_error = None;
-    let mut report = TeardownReport {
-        session: session.to_owned(),
-        ..Default::default()
-    };
     for ((_, name), result) in containers.into_iter().zip(removed) {
         match result {
             Ok(()) => report.containers.push(name),
@@ -64,18 +76,29 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
     }
 
     tracing::debug!(%session, took = ?started.elapsed(), "containers removed");
-    let networks = list_session_networks(docker, &filter).await?;
-    let removed = join_all(
-        networks
-            .iter()
-            .map(|(id, name)| remove_network(docker, id, name)),
-    )
-    .await;
-    for ((_, name), result) in networks.into_iter().zip(removed) {
-        match result {
-            Ok(()) => report.networks.push(name),
-            Err(e) => {
-                first_error.get_or_insert(e);
+    let (configs, mut networks): (Vec<_>, Vec<_>) = (list_session_networks(docker, &filter)
+        .await?)
+        .into_iter()
+        .partition(|n| n.config_only);
+    // A swarm lab's networks carry no labels (the daemon refuses them on a network made from a
+    // config network): each is found by the name of its labelled config network.
+    networks.extend(configs.iter().filter_map(|config| {
+        let name = crate::swarm::place::swarm_network_of(&config.name)?.to_owned();
+        Some(ListedNetwork {
+            id: name.clone(),
+            name,
+            config_only: false,
+        })
+    }));
+    for networks in [networks, configs] {
+        let removed =
+            join_all((networks.iter()).map(|n| remove_network(docker, &n.id, &n.name))).await;
+        for (network, result) in networks.into_iter().zip(removed) {
+            match result {
+                Ok(()) => report.networks.push(network.name),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
     }
@@ -158,11 +181,19 @@ async fn remove_image(docker: &Docker, id: &str, tag: &str) -> Result<(), LabErr
     }
 }
 
-/// (id, name) of every network matching the label filter.
+/// A network of a lab, as listed.
+pub(crate) struct ListedNetwork {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    /// A config-only network (a swarm lab's subnet and interface name on a node).
+    pub(crate) config_only: bool,
+}
+
+/// Every network matching the label filter.
 pub(crate) async fn list_session_networks(
     docker: &Docker,
     filters: &HashMap<&str, Vec<String>>,
-) -> Result<Vec<(String, String)>, LabError> {
+) -> Result<Vec<ListedNetwork>, LabError> {
     let options = ListNetworksOptionsBuilder::default()
         .filters(filters)
         .build();
@@ -174,9 +205,58 @@ pub(crate) async fn list_session_networks(
         .into_iter()
         .filter_map(|n| {
             let id = n.id?;
-            Some((id.clone(), n.name.unwrap_or(id)))
+            Some(ListedNetwork {
+                name: n.name.unwrap_or_else(|| id.clone()),
+                config_only: n.config_only == Some(true),
+                id,
+            })
         })
         .collect())
+}
+
+/// (id, name) of every Swarm service matching the label filter; none where this engine is
+/// not a Swarm manager (the daemon answers 503 there).
+pub(crate) async fn list_session_services(
+    docker: &Docker,
+    filters: &HashMap<&str, Vec<String>>,
+) -> Result<Vec<(String, String)>, LabError> {
+    let options = ListServicesOptionsBuilder::default()
+        .filters(filters)
+        .build();
+    match docker.list_services(Some(options)).await {
+        Ok(list) => Ok(list
+            .into_iter()
+            .filter_map(|s| {
+                let id = s.id?;
+                let name = s
+                    .spec
+                    .and_then(|spec| spec.name)
+                    .unwrap_or_else(|| id.clone());
+                Some((id, name))
+            })
+            .collect()),
+        Err(e) if not_a_manager(&e) => Ok(Vec::new()),
+        Err(e) => Err(LabError::docker("list services", "of the lab", e)),
+    }
+}
+
+/// The daemon's answer to a Swarm call on an engine that manages no swarm.
+pub(crate) fn not_a_manager(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 503,
+            ..
+        }
+    )
+}
+
+async fn remove_service(docker: &Docker, id: &str, name: &str) -> Result<(), LabError> {
+    match docker.delete_service(id).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(LabError::docker("remove service", name.to_owned(), e)),
+    }
 }
 
 pub(crate) async fn remove_container(
@@ -202,14 +282,17 @@ pub(crate) async fn remove_container(
 
 pub(crate) async fn remove_network(docker: &Docker, id: &str, name: &str) -> Result<(), LabError> {
     // The daemon may release a removed container's endpoint a moment after answering the
-    // removal, so "active endpoints" is retried briefly before it counts.
+    // removal, so "active endpoints" is retried briefly before it counts; Swarm frees a
+    // removed service's network attachments later still ("in use"), a config-only network
+    // once the Swarm network made from it is gone.
     let mut attempt = 0;
     loop {
         match docker.remove_network(id).await {
             Ok(()) => return Ok(()),
             Err(e) if is_not_found(&e) => return Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
-                if message.contains("active endpoints") && attempt < 20 =>
+                if (message.contains("active endpoints") || message.contains("in use"))
+                    && attempt < 200 =>
             {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -27,7 +27,7 @@ use crate::error::LabError;
 use crate::image::LAB_USER;
 use crate::layers::{self, BakedFile};
 use crate::spec::{
-    CONTROL_PORT, ContainerInfo, Credentials, LabOptions, METRICS_PERIOD_MS, RunningLab,
+    CONTROL_PORT, ContainerInfo, Credentials, LabOptions, METRICS_PERIOD_MS, Placement, RunningLab,
     SERVICE_PORT,
 };
 use crate::{lab_down, labels, subnets};
@@ -77,7 +77,10 @@ pub async fn lab_up(
         docker,
         session: Some(plan.session.clone()),
     };
-    let result = bring_up(docker, &plan, image, started).await;
+    let result = match opts.placement {
+        Placement::Host => bring_up(docker, &plan, image, started).await,
+        Placement::Swarm => crate::swarm::place::bring_up(docker, &plan, image, started).await,
+    };
     guard.session = None;
     if result.is_err() {
         // Everything carries the session label, including objects whose creation answer
@@ -115,35 +118,52 @@ impl Drop for CleanupGuard<'_> {
     }
 }
 
-/// Everything decided before talking to Docker: names, labels, environment, limits.
-struct Plan<'a> {
-    session: String,
-    topology: &'a Topology,
+/// Everything decided before talking to Docker: names, labels, environment, limits. What a
+/// Docker host and a swarm (`crate::swarm::place`) both bring up.
+pub(crate) struct Plan<'a> {
+    pub(crate) session: String,
+    pub(crate) topology: &'a Topology,
     /// (zone id, network name, bridge interface name), in topology order.
-    networks: Vec<(String, String, String)>,
-    containers: Vec<ContainerPlan>,
-    credentials: Credentials,
-    base_labels: HashMap<String, String>,
+    pub(crate) networks: Vec<(String, String, String)>,
+    pub(crate) containers: Vec<ContainerPlan>,
+    pub(crate) credentials: Credentials,
+    pub(crate) base_labels: HashMap<String, String>,
 }
 
-struct ContainerPlan {
-    service: String,
-    name: String,
+pub(crate) struct ContainerPlan {
+    pub(crate) service: String,
+    pub(crate) name: String,
     /// Network names to join, the home zone's first.
-    networks: Vec<String>,
+    pub(crate) networks: Vec<String>,
     /// A firewall's zones, in the order of `networks`: it is told each zone's subnet
     /// (`LABD_ZONES`) once the networks exist, to know a connection's zone by its address.
-    firewall_zones: Option<Vec<String>>,
-    body: ContainerCreateBody,
+    pub(crate) firewall_zones: Option<Vec<String>>,
+    pub(crate) body: ContainerCreateBody,
     /// Files a layer on the lab image bakes into this service's image (`SecretInImage`).
-    baked: Vec<BakedFile>,
+    pub(crate) baked: Vec<BakedFile>,
+}
+
+/// `LABD_ZONES=<json>`: a firewall's zones and their subnets.
+pub(crate) fn zones_env<'z>(subnets: impl Iterator<Item = (&'z str, &'z str)>) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = subnets
+        .map(|(zone, subnet)| (zone.to_owned(), json!(subnet)))
+        .collect();
+    format!("LABD_ZONES={}", serde_json::Value::Object(map))
 }
 
 /// A created network: its id and the subnet it was given.
 type NetworkMade = Option<(String, String)>;
 
 impl<'a> Plan<'a> {
-    fn new(
+    /// Service → the files its image layer bakes in, for services that have any.
+    pub(crate) fn baked(&self) -> BTreeMap<String, Vec<BakedFile>> {
+        (self.containers.iter())
+            .filter(|c| !c.baked.is_empty())
+            .map(|c| (c.service.clone(), c.baked.clone()))
+            .collect()
+    }
+
+    pub(crate) fn new(
         topology: &'a Topology,
         scenario: &Scenario,
         opts: &LabOptions,
@@ -571,19 +591,16 @@ async fn bring_up(
         }
     }
     wait_ready(docker, session, &containers, READY_TIMEOUT).await?;
-    let baked = (plan.containers.iter())
-        .filter(|c| !c.baked.is_empty())
-        .map(|c| (c.service.clone(), c.baked.clone()))
-        .collect();
     Ok(RunningLab {
         session: session.clone(),
         topology: plan.topology.id.clone(),
         networks: network_ids,
         containers,
-        baked,
+        baked: plan.baked(),
         credentials: plan.credentials.clone(),
         up_in,
         ready_in: started.elapsed(),
+        node: None,
     })
 }
 
@@ -681,12 +698,14 @@ async fn create_and_start(
         ..plan.body.clone()
     };
     if let Some(zones) = &plan.firewall_zones {
-        let mut subnets = serde_json::Map::new();
+        let mut subnets = Vec::new();
         for (zone, network) in zones.iter().zip(&plan.networks) {
-            subnets.insert(zone.clone(), json!(network_ready(networks, network).await?));
+            subnets.push((zone.as_str(), network_ready(networks, network).await?));
         }
-        let zones_env = format!("LABD_ZONES={}", serde_json::Value::Object(subnets));
-        body.env.get_or_insert_with(Vec::new).push(zones_env);
+        let pairs = subnets
+            .iter()
+            .map(|(zone, subnet)| (*zone, subnet.as_str()));
+        body.env.get_or_insert_with(Vec::new).push(zones_env(pairs));
     }
     // Times since the create call, logged at debug level: on a slow start they show which
     // daemon step took the time (on the reference machine: start, 0.3-1.5 s each).

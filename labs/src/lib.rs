@@ -19,7 +19,8 @@ pub mod reaper;
 pub mod shield;
 pub mod spec;
 pub mod subnets;
+pub mod swarm;
 pub mod telemetry;
 
 pub use error::LabError;
-pub use spec::{ContainerInfo, Credentials, LabOptions, RunningLab};
+pub use spec::{ContainerInfo, Credentials, LabOptions, Placement, RunningLab};

@@ -1,4 +1,4 @@
-//! The reaper: removes labs nobody will remove any more, those whose `bulkhead.expires` has
+//! The reaper: removes labs (containers, networks, images and Swarm services) nobody will remove any more, those whose `bulkhead.expires` has
 //! passed or whose owning process is gone (killed, crashed). Run at every start and by
 //! `bulkhead labs prune`. Labs of live owners, and labs it cannot judge that have not
 //! expired, are left alone.
@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListServicesOptionsBuilder,
+};
 use futures_util::future::join_all;
 
 use crate::error::LabError;
@@ -54,6 +56,25 @@ pub async fn reap(docker: &Docker) -> Result<ReapReport, LabError> {
         .await
         .map_err(|e| LabError::docker("list networks", "labelled bulkhead.session", e))?;
 
+    // A swarm lab's services carry the same labels; none where this engine manages no swarm.
+    let services = match docker
+        .list_services(Some(
+            ListServicesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+    {
+        Ok(services) => services,
+        Err(e) if crate::lab_down::not_a_manager(&e) => Vec::new(),
+        Err(e) => {
+            return Err(LabError::docker(
+                "list services",
+                "labelled bulkhead.session",
+                e,
+            ));
+        }
+    };
     // A lab's images outlive its containers for a moment of its teardown: found alone, they
     // are reaped too.
     let images =
@@ -65,6 +86,11 @@ pub async fn reap(docker: &Docker) -> Result<ReapReport, LabError> {
         .into_iter()
         .map(|c| c.labels)
         .chain(networks.into_iter().map(|n| n.labels))
+        .chain(
+            services
+                .into_iter()
+                .map(|s| s.spec.and_then(|spec| spec.labels)),
+        )
         .chain(images.into_iter().map(|i| Some(i.labels)));
     for object_labels in objects.flatten() {
         let Some(session) = object_labels.get(labels::SESSION) else {

@@ -15,6 +15,18 @@ pub struct LabOptions {
     /// How long the Docker daemon may stay unreachable (wall time) while the session holds its
     /// clock, before the session ends with a partial score.
     pub unreachable_limit: Duration,
+    /// Where the lab's containers run.
+    pub placement: Placement,
+}
+
+/// Where a lab's containers run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// Containers on the engine this process talks to.
+    #[default]
+    Host,
+    /// Swarm services, on the node Swarm's scheduler picks (`crate::swarm`).
+    Swarm,
 }
 
 impl Default for LabOptions {
@@ -23,6 +35,7 @@ impl Default for LabOptions {
             ttl: Duration::from_secs(2 * 3600),
             time_scale: 1.0,
             unreachable_limit: Duration::from_secs(60),
+            placement: Placement::Host,
         }
     }
 }
@@ -83,6 +96,8 @@ pub struct RunningLab {
     pub up_in: Duration,
     /// Wall time from the call to lab_up until every container answered its health check.
     pub ready_in: Duration,
+    /// The Swarm node it runs on (`None`: a plain Docker host).
+    pub node: Option<crate::swarm::SwarmNode>,
 }
 
 /// Port of each role's service API inside a container.

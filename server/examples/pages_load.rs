@@ -115,6 +115,7 @@ fn config(seats: u32, scale: f64, loaded: Loaded) -> ServerConfig {
             })
             .collect(),
         joins_per_minute: NonZeroU32::new(10_000).expect("non-zero"),
+        nodes: None,
     }
 }
 

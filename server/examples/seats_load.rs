@@ -119,6 +119,7 @@ fn server_config(seats: u32, scale: f64, loaded: Loaded, docker: bool) -> Server
             })
             .collect(),
         joins_per_minute: NonZeroU32::new(10_000).expect("non-zero"),
+        nodes: None,
     }
 }
 

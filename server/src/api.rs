@@ -31,6 +31,12 @@ pub async fn seats(_: Facilitator, State(workshop): State<Arc<Workshop>>) -> Res
     Json(workshop.rows()).into_response()
 }
 
+/// `GET /api/nodes` (facilitator): the machines the labs run on and their load (empty where
+/// the labs run on the server's own machine).
+pub async fn nodes(_: Facilitator, State(workshop): State<Arc<Workshop>>) -> Response {
+    Json(workshop.nodes()).into_response()
+}
+
 /// `POST /api/seats/{seat}/code` (facilitator): a new join code for the seat; whoever holds it
 /// is dropped (their session goes on for the next join).
 pub async fn reset_code(

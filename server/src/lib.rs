@@ -20,6 +20,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
+use bulkhead_engine::NodeLoad;
 use bulkhead_host::{Seat, SeatConfig};
 use tokio::sync::oneshot;
 
@@ -51,7 +52,26 @@ pub struct ServerConfig {
     pub seats: Vec<SeatConfig>,
     /// Join attempts one address may make per minute (every attempt counts).
     pub joins_per_minute: NonZeroU32,
+    /// Where to read the load of the machines the labs run on (a swarm's nodes), shown to the
+    /// facilitator; `None`: the labs run on this machine.
+    pub nodes: Option<NodeSource>,
 }
+
+/// Reads the load of every machine labs run on; called every [`NODES_EVERY`].
+#[derive(Clone)]
+pub struct NodeSource(pub Arc<dyn Fn() -> NodesRead + Send + Sync>);
+
+/// One read of the nodes' load.
+pub type NodesRead = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<NodeLoad>> + Send>>;
+
+impl std::fmt::Debug for NodeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeSource")
+    }
+}
+
+/// How often the facilitator's node view is read again.
+pub const NODES_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A server that is listening.
 #[derive(Debug)]
@@ -60,6 +80,8 @@ pub struct Running {
     workshop: Arc<Workshop>,
     live: Arc<pages::live::Live>,
     refresher: tokio::task::JoinHandle<()>,
+    /// Reads the nodes' load, where labs run on a swarm.
+    nodes_reader: Option<tokio::task::JoinHandle<()>>,
     stop: oneshot::Sender<()>,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -70,6 +92,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/api/health", get(api::health))
         .route("/api/seats", get(api::seats))
+        .route("/api/nodes", get(api::nodes))
         .route("/api/seats/{seat}/code", post(api::reset_code))
         .route(JOIN_PATH, get(join::join))
         .route("/", get(home::show))
@@ -111,6 +134,15 @@ pub async fn start(config: ServerConfig) -> std::io::Result<Running> {
         config.joins_per_minute,
     ));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let nodes_reader = config.nodes.map(|source| {
+        let workshop = workshop.clone();
+        tokio::spawn(async move {
+            loop {
+                workshop.set_nodes((source.0)().await);
+                tokio::time::sleep(NODES_EVERY).await;
+            }
+        })
+    });
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let (live, refresher) = pages::live::Live::start(workshop.clone());
@@ -132,6 +164,7 @@ pub async fn start(config: ServerConfig) -> std::io::Result<Running> {
         workshop,
         live,
         refresher,
+        nodes_reader,
         stop,
         served,
     })
@@ -158,11 +191,15 @@ impl Running {
             workshop,
             live,
             refresher,
+            nodes_reader,
             stop,
             served,
             ..
         } = self;
         let _ = stop.send(());
+        if let Some(reader) = nodes_reader {
+            reader.abort();
+        }
         // Open page streams end now, or the graceful stop would wait on every browser.
         live.stop();
         let _ = refresher.await;

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Mutex, MutexGuard};
 
+use bulkhead_engine::NodeLoad;
 use bulkhead_host::{Connection, ControlReply, Offer, Seat, SeatControl, SeatStatus, Watching};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
@@ -51,6 +52,8 @@ pub struct Workshop {
     joins: DefaultKeyedRateLimiter<IpAddr>,
     /// What facilitators and mentors did lately, newest last, for the console.
     log: Mutex<VecDeque<String>>,
+    /// The machines the labs run on, as last read (empty: the server's own machine).
+    nodes: Mutex<Vec<NodeLoad>>,
 }
 
 /// Lines of the console's activity log kept.
@@ -96,6 +99,7 @@ impl Workshop {
             places,
             joins: RateLimiter::keyed(Quota::per_minute(joins_per_minute)),
             log: Mutex::new(VecDeque::new()),
+            nodes: Mutex::new(Vec::new()),
         }
     }
 
@@ -201,6 +205,15 @@ impl Workshop {
             .iter()
             .map(|p| (p.seat.status().seat, lock(&p.code).clone()))
             .collect()
+    }
+
+    /// The machines the labs run on, as last read.
+    pub fn nodes(&self) -> Vec<NodeLoad> {
+        lock(&self.nodes).clone()
+    }
+
+    pub fn set_nodes(&self, nodes: Vec<NodeLoad>) {
+        *lock(&self.nodes) = nodes;
     }
 
     pub fn rows(&self) -> Vec<SeatRow> {

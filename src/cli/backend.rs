@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use bulkhead_engine::{Lab, Loaded, SimLab};
-use bulkhead_labs::LabOptions;
+use bulkhead_engine::{Backend, Lab, Loaded, SimLab};
 use bulkhead_labs::docker_lab::DockerLab;
+use bulkhead_labs::{LabOptions, Placement};
 use clap::ValueEnum;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -14,6 +14,28 @@ pub enum BackendChoice {
     Docker,
     /// The embedded simulated lab: deterministic, no Docker needed.
     Sim,
+    /// Real containers placed by Docker Swarm: this engine must be a Swarm manager whose
+    /// daemon enforces no-new-privileges (README, "Labs across hosts").
+    Swarm,
+}
+
+impl BackendChoice {
+    /// The lab kind a session records: a swarm's labs are Docker labs on the node it picked.
+    pub fn recorded(self) -> Backend {
+        match self {
+            BackendChoice::Sim => Backend::Sim,
+            BackendChoice::Docker | BackendChoice::Swarm => Backend::Docker,
+        }
+    }
+
+    /// How people call the labs it runs.
+    pub fn title(self) -> &'static str {
+        match self {
+            BackendChoice::Docker => "Docker lab",
+            BackendChoice::Sim => "simulated lab",
+            BackendChoice::Swarm => "Docker lab on Swarm",
+        }
+    }
 }
 
 /// The asked backend, or Docker when a daemon answers and the simulated lab otherwise.
@@ -35,6 +57,10 @@ pub fn hint(backend: BackendChoice) -> String {
         BackendChoice::Sim => {
             "simulated; pass --backend docker for real containers (see `bulkhead doctor`)".into()
         }
+        BackendChoice::Swarm => {
+            "real containers placed by Docker Swarm; pass --backend docker for this host only"
+                .into()
+        }
     }
 }
 
@@ -52,9 +78,14 @@ pub fn make_lab(
             &loaded.scenario,
             seed,
         ))),
-        BackendChoice::Docker => {
+        BackendChoice::Docker | BackendChoice::Swarm => {
+            let placement = match backend {
+                BackendChoice::Swarm => Placement::Swarm,
+                _ => Placement::Host,
+            };
             let options = LabOptions {
                 time_scale,
+                placement,
                 ..LabOptions::default()
             };
             DockerLab::start(
@@ -67,4 +98,20 @@ pub fn make_lab(
             .map_err(|e| format!("{e}"))
         }
     }
+}
+
+/// The swarm's nodes and their load, read through this machine's engine (a manager), for the
+/// facilitator's console. An error reads as no nodes: the console says nothing rather than
+/// something stale.
+pub fn swarm_nodes() -> bulkhead_server::NodeSource {
+    bulkhead_server::NodeSource(std::sync::Arc::new(|| {
+        Box::pin(async {
+            let Ok(docker) = bulkhead_labs::docker::connect().await else {
+                return Vec::new();
+            };
+            bulkhead_labs::swarm::node_loads(&docker)
+                .await
+                .unwrap_or_default()
+        })
+    }))
 }

@@ -77,10 +77,7 @@ fn local_seat(
     let make_lab: bulkhead_game::LabFactory = std::sync::Arc::new(move |loaded, seed| {
         backend::make_lab(choice, loaded, seed, scale, &mut |msg| eprintln!("{msg}"))
     });
-    let engine_backend = match choice {
-        backend::BackendChoice::Docker => bulkhead_engine::Backend::Docker,
-        backend::BackendChoice::Sim => bulkhead_engine::Backend::Sim,
-    };
+    let engine_backend = choice.recorded();
     let mut seat = play::local_seat(
         args,
         scenarios,

@@ -148,7 +148,7 @@ fn local_seat(
     let (pace, seat_scale) = match (choice, args.time_scale) {
         (BackendChoice::Sim, None) => (Pace::Lockstep, 0.0),
         (BackendChoice::Sim, Some(scale)) => (Pace::Clocked, scale),
-        (BackendChoice::Docker, _) => (Pace::Clocked, 0.0),
+        (BackendChoice::Docker | BackendChoice::Swarm, _) => (Pace::Clocked, 0.0),
     };
     let lab_scale = args.time_scale.unwrap_or(1.0);
     let spinner = progress.spinner.clone();
@@ -161,7 +161,7 @@ fn local_seat(
     let config = SeatConfig {
         seat: 1,
         workshop: "local".into(),
-        backend: engine_backend(choice),
+        backend: choice.recorded(),
         catalogue: Arc::new(vec![loaded.clone()]),
         make_lab,
         seed: Some(seed),
@@ -204,13 +204,6 @@ fn run_joined(
     let played = ended(played, &stop)?;
     print_card(args, &played, " on the server");
     Ok(())
-}
-
-fn engine_backend(choice: BackendChoice) -> Backend {
-    match choice {
-        BackendChoice::Docker => Backend::Docker,
-        BackendChoice::Sim => Backend::Sim,
-    }
 }
 
 /// A record file checked before any lab comes up: an existing one is kept unless the user

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulkhead_engine::{Backend, Loaded};
+use bulkhead_engine::Loaded;
 use bulkhead_host::{LabFactory, Records, SeatConfig};
 use bulkhead_server::ServerConfig;
 use clap::Args;
@@ -72,6 +72,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), Exit> {
             .map(|seat| seat_config(args, seat, choice, &catalogue, &records))
             .collect(),
         joins_per_minute: args.joins_per_minute,
+        nodes: (choice == BackendChoice::Swarm).then(backend::swarm_nodes),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -167,10 +168,7 @@ fn seat_config(
     SeatConfig {
         seat,
         workshop: args.name.clone(),
-        backend: match choice {
-            BackendChoice::Docker => Backend::Docker,
-            BackendChoice::Sim => Backend::Sim,
-        },
+        backend: choice.recorded(),
         catalogue: catalogue.clone(),
         make_lab,
         seed: args.seed,
@@ -202,10 +200,7 @@ fn announce(
         "Bulkhead workshop \"{}\": {} seat(s) on the {}",
         args.name,
         args.seats,
-        match choice {
-            BackendChoice::Docker => "Docker lab",
-            BackendChoice::Sim => "simulated lab",
-        }
+        choice.title()
     );
     println!("scenarios: {}", ids.join(", "));
     println!("listening: {url} ({reach})");

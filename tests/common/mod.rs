@@ -132,6 +132,32 @@ pub fn docker(args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Whether this Docker engine is a Swarm manager (skips visibly, or fails where
+/// `BULKHEAD_REQUIRE_SWARM=1`).
+pub fn swarm_here(test: &str) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bulkhead_labs::docker::swarm_or_skip(test))
+        .is_some()
+}
+
+/// Swarm services whose `bulkhead.pid` label names `pid` (none where no swarm is managed here).
+pub fn services_owned_by(pid: u32) -> Vec<String> {
+    let filter = format!("label=bulkhead.pid={pid}");
+    Command::new("docker")
+        .args(["service", "ls", "-q", "--filter", &filter])
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Containers and networks whose `bulkhead.pid` label names `pid`.
 pub fn owned_by(pid: u32) -> (Vec<String>, Vec<String>) {
     let filter = format!("label=bulkhead.pid={pid}");
@@ -141,6 +167,9 @@ pub fn owned_by(pid: u32) -> (Vec<String>, Vec<String>) {
 }
 
 pub fn remove_owned_by(pid: u32) {
+    for s in services_owned_by(pid) {
+        let _ = Command::new("docker").args(["service", "rm", &s]).output();
+    }
     let (containers, networks) = owned_by(pid);
     for c in containers {
         let _ = Command::new("docker").args(["rm", "-f", &c]).output();
@@ -320,12 +349,17 @@ pub fn free_port() -> u16 {
 
 /// `GET /api/seats` with the token, through a plain socket (no HTTP client in this crate).
 pub fn seats_json(url: &str, token: &str) -> serde_json::Value {
+    facilitator_json(url, token, "/api/seats")
+}
+
+/// `GET <path>` with the facilitator's token; its JSON body (the answer must be a 200).
+pub fn facilitator_json(url: &str, token: &str, path: &str) -> serde_json::Value {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "GET /api/seats HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();

@@ -56,7 +56,11 @@ pub fn no_new_privs() -> Option<bool> {
 }
 
 pub fn parse_no_new_privs(status: &str) -> Option<bool> {
-    match status.lines().find_map(|l| l.strip_prefix("NoNewPrivs:"))?.trim() {
+    match status
+        .lines()
+        .find_map(|l| l.strip_prefix("NoNewPrivs:"))?
+        .trim()
+    {
         "1" => Some(true),
         "0" => Some(false),
         _ => None,

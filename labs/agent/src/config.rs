@@ -88,7 +88,10 @@ impl Env {
             metrics_every: metrics_every(non_empty("LABD_METRICS_MS"))?,
             needs: parse_needs(&non_empty("LABD_NEEDS").unwrap_or_default())
                 .map_err(ConfigError)?,
-            require_no_new_privs: flag(non_empty("LABD_REQUIRE_NO_NEW_PRIVS"), "LABD_REQUIRE_NO_NEW_PRIVS")?,
+            require_no_new_privs: flag(
+                non_empty("LABD_REQUIRE_NO_NEW_PRIVS"),
+                "LABD_REQUIRE_NO_NEW_PRIVS",
+            )?,
         })
     }
 

@@ -73,7 +73,8 @@ fn main() -> ExitCode {
             return match labd::checks::uid() {
                 Some(uid) => {
                     // What a node check reads too: whether the daemon sets no-new-privileges.
-                    let nnp = labd::checks::no_new_privs().map_or("unknown", |on| ["0", "1"][usize::from(on)]);
+                    let nnp = labd::checks::no_new_privs()
+                        .map_or("unknown", |on| ["0", "1"][usize::from(on)]);
                     println!("uid={uid} no_new_privs={nnp}");
                     ExitCode::SUCCESS
                 }

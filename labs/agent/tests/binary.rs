@@ -103,7 +103,10 @@ fn a_role_that_requires_no_new_privileges_refuses_to_run_without_them() {
     let first = lines.next().and_then(Result::ok).unwrap_or_default();
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(first.contains("ready"), "with no-new-privileges it serves: {first}");
+    assert!(
+        first.contains("ready"),
+        "with no-new-privileges it serves: {first}"
+    );
 }
 
 fn which_setpriv() -> Result<String, ()> {

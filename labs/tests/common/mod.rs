@@ -18,6 +18,17 @@ pub fn docker_here(test: &str) -> bool {
         .is_some()
 }
 
+/// Whether this Docker engine is a Swarm manager: `false` skips the test visibly, and a test
+/// required to run (`BULKHEAD_REQUIRE_SWARM=1`) fails instead.
+pub fn swarm_here(test: &str) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bulkhead_labs::docker::swarm_or_skip(test))
+        .is_some()
+}
+
 /// Drives a real lab directly, effect by effect, as a session would, keeping every output.
 pub struct Probe {
     pub lab: Box<dyn Lab>,
@@ -99,7 +110,8 @@ pub fn gateway_blocks(id: &str) -> Vec<String> {
     rt.block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() })
 }
 
-/// Containers, networks and images of a session still on the host, found by its label.
+/// Containers, networks, images and Swarm services of a session still on the host, found by
+/// its label (no services where the engine is not a Swarm manager).
 pub fn leftovers(session: &str) -> usize {
     let label = format!("label={}={session}", bulkhead_labs::labels::SESSION);
     let count = |what: &[&str]| {
@@ -107,5 +119,12 @@ pub fn leftovers(session: &str) -> usize {
         args.extend(["--filter", &label, "-q"]);
         docker_out(&args).lines().count()
     };
-    count(&["ps", "-a"]) + count(&["network", "ls"]) + count(&["image", "ls"])
+    // `docker service ls` fails where the engine manages no swarm: then there are none.
+    let services = Command::new("docker")
+        .args(["service", "ls", "--filter", &label, "-q"])
+        .output()
+        .map_or(0, |out| {
+            String::from_utf8_lossy(&out.stdout).lines().count()
+        });
+    count(&["ps", "-a"]) + count(&["network", "ls"]) + count(&["image", "ls"]) + services
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use bulkhead_engine::Phase;
+use bulkhead_engine::{NodeLoad, Phase};
 use bulkhead_host::{LabStatus, SeatControl};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -125,11 +125,37 @@ pub fn fragment(workshop: &Workshop, rows: &[SeatRow]) -> Markup {
             } }
             tbody { @for row in rows { (seat_row(workshop, row)) } }
         } }
+        @let nodes = workshop.nodes();
+        @if !nodes.is_empty() { (nodes_table(&nodes)) }
         @let log = workshop.log();
         @if !log.is_empty() {
             h2 { "Activity" }
             ul.log { @for line in log.iter().rev() { li { (line) } } }
         }
+    }
+}
+
+/// The machines the labs run on (a swarm's nodes): whether labs may go there, how many run
+/// there, and what they reserve of the node, so the facilitator sees a node filling up.
+fn nodes_table(nodes: &[NodeLoad]) -> Markup {
+    html! {
+        h2 { "Nodes" }
+        div.scroll { table.nodes {
+            thead { tr {
+                th { "Node" } th { "State" } th { "Takes labs" } th.num { "Lab services" }
+                th.num { "CPU reserved" } th.num { "Memory reserved" }
+            } }
+            tbody { @for node in nodes {
+                tr data-node=(node.hostname) {
+                    td { (node.hostname) }
+                    td { (node.state) }
+                    td { @if node.admitted { "yes" } @else { "no" } }
+                    td.num { (node.services) }
+                    td.num { (format!("{:.2} of {:.0} cores", node.cpus_reserved, node.cpus)) }
+                    td.num { (node.memory_reserved_mib) " of " (node.memory_mib) " MiB" }
+                }
+            } }
+        } }
     }
 }
 
@@ -150,6 +176,7 @@ fn seat_row(workshop: &Workshop, row: &SeatRow) -> Markup {
             td.num.open-alerts { (open) " / " (st.alerts) }
             td.num { (st.actions) }
             td.lab { (format!("{:?}", st.lab).to_lowercase())
+                @if let Some(node) = &st.node { " · on " span.node { (node) } }
                 @if st.lab == LabStatus::Up {
                     " · " (st.health.services_up) "/" (st.health.services) " up"
                     @if let Some(lag) = st.health.telemetry_lag_ms { " · lag " (format!("{:.1}", lag as f64 / 1000.0)) " s" }

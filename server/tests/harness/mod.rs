@@ -88,6 +88,7 @@ impl Server {
                 workshop: "test workshop".into(),
                 seats,
                 joins_per_minute: NonZeroU32::new(joins_per_minute).unwrap(),
+                nodes: None,
             }))
             .unwrap();
         Server {

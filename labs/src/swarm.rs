@@ -1,0 +1,268 @@
+//! Docker Swarm as the place labs run: Swarm's own scheduler picks the node of each lab from the
+//! capacity its services reserve, and everything else is the Docker lab's, done on that node's
+//! engine (telemetry, mitigations, fixes, teardown). This file admits nodes (the lab image is
+//! there, the daemon enforces no-new-privileges, then a node label lets Swarm place labs on it)
+//! and reads their load; `place` brings one lab up as Swarm services.
+//!
+//! Why a lab stays on one node, on per-node bridges rather than overlay networks: the driver
+//! talks to labd on the lab addresses (health, executors, blocks, segments), and a host cannot
+//! reach an overlay network's addresses (checked here: its packets take the default route);
+//! only publishing ports could, which lab safety forbids. A Swarm-scoped `bridge` network whose
+//! subnet and interface name come from a config-only network on the node gives the host the
+//! same path as a plain Docker lab, the host firewall rule on `bh-+` interfaces still covers it,
+//! and the lab's own traffic never crosses machines (no VXLAN, latency as on one host).
+
+pub mod place;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, LocalNodeState, NodeSpec, TaskState};
+use bollard::query_parameters::{
+    ListServicesOptionsBuilder, ListTasksOptionsBuilder, LogsOptionsBuilder,
+    UpdateNodeOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use bulkhead_engine::NodeLoad;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::error::LabError;
+use crate::image::LAB_USER;
+use crate::labels;
+
+/// Node label that admits a node for labs: the tag of the lab image it holds, checked safe.
+/// Services are constrained to it, so a node without the current image never gets a lab.
+pub const IMAGE_LABEL: &str = "bulkhead.lab-image";
+
+/// A node labs are placed on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SwarmNode {
+    pub id: String,
+    pub hostname: String,
+}
+
+/// The node this process's engine is, admitted for `image` (its reference,
+/// `bulkhead/labd:<tag>`): a Swarm manager holding the image, whose daemon sets
+/// no-new-privileges on containers that do not ask for it. Checked once per process and image.
+pub async fn admit_local_node(docker: &Docker, image: &str) -> Result<SwarmNode, LabError> {
+    let mut admitted = ADMITTED.lock().await;
+    if let Some((for_image, node)) = admitted.as_ref()
+        && for_image == image
+    {
+        return Ok(node.clone());
+    }
+    let node = local_manager(docker).await?;
+    enforces_no_new_privileges(docker, image, &node).await?;
+    label_node(docker, &node.id, image_tag(image)).await?;
+    *admitted = Some((image.to_owned(), node.clone()));
+    Ok(node)
+}
+
+/// The image this process admitted a node for, and the node.
+static ADMITTED: tokio::sync::Mutex<Option<(String, SwarmNode)>> =
+    tokio::sync::Mutex::const_new(None);
+
+/// The tag of a lab image reference: what the node label holds.
+pub fn image_tag(image: &str) -> &str {
+    image.rsplit_once(':').map_or(image, |(_, tag)| tag)
+}
+
+/// This engine's node, when it is an active Swarm manager.
+async fn local_manager(docker: &Docker) -> Result<SwarmNode, LabError> {
+    let info =
+        (docker.info().await).map_err(|e| LabError::docker("read", "the engine's info", e))?;
+    let swarm = info.swarm.unwrap_or_default();
+    let active = swarm.local_node_state == Some(LocalNodeState::ACTIVE);
+    let (true, Some(true), Some(id)) = (active, swarm.control_available, swarm.node_id) else {
+        return Err(LabError::NotASwarmManager {
+            detail: format!(
+                "this engine's Swarm state is {}",
+                swarm
+                    .local_node_state
+                    .map_or_else(|| "unknown".into(), |s| s.to_string())
+            ),
+        });
+    };
+    Ok(SwarmNode {
+        id,
+        hostname: info.name.unwrap_or_default(),
+    })
+}
+
+/// Run `labd probe` from the lab image the way a Swarm task runs (no per-container
+/// no-new-privileges, which API 1.41 services cannot ask for) and refuse the node unless the
+/// daemon set it anyway. The probe container has no network and is removed at once.
+async fn enforces_no_new_privileges(
+    docker: &Docker,
+    image: &str,
+    node: &SwarmNode,
+) -> Result<(), LabError> {
+    let name = format!("bh-nodecheck-{}", std::process::id());
+    let mut probe_labels = labels::session_labels(&name, "node-check", Duration::from_secs(600));
+    probe_labels.insert(labels::SERVICE.into(), "node-check".into());
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        cmd: Some(vec!["probe".into()]),
+        user: Some(LAB_USER.into()),
+        labels: Some(probe_labels),
+        host_config: Some(HostConfig {
+            network_mode: Some("none".into()),
+            cap_drop: Some(vec!["ALL".into()]),
+            readonly_rootfs: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let _ = crate::lab_down::remove_container(docker, &name, &name).await;
+    let id = crate::lab_up::create(docker, &name, body).await?;
+    let output = run_to_end(docker, &id, &name).await;
+    let _ = crate::lab_down::remove_container(docker, &id, &name).await;
+    let output = output?;
+    if output.contains("no_new_privs=1") {
+        return Ok(());
+    }
+    Err(LabError::NodeUnsafe {
+        node: node.hostname.clone(),
+        detail: format!(
+            "a container that does not ask for no-new-privileges may gain privileges there \
+             (labd probe said `{}`)",
+            output.trim()
+        ),
+    })
+}
+
+/// Start a created container, wait for it to exit, and return what it printed.
+async fn run_to_end(docker: &Docker, id: &str, name: &str) -> Result<String, LabError> {
+    (docker.start_container(id, None).await)
+        .map_err(|e| LabError::docker("start container", name, e))?;
+    let mut waited =
+        docker.wait_container(id, Some(WaitContainerOptionsBuilder::default().build()));
+    while let Some(step) = waited.next().await {
+        // A non-zero exit comes as an error of the wait stream; its output still tells.
+        if step.is_err() {
+            break;
+        }
+    }
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let mut logs = docker.logs(id, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = logs.next().await {
+        text.push_str(&chunk.to_string());
+    }
+    Ok(text)
+}
+
+/// Set the node label that admits a node for labs of image tag `tag` (kept when already so).
+async fn label_node(docker: &Docker, node_id: &str, tag: &str) -> Result<(), LabError> {
+    let node = (docker.inspect_node(node_id).await)
+        .map_err(|e| LabError::docker("inspect node", node_id, e))?;
+    let mut spec: NodeSpec = node.spec.unwrap_or_default();
+    let node_labels = spec.labels.get_or_insert_with(HashMap::new);
+    if node_labels.get(IMAGE_LABEL).map(String::as_str) == Some(tag) {
+        return Ok(());
+    }
+    node_labels.insert(IMAGE_LABEL.into(), tag.into());
+    let version = node.version.and_then(|v| v.index).unwrap_or_default();
+    let options = UpdateNodeOptionsBuilder::default()
+        .version(i64::try_from(version).unwrap_or(i64::MAX))
+        .build();
+    (docker.update_node(node_id, spec, options).await)
+        .map_err(|e| LabError::docker("label node", node_id, e))
+}
+
+/// Every node of the swarm with the labs' reservations on it, from the manager `docker`; a node
+/// takes labs when it is ready, active, and admitted for the image this process admitted one
+/// for (none before its first lab).
+pub async fn node_loads(docker: &Docker) -> Result<Vec<NodeLoad>, LabError> {
+    let image = (ADMITTED.lock().await.as_ref()).map(|(image, _)| image.clone());
+    let nodes = (docker.list_nodes(None).await)
+        .map_err(|e| LabError::docker("list nodes", "of the swarm", e))?;
+    let filters = HashMap::from([("label", vec![labels::SESSION.to_owned()])]);
+    let services = (docker.list_services(Some(
+        ListServicesOptionsBuilder::default()
+            .filters(&filters)
+            .build(),
+    )))
+    .await
+    .map_err(|e| LabError::docker("list services", "labelled bulkhead.session", e))?;
+    let reserved_by: HashMap<String, (i64, i64)> = (services.iter())
+        .filter_map(|s| {
+            let r = s
+                .spec
+                .as_ref()?
+                .task_template
+                .as_ref()?
+                .resources
+                .as_ref()?;
+            let r = r.reservations.as_ref()?;
+            Some((
+                s.id.clone()?,
+                (r.nano_cpus.unwrap_or(0), r.memory_bytes.unwrap_or(0)),
+            ))
+        })
+        .collect();
+    let tasks = (docker.list_tasks(Some(
+        ListTasksOptionsBuilder::default()
+            .filters(&HashMap::from([(
+                "desired-state",
+                vec!["running".to_owned()],
+            )]))
+            .build(),
+    )))
+    .await
+    .map_err(|e| LabError::docker("list tasks", "of the swarm", e))?;
+    let tag = image.as_deref().map(image_tag);
+    Ok(nodes
+        .into_iter()
+        .map(|node| {
+            let id = node.id.clone().unwrap_or_default();
+            let on_node = (tasks.iter()).filter(|t| t.node_id.as_deref() == Some(id.as_str()));
+            let lab_tasks: Vec<_> = on_node
+                .filter(|t| (t.service_id.as_ref()).is_some_and(|s| services_has(&services, s)))
+                .filter(|t| (t.status.as_ref()).and_then(|s| s.state) == Some(TaskState::RUNNING))
+                .collect();
+            let (cpu, memory) = (lab_tasks.iter())
+                .filter_map(|t| reserved_by.get(t.service_id.as_deref()?))
+                .fold((0, 0), |(c, m), (dc, dm)| (c + dc, m + dm));
+            let resources = (node.description.as_ref()).and_then(|d| d.resources.clone());
+            let spec = node.spec.unwrap_or_default();
+            let state = (node.status.as_ref())
+                .and_then(|s| s.state)
+                .map_or_else(|| "unknown".into(), |s| s.to_string());
+            let active = spec.availability.is_none_or(|a| a.to_string() == "active");
+            let labelled = (spec.labels.as_ref())
+                .and_then(|l| l.get(IMAGE_LABEL))
+                .is_some_and(|t| Some(t.as_str()) == tag);
+            NodeLoad {
+                hostname: (node.description.and_then(|d| d.hostname)).unwrap_or(id),
+                admitted: labelled && active && state == "ready",
+                state,
+                services: lab_tasks.len(),
+                cpus_reserved: cpu as f64 / 1e9,
+                cpus: resources.as_ref().and_then(|r| r.nano_cpus).unwrap_or(0) as f64 / 1e9,
+                memory_reserved_mib: u64::try_from(memory / (1024 * 1024)).unwrap_or(0),
+                memory_mib: (resources.and_then(|r| r.memory_bytes))
+                    .map_or(0, |m| u64::try_from(m / (1024 * 1024)).unwrap_or(0)),
+            }
+        })
+        .collect())
+}
+
+fn services_has(services: &[bollard::models::Service], id: &str) -> bool {
+    services.iter().any(|s| s.id.as_deref() == Some(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_label_holds_the_image_tag() {
+        assert_eq!(image_tag("bulkhead/labd:0123456789ab"), "0123456789ab");
+        assert_eq!(image_tag("labd"), "labd");
+    }
+}

@@ -1,0 +1,449 @@
+//! `place`: bring a lab up as Docker Swarm services, from the same plan `lab_up` makes for a
+//! Docker host: one service per lab service (one replica, never restarted by Swarm, so a
+//! trainee's stop or pause stays), per-zone Swarm-scoped bridges, and the lab's whole
+//! reservation on its first service so that Swarm's scheduler places the lab by the capacity
+//! it needs; the other services follow it onto the node it chose (see `swarm.rs` for why).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    ConfigReference, EndpointSpec, EndpointSpecModeEnum, HealthConfig, Ipam, IpamConfig, Limit,
+    Mount, MountTmpfsOptions, MountType, NetworkAttachmentConfig, NetworkCreateRequest,
+    ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+};
+use bollard::query_parameters::ListTasksOptionsBuilder;
+use futures_util::future::try_join_all;
+
+use super::{IMAGE_LABEL, image_tag};
+use crate::error::LabError;
+use crate::lab_up::{ContainerPlan, Plan, READY_TIMEOUT, addresses, wait_ready};
+use crate::spec::{ContainerInfo, RunningLab};
+use crate::{labels, layers, subnets};
+
+/// The config-only network that gives a zone's Swarm network its subnet, interface name and
+/// labels on a node. The daemon refuses labels on a network made from a config network, so the
+/// labels live here and teardown finds the Swarm network by its config (`swarm_network_of`).
+pub(crate) fn config_network_name(network: &str) -> String {
+    format!("{network}{CONFIG_SUFFIX}")
+}
+
+const CONFIG_SUFFIX: &str = ".cfg";
+
+/// The Swarm network made from config network `config`, if it is one of ours.
+pub(crate) fn swarm_network_of(config: &str) -> Option<&str> {
+    config.strip_suffix(CONFIG_SUFFIX)
+}
+
+/// The size of a Swarm task's `/tmp` (the root file system is read-only); API 1.41 cannot ask
+/// for `noexec` on it, which the image's lack of anything to run makes moot.
+const TMPFS_BYTES: i64 = 16 * 1024 * 1024;
+
+/// Bring the planned lab up on the swarm `docker` manages, on a node admitted for `image`.
+pub(crate) async fn bring_up(
+    docker: &Docker,
+    plan: &Plan<'_>,
+    image: &str,
+    started: Instant,
+) -> Result<RunningLab, LabError> {
+    let node = super::admit_local_node(docker, image).await?;
+    let networks = make_networks(docker, plan).await?;
+    let images = try_join_all(
+        plan.containers
+            .iter()
+            .map(|c| service_image(docker, c, image)),
+    )
+    .await?;
+    let admitted = format!("node.labels.{IMAGE_LABEL}=={}", image_tag(image));
+    let specs: Vec<ServiceSpec> = (plan.containers.iter())
+        .zip(&images)
+        .map(|(c, image)| service_spec(c, image, env_with_zones(c, &networks)))
+        .collect();
+    let Some((anchor, others)) = specs.split_first() else {
+        return Err(LabError::InvalidLab {
+            topology: plan.topology.id.clone(),
+            detail: "it has no service".into(),
+        });
+    };
+    // The anchor reserves what the whole lab needs, so Swarm places the lab where all of it
+    // fits; the others reserve nothing more and follow it.
+    let anchor = placed(
+        anchor.clone(),
+        std::slice::from_ref(&admitted),
+        Some(reservation(&specs)),
+    );
+    create_service(docker, anchor).await?;
+    let anchor_name = &plan.containers[0].name;
+    let node_id = wait_assigned(docker, &plan.session, anchor_name).await?;
+    if node_id != node.id {
+        return Err(LabError::NotPlaced {
+            session: plan.session.clone(),
+            detail: format!(
+                "Swarm placed it on node {node_id}, whose engine this server does not drive"
+            ),
+        });
+    }
+    let follow = [admitted, format!("node.id=={node_id}")];
+    try_join_all(
+        (others.iter()).map(|spec| create_service(docker, placed(spec.clone(), &follow, None))),
+    )
+    .await?;
+    let containers = running_containers(docker, plan).await?;
+    let up_in = started.elapsed();
+    wait_ready(docker, &plan.session, &containers, READY_TIMEOUT).await?;
+    Ok(RunningLab {
+        session: plan.session.clone(),
+        topology: plan.topology.id.clone(),
+        networks: (networks.iter())
+            .map(|(zone, (id, _))| (zone.clone(), id.clone()))
+            .collect(),
+        containers,
+        baked: plan.baked(),
+        credentials: plan.credentials.clone(),
+        up_in,
+        ready_in: started.elapsed(),
+        node: Some(node),
+    })
+}
+
+/// Zone → (Swarm network id, subnet): a config-only network on the node (subnet, bridge
+/// interface name, labels) and the Swarm-scoped internal bridge made from it.
+async fn make_networks(
+    docker: &Docker,
+    plan: &Plan<'_>,
+) -> Result<BTreeMap<String, (String, String)>, LabError> {
+    let made = try_join_all(plan.networks.iter().map(|(zone, name, bridge)| async move {
+        let mut net_labels = plan.base_labels.clone();
+        net_labels.insert(labels::ZONE.into(), zone.clone());
+        // Held until the config network exists: from then on listings show its subnet.
+        let lease = subnets::lease(docker, &[]).await?;
+        let config = config_network_name(name);
+        let request = NetworkCreateRequest {
+            name: config.clone(),
+            config_only: Some(true),
+            labels: Some(net_labels.clone()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(lease.subnet()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.name".into(),
+                bridge.clone(),
+            )])),
+            ..Default::default()
+        };
+        (docker.create_network(request).await)
+            .map_err(|e| LabError::docker("create network", &config, e))?;
+        let request = NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".into()),
+            scope: Some("swarm".into()),
+            internal: Some(true),
+            // A fix recreates a service's container outside Swarm, on the same networks.
+            attachable: Some(true),
+            config_from: Some(ConfigReference {
+                network: Some(config),
+            }),
+            ..Default::default()
+        };
+        let created = (docker.create_network(request).await)
+            .map_err(|e| LabError::docker("create network", name, e))?;
+        Ok::<_, LabError>((zone.clone(), (created.id, lease.subnet())))
+    }))
+    .await?;
+    Ok(made.into_iter().collect())
+}
+
+/// The image a service runs: the lab image, or its own layer on it (`SecretInImage` and
+/// friends), built on this node's engine.
+async fn service_image(
+    docker: &Docker,
+    c: &ContainerPlan,
+    image: &str,
+) -> Result<String, LabError> {
+    if c.baked.is_empty() {
+        return Ok(image.to_owned());
+    }
+    let tag = format!("{}:{}", layers::REPOSITORY, c.name);
+    let image_labels = c.body.labels.clone().unwrap_or_default();
+    layers::build_layer(docker, image, &tag, &c.baked, &image_labels).await?;
+    Ok(tag)
+}
+
+/// The service's environment, with a firewall's zone subnets (`LABD_ZONES`).
+fn env_with_zones(c: &ContainerPlan, networks: &BTreeMap<String, (String, String)>) -> Vec<String> {
+    let mut env = c.body.env.clone().unwrap_or_default();
+    if let Some(zones) = &c.firewall_zones {
+        let subnets =
+            (zones.iter()).filter_map(|zone| Some((zone.as_str(), networks.get(zone)?.1.as_str())));
+        env.push(crate::lab_up::zones_env(subnets));
+    }
+    env
+}
+
+/// One lab service as a Swarm service: the hardened container `lab_up` plans, as a task
+/// template (what API 1.41 can say of it: no per-service no-new-privileges, which the node's
+/// daemon enforces instead, see `admit_local_node`), one replica, no restart, no ports.
+pub(crate) fn service_spec(c: &ContainerPlan, image: &str, env: Vec<String>) -> ServiceSpec {
+    let host = c.body.host_config.clone().unwrap_or_default();
+    let container_spec = TaskSpecContainerSpec {
+        image: Some(image.to_owned()),
+        labels: c.body.labels.clone(),
+        args: c.body.cmd.clone(),
+        hostname: c.body.hostname.clone(),
+        env: Some(env),
+        user: c.body.user.clone(),
+        read_only: host.readonly_rootfs,
+        capability_drop: host.cap_drop.clone(),
+        capability_add: host.cap_add.clone(),
+        mounts: Some(vec![Mount {
+            target: Some("/tmp".into()),
+            typ: Some(MountType::TMPFS),
+            tmpfs_options: Some(MountTmpfsOptions {
+                size_bytes: Some(TMPFS_BYTES),
+                mode: Some(0o1777),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+        // No image health check: Swarm would hold each task in `starting` until the first
+        // probe, 30 s in (API 1.41 has no start interval), and would kill a task whose probe
+        // fails, a container the trainee paused among them. The driver asks labd itself.
+        health_check: Some(HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        }),
+        // labd ends on SIGTERM at once; a teardown need not wait Docker's default 10 s.
+        stop_grace_period: Some(2_000_000_000),
+        ..Default::default()
+    };
+    let task_template = TaskSpec {
+        container_spec: Some(container_spec),
+        resources: Some(TaskSpecResources {
+            limits: Some(Limit {
+                nano_cpus: host.nano_cpus,
+                memory_bytes: host.memory,
+                pids: host.pids_limit,
+            }),
+            reservations: None,
+            ..Default::default()
+        }),
+        // Never: a container the trainee stopped stays stopped, and one that died is the
+        // driver's to see and report, as on a Docker host.
+        restart_policy: Some(TaskSpecRestartPolicy {
+            condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+            ..Default::default()
+        }),
+        networks: Some(
+            (c.networks.iter())
+                .map(|network| NetworkAttachmentConfig {
+                    target: Some(network.clone()),
+                    aliases: Some(vec![c.service.clone()]),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        log_driver: host.log_config.map(|l| TaskSpecLogDriver {
+            name: l.typ,
+            options: l.config,
+        }),
+        ..Default::default()
+    };
+    ServiceSpec {
+        name: Some(c.name.clone()),
+        labels: c.body.labels.clone(),
+        task_template: Some(task_template),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+            ..Default::default()
+        }),
+        // Names resolve to the containers' own addresses (no virtual IP), and nothing is
+        // published.
+        endpoint_spec: Some(EndpointSpec {
+            mode: Some(EndpointSpecModeEnum::DNSRR),
+            ports: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The CPU a lab reserves, in billionths of a core: a quarter core. Its services' CPU limits
+/// are caps for a hog, not what a lab uses: the company lab's add up to 3.5 cores, more than a
+/// 2-core node has, so reserving them would place no lab at all. Measured with
+/// `scripts/density.sh` on a 2-core host: 0.055-0.070 cores per lab above idle at 1 to 20
+/// labs; a quarter core keeps room for a capped hog and the lab's start, and lets Swarm put 8
+/// labs on such a node, where 4 to 8 Docker seats played well.
+pub const LAB_CPU_RESERVATION: i64 = 250_000_000;
+
+/// What the whole lab reserves: the sum of its services' memory limits (memory cannot be
+/// taken back from a lab, so Swarm must never promise it twice; none for a service whose
+/// `NoLimits` weakness left it unlimited) and [`LAB_CPU_RESERVATION`].
+fn reservation(specs: &[ServiceSpec]) -> ResourceObject {
+    let limits = (specs.iter()).filter_map(|s| {
+        s.task_template
+            .as_ref()?
+            .resources
+            .as_ref()?
+            .limits
+            .as_ref()
+    });
+    let memory = limits.map(|l| l.memory_bytes.unwrap_or(0)).sum();
+    ResourceObject {
+        nano_cpus: Some(LAB_CPU_RESERVATION),
+        memory_bytes: Some(memory),
+        ..Default::default()
+    }
+}
+
+/// `spec` with placement constraints and, for the anchor, the lab's reservation.
+fn placed(
+    mut spec: ServiceSpec,
+    constraints: &[String],
+    reservation: Option<ResourceObject>,
+) -> ServiceSpec {
+    if let Some(template) = spec.task_template.as_mut() {
+        template.placement = Some(TaskSpecPlacement {
+            constraints: Some(constraints.to_vec()),
+            ..Default::default()
+        });
+        if let Some(resources) = template.resources.as_mut() {
+            resources.reservations = reservation;
+        }
+    }
+    spec
+}
+
+async fn create_service(docker: &Docker, spec: ServiceSpec) -> Result<(), LabError> {
+    let name = spec.name.clone().unwrap_or_default();
+    (docker.create_service(spec, None).await)
+        .map(|_| ())
+        .map_err(|e| LabError::docker("create service", name, e))
+}
+
+/// The tasks of the session's services, by service name.
+async fn session_tasks(
+    docker: &Docker,
+    session: &str,
+) -> Result<Vec<bollard::models::Task>, LabError> {
+    let filters = HashMap::from([("label", vec![format!("{}={session}", labels::SESSION)])]);
+    (docker.list_tasks(Some(
+        ListTasksOptionsBuilder::default().filters(&filters).build(),
+    )))
+    .await
+    .map_err(|e| LabError::docker("list tasks", session, e))
+}
+
+/// The node Swarm assigned the service `name` to. A task Swarm cannot place stays pending
+/// with the scheduler's reason, which the error passes on.
+async fn wait_assigned(docker: &Docker, session: &str, name: &str) -> Result<String, LabError> {
+    let started = Instant::now();
+    let service_id = |t: &bollard::models::Task| t.service_id.clone().unwrap_or_default();
+    let wanted = (docker.inspect_service(name, None).await)
+        .map_err(|e| LabError::docker("inspect service", name, e))?
+        .id
+        .unwrap_or_default();
+    loop {
+        let tasks = session_tasks(docker, session).await?;
+        let task = tasks.iter().find(|t| service_id(t) == wanted);
+        if let Some(node) = task.and_then(|t| t.node_id.clone()) {
+            return Ok(node);
+        }
+        if started.elapsed() >= READY_TIMEOUT {
+            let why = (task.and_then(|t| t.status.as_ref()))
+                .map(|s| s.err.clone().or(s.message.clone()).unwrap_or_default())
+                .unwrap_or_else(|| "Swarm made no task for it".into());
+            return Err(LabError::NotPlaced {
+                session: session.to_owned(),
+                detail: why,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wait until every service's task runs; its container, inspected on the node's engine.
+async fn running_containers(
+    docker: &Docker,
+    plan: &Plan<'_>,
+) -> Result<BTreeMap<String, ContainerInfo>, LabError> {
+    let started = Instant::now();
+    let zone_of: HashMap<String, String> = (plan.networks.iter())
+        .map(|(zone, name, _)| (name.clone(), zone.clone()))
+        .collect();
+    let service_of: HashMap<String, &ContainerPlan> = (plan.containers.iter())
+        .map(|c| (c.service.clone(), c))
+        .collect();
+    loop {
+        let tasks = session_tasks(docker, &plan.session).await?;
+        let mut running = BTreeMap::new();
+        for task in &tasks {
+            let service = (task.spec.as_ref())
+                .and_then(|s| s.container_spec.as_ref())
+                .and_then(|c| c.labels.as_ref())
+                .and_then(|l| l.get(labels::SERVICE));
+            let Some(c) = service.and_then(|s| service_of.get(s)) else {
+                continue;
+            };
+            let status = task.status.clone().unwrap_or_default();
+            match status.state {
+                Some(TaskState::RUNNING) => {
+                    let id = status.container_status.and_then(|s| s.container_id);
+                    if let Some(id) = id {
+                        running.insert(c.service.clone(), id);
+                    }
+                }
+                Some(TaskState::FAILED | TaskState::REJECTED | TaskState::COMPLETE) => {
+                    let container = status.container_status.unwrap_or_default();
+                    // labd says why it stopped (a node without no-new-privileges, say).
+                    let logs = match &container.container_id {
+                        Some(id) => crate::lab_up::logs_tail(docker, id, 20).await,
+                        None => String::new(),
+                    };
+                    let swarm_says = status.err.or(status.message).unwrap_or_default();
+                    return Err(LabError::ContainerExited {
+                        container: c.name.clone(),
+                        exit_code: container.exit_code.unwrap_or(-1),
+                        logs: format!("  | (Swarm: {swarm_says})\n{logs}"),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if running.len() == plan.containers.len() {
+            let mut containers = BTreeMap::new();
+            for (service, id) in running {
+                let inspect = (docker.inspect_container(&id, None).await)
+                    .map_err(|e| LabError::docker("inspect container", &id, e))?;
+                let name = (inspect.name.clone().unwrap_or_default())
+                    .trim_start_matches('/')
+                    .to_owned();
+                let info = ContainerInfo {
+                    id,
+                    name,
+                    service: service.clone(),
+                    addresses: addresses(&inspect, &zone_of),
+                };
+                containers.insert(service, info);
+            }
+            return Ok(containers);
+        }
+        if started.elapsed() >= READY_TIMEOUT {
+            return Err(LabError::NotPlaced {
+                session: plan.session.clone(),
+                detail: format!(
+                    "{} of {} services running after {:?}",
+                    running.len(),
+                    plan.containers.len(),
+                    started.elapsed()
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
