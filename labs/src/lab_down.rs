@@ -290,6 +290,12 @@ pub(crate) async fn remove_network(docker: &Docker, id: &str, name: &str) -> Res
         match docker.remove_network(id).await {
             Ok(()) => return Ok(()),
             Err(e) if is_not_found(&e) => return Ok(()),
+            // A Swarm network going while the request went through the manager answers 500.
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.ends_with("not found") =>
+            {
+                return Ok(());
+            }
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                 if (message.contains("active endpoints") || message.contains("in use"))
                     && attempt < 200 =>

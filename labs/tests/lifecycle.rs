@@ -15,15 +15,15 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, NetworkCreateRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    LogsOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptions,
+    ListNetworksOptionsBuilder, ListServicesOptionsBuilder, LogsOptionsBuilder,
 };
 use bulkhead_engine::format::Loaded;
 use bulkhead_engine::format::scenario::Weakness;
-use bulkhead_labs::docker::docker_or_skip;
+use bulkhead_labs::docker::{docker_or_skip, swarm_or_skip};
 use bulkhead_labs::lab_down::{lab_down, remove_session};
 use bulkhead_labs::lab_up::{hardened_host_config, lab_up};
-use bulkhead_labs::spec::{CONTROL_PORT, LabOptions, RunningLab};
+use bulkhead_labs::spec::{CONTROL_PORT, LabOptions, Placement, RunningLab};
 use bulkhead_labs::{image, labels, reaper};
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
@@ -43,7 +43,16 @@ fn scenario(id: &str) -> Loaded {
 
 /// Docker and the current lab image, or `None` (skipped) without a daemon.
 async fn setup(test: &str) -> Option<(Docker, String)> {
-    let docker = docker_or_skip(test).await?;
+    setup_for(test, Placement::Host).await
+}
+
+/// Docker (a Swarm manager for `Placement::Swarm`) and the current lab image, or `None`
+/// (skipped, visibly) where there is none.
+async fn setup_for(test: &str, placement: Placement) -> Option<(Docker, String)> {
+    let docker = match placement {
+        Placement::Host => docker_or_skip(test).await?,
+        Placement::Swarm => swarm_or_skip(test).await?,
+    };
     let image = image::ensure_image(&docker, |line| eprintln!("[image] {line}"))
         .await
         .unwrap_or_else(|e| panic!("{test}: {e}"));
@@ -72,15 +81,22 @@ impl Drop for Cleanup {
 }
 
 async fn up(docker: &Docker, loaded: &Loaded, image: &str) -> (RunningLab, Cleanup) {
-    let lab = lab_up(
-        docker,
-        &loaded.topology,
-        &loaded.scenario,
-        &LabOptions::default(),
-        image,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("lab_up {}: {e}", loaded.scenario.id));
+    up_on(docker, loaded, image, Placement::Host).await
+}
+
+async fn up_on(
+    docker: &Docker,
+    loaded: &Loaded,
+    image: &str,
+    placement: Placement,
+) -> (RunningLab, Cleanup) {
+    let options = LabOptions {
+        placement,
+        ..LabOptions::default()
+    };
+    let lab = lab_up(docker, &loaded.topology, &loaded.scenario, &options, image)
+        .await
+        .unwrap_or_else(|e| panic!("lab_up {}: {e}", loaded.scenario.id));
     let cleanup = Cleanup(lab.session.clone());
     (lab, cleanup)
 }
@@ -119,6 +135,32 @@ async fn assert_gone(docker: &Docker, session: &str) {
     assert!(
         containers.is_empty() && networks.is_empty(),
         "session {session} left containers {containers:?} and networks {networks:?}"
+    );
+    let filters = HashMap::from([("label", vec![format!("{}={session}", labels::SESSION)])]);
+    let options = ListServicesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    // No swarm here: no services either.
+    let services = docker
+        .list_services(Some(options))
+        .await
+        .unwrap_or_default();
+    assert!(
+        services.is_empty(),
+        "session {session} left services {services:?}"
+    );
+    // A swarm lab's Swarm networks carry no labels: found by name.
+    let names = (docker
+        .list_networks(None::<ListNetworksOptions>)
+        .await
+        .unwrap()
+        .into_iter())
+    .filter_map(|n| n.name)
+    .filter(|n| n.starts_with(&format!("{session}-")))
+    .collect::<Vec<_>>();
+    assert!(
+        names.is_empty(),
+        "session {session} left networks {names:?}"
     );
 }
 
@@ -528,13 +570,26 @@ fn addr(lab: &RunningLab, service: &str, zone: &str) -> Ipv4Addr {
 #[tokio::test]
 async fn labs_cannot_reach_each_other_or_other_containers() {
     let test = "labs_cannot_reach_each_other_or_other_containers";
-    let Some((docker, image)) = setup(test).await else {
+    cannot_reach_each_other(test, Placement::Host).await;
+}
+
+/// The same on a swarm: two labs Swarm placed, probed from inside.
+#[tokio::test]
+async fn swarm_labs_cannot_reach_each_other_or_other_containers() {
+    let test = "swarm_labs_cannot_reach_each_other_or_other_containers";
+    cannot_reach_each_other(test, Placement::Swarm).await;
+}
+
+async fn cannot_reach_each_other(test: &str, placement: Placement) {
+    let Some((docker, image)) = setup_for(test, placement).await else {
         return;
     };
     let _slots = LAB_SLOTS.acquire_many(2).await.unwrap();
     let loaded = scenario("stolen-credentials");
-    let ((a, _ca), (b, _cb)) =
-        tokio::join!(up(&docker, &loaded, &image), up(&docker, &loaded, &image));
+    let ((a, _ca), (b, _cb)) = tokio::join!(
+        up_on(&docker, &loaded, &image, placement),
+        up_on(&docker, &loaded, &image, placement)
+    );
 
     // A container on the default bridge stands for "anything else on this machine".
     let outsider = outsider_container(&docker, &a.session, &image).await;
@@ -574,8 +629,16 @@ async fn labs_cannot_reach_each_other_or_other_containers() {
     }
 
     let (da, db) = tokio::join!(lab_down(&docker, &a), lab_down(&docker, &b));
-    // Probes and the outsider carry the session label: teardown takes them too.
-    assert_eq!(da.unwrap().containers.len(), a.containers.len() + 6);
+    // Probes and the outsider carry the session label: teardown takes them too (on a swarm,
+    // with the services, whose task containers Swarm may have removed first).
+    let da = da.unwrap();
+    match placement {
+        Placement::Host => assert_eq!(da.containers.len(), a.containers.len() + 6),
+        _ => {
+            assert_eq!(da.services.len(), a.containers.len());
+            assert!(da.containers.len() >= 6, "{da:?}");
+        }
+    }
     db.unwrap();
     assert_gone(&docker, &a.session).await;
     assert_gone(&docker, &b.session).await;
@@ -632,13 +695,23 @@ async fn outsider_container(docker: &Docker, session: &str, image: &str) -> Ipv4
 /// the default bridge's, and every other IPv4 address of the host (from /proc/net/fib_trie).
 #[tokio::test]
 async fn lab_cannot_reach_services_on_the_host() {
-    let test = "lab_cannot_reach_services_on_the_host";
-    let Some((docker, image)) = setup(test).await else {
+    cannot_reach_the_host("lab_cannot_reach_services_on_the_host", Placement::Host).await;
+}
+
+/// The same on a swarm: its bridges carry the `bh-` interface names the shield rule covers.
+#[tokio::test]
+async fn swarm_lab_cannot_reach_services_on_the_host() {
+    let test = "swarm_lab_cannot_reach_services_on_the_host";
+    cannot_reach_the_host(test, Placement::Swarm).await;
+}
+
+async fn cannot_reach_the_host(test: &str, placement: Placement) {
+    let Some((docker, image)) = setup_for(test, placement).await else {
         return;
     };
     let _slot = LAB_SLOTS.acquire().await.unwrap();
     let loaded = scenario("stolen-credentials");
-    let (lab, _cleanup) = up(&docker, &loaded, &image).await;
+    let (lab, _cleanup) = up_on(&docker, &loaded, &image, placement).await;
 
     // A listener on all interfaces, as many host services are.
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();

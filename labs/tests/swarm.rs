@@ -1,14 +1,19 @@
-//! Labs placed by Docker Swarm (a one-node swarm in CI: `scripts/one-node-swarm.sh up`): the
-//! lab's services on the node Swarm picked, hardened as on a Docker host, cut off from each
-//! other and the outside, and nothing left after teardown or after their owner died.
+//! Labs placed by Docker Swarm (a one-node swarm in CI: `scripts/one-node-swarm.sh up`): each
+//! lab service is a Swarm service Swarm never restarts, with no ports, labelled, on the node
+//! Swarm picked for the lab's reservation; its task containers are hardened as on a Docker
+//! host, no-new-privileges included (from the daemon, read off the kernel), and teardown
+//! leaves nothing. Isolation on a swarm is in lifecycle.rs, mitigations in sessions.rs, served
+//! seats in the binary's tests/serve.rs.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bulkhead_engine::format::{self, Loaded};
 use bulkhead_labs::docker_lab::DockerLab;
-use bulkhead_labs::{LabOptions, Placement};
-use common::{docker_out, leftovers, swarm_here};
+use bulkhead_labs::swarm::place::LAB_CPU_RESERVATION;
+use bulkhead_labs::{LabOptions, Placement, labels};
+use common::{docker_out, inspect, leftovers, swarm_here};
 
 mod common;
 
@@ -31,27 +36,162 @@ fn swarm_lab(loaded: &Loaded) -> DockerLab {
     .expect("the lab comes up on the swarm")
 }
 
+/// `docker service inspect -f FORMAT SERVICE`.
+fn service(name: &str, format: &str) -> String {
+    docker_out(&["service", "inspect", "-f", format, name])
+}
+
+/// A field of a container's `/proc/<pid>/status`, as the kernel sees the process.
+fn kernel_status(container: &str, key: &str) -> Option<String> {
+    let pid = inspect(container, "{{.State.Pid}}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    (status.lines()).find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
+}
+
 #[test]
 fn a_lab_placed_by_swarm_runs_hardened_on_one_node_and_leaves_nothing() {
     if !swarm_here("swarm placement") {
         return;
     }
-    let loaded = load("stolen-credentials");
+    let loaded = load("resource-exhaustion");
     let lab = swarm_lab(&loaded);
     let running = lab.running().clone();
     let node = running.node.clone().expect("placed on a node");
-    let label = format!("label=bulkhead.session={}", running.session);
-    let services = docker_out(&["service", "ls", "--filter", &label, "--format", "{{.Name}}"]);
     assert_eq!(
-        services.lines().count(),
-        loaded.topology.services.len(),
-        "{services}"
+        node.id,
+        docker_out(&["info", "--format", "{{.Swarm.NodeID}}"])
     );
+    let label = format!("label={}={}", labels::SESSION, running.session);
+    let services = docker_out(&["service", "ls", "--filter", &label, "--format", "{{.Name}}"]);
+    let services: Vec<&str> = services.lines().collect();
+    assert_eq!(
+        services.len(),
+        loaded.topology.services.len(),
+        "{services:?}"
+    );
+
+    let mut reserving = Vec::new();
+    for name in &services {
+        for key in [
+            labels::SESSION,
+            labels::LAB,
+            labels::EXPIRES,
+            labels::PID,
+            labels::SERVICE,
+        ] {
+            let value = service(name, &format!("{{{{index .Spec.Labels \"{key}\"}}}}"));
+            assert!(
+                !value.is_empty() && value != "<no value>",
+                "{name}: label {key}"
+            );
+        }
+        assert_eq!(
+            service(name, "{{.Spec.TaskTemplate.RestartPolicy.Condition}}"),
+            "none",
+            "{name}: Swarm must never restart what a trainee stopped"
+        );
+        assert_eq!(
+            service(name, "{{len .Endpoint.Ports}}"),
+            "0",
+            "{name}: ports"
+        );
+        assert_eq!(service(name, "{{.Spec.Mode.Replicated.Replicas}}"), "1");
+        let constraints = service(name, "{{.Spec.TaskTemplate.Placement.Constraints}}");
+        assert!(
+            constraints.contains("node.labels.bulkhead.lab-image=="),
+            "{name}: {constraints}"
+        );
+        let cpus = service(
+            name,
+            "{{with .Spec.TaskTemplate.Resources.Reservations}}{{.NanoCPUs}}{{end}}",
+        );
+        if !cpus.is_empty() && cpus != "0" {
+            reserving.push((name.to_string(), cpus));
+        }
+    }
+    assert_eq!(
+        reserving.len(),
+        1,
+        "one service holds the lab's reservation: {reserving:?}"
+    );
+    assert_eq!(reserving[0].1, LAB_CPU_RESERVATION.to_string());
+
+    // Every task container: on the lab's node, hardened, and unable to gain privileges.
+    let mut nodes = BTreeSet::new();
+    for (service_id, c) in &running.containers {
+        nodes.insert(inspect(
+            &c.id,
+            "{{index .Config.Labels \"com.docker.swarm.node.id\"}}",
+        ));
+        assert_eq!(
+            inspect(&c.id, "{{.HostConfig.Privileged}}"),
+            "false",
+            "{service_id}"
+        );
+        assert_eq!(
+            inspect(&c.id, "{{.HostConfig.CapDrop}}"),
+            "[ALL]",
+            "{service_id}"
+        );
+        assert_eq!(
+            inspect(&c.id, "{{len .HostConfig.PortBindings}}"),
+            "0",
+            "{service_id}"
+        );
+        assert_eq!(
+            inspect(&c.id, "{{len .HostConfig.Binds}}"),
+            "0",
+            "{service_id}"
+        );
+        let networks = inspect(
+            &c.id,
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        );
+        assert!(
+            (networks.split_whitespace()).all(|n| n.starts_with(&running.session)),
+            "{service_id} joins only its lab's networks: {networks}"
+        );
+        assert_eq!(
+            inspect(&c.id, "{{.HostConfig.ReadonlyRootfs}}"),
+            "true",
+            "{service_id}"
+        );
+        // resource-exhaustion leaves tenant-a unlimited on purpose (its NoLimits weakness).
+        let memory = inspect(&c.id, "{{.HostConfig.Memory}}");
+        assert_eq!(
+            memory == "0",
+            service_id == "tenant-a",
+            "{service_id}: memory {memory}"
+        );
+        assert_eq!(
+            kernel_status(&c.id, "NoNewPrivs:").as_deref(),
+            Some("1"),
+            "{service_id}"
+        );
+        assert_eq!(
+            kernel_status(&c.id, "CapEff:").as_deref(),
+            Some("0000000000000000"),
+            "{service_id}"
+        );
+        let uid = kernel_status(&c.id, "Uid:").unwrap_or_default();
+        assert!(uid.starts_with("10001"), "{service_id}: uid {uid}");
+    }
+    assert_eq!(
+        nodes,
+        BTreeSet::from([node.id.clone()]),
+        "the lab stays on one node"
+    );
+
     drop(lab);
     assert_eq!(
         leftovers(&running.session),
         0,
-        "everything of {} removed ({node:?})",
+        "everything of {} removed",
         running.session
+    );
+    let networks = docker_out(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !networks.lines().any(|n| n.starts_with(&running.session)),
+        "the Swarm networks went with their config networks: {networks}"
     );
 }
