@@ -19,10 +19,10 @@ use bulkhead_engine::{
     Action, Cause, Defender, EffectKind, EntityRef, Lab, LabOutput, LogEvent, MemoryRecord,
     Mitigation, Observation, ObservationBody, Origin, ScoreCard, Session, SimLab,
 };
-use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
 use bulkhead_labs::movement::Attempt;
-use common::{Probe, docker_here, docker_out, gateway_blocks};
+use bulkhead_labs::{LabOptions, Placement};
+use common::{Probe, docker_here, docker_out, gateway_blocks, swarm_here};
 
 mod common;
 
@@ -826,9 +826,35 @@ fn mitigations_take_effect_on_real_containers() {
     if !docker_here("mitigations") {
         return;
     }
+    mitigations_take_effect(Placement::Host);
+}
+
+/// Every mitigation confirmed on Swarm task containers: Swarm neither undoes a stop or a pause
+/// nor gets in the way of the node's engine doing them.
+#[test]
+fn mitigations_take_effect_on_swarm_task_containers() {
+    if !swarm_here("mitigations on a swarm") {
+        return;
+    }
+    mitigations_take_effect(Placement::Swarm);
+}
+
+fn mitigations_take_effect(placement: Placement) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let loaded = load("resource-exhaustion");
-    let mut p = Probe::new(docker_lab(&loaded, 1.0));
+    let options = LabOptions {
+        placement,
+        ..LabOptions::default()
+    };
+    let lab = DockerLab::start(
+        Arc::clone(&loaded.topology),
+        &loaded.scenario,
+        &options,
+        |_| {},
+    )
+    .expect("the lab comes up");
+    assert_eq!(lab.running().node.is_some(), placement == Placement::Swarm);
+    let mut p = Probe::new(Box::new(lab));
     let read = || Action::ReadData {
         identity: "alice".into(),
         source: "198.51.100.23".into(),
@@ -1116,7 +1142,8 @@ fn mitigations_take_effect_on_real_containers() {
             Some(Cause::Stopped {
                 service: tenant_b()
             })
-        )
+        ),
+        "stopped, and still stopped seconds later (Swarm never restarts it)"
     );
     assert_eq!(
         step(
@@ -1126,6 +1153,11 @@ fn mitigations_take_effect_on_real_containers() {
             })
         ),
         Some(true)
+    );
+    assert_eq!(
+        step(&mut p, attack(exec())),
+        Some(true),
+        "restarted, it runs again"
     );
     p.lab.shutdown().unwrap();
 }
