@@ -447,3 +447,115 @@ async fn running_containers(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulkhead_engine::format::scenario::SAFE_CAPABILITIES;
+    use bulkhead_engine::format::variants::{Pick, resolve_pick};
+
+    use crate::spec::LabOptions;
+
+    /// Lab safety of the Swarm side, for every shipped scenario and variant: what `lab_up`
+    /// plans (checked in lab_up.rs) keeps, as a service, no privilege, no capability beyond the
+    /// safe list, no host mount, no published port, no network but the lab's, and a spec that
+    /// Swarm neither restarts nor health-kills.
+    #[test]
+    fn no_lab_service_of_any_scenario_or_variant_gets_host_access() {
+        let root = crate::image::source_dir();
+        let mut checked = 0;
+        for id in bulkhead_engine::format::list_ids(&root.join("scenarios")) {
+            let loaded = bulkhead_engine::format::resolve_scenario(&root, &id).unwrap();
+            for pick in Pick::all(&loaded.scenario.variants, 4096).unwrap() {
+                let scenario = resolve_pick(&loaded.scenario, &pick).unwrap();
+                let plan = Plan::new(&loaded.topology, &scenario, &LabOptions::default()).unwrap();
+                for c in &plan.containers {
+                    let env = c.body.env.clone().unwrap_or_default();
+                    let spec = service_spec(c, "bulkhead/labd:test", env);
+                    assert_safe(&spec, &c.networks, &format!("{id} {pick:?} {}", c.service));
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20, "{checked} services checked");
+    }
+
+    fn assert_safe(spec: &ServiceSpec, networks: &[String], what: &str) {
+        let template = spec.task_template.as_ref().expect("a task template");
+        let container = template.container_spec.as_ref().expect("a container spec");
+        assert!(container.privileges.is_none(), "{what}: privileges");
+        assert_eq!(
+            container.capability_drop.as_deref(),
+            Some(&["ALL".to_owned()][..])
+        );
+        assert!(
+            (container.capability_add.iter().flatten())
+                .all(|c| SAFE_CAPABILITIES.contains(&c.as_str())),
+            "{what}: {:?}",
+            container.capability_add
+        );
+        for mount in container.mounts.iter().flatten() {
+            assert_eq!(
+                mount.typ,
+                Some(MountType::TMPFS),
+                "{what}: mounts {mount:?}"
+            );
+            assert!(mount.source.is_none(), "{what}: a mount with a source");
+        }
+        assert!(
+            container.configs.is_none() && container.secrets.is_none(),
+            "{what}"
+        );
+        assert!(
+            !format!("{spec:?}").contains("docker.sock"),
+            "{what}: the Docker socket"
+        );
+        let ports = spec.endpoint_spec.as_ref().and_then(|e| e.ports.as_ref());
+        assert!(ports.is_none_or(Vec::is_empty), "{what}: published ports");
+        let joined: Vec<_> = (template.networks.iter().flatten())
+            .filter_map(|n| n.target.clone())
+            .collect();
+        assert_eq!(joined, networks, "{what}: its lab's networks only");
+        assert_eq!(
+            template.restart_policy.as_ref().and_then(|r| r.condition),
+            Some(TaskSpecRestartPolicyConditionEnum::NONE),
+            "{what}: restarts"
+        );
+        let health = container.health_check.as_ref().and_then(|h| h.test.clone());
+        assert_eq!(
+            health,
+            Some(vec!["NONE".to_owned()]),
+            "{what}: health check"
+        );
+    }
+
+    #[test]
+    fn a_lab_reserves_its_memory_limits_and_a_quarter_core() {
+        let root = crate::image::source_dir();
+        let loaded =
+            bulkhead_engine::format::resolve_scenario(&root, "stolen-credentials").unwrap();
+        let plan = Plan::new(&loaded.topology, &loaded.scenario, &LabOptions::default()).unwrap();
+        let specs: Vec<ServiceSpec> = (plan.containers.iter())
+            .map(|c| service_spec(c, "i", Vec::new()))
+            .collect();
+        let memory: i64 = (loaded.topology.services.iter())
+            .map(|s| i64::from(s.limits.memory_mib) * 1024 * 1024)
+            .sum();
+        let reserved = reservation(&specs);
+        assert_eq!(reserved.memory_bytes, Some(memory));
+        assert_eq!(reserved.nano_cpus, Some(LAB_CPU_RESERVATION));
+        let anchor = placed(specs[0].clone(), &["c".into()], Some(reserved.clone()));
+        let resources = anchor.task_template.unwrap().resources.unwrap();
+        assert_eq!(resources.reservations, Some(reserved));
+        let follower = placed(specs[1].clone(), &["c".into()], None);
+        let placement = follower.task_template.unwrap().placement.unwrap();
+        assert_eq!(placement.constraints, Some(vec!["c".to_owned()]));
+    }
+
+    #[test]
+    fn a_swarm_network_is_found_by_its_config_network() {
+        let config = config_network_name("bh-0123abcd-edge");
+        assert_eq!(swarm_network_of(&config), Some("bh-0123abcd-edge"));
+        assert_eq!(swarm_network_of("bh-0123abcd-edge"), None);
+    }
+}
