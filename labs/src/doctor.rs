@@ -63,7 +63,9 @@ pub async fn diagnose() -> Vec<Check> {
              user may use it (group `docker`); without Docker, sessions run on the simulated lab",
         ),
     });
-    checks.push(lab_image(docker.as_ref().ok()).await);
+    let (image_check, loaded) = lab_image(docker.as_ref().ok()).await;
+    checks.push(image_check);
+    checks.push(swarm(docker.as_ref().ok(), loaded.as_deref()).await);
     checks.push(static_build());
     checks.push(host_shield());
     checks.push(vulkan(&[
@@ -79,15 +81,22 @@ pub async fn diagnose() -> Vec<Check> {
 
 /// Is the image for the current `labd` loaded? Judged from the embedded `labd` (a release
 /// build) or the binary cargo last built (a developer build; a source change since then
-/// triggers a rebuild at the next lab start), without running cargo.
-async fn lab_image(docker: Option<&bollard::Docker>) -> Check {
+/// triggers a rebuild at the next lab start), without running cargo. With the check, the
+/// image's reference when it is loaded.
+async fn lab_image(docker: Option<&bollard::Docker>) -> (Check, Option<String>) {
     const NAME: &str = "Lab image";
     let Some(docker) = docker else {
-        return Check::fail(NAME, "unknown, no Docker", "start Docker first");
+        return (
+            Check::fail(NAME, "unknown, no Docker", "start Docker first"),
+            None,
+        );
     };
     let arch = match image::daemon_arch(docker).await {
         Ok(arch) => arch,
-        Err(e) => return Check::fail(NAME, e.to_string(), "labs need an amd64 or arm64 daemon"),
+        Err(e) => {
+            let fix = "labs need an amd64 or arm64 daemon";
+            return (Check::fail(NAME, e.to_string(), fix), None);
+        }
     };
     let bytes = match crate::embedded::labd(arch) {
         Some(bytes) => bytes.to_vec(),
@@ -96,7 +105,7 @@ async fn lab_image(docker: Option<&bollard::Docker>) -> Check {
             match std::fs::read(&binary) {
                 Ok(bytes) => bytes,
                 Err(_) => {
-                    return Check::fail(
+                    let check = Check::fail(
                         NAME,
                         format!(
                             "labd has not been built yet ({} is missing)",
@@ -105,6 +114,7 @@ async fn lab_image(docker: Option<&bollard::Docker>) -> Check {
                         "nothing to do: it is built on the first Docker lab start (a few \
                          minutes, once)",
                     );
+                    return (check, None);
                 }
             }
         }
@@ -112,13 +122,70 @@ async fn lab_image(docker: Option<&bollard::Docker>) -> Check {
     let hash = image::content_hash(&bytes, arch);
     let reference = image::reference_for(&hash);
     match image::image_present(docker, &hash).await {
-        Ok(true) => Check::ok(NAME, format!("{reference} is loaded and current")),
-        Ok(false) => Check::fail(
-            NAME,
-            format!("{reference} is not loaded yet"),
-            "nothing to do: it is loaded on the next Docker lab start (about a second)",
+        Ok(true) => (
+            Check::ok(NAME, format!("{reference} is loaded and current")),
+            Some(reference),
         ),
-        Err(e) => Check::fail(NAME, e.to_string(), "check the daemon: `docker images`"),
+        Ok(false) => (
+            Check::fail(
+                NAME,
+                format!("{reference} is not loaded yet"),
+                "nothing to do: it is loaded on the next Docker lab start (about a second)",
+            ),
+            None,
+        ),
+        Err(e) => (
+            Check::fail(NAME, e.to_string(), "check the daemon: `docker images`"),
+            None,
+        ),
+    }
+}
+
+/// Can `--backend swarm` place labs here: is this engine a Swarm manager, and does its daemon
+/// enforce no-new-privileges (a probe container from the loaded lab `image` says)? Not being a
+/// manager is fine: labs then run on this host.
+async fn swarm(docker: Option<&bollard::Docker>, image: Option<&str>) -> Check {
+    const NAME: &str = "Swarm";
+    let Some(docker) = docker else {
+        return Check::ok(NAME, "not checked: no Docker");
+    };
+    let node = match crate::swarm::local_manager(docker).await {
+        Ok(node) => node,
+        Err(_) => {
+            return Check::ok(
+                NAME,
+                "not a Swarm manager: labs run on this host (--backend swarm needs one; README, \
+                 \"Labs on Docker Swarm\")",
+            );
+        }
+    };
+    let nodes = crate::swarm::node_loads(docker)
+        .await
+        .map_or(0, |n| n.len());
+    let Some(image) = image else {
+        return Check::ok(
+            NAME,
+            format!(
+                "manager of {nodes} node(s); no-new-privileges is checked once the lab image is \
+                 loaded"
+            ),
+        );
+    };
+    match crate::swarm::enforces_no_new_privileges(docker, image, &node).await {
+        Ok(()) => Check::ok(
+            NAME,
+            format!(
+                "manager of {nodes} node(s); node {} enforces no-new-privileges: it takes labs",
+                node.hostname
+            ),
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            e.to_string().lines().next().unwrap_or_default().to_owned(),
+            "start its Docker daemon with no-new-privileges (\"no-new-privileges\": true in \
+             /etc/docker/daemon.json, then restart dockerd; scripts/one-node-swarm.sh up does \
+             it), or serve with --backend docker",
+        ),
     }
 }
 

@@ -93,7 +93,7 @@ pub enum LabError {
     #[error(
         "cannot place labs on Docker Swarm: {detail}\n  what to do: make this engine a Swarm \
          manager (`docker swarm init --advertise-addr 127.0.0.1` for a one-node swarm; see the \
-         README's Swarm section), or serve on one host with --backend docker"
+         README, \"Labs on Docker Swarm\"), or serve on one host with --backend docker"
     )]
     NotASwarmManager { detail: String },
 

@@ -69,7 +69,7 @@ pub fn image_tag(image: &str) -> &str {
 }
 
 /// This engine's node, when it is an active Swarm manager.
-async fn local_manager(docker: &Docker) -> Result<SwarmNode, LabError> {
+pub(crate) async fn local_manager(docker: &Docker) -> Result<SwarmNode, LabError> {
     let info =
         (docker.info().await).map_err(|e| LabError::docker("read", "the engine's info", e))?;
     let swarm = info.swarm.unwrap_or_default();
@@ -93,7 +93,7 @@ async fn local_manager(docker: &Docker) -> Result<SwarmNode, LabError> {
 /// Run `labd probe` from the lab image the way a Swarm task runs (no per-container
 /// no-new-privileges, which API 1.41 services cannot ask for) and refuse the node unless the
 /// daemon set it anyway. The probe container has no network and is removed at once.
-async fn enforces_no_new_privileges(
+pub(crate) async fn enforces_no_new_privileges(
     docker: &Docker,
     image: &str,
     node: &SwarmNode,

@@ -1190,4 +1190,13 @@ async fn doctor_sees_docker_and_the_current_image() {
         "{:?}",
         find("Static labd build")
     );
+    // Where a swarm is required (CI makes one), the doctor probes its node for real.
+    let swarm = find("Swarm");
+    assert!(swarm.ok, "{swarm:?}");
+    if std::env::var("BULKHEAD_REQUIRE_SWARM").is_ok_and(|v| v == "1") {
+        assert!(
+            swarm.detail.contains("enforces no-new-privileges"),
+            "{swarm:?}"
+        );
+    }
 }

@@ -15,7 +15,7 @@ pub enum BackendChoice {
     /// The embedded simulated lab: deterministic, no Docker needed.
     Sim,
     /// Real containers placed by Docker Swarm: this engine must be a Swarm manager whose
-    /// daemon enforces no-new-privileges (README, "Labs across hosts").
+    /// daemon enforces no-new-privileges (README, "Labs on Docker Swarm").
     Swarm,
 }
 
