@@ -6,17 +6,21 @@
 # window, and stop them. Prints one line per N. With -l, it then measures alert latency on one
 # more lab while the N run (the `latency` example: a login from a new source, the log path; a
 # CPU hog, the metrics path), so the N at which a latency target breaks shows.
-# Needs Docker and a built bulkhead (and the latency example for -l).
-# Usage: scripts/density.sh [-b path/to/bulkhead] [-w window_seconds] [-l path/to/latency] [N...]
+# Needs Docker and a built bulkhead (and the latency example for -l). -B swarm places the labs
+# on Docker Swarm (a manager whose node takes labs: scripts/one-node-swarm.sh up).
+# Usage: scripts/density.sh [-b path/to/bulkhead] [-B docker|swarm] [-w window_seconds]
+#        [-l path/to/latency] [N...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=target/release/bulkhead
 window=20
 latency=""
-while getopts "b:w:l:" opt; do
+backend=docker
+while getopts "b:B:w:l:" opt; do
   case $opt in
     b) bin=$OPTARG ;;
+    B) backend=$OPTARG ;;
     w) window=$OPTARG ;;
     l) latency=$OPTARG ;;
     *) exit 2 ;;
@@ -40,7 +44,7 @@ for n in "${counts[@]}"; do
   dir=$(mktemp -d)
   pids=()
   for i in $(seq 1 "$n"); do
-    "$bin" run stolen-credentials --backend docker --defender idle --seed "$i" --json \
+    "$bin" run stolen-credentials --backend "$backend" --defender idle --seed "$i" --json \
       >"$dir/$i.json" 2>"$dir/$i.err" &
     pids+=($!)
   done
@@ -69,7 +73,9 @@ for n in "${counts[@]}"; do
   mem_lab=$(awk -v m="$mem" -v b="$base_mem" -v n="$n" 'BEGIN{printf "%.0f", (m-b)/n}')
   echo "N=$n: $running containers up after ${up_s}s; host CPU $cores_used cores ($per_lab per lab above idle); memory $mem_lab MiB per lab"
   if [ -n "$latency" ]; then
-    "$latency" --runs 5 2>/dev/null | sed "s/^/N=$n: /"
+    swarm_flag=""
+    [ "$backend" = swarm ] && swarm_flag=--swarm
+    "$latency" --runs 5 $swarm_flag 2>/dev/null | sed "s/^/N=$n: /"
   fi
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true

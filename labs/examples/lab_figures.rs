@@ -9,13 +9,14 @@
 //! ```
 //! `--runs N` up/down cycles (default 5); `--cold N` cold image builds, each a static `labd`
 //! build into a fresh target dir plus an image load (default 0: takes minutes each);
-//! `--scenario ID` (default stolen-credentials).
+//! `--scenario ID` (default stolen-credentials); `--swarm` places the labs on Docker Swarm
+//! (this engine must be a manager whose node takes labs: `scripts/one-node-swarm.sh up`).
 
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::query_parameters::{RemoveImageOptions, StatsOptionsBuilder};
-use bulkhead_labs::spec::LabOptions;
+use bulkhead_labs::spec::{LabOptions, Placement};
 use bulkhead_labs::{docker, image, lab_down, lab_up};
 use futures_util::StreamExt;
 
@@ -34,6 +35,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max(1);
     let cold: usize = value("--cold").and_then(|v| v.parse().ok()).unwrap_or(0);
     let scenario_id = value("--scenario").unwrap_or_else(|| "stolen-credentials".into());
+    let options = LabOptions {
+        placement: if args.iter().any(|a| a == "--swarm") {
+            Placement::Swarm
+        } else {
+            Placement::Host
+        },
+        ..LabOptions::default()
+    };
 
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -86,7 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &docker,
             &loaded.topology,
             &loaded.scenario,
-            &LabOptions::default(),
+            &options,
             &image.reference,
         )
         .await?;

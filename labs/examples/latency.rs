@@ -7,7 +7,7 @@
 //! ```sh
 //! cargo run --release -p bulkhead-labs --example latency -- --runs 10
 //! ```
-//! Needs Docker.
+//! Needs Docker; `--swarm` places the lab on Docker Swarm (`scripts/one-node-swarm.sh up`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use bulkhead_engine::detector::{Detection, Detector};
 use bulkhead_engine::format;
 use bulkhead_engine::{Action, Effect, EffectKind, Lab, LabOutput, Origin};
-use bulkhead_labs::LabOptions;
 use bulkhead_labs::docker_lab::DockerLab;
 use bulkhead_labs::telemetry::unix_ms_now;
+use bulkhead_labs::{LabOptions, Placement};
 
 struct Rig {
     lab: DockerLab,
@@ -117,10 +117,18 @@ fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let loaded = format::load_scenario(&root.join("scenarios/stolen-credentials.ron"), &root)
         .expect("scenario");
+    let options = LabOptions {
+        placement: if std::env::args().any(|a| a == "--swarm") {
+            Placement::Swarm
+        } else {
+            Placement::Host
+        },
+        ..LabOptions::default()
+    };
     let lab = DockerLab::start(
         Arc::clone(&loaded.topology),
         &loaded.scenario,
-        &LabOptions::default(),
+        &options,
         |m| eprintln!("{m}"),
     )
     .expect("a Docker lab");

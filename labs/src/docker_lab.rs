@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use crate::drive::{self, Done, Labd};
 use crate::error::LabError;
 use crate::movement;
-use crate::spec::{LabOptions, RunningLab, SERVICE_PORT};
+use crate::spec::{LabOptions, Placement, RunningLab, SERVICE_PORT};
 use crate::telemetry::{
     self, CgroupRates, CgroupSample, Evidence, HeldClock, LabdLine, NetCounters, held_by_limits,
     metrics_from_stats, parse_labd_line,
@@ -559,9 +559,12 @@ impl DockerLab {
             crate::reaper::reap(&docker).await?;
             let image = crate::image::ensure_image(&docker, &mut progress).await?;
             progress("bringing the lab up");
-            let lab =
-                crate::lab_up::lab_up(&docker, &topology, scenario, options, &image.reference)
-                    .await?;
+            let (host, swarm) = (crate::lab_up::lab_up, crate::swarm::place::lab_up);
+            let reference = &image.reference;
+            let lab = match options.placement {
+                Placement::Host => host(&docker, &topology, scenario, options, reference).await?,
+                Placement::Swarm => swarm(&docker, &topology, scenario, options, reference).await?,
+            };
             let specs = network_specs(&docker, &lab.networks).await;
             Ok::<_, LabError>((docker, lab, image, specs))
         })?;

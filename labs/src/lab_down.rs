@@ -83,7 +83,7 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
     // A swarm lab's networks carry no labels (the daemon refuses them on a network made from a
     // config network): each is found by the name of its labelled config network.
     networks.extend(configs.iter().filter_map(|config| {
-        let name = crate::swarm::place::swarm_network_of(&config.name)?.to_owned();
+        let name = crate::spec::swarm_network_of(&config.name)?.to_owned();
         Some(ListedNetwork {
             id: name.clone(),
             name,

@@ -27,7 +27,7 @@ use crate::error::LabError;
 use crate::image::LAB_USER;
 use crate::layers::{self, BakedFile};
 use crate::spec::{
-    CONTROL_PORT, ContainerInfo, Credentials, LabOptions, METRICS_PERIOD_MS, Placement, RunningLab,
+    CONTROL_PORT, ContainerInfo, Credentials, LabOptions, METRICS_PERIOD_MS, RunningLab,
     SERVICE_PORT,
 };
 use crate::{lab_down, labels, subnets};
@@ -60,14 +60,38 @@ pub fn new_session_id() -> String {
     format!("bh-{:08x}", StdRng::from_os_rng().random::<u32>())
 }
 
-/// Bring the lab of `topology` up for `scenario`, from the lab image `image`, and wait until
-/// every container answers its health check. On failure everything created is removed.
+/// Bring the lab of `topology` up for `scenario` on this Docker host, from the lab image
+/// `image`, and wait until every container answers its health check. On failure everything
+/// created is removed. (`crate::swarm::place::lab_up` places it on a swarm instead.)
 pub async fn lab_up(
     docker: &Docker,
     topology: &Topology,
     scenario: &Scenario,
     opts: &LabOptions,
     image: &str,
+) -> Result<RunningLab, LabError> {
+    let bring: BringUp =
+        |docker, plan, image, started| bring_up(docker, plan, image, started).boxed();
+    up_with(docker, topology, scenario, opts, image, bring).await
+}
+
+/// How a planned lab is brought up: on this host (`bring_up`) or on a swarm.
+pub(crate) type BringUp = for<'p> fn(
+    &'p Docker,
+    &'p Plan<'p>,
+    &'p str,
+    Instant,
+) -> BoxFuture<'p, Result<RunningLab, LabError>>;
+
+/// Plan the lab, bring it up with `bring`, and remove whatever it made if that fails or is
+/// dropped half-way: what every placement shares.
+pub(crate) async fn up_with(
+    docker: &Docker,
+    topology: &Topology,
+    scenario: &Scenario,
+    opts: &LabOptions,
+    image: &str,
+    bring: BringUp,
 ) -> Result<RunningLab, LabError> {
     let started = Instant::now();
     // Best effort: without root the lab still runs, and `bulkhead doctor` reports the gap.
@@ -77,10 +101,7 @@ pub async fn lab_up(
         docker,
         session: Some(plan.session.clone()),
     };
-    let result = match opts.placement {
-        Placement::Host => bring_up(docker, &plan, image, started).await,
-        Placement::Swarm => crate::swarm::place::bring_up(docker, &plan, image, started).await,
-    };
+    let result = bring(docker, &plan, image, started).await;
     guard.session = None;
     if result.is_err() {
         // Everything carries the session label, including objects whose creation answer
@@ -621,25 +642,10 @@ async fn create_network(
     loop {
         let lease = subnets::lease(docker, &refused).await?;
         let request = NetworkCreateRequest {
-            name: name.to_owned(),
             driver: Some("bridge".into()),
             internal: Some(true),
             enable_ipv6: Some(false),
-            labels: Some(net_labels.clone()),
-            ipam: Some(Ipam {
-                config: Some(vec![IpamConfig {
-                    subnet: Some(lease.subnet()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            // A fixed interface prefix lets one host firewall rule (`-i bh-+`) cover every lab
-            // network: see doctor.rs.
-            options: Some(HashMap::from([(
-                "com.docker.network.bridge.name".into(),
-                bridge.to_owned(),
-            )])),
-            ..Default::default()
+            ..lab_bridge(name, net_labels.clone(), &lease.subnet(), bridge)
         };
         match docker.create_network(request).await {
             Ok(created) => {
@@ -651,6 +657,32 @@ async fn create_network(
             }
             Err(e) => return Err(LabError::docker("create network", name, e)),
         }
+    }
+}
+
+/// A lab bridge's name, labels, subnet and interface name (`bh-...`: a fixed interface prefix
+/// lets one host firewall rule, `-i bh-+`, cover every lab network; see doctor.rs).
+pub(crate) fn lab_bridge(
+    name: &str,
+    labels: HashMap<String, String>,
+    subnet: &str,
+    bridge: &str,
+) -> NetworkCreateRequest {
+    NetworkCreateRequest {
+        name: name.to_owned(),
+        labels: Some(labels),
+        ipam: Some(Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(subnet.to_owned()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        options: Some(HashMap::from([(
+            "com.docker.network.bridge.name".into(),
+            bridge.to_owned(),
+        )])),
+        ..Default::default()
     }
 }
 

@@ -15,7 +15,8 @@ pub struct LabOptions {
     /// How long the Docker daemon may stay unreachable (wall time) while the session holds its
     /// clock, before the session ends with a partial score.
     pub unreachable_limit: Duration,
-    /// Where the lab's containers run.
+    /// Where the lab's containers run: `DockerLab::start` brings it up with `lab_up::lab_up`
+    /// (this host) or `swarm::place::lab_up` (a swarm).
     pub placement: Placement,
 }
 
@@ -97,7 +98,28 @@ pub struct RunningLab {
     /// Wall time from the call to lab_up until every container answered its health check.
     pub ready_in: Duration,
     /// The Swarm node it runs on (`None`: a plain Docker host).
-    pub node: Option<crate::swarm::SwarmNode>,
+    pub node: Option<SwarmNode>,
+}
+
+/// A Swarm node labs are placed on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SwarmNode {
+    pub id: String,
+    pub hostname: String,
+}
+
+/// The config-only network that gives a zone's Swarm network its subnet, interface name and
+/// labels on a node. The daemon refuses labels on a network made from a config network, so the
+/// labels live there and teardown finds the Swarm network by its config (`swarm_network_of`).
+pub fn config_network_name(network: &str) -> String {
+    format!("{network}{CONFIG_SUFFIX}")
+}
+
+const CONFIG_SUFFIX: &str = ".cfg";
+
+/// The Swarm network made from config network `config`, if it is one of ours.
+pub fn swarm_network_of(config: &str) -> Option<&str> {
+    config.strip_suffix(CONFIG_SUFFIX)
 }
 
 /// Port of each role's service API inside a container.

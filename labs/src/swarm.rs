@@ -25,7 +25,6 @@ use bollard::query_parameters::{
 };
 use bulkhead_engine::NodeLoad;
 use futures_util::StreamExt;
-use serde::Serialize;
 
 use crate::error::LabError;
 use crate::image::LAB_USER;
@@ -35,12 +34,7 @@ use crate::labels;
 /// Services are constrained to it, so a node without the current image never gets a lab.
 pub const IMAGE_LABEL: &str = "bulkhead.lab-image";
 
-/// A node labs are placed on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SwarmNode {
-    pub id: String,
-    pub hostname: String,
-}
+pub use crate::spec::SwarmNode;
 
 /// The node this process's engine is, admitted for `image` (its reference,
 /// `bulkhead/labd:<tag>`): a Swarm manager holding the image, whose daemon sets

@@ -94,9 +94,14 @@ async fn up_on(
         placement,
         ..LabOptions::default()
     };
-    let lab = lab_up(docker, &loaded.topology, &loaded.scenario, &options, image)
-        .await
-        .unwrap_or_else(|e| panic!("lab_up {}: {e}", loaded.scenario.id));
+    let (topology, scenario) = (&loaded.topology, &loaded.scenario);
+    let lab = match placement {
+        Placement::Host => lab_up(docker, topology, scenario, &options, image).await,
+        Placement::Swarm => {
+            bulkhead_labs::swarm::place::lab_up(docker, topology, scenario, &options, image).await
+        }
+    };
+    let lab = lab.unwrap_or_else(|e| panic!("lab_up {}: {e}", loaded.scenario.id));
     let cleanup = Cleanup(lab.session.clone());
     (lab, cleanup)
 }

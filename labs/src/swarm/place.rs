@@ -9,41 +9,45 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{
-    ConfigReference, EndpointSpec, EndpointSpecModeEnum, HealthConfig, Ipam, IpamConfig, Limit,
-    Mount, MountTmpfsOptions, MountType, NetworkAttachmentConfig, NetworkCreateRequest,
-    ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources,
-    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+    ConfigReference, EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit, Mount,
+    MountTmpfsOptions, MountType, NetworkAttachmentConfig, NetworkCreateRequest, ResourceObject,
+    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum, TaskState,
 };
 use bollard::query_parameters::ListTasksOptionsBuilder;
+use bulkhead_engine::format::scenario::Scenario;
+use bulkhead_engine::format::topology::Topology;
+use futures_util::FutureExt;
 use futures_util::future::try_join_all;
 
 use super::{IMAGE_LABEL, image_tag};
 use crate::error::LabError;
-use crate::lab_up::{ContainerPlan, Plan, READY_TIMEOUT, addresses, wait_ready};
-use crate::spec::{ContainerInfo, RunningLab};
+use crate::lab_up::{BringUp, ContainerPlan, Plan, READY_TIMEOUT, addresses, up_with, wait_ready};
+use crate::spec::{ContainerInfo, LabOptions, RunningLab, config_network_name};
 use crate::{labels, layers, subnets};
-
-/// The config-only network that gives a zone's Swarm network its subnet, interface name and
-/// labels on a node. The daemon refuses labels on a network made from a config network, so the
-/// labels live here and teardown finds the Swarm network by its config (`swarm_network_of`).
-pub(crate) fn config_network_name(network: &str) -> String {
-    format!("{network}{CONFIG_SUFFIX}")
-}
-
-const CONFIG_SUFFIX: &str = ".cfg";
-
-/// The Swarm network made from config network `config`, if it is one of ours.
-pub(crate) fn swarm_network_of(config: &str) -> Option<&str> {
-    config.strip_suffix(CONFIG_SUFFIX)
-}
 
 /// The size of a Swarm task's `/tmp` (the root file system is read-only); API 1.41 cannot ask
 /// for `noexec` on it, which the image's lack of anything to run makes moot.
 const TMPFS_BYTES: i64 = 16 * 1024 * 1024;
 
+/// Bring the lab of `topology` up for `scenario` as Swarm services on the swarm `docker`
+/// manages, on a node admitted for the lab image `image`, and wait until every service
+/// answers its health check. On failure everything created is removed.
+pub async fn lab_up(
+    docker: &Docker,
+    topology: &Topology,
+    scenario: &Scenario,
+    opts: &LabOptions,
+    image: &str,
+) -> Result<RunningLab, LabError> {
+    let bring: BringUp =
+        |docker, plan, image, started| bring_up(docker, plan, image, started).boxed();
+    up_with(docker, topology, scenario, opts, image, bring).await
+}
+
 /// Bring the planned lab up on the swarm `docker` manages, on a node admitted for `image`.
-pub(crate) async fn bring_up(
+async fn bring_up(
     docker: &Docker,
     plan: &Plan<'_>,
     image: &str,
@@ -122,21 +126,8 @@ async fn make_networks(
         let lease = subnets::lease(docker, &[]).await?;
         let config = config_network_name(name);
         let request = NetworkCreateRequest {
-            name: config.clone(),
             config_only: Some(true),
-            labels: Some(net_labels.clone()),
-            ipam: Some(Ipam {
-                config: Some(vec![IpamConfig {
-                    subnet: Some(lease.subnet()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            options: Some(HashMap::from([(
-                "com.docker.network.bridge.name".into(),
-                bridge.clone(),
-            )])),
-            ..Default::default()
+            ..crate::lab_up::lab_bridge(&config, net_labels, &lease.subnet(), bridge)
         };
         (docker.create_network(request).await)
             .map_err(|e| LabError::docker("create network", &config, e))?;
@@ -555,7 +546,10 @@ mod tests {
     #[test]
     fn a_swarm_network_is_found_by_its_config_network() {
         let config = config_network_name("bh-0123abcd-edge");
-        assert_eq!(swarm_network_of(&config), Some("bh-0123abcd-edge"));
-        assert_eq!(swarm_network_of("bh-0123abcd-edge"), None);
+        assert_eq!(
+            crate::spec::swarm_network_of(&config),
+            Some("bh-0123abcd-edge")
+        );
+        assert_eq!(crate::spec::swarm_network_of("bh-0123abcd-edge"), None);
     }
 }
