@@ -40,6 +40,11 @@ idle_cores=$(awk -v b=$((b1-b0)) -v t=$((t1-t0)) -v c="$cores" 'BEGIN{printf "%.
 base_mem=$(used_mib)
 echo "host: $cores cores, $(($(awk '/MemTotal/{print $2}' /proc/meminfo)/1024)) MiB; idle $idle_cores cores, $base_mem MiB used"
 
+# Sessions still running when this script stops early (a failed latency run, say) are ended,
+# so their labs do not stay up and skew whatever runs next.
+pids=()
+trap '[ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null; true' EXIT
+
 for n in "${counts[@]}"; do
   dir=$(mktemp -d)
   pids=()

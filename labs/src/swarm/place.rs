@@ -15,7 +15,7 @@ use bollard::models::{
     TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum, TaskState,
 };
-use bollard::query_parameters::ListTasksOptionsBuilder;
+use bollard::query_parameters::{ListNetworksOptions, ListTasksOptionsBuilder};
 use bulkhead_engine::format::scenario::Scenario;
 use bulkhead_engine::format::topology::Topology;
 use futures_util::FutureExt;
@@ -122,15 +122,8 @@ async fn make_networks(
     let made = try_join_all(plan.networks.iter().map(|(zone, name, bridge)| async move {
         let mut net_labels = plan.base_labels.clone();
         net_labels.insert(labels::ZONE.into(), zone.clone());
-        // Held until the config network exists: from then on listings show its subnet.
-        let lease = subnets::lease(docker, &[]).await?;
         let config = config_network_name(name);
-        let request = NetworkCreateRequest {
-            config_only: Some(true),
-            ..crate::lab_up::lab_bridge(&config, net_labels, &lease.subnet(), bridge)
-        };
-        (docker.create_network(request).await)
-            .map_err(|e| LabError::docker("create network", &config, e))?;
+        let subnet = config_network(docker, &config, net_labels, bridge).await?;
         let request = NetworkCreateRequest {
             name: name.clone(),
             driver: Some("bridge".into()),
@@ -145,10 +138,54 @@ async fn make_networks(
         };
         let created = (docker.create_network(request).await)
             .map_err(|e| LabError::docker("create network", name, e))?;
-        Ok::<_, LabError>((zone.clone(), (created.id, lease.subnet())))
+        Ok::<_, LabError>((zone.clone(), (created.id, subnet)))
     }))
     .await?;
     Ok(made.into_iter().collect())
+}
+
+/// Make the config-only network `name` on a free lab subnet; its subnet. The daemon does not
+/// refuse an overlapping subnet for a config-only network (nothing is allocated until a task
+/// starts, which would then fail), so another process's lab taking the same one at the same
+/// moment is looked for once ours exists, and the later of the two (by id, so both agree)
+/// tries another subnet.
+async fn config_network(
+    docker: &Docker,
+    name: &str,
+    net_labels: HashMap<String, String>,
+    bridge: &str,
+) -> Result<String, LabError> {
+    let mut refused = Vec::new();
+    loop {
+        // Held until the config network exists: from then on listings show its subnet.
+        let lease = subnets::lease(docker, &refused).await?;
+        let subnet = lease.subnet();
+        let request = NetworkCreateRequest {
+            config_only: Some(true),
+            ..crate::lab_up::lab_bridge(name, net_labels.clone(), &subnet, bridge)
+        };
+        let ours = (docker.create_network(request).await)
+            .map_err(|e| LabError::docker("create network", name, e))?
+            .id;
+        let others = (docker.list_networks(None::<ListNetworksOptions>).await)
+            .map_err(|e| LabError::docker("list networks", name, e))?;
+        let clash = others.iter().any(|n| {
+            let same = (n.ipam.iter().flat_map(|i| i.config.iter().flatten()))
+                .any(|c| c.subnet.as_deref() == Some(subnet.as_str()));
+            same && n.id.as_deref().is_some_and(|id| id < ours.as_str())
+        });
+        if !clash {
+            return Ok(subnet);
+        }
+        if refused.len() >= 32 {
+            return Err(LabError::AddressPoolsExhausted {
+                network: name.to_owned(),
+                detail: "every subnet tried was taken at the same moment".into(),
+            });
+        }
+        let _ = docker.remove_network(&ours).await;
+        refused.extend(subnets::parse_cidr(&subnet));
+    }
 }
 
 /// The image a service runs: the lab image, or its own layer on it (`SecretInImage` and
