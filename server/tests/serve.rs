@@ -264,6 +264,20 @@ fn the_facilitator_api_wants_the_token_and_nothing_else() {
         403
     );
     assert_eq!(server.http("POST", "/api/seats/1/code", None).0, 401);
+    // The nodes' load (a swarm's), the same: the facilitator's alone.
+    assert_eq!(server.http("GET", "/api/nodes", None).0, 401);
+    assert_eq!(server.http("GET", "/api/nodes", Some("wrong")).0, 403);
+    assert_eq!(
+        server.http("GET", "/api/nodes", Some(&server.code(1))).0,
+        403
+    );
+    let (status, nodes) = server.http("GET", "/api/nodes", Some(&token));
+    assert_eq!(status, 200);
+    assert_eq!(
+        nodes,
+        serde_json::json!([]),
+        "labs on this machine: no nodes"
+    );
     let (status, seats) = server.http("GET", "/api/seats", Some(&token));
     assert_eq!(status, 200);
     assert_eq!(seats.as_array().unwrap().len(), 2);

@@ -370,6 +370,32 @@ mod tests {
 
     use super::*;
 
+    /// The nodes' table says which node takes labs and how full each is.
+    #[test]
+    fn the_nodes_table_shows_each_node_and_its_load() {
+        let node = |hostname: &str, admitted: bool, services: usize| NodeLoad {
+            hostname: hostname.into(),
+            state: "ready".into(),
+            admitted,
+            services,
+            cpus_reserved: 0.5,
+            cpus: 2.0,
+            memory_reserved_mib: 1408,
+            memory_mib: 24105,
+        };
+        let html = nodes_table(&[node("lab-1", true, 14), node("lab-2", false, 0)]).into_string();
+        assert!(html.contains("<h2>Nodes</h2>"), "{html}");
+        assert!(html.contains(r#"data-node="lab-1""#) && html.contains(r#"data-node="lab-2""#));
+        assert!(html.contains("0.50 of 2 cores"), "{html}");
+        assert!(html.contains("1408 of 24105 MiB"), "{html}");
+        let row = |name: &str| {
+            let start = html.find(&format!(r#"data-node="{name}""#)).unwrap();
+            html[start..].split("</tr>").next().unwrap().to_owned()
+        };
+        assert!(row("lab-1").contains("<td>yes</td>") && row("lab-1").contains(">14<"));
+        assert!(row("lab-2").contains("<td>no</td>"), "{}", row("lab-2"));
+    }
+
     fn running_seat() -> SeatRow {
         SeatRow {
             status: SeatStatus {
