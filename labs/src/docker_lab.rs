@@ -559,11 +559,17 @@ impl DockerLab {
             crate::reaper::reap(&docker).await?;
             let image = crate::image::ensure_image(&docker, &mut progress).await?;
             progress("bringing the lab up");
-            let (host, swarm) = (crate::lab_up::lab_up, crate::swarm::place::lab_up);
-            let reference = &image.reference;
+            let (topology, reference) = (&*topology, &image.reference);
             let lab = match options.placement {
-                Placement::Host => host(&docker, &topology, scenario, options, reference).await?,
-                Placement::Swarm => swarm(&docker, &topology, scenario, options, reference).await?,
+                Placement::Host => {
+                    crate::lab_up::lab_up(&docker, topology, scenario, options, reference).await?
+                }
+                Placement::Swarm => {
+                    let up = crate::swarm::place::lab_up(
+                        &docker, topology, scenario, options, reference,
+                    );
+                    up.await?
+                }
             };
             let specs = network_specs(&docker, &lab.networks).await;
             Ok::<_, LabError>((docker, lab, image, specs))

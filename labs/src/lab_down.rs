@@ -51,8 +51,11 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
         ..Default::default()
     };
     // Removing a service stops its task; its container goes with the containers below.
-    for (id, name) in list_session_services(docker, &filter).await? {
-        match remove_service(docker, &id, &name).await {
+    let services = list_session_services(docker, &filter).await?;
+    let removed =
+        join_all((services.iter()).map(|(id, name)| remove_service(docker, id, name))).await;
+    for ((_, name), result) in services.into_iter().zip(removed) {
+        match result {
             Ok(()) => report.services.push(name),
             Err(e) => {
                 first_error.get_or_insert(e);

@@ -173,81 +173,89 @@ async fn label_node(docker: &Docker, node_id: &str, tag: &str) -> Result<(), Lab
 /// for (none before its first lab).
 pub async fn node_loads(docker: &Docker) -> Result<Vec<NodeLoad>, LabError> {
     let image = (ADMITTED.lock().await.as_ref()).map(|(image, _)| image.clone());
+    let tag = image.as_deref().map(image_tag);
     let nodes = (docker.list_nodes(None).await)
         .map_err(|e| LabError::docker("list nodes", "of the swarm", e))?;
-    let filters = HashMap::from([("label", vec![labels::SESSION.to_owned()])]);
-    let services = (docker.list_services(Some(
-        ListServicesOptionsBuilder::default()
-            .filters(&filters)
-            .build(),
-    )))
-    .await
-    .map_err(|e| LabError::docker("list services", "labelled bulkhead.session", e))?;
-    let reserved_by: HashMap<String, (i64, i64)> = (services.iter())
-        .filter_map(|s| {
-            let r = s
-                .spec
-                .as_ref()?
-                .task_template
-                .as_ref()?
-                .resources
-                .as_ref()?;
-            let r = r.reservations.as_ref()?;
-            Some((
-                s.id.clone()?,
-                (r.nano_cpus.unwrap_or(0), r.memory_bytes.unwrap_or(0)),
-            ))
-        })
-        .collect();
+    let reserved = lab_reservations(docker).await?;
+    let running = HashMap::from([
+        ("desired-state", vec!["running".to_owned()]),
+        ("label", vec![labels::SESSION.to_owned()]),
+    ]);
     let tasks = (docker.list_tasks(Some(
-        ListTasksOptionsBuilder::default()
-            .filters(&HashMap::from([(
-                "desired-state",
-                vec!["running".to_owned()],
-            )]))
-            .build(),
+        ListTasksOptionsBuilder::default().filters(&running).build(),
     )))
     .await
     .map_err(|e| LabError::docker("list tasks", "of the swarm", e))?;
-    let tag = image.as_deref().map(image_tag);
+    let running_on = |node: &str| -> Vec<&str> {
+        (tasks.iter())
+            .filter(|t| t.node_id.as_deref() == Some(node))
+            .filter(|t| (t.status.as_ref()).and_then(|s| s.state) == Some(TaskState::RUNNING))
+            .filter_map(|t| t.service_id.as_deref())
+            .filter(|service| reserved.contains_key(*service))
+            .collect()
+    };
     Ok(nodes
         .into_iter()
         .map(|node| {
-            let id = node.id.clone().unwrap_or_default();
-            let on_node = (tasks.iter()).filter(|t| t.node_id.as_deref() == Some(id.as_str()));
-            let lab_tasks: Vec<_> = on_node
-                .filter(|t| (t.service_id.as_ref()).is_some_and(|s| services_has(&services, s)))
-                .filter(|t| (t.status.as_ref()).and_then(|s| s.state) == Some(TaskState::RUNNING))
-                .collect();
-            let (cpu, memory) = (lab_tasks.iter())
-                .filter_map(|t| reserved_by.get(t.service_id.as_deref()?))
-                .fold((0, 0), |(c, m), (dc, dm)| (c + dc, m + dm));
-            let resources = (node.description.as_ref()).and_then(|d| d.resources.clone());
-            let spec = node.spec.unwrap_or_default();
-            let state = (node.status.as_ref())
-                .and_then(|s| s.state)
-                .map_or_else(|| "unknown".into(), |s| s.to_string());
-            let active = spec.availability.is_none_or(|a| a.to_string() == "active");
-            let labelled = (spec.labels.as_ref())
-                .and_then(|l| l.get(IMAGE_LABEL))
-                .is_some_and(|t| Some(t.as_str()) == tag);
-            NodeLoad {
-                hostname: (node.description.and_then(|d| d.hostname)).unwrap_or(id),
-                admitted: labelled && active && state == "ready",
-                state,
-                services: lab_tasks.len(),
-                cpus_reserved: cpu as f64 / 1e9,
-                cpus: resources.as_ref().and_then(|r| r.nano_cpus).unwrap_or(0) as f64 / 1e9,
-                memory_reserved_mib: u64::try_from(memory / (1024 * 1024)).unwrap_or(0),
-                memory_mib: (resources.and_then(|r| r.memory_bytes))
-                    .map_or(0, |m| u64::try_from(m / (1024 * 1024)).unwrap_or(0)),
-            }
+            let services = running_on(node.id.as_deref().unwrap_or_default());
+            node_load(node, &services, &reserved, tag)
         })
         .collect())
 }
 
-fn services_has(services: &[bollard::models::Service], id: &str) -> bool {
-    services.iter().any(|s| s.id.as_deref() == Some(id))
+/// Lab service id → the (CPU in billionths of a core, memory in bytes) it reserves; every lab
+/// service is listed, most with nothing reserved (the lab's first holds the lab's share).
+async fn lab_reservations(docker: &Docker) -> Result<HashMap<String, (i64, i64)>, LabError> {
+    let filters = HashMap::from([("label", vec![labels::SESSION.to_owned()])]);
+    let options = ListServicesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let services = (docker.list_services(Some(options)).await)
+        .map_err(|e| LabError::docker("list services", "labelled bulkhead.session", e))?;
+    Ok(services
+        .into_iter()
+        .filter_map(|s| {
+            let template = s.spec.and_then(|spec| spec.task_template);
+            let reserved = (template.and_then(|t| t.resources)).and_then(|r| r.reservations);
+            let (cpu, memory) = reserved.map_or((0, 0), |r| {
+                (r.nano_cpus.unwrap_or(0), r.memory_bytes.unwrap_or(0))
+            });
+            Some((s.id?, (cpu, memory)))
+        })
+        .collect())
+}
+
+/// One node's load: its lab `services` running there and what they reserve, against what it has.
+fn node_load(
+    node: bollard::models::Node,
+    services: &[&str],
+    reserved: &HashMap<String, (i64, i64)>,
+    tag: Option<&str>,
+) -> NodeLoad {
+    let (cpu, memory) = (services.iter())
+        .filter_map(|s| reserved.get(*s))
+        .fold((0, 0), |(c, m), (dc, dm)| (c + dc, m + dm));
+    let resources = (node.description.as_ref()).and_then(|d| d.resources.clone());
+    let spec = node.spec.unwrap_or_default();
+    let state = (node.status.as_ref())
+        .and_then(|s| s.state)
+        .map_or_else(|| "unknown".into(), |s| s.to_string());
+    let active = spec.availability.is_none_or(|a| a.to_string() == "active");
+    let labelled = (spec.labels.as_ref())
+        .and_then(|l| l.get(IMAGE_LABEL))
+        .is_some_and(|t| Some(t.as_str()) == tag);
+    let mib = |bytes: i64| u64::try_from(bytes / (1024 * 1024)).unwrap_or(0);
+    NodeLoad {
+        hostname: (node.description.and_then(|d| d.hostname))
+            .unwrap_or_else(|| node.id.unwrap_or_default()),
+        admitted: labelled && active && state == "ready",
+        state,
+        services: services.len(),
+        cpus_reserved: cpu as f64 / 1e9,
+        cpus: resources.as_ref().and_then(|r| r.nano_cpus).unwrap_or(0) as f64 / 1e9,
+        memory_reserved_mib: mib(memory),
+        memory_mib: mib(resources.and_then(|r| r.memory_bytes).unwrap_or(0)),
+    }
 }
 
 #[cfg(test)]

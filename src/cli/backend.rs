@@ -104,12 +104,16 @@ pub fn make_lab(
 /// facilitator's console. An error reads as no nodes: the console says nothing rather than
 /// something stale.
 pub fn swarm_nodes() -> bulkhead_server::NodeSource {
-    bulkhead_server::NodeSource(std::sync::Arc::new(|| {
-        Box::pin(async {
-            let Ok(docker) = bulkhead_labs::docker::connect().await else {
+    // One connection for every read, made at the first.
+    let docker = Arc::new(tokio::sync::OnceCell::new());
+    bulkhead_server::NodeSource(Arc::new(move || {
+        let docker = docker.clone();
+        Box::pin(async move {
+            let connected = docker.get_or_try_init(bulkhead_labs::docker::connect).await;
+            let Ok(docker) = connected else {
                 return Vec::new();
             };
-            bulkhead_labs::swarm::node_loads(&docker)
+            bulkhead_labs::swarm::node_loads(docker)
                 .await
                 .unwrap_or_default()
         })

@@ -79,9 +79,8 @@ async fn bring_up(
         std::slice::from_ref(&admitted),
         Some(reservation(&specs)),
     );
-    create_service(docker, anchor).await?;
-    let anchor_name = &plan.containers[0].name;
-    let node_id = wait_assigned(docker, &plan.session, anchor_name).await?;
+    let anchor_id = create_service(docker, anchor).await?;
+    let node_id = wait_assigned(docker, &plan.session, &anchor_id).await?;
     if node_id != node.id {
         return Err(LabError::NotPlaced {
             session: plan.session.clone(),
@@ -348,14 +347,15 @@ fn placed(
     spec
 }
 
-async fn create_service(docker: &Docker, spec: ServiceSpec) -> Result<(), LabError> {
+/// Create a service; its id.
+async fn create_service(docker: &Docker, spec: ServiceSpec) -> Result<String, LabError> {
     let name = spec.name.clone().unwrap_or_default();
     (docker.create_service(spec, None).await)
-        .map(|_| ())
+        .map(|created| created.id.unwrap_or_default())
         .map_err(|e| LabError::docker("create service", name, e))
 }
 
-/// The tasks of the session's services, by service name.
+/// The tasks of the session's services (their labels are the services').
 async fn session_tasks(
     docker: &Docker,
     session: &str,
@@ -368,18 +368,17 @@ async fn session_tasks(
     .map_err(|e| LabError::docker("list tasks", session, e))
 }
 
-/// The node Swarm assigned the service `name` to. A task Swarm cannot place stays pending
-/// with the scheduler's reason, which the error passes on.
-async fn wait_assigned(docker: &Docker, session: &str, name: &str) -> Result<String, LabError> {
+/// The node Swarm assigned the service `service_id` to. A task Swarm cannot place stays
+/// pending with the scheduler's reason, which the error passes on.
+async fn wait_assigned(
+    docker: &Docker,
+    session: &str,
+    service_id: &str,
+) -> Result<String, LabError> {
     let started = Instant::now();
-    let service_id = |t: &bollard::models::Task| t.service_id.clone().unwrap_or_default();
-    let wanted = (docker.inspect_service(name, None).await)
-        .map_err(|e| LabError::docker("inspect service", name, e))?
-        .id
-        .unwrap_or_default();
     loop {
         let tasks = session_tasks(docker, session).await?;
-        let task = tasks.iter().find(|t| service_id(t) == wanted);
+        let task = (tasks.iter()).find(|t| t.service_id.as_deref() == Some(service_id));
         if let Some(node) = task.and_then(|t| t.node_id.clone()) {
             return Ok(node);
         }
@@ -402,12 +401,6 @@ async fn running_containers(
     plan: &Plan<'_>,
 ) -> Result<BTreeMap<String, ContainerInfo>, LabError> {
     let started = Instant::now();
-    let zone_of: HashMap<String, String> = (plan.networks.iter())
-        .map(|(zone, name, _)| (name.clone(), zone.clone()))
-        .collect();
-    let service_of: HashMap<String, &ContainerPlan> = (plan.containers.iter())
-        .map(|c| (c.service.clone(), c))
-        .collect();
     loop {
         let tasks = session_tasks(docker, &plan.session).await?;
         let mut running = BTreeMap::new();
@@ -416,51 +409,15 @@ async fn running_containers(
                 .and_then(|s| s.container_spec.as_ref())
                 .and_then(|c| c.labels.as_ref())
                 .and_then(|l| l.get(labels::SERVICE));
-            let Some(c) = service.and_then(|s| service_of.get(s)) else {
+            let Some(c) = (plan.containers.iter()).find(|c| Some(&c.service) == service) else {
                 continue;
             };
-            let status = task.status.clone().unwrap_or_default();
-            match status.state {
-                Some(TaskState::RUNNING) => {
-                    let id = status.container_status.and_then(|s| s.container_id);
-                    if let Some(id) = id {
-                        running.insert(c.service.clone(), id);
-                    }
-                }
-                Some(TaskState::FAILED | TaskState::REJECTED | TaskState::COMPLETE) => {
-                    let container = status.container_status.unwrap_or_default();
-                    // labd says why it stopped (a node without no-new-privileges, say).
-                    let logs = match &container.container_id {
-                        Some(id) => crate::lab_up::logs_tail(docker, id, 20).await,
-                        None => String::new(),
-                    };
-                    let swarm_says = status.err.or(status.message).unwrap_or_default();
-                    return Err(LabError::ContainerExited {
-                        container: c.name.clone(),
-                        exit_code: container.exit_code.unwrap_or(-1),
-                        logs: format!("  | (Swarm: {swarm_says})\n{logs}"),
-                    });
-                }
-                _ => {}
+            if let Some(id) = running_container(docker, c, task).await? {
+                running.insert(c.service.clone(), id);
             }
         }
         if running.len() == plan.containers.len() {
-            let mut containers = BTreeMap::new();
-            for (service, id) in running {
-                let inspect = (docker.inspect_container(&id, None).await)
-                    .map_err(|e| LabError::docker("inspect container", &id, e))?;
-                let name = (inspect.name.clone().unwrap_or_default())
-                    .trim_start_matches('/')
-                    .to_owned();
-                let info = ContainerInfo {
-                    id,
-                    name,
-                    service: service.clone(),
-                    addresses: addresses(&inspect, &zone_of),
-                };
-                containers.insert(service, info);
-            }
-            return Ok(containers);
+            return inspected(docker, plan, running).await;
         }
         if started.elapsed() >= READY_TIMEOUT {
             return Err(LabError::NotPlaced {
@@ -475,6 +432,61 @@ async fn running_containers(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The container of `task` (service `c`) once it runs; `None` while it is on its way; an error
+/// with labd's last words once it ended (a node without no-new-privileges, say).
+async fn running_container(
+    docker: &Docker,
+    c: &ContainerPlan,
+    task: &bollard::models::Task,
+) -> Result<Option<String>, LabError> {
+    let status = task.status.clone().unwrap_or_default();
+    let container = status.container_status.unwrap_or_default();
+    match status.state {
+        Some(TaskState::RUNNING) => Ok(container.container_id),
+        Some(TaskState::FAILED | TaskState::REJECTED | TaskState::COMPLETE) => {
+            let logs = match &container.container_id {
+                Some(id) => crate::lab_up::logs_tail(docker, id, 20).await,
+                None => String::new(),
+            };
+            let swarm_says = status.err.or(status.message).unwrap_or_default();
+            Err(LabError::ContainerExited {
+                container: c.name.clone(),
+                exit_code: container.exit_code.unwrap_or(-1),
+                logs: format!("  | (Swarm: {swarm_says})\n{logs}"),
+            })
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Service → container id, as the lab's containers: names and addresses from the node's engine.
+async fn inspected(
+    docker: &Docker,
+    plan: &Plan<'_>,
+    running: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, ContainerInfo>, LabError> {
+    let zone_of: HashMap<String, String> = (plan.networks.iter())
+        .map(|(zone, name, _)| (name.clone(), zone.clone()))
+        .collect();
+    let mut containers = BTreeMap::new();
+    for (service, id) in running {
+        let inspect = (docker.inspect_container(&id, None).await)
+            .map_err(|e| LabError::docker("inspect container", &id, e))?;
+        let name = (inspect.name.clone().unwrap_or_default())
+            .trim_start_matches('/')
+            .to_owned();
+        let addresses = addresses(&inspect, &zone_of);
+        let info = ContainerInfo {
+            id,
+            name,
+            service: service.clone(),
+            addresses,
+        };
+        containers.insert(service, info);
+    }
+    Ok(containers)
 }
 
 #[cfg(test)]
