@@ -947,6 +947,7 @@ async fn act(shared: &Shared, effect: u64, origin: &Origin, action: &Action) {
             };
             // Success is reported by the executor's own outcome line; only a refusal is ours.
             if let Err(e) = shared.labd.act(executor, &body).await {
+                tracing::debug!(effect, %executor, "the executor refused an action: {e}");
                 shared.outcome_because(effect, Err(e), Some(Cause::Lab));
             }
         }
@@ -1326,6 +1327,7 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
     let mut since: Option<i64> = None;
     let mut read = running(&shared.docker, &container).await;
     loop {
+        tracing::debug!(container, ?since, "following the container's log");
         read_logs(&shared, &container, client.as_deref(), since).await;
         let ended = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -1338,6 +1340,11 @@ async fn follow_logs(shared: Arc<Shared>, container: String) {
             }
         };
         since = (now == read).then_some(ended + 1);
+        tracing::debug!(
+            container,
+            same_container = now == read,
+            "the log ended; it runs again"
+        );
         read = now;
     }
 }

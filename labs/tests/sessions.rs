@@ -17,7 +17,7 @@ use bulkhead_engine::replay::Replay;
 use bulkhead_engine::score::{Truth, alert_truths};
 use bulkhead_engine::{
     Action, Cause, Defender, EffectKind, EntityRef, Lab, LabOutput, LogEvent, MemoryRecord,
-    Mitigation, Observation, ObservationBody, Origin, ScoreCard, Session, SimLab,
+    Mitigation, Observation, ObservationBody, Origin, Outcome, ScoreCard, Session, SimLab,
 };
 use bulkhead_labs::docker_lab::DockerLab;
 use bulkhead_labs::movement::Attempt;
@@ -432,14 +432,26 @@ fn a_container_killed_or_crashed_is_restored_with_its_mitigations_and_its_teleme
             _ => None,
         })
         .collect();
-    let reported_after = (lines.iter())
-        .filter(|l| {
-            matches!(l, RecordLine::Outcome(o) if benign.contains(&o.effect) && o.t_ms > restored + 5_000)
+    let benign_after: Vec<&Outcome> = (lines.iter())
+        .filter_map(|l| match l {
+            RecordLine::Outcome(o) if benign.contains(&o.effect) && o.t_ms > killed_at => Some(o),
+            _ => None,
         })
+        .collect();
+    let reported_after = (benign_after.iter())
+        .filter(|o| o.t_ms > restored + 5_000)
         .count();
+    let _ = writeln!(
+        std::io::stderr(),
+        "figure: {reported_after} benign outcomes from 5 s after the restore"
+    );
     assert!(
         reported_after > 10,
-        "{reported_after} benign outcomes after the restore"
+        "{reported_after} benign outcomes after the restore (web restored at {restored} ms); \
+         the first since the kill at {killed_at} ms: {:?}",
+        (benign_after.iter().take(10))
+            .map(|o| (o.t_ms, o.ok, o.detail.as_str()))
+            .collect::<Vec<_>>()
     );
     // Only the company's containers are the trainee's to hear of.
     let restores = (lines.iter())

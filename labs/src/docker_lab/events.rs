@@ -2,7 +2,7 @@
 //! sessions become the trainee's observations, a death nobody in the range caused is restored,
 //! and the end of a container a fix replaced is told apart from a fault.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use bollard::models::{EventActor, EventMessage};
@@ -18,9 +18,15 @@ use crate::telemetry;
 /// The command of the lab image's HEALTHCHECK.
 const HEALTHCHECK: &str = "/labd health";
 
+/// How far before the latest event handled a stream opened again starts: Docker stamps an
+/// event before it takes the lock that orders its stream, so two containers dying at once can
+/// come out of time order, and the earlier-stamped one may not be in the replay of a stream
+/// that starts exactly at the later one.
+const REPLAY_MARGIN_NS: i64 = 1_000_000_000;
+
 /// Docker events of this session's containers (lifecycle changes and exec sessions), for the
 /// lab's whole life: a daemon that went away ends the stream, which is opened again once it
-/// answers, from the last event handled.
+/// answers, a little before the last event handled; what it repeats is skipped.
 pub(super) async fn follow_events(shared: Arc<Shared>) {
     let filters = HashMap::from([
         ("type".to_string(), vec!["container".to_string()]),
@@ -36,28 +42,66 @@ pub(super) async fn follow_events(shared: Arc<Shared>) {
         .iter()
         .map(|(s, c)| (c.name.clone(), s.clone()))
         .collect();
-    // Docker's time of the last event handled (ns since the epoch): a stream opened again
-    // starts there, and skips what it repeats.
+    // Docker's time of the latest event handled (ns since the epoch), and the events handled
+    // lately: a stream opened again starts a margin before it and skips what it repeats. Not
+    // "skip what is older than the latest": events come out of time order (see the margin).
     let mut last_ns = i64::try_from(telemetry::unix_ms_now())
         .unwrap_or(i64::MAX)
         .saturating_mul(1_000_000);
+    let mut handled = Handled::default();
+    // The first stream starts now, and none goes back further: the lab's own bring-up is not
+    // the trainee's news.
+    let followed_from = last_ns;
+    let mut from = followed_from;
     loop {
-        let since = format!("{}.{:09}", last_ns / 1_000_000_000, last_ns % 1_000_000_000);
+        let since = format!("{}.{:09}", from / 1_000_000_000, from % 1_000_000_000);
         let options = EventsOptionsBuilder::default()
             .filters(&filters)
             .since(&since)
             .build();
         let mut stream = shared.docker.events(Some(options));
         while let Some(Ok(event)) = stream.next().await {
-            if let Some(t) = event.time_nano {
-                if t <= last_ns {
-                    continue;
-                }
-                last_ns = t;
+            if !handled.first_time(&event) {
+                continue;
             }
+            let t = event.time_nano.unwrap_or(last_ns);
+            if t < last_ns {
+                tracing::debug!(behind_ns = last_ns - t, "an event came out of time order");
+            }
+            last_ns = last_ns.max(t);
             on_event(&shared, &by_name, event);
         }
         until_docker_answers(&shared).await;
+        from = last_ns.saturating_sub(REPLAY_MARGIN_NS).max(followed_from);
+    }
+}
+
+/// The events a lab handled lately, by (Docker's time, container, action): what a stream opened
+/// again repeats is skipped, and only that.
+#[derive(Default)]
+struct Handled(BTreeSet<(i64, String, String)>);
+
+impl Handled {
+    /// Whether `event` is new here (and now remembered). Events older than twice the replay
+    /// margin before it are forgotten: no replay reaches back that far.
+    fn first_time(&mut self, event: &EventMessage) -> bool {
+        let Some(t) = event.time_nano else {
+            return true;
+        };
+        let id = (event.actor.as_ref()).and_then(|a| a.id.clone());
+        let key = (
+            t,
+            id.unwrap_or_default(),
+            event.action.clone().unwrap_or_default(),
+        );
+        if !self.0.insert(key) {
+            return false;
+        }
+        let forget_before = t.saturating_sub(2 * REPLAY_MARGIN_NS);
+        self.0 = self
+            .0
+            .split_off(&(forget_before, String::new(), String::new()));
+        true
     }
 }
 
@@ -177,4 +221,39 @@ fn exec_started(shared: &Shared, service: &str, actor: &EventActor, action: &str
             trace,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{EventActor, EventMessage};
+
+    use super::{Handled, REPLAY_MARGIN_NS};
+
+    fn die(container: &str, t: i64) -> EventMessage {
+        EventMessage {
+            action: Some("die".into()),
+            actor: Some(EventActor {
+                id: Some(container.into()),
+                attributes: None,
+            }),
+            time_nano: Some(t),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_event_stamped_before_the_latest_is_still_handled_and_a_replay_is_not() {
+        let mut handled = Handled::default();
+        let t = 1_796_644_834_000_000_000;
+        assert!(handled.first_time(&die("web", t + 20)));
+        // Two containers killed at once: Docker stamped traffic's death first, sent it second.
+        assert!(handled.first_time(&die("traffic", t + 10)));
+        // A stream opened again repeats both.
+        assert!(!handled.first_time(&die("web", t + 20)));
+        assert!(!handled.first_time(&die("traffic", t + 10)));
+        // The same container dying again later is news.
+        assert!(handled.first_time(&die("traffic", t + 3 * REPLAY_MARGIN_NS)));
+        // What is older than any replay reaches is forgotten.
+        assert_eq!(handled.0.len(), 1);
+    }
 }

@@ -10,12 +10,26 @@ use bulkhead_engine::{Effect, EffectKind, Lab, LabOutput, Origin, Outcome};
 /// Whether Docker answers here: `false` skips the test visibly, and a test required to run
 /// (`BULKHEAD_REQUIRE_DOCKER=1`) fails instead.
 pub fn docker_here(test: &str) -> bool {
+    show_lab_warnings_of_failed_tests();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(bulkhead_labs::docker::docker_or_skip(test))
         .is_some()
+}
+
+/// The lab's warnings (a container it could not restore, a daemon that stopped answering) in
+/// each test's captured output: the harness prints it only when that test fails, where it says
+/// what the lab saw. `RUST_LOG` chooses more.
+fn show_lab_warnings_of_failed_tests() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Once per test binary; a later call finds it set.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// Whether this Docker engine is a Swarm manager: `false` skips the test visibly, and a test
