@@ -786,6 +786,15 @@ impl Probe {
         self.run_for(ms, 250);
     }
 
+    /// Advance until the lab reports an outcome of `effect`, for at most `ms`: a step whose
+    /// outcome came is done, and the next starts from the state it confirmed.
+    fn wait_for_outcome(&mut self, effect: u64, ms: u64) {
+        let until = self.now + ms;
+        while self.now < until && self.outcome_of(effect).is_none() {
+            self.run_for(100, 100);
+        }
+    }
+
     fn outcome(&self, effect: u64) -> Option<bool> {
         self.outcome_of(effect).map(|o| o.ok)
     }
@@ -876,14 +885,14 @@ fn mitigations_take_effect(placement: Placement) {
     };
     let step = |p: &mut Probe, (o, k): (Origin, EffectKind)| {
         let id = p.apply(o, k);
-        p.wait(2500);
+        p.wait_for_outcome(id, 2500);
         p.outcome(id)
     };
     // An attack step, and why it failed when it did.
     let attempt = |p: &mut Probe, action: Action| {
         let (o, k) = attack(action);
         let id = p.apply(o, k);
-        p.wait(2500);
+        p.wait_for_outcome(id, 2500);
         (p.outcome(id), p.cause(id))
     };
 
@@ -1147,6 +1156,8 @@ fn mitigations_take_effect(placement: Placement) {
     ] {
         assert_eq!(step(&mut p, defend(m.clone())), Some(expect), "{m:?}");
     }
+    // Long enough for a restart policy or Swarm's reconciliation to have acted.
+    p.wait(3000);
     assert_eq!(
         attempt(&mut p, exec()),
         (
