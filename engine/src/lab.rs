@@ -119,7 +119,8 @@ pub enum LabHealth {
         why: String,
         for_s: f64,
     },
-    /// It stayed unreachable past its limit: the session ends here, its card partial.
+    /// It is gone for good (unreachable past its limit, or its Swarm node drained): the
+    /// session ends here, its card partial.
     Lost {
         why: String,
     },
@@ -182,7 +183,8 @@ pub enum LabFault {
     Held { why: String },
     /// It answers again after `held_s` wall seconds: the clock runs on from where it stopped.
     Resumed { held_s: f64 },
-    /// It stayed unreachable past the limit: the session ended here, its score partial.
+    /// It was gone for good (unreachable past the limit, or its Swarm node drained): the
+    /// session ended here, its score partial.
     Lost { why: String },
     /// The network of `zone` was removed from outside the range: the lab made it again and
     /// reconnected `services` (those the trainee had not cut off it).
@@ -202,7 +204,7 @@ impl LabFault {
                  container that died meanwhile was restored (its sessions and keys are gone)"
             ),
             LabFault::Lost { why } => format!(
-                "the lab stayed unreachable ({why}): the session ended early and its score is \
+                "the lab was lost ({why}): the session ended early and its score is \
                  partial"
             ),
             LabFault::NetworkRestored { zone, services } => format!(

@@ -36,6 +36,7 @@ use events::follow_events;
 use recovery::{follow_network_events, held_in_labd, network_specs, watch_daemon};
 
 mod accounts;
+mod drain;
 mod events;
 mod fix;
 mod recovery;
@@ -147,6 +148,8 @@ struct Shared {
     clock: HeldClock,
     /// Why the daemon cannot be reached, while it cannot.
     unreachable: Mutex<Option<String>>,
+    /// Why the lab is over for good before the session's end (its Swarm node was drained).
+    lost: Mutex<Option<String>>,
     /// The trainee's confirmed mitigations that labd holds in memory, in order: applied again
     /// when a container holding them starts afresh.
     kept: Mutex<Vec<Mitigation>>,
@@ -178,6 +181,17 @@ struct Shared {
 }
 
 impl Shared {
+    /// The lab is over for good: the first reason given is the one the session hears.
+    fn set_lost(&self, why: String) {
+        if let Ok(mut lost) = self.lost.lock() {
+            lost.get_or_insert(why);
+        }
+    }
+
+    fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|lost| lost.clone())
+    }
+
     fn set_unreachable(&self, why: Option<String>) {
         if let Ok(mut unreachable) = self.unreachable.lock() {
             *unreachable = why;
@@ -609,6 +623,7 @@ impl DockerLab {
             topology,
             clock: HeldClock::start(options.time_scale),
             unreachable: Mutex::new(None),
+            lost: Mutex::new(None),
             kept: Mutex::new(Vec::new()),
             networks: Mutex::new(networks),
             network_specs,
@@ -639,6 +654,7 @@ impl DockerLab {
         tasks.push(tokio::spawn(follow_events(shared.clone())));
         tasks.push(tokio::spawn(watch_daemon(shared.clone())));
         tasks.push(tokio::spawn(follow_network_events(shared.clone())));
+        tasks.push(tokio::spawn(drain::watch_node(shared.clone())));
         drop(_guard);
         Ok(DockerLab {
             runtime,
@@ -751,6 +767,9 @@ impl Lab for DockerLab {
     }
 
     fn health(&mut self) -> LabHealth {
+        if let Some(why) = self.shared.lost() {
+            return LabHealth::Lost { why };
+        }
         let Some(held) = self.shared.clock.held_for() else {
             return LabHealth::Up;
         };

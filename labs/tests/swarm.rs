@@ -2,14 +2,18 @@
 //! lab service is a Swarm service Swarm never restarts, with no ports, labelled, on the node
 //! Swarm picked for the lab's reservation; its task containers are hardened as on a Docker
 //! host, no-new-privileges included (from the daemon, read off the kernel), and teardown
-//! leaves nothing. Isolation on a swarm is in lifecycle.rs, mitigations in sessions.rs, served
+//! leaves nothing; a drained node ends its labs' sessions cleanly. Isolation on a swarm is in lifecycle.rs, mitigations in sessions.rs, served
 //! seats in the binary's tests/serve.rs.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bulkhead_engine::format::{self, Loaded};
+use bulkhead_engine::observation::LifecycleState;
+use bulkhead_engine::record::{LabFault, RecordLine};
+use bulkhead_engine::{LogEvent, Observation, ObservationBody, Phase, RecordWriter, Session};
 use bulkhead_labs::docker_lab::DockerLab;
 use bulkhead_labs::swarm::place::LAB_CPU_RESERVATION;
 use bulkhead_labs::{LabOptions, Placement, labels};
@@ -17,14 +21,19 @@ use common::{docker_out, inspect, leftovers, swarm_here};
 
 mod common;
 
+/// One test at a time: draining the node takes every lab off it, a neighbour's too.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 fn load(id: &str) -> Loaded {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     format::load_scenario(&root.join(format!("scenarios/{id}.ron")), &root).unwrap()
 }
 
-fn swarm_lab(loaded: &Loaded) -> DockerLab {
+/// A lab of `loaded` placed by Swarm, its session clock `time_scale` times the wall's.
+fn swarm_lab(loaded: &Loaded, time_scale: f64) -> DockerLab {
     let options = LabOptions {
         placement: Placement::Swarm,
+        time_scale,
         ..LabOptions::default()
     };
     DockerLab::start(
@@ -53,8 +62,9 @@ fn a_lab_placed_by_swarm_runs_hardened_on_one_node_and_leaves_nothing() {
     if !swarm_here("swarm placement") {
         return;
     }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let loaded = load("resource-exhaustion");
-    let lab = swarm_lab(&loaded);
+    let lab = swarm_lab(&loaded, 1.0);
     let running = lab.running().clone();
     let node = running.node.clone().expect("placed on a node");
     assert_eq!(
@@ -194,4 +204,81 @@ fn a_lab_placed_by_swarm_runs_hardened_on_one_node_and_leaves_nothing() {
         !networks.lines().any(|n| n.starts_with(&running.session)),
         "the Swarm networks went with their config networks: {networks}"
     );
+}
+
+/// Puts the node back to taking tasks when the drain test ends, passed or not.
+struct Undrain(String);
+
+impl Drop for Undrain {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["node", "update", "--availability", "active", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn a_drained_node_ends_its_labs_sessions_cleanly_and_swarm_is_not_undone() {
+    if !swarm_here("a drained swarm node") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let loaded = load("stolen-credentials");
+    // Its warm-up at ten times the wall's pace: the drain is what is timed here.
+    let lab = swarm_lab(&loaded, 10.0);
+    let running = lab.running().clone();
+    let node = running.node.clone().expect("placed on a node");
+    let mut session = Session::new(
+        loaded.scenario.clone(),
+        loaded.topology.clone(),
+        Box::new(lab),
+        7,
+        RecordWriter::discard(),
+    );
+    session.begin();
+    let live = loaded.scenario.live_start_ms();
+    while session.now() < live + 3_000 && session.tick() {}
+    let drained_at_ms = session.now();
+
+    let _undrain = Undrain(node.id.clone());
+    let drained = Instant::now();
+    docker_out(&["node", "update", "--availability", "drain", &node.id]);
+    // The scenario runs for minutes: a session still going after this long missed the drain.
+    while session.tick() && drained.elapsed() < Duration::from_secs(60) {}
+    let ended = drained.elapsed();
+    assert_eq!(session.phase(), Phase::Debrief, "the session ended");
+    // The session's end tore the lab down.
+    assert_eq!(
+        leftovers(&running.session),
+        0,
+        "the lab's services went with it"
+    );
+    eprintln!(
+        "figure: drain to session ended and lab removed {:.1} s",
+        ended.as_secs_f64()
+    );
+
+    let lines = session.record_lines();
+    let lost = (lines.iter()).find_map(|l| match l {
+        RecordLine::Fault {
+            fault: LabFault::Lost { why },
+            ..
+        } => Some(why.clone()),
+        _ => None,
+    });
+    let why = lost.expect("the record says the lab was lost");
+    assert!(
+        why.contains("drained") && why.contains(&node.hostname),
+        "{why}"
+    );
+    // Swarm shut the tasks down: the lab did not start them again behind its back.
+    let restored = (lines.iter()).any(|l| {
+        matches!(l, RecordLine::Observation(Observation {
+            t_ms,
+            body: ObservationBody::Event(LogEvent::Lifecycle { state: LifecycleState::Restored, .. }),
+        }) if *t_ms >= drained_at_ms)
+    });
+    assert!(!restored, "a task Swarm shut down was restored");
+    // The card is partial but the session's record holds what happened up to the drain.
+    assert!(session.score().is_some(), "a partial card");
 }

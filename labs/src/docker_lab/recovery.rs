@@ -129,6 +129,10 @@ async fn resync(shared: &Arc<Shared>) {
 /// afresh: sessions and keys it held are gone, as after any restart, but the trainee's
 /// mitigations it held are applied again.
 pub(super) async fn restore(shared: Arc<Shared>, service: String, container: String, tell: bool) {
+    // Swarm shut it down, taking the lab off a drained node: not ours to undo.
+    if super::drain::drained(&shared).await {
+        return;
+    }
     let started = Instant::now();
     match start_again(&shared, &container).await {
         Ok(Restart::Started) => {
