@@ -2,7 +2,8 @@
 //! lab service is a Swarm service Swarm never restarts, with no ports, labelled, on the node
 //! Swarm picked for the lab's reservation; its task containers are hardened as on a Docker
 //! host, no-new-privileges included (from the daemon, read off the kernel), and teardown
-//! leaves nothing; a drained node ends its labs' sessions cleanly. Isolation on a swarm is in lifecycle.rs, mitigations in sessions.rs, served
+//! leaves nothing; a drained node ends its labs' sessions cleanly, and a lab no node has room
+//! for is refused at once. Isolation on a swarm is in lifecycle.rs, mitigations in sessions.rs, served
 //! seats in the binary's tests/serve.rs.
 
 use std::collections::BTreeSet;
@@ -281,4 +282,38 @@ fn a_drained_node_ends_its_labs_sessions_cleanly_and_swarm_is_not_undone() {
     assert!(!restored, "a task Swarm shut down was restored");
     // The card is partial but the session's record holds what happened up to the drain.
     assert!(session.score().is_some(), "a partial card");
+
+    // While the node is drained no node has room: a new lab is refused within seconds, not
+    // after the 30 s a lab has to come up, says why, and leaves nothing.
+    let asked = Instant::now();
+    let options = LabOptions {
+        placement: Placement::Swarm,
+        ..LabOptions::default()
+    };
+    let refused = DockerLab::start(
+        Arc::clone(&loaded.topology),
+        &loaded.scenario,
+        &options,
+        |_| {},
+    )
+    .expect_err("no node takes labs while the only one is drained");
+    let refused_in = asked.elapsed();
+    let message = refused.to_string();
+    assert!(message.contains("no suitable node"), "{message}");
+    assert!(
+        refused_in < Duration::from_secs(15),
+        "refused after {refused_in:?}"
+    );
+    eprintln!(
+        "figure: a lab no node has room for refused in {:.1} s",
+        refused_in.as_secs_f64()
+    );
+    let label = format!("label={}", labels::SESSION);
+    for what in ["service", "network"] {
+        assert_eq!(
+            docker_out(&[what, "ls", "--filter", &label, "-q"]),
+            "",
+            "the refused lab's {what}s were removed"
+        );
+    }
 }

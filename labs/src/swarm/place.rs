@@ -368,27 +368,41 @@ async fn session_tasks(
     .map_err(|e| LabError::docker("list tasks", session, e))
 }
 
+/// How long Swarm's scheduler may keep saying no node has room for a lab before the lab is
+/// refused: long enough for the reservations of a lab being torn down to be freed, short
+/// enough that a facilitator filling a full swarm hears of it at once, not after the 30 s a
+/// lab has to come up.
+const UNPLACEABLE_FOR: Duration = Duration::from_secs(3);
+
+/// The scheduler's word for a task it found no node for ("no suitable node (insufficient
+/// resources on 1 node)", "... (1 node not available for new tasks)").
+const NO_NODE: &str = "no suitable node";
+
 /// The node Swarm assigned the service `service_id` to. A task Swarm cannot place stays
-/// pending with the scheduler's reason, which the error passes on.
+/// pending with the scheduler's reason, which the error passes on: at once when the reason is
+/// that no node has room (held `UNPLACEABLE_FOR`), else when the lab's time to come up is over.
 async fn wait_assigned(
     docker: &Docker,
     session: &str,
     service_id: &str,
 ) -> Result<String, LabError> {
     let started = Instant::now();
+    let mut unplaceable_since: Option<Instant> = None;
     loop {
         let tasks = session_tasks(docker, session).await?;
         let task = (tasks.iter()).find(|t| t.service_id.as_deref() == Some(service_id));
         if let Some(node) = task.and_then(|t| t.node_id.clone()) {
             return Ok(node);
         }
-        if started.elapsed() >= READY_TIMEOUT {
-            let why = (task.and_then(|t| t.status.as_ref()))
-                .map(|s| s.err.clone().or(s.message.clone()).unwrap_or_default())
-                .unwrap_or_else(|| "Swarm made no task for it".into());
+        let why = (task.and_then(|t| t.status.as_ref()))
+            .map(|s| s.err.clone().or(s.message.clone()).unwrap_or_default());
+        let no_node = why.as_deref().is_some_and(|w| w.contains(NO_NODE));
+        unplaceable_since = no_node.then(|| unplaceable_since.unwrap_or_else(Instant::now));
+        let refused = unplaceable_since.is_some_and(|since| since.elapsed() >= UNPLACEABLE_FOR);
+        if refused || started.elapsed() >= READY_TIMEOUT {
             return Err(LabError::NotPlaced {
                 session: session.to_owned(),
-                detail: why,
+                detail: why.unwrap_or_else(|| "Swarm made no task for it".into()),
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
