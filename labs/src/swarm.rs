@@ -30,9 +30,24 @@ use crate::error::LabError;
 use crate::image::LAB_USER;
 use crate::labels;
 
-/// Node label that admits a node for labs: the tag of the lab image it holds, checked safe.
-/// Services are constrained to it, so a node without the current image never gets a lab.
+/// Prefix of the node labels that admit a node for labs: one label per lab image tag the node
+/// holds, checked safe (`image_label`). Services are constrained to their image's, so a node
+/// without the current image never gets a lab, and servers of different versions sharing a
+/// swarm each keep their own label instead of taking the node from the other in turn.
 pub const IMAGE_LABEL: &str = "bulkhead.lab-image";
+
+/// What an admitted node's image label holds.
+const ADMITTED_VALUE: &str = "admitted";
+
+/// The node label that admits a node for labs of image tag `tag`.
+pub fn image_label(tag: &str) -> String {
+    format!("{IMAGE_LABEL}.{tag}")
+}
+
+/// The placement constraint of every service of a lab of image tag `tag`.
+pub fn image_constraint(tag: &str) -> String {
+    format!("node.labels.{}=={ADMITTED_VALUE}", image_label(tag))
+}
 
 pub use crate::spec::SwarmNode;
 
@@ -156,10 +171,10 @@ async fn label_node(docker: &Docker, node_id: &str, tag: &str) -> Result<(), Lab
         .map_err(|e| LabError::docker("inspect node", node_id, e))?;
     let mut spec: NodeSpec = node.spec.unwrap_or_default();
     let node_labels = spec.labels.get_or_insert_with(HashMap::new);
-    if node_labels.get(IMAGE_LABEL).map(String::as_str) == Some(tag) {
+    if node_labels.get(&image_label(tag)).map(String::as_str) == Some(ADMITTED_VALUE) {
         return Ok(());
     }
-    node_labels.insert(IMAGE_LABEL.into(), tag.into());
+    node_labels.insert(image_label(tag), ADMITTED_VALUE.into());
     let version = node.version.and_then(|v| v.index).unwrap_or_default();
     let options = UpdateNodeOptionsBuilder::default()
         .version(i64::try_from(version).unwrap_or(i64::MAX))
@@ -242,8 +257,10 @@ fn node_load(
         .map_or_else(|| "unknown".into(), |s| s.to_string());
     let active = spec.availability.is_none_or(|a| a.to_string() == "active");
     let labelled = (spec.labels.as_ref())
-        .and_then(|l| l.get(IMAGE_LABEL))
-        .is_some_and(|t| Some(t.as_str()) == tag);
+        .zip(tag)
+        .is_some_and(|(labels, tag)| {
+            labels.get(&image_label(tag)).map(String::as_str) == Some(ADMITTED_VALUE)
+        });
     let mib = |bytes: i64| u64::try_from(bytes / (1024 * 1024)).unwrap_or(0);
     NodeLoad {
         hostname: (node.description.and_then(|d| d.hostname))
@@ -266,5 +283,36 @@ mod tests {
     fn the_node_label_holds_the_image_tag() {
         assert_eq!(image_tag("bulkhead/labd:0123456789ab"), "0123456789ab");
         assert_eq!(image_tag("labd"), "labd");
+        assert_eq!(
+            image_constraint("0123456789ab"),
+            "node.labels.bulkhead.lab-image.0123456789ab==admitted"
+        );
+    }
+
+    /// A node admitted by two servers of different versions: each one's labs may go there.
+    #[test]
+    fn a_node_admitted_for_two_images_takes_labs_of_either() {
+        let node = |labels: &[&str]| bollard::models::Node {
+            spec: Some(NodeSpec {
+                labels: Some(
+                    (labels.iter())
+                        .map(|tag| (image_label(tag), ADMITTED_VALUE.to_owned()))
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            status: Some(bollard::models::NodeStatus {
+                state: Some(bollard::models::NodeState::READY),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let reserved = HashMap::new();
+        let both = || node(&["aaaaaaaaaaaa", "bbbbbbbbbbbb"]);
+        assert!(node_load(both(), &[], &reserved, Some("aaaaaaaaaaaa")).admitted);
+        assert!(node_load(both(), &[], &reserved, Some("bbbbbbbbbbbb")).admitted);
+        let other = node(&["aaaaaaaaaaaa"]);
+        assert!(!node_load(other, &[], &reserved, Some("cccccccccccc")).admitted);
+        assert!(!node_load(both(), &[], &reserved, None).admitted);
     }
 }

@@ -109,7 +109,7 @@ fn a_lab_placed_by_swarm_runs_hardened_on_one_node_and_leaves_nothing() {
         assert_eq!(service(name, "{{.Spec.Mode.Replicated.Replicas}}"), "1");
         let constraints = service(name, "{{.Spec.TaskTemplate.Placement.Constraints}}");
         assert!(
-            constraints.contains("node.labels.bulkhead.lab-image=="),
+            constraints.contains("node.labels.bulkhead.lab-image."),
             "{name}: {constraints}"
         );
         let cpus = service(

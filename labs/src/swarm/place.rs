@@ -21,7 +21,7 @@ use bulkhead_engine::format::topology::Topology;
 use futures_util::FutureExt;
 use futures_util::future::try_join_all;
 
-use super::{IMAGE_LABEL, image_tag};
+use super::{image_constraint, image_tag};
 use crate::error::LabError;
 use crate::lab_up::{BringUp, ContainerPlan, Plan, READY_TIMEOUT, addresses, up_with, wait_ready};
 use crate::spec::{ContainerInfo, LabOptions, RunningLab, config_network_name};
@@ -61,7 +61,7 @@ async fn bring_up(
             .map(|c| service_image(docker, c, image)),
     )
     .await?;
-    let admitted = format!("node.labels.{IMAGE_LABEL}=={}", image_tag(image));
+    let admitted = image_constraint(image_tag(image));
     let specs: Vec<ServiceSpec> = (plan.containers.iter())
         .zip(&images)
         .map(|(c, image)| service_spec(c, image, env_with_zones(c, &networks)))
