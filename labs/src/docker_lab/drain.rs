@@ -6,13 +6,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bollard::models::NodeSpecAvailabilityEnum;
 use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::StreamExt;
 
 use super::Shared;
-use super::recovery::until_docker_answers;
+
+/// How long after its stream ended (a daemon restarting) the node is asked about again.
+const REOPEN_AFTER: Duration = Duration::from_secs(1);
 
 /// Follow the swarm's node events through the manager, for the lab's whole life, and end the
 /// lab once its node is drained. A lab on a plain Docker host has no node: nothing to watch.
@@ -22,7 +25,8 @@ pub(super) async fn watch_node(shared: Arc<Shared>) {
     };
     let filters = HashMap::from([("type".to_string(), vec!["node".to_string()])]);
     loop {
-        // Asked whenever the stream opens: a drain while the daemon was away is seen too.
+        // Asked whenever the stream opens: a drain while the daemon was away is seen too (and
+        // while it is away, the question goes unanswered and the stream ends at once).
         if drained(&shared).await {
             return;
         }
@@ -34,7 +38,7 @@ pub(super) async fn watch_node(shared: Arc<Shared>) {
                 return;
             }
         }
-        until_docker_answers(&shared).await;
+        tokio::time::sleep(REOPEN_AFTER).await;
     }
 }
 
