@@ -14,7 +14,7 @@
 
 pub mod place;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -165,22 +165,57 @@ async fn run_to_end(docker: &Docker, id: &str, name: &str) -> Result<String, Lab
     Ok(text)
 }
 
-/// Set the node label that admits a node for labs of image tag `tag` (kept when already so).
+/// Set the node label that admits this node (whose engine `docker` is) for labs of image tag
+/// `tag`, and drop those of tags whose image it no longer holds: Swarm would send their labs
+/// to a node that cannot start them. Nothing is written when the labels are already so.
 async fn label_node(docker: &Docker, node_id: &str, tag: &str) -> Result<(), LabError> {
+    let held = held_tags(docker).await?;
     let node = (docker.inspect_node(node_id).await)
         .map_err(|e| LabError::docker("inspect node", node_id, e))?;
     let mut spec: NodeSpec = node.spec.unwrap_or_default();
-    let node_labels = spec.labels.get_or_insert_with(HashMap::new);
-    if node_labels.get(&image_label(tag)).map(String::as_str) == Some(ADMITTED_VALUE) {
+    let now = spec.labels.take().unwrap_or_default();
+    let admitted = admission_labels(&now, tag, |t| held.contains(t));
+    if admitted == now {
         return Ok(());
     }
-    node_labels.insert(image_label(tag), ADMITTED_VALUE.into());
+    spec.labels = Some(admitted);
     let version = node.version.and_then(|v| v.index).unwrap_or_default();
     let options = UpdateNodeOptionsBuilder::default()
         .version(i64::try_from(version).unwrap_or(i64::MAX))
         .build();
     (docker.update_node(node_id, spec, options).await)
         .map_err(|e| LabError::docker("label node", node_id, e))
+}
+
+/// The tags of the lab images this engine holds.
+async fn held_tags(docker: &Docker) -> Result<HashSet<String>, LabError> {
+    let images = (docker
+        .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+        .await)
+        .map_err(|e| LabError::docker("list images", crate::image::REPOSITORY, e))?;
+    let prefix = format!("{}:", crate::image::REPOSITORY);
+    Ok((images.into_iter())
+        .flat_map(|image| image.repo_tags)
+        .filter_map(|t| t.strip_prefix(&prefix).map(str::to_owned))
+        .collect())
+}
+
+/// A node's labels once it is admitted for labs of image tag `tag`: that tag's label set, the
+/// labels of tags whose image it no longer holds (`held` says) dropped, with the one-tag label
+/// of versions before per-tag labels; every other label kept.
+fn admission_labels(
+    labels: &HashMap<String, String>,
+    tag: &str,
+    held: impl Fn(&str) -> bool,
+) -> HashMap<String, String> {
+    let prefix = format!("{IMAGE_LABEL}.");
+    let mut admitted: HashMap<String, String> = (labels.iter())
+        .filter(|(key, _)| key.as_str() != IMAGE_LABEL)
+        .filter(|(key, _)| key.strip_prefix(&prefix).is_none_or(&held))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    admitted.insert(image_label(tag), ADMITTED_VALUE.into());
+    admitted
 }
 
 /// Every node of the swarm with the labs' reservations on it, from the manager `docker`; a node
@@ -287,6 +322,35 @@ mod tests {
             image_constraint("0123456789ab"),
             "node.labels.bulkhead.lab-image.0123456789ab==admitted"
         );
+    }
+
+    #[test]
+    fn admission_sets_its_tag_and_drops_the_labels_of_images_gone_from_the_node() {
+        let labels: HashMap<String, String> = [
+            ("zone", "rack-2"),
+            (IMAGE_LABEL, "000000000000"),
+            ("bulkhead.lab-image.aaaaaaaaaaaa", ADMITTED_VALUE),
+            ("bulkhead.lab-image.bbbbbbbbbbbb", ADMITTED_VALUE),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let held = |tag: &str| tag != "bbbbbbbbbbbb";
+        let admitted = admission_labels(&labels, "cccccccccccc", held);
+        let mut keys: Vec<&str> = admitted.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "bulkhead.lab-image.aaaaaaaaaaaa",
+                "bulkhead.lab-image.cccccccccccc",
+                "zone"
+            ],
+            "another server's label kept, a pruned image's and the old one-tag label dropped"
+        );
+        assert_eq!(admitted["zone"], "rack-2");
+        // Already so: nothing to write.
+        assert_eq!(admission_labels(&admitted, "cccccccccccc", held), admitted);
     }
 
     /// A node admitted by two servers of different versions: each one's labs may go there.
