@@ -19,6 +19,9 @@ use serde_json::json;
 
 use crate::spec::{CONTROL_PORT, SERVICE_PORT};
 
+/// The header that marks a call to web's admin API as the range's console's.
+const CONSOLE: (&str, &str) = ("X-Bulkhead-Source", "console");
+
 /// What a driver call came to: `Ok(detail)` when done and confirmed, `Err(detail)` otherwise.
 pub type Done = Result<String, String>;
 
@@ -91,12 +94,22 @@ pub fn act_body(
     Some(body)
 }
 
-/// Plain HTTP to labd's APIs from the host (containers' addresses are reachable from the host
-/// even on internal networks).
+/// HTTP to labd's APIs: straight to the lab addresses, which the host reaches even on internal
+/// networks, or, for a lab on another Swarm node, through pipe execs on its engine (`tunnel`).
 #[derive(Debug, Clone)]
 pub struct Labd {
-    http: reqwest::Client,
+    path: Path,
 }
+
+#[derive(Debug, Clone)]
+enum Path {
+    Direct(reqwest::Client),
+    // Boxed: the pooling client is large, and a lab holds one `Labd` for its life.
+    Exec(Box<crate::tunnel::Tunnel>),
+}
+
+/// How long one call may take, connection included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Default for Labd {
     fn default() -> Self {
@@ -105,22 +118,84 @@ impl Default for Labd {
 }
 
 impl Labd {
+    /// Straight to the lab addresses.
     pub fn new() -> Self {
         // Lab addresses are local: never through a proxy from the environment.
         let http = reqwest::Client::builder()
             .no_proxy()
-            .timeout(Duration::from_secs(3))
+            .timeout(CALL_TIMEOUT)
             .connect_timeout(Duration::from_secs(1))
             .build()
             .unwrap_or_default();
-        Labd { http }
+        Labd {
+            path: Path::Direct(http),
+        }
+    }
+
+    /// Through pipe execs in session `session`'s containers on the engine `docker`.
+    pub fn through(docker: Docker, session: &str) -> Self {
+        Labd {
+            path: Path::Exec(Box::new(crate::tunnel::Tunnel::new(docker, session))),
+        }
+    }
+
+    /// One call (`body`: sent as JSON; `bearer`: an `Authorization` token): labd's answer, or
+    /// why there was none.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        bearer: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<crate::tunnel::Answer, String> {
+        match &self.path {
+            Path::Direct(http) => {
+                let mut request = http.request(method, url);
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
+                if let Some(token) = bearer {
+                    request = (request.bearer_auth(token)).header(CONSOLE.0, CONSOLE.1);
+                }
+                let r = request.send().await.map_err(|e| e.to_string())?;
+                let status = r.status();
+                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                Ok(crate::tunnel::Answer { status, body })
+            }
+            Path::Exec(tunnel) => {
+                let mut request = hyper::Request::builder().method(method).uri(url);
+                if body.is_some() {
+                    request = request.header("content-type", "application/json");
+                }
+                if let Some(token) = bearer {
+                    request = (request.header("authorization", format!("Bearer {token}")))
+                        .header(CONSOLE.0, CONSOLE.1);
+                }
+                let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+                let request =
+                    (request.body(http_body_util::Full::from(bytes))).map_err(|e| e.to_string())?;
+                match tokio::time::timeout(CALL_TIMEOUT, tunnel.send(request)).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(format!("no answer within {CALL_TIMEOUT:?}")),
+                }
+            }
+        }
+    }
+
+    /// Whether labd at `address` answers `GET /healthz` with 200.
+    pub async fn healthy(&self, address: Ipv4Addr) -> bool {
+        let url = format!("http://{address}:{CONTROL_PORT}/healthz");
+        matches!(self.call(reqwest::Method::GET, &url, None, None).await, Ok(a) if a.status.is_success())
     }
 
     pub async fn act(&self, executor: Ipv4Addr, body: &serde_json::Value) -> Done {
         let url = format!("http://{executor}:{CONTROL_PORT}/act");
-        match self.http.post(url).json(body).send().await {
-            Ok(r) if r.status().is_success() => Ok("accepted".into()),
-            Ok(r) => Err(format!("executor answered {}", r.status())),
+        match self
+            .call(reqwest::Method::POST, &url, None, Some(body))
+            .await
+        {
+            Ok(r) if r.status.is_success() => Ok("accepted".into()),
+            Ok(r) => Err(format!("executor answered {}", r.status)),
             Err(e) => Err(format!("executor unreachable: {e}")),
         }
     }
@@ -128,17 +203,16 @@ impl Labd {
     pub async fn block(&self, gateway: Ipv4Addr, source: &str, block: bool) -> Done {
         let base = format!("http://{gateway}:{CONTROL_PORT}/blocks");
         let sent = if block {
-            self.http
-                .post(&base)
-                .json(&json!({"source": source}))
-                .send()
+            let body = json!({"source": source});
+            self.call(reqwest::Method::POST, &base, None, Some(&body))
                 .await
         } else {
-            self.http.delete(format!("{base}/{source}")).send().await
+            let url = format!("{base}/{source}");
+            self.call(reqwest::Method::DELETE, &url, None, None).await
         };
         let answer: serde_json::Value = match sent {
-            Ok(r) if r.status().is_success() => r.json().await.map_err(|e| e.to_string())?,
-            Ok(r) => return Err(format!("gateway answered {}", r.status())),
+            Ok(r) if r.status.is_success() => r.json()?,
+            Ok(r) => return Err(format!("gateway answered {}", r.status)),
             Err(e) => return Err(format!("gateway unreachable: {e}")),
         };
         if answer["changed"] == json!(false) {
@@ -160,37 +234,31 @@ impl Labd {
     /// A control API's list (the gateway's blocks, a firewall's segments), read back to
     /// confirm a change.
     async fn list<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<Vec<T>, String> {
-        self.http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| format!("cannot confirm: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("cannot confirm: {e}"))
+        let answer = (self.call(reqwest::Method::GET, url, None, None).await)
+            .map_err(|e| format!("cannot confirm: {e}"))?;
+        answer.json().map_err(|e| format!("cannot confirm: {e}"))
     }
 
     /// Close (or reopen) the route `from` → `to` at a firewall, confirmed against its list.
     pub async fn segment(&self, firewall: Ipv4Addr, from: &str, to: &str, close: bool) -> Done {
         let base = format!("http://{firewall}:{CONTROL_PORT}/segments");
         let sent = if close {
-            self.http
-                .post(&base)
-                .json(&json!({"from": from, "to": to}))
-                .send()
+            let body = json!({"from": from, "to": to});
+            self.call(reqwest::Method::POST, &base, None, Some(&body))
                 .await
         } else {
-            self.http.delete(format!("{base}/{from}/{to}")).send().await
+            let url = format!("{base}/{from}/{to}");
+            self.call(reqwest::Method::DELETE, &url, None, None).await
         };
         match sent {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) if close && r.status() == reqwest::StatusCode::CONFLICT => {
+            Ok(r) if r.status.is_success() => {}
+            Ok(r) if close && r.status == reqwest::StatusCode::CONFLICT => {
                 return Err("already segmented".into());
             }
-            Ok(r) if !close && r.status() == reqwest::StatusCode::NOT_FOUND => {
+            Ok(r) if !close && r.status == reqwest::StatusCode::NOT_FOUND => {
                 return Err("not segmented".into());
             }
-            Ok(r) => return Err(format!("firewall answered {}", r.status())),
+            Ok(r) => return Err(format!("firewall answered {}", r.status)),
             Err(e) => return Err(format!("firewall unreachable: {e}")),
         }
         let list: Vec<serde_json::Value> = self.list(&base).await?;
@@ -215,19 +283,17 @@ impl Labd {
         body: Option<serde_json::Value>,
     ) -> Result<serde_json::Value, String> {
         let url = format!("http://{web}:{SERVICE_PORT}/admin/{path}");
-        let request = match body {
-            Some(body) => self.http.post(url).json(&body),
-            None => self.http.get(url),
+        let method = if body.is_some() {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
         };
-        let r = (request.bearer_auth(token))
-            .header("X-Bulkhead-Source", "console")
-            .send()
-            .await
+        let r = (self.call(method, &url, Some(token), body.as_ref()).await)
             .map_err(|e| format!("web unreachable: {e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("web's admin API answered {}", r.status()));
+        if !r.status.is_success() {
+            return Err(format!("web's admin API answered {}", r.status));
         }
-        r.json().await.map_err(|e| e.to_string())
+        r.json()
     }
 
     /// The strings of a list in an admin API's answer (`{"accounts": [...]}`).

@@ -611,7 +611,8 @@ async fn bring_up(
             });
         }
     }
-    wait_ready(docker, session, &containers, READY_TIMEOUT).await?;
+    let labd = crate::drive::Labd::new();
+    wait_ready(docker, &labd, session, &containers, READY_TIMEOUT).await?;
     Ok(RunningLab {
         session: session.clone(),
         topology: plan.topology.id.clone(),
@@ -830,16 +831,16 @@ pub(crate) fn addresses(
 /// container that exits fails at once, with its last output.
 pub async fn wait_ready(
     docker: &Docker,
+    labd: &crate::drive::Labd,
     session: &str,
     containers: &BTreeMap<String, ContainerInfo>,
     timeout: Duration,
 ) -> Result<(), LabError> {
     let started = Instant::now();
-    let client = health_client();
     let mut pending: Vec<&ContainerInfo> = containers.values().collect();
     let mut last_check = Instant::now();
     loop {
-        let answers = join_all(pending.iter().map(|c| healthz(&client, c))).await;
+        let answers = join_all(pending.iter().map(|c| healthz(labd, c))).await;
         let mut still = Vec::new();
         for (c, ok) in pending.into_iter().zip(answers) {
             if !ok {
@@ -887,12 +888,11 @@ pub fn health_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-async fn healthz(client: &reqwest::Client, c: &ContainerInfo) -> bool {
-    let Some(ip) = c.address() else {
-        return false;
-    };
-    let url = format!("http://{ip}:{CONTROL_PORT}/healthz");
-    matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
+async fn healthz(labd: &crate::drive::Labd, c: &ContainerInfo) -> bool {
+    match c.address() {
+        Some(ip) => labd.healthy(ip).await,
+        None => false,
+    }
 }
 
 /// Fail with the container's exit code and last output when it is no longer running.

@@ -21,6 +21,7 @@ pub mod spec;
 pub mod subnets;
 pub mod swarm;
 pub mod telemetry;
+pub mod tunnel;
 
 pub use error::LabError;
 pub use spec::{ContainerInfo, Credentials, LabOptions, Placement, RunningLab};

@@ -21,6 +21,7 @@ use bollard::query_parameters::{
 use bulkhead_engine::format::Loaded;
 use bulkhead_engine::format::scenario::Weakness;
 use bulkhead_labs::docker::{docker_or_skip, swarm_or_skip};
+use bulkhead_labs::drive::Labd;
 use bulkhead_labs::lab_down::{lab_down, remove_session};
 use bulkhead_labs::lab_up::{hardened_host_config, lab_up};
 use bulkhead_labs::spec::{CONTROL_PORT, LabOptions, Placement, RunningLab};
@@ -237,6 +238,80 @@ async fn every_weakness_is_set_up_on_the_live_lab_and_found_by_the_audit() {
             format!("{:016x}", (1u64 << 0) | (1u64 << 13))
         );
     }
+}
+
+/// The path to labd on another Swarm node (HTTP over `docker exec … labd pipe` on the node's
+/// engine) reaches the same labd as the direct path, pools its connections (one exec serves
+/// many calls, not one exec per call) and says why when an address is no container's.
+#[tokio::test]
+async fn labd_answers_through_pipe_execs_as_it_does_directly() {
+    let test = "labd_answers_through_pipe_execs_as_it_does_directly";
+    let Some((docker, image)) = setup(test).await else {
+        return;
+    };
+    let _slot = LAB_SLOTS.acquire().await.unwrap();
+    let (lab, _cleanup) = up(&docker, &scenario("stolen-credentials"), &image).await;
+    let since = chrono_now_secs();
+    let tunnel = Labd::through(docker.clone(), &lab.session);
+    let direct = Labd::new();
+    let gateway = lab.containers["gateway"]
+        .address()
+        .expect("gateway address");
+    assert!(tunnel.healthy(gateway).await, "healthz through the pipe");
+    let source = "10.250.0.9";
+    let blocked = tunnel.block(gateway, source, true).await;
+    assert!(
+        blocked.as_ref().is_ok_and(|d| d.contains("confirmed")),
+        "{blocked:?}"
+    );
+    // The direct path finds the block the pipe made: the same labd answered both.
+    let unblocked = direct.block(gateway, source, false).await;
+    assert!(unblocked.is_ok(), "{unblocked:?}");
+    assert_eq!(
+        tunnel.block(gateway, source, false).await,
+        Err("not blocked".into())
+    );
+    // So far four calls through the pipe: healthz, the block and its confirming list, the
+    // refused unblock; three more follow.
+    for _ in 0..3 {
+        assert!(tunnel.healthy(gateway).await);
+    }
+    let pipes = pipe_execs_since(&docker, &lab.session, since).await;
+    assert!(
+        (1..=2).contains(&pipes),
+        "{pipes} pipe execs for 7 calls: connections are not pooled"
+    );
+    let nowhere: Ipv4Addr = "10.255.255.254".parse().unwrap();
+    let refused = tunnel.act(nowhere, &serde_json::json!({})).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("no running container of the lab holds 10.255.255.254")),
+        "{refused:?}"
+    );
+}
+
+fn chrono_now_secs() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| d.as_secs() as i64 - 1)
+}
+
+/// How many `labd pipe` execs started in the session's containers since `since` (Unix s).
+async fn pipe_execs_since(docker: &Docker, session: &str, since: i64) -> usize {
+    let filters = HashMap::from([
+        ("label", vec![format!("{}={session}", labels::SESSION)]),
+        ("event", vec!["exec_start".to_string()]),
+    ]);
+    let until = chrono_now_secs() + 2;
+    let options = bollard::query_parameters::EventsOptionsBuilder::default()
+        .since(&since.to_string())
+        .until(&until.to_string())
+        .filters(&filters)
+        .build();
+    let events: Vec<_> = docker.events(Some(options)).collect().await;
+    (events.iter().flatten())
+        .filter(|e| (e.action.as_deref()).is_some_and(|a| a.contains("/labd pipe")))
+        .count()
 }
 
 #[tokio::test]

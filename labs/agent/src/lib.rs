@@ -11,5 +11,6 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod needs;
+pub mod pipe;
 pub mod roles;
 pub mod zones;

@@ -1,5 +1,5 @@
 //! `labd <role>`: reads the environment, binds, runs the role until SIGTERM. Also the
-//! `health`, `probe` and `ctl` subcommands.
+//! `health`, `probe`, `ctl` and `pipe` subcommands.
 
 use std::process::ExitCode;
 
@@ -42,6 +42,9 @@ enum Command {
     /// POST a JSON body to this container's control API (e.g. `ctl /hog '{"seconds":5}'`,
     /// `ctl /pivot '{"to":"data-store:8080","path":"/records/customers"}'`).
     Ctl { path: String, body: String },
+    /// Join stdin and stdout to this container's TCP port `port` (the driver's path to labd
+    /// on a Swarm node it cannot route to).
+    Pipe { port: u16 },
 }
 
 fn main() -> ExitCode {
@@ -54,7 +57,7 @@ fn main() -> ExitCode {
                 .unwrap_or_default();
             eprintln!(
                 "labd: unknown role `{asked}`; expected one of: web, gateway, firewall, datastore, \
-                 worker, traffic, attacker, health, probe, ctl"
+                 worker, traffic, attacker, health, probe, ctl, pipe"
             );
             return ExitCode::from(2);
         }
@@ -91,6 +94,15 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            };
+        }
+        Command::Pipe { port } => {
+            return match labd::pipe::pipe(port) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("labd pipe: port {port}: {e}");
+                    ExitCode::FAILURE
+                }
             };
         }
         Command::Health => {

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use super::Shared;
 use super::recovery::{restore, until_docker_answers};
 use crate::telemetry;
+use crate::tunnel::PIPE_COMMAND;
 
 /// The command of the lab image's HEALTHCHECK.
 const HEALTHCHECK: &str = "/labd health";
@@ -184,7 +185,7 @@ fn on_event(shared: &Arc<Shared>, by_name: &HashMap<String, String>, event: Even
 }
 
 /// An exec session started in a company container: an event naming who ran what, unless it is
-/// the range's own plumbing (the driver's `labd ctl`, Docker's HEALTHCHECK).
+/// the range's own plumbing (the driver's `labd ctl` and `labd pipe`, Docker's HEALTHCHECK).
 fn exec_started(shared: &Shared, service: &str, actor: &EventActor, action: &str, t: Millis) {
     let exec_id = actor
         .attributes
@@ -197,8 +198,9 @@ fn exec_started(shared: &Shared, service: &str, actor: &EventActor, action: &str
         .lock()
         .ok()
         .and_then(|mut e| e.remove(&exec_id));
-    // Docker runs the image's HEALTHCHECK as an exec every second: not a session.
-    if audit.is_none() && action.contains(HEALTHCHECK) {
+    // Docker runs the image's HEALTHCHECK as an exec every second, and the driver reaches labd
+    // on another Swarm node through pipe execs: neither is a session.
+    if audit.is_none() && (action.contains(HEALTHCHECK) || action.contains(PIPE_COMMAND)) {
         return;
     }
     let (identity, command, trace) = match audit {

@@ -409,7 +409,14 @@ async fn start_from(
             addresses: lab_up::addresses(&inspect, &zone_of(shared, service)),
         };
         let one = BTreeMap::from([(service.to_owned(), info)]);
-        lab_up::wait_ready(docker, &shared.lab.session, &one, READY_TIMEOUT).await
+        lab_up::wait_ready(
+            docker,
+            &shared.labd,
+            &shared.lab.session,
+            &one,
+            READY_TIMEOUT,
+        )
+        .await
     }
     .await;
     if let Err(e) = result {

@@ -96,7 +96,8 @@ async fn bring_up(
     .await?;
     let containers = running_containers(docker, plan).await?;
     let up_in = started.elapsed();
-    wait_ready(docker, &plan.session, &containers, READY_TIMEOUT).await?;
+    let labd = crate::drive::Labd::new();
+    wait_ready(docker, &labd, &plan.session, &containers, READY_TIMEOUT).await?;
     Ok(RunningLab {
         session: plan.session.clone(),
         topology: plan.topology.id.clone(),
