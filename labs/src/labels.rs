@@ -3,7 +3,9 @@
 //!
 //! Ownership is `pid` plus the process start time (field 22 of `/proc/<pid>/stat`), because a
 //! pid alone is reused; plus the pid namespace, because a pid read in another namespace (the
-//! daemon is shared by containers and hosts) says nothing about our own processes.
+//! daemon is shared by containers and hosts) says nothing about our own processes; plus the
+//! machine and its boot, because a swarm's other nodes hold labs of servers on other machines,
+//! whose pids say nothing here either (and every machine's first pid namespace reads the same).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,6 +22,9 @@ pub const PID: &str = "bulkhead.pid";
 pub const PID_START: &str = "bulkhead.pid_start";
 /// The owner's pid namespace (`/proc/self/ns/pid` link text, e.g. `pid:[4026531836]`).
 pub const PID_NS: &str = "bulkhead.pid_ns";
+/// The owner's machine and boot: `<machine id>:<boot id>` (`/etc/machine-id`,
+/// `/proc/sys/kernel/random/boot_id`).
+pub const OWNER_BOOT: &str = "bulkhead.owner_boot";
 /// On containers: the topology service it runs.
 pub const SERVICE: &str = "bulkhead.service";
 /// On containers: the labd role (`web`, `gateway`, ...).
@@ -67,14 +72,41 @@ pub fn session_labels(session: &str, lab: &str, ttl: Duration) -> HashMap<String
     if let Some(ns) = pid_namespace("self") {
         labels.insert(PID_NS.to_owned(), ns);
     }
+    if let Some(boot) = this_boot() {
+        labels.insert(OWNER_BOOT.to_owned(), boot);
+    }
     labels
 }
 
+/// This machine and boot, as [`OWNER_BOOT`] holds them; `None` where either is unreadable.
+fn this_boot() -> Option<String> {
+    let read = |path: &str| {
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+    };
+    let machine = read("/etc/machine-id")?;
+    let boot = read("/proc/sys/kernel/random/boot_id")?;
+    Some(format!("{machine}:{boot}"))
+}
+
 /// Whether the process that created an object may still be running. `true` unless the labels
-/// name an owner in our pid namespace and `/proc` shows that process gone, a zombie, or a
-/// different process under the same pid. Labels that cannot be judged count as alive: the
-/// expiry still ends such a lab.
+/// name an owner in our pid namespace on this machine and `/proc` shows that process gone, a
+/// zombie, or a different process under the same pid, or an owner on an earlier boot of this
+/// machine. Labels that cannot be judged (another machine's owner) count as alive: the expiry
+/// still ends such a lab.
 pub fn owner_alive(labels: &HashMap<String, String>) -> bool {
+    owner_alive_on(labels, this_boot().as_deref())
+}
+
+/// `owner_alive`, on the machine and boot `ours`.
+fn owner_alive_on(labels: &HashMap<String, String>, ours: Option<&str>) -> bool {
+    if let (Some(theirs), Some(ours)) = (labels.get(OWNER_BOOT), ours)
+        && theirs != ours
+    {
+        let machine = |stamp: &str| stamp.split(':').next().map(str::to_owned);
+        // The same machine since rebooted: every process of that boot is gone.
+        return machine(theirs) != machine(ours);
+    }
     let parse = |key: &str| labels.get(key).and_then(|v| v.trim().parse::<u64>().ok());
     let (Some(pid), Some(start)) = (parse(PID), parse(PID_START)) else {
         return true;
@@ -168,6 +200,29 @@ mod tests {
         let mut garbled = labels;
         garbled.insert(PID.into(), "not a pid".into());
         assert!(owner_alive(&garbled));
+    }
+
+    #[test]
+    fn an_owner_on_another_machine_is_not_judged_and_one_on_an_earlier_boot_is_gone() {
+        let mut labels = session_labels("bh-test", "company", Duration::from_secs(60));
+        // Above pid_max: dead, were it judged here.
+        labels.insert(PID.into(), "4194305".into());
+        labels.insert(OWNER_BOOT.into(), "m1:b1".into());
+        assert!(
+            !owner_alive_on(&labels, Some("m1:b1")),
+            "this machine, gone"
+        );
+        assert!(owner_alive_on(&labels, Some("m2:b7")), "another machine's");
+        assert!(!owner_alive_on(&labels, Some("m1:b2")), "rebooted since");
+        assert!(
+            !owner_alive_on(&labels, None),
+            "no stamp here: the pid judges"
+        );
+        if this_boot().is_some() {
+            let ours = session_labels("bh-test", "company", Duration::from_secs(60));
+            assert!(ours.contains_key(OWNER_BOOT));
+            assert!(owner_alive(&ours));
+        }
     }
 
     #[test]
