@@ -247,6 +247,7 @@ pub fn audit_container(service: &str, inspect: &ContainerInspectResponse) -> Vec
 /// Audit every company container of a running lab, in service order.
 pub async fn audit(
     docker: &Docker,
+    labd: &Labd,
     lab: &RunningLab,
     topology: &Topology,
 ) -> Result<Vec<Finding>, LabError> {
@@ -260,21 +261,22 @@ pub async fn audit(
             .inspect_container(&container.name, None)
             .await
             .map_err(|e| LabError::docker("inspect container", &container.name, e))?;
-        findings.extend(audit_inspected(docker, &service.id, &inspect).await?);
+        findings.extend(audit_inspected(docker, labd, &service.id, &inspect).await?);
     }
     findings.sort();
     Ok(findings)
 }
 
 /// What a container's inspection, its image's layers and (for a web tier) its accounts show
-/// wrong with it.
+/// wrong with it (`labd`: the path to the lab's labd).
 pub async fn audit_inspected(
     docker: &Docker,
+    labd: &Labd,
     service: &str,
     inspect: &ContainerInspectResponse,
 ) -> Result<Vec<Finding>, LabError> {
     let mut findings = audit_container(service, inspect);
-    let told = asked_of_the_web_tier(service, inspect).await?;
+    let told = asked_of_the_web_tier(labd, service, inspect).await?;
     findings.extend(told.into_iter().map(|issue| Finding {
         service: service.to_string(),
         issue,
@@ -299,6 +301,7 @@ pub async fn audit_inspected(
 /// labd's memory, so neither the environment nor the image would tell a rotated password from
 /// a factory one. Not a web tier (no admin token): nothing.
 pub async fn asked_of_the_web_tier(
+    labd: &Labd,
     service: &str,
     inspect: &ContainerInspectResponse,
 ) -> Result<Vec<Issue>, LabError> {
@@ -321,7 +324,6 @@ pub async fn asked_of_the_web_tier(
             (nets.values()).find_map(|ep| ep.ip_address.as_deref().and_then(|ip| ip.parse().ok()))
         })
         .ok_or_else(|| unanswered("it has no address on any network".into()))?;
-    let labd = Labd::new();
     let mut accounts = (labd
         .password_audit(address, token, &DEFAULT_PASSWORDS)
         .await)

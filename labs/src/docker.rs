@@ -11,7 +11,7 @@ use crate::error::LabError;
 
 /// How long a ping may take before the daemon counts as absent. A local daemon answers in
 /// milliseconds; a hung socket must not stall `bulkhead` start-up.
-const PING_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const PING_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where the daemon is expected, for messages: `DOCKER_HOST` or the local socket.
 pub fn endpoint() -> String {
@@ -92,6 +92,35 @@ pub async fn swarm_or_skip(test: &str) -> Option<Docker> {
     );
     None
 }
+
+/// The engine of a second node of this machine's swarm (`BULKHEAD_SECOND_NODE`, else the one
+/// `scripts/second-node.sh up` makes), with the manager; `None` (skipped, visibly) where there
+/// is none, a failure where `BULKHEAD_REQUIRE_SECOND_NODE=1`.
+pub async fn second_node_or_skip(test: &str) -> Option<(Docker, String)> {
+    let manager = swarm_or_skip(test).await?;
+    let endpoint = std::env::var("BULKHEAD_SECOND_NODE")
+        .unwrap_or_else(|_| format!("unix://{SECOND_NODE_SOCKET}"));
+    let here = match endpoint.strip_prefix("unix://") {
+        Some(path) => std::path::Path::new(path).exists(),
+        None => true,
+    };
+    if here {
+        return Some((manager, endpoint));
+    }
+    if std::env::var("BULKHEAD_REQUIRE_SECOND_NODE").is_ok_and(|v| v == "1") {
+        panic!("{test}: BULKHEAD_REQUIRE_SECOND_NODE=1 but there is no second node at {endpoint}");
+    }
+    announce_skip(
+        test,
+        "the swarm has no second node whose engine answers here",
+        "This test did NOT run; `scripts/second-node.sh up` adds one on this machine (as root), \
+         and BULKHEAD_REQUIRE_SECOND_NODE=1 makes this a failure instead",
+    );
+    None
+}
+
+/// Where `scripts/second-node.sh` puts its node's Docker socket.
+const SECOND_NODE_SOCKET: &str = "/run/bh-node2.sock";
 
 /// Tell whoever runs the tests that `test` did not prove what it is for, why, and how to make
 /// that a failure (`help`, a sentence). Written

@@ -136,8 +136,18 @@ struct Rates {
 /// (what an orchestrator's audit log records). Driver-internal execs (`labd ctl`) are `None`.
 type ExecAudit = HashMap<String, Option<(String, String, u64)>>;
 
+/// The engines a lab is driven through (the same one for a lab on this machine).
+struct Engines {
+    node: Docker,
+    manager: Docker,
+}
+
 struct Shared {
+    /// The engine the lab's containers run on: this machine's, or for a lab on another Swarm
+    /// node, that node's (`--node`).
     docker: Docker,
+    /// This machine's engine: on a swarm, the manager the lab's services and node are asked of.
+    manager: Docker,
     lab: RunningLab,
     /// The lab image every container runs unless its service's image adds a layer to it.
     lab_image: String,
@@ -567,7 +577,7 @@ impl DockerLab {
             .enable_all()
             .build()
             .map_err(|e| LabError::Runtime(e.to_string()))?;
-        let (docker, lab, image, network_specs) = runtime.block_on(async {
+        let (engines, lab, image, network_specs, labd) = runtime.block_on(async {
             let docker = crate::docker::connect().await?;
             progress("removing leftovers of earlier runs");
             crate::reaper::reap(&docker).await?;
@@ -586,7 +596,21 @@ impl DockerLab {
                 }
             };
             let specs = network_specs(&docker, &lab.networks).await;
-            Ok::<_, LabError>((docker, lab, image, specs))
+            // A lab on another Swarm node: its engine, and labd through it.
+            let node = lab.node.as_ref();
+            let engine = match node {
+                Some(node) => crate::swarm::nodes::engine_of(&node.id).await,
+                None => None,
+            };
+            let labd = match node {
+                Some(node) => crate::swarm::nodes::labd_for(node, &lab.session).await,
+                None => Labd::new(),
+            };
+            let engines = Engines {
+                node: engine.unwrap_or_else(|| docker.clone()),
+                manager: docker,
+            };
+            Ok::<_, LabError>((engines, lab, image, specs, labd))
         })?;
         let timings = LabTimings {
             image_s: Some(image.took.as_secs_f64()),
@@ -616,7 +640,8 @@ impl DockerLab {
         let baked = Mutex::new(lab.baked.clone());
         let factory = Mutex::new(lab.credentials.factory.clone());
         let shared = Arc::new(Shared {
-            docker,
+            docker: engines.node,
+            manager: engines.manager,
             lab,
             lab_image: image.reference,
             baked,
@@ -627,7 +652,7 @@ impl DockerLab {
             kept: Mutex::new(Vec::new()),
             networks: Mutex::new(networks),
             network_specs,
-            labd: Labd::new(),
+            labd,
             tx: Mutex::new(tx),
             jobs: Mutex::new(Vec::new()),
             execs: Mutex::new(HashMap::new()),
@@ -700,9 +725,11 @@ impl DockerLab {
         }
         let shared = self.shared.clone();
         let started = std::time::Instant::now();
-        let result = self
-            .runtime
-            .block_on(crate::lab_down::lab_down(&shared.docker, &shared.lab));
+        let result = self.runtime.block_on(crate::lab_down::remove_session_on(
+            &shared.manager,
+            &shared.docker,
+            &shared.lab.session,
+        ));
         self.timings.down_s = Some(started.elapsed().as_secs_f64());
         match result {
             Ok(_) => Ok(()),
@@ -800,6 +827,7 @@ impl Lab for DockerLab {
         let shared = &self.shared;
         let found = self.runtime.block_on(crate::audit::audit(
             &shared.docker,
+            &shared.labd,
             &shared.lab,
             &shared.topology,
         ));

@@ -97,6 +97,27 @@ pub enum LabError {
     )]
     NotASwarmManager { detail: String },
 
+    /// An engine given for one of the swarm's other nodes (`--node`) cannot serve as one.
+    #[error(
+        "cannot use the Swarm node engine {endpoint}: {detail}\n  what to do: give each other \
+         node's Docker API as --node unix:///path (a socket, or one `ssh -nNT -L \
+         /run/bulkhead/NODE.sock:/var/run/docker.sock NODE` forwards) or --node tcp://host:port \
+         (see the README, \"Labs on Docker Swarm\")"
+    )]
+    NodeEngine { endpoint: String, detail: String },
+
+    /// Another node's engine runs on another architecture than the manager's.
+    #[error(
+        "Swarm node {node} is refused for labs: its lab image would be {image}, not {wanted} \
+         (another architecture)\n  what to do: run a swarm's labs on nodes of one \
+         architecture; leave this node out of --node"
+    )]
+    NodeArchitecture {
+        node: String,
+        image: String,
+        wanted: String,
+    },
+
     /// A Swarm node would run lab containers that can gain privileges.
     #[error(
         "Swarm node {node} is refused for labs: {detail}\n  what to do: start its Docker \

@@ -43,6 +43,17 @@ pub async fn lab_down(docker: &Docker, lab: &RunningLab) -> Result<TeardownRepor
 /// `session`. Objects already gone are not an error; the first other failure is returned
 /// after every removal has been tried.
 pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownReport, LabError> {
+    remove_session_on(docker, docker, session).await
+}
+
+/// `remove_session` for a lab on another Swarm node: its services and Swarm networks through
+/// the manager `docker`, its containers, config-only networks and images on the node's engine
+/// `node` (a worker can remove none of the swarm's objects).
+pub async fn remove_session_on(
+    docker: &Docker,
+    node: &Docker,
+    session: &str,
+) -> Result<TeardownReport, LabError> {
     let started = Instant::now();
     let filter = HashMap::from([("label", vec![format!("{}={session}", labels::SESSION)])]);
     let mut first_error = None;
@@ -62,11 +73,11 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
             }
         }
     }
-    let containers = list_session_containers(docker, &filter).await?;
+    let containers = list_session_containers(node, &filter).await?;
     let removed = join_all(
         containers
             .iter()
-            .map(|(id, name)| remove_container(docker, id, name)),
+            .map(|(id, name)| remove_container(node, id, name)),
     )
     .await;
     for ((_, name), result) in containers.into_iter().zip(removed) {
@@ -79,23 +90,54 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
     }
 
     tracing::debug!(%session, took = ?started.elapsed(), "containers removed");
-    let (configs, mut networks): (Vec<_>, Vec<_>) = (list_session_networks(docker, &filter)
-        .await?)
+    let (configs, plain): (Vec<_>, Vec<_>) = (list_session_networks(node, &filter).await?)
         .into_iter()
         .partition(|n| n.config_only);
     // A swarm lab's networks carry no labels (the daemon refuses them on a network made from a
-    // config network): each is found by the name of its labelled config network.
-    networks.extend(configs.iter().filter_map(|config| {
+    // config network): each is found by the name of its labelled config network, and goes
+    // through the manager.
+    let swarm_networks = configs.iter().filter_map(|config| {
         let name = crate::spec::swarm_network_of(&config.name)?.to_owned();
-        Some(ListedNetwork {
+        let network = ListedNetwork {
             id: name.clone(),
             name,
             config_only: false,
-        })
-    }));
-    for networks in [networks, configs] {
-        let removed =
-            join_all((networks.iter()).map(|n| remove_network(docker, &n.id, &n.name))).await;
+        };
+        Some((docker, network))
+    });
+    let mut swarm_networks: Vec<_> = swarm_networks.collect();
+    // Found by name on the manager too: a lab on another node whose config networks went
+    // first (or whose node left) still has its Swarm networks there.
+    for name in swarm_networks_named(docker, session).await? {
+        if !swarm_networks.iter().any(|(_, n)| n.name == name) {
+            let network = ListedNetwork {
+                id: name.clone(),
+                name,
+                config_only: false,
+            };
+            swarm_networks.push((docker, network));
+        }
+    }
+    // A worker lists its copy of a Swarm network (labelled like its config), which only the
+    // manager may remove.
+    let swarm_names: Vec<String> = (swarm_networks.iter().map(|(_, n)| n.name.clone())).collect();
+    let first: Vec<_> = (plain.into_iter())
+        .filter(|n| !swarm_names.contains(&n.name))
+        .map(|n| (node, n))
+        .chain(swarm_networks)
+        .collect();
+    let then = configs.into_iter().map(|n| (node, n)).collect();
+    for networks in [first, then] {
+        let removed = join_all((networks.iter()).map(|(engine, n)| async move {
+            match remove_network(engine, &n.id, &n.name).await {
+                // A worker removing what it found of a Swarm network (the reaper on a node):
+                // the manager's teardown or reaper removes it.
+                Err(LabError::Docker { source, .. }) if not_a_manager(&source) => Ok(()),
+                done => done,
+            }
+        }))
+        .await;
+        let networks = networks.into_iter().map(|(_, n)| n);
         for (network, result) in networks.into_iter().zip(removed) {
             match result {
                 Ok(()) => report.networks.push(network.name),
@@ -107,8 +149,8 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
     }
     // One at a time: a lab's images share untagged parents (the builder's cached steps), which
     // the removal of the last image using them takes too; two removals at once race for them.
-    for (id, tag) in list_session_images(docker, &filter).await? {
-        match remove_image(docker, &id, &tag).await {
+    for (id, tag) in list_session_images(node, &filter).await? {
+        match remove_image(node, &id, &tag).await {
             Ok(()) => report.images.push(tag),
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -120,6 +162,25 @@ pub async fn remove_session(docker: &Docker, session: &str) -> Result<TeardownRe
         Some(e) => Err(e),
         None => Ok(report),
     }
+}
+
+/// The names of the Swarm-scoped networks of `session` the manager `docker` knows (a lab's
+/// are named `<session>-<zone>`); none where it manages no swarm.
+async fn swarm_networks_named(docker: &Docker, session: &str) -> Result<Vec<String>, LabError> {
+    let prefix = format!("{session}-");
+    let filters = HashMap::from([
+        ("name", vec![prefix.clone()]),
+        ("scope", vec!["swarm".into()]),
+    ]);
+    let options = ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let listed = (docker.list_networks(Some(options)).await)
+        .map_err(|e| LabError::docker("list networks", session, e))?;
+    Ok((listed.into_iter())
+        .filter_map(|n| n.name)
+        .filter(|name| name.starts_with(&prefix))
+        .collect())
 }
 
 /// (id, name) of every container, running or not, matching the label filter.

@@ -12,6 +12,7 @@
 //! same path as a plain Docker lab, the host firewall rule on `bh-+` interfaces still covers it,
 //! and the lab's own traffic never crosses machines (no VXLAN, latency as on one host).
 
+pub mod nodes;
 pub mod place;
 
 use std::collections::{HashMap, HashSet};
@@ -63,7 +64,7 @@ pub async fn admit_local_node(docker: &Docker, image: &str) -> Result<SwarmNode,
     }
     let node = local_manager(docker).await?;
     enforces_no_new_privileges(docker, image, &node).await?;
-    label_node(docker, &node.id, image_tag(image)).await?;
+    label_node(docker, docker, &node.id, image_tag(image)).await?;
     *admitted = Some((image.to_owned(), node.clone()));
     Ok(node)
 }
@@ -165,11 +166,42 @@ async fn run_to_end(docker: &Docker, id: &str, name: &str) -> Result<String, Lab
     Ok(text)
 }
 
-/// Set the node label that admits this node (whose engine `docker` is) for labs of image tag
-/// `tag`, and drop those of tags whose image it no longer holds: Swarm would send their labs
-/// to a node that cannot start them. Nothing is written when the labels are already so.
-async fn label_node(docker: &Docker, node_id: &str, tag: &str) -> Result<(), LabError> {
-    let held = held_tags(docker).await?;
+/// Admit another node of the swarm (its engine `engine`) for labs of `image`, as the local
+/// one is: leftovers of earlier runs on it reaped, the lab image loaded there (no registry),
+/// no-new-privileges checked on its daemon, then labelled through the manager.
+pub(crate) async fn admit_node(
+    manager: &Docker,
+    engine: &Docker,
+    node: &SwarmNode,
+    image: &str,
+) -> Result<(), LabError> {
+    crate::reaper::reap(engine).await?;
+    let loaded = crate::image::ensure_image(engine, |line| {
+        tracing::info!(node = %node.hostname, "{line}");
+    })
+    .await?;
+    if loaded.reference != image {
+        return Err(LabError::NodeArchitecture {
+            node: node.hostname.clone(),
+            image: loaded.reference,
+            wanted: image.to_owned(),
+        });
+    }
+    enforces_no_new_privileges(engine, image, node).await?;
+    label_node(manager, engine, &node.id, image_tag(image)).await
+}
+
+/// Set the node label that admits a node (whose engine `engine` is) for labs of image tag
+/// `tag`, through the manager `docker`, and drop those of tags whose image it no longer holds:
+/// Swarm would send their labs to a node that cannot start them. Nothing is written when the
+/// labels are already so.
+async fn label_node(
+    docker: &Docker,
+    engine: &Docker,
+    node_id: &str,
+    tag: &str,
+) -> Result<(), LabError> {
+    let held = held_tags(engine).await?;
     let node = (docker.inspect_node(node_id).await)
         .map_err(|e| LabError::docker("inspect node", node_id, e))?;
     let mut spec: NodeSpec = node.spec.unwrap_or_default();
@@ -222,6 +254,12 @@ fn admission_labels(
 /// takes labs when it is ready, active, and admitted for the image this process admitted one
 /// for (none before its first lab).
 pub async fn node_loads(docker: &Docker) -> Result<Vec<NodeLoad>, LabError> {
+    let loads = loads_by_id(docker).await?;
+    Ok(loads.into_iter().map(|(_, load)| load).collect())
+}
+
+/// `node_loads`, each with its node's id.
+pub(crate) async fn loads_by_id(docker: &Docker) -> Result<Vec<(String, NodeLoad)>, LabError> {
     let image = (ADMITTED.lock().await.as_ref()).map(|(image, _)| image.clone());
     let tag = image.as_deref().map(image_tag);
     let nodes = (docker.list_nodes(None).await)
@@ -247,8 +285,9 @@ pub async fn node_loads(docker: &Docker) -> Result<Vec<NodeLoad>, LabError> {
     Ok(nodes
         .into_iter()
         .map(|node| {
-            let services = running_on(node.id.as_deref().unwrap_or_default());
-            node_load(node, &services, &reserved, tag)
+            let id = node.id.clone().unwrap_or_default();
+            let services = running_on(&id);
+            (id, node_load(node, &services, &reserved, tag))
         })
         .collect())
 }

@@ -207,7 +207,7 @@ async fn every_weakness_is_set_up_on_the_live_lab_and_found_by_the_audit() {
     ];
     loaded.scenario = Arc::new(weak);
     let (lab, _cleanup) = up(&docker, &loaded, &image).await;
-    let found = bulkhead_labs::audit::audit(&docker, &lab, &loaded.topology)
+    let found = bulkhead_labs::audit::audit(&docker, &Labd::new(), &lab, &loaded.topology)
         .await
         .unwrap();
     let expected = bulkhead_labs::audit::expected(&loaded.scenario.weaknesses);
@@ -488,7 +488,7 @@ async fn every_container_is_hardened_and_only_declared_weaknesses_differ() {
             assert_eq!(has_creds, service.id == "web", "{name} credentials");
         }
         // The posture audit finds on the live lab exactly what the scenario declares.
-        let found = bulkhead_labs::audit::audit(&docker, lab, &loaded.topology)
+        let found = bulkhead_labs::audit::audit(&docker, &Labd::new(), lab, &loaded.topology)
             .await
             .unwrap();
         assert_eq!(

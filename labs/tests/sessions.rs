@@ -788,17 +788,6 @@ impl Probe {
 
     /// Advance until the lab reports an outcome of `effect`, for at most `ms`: a step whose
     /// outcome came is done, and the next starts from the state it confirmed.
-    fn wait_for_outcome(&mut self, effect: u64, ms: u64) {
-        let until = self.now + ms;
-        while self.now < until && self.outcome_of(effect).is_none() {
-            self.run_for(100, 100);
-        }
-    }
-
-    fn outcome(&self, effect: u64) -> Option<bool> {
-        self.outcome_of(effect).map(|o| o.ok)
-    }
-
     /// Why the latest outcome of `effect` failed (`None`: it did not, or no cause).
     fn cause(&self, effect: u64) -> Option<Cause> {
         self.outcome_of(effect)?.cause.clone()

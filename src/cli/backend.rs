@@ -8,6 +8,8 @@ use bulkhead_labs::docker_lab::DockerLab;
 use bulkhead_labs::{LabOptions, Placement};
 use clap::ValueEnum;
 
+use super::{EXIT_BAD_INPUT, Exit};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendChoice {
     /// Real containers on the local Docker engine.
@@ -96,6 +98,34 @@ pub fn make_lab(
             )
             .map(|lab| Box::new(lab) as Box<dyn Lab>)
             .map_err(|e| format!("{e}"))
+        }
+    }
+}
+
+/// Use `endpoints` as the engines of the swarm's other nodes, each checked now (it answers,
+/// and is a node of the swarm this machine's engine manages): a bad one is refused at start.
+pub async fn use_node_engines(endpoints: &[String]) -> Result<(), Exit> {
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    bulkhead_labs::swarm::nodes::use_engines(endpoints);
+    let checked = async {
+        let manager = bulkhead_labs::docker::connect().await?;
+        bulkhead_labs::swarm::nodes::connect_all(&manager).await
+    };
+    match checked.await {
+        Ok(engines) => {
+            for engine in engines {
+                eprintln!(
+                    "swarm node {} ({}): its engine answers at {}",
+                    engine.node.hostname, engine.node.id, engine.endpoint
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(Exit(EXIT_BAD_INPUT))
         }
     }
 }

@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// Join attempts one address may make per minute.
     #[arg(long, default_value = "30")]
     pub joins_per_minute: NonZeroU32,
+    /// The Docker API of another node of the swarm (repeat for each; --backend swarm only):
+    /// unix:///path (a socket, such as one `ssh -nNT -L /run/bulkhead/n2.sock:/var/run/docker.sock
+    /// n2` forwards) or tcp://host:port. Labs go to those nodes too, driven through them.
+    #[arg(long = "node", value_name = "ENGINE")]
+    pub nodes: Vec<String>,
 }
 
 pub fn serve(args: &ServeArgs) -> Result<(), Exit> {
@@ -65,6 +70,12 @@ pub fn serve(args: &ServeArgs) -> Result<(), Exit> {
     let catalogue = Arc::new(catalogue(&args.scenarios)?);
     let records = records_dir(args.records.as_ref())?;
     let choice = backend::resolve(args.backend);
+    if !args.nodes.is_empty() && choice != BackendChoice::Swarm {
+        eprintln!(
+            "error: --node gives the engines of a swarm's other nodes\n  help: add --backend swarm, or leave --node out"
+        );
+        return Err(Exit(EXIT_BAD_INPUT));
+    }
     let config = ServerConfig {
         listen: args.listen,
         workshop: args.name.clone(),
@@ -86,6 +97,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), Exit> {
     let notify = stopping.clone();
     let stop = signals::install(move |_| notify.notify_one());
     runtime.block_on(async {
+        backend::use_node_engines(&args.nodes).await?;
         let running = bulkhead_server::start(config).await.map_err(|e| {
             eprintln!(
                 "error: cannot listen on {}: {e}\n  help: is another server on that port? choose another with --listen",

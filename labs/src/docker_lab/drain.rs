@@ -31,7 +31,7 @@ pub(super) async fn watch_node(shared: Arc<Shared>) {
             return;
         }
         let options = EventsOptionsBuilder::default().filters(&filters).build();
-        let mut stream = shared.docker.events(Some(options));
+        let mut stream = shared.manager.events(Some(options));
         while let Some(Ok(event)) = stream.next().await {
             let about_ours = (event.actor.as_ref()).and_then(|a| a.id.as_deref()) == Some(&node.id);
             if about_ours && drained(&shared).await {
@@ -52,7 +52,7 @@ pub(super) async fn drained(shared: &Shared) -> bool {
     if shared.lost().is_some() {
         return true;
     }
-    let Ok(inspect) = shared.docker.inspect_node(&node.id).await else {
+    let Ok(inspect) = shared.manager.inspect_node(&node.id).await else {
         return false;
     };
     let availability = inspect.spec.and_then(|spec| spec.availability);

@@ -89,7 +89,7 @@ async fn found(
     inspect: &ContainerInspectResponse,
     weakness: WeaknessKind,
 ) -> Result<Vec<String>, String> {
-    let findings = (audit_inspected(&shared.docker, service, inspect).await)
+    let findings = (audit_inspected(&shared.docker, &shared.labd, service, inspect).await)
         .map_err(|e| format!("cannot audit {service}: {e}"))?;
     Ok((findings.into_iter())
         .filter(|f| kind_of(&f.issue) == Some(weakness))

@@ -251,7 +251,11 @@ pub(super) async fn reapply(shared: &Shared, service: &str) {
 /// from a thread of its own (the lab's runtime is going away), for up to `ttl`. If this process
 /// ends first, its labels let the reaper remove the lab at the next start.
 pub(super) fn take_down_when_docker_answers(shared: &Shared, ttl: Duration) {
-    let (docker, lab) = (shared.docker.clone(), shared.lab.clone());
+    let (manager, docker, lab) = (
+        shared.manager.clone(),
+        shared.docker.clone(),
+        shared.lab.clone(),
+    );
     let spawned = std::thread::Builder::new()
         .name("bulkhead-late-teardown".into())
         .spawn(move || {
@@ -264,7 +268,8 @@ pub(super) fn take_down_when_docker_answers(shared: &Shared, ttl: Duration) {
             runtime.block_on(async {
                 let deadline = Instant::now() + ttl;
                 while Instant::now() < deadline {
-                    match crate::lab_down::lab_down(&docker, &lab).await {
+                    match crate::lab_down::remove_session_on(&manager, &docker, &lab.session).await
+                    {
                         Ok(report) => {
                             tracing::warn!(
                                 session = %lab.session,

@@ -21,7 +21,7 @@ use bulkhead_engine::format::topology::Topology;
 use futures_util::FutureExt;
 use futures_util::future::try_join_all;
 
-use super::{image_constraint, image_tag};
+use super::{SwarmNode, image_constraint, image_tag};
 use crate::error::LabError;
 use crate::lab_up::{BringUp, ContainerPlan, Plan, READY_TIMEOUT, addresses, up_with, wait_ready};
 use crate::spec::{ContainerInfo, LabOptions, RunningLab, config_network_name};
@@ -53,12 +53,14 @@ async fn bring_up(
     image: &str,
     started: Instant,
 ) -> Result<RunningLab, LabError> {
-    let node = super::admit_local_node(docker, image).await?;
-    let networks = make_networks(docker, plan).await?;
+    let local = super::admit_local_node(docker, image).await?;
+    super::nodes::admit_all(docker, image).await?;
+    let Chosen { node, engine } = pick_node(docker, local, image).await?;
+    let networks = make_networks(docker, &engine, plan).await?;
     let images = try_join_all(
         plan.containers
             .iter()
-            .map(|c| service_image(docker, c, image)),
+            .map(|c| service_image(&engine, c, image)),
     )
     .await?;
     let admitted = image_constraint(image_tag(image));
@@ -72,32 +74,21 @@ async fn bring_up(
             detail: "it has no service".into(),
         });
     };
-    // The anchor reserves what the whole lab needs, so Swarm places the lab where all of it
-    // fits; the others reserve nothing more and follow it.
-    let anchor = placed(
-        anchor.clone(),
-        std::slice::from_ref(&admitted),
-        Some(reservation(&specs)),
-    );
+    // The anchor reserves what the whole lab needs, so Swarm starts the lab on the node only
+    // where all of it fits (else it says why, and the lab is refused); the others reserve
+    // nothing more.
+    let on_node = [admitted, format!("node.id=={}", node.id)];
+    let anchor = placed(anchor.clone(), &on_node, Some(reservation(&specs)));
     let anchor_id = create_service(docker, anchor).await?;
-    let node_id = wait_assigned(docker, &plan.session, &anchor_id).await?;
-    if node_id != node.id {
-        return Err(LabError::NotPlaced {
-            session: plan.session.clone(),
-            detail: format!(
-                "Swarm placed it on node {node_id}, whose engine this server does not drive"
-            ),
-        });
-    }
-    let follow = [admitted, format!("node.id=={node_id}")];
+    wait_assigned(docker, &plan.session, &anchor_id).await?;
     try_join_all(
-        (others.iter()).map(|spec| create_service(docker, placed(spec.clone(), &follow, None))),
+        (others.iter()).map(|spec| create_service(docker, placed(spec.clone(), &on_node, None))),
     )
     .await?;
-    let containers = running_containers(docker, plan).await?;
+    let containers = running_containers(docker, &engine, plan).await?;
     let up_in = started.elapsed();
-    let labd = crate::drive::Labd::new();
-    wait_ready(docker, &labd, &plan.session, &containers, READY_TIMEOUT).await?;
+    let labd = super::nodes::labd_for(&node, &plan.session).await;
+    wait_ready(&engine, &labd, &plan.session, &containers, READY_TIMEOUT).await?;
     Ok(RunningLab {
         session: plan.session.clone(),
         topology: plan.topology.id.clone(),
@@ -113,17 +104,76 @@ async fn bring_up(
     })
 }
 
-/// Zone → (Swarm network id, subnet): a config-only network on the node (subnet, bridge
-/// interface name, labels) and the Swarm-scoped internal bridge made from it.
+/// The node a lab goes to, and its engine.
+struct Chosen {
+    node: SwarmNode,
+    engine: Docker,
+}
+
+/// The admitted node with the most memory no lab has reserved whose engine this server drives
+/// and admitted (its own, or one given with `--node`), this machine's on a tie. Labs spread across nodes
+/// as Swarm's own spread would place them; Swarm still holds each to its node's capacity.
+/// The node is chosen here, not by Swarm's scheduler, because the lab's config-only networks
+/// must exist on the node before its first service (Swarm has no way to make them there).
+async fn pick_node(manager: &Docker, local: SwarmNode, image: &str) -> Result<Chosen, LabError> {
+    let mut candidates = Vec::new();
+    for (id, load) in super::loads_by_id(manager).await? {
+        if !load.admitted {
+            continue;
+        }
+        let engine = if id == local.id {
+            manager.clone()
+        } else {
+            match super::nodes::admitted_engine(&id, image).await {
+                Some(engine) => engine,
+                None => continue,
+            }
+        };
+        let free = load.memory_mib.saturating_sub(load.memory_reserved_mib);
+        let node = SwarmNode {
+            id,
+            hostname: load.hostname,
+        };
+        candidates.push((free, Chosen { node, engine }));
+    }
+    let best = most_room(&candidates, &local.id);
+    // No node admitted and active: this machine's, where Swarm says why it cannot start the
+    // lab (a drained node, say), which the refusal passes on.
+    Ok(match best {
+        Some(i) => candidates.swap_remove(i).1,
+        None => Chosen {
+            node: local,
+            engine: manager.clone(),
+        },
+    })
+}
+
+/// Which of the (free memory, node) candidates gets a lab: the most free memory, the node
+/// `local` on a tie (its labs need no pipe), else the first.
+fn most_room(candidates: &[(u64, Chosen)], local: &str) -> Option<usize> {
+    let rank = |(free, chosen): &(u64, Chosen)| (*free, chosen.node.id == local);
+    let mut best: Option<usize> = None;
+    for (i, candidate) in candidates.iter().enumerate() {
+        if best.is_none_or(|b| rank(candidate) > rank(&candidates[b])) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// Zone → (Swarm network id, subnet): a config-only network on the node's engine `engine`
+/// (subnet, bridge interface name, labels) and the Swarm-scoped internal bridge made from it
+/// through the manager `docker`.
 async fn make_networks(
     docker: &Docker,
+    engine: &Docker,
     plan: &Plan<'_>,
 ) -> Result<BTreeMap<String, (String, String)>, LabError> {
     let made = try_join_all(plan.networks.iter().map(|(zone, name, bridge)| async move {
         let mut net_labels = plan.base_labels.clone();
         net_labels.insert(labels::ZONE.into(), zone.clone());
         let config = config_network_name(name);
-        let subnet = config_network(docker, &config, net_labels, bridge).await?;
+        let subnet = config_network(engine, &config, net_labels, bridge).await?;
         let request = NetworkCreateRequest {
             name: name.clone(),
             driver: Some("bridge".into()),
@@ -410,9 +460,11 @@ async fn wait_assigned(
     }
 }
 
-/// Wait until every service's task runs; its container, inspected on the node's engine.
+/// Wait until every service's task runs (Swarm's word, from the manager `docker`); its
+/// container, inspected on the node's engine `engine`.
 async fn running_containers(
     docker: &Docker,
+    engine: &Docker,
     plan: &Plan<'_>,
 ) -> Result<BTreeMap<String, ContainerInfo>, LabError> {
     let started = Instant::now();
@@ -427,12 +479,12 @@ async fn running_containers(
             let Some(c) = (plan.containers.iter()).find(|c| Some(&c.service) == service) else {
                 continue;
             };
-            if let Some(id) = running_container(docker, c, task).await? {
+            if let Some(id) = running_container(engine, c, task).await? {
                 running.insert(c.service.clone(), id);
             }
         }
         if running.len() == plan.containers.len() {
-            return inspected(docker, plan, running).await;
+            return inspected(engine, plan, running).await;
         }
         if started.elapsed() >= READY_TIMEOUT {
             return Err(LabError::NotPlaced {
@@ -606,6 +658,28 @@ mod tests {
         let follower = placed(specs[1].clone(), &["c".into()], None);
         let placement = follower.task_template.unwrap().placement.unwrap();
         assert_eq!(placement.constraints, Some(vec!["c".to_owned()]));
+    }
+
+    #[test]
+    fn a_lab_goes_where_most_memory_is_free_and_here_on_a_tie() {
+        let docker =
+            Docker::connect_with_http("http://127.0.0.1:9", 1, bollard::API_DEFAULT_VERSION)
+                .unwrap();
+        let node = |id: &str| Chosen {
+            node: SwarmNode {
+                id: id.into(),
+                hostname: id.into(),
+            },
+            engine: docker.clone(),
+        };
+        let ids = |c: &[(u64, Chosen)], local| most_room(c, local).map(|i| c[i].1.node.id.clone());
+        let roomier = [(1000, node("here")), (3000, node("there"))];
+        assert_eq!(ids(&roomier, "here").as_deref(), Some("there"));
+        let tie = [(2000, node("there")), (2000, node("here"))];
+        assert_eq!(ids(&tie, "here").as_deref(), Some("here"));
+        let others = [(2000, node("a")), (2000, node("b"))];
+        assert_eq!(ids(&others, "here").as_deref(), Some("a"));
+        assert_eq!(most_room(&[], "here"), None);
     }
 
     #[test]

@@ -84,6 +84,19 @@ impl Probe {
         }
     }
 
+    /// Run session time on until the lab reports an outcome of `effect`, `ms` at most.
+    pub fn wait_for_outcome(&mut self, effect: u64, ms: u64) {
+        let until = self.now + ms;
+        while self.now < until && self.outcome_of(effect).is_none() {
+            self.run_for(100, 100);
+        }
+    }
+
+    /// Whether `effect` succeeded, once the lab reported it.
+    pub fn outcome(&self, effect: u64) -> Option<bool> {
+        self.outcome_of(effect).map(|o| o.ok)
+    }
+
     /// The latest outcome of `effect`, once the lab reported one.
     pub fn outcome_of(&self, effect: u64) -> Option<&Outcome> {
         self.outputs.iter().rev().find_map(|o| match o {
