@@ -165,13 +165,11 @@ pub async fn remove_session_on(
 }
 
 /// The names of the Swarm-scoped networks of `session` the manager `docker` knows (a lab's
-/// are named `<session>-<zone>`); none where it manages no swarm.
+/// are named `<session>-<zone>`); none where it manages no swarm. Matched here: for Swarm
+/// networks the daemon's `name` filter takes whole names only (checked on 20.10).
 async fn swarm_networks_named(docker: &Docker, session: &str) -> Result<Vec<String>, LabError> {
     let prefix = format!("{session}-");
-    let filters = HashMap::from([
-        ("name", vec![prefix.clone()]),
-        ("scope", vec!["swarm".into()]),
-    ]);
+    let filters = HashMap::from([("scope", vec!["swarm".to_owned()])]);
     let options = ListNetworksOptionsBuilder::default()
         .filters(&filters)
         .build();

@@ -201,6 +201,12 @@ fn a_lab_on_another_node_is_driven_through_that_nodes_engine() {
         "",
         "nor of its services"
     );
+    let networks = docker_out(&["network", "ls", "--format", "{{.Name}}"]);
+    let prefix = format!("{}-", running.session);
+    assert!(
+        !networks.lines().any(|n| n.starts_with(&prefix)),
+        "nor of its Swarm networks: {networks}"
+    );
 }
 
 /// A lab on the other node whose owner is gone (here: whose time is up) is reaped from both
@@ -266,10 +272,11 @@ fn an_abandoned_lab_on_another_node_is_reaped_from_both_engines() {
     );
     let label = format!("label={}={}", labels::SESSION, lab.session);
     assert_eq!(docker_out(&["service", "ls", "--filter", &label, "-q"]), "");
-    let named = format!("name={}-", lab.session);
-    assert_eq!(
-        docker_out(&["network", "ls", "--filter", &named, "-q"]),
-        "",
-        "nor of its Swarm networks on the manager"
+    // By prefix here: the daemon's name filter takes a Swarm network's whole name only.
+    let networks = docker_out(&["network", "ls", "--format", "{{.Name}}"]);
+    let prefix = format!("{}-", lab.session);
+    assert!(
+        !networks.lines().any(|n| n.starts_with(&prefix)),
+        "nor of its Swarm networks on the manager: {networks}"
     );
 }
