@@ -33,10 +33,18 @@ pub const PIPE_COMMAND: &str = "/labd pipe";
 /// How long a pooled connection (and its exec, two pids in the container) may stay idle.
 const IDLE_FOR: Duration = Duration::from_secs(20);
 
+/// Calls in flight at once per lab, so connections (each two pids under a container's limit
+/// of 64, which the detector also watches) stay few; more wait their turn.
+const CALLS_AT_ONCE: usize = 4;
+
+/// Idle connections kept per container.
+const IDLE_PER_CONTAINER: usize = 2;
+
 /// HTTP to the labs of one session on one node's engine, through pipe execs.
 #[derive(Clone)]
 pub struct Tunnel {
     client: Client<ExecConnector, Full<Bytes>>,
+    calls: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Tunnel {
@@ -67,12 +75,17 @@ impl Tunnel {
         };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_FOR)
+            .pool_max_idle_per_host(IDLE_PER_CONTAINER)
             .build(connector);
-        Tunnel { client }
+        Tunnel {
+            client,
+            calls: std::sync::Arc::new(tokio::sync::Semaphore::new(CALLS_AT_ONCE)),
+        }
     }
 
     /// Send `request` (an `http://<lab address>:<port>/…` URI) and read the whole answer.
     pub async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, String> {
+        let _turn = (self.calls.acquire().await).map_err(|e| e.to_string())?;
         let response = (self.client.request(request).await).map_err(|e| describe(&e))?;
         let status = response.status();
         let body = (response.into_body().collect().await)

@@ -55,7 +55,7 @@ async fn bring_up(
 ) -> Result<RunningLab, LabError> {
     let local = super::admit_local_node(docker, image).await?;
     super::nodes::admit_all(docker, image).await?;
-    let Chosen { node, engine } = pick_node(docker, local, image).await?;
+    let (Chosen { node, engine }, _claim) = pick_node(docker, local, image, plan).await?;
     let networks = make_networks(docker, &engine, plan).await?;
     let images = try_join_all(
         plan.containers
@@ -115,7 +115,16 @@ struct Chosen {
 /// as Swarm's own spread would place them; Swarm still holds each to its node's capacity.
 /// The node is chosen here, not by Swarm's scheduler, because the lab's config-only networks
 /// must exist on the node before its first service (Swarm has no way to make them there).
-async fn pick_node(manager: &Docker, local: SwarmNode, image: &str) -> Result<Chosen, LabError> {
+///
+/// Labs this process is placing count against their node's memory from the pick until they
+/// are up (Swarm counts a lab once its first task runs), so seats starting together spread.
+async fn pick_node(
+    manager: &Docker,
+    local: SwarmNode,
+    image: &str,
+    plan: &Plan<'_>,
+) -> Result<(Chosen, Claim), LabError> {
+    let _one_pick_at_a_time = PICKING.lock().await;
     let mut candidates = Vec::new();
     for (id, load) in super::loads_by_id(manager).await? {
         if !load.admitted {
@@ -129,7 +138,11 @@ async fn pick_node(manager: &Docker, local: SwarmNode, image: &str) -> Result<Ch
                 None => continue,
             }
         };
-        let free = load.memory_mib.saturating_sub(load.memory_reserved_mib);
+        let placing =
+            (PLACING.lock().ok()).map_or(0, |placing| placing.get(&id).copied().unwrap_or(0));
+        let free = (load.memory_mib)
+            .saturating_sub(load.memory_reserved_mib)
+            .saturating_sub(placing);
         let node = SwarmNode {
             id,
             hostname: load.hostname,
@@ -139,13 +152,58 @@ async fn pick_node(manager: &Docker, local: SwarmNode, image: &str) -> Result<Ch
     let best = most_room(&candidates, &local.id);
     // No node admitted and active: this machine's, where Swarm says why it cannot start the
     // lab (a drained node, say), which the refusal passes on.
-    Ok(match best {
+    let chosen = match best {
         Some(i) => candidates.swap_remove(i).1,
         None => Chosen {
             node: local,
             engine: manager.clone(),
         },
-    })
+    };
+    let claim = Claim::new(&chosen.node.id, lab_memory_mib(plan));
+    Ok((chosen, claim))
+}
+
+/// Held while a node is picked: two picks at once would both see the same room.
+static PICKING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Node id → MiB of memory the labs this process is placing there will reserve.
+static PLACING: std::sync::Mutex<BTreeMap<String, u64>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// A lab being placed on a node, counted in `PLACING` until it is dropped (the lab is up, or
+/// it failed).
+struct Claim {
+    node: String,
+    mib: u64,
+}
+
+impl Claim {
+    fn new(node: &str, mib: u64) -> Claim {
+        if let Ok(mut placing) = PLACING.lock() {
+            *placing.entry(node.to_owned()).or_insert(0) += mib;
+        }
+        Claim {
+            node: node.to_owned(),
+            mib,
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Ok(mut placing) = PLACING.lock()
+            && let Some(held) = placing.get_mut(&self.node)
+        {
+            *held = held.saturating_sub(self.mib);
+        }
+    }
+}
+
+/// The memory a lab reserves, in MiB: the sum of its containers' limits (see `reservation`).
+fn lab_memory_mib(plan: &Plan<'_>) -> u64 {
+    let bytes: i64 = (plan.containers.iter())
+        .filter_map(|c| c.body.host_config.as_ref()?.memory)
+        .sum();
+    u64::try_from(bytes / (1024 * 1024)).unwrap_or(0)
 }
 
 /// Which of the (free memory, node) candidates gets a lab: the most free memory, the node
