@@ -242,17 +242,20 @@ fn two_served_docker_seats_play_at_once_and_nothing_is_left_after_the_stop() {
     assert_eq!(served.records().len(), 2);
 }
 
-/// The swarm test: two seats served with `--backend swarm` on the one-node swarm CI
-/// makes, played by headless clients; the facilitator sees which node each lab runs on and the
-/// node's load; nothing is left after the server stops, nor after a killed server's labs are
-/// pruned.
+/// The swarm test: two seats served with `--backend swarm`, played by headless
+/// clients. Where the swarm has a second node (CI adds one, `scripts/second-node.sh`), given
+/// with `--node`, the two labs spread, one on each node, the other's driven through its engine;
+/// else both run on this machine's. The facilitator sees which node each lab runs on and the
+/// nodes' load; nothing is left on any node after the server stops, nor after a killed
+/// server's labs are pruned.
 #[test]
 fn two_served_swarm_seats_play_and_nothing_is_left_after_a_stop_or_a_kill() {
     let test = "two_served_swarm_seats_play_and_nothing_is_left_after_a_stop_or_a_kill";
     if !swarm_here(test) {
         return;
     }
-    let args = [
+    let second = bulkhead_labs::docker::second_node(test);
+    let mut args = vec![
         "--backend",
         "swarm",
         "--seats",
@@ -264,6 +267,9 @@ fn two_served_swarm_seats_play_and_nothing_is_left_after_a_stop_or_a_kill() {
         "--scenario",
         "stolen-credentials",
     ];
+    if let Some(engine) = &second {
+        args.extend(["--node", engine.as_str()]);
+    }
     let mut served = Served::start(&args);
     let pid = served.run.pid();
     let started = Instant::now();
@@ -290,18 +296,38 @@ fn two_served_swarm_seats_play_and_nothing_is_left_after_a_stop_or_a_kill() {
         cards[1]
     );
     let this_node = common::docker(&["info", "--format", "{{.Name}}"]).join("");
+    // One lab on each node where there are two (the second lab goes where more is free).
+    let expected: Vec<(String, u64)> = match &second {
+        Some(engine) => {
+            let other = common::docker(&["-H", engine, "info", "--format", "{{.Name}}"]).join("");
+            let mut both = vec![(this_node.clone(), 7), (other, 7)];
+            both.sort();
+            both
+        }
+        None => vec![(this_node.clone(), 14)],
+    };
+    let mut seen: Vec<String> = seat_nodes.iter().flatten().cloned().collect();
+    seen.sort();
+    let mut wanted: Vec<String> = (expected.iter())
+        .flat_map(|(node, services)| std::iter::repeat_n(node.clone(), (*services / 7) as usize))
+        .collect();
+    wanted.sort();
     assert_eq!(
-        seat_nodes,
-        vec![Some(this_node.clone()), Some(this_node.clone())],
-        "the facilitator sees each seat's node"
+        seen, wanted,
+        "the facilitator sees each seat's node: {seat_nodes:?}"
     );
-    let load = (node_loads.iter())
-        .find(|n| n["hostname"] == this_node.as_str())
-        .unwrap_or_else(|| panic!("the node's load is shown: {node_loads:?}"));
-    assert_eq!(load["services"], 14, "two labs of seven services: {load}");
-    assert_eq!(load["admitted"], true, "{load}");
+    for (node, services) in &expected {
+        let load = (node_loads.iter())
+            .find(|n| n["hostname"] == node.as_str())
+            .unwrap_or_else(|| panic!("the node's load is shown: {node_loads:?}"));
+        assert_eq!(
+            load["services"], *services,
+            "labs of seven services: {load}"
+        );
+        assert_eq!(load["admitted"], true, "{load}");
+    }
     assert_eq!(served.stop(), Some(0), "{}", served.run.output());
-    assert_nothing_left(pid, "after the stop");
+    assert_nothing_left(pid, second.as_deref(), "after the stop");
 
     // A killed server cannot remove its labs: `bulkhead labs prune` (the reaper) does.
     let served = Served::start(&args);
@@ -325,19 +351,33 @@ fn two_served_swarm_seats_play_and_nothing_is_left_after_a_stop_or_a_kill() {
     }
     common::kill("KILL", pid);
     let _ = player.join();
-    let pruned = bulkhead(&["labs", "prune"]);
+    let mut prune = vec!["labs", "prune"];
+    if let Some(engine) = &second {
+        prune.extend(["--node", engine.as_str()]);
+    }
+    let pruned = bulkhead(&prune);
     assert!(
         pruned.status.success(),
         "{}",
         String::from_utf8_lossy(&pruned.stderr)
     );
-    assert_nothing_left(pid, "after a kill and a prune");
+    assert_nothing_left(pid, second.as_deref(), "after a kill and a prune");
     drop(served);
 }
 
 /// Every object a server `pid` made is gone: services, containers, networks (a swarm lab's
-/// Swarm networks carry no labels: none named like a lab's may remain either).
-fn assert_nothing_left(pid: u32, when: &str) {
+/// Swarm networks carry no labels: none named like a lab's may remain either), here and on
+/// the second node `second`.
+fn assert_nothing_left(pid: u32, second: Option<&str>, when: &str) {
+    if let Some(engine) = second {
+        let there = common::owned_by_on(Some(engine), pid);
+        assert!(
+            there.0.is_empty() && there.1.is_empty(),
+            "{when}: on the second node, containers {:?}, networks {:?}",
+            there.0,
+            there.1
+        );
+    }
     let left = leftovers(pid);
     let services = services_owned_by(pid);
     let lab_networks: Vec<String> = common::docker(&["network", "ls", "--format", "{{.Name}}"])
@@ -364,7 +404,8 @@ fn nodes_while_playing(url: &str, token: &str) -> (Vec<Option<String>>, Vec<serd
         if nodes.len() == 2 && nodes.iter().all(Option::is_some) {
             let loads = common::facilitator_json(url, token, "/api/nodes");
             let loads = loads.as_array().cloned().unwrap_or_default();
-            if loads.iter().any(|n| n["services"] == 14) {
+            let services: u64 = (loads.iter()).filter_map(|n| n["services"].as_u64()).sum();
+            if services == 14 {
                 return (nodes, loads);
             }
         }
@@ -438,4 +479,56 @@ fn assert_inject_acted(record: &Path, step: &str) {
             .any(|l| l["kind"] == "alert" && l.to_string().contains(&source)),
         "an alert names the inject's source {source}"
     );
+}
+
+/// `--node` is checked at start: without `--backend swarm` it is a usage error, and an engine
+/// that is not there, or not a Docker address, is refused with what to give instead (exit 2),
+/// before anything listens. `doctor --node` reports a node that is there.
+#[test]
+fn node_engines_are_checked_before_the_server_starts() {
+    let refused = bulkhead(&[
+        "serve",
+        "--backend",
+        "sim",
+        "--node",
+        "unix:///nowhere.sock",
+    ]);
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{text}");
+    assert!(text.contains("add --backend swarm"), "{text}");
+    let test = "node_engines_are_checked_before_the_server_starts";
+    if !swarm_here(test) {
+        return;
+    }
+    for (engine, says) in [
+        (
+            "unix:///nowhere.sock",
+            "cannot use the Swarm node engine unix:///nowhere.sock",
+        ),
+        ("ftp://n2", "not an engine address"),
+    ] {
+        let args = [
+            "serve",
+            "--backend",
+            "swarm",
+            "--listen",
+            "127.0.0.1:0",
+            "--node",
+            engine,
+        ];
+        let refused = bulkhead(&args);
+        let text = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{engine}: {text}");
+        assert!(text.contains(says), "{engine}: {text}");
+        assert!(text.contains("--node unix:///path"), "what to give: {text}");
+    }
+    if let Some(engine) = bulkhead_labs::docker::second_node(test) {
+        let doctor = bulkhead(&["doctor", "--node", &engine]);
+        let out = String::from_utf8_lossy(&doctor.stdout);
+        let line = (out.lines())
+            .find(|l| l.contains("Swarm node"))
+            .unwrap_or_else(|| panic!("a line for the node: {out}"));
+        assert!(line.starts_with("ok"), "{line}");
+        assert!(line.contains(&engine), "{line}");
+    }
 }

@@ -1,12 +1,14 @@
 //! Lab lifecycle benchmarks against the real Docker engine: lab ready time with the image
-//! cached, teardown time, and the warm image check (the embedded labd or a no-op cargo build,
-//! hash, lookup).
+//! cached, teardown time, the warm image check (the embedded labd or a no-op cargo build,
+//! hash, lookup), and one call to labd straight to its address or through pipe execs on its
+//! engine (the path to a lab on another Swarm node), pooled or on a fresh connection.
 //! Without a daemon they skip loudly. Run: `cargo bench -p bulkhead-labs --bench lifecycle`.
 //! Cold image builds take minutes each: `cargo run --release -p bulkhead-labs --example
 //! lab_figures -- --cold 1` measures those, and a running lab's memory.
 
 use std::time::{Duration, Instant};
 
+use bulkhead_labs::drive::Labd;
 use bulkhead_labs::spec::LabOptions;
 use bulkhead_labs::{docker, image, lab_down, lab_up};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
@@ -83,6 +85,30 @@ fn lifecycle(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    let lab = up();
+    let gateway = lab.containers["gateway"]
+        .address()
+        .expect("the gateway's address");
+    let direct = Labd::new();
+    let pooled = Labd::through(docker.clone(), &lab.session);
+    let mut group = c.benchmark_group("labd_call");
+    group.sample_size(20);
+    group.bench_function("direct", |b| {
+        b.iter(|| assert!(rt.block_on(direct.healthy(gateway))))
+    });
+    group.bench_function("pipe_pooled", |b| {
+        b.iter(|| assert!(rt.block_on(pooled.healthy(gateway))))
+    });
+    group.bench_function("pipe_new_connection", |b| {
+        b.iter(|| {
+            let fresh = Labd::through(docker.clone(), &lab.session);
+            assert!(rt.block_on(fresh.healthy(gateway)))
+        })
+    });
+    group.finish();
+    rt.block_on(lab_down::lab_down(&docker, &lab))
+        .expect("lab_down");
 }
 
 criterion_group!(benches, lifecycle);

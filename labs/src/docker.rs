@@ -98,17 +98,8 @@ pub async fn swarm_or_skip(test: &str) -> Option<Docker> {
 /// is none, a failure where `BULKHEAD_REQUIRE_SECOND_NODE=1`.
 pub async fn second_node_or_skip(test: &str) -> Option<(Docker, String)> {
     let manager = swarm_or_skip(test).await?;
-    let endpoint = std::env::var("BULKHEAD_SECOND_NODE")
-        .unwrap_or_else(|_| format!("unix://{SECOND_NODE_SOCKET}"));
-    let here = match endpoint.strip_prefix("unix://") {
-        Some(path) => std::path::Path::new(path).exists(),
-        None => true,
-    };
-    if here {
+    if let Some(endpoint) = second_node(test) {
         return Some((manager, endpoint));
-    }
-    if std::env::var("BULKHEAD_REQUIRE_SECOND_NODE").is_ok_and(|v| v == "1") {
-        panic!("{test}: BULKHEAD_REQUIRE_SECOND_NODE=1 but there is no second node at {endpoint}");
     }
     announce_skip(
         test,
@@ -116,6 +107,24 @@ pub async fn second_node_or_skip(test: &str) -> Option<(Docker, String)> {
         "This test did NOT run; `scripts/second-node.sh up` adds one on this machine (as root), \
          and BULKHEAD_REQUIRE_SECOND_NODE=1 makes this a failure instead",
     );
+    None
+}
+
+/// The engine of a second node of this machine's swarm, where there is one (for tests that
+/// also run on one node); a failure where `BULKHEAD_REQUIRE_SECOND_NODE=1` and there is none.
+pub fn second_node(test: &str) -> Option<String> {
+    let endpoint = std::env::var("BULKHEAD_SECOND_NODE")
+        .unwrap_or_else(|_| format!("unix://{SECOND_NODE_SOCKET}"));
+    let here = match endpoint.strip_prefix("unix://") {
+        Some(path) => std::path::Path::new(path).exists(),
+        None => true,
+    };
+    if here {
+        return Some(endpoint);
+    }
+    if std::env::var("BULKHEAD_REQUIRE_SECOND_NODE").is_ok_and(|v| v == "1") {
+        panic!("{test}: BULKHEAD_REQUIRE_SECOND_NODE=1 but there is no second node at {endpoint}");
+    }
     None
 }
 

@@ -66,6 +66,7 @@ pub async fn diagnose() -> Vec<Check> {
     let (image_check, loaded) = lab_image(docker.as_ref().ok()).await;
     checks.push(image_check);
     checks.push(swarm(docker.as_ref().ok(), loaded.as_deref()).await);
+    checks.extend(other_nodes(docker.as_ref().ok(), loaded.as_deref()).await);
     checks.push(static_build());
     checks.push(host_shield());
     checks.push(vulkan(&[
@@ -187,6 +188,66 @@ async fn swarm(docker: Option<&bollard::Docker>, image: Option<&str>) -> Check {
              it), or serve with --backend docker",
         ),
     }
+}
+
+/// The swarm's other nodes given (`--node`): each engine answers as a node of this swarm, and,
+/// once the lab image `image` is there, its daemon enforces no-new-privileges.
+async fn other_nodes(docker: Option<&bollard::Docker>, image: Option<&str>) -> Vec<Check> {
+    let Some(docker) = docker else {
+        return Vec::new();
+    };
+    let engines = match crate::swarm::nodes::connect_all(docker).await {
+        Ok(engines) => engines,
+        Err(e) => {
+            let mut lines = e.to_string().lines().map(str::to_owned).collect::<Vec<_>>();
+            let detail = lines.remove(0);
+            let fix = lines
+                .join(" ")
+                .trim()
+                .trim_start_matches("what to do: ")
+                .to_owned();
+            return vec![Check::fail("Swarm node", detail, fix)];
+        }
+    };
+    let mut checks = Vec::new();
+    for engine in engines {
+        let name = format!("Swarm node {}", engine.node.hostname);
+        let there = match image {
+            Some(image) => engine.docker.inspect_image(image).await.is_ok(),
+            None => false,
+        };
+        let check = match image.filter(|_| there) {
+            None => Check::ok(
+                &name,
+                format!(
+                    "engine at {}; the lab image is loaded there, and no-new-privileges \
+                     checked, at its first lab",
+                    engine.endpoint
+                ),
+            ),
+            Some(image) => {
+                match crate::swarm::enforces_no_new_privileges(&engine.docker, image, &engine.node)
+                    .await
+                {
+                    Ok(()) => Check::ok(
+                        &name,
+                        format!(
+                            "engine at {}; enforces no-new-privileges: it takes labs",
+                            engine.endpoint
+                        ),
+                    ),
+                    Err(e) => Check::fail(
+                        &name,
+                        e.to_string().lines().next().unwrap_or_default().to_owned(),
+                        "start its Docker daemon with no-new-privileges (\"no-new-privileges\": \
+                         true in /etc/docker/daemon.json, then restart dockerd)",
+                    ),
+                }
+            }
+        };
+        checks.push(check);
+    }
+    checks
 }
 
 /// Can `labd` be built statically: the Rust target's standard library and static glibc.

@@ -1,16 +1,19 @@
-//! Docker Swarm as the place labs run: Swarm's own scheduler picks the node of each lab from the
-//! capacity its services reserve, and everything else is the Docker lab's, done on that node's
-//! engine (telemetry, mitigations, fixes, teardown). This file admits nodes (the lab image is
-//! there, the daemon enforces no-new-privileges, then a node label lets Swarm place labs on it)
-//! and reads their load; `place` brings one lab up as Swarm services.
+//! Docker Swarm as the place labs run: Swarm runs each lab's services on a node, holds the node
+//! to the capacity they reserve and drains it, and everything else is the Docker lab's, done on
+//! that node's engine (telemetry, mitigations, fixes, teardown): this machine's, or another
+//! node's given with `--node` (`nodes`). This file admits nodes (the lab image is there, the
+//! daemon enforces no-new-privileges, then a node label lets Swarm place labs on it) and reads
+//! their load; `place` picks a lab's node and brings the lab up as Swarm services.
 //!
-//! Why a lab stays on one node, on per-node bridges rather than overlay networks: the driver
-//! talks to labd on the lab addresses (health, executors, blocks, segments), and a host cannot
-//! reach an overlay network's addresses (checked here: its packets take the default route);
-//! only publishing ports could, which lab safety forbids. A Swarm-scoped `bridge` network whose
-//! subnet and interface name come from a config-only network on the node gives the host the
-//! same path as a plain Docker lab, the host firewall rule on `bh-+` interfaces still covers it,
-//! and the lab's own traffic never crosses machines (no VXLAN, latency as on one host).
+//! Why a lab stays on one node, on per-node bridges rather than overlay networks: a
+//! Swarm-scoped `bridge` network whose subnet and interface name come from a config-only
+//! network on the node gives the node's host the same path as a plain Docker lab, the host
+//! firewall rule on `bh-+` interfaces covers it on every node, and the lab's own traffic never
+//! crosses machines (no VXLAN, latency as on one host; overlay networks with published ports
+//! have leaked before). The driver reaches labd on this machine's node at the lab addresses,
+//! and on another node through that node's Docker API (`tunnel`): a host cannot reach another
+//! machine's bridges, nor an overlay network's addresses (checked here: its packets take the
+//! default route).
 
 pub mod nodes;
 pub mod place;

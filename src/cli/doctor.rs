@@ -3,7 +3,8 @@
 
 use super::{EXIT_FAILURE, Exit};
 
-pub fn doctor() -> Result<(), Exit> {
+pub fn doctor(nodes: &[String]) -> Result<(), Exit> {
+    bulkhead_labs::swarm::nodes::use_engines(nodes);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -58,7 +58,12 @@ pub enum Verb {
     /// Host a workshop: seats that trainees join with `play --join` or `run --join`.
     Serve(serve::ServeArgs),
     /// Is Docker reachable, are the lab images built, can the game render here?
-    Doctor,
+    Doctor {
+        /// Also check the Docker API of another node of the swarm (repeat for each):
+        /// unix:///path or tcp://host:port, as `serve --node` takes it.
+        #[arg(long = "node", value_name = "ENGINE")]
+        nodes: Vec<String>,
+    },
     /// The session records kept in your data folder, newest first: date, scenario, seed,
     /// backend, score and path.
     Records {
@@ -97,7 +102,12 @@ pub enum Verb {
 #[derive(Debug, Subcommand)]
 pub enum LabsAction {
     /// Remove leftovers of sessions that are over (expired, or their process is gone).
-    Prune,
+    Prune {
+        /// Also on another node of the swarm (repeat for each): unix:///path or
+        /// tcp://host:port, as `serve --node` takes it.
+        #[arg(long = "node", value_name = "ENGINE")]
+        nodes: Vec<String>,
+    },
 }
 
 /// One subscriber for every verb, the game included (it disables bevy's LogPlugin, so bevy's
@@ -179,10 +189,10 @@ pub fn main() -> ExitCode {
         } => report::report(&record, json, html.as_deref(), embedded),
         Verb::Replay(args) => replay::replay(&args),
         Verb::Records { dir, json } => records::records(dir.as_deref(), json),
-        Verb::Doctor => doctor::doctor(),
+        Verb::Doctor { nodes } => doctor::doctor(&nodes),
         Verb::Labs {
-            action: LabsAction::Prune,
-        } => labs::prune(),
+            action: LabsAction::Prune { nodes },
+        } => labs::prune(&nodes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -160,9 +160,19 @@ pub fn services_owned_by(pid: u32) -> Vec<String> {
 
 /// Containers and networks whose `bulkhead.pid` label names `pid`.
 pub fn owned_by(pid: u32) -> (Vec<String>, Vec<String>) {
+    owned_by_on(None, pid)
+}
+
+/// `owned_by` on the engine `engine` (`docker -H`), or this machine's.
+pub fn owned_by_on(engine: Option<&str>, pid: u32) -> (Vec<String>, Vec<String>) {
     let filter = format!("label=bulkhead.pid={pid}");
-    let containers = docker(&["ps", "-aq", "--filter", &filter]);
-    let networks = docker(&["network", "ls", "-q", "--filter", &filter]);
+    let on = |args: &[&str]| {
+        let mut all: Vec<&str> = engine.map(|e| vec!["-H", e]).unwrap_or_default();
+        all.extend(args);
+        docker(&all)
+    };
+    let containers = on(&["ps", "-aq", "--filter", &filter]);
+    let networks = on(&["network", "ls", "-q", "--filter", &filter]);
     (containers, networks)
 }
 
