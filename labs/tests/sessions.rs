@@ -865,13 +865,7 @@ fn mitigations_take_effect(placement: Placement) {
     .expect("the lab comes up");
     assert_eq!(lab.running().node.is_some(), placement == Placement::Swarm);
     let mut p = Probe::new(Box::new(lab));
-    let read = || Action::ReadData {
-        identity: "alice".into(),
-        source: "198.51.100.23".into(),
-        dataset: "orders".into(),
-        records: 20,
-        via: None,
-    };
+    let read = common::read_orders;
     let step = |p: &mut Probe, (o, k): (Origin, EffectKind)| {
         let id = p.apply(o, k);
         p.wait_for_outcome(id, 2500);

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bulkhead_engine::{Action, Cause, EffectKind, LabHealth, Mitigation, Origin};
+use bulkhead_engine::{Cause, EffectKind, LabHealth, Mitigation, Origin};
 use bulkhead_labs::docker_lab::DockerLab;
 use bulkhead_labs::drive::Labd;
 use bulkhead_labs::{LabOptions, Placement, labels};
@@ -22,16 +22,31 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// The second node's engine, with this machine's node paused (no new tasks) until the guard
 /// goes, so that labs go there; `None` (skipped, visibly) without a second node.
 fn other_node_only(test: &str) -> Option<(String, Active)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (_, endpoint) = rt.block_on(bulkhead_labs::docker::second_node_or_skip(test))?;
+    let (_, endpoint) =
+        current_thread().block_on(bulkhead_labs::docker::second_node_or_skip(test))?;
     bulkhead_labs::swarm::nodes::use_engines(std::slice::from_ref(&endpoint));
     let here = docker_out(&["info", "--format", "{{.Swarm.NodeID}}"]);
     let active = Active(here.clone());
     docker_out(&["node", "update", "--availability", "pause", &here]);
     Some((endpoint, active))
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Scenario `id` and options that place its lab on the swarm.
+fn swarm_lab_of(id: &str) -> (bulkhead_engine::Loaded, LabOptions) {
+    let root = bulkhead_labs::image::source_dir();
+    let loaded = bulkhead_engine::format::resolve_scenario(&root, id).unwrap();
+    let options = LabOptions {
+        placement: Placement::Swarm,
+        ..LabOptions::default()
+    };
+    (loaded, options)
 }
 
 /// `docker -H <the second node> ARGS`, which must succeed; its output, trimmed.
@@ -70,17 +85,8 @@ fn a_lab_on_another_node_is_driven_through_that_nodes_engine() {
         return;
     };
     let there = node2(&endpoint, &["info", "--format", "{{.Swarm.NodeID}}"]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-
-    let root = bulkhead_labs::image::source_dir();
-    let loaded = bulkhead_engine::format::resolve_scenario(&root, "resource-exhaustion").unwrap();
-    let options = LabOptions {
-        placement: Placement::Swarm,
-        ..LabOptions::default()
-    };
+    let rt = current_thread();
+    let (loaded, options) = swarm_lab_of("resource-exhaustion");
     let asked = Instant::now();
     let lab = DockerLab::start(
         Arc::clone(&loaded.topology),
@@ -114,13 +120,7 @@ fn a_lab_on_another_node_is_driven_through_that_nodes_engine() {
     );
 
     let mut p = Probe::new(Box::new(lab));
-    let read = || Action::ReadData {
-        identity: "alice".into(),
-        source: "198.51.100.23".into(),
-        dataset: "orders".into(),
-        records: 20,
-        via: None,
-    };
+    let read = common::read_orders;
     let step = |p: &mut Probe, origin: Origin, kind: EffectKind| {
         let id = p.apply(origin, kind);
         p.wait_for_outcome(id, 2500);
@@ -218,17 +218,9 @@ fn an_abandoned_lab_on_another_node_is_reaped_from_both_engines() {
     let Some((endpoint, _paused_here)) = other_node_only("a lab on another node, reaped") else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let root = bulkhead_labs::image::source_dir();
-    let loaded = bulkhead_engine::format::resolve_scenario(&root, "resource-exhaustion").unwrap();
-    let options = LabOptions {
-        placement: Placement::Swarm,
-        ttl: Duration::from_secs(1),
-        ..LabOptions::default()
-    };
+    let rt = current_thread();
+    let (loaded, mut options) = swarm_lab_of("resource-exhaustion");
+    options.ttl = Duration::from_secs(1);
     let (manager, node) = rt.block_on(async {
         let manager = bulkhead_labs::docker::connect().await.unwrap();
         let node = bulkhead_labs::swarm::nodes::connect_all(&manager)

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use bulkhead_engine::{Effect, EffectKind, Lab, LabOutput, Origin, Outcome};
+use bulkhead_engine::{Action, Effect, EffectKind, Lab, LabOutput, Origin, Outcome};
 
 /// Whether Docker answers here: `false` skips the test visibly, and a test required to run
 /// (`BULKHEAD_REQUIRE_DOCKER=1`) fails instead.
@@ -154,4 +154,16 @@ pub fn leftovers(session: &str) -> usize {
             String::from_utf8_lossy(&out.stdout).lines().count()
         });
     count(&["ps", "-a"]) + count(&["network", "ls"]) + count(&["image", "ls"]) + services
+}
+
+/// The attacker's step the mitigation tests try again after each mitigation: alice's stolen
+/// credential reading 20 orders from 198.51.100.23.
+pub fn read_orders() -> Action {
+    Action::ReadData {
+        identity: "alice".into(),
+        source: "198.51.100.23".into(),
+        dataset: "orders".into(),
+        records: 20,
+        via: None,
+    }
 }
