@@ -580,7 +580,7 @@ impl DockerLab {
         let (engines, lab, image, network_specs, labd) = runtime.block_on(async {
             let docker = crate::docker::connect().await?;
             progress("removing leftovers of earlier runs");
-            crate::reaper::reap(&docker).await?;
+            crate::reaper::reap_what_can_go(&docker, &mut progress).await;
             let image = crate::image::ensure_image(&docker, &mut progress).await?;
             progress("bringing the lab up");
             let (topology, reference) = (&*topology, &image.reference);

@@ -35,6 +35,20 @@ impl ReapReport {
     }
 }
 
+/// `reap` before a lab starts: what cannot go is said (`progress`, and a warning) and left to
+/// `bulkhead labs prune`, not a reason to refuse the new lab. Docker can hold a removed
+/// container's endpoint on a network for good ("has active endpoints", seen in CI after a
+/// lab's teardown), until the daemon restarts: someone else's leftover must not stop every
+/// lab after it.
+pub async fn reap_what_can_go(docker: &Docker, mut progress: impl FnMut(&str)) {
+    if let Err(e) = reap(docker).await {
+        tracing::warn!("leftovers of earlier runs remain: {e}");
+        progress(&format!(
+            "warning: leftovers of earlier runs remain ({e}); `bulkhead labs prune` tries again"
+        ));
+    }
+}
+
 /// Remove every session whose objects have all expired or lost their owner.
 pub async fn reap(docker: &Docker) -> Result<ReapReport, LabError> {
     let filters = HashMap::from([("label", vec![labels::SESSION.to_owned()])]);

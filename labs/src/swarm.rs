@@ -178,7 +178,10 @@ pub(crate) async fn admit_node(
     node: &SwarmNode,
     image: &str,
 ) -> Result<(), LabError> {
-    crate::reaper::reap(engine).await?;
+    crate::reaper::reap_what_can_go(engine, |line| {
+        tracing::info!(node = %node.hostname, "{line}");
+    })
+    .await;
     let loaded = crate::image::ensure_image(engine, |line| {
         tracing::info!(node = %node.hostname, "{line}");
     })

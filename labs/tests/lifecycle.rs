@@ -1280,3 +1280,88 @@ async fn doctor_sees_docker_and_the_current_image() {
         );
     }
 }
+
+/// A leftover the reaper cannot remove yet (here a lab network a foreign container still uses,
+/// as a stale endpoint Docker keeps after a teardown would) is reported, and does not stop a
+/// new lab from starting; once it can go, the reaper removes it.
+#[test]
+fn a_leftover_the_reaper_cannot_remove_does_not_stop_a_lab_from_starting() {
+    let test = "a_leftover_the_reaper_cannot_remove_does_not_stop_a_lab_from_starting";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some((docker, image)) = rt.block_on(setup(test)) else {
+        return;
+    };
+    let session = format!("bh-leftover{}", std::process::id());
+    let _cleanup = Cleanup(session.clone());
+    let network = format!("{session}-data");
+    // Expired at once: the reaper's to remove.
+    let network_labels = labels::session_labels(&session, "company", Duration::ZERO);
+    let held_by = format!("{session}-foreign");
+    rt.block_on(async {
+        let request = NetworkCreateRequest {
+            name: network.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(true),
+            labels: Some(network_labels),
+            ..Default::default()
+        };
+        docker.create_network(request).await.unwrap();
+        // Not the session's: the reaper removes only what carries its label.
+        let body = ContainerCreateBody {
+            image: Some(image.clone()),
+            cmd: Some(vec!["traffic".into()]),
+            env: Some(vec![
+                "LABD_SERVICE=foreign".into(),
+                "LABD_GATEWAY=127.0.0.1:1".into(),
+            ]),
+            user: Some(image::LAB_USER.into()),
+            host_config: Some(hardened_host_config(&network, None)),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.clone(),
+                    EndpointSettings::default(),
+                )])),
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&held_by)
+            .build();
+        let created = docker.create_container(Some(options), body).await.unwrap();
+        docker.start_container(&created.id, None).await.unwrap();
+    });
+
+    let loaded = scenario("stolen-credentials");
+    let mut said = Vec::new();
+    let lab = bulkhead_labs::docker_lab::DockerLab::start(
+        Arc::clone(&loaded.topology),
+        &loaded.scenario,
+        &LabOptions::default(),
+        |line| said.push(line.to_owned()),
+    );
+    let lab = lab.expect("the lab starts despite the leftover");
+    assert!(
+        said.iter()
+            .any(|l| l.contains("leftovers of earlier runs remain") && l.contains(&network)),
+        "the leftover is reported: {said:?}"
+    );
+    drop(lab);
+
+    rt.block_on(async {
+        let force = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .build();
+        docker
+            .remove_container(&held_by, Some(force))
+            .await
+            .unwrap();
+        let report = reaper::reap(&docker).await.unwrap();
+        assert!(
+            report.removed.iter().any(|r| r.networks.contains(&network)),
+            "once free, the leftover goes: {report:?}"
+        );
+    });
+}
