@@ -46,6 +46,12 @@ up() {
 		ip netns exec "$netns" ip link set "$node_if" up
 		ip netns exec "$netns" ip link set lo up
 	fi
+	# The host shield, as on any node: lab bridges (`bh-*`) may not open connections to the
+	# node's own services (its Swarm ports listen on every address). bulkhead adds this rule on
+	# its own machine; on another node, its operator does.
+	shield=(INPUT -i 'bh-+' -m conntrack --ctstate NEW -j REJECT)
+	ip netns exec "$netns" iptables -C "${shield[@]}" 2>/dev/null ||
+		ip netns exec "$netns" iptables -I "${shield[@]}"
 	if [ "$(docker info --format '{{.Swarm.NodeAddr}}')" = 127.0.0.1 ]; then
 		if [ "$(docker node ls -q | wc -l)" != 1 ]; then
 			echo "the swarm advertises 127.0.0.1 and has other nodes: not remaking it" >&2

@@ -185,7 +185,8 @@ impl Labd {
     /// Whether labd at `address` answers `GET /healthz` with 200.
     pub async fn healthy(&self, address: Ipv4Addr) -> bool {
         let url = format!("http://{address}:{CONTROL_PORT}/healthz");
-        matches!(self.call(reqwest::Method::GET, &url, None, None).await, Ok(a) if a.status.is_success())
+        let answer = self.call(reqwest::Method::GET, &url, None, None).await;
+        answer.is_ok_and(|a| a.status.is_success())
     }
 
     pub async fn act(&self, executor: Ipv4Addr, body: &serde_json::Value) -> Done {

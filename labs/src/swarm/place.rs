@@ -111,8 +111,9 @@ struct Chosen {
 }
 
 /// The admitted node with the most memory no lab has reserved whose engine this server drives
-/// and admitted (its own, or one given with `--node`), this machine's on a tie. Labs spread across nodes
-/// as Swarm's own spread would place them; Swarm still holds each to its node's capacity.
+/// and admitted (its own, or one given with `--node`), this machine's on a tie. Labs spread
+/// across nodes as Swarm's own spread would place them; Swarm still holds each to its node's
+/// capacity.
 /// The node is chosen here, not by Swarm's scheduler, because the lab's config-only networks
 /// must exist on the node before its first service (Swarm has no way to make them there).
 ///
