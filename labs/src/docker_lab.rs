@@ -597,13 +597,12 @@ impl DockerLab {
             };
             let specs = network_specs(&docker, &lab.networks).await;
             // A lab on another Swarm node: its engine, and labd through it.
-            let node = lab.node.as_ref();
-            let engine = match node {
+            let engine = match &lab.node {
                 Some(node) => crate::swarm::nodes::engine_of(&node.id).await,
                 None => None,
             };
-            let labd = match node {
-                Some(node) => crate::swarm::nodes::labd_for(node, &lab.session).await,
+            let labd = match &engine {
+                Some(engine) => Labd::through(engine.clone(), &lab.session),
                 None => Labd::new(),
             };
             let engines = Engines {

@@ -211,43 +211,41 @@ async fn other_nodes(docker: Option<&bollard::Docker>, image: Option<&str>) -> V
     };
     let mut checks = Vec::new();
     for engine in engines {
-        let name = format!("Swarm node {}", engine.node.hostname);
-        let there = match image {
-            Some(image) => engine.docker.inspect_image(image).await.is_ok(),
-            None => false,
-        };
-        let check = match image.filter(|_| there) {
-            None => Check::ok(
-                &name,
-                format!(
-                    "engine at {}; the lab image is loaded there, and no-new-privileges \
-                     checked, at its first lab",
-                    engine.endpoint
-                ),
-            ),
-            Some(image) => {
-                match crate::swarm::enforces_no_new_privileges(&engine.docker, image, &engine.node)
-                    .await
-                {
-                    Ok(()) => Check::ok(
-                        &name,
-                        format!(
-                            "engine at {}; enforces no-new-privileges: it takes labs",
-                            engine.endpoint
-                        ),
-                    ),
-                    Err(e) => Check::fail(
-                        &name,
-                        e.to_string().lines().next().unwrap_or_default().to_owned(),
-                        "start its Docker daemon with no-new-privileges (\"no-new-privileges\": \
-                         true in /etc/docker/daemon.json, then restart dockerd)",
-                    ),
-                }
-            }
-        };
-        checks.push(check);
+        checks.push(node_check(&engine, image).await);
     }
     checks
+}
+
+/// One other node: its engine answers, and once the lab image `image` is there, its daemon
+/// enforces no-new-privileges (a probe container says).
+async fn node_check(engine: &crate::swarm::nodes::NodeEngine, image: Option<&str>) -> Check {
+    let name = format!("Swarm node {}", engine.node.hostname);
+    let held = match image {
+        Some(image) if engine.docker.inspect_image(image).await.is_ok() => image,
+        _ => {
+            let detail = format!(
+                "engine at {}; the lab image is loaded there, and no-new-privileges checked, at \
+                 its first lab",
+                engine.endpoint
+            );
+            return Check::ok(&name, detail);
+        }
+    };
+    match crate::swarm::enforces_no_new_privileges(&engine.docker, held, &engine.node).await {
+        Ok(()) => Check::ok(
+            &name,
+            format!(
+                "engine at {}; enforces no-new-privileges: it takes labs",
+                engine.endpoint
+            ),
+        ),
+        Err(e) => Check::fail(
+            &name,
+            e.to_string().lines().next().unwrap_or_default().to_owned(),
+            "start its Docker daemon with no-new-privileges (\"no-new-privileges\": true in \
+             /etc/docker/daemon.json, then restart dockerd)",
+        ),
+    }
 }
 
 /// Can `labd` be built statically: the Rust target's standard library and static glibc.

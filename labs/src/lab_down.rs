@@ -94,33 +94,27 @@ pub async fn remove_session_on(
         .into_iter()
         .partition(|n| n.config_only);
     // A swarm lab's networks carry no labels (the daemon refuses them on a network made from a
-    // config network): each is found by the name of its labelled config network, and goes
-    // through the manager.
-    let swarm_networks = configs.iter().filter_map(|config| {
-        let name = crate::spec::swarm_network_of(&config.name)?.to_owned();
-        let network = ListedNetwork {
-            id: name.clone(),
-            name,
-            config_only: false,
-        };
-        Some((docker, network))
-    });
-    let mut swarm_networks: Vec<_> = swarm_networks.collect();
-    // Found by name on the manager too: a lab on another node whose config networks went
-    // first (or whose node left) still has its Swarm networks there.
+    // config network): each is found by the name of its labelled config network, and by name
+    // on the manager too (a lab on another node whose config networks went first, or whose
+    // node left, still has them there). They go through the manager.
+    let mut swarm_names: Vec<String> = (configs.iter())
+        .filter_map(|config| crate::spec::swarm_network_of(&config.name).map(str::to_owned))
+        .collect();
     for name in swarm_networks_named(docker, session).await? {
-        if !swarm_networks.iter().any(|(_, n)| n.name == name) {
-            let network = ListedNetwork {
-                id: name.clone(),
-                name,
-                config_only: false,
-            };
-            swarm_networks.push((docker, network));
+        if !swarm_names.contains(&name) {
+            swarm_names.push(name);
         }
     }
+    let swarm_networks = swarm_names.iter().map(|name| {
+        let network = ListedNetwork {
+            id: name.clone(),
+            name: name.clone(),
+            config_only: false,
+        };
+        (docker, network)
+    });
     // A worker lists its copy of a Swarm network (labelled like its config), which only the
     // manager may remove.
-    let swarm_names: Vec<String> = (swarm_networks.iter().map(|(_, n)| n.name.clone())).collect();
     let first: Vec<_> = (plain.into_iter())
         .filter(|n| !swarm_names.contains(&n.name))
         .map(|n| (node, n))

@@ -26,7 +26,8 @@ pub enum Placement {
     /// Containers on the engine this process talks to.
     #[default]
     Host,
-    /// Swarm services, on the node Swarm's scheduler picks (`crate::swarm`).
+    /// Swarm services, on the admitted node with the most memory free, this machine's or
+    /// another given with `--node` (`crate::swarm`).
     Swarm,
 }
 

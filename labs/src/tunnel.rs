@@ -2,7 +2,7 @@
 //! `docker exec <container> /labd pipe <port>` on that node's engine. The node's Docker API,
 //! which the driver needs anyway for mitigations and telemetry, carries it, so the path needs
 //! no port, secret or agent of its own and is as safe as that API's transport (a local socket,
-//! an SSH-forwarded one, TLS). Connections are pooled: one exec per connection, not per call.
+//! or one an SSH tunnel forwards). Connections are pooled: one exec per connection, not per call.
 
 use std::net::Ipv4Addr;
 use std::pin::Pin;

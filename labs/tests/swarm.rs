@@ -1,6 +1,6 @@
 //! Labs placed by Docker Swarm (a one-node swarm in CI: `scripts/one-node-swarm.sh up`): each
-//! lab service is a Swarm service Swarm never restarts, with no ports, labelled, on the node
-//! Swarm picked for the lab's reservation; its task containers are hardened as on a Docker
+//! lab service is a Swarm service Swarm never restarts, with no ports, labelled, all on one
+//! node, the first holding the lab's reservation; its task containers are hardened as on a Docker
 //! host, no-new-privileges included (from the daemon, read off the kernel), and teardown
 //! leaves nothing; a drained node's tasks stay down and its labs' sessions end cleanly, and a
 //! lab no node has room for is refused at once. Isolation on a swarm is in lifecycle.rs,

@@ -3,7 +3,7 @@
 
 use bulkhead_labs::reaper::reap;
 
-use super::{EXIT_FAILURE, Exit};
+use super::{EXIT_BAD_INPUT, EXIT_FAILURE, Exit};
 
 pub fn prune(nodes: &[String]) -> Result<(), Exit> {
     bulkhead_labs::swarm::nodes::use_engines(nodes);
@@ -40,7 +40,13 @@ pub fn prune(nodes: &[String]) -> Result<(), Exit> {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Err(Exit(EXIT_FAILURE))
+            // A --node that is no node of this swarm is the user's to fix.
+            let bad_node = matches!(e, bulkhead_labs::LabError::NodeEngine { .. });
+            Err(Exit(if bad_node {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILURE
+            }))
         }
     }
 }

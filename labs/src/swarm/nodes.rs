@@ -57,6 +57,10 @@ pub fn use_engines(endpoints: &[String]) {
 /// the first that is not (what, where, what to do).
 pub async fn connect_all(manager: &Docker) -> Result<Vec<NodeEngine>, LabError> {
     let endpoints = ENDPOINTS.lock().map(|e| e.clone()).unwrap_or_default();
+    // Asked before every swarm lab: with no other node, no question for the manager either.
+    if endpoints.is_empty() {
+        return Ok(Vec::new());
+    }
     let cluster = cluster_id(manager, "this machine's engine").await?;
     let mut engines = ENGINES.lock().await;
     let known = engines.get_or_insert_with(HashMap::new);

@@ -1,8 +1,8 @@
 //! `place`: bring a lab up as Docker Swarm services, from the same plan `lab_up` makes for a
 //! Docker host: one service per lab service (one replica, never restarted by Swarm, so a
-//! trainee's stop or pause stays), per-zone Swarm-scoped bridges, and the lab's whole
-//! reservation on its first service so that Swarm's scheduler places the lab by the capacity
-//! it needs; the other services follow it onto the node it chose (see `swarm.rs` for why).
+//! trainee's stop or pause stays), per-zone Swarm-scoped bridges, all on the node `pick_node`
+//! chose, and the lab's whole reservation on its first service, so that Swarm starts the lab
+//! only where all of it fits (see `swarm.rs` for why one node).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -488,21 +488,18 @@ const UNPLACEABLE_FOR: Duration = Duration::from_secs(3);
 /// resources on 1 node)", "... (1 node not available for new tasks)").
 const NO_NODE: &str = "no suitable node";
 
-/// The node Swarm assigned the service `service_id` to. A task Swarm cannot place stays
-/// pending with the scheduler's reason, which the error passes on: at once when the reason is
-/// that no node has room (held `UNPLACEABLE_FOR`), else when the lab's time to come up is over.
-async fn wait_assigned(
-    docker: &Docker,
-    session: &str,
-    service_id: &str,
-) -> Result<String, LabError> {
+/// Wait until Swarm assigned the service `service_id` to its node. A task Swarm cannot place
+/// stays pending with the scheduler's reason, which the error passes on: at once when the
+/// reason is that the node has no room (held `UNPLACEABLE_FOR`), else when the lab's time to
+/// come up is over.
+async fn wait_assigned(docker: &Docker, session: &str, service_id: &str) -> Result<(), LabError> {
     let started = Instant::now();
     let mut unplaceable_since: Option<Instant> = None;
     loop {
         let tasks = session_tasks(docker, session).await?;
         let task = (tasks.iter()).find(|t| t.service_id.as_deref() == Some(service_id));
-        if let Some(node) = task.and_then(|t| t.node_id.clone()) {
-            return Ok(node);
+        if task.is_some_and(|t| t.node_id.is_some()) {
+            return Ok(());
         }
         let why = (task.and_then(|t| t.status.as_ref()))
             .map(|s| s.err.clone().or(s.message.clone()).unwrap_or_default());
